@@ -1,0 +1,103 @@
+"""Gongxu LMS: public-subject continuing education for professionals."""
+
+import logging
+import os
+
+from flask import Flask, request
+
+from .config import load_config
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+__all__ = ["create_app"]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("LMS_INSTANCE_PATH") or os.path.join(root, "instance"),
+        static_folder=os.path.join(root, "static"),
+        template_folder=os.path.join(root, "templates"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    _register_security(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from .accounts import models as _accounts  # noqa: F401  (models register with the metadata)
+    from .assessment import models as _assessment  # noqa: F401
+    from .catalog import models as _catalog  # noqa: F401
+    from .core import audit as _audit  # noqa: F401
+    from .core.database import configure_sqlite
+    from .media import models as _media  # noqa: F401
+
+    db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            configure_sqlite(engine)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=lambda: "zh_Hans_CN")
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "请先登录。"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from .accounts.models import User
+
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    logging.basicConfig(level=logging.INFO)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .accounts.routes import bp as accounts_bp
+    from .catalog.routes import bp as catalog_bp
+    from .core.errors import register_error_handlers
+    from .core.routes import bp as core_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(accounts_bp)
+    register_error_handlers(app)
+
+
+def _register_cli(app: Flask) -> None:
+    from .accounts.cli import users_cli
+    from .catalog.cli import courses_cli
+    from .core.cli import demo_command, setup_command
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(courses_cli)
+    app.cli.add_command(setup_command)
+    app.cli.add_command(demo_command)
+
+
+def _register_security(app: Flask) -> None:
+    csp = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
+           "script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response

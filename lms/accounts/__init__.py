@@ -1,0 +1,1 @@
+"""Accounts: people, organizations, regions, roles, registration and login."""

@@ -1,0 +1,86 @@
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from ..core.errors import DomainError
+from ..extensions import db
+from . import services
+from .models import ORG_ROLES, Organization, OrgKind, Role, User
+
+users_cli = AppGroup("users", help="管理用户与角色（Manage users and roles）.")
+
+_ROLE_CHOICE = click.Choice([r.value for r in Role])
+
+
+def _fail(exc: DomainError):
+    db.session.rollback()
+    raise click.ClickException(exc.message)
+
+
+def _organization(role: Role, org_name: str | None, org_code: str | None):
+    if role not in ORG_ROLES:
+        return None
+    if not org_name and not org_code:
+        raise click.ClickException(f"角色 {role.value} 需要 --org-name（及可选的 --org-code）指定机构。")
+    kind = OrgKind.PUBLISHER if role == Role.PUBLISHER else OrgKind.EMPLOYER
+    if org_code and not org_name:
+        org = db.session.scalar(select(Organization).where(Organization.credit_code == org_code.upper()))
+        if org is None:
+            raise click.ClickException(f"找不到统一社会信用代码为 {org_code} 的机构，请同时给出 --org-name。")
+        return org
+    return services.get_or_create_organization(org_name, kind, credit_code=org_code)
+
+
+@users_cli.command("create")
+@click.option("--name", "real_name", required=True, help="真实姓名")
+@click.option("--id-number", required=True, help="18 位身份证号")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="密码")
+@click.option("--mobile", help="手机号")
+@click.option("--email", help="电子邮箱")
+@click.option("--region", "region_code", help="地区代码（GB/T 2260，如 110000）")
+@click.option("--role", "roles", multiple=True, type=_ROLE_CHOICE, help="角色，可重复；默认 learner")
+@click.option("--org-name", help="publisher / unit_admin 角色所属机构名称")
+@click.option("--org-code", help="该机构的统一社会信用代码")
+def create_user(real_name, id_number, password, mobile, email, region_code, roles, org_name, org_code):
+    """创建用户并授予角色。"""
+    try:
+        user = services.create_person(None, services.PersonData(
+            real_name=real_name, id_number=id_number, password=password, mobile=mobile, email=email,
+            region_code=region_code), roles=())
+        for role in [Role(r) for r in (roles or ("learner",))]:
+            services.grant_role(None, user, role, organization=_organization(role, org_name, org_code),
+                                region_code=region_code if role == Role.HR_AUDITOR else None)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"已创建用户 #{user.id} {user.real_name}（{user.id_number_masked}），角色："
+               f"{'、'.join(r.label for r in user.roles)}")
+
+
+@users_cli.command("grant")
+@click.argument("login")
+@click.argument("role", type=_ROLE_CHOICE)
+@click.option("--org-name", help="publisher / unit_admin 角色所属机构名称")
+@click.option("--org-code", help="该机构的统一社会信用代码")
+@click.option("--region", "region_code", help="hr_auditor 角色的地区代码")
+def grant(login, role, org_name, org_code, region_code):
+    """按身份证号、手机号或邮箱给用户授予角色。"""
+    user = services.find_by_login(login)
+    if user is None:
+        raise click.ClickException(f"找不到账号 {login}。")
+    role = Role(role)
+    try:
+        services.grant_role(None, user, role, organization=_organization(role, org_name, org_code),
+                            region_code=region_code)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"已为 {user.real_name} 授予角色：{role.label}")
+
+
+@users_cli.command("list")
+def list_users():
+    """列出用户（身份证号脱敏）。"""
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        click.echo(f"#{user.id}\t{user.real_name}\t{user.id_number_masked}\t{user.mobile or user.email or ''}\t"
+                   f"{'、'.join(r.label for r in user.roles)}")

@@ -1,0 +1,54 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+TITLE_SERIES = ["", "工程技术", "卫生", "教师", "经济", "会计", "统计", "农业", "科学研究", "新闻", "出版",
+                "翻译", "律师", "公证", "艺术", "图书资料", "文物博物", "档案", "工艺美术", "技工院校教师",
+                "体育", "实验技术", "社会工作", "其他"]
+
+
+class RegistrationForm(FlaskForm):
+    real_name = StringField(_l("真实姓名"), validators=[DataRequired(_l("请填写真实姓名。")), Length(max=50)],
+                            render_kw={"autocomplete": "name"})
+    id_number = StringField(_l("身份证号"), validators=[DataRequired(_l("请填写 18 位身份证号。"))],
+                            render_kw={"autocomplete": "off", "maxlength": 18, "inputmode": "text",
+                                       "spellcheck": "false"})
+    mobile = StringField(_l("手机号"), validators=[Optional()], render_kw={"autocomplete": "tel",
+                                                                          "inputmode": "numeric"})
+    email = StringField(_l("电子邮箱"), validators=[Optional(), Length(max=254)],
+                        render_kw={"autocomplete": "email", "type": "email"})
+    region_code = SelectField(_l("所在地区"), validators=[DataRequired(_l("请选择所在地区。"))], choices=[])
+    employer_name = StringField(_l("工作单位"), validators=[DataRequired(_l("请填写工作单位全称。")),
+                                                           Length(max=120)],
+                                render_kw={"autocomplete": "organization"})
+    employer_credit_code = StringField(
+        _l("单位统一社会信用代码"), validators=[DataRequired(_l("请填写 18 位统一社会信用代码。"))],
+        render_kw={"maxlength": 18, "spellcheck": "false"})
+    title_series = SelectField(_l("职称系列"), choices=[SelectChoice(s, s or "（暂无或不确定）") for s in TITLE_SERIES],
+                               validators=[Optional()])
+    password = PasswordField(_l("密码"), validators=[DataRequired(_l("请设置密码。"))],
+                             render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(_l("确认密码"), validators=[
+        DataRequired(_l("请再次输入密码。")), EqualTo("password", _l("两次输入的密码不一致。"))],
+        render_kw={"autocomplete": "new-password"})
+    agree = BooleanField(_l("我已阅读并同意平台的个人信息保护说明"),
+                         validators=[DataRequired(_l("请阅读并同意个人信息保护说明。"))])
+
+
+class LoginForm(FlaskForm):
+    login = StringField(_l("身份证号 / 手机号 / 邮箱"), validators=[DataRequired(_l("请填写登录账号。"))],
+                        render_kw={"autocomplete": "username"})
+    password = PasswordField(_l("密码"), validators=[DataRequired(_l("请填写密码。"))],
+                             render_kw={"autocomplete": "current-password"})
+    remember = BooleanField(_l("在此设备上保持登录"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("当前密码"), validators=[DataRequired(_l("请填写当前密码。"))],
+                                     render_kw={"autocomplete": "current-password"})
+    password = PasswordField(_l("新密码"), validators=[DataRequired(_l("请填写新密码。"))],
+                             render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(_l("确认新密码"), validators=[
+        DataRequired(_l("请再次输入新密码。")), EqualTo("password", _l("两次输入的密码不一致。"))],
+        render_kw={"autocomplete": "new-password"})

@@ -1,0 +1,228 @@
+"""Account operations. Services flush; the caller (request, CLI command, job) commits."""
+
+import re
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import or_, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..core import signals
+from ..core.audit import record_event
+from ..core.clock import utcnow_naive
+from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..extensions import db
+from . import crypto
+from .identifiers import IdentifierError, mask_id_number, normalize_credit_code, normalize_id_number
+from .models import ORG_ROLES, REGION_ROLES, EmploymentStatus, Organization, OrgKind, Region, Role, RoleGrant, User
+from .regions import PROVINCES
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_COMMON_PASSWORDS = {
+    "password", "password1", "12345678", "123456789", "1234567890", "qwerty123", "abc12345",
+    "a1234567", "11111111", "88888888", "iloveyou", "admin123", "woaini1314", "qq123456",
+}
+
+
+@dataclass(frozen=True)
+class PersonData:
+    real_name: str
+    id_number: str
+    password: str
+    mobile: str | None = None
+    email: str | None = None
+    region_code: str | None = None
+    employer_name: str | None = None
+    employer_credit_code: str | None = None
+    title_series: str | None = None
+
+
+def ensure_regions() -> int:
+    """Insert the province list where missing; returns how many were added."""
+    existing = set(db.session.scalars(select(Region.code)))
+    added = [Region(code=code, name=name) for code, name in PROVINCES.items() if code not in existing]
+    db.session.add_all(added)
+    db.session.flush()
+    return len(added)
+
+
+def check_password_strength(password: str, *, personal: tuple[str, ...] = ()) -> None:
+    if len(password) < 8:
+        raise InvalidInput("密码至少 8 位。", field="password")
+    if len(password) > 128:
+        raise InvalidInput("密码最多 128 位。", field="password")
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
+        raise InvalidInput("密码须同时包含字母和数字。", field="password")
+    if password.lower() in _COMMON_PASSWORDS or len(set(password)) < 4:
+        raise InvalidInput("密码过于常见，容易被猜中，请换一个。", field="password")
+    lowered = password.lower()
+    for item in personal:
+        if item and len(item) >= 6 and (item.lower() in lowered or lowered in item.lower()):
+            raise InvalidInput("密码不能包含身份证号、手机号或邮箱。", field="password")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config.get("LMS_PASSWORD_METHOD", "scrypt"))
+
+
+def _clean_person(data: PersonData) -> dict:
+    real_name = (data.real_name or "").strip()
+    if not 2 <= len(real_name) <= 50:
+        raise InvalidInput("请填写 2–50 个字的真实姓名（与身份证一致）。", field="real_name")
+    try:
+        id_number = normalize_id_number(data.id_number)
+    except IdentifierError as exc:
+        raise InvalidInput(str(exc), field="id_number") from None
+    mobile = (data.mobile or "").strip() or None
+    if mobile and not _MOBILE.match(mobile):
+        raise InvalidInput("手机号应为 11 位中国大陆手机号码。", field="mobile")
+    email = (data.email or "").strip().lower() or None
+    if not mobile and not email:
+        raise InvalidInput("请至少填写手机号或电子邮箱中的一项，用于登录和找回密码。", field="mobile")
+    if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+        raise InvalidInput("电子邮箱格式不正确。", field="email")
+    region_code = data.region_code or None
+    if region_code and db.session.get(Region, region_code) is None:
+        raise InvalidInput("请选择所在地区。", field="region_code")
+    check_password_strength(data.password, personal=(id_number, mobile or "", email or ""))
+    return {"real_name": real_name, "id_number": id_number, "mobile": mobile, "email": email,
+            "region_code": region_code}
+
+
+def _check_unique(id_hash: str, mobile: str | None, email: str | None) -> None:
+    if db.session.scalar(select(User.id).where(User.id_number_hash == id_hash)):
+        raise Conflict("该身份证号已注册。如忘记密码，请使用“找回密码”或联系单位管理员。", field="id_number")
+    if mobile and db.session.scalar(select(User.id).where(User.mobile == mobile)):
+        raise Conflict("该手机号已被其他账号使用。", field="mobile")
+    if email and db.session.scalar(select(User.id).where(User.email == email)):
+        raise Conflict("该电子邮箱已被其他账号使用。", field="email")
+
+
+def find_or_create_employer(name: str, credit_code: str, region_code: str | None) -> Organization:
+    name = (name or "").strip()
+    if not 2 <= len(name) <= 120:
+        raise InvalidInput("请填写工作单位全称。", field="employer_name")
+    try:
+        code = normalize_credit_code(credit_code)
+    except IdentifierError as exc:
+        raise InvalidInput(str(exc), field="employer_credit_code") from None
+    org = db.session.scalar(select(Organization).where(Organization.credit_code == code))
+    if org is None:
+        org = Organization(name=name, kind=OrgKind.EMPLOYER, credit_code=code, region_code=region_code)
+        db.session.add(org)
+        db.session.flush()
+    elif org.name != name:
+        raise InvalidInput(
+            f"统一社会信用代码 {code} 已登记为“{org.name}”。请核对单位名称或代码。", field="employer_name"
+        )
+    return org
+
+
+def create_person(actor: User | None, data: PersonData, *, roles=(Role.LEARNER,)) -> User:
+    """Create an account. Used by registration (actor None), the CLI and the admin pages."""
+    clean = _clean_person(data)
+    id_hash = crypto.lookup_hash(clean["id_number"])
+    _check_unique(id_hash, clean["mobile"], clean["email"])
+    employer = None
+    if data.employer_name or data.employer_credit_code:
+        employer = find_or_create_employer(data.employer_name or "", data.employer_credit_code or "",
+                                           clean["region_code"])
+    user = User(
+        real_name=clean["real_name"],
+        id_number_encrypted=crypto.encrypt(clean["id_number"]),
+        id_number_hash=id_hash,
+        id_number_masked=mask_id_number(clean["id_number"]),
+        mobile=clean["mobile"],
+        email=clean["email"],
+        password_hash=hash_password(data.password),
+        employer=employer,
+        employment_status=EmploymentStatus.PENDING,
+        region_code=clean["region_code"],
+        title_series=(data.title_series or "").strip() or None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    for role in roles:
+        grant_role(actor, user, Role(role))
+    record_event(actor or user, "user.created", user)
+    return user
+
+
+def register_learner(data: PersonData) -> User:
+    user = create_person(None, data)
+    signals.user_registered.send(current_app._get_current_object(), user=user)
+    return user
+
+
+def find_by_login(login: str) -> User | None:
+    login = (login or "").strip()
+    if not login:
+        return None
+    conditions = [User.mobile == login, User.email == login.lower()]
+    try:
+        conditions.append(User.id_number_hash == crypto.lookup_hash(normalize_id_number(login)))
+    except IdentifierError:
+        pass
+    return db.session.scalar(select(User).where(or_(*conditions)))
+
+
+def authenticate(login: str, password: str) -> User | None:
+    """The user whose login and password match, or None (the same for every kind of mismatch)."""
+    user = find_by_login(login)
+    if user is None or not check_password_hash(user.password_hash, password or ""):
+        return None
+    if not user.is_active_account:
+        raise NotAllowed("该账号已停用，请联系平台管理员。")
+    user.last_login_at = utcnow_naive()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if not check_password_hash(user.password_hash, current or ""):
+        raise InvalidInput("当前密码不正确。", field="current_password")
+    check_password_strength(new, personal=(crypto.decrypt(user.id_number_encrypted), user.mobile or "",
+                                           user.email or ""))
+    user.password_hash = hash_password(new)
+    record_event(user, "user.password_changed", user)
+
+
+def grant_role(actor: User | None, user: User, role: Role, *, organization: Organization | None = None,
+               region_code: str | None = None) -> RoleGrant:
+    role = Role(role)
+    if role in ORG_ROLES and organization is None:
+        raise InvalidInput(f"授予“{role.label}”角色时必须指定机构。", field="organization")
+    if role in REGION_ROLES and region_code is None:
+        raise InvalidInput(f"授予“{role.label}”角色时必须指定地区。", field="region")
+    if region_code is not None and db.session.get(Region, region_code) is None:
+        raise NotFound(f"地区代码 {region_code} 不存在。", field="region")
+    for grant in user.role_grants:
+        if grant.role == role and grant.organization_id == getattr(organization, "id", None) \
+                and grant.region_code == region_code:
+            return grant
+    grant = RoleGrant(user=user, role=role, organization=organization, region_code=region_code,
+                      granted_by_id=getattr(actor, "id", None))
+    db.session.add(grant)
+    db.session.flush()
+    record_event(actor, "role.granted", user, role=str(role), organization_id=getattr(organization, "id", None),
+                 region_code=region_code)
+    return grant
+
+
+def get_or_create_organization(name: str, kind: OrgKind, *, credit_code: str | None = None,
+                               region_code: str | None = None) -> Organization:
+    """An organization by credit code when it has one, else by name and kind."""
+    if credit_code:
+        try:
+            credit_code = normalize_credit_code(credit_code)
+        except IdentifierError as exc:
+            raise InvalidInput(str(exc), field="credit_code") from None
+        query = select(Organization).where(Organization.credit_code == credit_code)
+    else:
+        query = select(Organization).where(Organization.name == name, Organization.kind == kind,
+                                           Organization.credit_code.is_(None))
+    org = db.session.scalar(query)
+    if org is None:
+        org = Organization(name=name, kind=kind, credit_code=credit_code, region_code=region_code)
+        db.session.add(org)
+        db.session.flush()
+    return org

@@ -1,0 +1,1 @@
+"""Assessment: quiz questions and, later, attempts and grading."""

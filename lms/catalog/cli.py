@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from ..core.errors import DomainError
+from ..core.formatting import format_hours
+from ..extensions import db
+from .packages import PackageError
+from .services import import_packages, load_packages
+
+courses_cli = AppGroup("courses", help="课程包导入（Course packages）.")
+
+
+@courses_cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--draft", is_flag=True, help="导入为草稿（默认直接发布）")
+@click.option("--skip-existing", is_flag=True, help="跳过已存在的课程编号（否则视为错误）")
+def import_command(paths, draft, skip_existing):
+    """校验并导入课程包；任何错误都不会导入任何内容。PATHS 可为课程包或包含课程包的文件夹。"""
+    created_files: list[Path] = []
+    try:
+        packages = load_packages(list(paths))
+        click.echo(f"已校验 {len(packages)} 个课程包，开始导入……")
+        result = import_packages(None, packages, publish=not draft, skip_existing=skip_existing,
+                                 created_files=created_files, progress=lambda msg: click.echo(f"  视频：{msg}"))
+        db.session.commit()
+    except PackageError as exc:
+        db.session.rollback()
+        _remove(created_files)
+        raise click.ClickException("课程包有误，未导入任何内容：\n" + "\n".join(f"  {p}" for p in exc.problems))
+    except DomainError as exc:
+        db.session.rollback()
+        _remove(created_files)
+        raise click.ClickException(f"未导入任何内容：{exc.message}")
+    except BaseException:
+        db.session.rollback()
+        _remove(created_files)
+        raise
+    for course in result.imported:
+        click.echo(f"已导入 {course.code}《{course.title}》{format_hours(course.credit_hours)} 学时，{len(course.lessons)} 个课时")
+    for code in result.skipped:
+        click.echo(f"已存在，跳过 {code}")
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

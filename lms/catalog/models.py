@@ -1,0 +1,139 @@
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import Organization
+from ..core.clock import utcnow_naive
+from ..extensions import db
+
+
+class Category(StrEnum):
+    PUBLIC = "public"
+    PROFESSIONAL = "professional"
+    ELECTIVE = "elective"
+
+    @property
+    def label(self) -> str:
+        return CATEGORY_LABELS[self]
+
+    @classmethod
+    def from_label(cls, label: str) -> "Category":
+        for category, text in CATEGORY_LABELS.items():
+            if label in (text, category.value):
+                return category
+        raise ValueError(label)
+
+
+CATEGORY_LABELS = {Category.PUBLIC: "公需", Category.PROFESSIONAL: "专业", Category.ELECTIVE: "选修"}
+
+
+class CourseStatus(StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    PUBLISHED = "published"
+    RETIRED = "retired"
+
+    @property
+    def label(self) -> str:
+        return {"draft": "草稿", "in_review": "审核中", "published": "已发布", "retired": "已下线"}[self]
+
+
+class LessonKind(StrEnum):
+    VIDEO = "video"
+    READING = "reading"
+    QUIZ = "quiz"
+
+    @property
+    def label(self) -> str:
+        return {"video": "视频", "reading": "图文", "quiz": "测验"}[self]
+
+
+class Subject(db.Model):
+    __tablename__ = "subject"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    is_theme: Mapped[bool] = mapped_column(default=False)  # the plan's four public-subject themes
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class Course(db.Model):
+    """One version of a course. Published versions are never edited; edits make a new version."""
+
+    __tablename__ = "course"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    title: Mapped[str] = mapped_column(String(120))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16), index=True)
+    credit_hours: Mapped[Decimal] = mapped_column(Numeric(4, 1))
+    publisher_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CourseStatus.DRAFT, index=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    syllabus: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    pass_score: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    subject: Mapped[Subject] = relationship()
+    publisher: Mapped[Organization] = relationship()
+    chapters: Mapped[list["Chapter"]] = relationship(
+        back_populates="course", order_by="Chapter.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def category_label(self) -> str:
+        return Category(self.category).label
+
+    @property
+    def status_label(self) -> str:
+        return CourseStatus(self.status).label
+
+    @property
+    def lessons(self) -> list["Lesson"]:
+        return [lesson for chapter in self.chapters for lesson in chapter.lessons]
+
+
+class Chapter(db.Model):
+    __tablename__ = "chapter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    title: Mapped[str] = mapped_column(String(120))
+
+    course: Mapped[Course] = relationship(back_populates="chapters")
+    lessons: Mapped[list["Lesson"]] = relationship(
+        back_populates="chapter", order_by="Lesson.position", cascade="all, delete-orphan"
+    )
+
+
+class Lesson(db.Model):
+    __tablename__ = "lesson"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chapter_id: Mapped[int] = mapped_column(ForeignKey("chapter.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    title: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text, default="")  # Markdown, no raw HTML
+    media_asset_id: Mapped[int | None] = mapped_column(ForeignKey("media_asset.id"))
+
+    chapter: Mapped[Chapter] = relationship(back_populates="lessons")
+    media_asset: Mapped["MediaAsset | None"] = relationship()  # noqa: F821
+
+    @property
+    def kind_label(self) -> str:
+        return LessonKind(self.kind).label
+
+    @property
+    def duration_seconds(self) -> int | None:
+        return self.media_asset.duration_seconds if self.media_asset else None

@@ -1,0 +1,368 @@
+"""Course packages: folders of YAML and Markdown (format: courses/README.md).
+
+``load_package`` validates a folder completely and returns a :class:`CoursePackage`, or raises
+:class:`PackageError` listing every problem as file, field and reason. ``import_packages``
+writes validated packages in the caller's transaction.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import yaml
+
+from ..accounts.identifiers import IdentifierError, normalize_credit_code
+from .models import CATEGORY_LABELS
+
+CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,30}[A-Z0-9]$")
+LESSON_KINDS = ("video", "reading")
+QUESTION_KINDS = ("single", "multiple", "truefalse")
+MAX_TEXT_BYTES = 512 * 1024
+MAX_VIDEO_BYTES = 2 * 1024 ** 3
+
+_COURSE_KEYS = {"code", "title", "subject", "category", "credit_hours", "publisher", "summary", "syllabus",
+                "tags", "exam", "chapters"}
+_LESSON_KEYS = {"title", "kind", "text", "video", "demo_seconds"}
+_QUESTION_KEYS = {"type", "text", "options", "answer", "explanation"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}" if self.field else f"{self.file}: {self.message}"
+
+
+class PackageError(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class LessonSpec:
+    title: str
+    kind: str
+    body: str
+    video: Path | None
+    demo_seconds: int
+
+
+@dataclass(frozen=True)
+class ChapterSpec:
+    title: str
+    lessons: list[LessonSpec]
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    kind: str
+    text: str
+    options: list[str]
+    answer: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class CoursePackage:
+    root: Path
+    code: str
+    title: str
+    subject: str
+    category: str
+    credit_hours: Decimal
+    publisher_name: str
+    publisher_credit_code: str | None
+    summary: str
+    syllabus: str
+    tags: list[str]
+    pass_score: int | None
+    chapters: list[ChapterSpec]
+    questions: list[QuestionSpec] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+
+
+class _Checker:
+    """Collects problems instead of stopping at the first, so one run shows everything to fix."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.problems: list[Problem] = []
+
+    def problem(self, file: str, field_: str, message: str) -> None:
+        self.problems.append(Problem(f"{self.root.name}/{file}", field_, message))
+
+    def text(self, data: dict, key: str, file: str, *, prefix: str = "", required=True, max_len=None) -> str:
+        value = data.get(key)
+        name = prefix + key
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.problem(file, name, "缺少此字段")
+            return ""
+        if not isinstance(value, str):
+            self.problem(file, name, "应为文本")
+            return ""
+        value = value.strip()
+        if max_len and len(value) > max_len:
+            self.problem(file, name, f"不能超过 {max_len} 个字（现为 {len(value)} 个）")
+        return value
+
+    def unknown_keys(self, data: dict, allowed: set, file: str, prefix: str = "") -> None:
+        for key in sorted(set(data) - allowed, key=str):
+            self.problem(file, prefix + str(key), "未知字段（请对照 courses/README.md 检查拼写）")
+
+    def path(self, value, file: str, field_: str, *, max_bytes: int) -> Path | None:
+        """A file inside the package: relative, no '..', no links, exists, not too large."""
+        if not isinstance(value, str) or not value.strip():
+            self.problem(file, field_, "应为课程包内的相对文件路径")
+            return None
+        rel = Path(value.strip())
+        if rel.is_absolute() or ".." in rel.parts:
+            self.problem(file, field_, f"路径“{value}”指向课程包之外，只允许包内的相对路径")
+            return None
+        candidate = self.root / rel
+        current = self.root
+        for part in rel.parts:
+            current = current / part
+            if current.is_symlink():
+                self.problem(file, field_, f"路径“{value}”是符号链接，课程包内不允许链接")
+                return None
+        if not candidate.resolve().is_relative_to(self.root.resolve()):
+            self.problem(file, field_, f"路径“{value}”指向课程包之外")
+            return None
+        if not candidate.is_file():
+            self.problem(file, field_, f"文件“{value}”不存在")
+            return None
+        if candidate.stat().st_size > max_bytes:
+            self.problem(file, field_, f"文件“{value}”过大（上限 {max_bytes // 1024} KiB）")
+            return None
+        return candidate
+
+    def read_text(self, path: Path, file: str, field_: str) -> str:
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            self.problem(file, field_, f"文件“{path.name}”不是 UTF-8 编码的文本")
+            return ""
+
+    def yaml(self, rel: str, field_: str = "") -> dict | None:
+        path = self.root / rel
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.problem(rel, field_, "文件不存在")
+            return None
+        except UnicodeDecodeError:
+            self.problem(rel, field_, "不是 UTF-8 编码的文本")
+            return None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列" if mark else ""
+            self.problem(rel, field_, f"YAML 格式错误{where}：{getattr(exc, 'problem', None) or exc}")
+            return None
+        if not isinstance(data, dict):
+            self.problem(rel, field_, "内容应为键值映射（mapping）")
+            return None
+        return data
+
+
+def load_package(root: Path, *, subjects: set[str]) -> CoursePackage:
+    root = Path(root)
+    check = _Checker(root)
+    if not root.is_dir():
+        raise PackageError([Problem(str(root), "", "不是课程包文件夹")])
+    data = check.yaml("course.yaml")
+    if data is None:
+        raise PackageError(check.problems)
+    f = "course.yaml"
+    check.unknown_keys(data, _COURSE_KEYS, f)
+
+    code = str(data.get("code") or "").strip()
+    if not code:
+        check.problem(f, "code", "缺少此字段")
+    elif not CODE_PATTERN.match(code):
+        check.problem(f, "code", f"课程编号“{code}”只能由大写字母、数字和连字符组成，3–32 位")
+    elif code != root.name:
+        check.problem(f, "code", f"课程编号“{code}”应与文件夹名“{root.name}”一致")
+
+    title = check.text(data, "title", f, max_len=120)
+    subject = check.text(data, "subject", f)
+    if subject and subject not in subjects:
+        check.problem(f, "subject", f"未知的科目主题“{subject}”，可选：{'、'.join(sorted(subjects))}")
+    category = check.text(data, "category", f)
+    if category and category not in CATEGORY_LABELS.values():
+        check.problem(f, "category", f"科目类别“{category}”无效，可选：公需、专业、选修")
+
+    hours = Decimal(0)
+    raw_hours = data.get("credit_hours")
+    try:
+        hours = Decimal(str(raw_hours))
+        if isinstance(raw_hours, bool) or not (Decimal("0.5") <= hours <= 20) or hours % Decimal("0.5"):
+            raise InvalidOperation
+    except (InvalidOperation, ValueError):
+        check.problem(f, "credit_hours", "学时应为 0.5 的整数倍，范围 0.5–20" if raw_hours is not None else "缺少此字段")
+
+    publisher = data.get("publisher")
+    publisher_name, publisher_code = "", None
+    if not isinstance(publisher, dict):
+        check.problem(f, "publisher", "应包含发布机构名称 name（及可选的 credit_code）")
+    else:
+        check.unknown_keys(publisher, {"name", "credit_code"}, f, "publisher.")
+        publisher_name = check.text(publisher, "name", f, prefix="publisher.", max_len=120)
+        if publisher.get("credit_code"):
+            try:
+                publisher_code = normalize_credit_code(str(publisher["credit_code"]))
+            except IdentifierError as exc:
+                check.problem(f, "publisher.credit_code", str(exc))
+
+    summary = check.text(data, "summary", f, max_len=500)
+    syllabus = check.text(data, "syllabus", f, max_len=20000)
+    tags = data.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, (str, int)) for t in tags):
+        check.problem(f, "tags", "应为关键词列表")
+        tags = []
+    tags = [str(t).strip() for t in tags if str(t).strip()]
+
+    pass_score, questions = None, []
+    exam = data.get("exam")
+    if exam is not None:
+        if not isinstance(exam, dict):
+            check.problem(f, "exam", "应包含 questions（题库文件）与 pass_score（及格分）")
+        else:
+            check.unknown_keys(exam, {"questions", "pass_score"}, f, "exam.")
+            pass_score = exam.get("pass_score", 60)
+            if isinstance(pass_score, bool) or not isinstance(pass_score, int) or not 0 <= pass_score <= 100:
+                check.problem(f, "exam.pass_score", "及格分应为 0–100 的整数")
+                pass_score = None
+            quiz_path = check.path(exam.get("questions"), f, "exam.questions", max_bytes=MAX_TEXT_BYTES)
+            if quiz_path is not None:
+                questions = _load_questions(check, quiz_path.relative_to(root).as_posix())
+
+    chapters = []
+    raw_chapters = data.get("chapters")
+    if not isinstance(raw_chapters, list) or not raw_chapters:
+        check.problem(f, "chapters", "至少需要一章，每章至少一个课时")
+        raw_chapters = []
+    for ci, raw in enumerate(raw_chapters):
+        prefix = f"chapters[{ci}]."
+        if not isinstance(raw, dict):
+            check.problem(f, prefix[:-1], "应包含 title 与 lessons")
+            continue
+        check.unknown_keys(raw, {"title", "lessons"}, f, prefix)
+        chapter_title = check.text(raw, "title", f, prefix=prefix, max_len=120)
+        lessons = []
+        raw_lessons = raw.get("lessons")
+        if not isinstance(raw_lessons, list) or not raw_lessons:
+            check.problem(f, prefix + "lessons", "每章至少需要一个课时")
+            raw_lessons = []
+        for li, lesson in enumerate(raw_lessons):
+            lp = f"{prefix}lessons[{li}]."
+            if not isinstance(lesson, dict):
+                check.problem(f, lp[:-1], "应包含 title 与 kind")
+                continue
+            lessons.append(_lesson(check, lesson, f, lp))
+        chapters.append(ChapterSpec(title=chapter_title, lessons=[x for x in lessons if x]))
+
+    if check.problems:
+        raise PackageError(check.problems)
+    return CoursePackage(
+        root=root, code=code, title=title, subject=subject, category=category, credit_hours=hours,
+        publisher_name=publisher_name, publisher_credit_code=publisher_code, summary=summary,
+        syllabus=syllabus, tags=tags, pass_score=pass_score, chapters=chapters, questions=questions,
+    )
+
+
+def _lesson(check: _Checker, lesson: dict, f: str, lp: str) -> LessonSpec | None:
+    check.unknown_keys(lesson, _LESSON_KEYS, f, lp)
+    title = check.text(lesson, "title", f, prefix=lp, max_len=120)
+    kind = lesson.get("kind")
+    if kind not in LESSON_KINDS:
+        check.problem(f, lp + "kind", "课时类型应为 video（视频）或 reading（图文）")
+        return None
+    body = ""
+    if lesson.get("text") is not None or kind == "reading":
+        text_path = check.path(lesson.get("text"), f, lp + "text", max_bytes=MAX_TEXT_BYTES)
+        if text_path is not None:
+            body = check.read_text(text_path, f, lp + "text")
+    video = None
+    if lesson.get("video") is not None:
+        if kind != "video":
+            check.problem(f, lp + "video", "只有视频课时可以指定视频文件")
+        video = check.path(lesson.get("video"), f, lp + "video", max_bytes=MAX_VIDEO_BYTES)
+    demo_seconds = lesson.get("demo_seconds", 30)
+    if isinstance(demo_seconds, bool) or not isinstance(demo_seconds, int) or not 5 <= demo_seconds <= 600:
+        check.problem(f, lp + "demo_seconds", "演示视频时长应为 5–600 的整数（秒）")
+        demo_seconds = 30
+    return LessonSpec(title=title, kind=kind, body=body, video=video, demo_seconds=demo_seconds)
+
+
+def _load_questions(check: _Checker, rel: str) -> list[QuestionSpec]:
+    data = check.yaml(rel)
+    if data is None:
+        return []
+    check.unknown_keys(data, {"questions"}, rel)
+    raw = data.get("questions")
+    if not isinstance(raw, list) or len(raw) < 5:
+        check.problem(rel, "questions", "题库至少需要 5 道题")
+        return []
+    questions = []
+    for qi, q in enumerate(raw):
+        qp = f"questions[{qi}]."
+        if not isinstance(q, dict):
+            check.problem(rel, qp[:-1], "应包含 type、text、answer")
+            continue
+        check.unknown_keys(q, _QUESTION_KEYS, rel, qp)
+        kind = q.get("type")
+        text = check.text(q, "text", rel, prefix=qp, max_len=1000)
+        explanation = check.text(q, "explanation", rel, prefix=qp, required=False, max_len=2000)
+        if kind not in QUESTION_KINDS:
+            check.problem(rel, qp + "type", "题型应为 single（单选）、multiple（多选）或 truefalse（判断）")
+            continue
+        options, answer = [], ""
+        if kind == "truefalse":
+            if not isinstance(q.get("answer"), bool):
+                check.problem(rel, qp + "answer", "判断题答案应为 true 或 false")
+                continue
+            answer = "true" if q["answer"] else "false"
+            if q.get("options"):
+                check.problem(rel, qp + "options", "判断题不需要选项")
+        else:
+            options = q.get("options")
+            if not isinstance(options, list) or not 2 <= len(options) <= 6 \
+                    or not all(isinstance(o, (str, int, float)) and str(o).strip() for o in options):
+                check.problem(rel, qp + "options", "选择题需要 2–6 个非空选项")
+                continue
+            options = [str(o).strip() for o in options]
+            letters = "ABCDEF"[: len(options)]
+            answer = str(q.get("answer") or "").strip().upper()
+            if not answer or any(c not in letters for c in answer) or len(set(answer)) != len(answer):
+                check.problem(rel, qp + "answer", f"答案应为选项字母（{letters[0]}–{letters[-1]}）")
+                continue
+            if kind == "single" and len(answer) != 1:
+                check.problem(rel, qp + "answer", "单选题只能有一个正确答案")
+                continue
+            if kind == "multiple" and len(answer) < 2:
+                check.problem(rel, qp + "answer", "多选题应有两个及以上正确答案")
+                continue
+            answer = "".join(sorted(answer))
+        questions.append(QuestionSpec(kind=kind, text=text, options=options, answer=answer,
+                                      explanation=explanation))
+    return questions
+
+
+def find_package_dirs(paths: list[Path]) -> list[Path]:
+    """Each path is a package (has course.yaml) or a folder of packages."""
+    found = []
+    for path in map(Path, paths):
+        if (path / "course.yaml").exists() or not path.is_dir():
+            found.append(path)
+        else:
+            found.extend(sorted(p.parent for p in path.glob("*/course.yaml")))
+    return found

@@ -1,0 +1,44 @@
+from flask import Blueprint, current_app, render_template, request
+from markupsafe import Markup
+
+from ..core.formatting import format_duration, format_hours
+from ..core.markdown import render_markdown
+from . import services
+from .models import CATEGORY_LABELS
+
+bp = Blueprint("catalog", __name__)
+
+
+@bp.app_template_filter("markdown")
+def markdown_filter(text: str) -> Markup:
+    return Markup(render_markdown(text or ""))
+
+
+bp.add_app_template_filter(format_hours, "hours")
+bp.add_app_template_filter(format_duration, "duration")
+
+
+@bp.get("/")
+def home():
+    return render_template("catalog/home.html", themes=services.theme_counts(),
+                           newest=services.newest_courses())
+
+
+@bp.get("/courses")
+def catalog():
+    subject = request.args.get("subject") or None
+    category = request.args.get("category") or None
+    if category not in (None, *[c.value for c in CATEGORY_LABELS]):
+        category = None
+    q = (request.args.get("q") or "").strip()[:100] or None
+    page = request.args.get("page", 1, type=int) or 1
+    result = services.list_catalog(services.CatalogFilter(subject=subject, category=category, q=q, page=page),
+                                   per_page=current_app.config["CATALOG_PAGE_SIZE"])
+    return render_template("catalog/catalog.html", result=result, subject=subject, category=category, q=q,
+                           subjects=services.theme_counts(), categories=CATEGORY_LABELS)
+
+
+@bp.get("/courses/<code>")
+def course(code: str):
+    course = services.get_published_course(code)
+    return render_template("catalog/course.html", course=course)

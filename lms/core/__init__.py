@@ -1,0 +1,1 @@
+"""What every domain package shares: errors, time, storage, database set-up, audit."""

@@ -1,0 +1,89 @@
+import os
+import secrets
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+
+from ..extensions import db
+
+
+def ensure_reference_data() -> None:
+    from ..accounts.services import ensure_regions
+    from ..catalog.services import ensure_subjects
+
+    ensure_regions()
+    ensure_subjects()
+
+
+@click.command("setup")
+@with_appcontext
+def setup_command():
+    """升级数据库结构并写入基础数据（地区、科目主题）。可重复执行。"""
+    upgrade(directory=str(Path(current_app.root_path).parent / "migrations"))
+    ensure_reference_data()
+    db.session.commit()
+    click.echo("数据库已就绪。")
+
+
+DEMO_EMPLOYER = ("示例科技有限公司", "91110105MA01ABCD1")
+DEMO_PUBLISHER = "公需课程资源中心"
+# (role, name, 17 digits of an ID number, mobile)
+DEMO_ACCOUNTS = [
+    ("learner", "演示学员", "11010519850312001", "13800000001"),
+    ("publisher", "演示发布员", "11010519800101002", "13800000002"),
+    ("reviewer", "演示审核员", "11010519820202003", "13800000003"),
+    ("unit_admin", "演示单位管理员", "11010519790505004", "13800000004"),
+    ("hr_auditor", "演示人社审核员", "11010519770707005", "13800000005"),
+    ("admin", "演示管理员", "11010519750909006", "13800000006"),
+]
+
+
+@click.command("demo")
+@click.option("--courses", "courses_dir", default="courses", type=click.Path(path_type=Path),
+              help="课程包所在文件夹")
+@with_appcontext
+def demo_command(courses_dir: Path):
+    """创建演示账号、导入演示课程，并打印登录信息（可重复执行）。"""
+    from ..accounts import services as accounts
+    from ..accounts.identifiers import credit_code_check_char, id_number_check_char
+    from ..accounts.models import OrgKind, Role
+    from ..catalog.cli import import_command
+
+    credentials_file = Path(current_app.instance_path) / "demo-accounts.txt"
+    lines = credentials_file.read_text(encoding="utf-8").splitlines() if credentials_file.exists() else []
+    known = {line.split("\t")[1] for line in lines if "\t" in line}
+    name, code17 = DEMO_EMPLOYER
+    employer_code = code17 + credit_code_check_char(code17)
+    for role, real_name, id17, mobile in DEMO_ACCOUNTS:
+        if mobile in known or accounts.find_by_login(mobile):
+            continue
+        password = "Gx" + secrets.token_hex(4) + "7"
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name=real_name, id_number=id17 + id_number_check_char(id17), password=password, mobile=mobile,
+            region_code="110000", employer_name=name, employer_credit_code=employer_code), roles=())
+        role = Role(role)
+        org = None
+        if role == Role.PUBLISHER:
+            org = accounts.get_or_create_organization(DEMO_PUBLISHER, OrgKind.PUBLISHER)
+        elif role == Role.UNIT_ADMIN:
+            org = user.employer
+        accounts.grant_role(None, user, role, organization=org,
+                            region_code="110000" if role == Role.HR_AUDITOR else None)
+        if role != Role.LEARNER:
+            accounts.grant_role(None, user, Role.LEARNER)
+        lines.append(f"{role.label}\t{mobile}\t{password}")
+    db.session.commit()
+    fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+    ctx = click.get_current_context()
+    ctx.invoke(import_command, paths=(courses_dir,), draft=False, skip_existing=True)
+
+    click.echo("\n演示账号（登录名为手机号；也保存在 instance/demo-accounts.txt）：")
+    for line in lines:
+        role_label, login, password = line.split("\t")
+        click.echo(f"  {role_label:<8}  账号 {login}  密码 {password}")

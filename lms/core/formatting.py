@@ -1,0 +1,17 @@
+"""How quantities are written for people."""
+
+from decimal import Decimal
+
+
+def format_hours(value) -> str:
+    """Decimal('2.0') → '2', Decimal('1.5') → '1.5'."""
+    value = Decimal(value)
+    text = format(value.quantize(Decimal("0.1")), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_duration(seconds) -> str:
+    if not seconds:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} 分 {secs:02d} 秒" if minutes else f"{secs} 秒"

@@ -1,0 +1,50 @@
+"""Small helpers shared by the HTML views."""
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import abort, request
+from flask_login import current_user
+
+from ..extensions import db
+
+
+def form_error(form, exc) -> None:
+    """Show a domain error on the form field it names (or above the form), keeping what was typed."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+def safe_next_url(default: str) -> str:
+    """A same-site path from ?next=, never an absolute URL to another host."""
+    target = request.args.get("next") or request.form.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
+        return target
+    return default
+
+
+def roles_required(*roles):
+    """Refuse (403) users who hold none of the roles; anonymous users go to the login page."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                from ..extensions import login_manager
+                return login_manager.unauthorized()
+            if not any(current_user.has_role(r) for r in roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def commit() -> None:
+    """The edge commits, in one place."""
+    db.session.commit()

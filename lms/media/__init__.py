@@ -1,0 +1,1 @@
+"""Media: uploaded and generated video, probed with ffmpeg."""

@@ -1,0 +1,196 @@
+"""Fixtures shared by every test.
+
+The database is real: SQLite (default) or PostgreSQL when LMS_TEST_DATABASE=postgresql. Each run
+creates a fresh database, builds it with the Alembic migrations, imports two course packages, and
+runs every test inside a transaction that is rolled back afterwards.
+"""
+
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PASSWORD = "Study2026ok"
+
+
+def pytest_report_header(config):
+    return f"database: {os.environ.get('LMS_TEST_DATABASE', 'sqlite')}"
+
+
+@contextmanager
+def fresh_database(tmp_dir: Path, name: str):
+    """A new empty database of the kind under test; dropped afterwards."""
+    kind = os.environ.get("LMS_TEST_DATABASE", "sqlite")
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_dir / (name + '.sqlite3')}"
+        return
+    if kind != "postgresql":
+        raise pytest.UsageError(f"LMS_TEST_DATABASE must be sqlite or postgresql, not {kind}")
+    admin_url = os.environ.get("LMS_TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    db_name = f"lms_test_{name}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + db_name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_test_app(database_url: str, tmp_dir: Path, **overrides):
+    os.environ["LMS_INSTANCE_PATH"] = str(tmp_dir / "instance")
+    from lms import create_app
+
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "LMS_DATA_KEY": "test-data-key",
+        "LMS_MEDIA_ROOT": str(tmp_dir / "media"),
+        "LMS_DEMO_CACHE": str(ROOT / ".cache" / "demo-video"),
+        "LMS_PASSWORD_METHOD": "pbkdf2:sha256:1000",  # fast hashing in tests only
+        "LMS_LOGIN_RATE_LIMIT": "5 per minute",
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+def build_database(app, packages=()):
+    """Migrate an empty database to head, add reference data and import course packages."""
+    from flask_migrate import upgrade
+
+    from lms.catalog.services import import_packages, load_packages
+    from lms.core.cli import ensure_reference_data
+    from lms.extensions import db
+
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        ensure_reference_data()
+        if packages:
+            import_packages(None, load_packages([ROOT / "courses" / code for code in packages]))
+        db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lms")
+    with fresh_database(tmp, "main") as url:
+        application = make_test_app(url, tmp)
+        build_database(application, packages=("GX-NS-001", "GX-DT-002"))
+        yield application
+        from lms.extensions import db
+
+        with application.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def db_session(request, app):
+    """Every test runs in a transaction that is rolled back; commits become savepoint releases."""
+    if "live_server" in request.fixturenames:
+        yield None
+        return
+    from lms.extensions import db, limiter
+
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
+        limiter.reset()
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.test_request_context():
+        yield
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# ---------------------------------------------------------------- factories
+
+def id_number(prefix17: str) -> str:
+    from lms.accounts.identifiers import id_number_check_char
+
+    return prefix17 + id_number_check_char(prefix17)
+
+
+def credit_code(prefix17: str) -> str:
+    from lms.accounts.identifiers import credit_code_check_char
+
+    return prefix17 + credit_code_check_char(prefix17)
+
+
+@pytest.fixture
+def make_user(app, db_session):
+    from lms.accounts import services
+    from lms.accounts.models import Role
+
+    counter = iter(range(1, 10_000))
+
+    def make(*, roles=(Role.LEARNER,), real_name="测试学员", password=TEST_PASSWORD, region="110000", **kw):
+        n = next(counter)
+        data = services.PersonData(
+            real_name=real_name, id_number=kw.pop("id_number", id_number(f"32010219900101{n:03d}")),
+            password=password, mobile=kw.pop("mobile", f"139{n:08d}"), email=kw.pop("email", None),
+            region_code=region, employer_name=kw.pop("employer_name", "测试单位"),
+            employer_credit_code=kw.pop("employer_credit_code", credit_code("91320102MA1WXYU0" + str(n % 10))),
+        )
+        with app.test_request_context():
+            user = services.create_person(None, data, roles=())
+            for role in roles:
+                services.grant_role(None, user, role, **kw)
+            db_session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    def do(user, password=TEST_PASSWORD):
+        page = client.get("/login")
+        token = _csrf_token(page.get_data(as_text=True))
+        response = client.post("/login", data={"login": user.mobile, "password": password, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    return do
+
+
+def _csrf_token(html: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def csrf_token():
+    return _csrf_token

@@ -1,0 +1,155 @@
+"""Course package validation and import: every shipped package is valid; broken ones say where."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from lms.assessment.models import QuizQuestion
+from lms.catalog.models import Course, CourseStatus
+from lms.catalog.packages import PackageError, load_package
+from lms.catalog.services import SUBJECTS, import_packages, load_packages
+from lms.core.errors import Conflict
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBJECT_NAMES = {name for _, name, _ in SUBJECTS}
+SHIPPED = sorted(p.parent for p in (ROOT / "courses").glob("*/course.yaml"))
+
+
+def test_at_least_eight_courses_two_per_theme_are_shipped():
+    packages = [load_package(p, subjects=SUBJECT_NAMES) for p in SHIPPED]
+    assert len(packages) >= 8
+    for theme in ("数字技术", "知识产权", "网络安全", "应急管理"):
+        assert sum(p.subject == theme for p in packages) >= 2, theme
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_package_is_complete(path):
+    package = load_package(path, subjects=SUBJECT_NAMES)
+    lessons = [lesson for chapter in package.chapters for lesson in chapter.lessons]
+    assert len(lessons) >= 3
+    assert all(lesson.body.strip() for lesson in lessons)
+    assert len(package.questions) >= 5
+    assert package.syllabus and package.summary
+
+
+@pytest.fixture
+def broken(tmp_path):
+    """A copy of a shipped package to break in one place."""
+    target = tmp_path / "GX-NS-001"
+    shutil.copytree(ROOT / "courses" / "GX-NS-001", target)
+
+    def edit(change):
+        data = yaml.safe_load((target / "course.yaml").read_text(encoding="utf-8"))
+        change(data)
+        (target / "course.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        return target
+
+    edit.path = target
+    return edit
+
+
+def problems_of(path) -> list[str]:
+    with pytest.raises(PackageError) as info:
+        load_package(path, subjects=SUBJECT_NAMES)
+    return [str(p) for p in info.value.problems]
+
+
+def test_missing_field_names_file_and_field(broken):
+    path = broken(lambda d: d.pop("title"))
+    assert problems_of(path) == ["GX-NS-001/course.yaml: title: 缺少此字段"]
+
+
+def test_unknown_subject_lists_the_choices(broken):
+    path = broken(lambda d: d.update(subject="天文地理"))
+    [problem] = problems_of(path)
+    assert problem.startswith("GX-NS-001/course.yaml: subject: 未知的科目主题“天文地理”")
+    assert "网络安全" in problem
+
+
+def test_bad_yaml_reports_the_line(broken):
+    (broken.path / "course.yaml").write_text("code: GX-NS-001\ntitle: [unclosed\n", encoding="utf-8")
+    [problem] = problems_of(broken.path)
+    assert "YAML 格式错误" in problem and "第 " in problem
+
+
+@pytest.mark.parametrize("bad", ["../GX-DT-001/lessons/01-digital-economy-concepts.md", "/etc/passwd"])
+def test_path_outside_the_package_is_refused(broken, bad):
+    def change(d):
+        d["chapters"][0]["lessons"][0]["text"] = bad
+
+    path = broken(change)
+    [problem] = problems_of(path)
+    assert "chapters[0].lessons[0].text" in problem and "课程包之外" in problem
+
+
+def test_symlink_inside_the_package_is_refused(broken, tmp_path):
+    outside = tmp_path / "secret.md"
+    outside.write_text("# secret", encoding="utf-8")
+    lesson = broken.path / "lessons" / "link.md"
+    lesson.symlink_to(outside)
+
+    def change(d):
+        d["chapters"][0]["lessons"][0]["text"] = "lessons/link.md"
+
+    [problem] = problems_of(broken(change))
+    assert "符号链接" in problem
+
+
+def test_all_problems_are_reported_at_once(broken):
+    def change(d):
+        d["credit_hours"] = 1.3
+        d["category"] = "必修"
+        d["chapters"][0]["lessons"][0]["kind"] = "podcast"
+        d["surprise"] = 1
+
+    problems = problems_of(broken(change))
+    fields = {p.split(": ")[1] for p in problems}
+    assert fields == {"credit_hours", "category", "chapters[0].lessons[0].kind", "surprise"}
+
+
+def test_quiz_answers_are_checked(broken):
+    quiz = yaml.safe_load((broken.path / "quiz.yaml").read_text(encoding="utf-8"))
+    single = next(i for i, q in enumerate(quiz["questions"]) if q["type"] == "single")
+    quiz["questions"][single]["answer"] = "Z"
+    (broken.path / "quiz.yaml").write_text(yaml.safe_dump(quiz, allow_unicode=True), encoding="utf-8")
+    [problem] = problems_of(broken.path)
+    assert problem.startswith(f"GX-NS-001/quiz.yaml: questions[{single}].answer")
+
+
+def test_code_must_match_folder(broken):
+    [problem] = problems_of(broken(lambda d: d.update(code="GX-NS-999")))
+    assert "文件夹名" in problem
+
+
+def test_broken_package_in_a_batch_imports_nothing(app, db_session, broken):
+    broken(lambda d: d.update(category="必修"))
+    before = db_session.scalar(select(func.count(Course.id)))
+    with app.test_request_context(), pytest.raises(PackageError):
+        load_packages([ROOT / "courses" / "GX-EM-001", broken.path])
+    assert db_session.scalar(select(func.count(Course.id))) == before
+
+
+def test_import_writes_course_outline_questions_and_probed_video(app, db_session):
+    with app.test_request_context():
+        [package] = load_packages([ROOT / "courses" / "GX-IP-002"])
+        result = import_packages(None, [package])
+    course = result.imported[0]
+    assert course.status == CourseStatus.PUBLISHED and course.published_at is not None
+    assert [c.title for c in course.chapters] == [c.title for c in package.chapters]
+    videos = [lesson for lesson in course.lessons if lesson.kind == "video"]
+    assert videos and all(v.media_asset.duration_seconds > 0 for v in videos)
+    spec_seconds = [lesson.demo_seconds for ch in package.chapters for lesson in ch.lessons if lesson.kind == "video"]
+    assert [v.media_asset.duration_seconds for v in videos] == spec_seconds
+    count = db_session.scalar(select(func.count(QuizQuestion.id)).where(QuizQuestion.course_id == course.id))
+    assert count == len(package.questions)
+
+
+def test_duplicate_code_is_a_conflict_unless_skipped(app, db_session):
+    with app.test_request_context():
+        packages = load_packages([ROOT / "courses" / "GX-NS-001"])  # imported by the session fixture
+        with pytest.raises(Conflict, match="已存在"):
+            import_packages(None, packages)
+        assert import_packages(None, packages, skip_existing=True).skipped == ["GX-NS-001"]
