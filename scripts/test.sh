@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, once on SQLite and once on PostgreSQL (browser tests included in both).
+# Extra arguments go to pytest, e.g. scripts/test.sh -k catalog
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTEST=.venv/bin/pytest
+
+# PostgreSQL on 127.0.0.1:5432: start the local cluster if it is down.
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "启动 PostgreSQL / starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+  fi
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && break; sleep 1; done
+  pg_isready -h 127.0.0.1 -p 5432 -q || { echo "PostgreSQL 未在 127.0.0.1:5432 运行 / is not running" >&2; exit 1; }
+fi
+
+status=0
+for database in sqlite postgresql; do
+  echo "=== 测试数据库 / database: $database"
+  start=$(date +%s)
+  LMS_TEST_DATABASE=$database "$PYTEST" "$@" || status=1
+  echo "=== $database: $(( $(date +%s) - start )) s"
+done
+exit $status

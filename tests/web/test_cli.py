@@ -1,0 +1,74 @@
+"""The flask commands: users and course packages."""
+
+import shutil
+from pathlib import Path
+
+import yaml
+from sqlalchemy import func, select
+
+from lms.accounts.models import Role, User
+from lms.catalog.models import Course
+from lms.media.models import MediaAsset
+from tests.conftest import TEST_PASSWORD, id_number
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_users_create_and_grant(runner, db_session):
+    number = id_number("44030419920315123")
+    result = runner.invoke(args=["users", "create", "--name", "陈静", "--id-number", number,
+                                 "--password", TEST_PASSWORD, "--mobile", "13600000001",
+                                 "--role", "publisher", "--org-name", "广东省专业技术人员继续教育基地"])
+    assert result.exit_code == 0, result.output
+    assert number[:4] + "**********" + number[-4:] in result.output and number not in result.output
+    user = db_session.scalar(select(User).where(User.mobile == "13600000001"))
+    assert user.has_role(Role.PUBLISHER)
+    assert user.grants_for(Role.PUBLISHER)[0].organization.name == "广东省专业技术人员继续教育基地"
+
+    result = runner.invoke(args=["users", "grant", "13600000001", "hr_auditor", "--region", "440000"])
+    assert result.exit_code == 0, result.output
+    db_session.refresh(user)
+    assert user.grants_for(Role.HR_AUDITOR)[0].region_code == "440000"
+
+
+def test_users_create_rejects_bad_id_number_and_creates_nothing(runner, db_session):
+    before = db_session.scalar(select(func.count(User.id)))
+    result = runner.invoke(args=["users", "create", "--name", "陈静", "--id-number", "440304199203151230",
+                                 "--password", TEST_PASSWORD, "--mobile", "13600000002"])
+    assert result.exit_code != 0 and "校验码" in result.output
+    assert db_session.scalar(select(func.count(User.id))) == before
+
+
+def test_users_grant_role_needing_org_says_so(runner, make_user):
+    user = make_user()
+    result = runner.invoke(args=["users", "grant", user.mobile, "unit_admin"])
+    assert result.exit_code != 0 and "--org-name" in result.output
+
+
+def test_courses_import_reports_file_and_field_and_imports_nothing(runner, db_session, tmp_path):
+    good = tmp_path / "GX-EM-001"
+    bad = tmp_path / "GX-EM-002"
+    shutil.copytree(ROOT / "courses" / "GX-EM-001", good)
+    shutil.copytree(ROOT / "courses" / "GX-EM-002", bad)
+    data = yaml.safe_load((bad / "course.yaml").read_text(encoding="utf-8"))
+    data["chapters"][0]["lessons"][0]["text"] = "../GX-EM-001/course.yaml"
+    (bad / "course.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    courses_before = db_session.scalar(select(func.count(Course.id)))
+    assets_before = db_session.scalar(select(func.count(MediaAsset.id)))
+
+    result = runner.invoke(args=["courses", "import", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "GX-EM-002/course.yaml: chapters[0].lessons[0].text" in result.output
+    assert "未导入任何内容" in result.output
+    assert db_session.scalar(select(func.count(Course.id))) == courses_before
+    assert db_session.scalar(select(func.count(MediaAsset.id))) == assets_before
+
+
+def test_courses_import_then_skip_existing(runner, db_session):
+    result = runner.invoke(args=["courses", "import", str(ROOT / "courses" / "GX-EM-002")])
+    assert result.exit_code == 0, result.output
+    assert "已导入 GX-EM-002" in result.output
+    again = runner.invoke(args=["courses", "import", str(ROOT / "courses" / "GX-EM-002")])
+    assert again.exit_code != 0 and "已存在" in again.output
+    skipped = runner.invoke(args=["courses", "import", "--skip-existing", str(ROOT / "courses" / "GX-EM-002")])
+    assert skipped.exit_code == 0 and "跳过 GX-EM-002" in skipped.output
