@@ -72,3 +72,29 @@ def test_courses_import_then_skip_existing(runner, db_session):
     assert again.exit_code != 0 and "已存在" in again.output
     skipped = runner.invoke(args=["courses", "import", "--skip-existing", str(ROOT / "courses" / "GX-EM-002")])
     assert skipped.exit_code == 0 and "跳过 GX-EM-002" in skipped.output
+
+
+def test_setup_is_repeatable(runner):
+    result = runner.invoke(args=["setup"])
+    assert result.exit_code == 0, result.output
+    assert "数据库已就绪" in result.output
+
+
+def test_demo_prints_one_account_per_role_and_can_run_twice(app, runner, db_session, tmp_path):
+    shutil.copytree(ROOT / "courses" / "GX-IP-001", tmp_path / "GX-IP-001")
+    first = runner.invoke(args=["demo", "--courses", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    for label in ("学员", "课件发布机构", "课程审核员", "单位管理员", "人社审核", "平台管理员"):
+        assert label in first.output
+    assert "已导入 GX-IP-001" in first.output
+    users = db_session.scalar(select(func.count(User.id)))
+
+    second = runner.invoke(args=["demo", "--courses", str(tmp_path)])
+    assert second.exit_code == 0, second.output
+    assert "跳过 GX-IP-001" in second.output
+    assert db_session.scalar(select(func.count(User.id))) == users
+    logins = [line.split()[2] for line in first.output.splitlines() if "账号 " in line]
+    assert logins == [line.split()[2] for line in second.output.splitlines() if "账号 " in line]
+    credentials = Path(app.instance_path) / "demo-accounts.txt"
+    assert credentials.stat().st_mode & 0o077 == 0
+    credentials.unlink()
