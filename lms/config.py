@@ -1,5 +1,6 @@
 """Configuration from environment variables, with safe defaults for one machine."""
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -30,7 +31,9 @@ def load_config(instance_path: str) -> dict:
         "SECRET_KEY": env.get("SECRET_KEY") or _instance_secret(instance_path, "secret_key"),
         "LMS_DATA_KEY": env.get("LMS_DATA_KEY") or _instance_secret(instance_path, "data_key"),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # JSON stored as readable UTF-8, so Chinese tags can be searched on every database.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True,
+                                      "json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False)},
         "LMS_MEDIA_ROOT": env.get("LMS_MEDIA_ROOT") or str(Path(instance_path) / "media"),
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
@@ -44,6 +47,10 @@ def load_config(instance_path: str) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("LMS_SECURE_COOKIES", "0") == "1",
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env.get("LMS_SECURE_COOKIES", "0") == "1",
+        "LMS_PROXY_FIX": env.get("LMS_PROXY_FIX", "0") == "1",
+        "LMS_REGISTER_RATE_LIMIT": env.get("LMS_REGISTER_RATE_LIMIT", "20 per hour"),
         "CATALOG_PAGE_SIZE": 12,
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     }

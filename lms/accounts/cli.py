@@ -5,11 +5,19 @@ from sqlalchemy import select
 from ..core.errors import DomainError
 from ..extensions import db
 from . import services
+from .identifiers import IdentifierError, mask_id_number, normalize_id_number
 from .models import ORG_ROLES, Organization, OrgKind, Role, User
 
 users_cli = AppGroup("users", help="管理用户与角色（Manage users and roles）.")
 
 _ROLE_CHOICE = click.Choice([r.value for r in Role])
+
+
+def _masked_login(login: str) -> str:
+    try:
+        return mask_id_number(normalize_id_number(login))
+    except IdentifierError:
+        return login
 
 
 def _fail(exc: DomainError):
@@ -33,7 +41,7 @@ def _organization(role: Role, org_name: str | None, org_code: str | None):
 
 @users_cli.command("create")
 @click.option("--name", "real_name", required=True, help="真实姓名")
-@click.option("--id-number", required=True, help="18 位身份证号")
+@click.option("--id-number", prompt="身份证号", hide_input=True, help="18 位身份证号（省略时在提示符下输入，不留在命令历史中）")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="密码")
 @click.option("--mobile", help="手机号")
 @click.option("--email", help="电子邮箱")
@@ -67,7 +75,7 @@ def grant(login, role, org_name, org_code, region_code):
     """按身份证号、手机号或邮箱给用户授予角色。"""
     user = services.find_by_login(login)
     if user is None:
-        raise click.ClickException(f"找不到账号 {login}。")
+        raise click.ClickException(f"找不到账号 {_masked_login(login)}。")
     role = Role(role)
     try:
         services.grant_role(None, user, role, organization=_organization(role, org_name, org_code),

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+from ..core import clock
 from .regions import PROVINCES
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -16,7 +17,7 @@ class IdentifierError(ValueError):
 
 
 def id_number_check_char(first17: str) -> str:
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
 def normalize_id_number(raw: str, *, today: date | None = None) -> str:
@@ -32,7 +33,7 @@ def normalize_id_number(raw: str, *, today: date | None = None) -> str:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         raise IdentifierError("身份证号中的出生日期（第 7–14 位）不是有效日期，请核对。") from None
-    today = today or date.today()
+    today = today or clock.now().date()
     if birth > today or birth.year < 1900:
         raise IdentifierError("身份证号中的出生日期（第 7–14 位）不在合理范围内，请核对。")
     if id_number_check_char(value[:17]) != value[17]:
@@ -46,7 +47,7 @@ def mask_id_number(value: str) -> str:
 
 
 def credit_code_check_char(first17: str) -> str:
-    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS))
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
     return _USCC_CHARS[(31 - total % 31) % 31]
 
 

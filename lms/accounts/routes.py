@@ -19,8 +19,22 @@ def _region_choices():
     return [SelectChoice("", _("请选择"))] + [SelectChoice(code, name) for code, name in regions]
 
 
+def _login_limit():
+    return current_app.config["LMS_LOGIN_RATE_LIMIT"]
+
+
+def _register_limit():
+    return current_app.config["LMS_REGISTER_RATE_LIMIT"]
+
+
+def _login_name():
+    """Failed logins are also counted per account, so many addresses cannot share one guess budget."""
+    return "login:" + (request.form.get("login") or "").strip().lower()
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @csrf.exempt  # the form checks its own token and keeps what was typed when it fails
+@limiter.limit(_register_limit, methods=["POST"])
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("catalog.home"))
@@ -46,13 +60,10 @@ def register():
     return render_template("accounts/register.html", form=form)
 
 
-def _login_limit():
-    return current_app.config["LMS_LOGIN_RATE_LIMIT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt  # the form checks its own token
 @limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_login_name)
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next_url(url_for("catalog.home")))

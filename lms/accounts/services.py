@@ -1,6 +1,7 @@
 """Account operations. Services flush; the caller (request, CLI command, job) commits."""
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
@@ -98,6 +99,11 @@ def _check_unique(id_hash: str, mobile: str | None, email: str | None) -> None:
         raise Conflict("该电子邮箱已被其他账号使用。", field="email")
 
 
+def _comparable_name(name: str) -> str:
+    """Full-width and half-width forms and spaces do not make a different organization."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+
+
 def find_or_create_employer(name: str, credit_code: str, region_code: str | None) -> Organization:
     name = (name or "").strip()
     if not 2 <= len(name) <= 120:
@@ -111,7 +117,7 @@ def find_or_create_employer(name: str, credit_code: str, region_code: str | None
         org = Organization(name=name, kind=OrgKind.EMPLOYER, credit_code=code, region_code=region_code)
         db.session.add(org)
         db.session.flush()
-    elif org.name != name:
+    elif _comparable_name(org.name) != _comparable_name(name):
         raise InvalidInput(
             f"统一社会信用代码 {code} 已登记为“{org.name}”。请核对单位名称或代码。", field="employer_name"
         )
@@ -154,6 +160,16 @@ def register_learner(data: PersonData) -> User:
     return user
 
 
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    method = current_app.config.get("LMS_PASSWORD_METHOD", "scrypt")
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash("not-a-password-0", method=method)
+    return _DUMMY_HASHES[method]
+
+
 def find_by_login(login: str) -> User | None:
     login = (login or "").strip()
     if not login:
@@ -169,7 +185,10 @@ def find_by_login(login: str) -> User | None:
 def authenticate(login: str, password: str) -> User | None:
     """The user whose login and password match, or None (the same for every kind of mismatch)."""
     user = find_by_login(login)
-    if user is None or not check_password_hash(user.password_hash, password or ""):
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")  # same work whether or not the account exists
+        return None
+    if not check_password_hash(user.password_hash, password or ""):
         return None
     if not user.is_active_account:
         raise NotAllowed("该账号已停用，请联系平台管理员。")
@@ -225,4 +244,7 @@ def get_or_create_organization(name: str, kind: OrgKind, *, credit_code: str | N
         org = Organization(name=name, kind=kind, credit_code=credit_code, region_code=region_code)
         db.session.add(org)
         db.session.flush()
+    elif org.kind != kind:
+        raise Conflict(f"统一社会信用代码 {credit_code} 已登记为“{org.name}”（另一类机构），请核对。",
+                       field="credit_code")
     return org

@@ -28,11 +28,11 @@ def import_command(paths, draft, skip_existing):
     except PackageError as exc:
         db.session.rollback()
         _remove(created_files)
-        raise click.ClickException("课程包有误，未导入任何内容：\n" + "\n".join(f"  {p}" for p in exc.problems))
+        raise click.ClickException("课程包有误，未导入任何内容：\n" + "\n".join(f"  {p}" for p in exc.problems)) from None
     except DomainError as exc:
         db.session.rollback()
         _remove(created_files)
-        raise click.ClickException(f"未导入任何内容：{exc.message}")
+        raise click.ClickException(f"未导入任何内容：{exc.message}") from None
     except BaseException:
         db.session.rollback()
         _remove(created_files)

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from ..accounts.identifiers import IdentifierError, normalize_credit_code
+from ..media.services import VIDEO_TYPES
 from .models import CATEGORY_LABELS
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,30}[A-Z0-9]$")
@@ -296,6 +297,9 @@ def _lesson(check: _Checker, lesson: dict, f: str, lp: str) -> LessonSpec | None
         if kind != "video":
             check.problem(f, lp + "video", "只有视频课时可以指定视频文件")
         video = check.path(lesson.get("video"), f, lp + "video", max_bytes=MAX_VIDEO_BYTES)
+        if video is not None and video.suffix.lower() not in VIDEO_TYPES:
+            check.problem(f, lp + "video", f"“{video.name}”不是支持的视频格式（MP4、MOV、MKV、WebM）")
+            video = None
     demo_seconds = lesson.get("demo_seconds", 30)
     if isinstance(demo_seconds, bool) or not isinstance(demo_seconds, int) or not 5 <= demo_seconds <= 600:
         check.problem(f, lp + "demo_seconds", "演示视频时长应为 5–600 的整数（秒）")

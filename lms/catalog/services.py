@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import Organization, OrgKind, User
@@ -75,7 +75,8 @@ def list_catalog(filters: CatalogFilter, *, per_page: int) -> CatalogPage:
         query = query.where(Course.category == filters.category)
     for word in (filters.q or "").split()[:5]:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(Course.title.like(pattern, escape="\\"), Course.summary.like(pattern, escape="\\")))
+        query = query.where(or_(*(column.ilike(pattern, escape="\\")
+                                  for column in (Course.title, Course.summary, cast(Course.tags, String)))))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     pages = max(1, -(-total // per_page))
     page = min(max(1, filters.page), pages)

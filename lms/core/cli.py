@@ -53,27 +53,31 @@ def demo_command(courses_dir: Path):
     from ..catalog.cli import import_command
 
     credentials_file = Path(current_app.instance_path) / "demo-accounts.txt"
-    lines = credentials_file.read_text(encoding="utf-8").splitlines() if credentials_file.exists() else []
-    known = {line.split("\t")[1] for line in lines if "\t" in line}
+    saved = {}
+    if credentials_file.exists():
+        for line in credentials_file.read_text(encoding="utf-8").splitlines():
+            if line.count("\t") == 2:
+                _label, login, password = line.split("\t")
+                saved[login] = password
     name, code17 = DEMO_EMPLOYER
     employer_code = code17 + credit_code_check_char(code17)
+    lines = []
     for role, real_name, id17, mobile in DEMO_ACCOUNTS:
-        if mobile in known or accounts.find_by_login(mobile):
+        role = Role(role)
+        # The database decides what exists; the file only remembers passwords it printed before.
+        if accounts.find_by_login(mobile) is not None:
+            lines.append(f"{role.label}\t{mobile}\t{saved.get(mobile, '（已存在，密码见首次输出）')}")
             continue
         password = "Gx" + secrets.token_hex(4) + "7"
-        user = accounts.create_person(None, accounts.PersonData(
-            real_name=real_name, id_number=id17 + id_number_check_char(id17), password=password, mobile=mobile,
-            region_code="110000", employer_name=name, employer_credit_code=employer_code), roles=())
-        role = Role(role)
         org = None
         if role == Role.PUBLISHER:
             org = accounts.get_or_create_organization(DEMO_PUBLISHER, OrgKind.PUBLISHER)
-        elif role == Role.UNIT_ADMIN:
-            org = user.employer
-        accounts.grant_role(None, user, role, organization=org,
-                            region_code="110000" if role == Role.HR_AUDITOR else None)
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name=real_name, id_number=id17 + id_number_check_char(id17), password=password, mobile=mobile,
+            region_code="110000", employer_name=name, employer_credit_code=employer_code), roles=(Role.LEARNER,))
         if role != Role.LEARNER:
-            accounts.grant_role(None, user, Role.LEARNER)
+            accounts.grant_role(None, user, role, organization=user.employer if role == Role.UNIT_ADMIN else org,
+                                region_code="110000" if role == Role.HR_AUDITOR else None)
         lines.append(f"{role.label}\t{mobile}\t{password}")
     db.session.commit()
     fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

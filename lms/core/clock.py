@@ -1,14 +1,14 @@
 """The one clock of the platform; tests move it with :func:`freeze`."""
 
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _frozen: datetime | None = None
 
 
 def now() -> datetime:
     """Current time, timezone-aware UTC."""
-    return _frozen or datetime.now(timezone.utc)
+    return _frozen or datetime.now(UTC)
 
 
 def utcnow_naive() -> datetime:
@@ -19,7 +19,7 @@ def utcnow_naive() -> datetime:
 @contextmanager
 def freeze(at: datetime):
     global _frozen
-    previous, _frozen = _frozen, at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    previous, _frozen = _frozen, at if at.tzinfo else at.replace(tzinfo=UTC)
     try:
         yield
     finally:

@@ -22,7 +22,8 @@ def safe_next_url(default: str) -> str:
     """A same-site path from ?next=, never an absolute URL to another host."""
     target = request.args.get("next") or request.form.get("next") or ""
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target \
+            and not parts.scheme and not parts.netloc:
         return target
     return default
 

@@ -22,6 +22,12 @@ _FONT_CANDIDATES = (
 )
 
 
+# Containers accepted as courseware video, by file suffix and by what ffprobe finds inside.
+VIDEO_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
+               ".webm": "video/webm"}
+_CONTAINERS = {"mov", "mp4", "matroska", "webm"}
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     duration_seconds: float
@@ -33,10 +39,16 @@ class ProbeResult:
 def probe_video(path: Path, *, display_name: str | None = None) -> ProbeResult:
     """Read duration and size; refuse anything that is not a playable video, saying why."""
     name = display_name or Path(path).name
+    unplayable = f"“{name}”不是可以播放的视频文件（无法识别其格式），请上传 MP4、MOV、MKV 或 WebM 视频。"
+    if Path(name).suffix.lower() not in VIDEO_TYPES:
+        raise InvalidInput(unplayable)
     try:
-        info = ffmpeg.probe(str(path))
+        # Local files only: a playlist must not make ffprobe open other files or URLs.
+        info = ffmpeg.probe(str(path), protocol_whitelist="file")
     except ffmpeg.Error:
-        raise InvalidInput(f"“{name}”不是可以播放的视频文件（无法识别其格式），请上传 MP4、MOV、MKV 或 WebM 视频。") from None
+        raise InvalidInput(unplayable) from None
+    if not _CONTAINERS & set(info.get("format", {}).get("format_name", "").split(",")):
+        raise InvalidInput(unplayable)
     video = [s for s in info.get("streams", []) if s.get("codec_type") == "video"
              and s.get("disposition", {}).get("attached_pic") != 1]
     if not video:
@@ -117,7 +129,7 @@ def store_video(source: Path, *, original_name: str, organization=None,
             created_files.append(target)
     asset = MediaAsset(
         organization_id=getattr(organization, "id", None), original_name=original_name[:255], path=relative, sha256=digest,
-        size_bytes=target.stat().st_size, duration_seconds=max(1, round(probe.duration_seconds)),
+        size_bytes=target.stat().st_size, content_type=VIDEO_TYPES[suffix], duration_seconds=max(1, round(probe.duration_seconds)),
         width=probe.width, height=probe.height, status=MediaStatus.READY,
     )
     db.session.add(asset)

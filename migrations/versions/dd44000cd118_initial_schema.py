@@ -5,9 +5,8 @@ Revises:
 Create Date: 2026-11-28 17:47:14.489764
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'dd44000cd118'

@@ -58,6 +58,13 @@ def test_employer_is_shared_by_credit_code_and_a_different_name_is_refused(db_se
                                          employer_name="另一个名字"))
 
 
+def test_employer_name_ignores_full_width_forms_and_spaces(db_session):
+    first = services.register_learner(person(employer_name="南京示例研究院（江苏）"))
+    second = services.register_learner(person(id_number=id_number("32010219900101124"), mobile="13912345679",
+                                              employer_name=" 南京示例研究院(江苏) "))
+    assert first.employer_id == second.employer_id
+
+
 def test_bad_credit_code_names_the_field(db_session):
     with pytest.raises(InvalidInput) as info:
         services.register_learner(person(employer_credit_code="91350100M000100Y44"))

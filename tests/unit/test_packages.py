@@ -8,7 +8,7 @@ import yaml
 from sqlalchemy import func, select
 
 from lms.assessment.models import QuizQuestion
-from lms.catalog.models import Course, CourseStatus
+from lms.catalog.models import CourseStatus
 from lms.catalog.packages import PackageError, load_package
 from lms.catalog.services import SUBJECTS, import_packages, load_packages
 from lms.core.errors import Conflict
@@ -124,12 +124,12 @@ def test_code_must_match_folder(broken):
     assert "文件夹名" in problem
 
 
-def test_broken_package_in_a_batch_imports_nothing(app, db_session, broken):
+def test_one_broken_package_fails_the_whole_batch_before_any_write(app, db_session, broken):
     broken(lambda d: d.update(category="必修"))
-    before = db_session.scalar(select(func.count(Course.id)))
-    with app.test_request_context(), pytest.raises(PackageError):
+    with app.test_request_context(), pytest.raises(PackageError) as info:
         load_packages([ROOT / "courses" / "GX-EM-001", broken.path])
-    assert db_session.scalar(select(func.count(Course.id))) == before
+    assert [str(p) for p in info.value.problems] == [
+        "GX-NS-001/course.yaml: category: 科目类别“必修”无效，可选：公需、专业、选修"]
 
 
 def test_import_writes_course_outline_questions_and_probed_video(app, db_session):

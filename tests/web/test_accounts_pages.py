@@ -1,5 +1,6 @@
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from lms.accounts.models import User
@@ -107,12 +108,22 @@ def test_login_is_rate_limited(client, make_user, csrf_token):
     assert "操作过于频繁" in client.post("/login", data={"login": "x", "password": "y"}).get_data(as_text=True)
 
 
-def test_next_parameter_cannot_leave_the_site(client, make_user, csrf_token):
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example/",
+                                    "javascript:alert(1)"])
+def test_next_parameter_cannot_leave_the_site(client, make_user, csrf_token, target):
     user = make_user()
     token = csrf_token(client.get("/login").get_data(as_text=True))
-    response = client.post("/login?next=https://evil.example/", data={
+    response = client.post("/login", query_string={"next": target}, data={
         "login": user.mobile, "password": TEST_PASSWORD, "csrf_token": token})
     assert response.headers["Location"] == "/"
+
+
+def test_failed_logins_are_limited_per_account_across_addresses(client, make_user, csrf_token):
+    user = make_user()
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    codes = [client.post("/login", data={"login": user.mobile, "password": "Wrong12345", "csrf_token": token},
+                         environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}).status_code for n in range(6)]
+    assert codes[5] == 429
 
 
 def test_profile_requires_login(client):
@@ -130,6 +141,12 @@ def test_change_password_page(client, make_user, login, csrf_token):
     good = client.post("/profile", data={"current_password": TEST_PASSWORD, "password": "NewPass2026x",
                                          "password_confirm": "NewPass2026x", "csrf_token": token})
     assert good.status_code == 302
+    client.post("/logout", data={"csrf_token": token})
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    old = client.post("/login", data={"login": user.mobile, "password": TEST_PASSWORD, "csrf_token": token})
+    assert old.status_code == 200 and "账号或密码不正确" in old.get_data(as_text=True)
+    new = client.post("/login", data={"login": user.mobile, "password": "NewPass2026x", "csrf_token": token})
+    assert new.status_code == 302
 
 
 def test_pages_carry_security_headers(client):

@@ -20,6 +20,8 @@ def test_catalog_filters_by_subject_and_category(client):
 def test_catalog_search_words_match_title_and_summary(client):
     html = client.get("/courses?q=人工智能").get_data(as_text=True)
     assert "人工智能通识" in html and "《网络安全法》与数据安全" not in html
+    # Tags count too, and case does not matter on either database.
+    assert "《网络安全法》与数据安全" in client.get("/courses?q=cybersecurity").get_data(as_text=True)
     # LIKE wildcards typed by a user are matched literally, not as "anything".
     assert "共 0 门课程" in client.get("/courses?q=_%25_").get_data(as_text=True)
 

@@ -64,6 +64,29 @@ def test_courses_import_reports_file_and_field_and_imports_nothing(runner, db_se
     assert db_session.scalar(select(func.count(MediaAsset.id))) == assets_before
 
 
+def test_failure_during_import_rolls_back_rows_and_removes_copied_videos(app, runner, db_session):
+    from lms.core.storage import media_root
+
+    with app.app_context():
+        root = media_root()
+    files_before = {p for p in root.rglob("*") if p.is_file()}
+    courses_before = db_session.scalar(select(func.count(Course.id)))
+    # GX-EM-001 imports (copying its videos) before GX-NS-001, already in the catalog, is refused.
+    result = runner.invoke(args=["courses", "import", str(ROOT / "courses" / "GX-EM-001"),
+                                 str(ROOT / "courses" / "GX-NS-001")])
+    assert result.exit_code != 0 and "GX-NS-001 已存在" in result.output
+    assert db_session.scalar(select(func.count(Course.id))) == courses_before
+    assert db_session.scalar(select(Course.id).where(Course.code == "GX-EM-001")) is None
+    assert {p for p in root.rglob("*") if p.is_file()} == files_before
+
+
+def test_cli_never_prints_a_full_id_number(runner):
+    number = id_number("11010519491231002")
+    result = runner.invoke(args=["users", "grant", number, "learner"])
+    assert result.exit_code != 0 and "找不到账号" in result.output
+    assert number not in result.output and "1101**********002X" in result.output
+
+
 def test_courses_import_then_skip_existing(runner, db_session):
     result = runner.invoke(args=["courses", "import", str(ROOT / "courses" / "GX-EM-002")])
     assert result.exit_code == 0, result.output
