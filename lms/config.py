@@ -1,6 +1,7 @@
 """Configuration from environment variables, with safe defaults for one machine."""
 
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -21,6 +22,11 @@ def _instance_secret(instance_path: str, name: str, nbytes: int = 32) -> str:
 
 def load_config(instance_path: str) -> dict:
     env = os.environ
+    if env.get("DATABASE_URL") and not (env.get("SECRET_KEY") and env.get("LMS_DATA_KEY")):
+        # A shared database with keys kept per host would make ID lookups fail on other hosts.
+        logging.getLogger(__name__).warning(
+            "DATABASE_URL is set but SECRET_KEY / LMS_DATA_KEY are not: using the keys in %s. "
+            "Every host that shares this database must use the same keys.", instance_path)
     database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'lms.sqlite3'}"
     if database_url.startswith("postgres://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
