@@ -74,10 +74,12 @@ def _register_blueprints(app: Flask) -> None:
     from .catalog.routes import bp as catalog_bp
     from .core.errors import register_error_handlers
     from .core.routes import bp as core_bp
+    from .media.routes import bp as media_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(media_bp)
     register_error_handlers(app)
 
 

@@ -31,9 +31,19 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     with db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild SQLite tables; foreign keys are checked once afterwards instead
+            # of failing midway. The pragma only takes effect outside a transaction.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            problems = connection.connection.dbapi_connection.execute("PRAGMA foreign_key_check").fetchall()
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+            if problems:
+                raise RuntimeError(f"foreign key violations after migration: {problems[:5]}")
 
 
 if context.is_offline_mode():

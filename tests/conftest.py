@@ -92,6 +92,17 @@ def app(tmp_path_factory):
             db.engine.dispose()
 
 
+class _TestSession(scoped_session):
+    """One session for the whole test: the test body and its requests see the same objects.
+
+    Request teardown calls ``remove()``; here that keeps the session (its commits already released
+    their savepoints), so objects made by the test stay usable after a request.
+    """
+
+    def remove(self):
+        pass
+
+
 @pytest.fixture(autouse=True)
 def db_session(request, app):
     """Every test runs in a transaction that is rolled back; commits become savepoint releases."""
@@ -100,19 +111,21 @@ def db_session(request, app):
         return
     from lms.extensions import db, limiter
 
+    # The app context is only held while setting up: a context left pushed would be reused by
+    # every test-client request, sharing flask.g (and so the logged-in user) between clients.
     with app.app_context():
         connection = db.engine.connect()
-        outer = connection.begin()
-        original = db.session
-        db.session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
         limiter.reset()
-        try:
-            yield db.session
-        finally:
-            db.session.remove()
-            db.session = original
-            outer.rollback()
-            connection.close()
+    outer = connection.begin()
+    original = db.session
+    db.session = _TestSession(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
+    try:
+        yield db.session
+    finally:
+        scoped_session.remove(db.session)
+        db.session = original
+        outer.rollback()
+        connection.close()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.clock import utcnow_naive
@@ -29,4 +29,17 @@ class MediaAsset(db.Model):
     width: Mapped[int | None]
     height: Mapped[int | None]
     status: Mapped[str] = mapped_column(String(16), default=MediaStatus.READY)
+    # Renditions and companions, relative to LMS_MEDIA_ROOT: a faststart H.264/AAC MP4, an HLS
+    # master playlist, a poster image and WebVTT captions.
+    mp4_path: Mapped[str | None] = mapped_column(String(512))
+    hls_path: Mapped[str | None] = mapped_column(String(512))
+    poster_path: Mapped[str | None] = mapped_column(String(512))
+    captions_path: Mapped[str | None] = mapped_column(String(512))
+    progress: Mapped[int] = mapped_column(default=0)  # transcoding, 0–100
+    error: Mapped[str | None] = mapped_column(Text)  # why the last transcode failed, in ffmpeg's words
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow_naive, onupdate=utcnow_naive)
+
+    @property
+    def is_playable(self) -> bool:
+        return self.status == MediaStatus.READY and bool(self.mp4_path or self.hls_path)

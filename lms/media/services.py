@@ -9,6 +9,7 @@ from pathlib import Path
 
 import ffmpeg
 from flask import current_app
+from sqlalchemy import select
 
 from ..core.errors import InvalidInput
 from ..core.storage import media_path, media_root
@@ -131,6 +132,8 @@ def store_video(source: Path, *, original_name: str, organization=None,
         organization_id=getattr(organization, "id", None), original_name=original_name[:255], path=relative, sha256=digest,
         size_bytes=target.stat().st_size, content_type=VIDEO_TYPES[suffix], duration_seconds=max(1, round(probe.duration_seconds)),
         width=probe.width, height=probe.height, status=MediaStatus.READY,
+        # Generated and packaged clips are H.264/AAC with faststart already, so they play as they are.
+        mp4_path=relative if suffix in (".mp4", ".m4v") else None, progress=100,
     )
     db.session.add(asset)
     return asset
@@ -141,3 +144,22 @@ def demo_cache_dir() -> Path:
     path = Path(configured) if configured else media_root() / "demo-cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def can_view(actor, asset: MediaAsset) -> bool:
+    """Published courseware is open to signed-in users; anything else only to its organization's
+    publishers, reviewers and admins."""
+    from ..accounts.models import Role
+    from ..catalog.models import Chapter, Course, CourseStatus, Lesson
+
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return False
+    published = db.session.scalar(
+        select(Lesson.id).join(Chapter).join(Course)
+        .where(Lesson.media_asset_id == asset.id, Course.status == CourseStatus.PUBLISHED).limit(1)
+    )
+    if published is not None:
+        return True
+    if actor.has_role(Role.ADMIN) or actor.has_role(Role.REVIEWER):
+        return True
+    return any(g.organization_id == asset.organization_id for g in actor.grants_for(Role.PUBLISHER))

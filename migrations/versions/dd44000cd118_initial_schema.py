@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: dd44000cd118
-Revises: 
+Revises:
 Create Date: 2026-11-28 17:47:14.489764
 
 """

@@ -11,7 +11,7 @@ from lms.extensions import db
 
 def test_models_and_migrations_agree(app, db_session):
     # The session database was built by running the migrations from empty.
-    with db.engine.connect() as connection:
+    with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diff = compare_metadata(context, db.metadata)
     assert diff == []
@@ -24,7 +24,7 @@ def test_foreign_keys_are_enforced(db_session):
 
 
 def test_sqlite_runs_in_wal_mode(app, db_session):
-    if db.engine.dialect.name != "sqlite":
+    if app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0] != "sqlite":
         pytest.skip("journal mode is a SQLite setting")
-    with db.engine.connect() as connection:
+    with app.app_context(), db.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -1,0 +1,43 @@
+from lms.accounts.models import Role
+from lms.catalog.models import Course, CourseStatus
+from tests.conftest import TEST_PASSWORD
+
+
+def _video_lesson(db_session, code="GX-NS-001"):
+    course = db_session.query(Course).filter_by(code=code).one()
+    return course, next(lesson for lesson in course.lessons if lesson.kind == "video")
+
+
+def test_published_video_streams_with_range_requests(client, db_session, make_user, login):
+    _, lesson = _video_lesson(db_session)
+    url = f"/media/{lesson.media_asset_id}/video"
+    assert client.get(url).status_code == 302  # sign in first
+    login(make_user())
+    with client.get(url) as full:
+        assert full.status_code == 200 and full.mimetype == "video/mp4"
+        assert full.data[4:8] == b"ftyp"
+    with client.get(url, headers={"Range": "bytes=0-99"}) as partial:
+        assert partial.status_code == 206 and len(partial.data) == 100
+
+
+def test_unpublished_video_only_for_its_publisher(app, client, db_session, make_user, login, csrf_token):
+    course, lesson = _video_lesson(db_session, "GX-DT-002")
+    course.status = CourseStatus.DRAFT
+    db_session.commit()
+    url = f"/media/{lesson.media_asset_id}/video"
+    login(make_user())
+    assert client.get(url).status_code == 403
+    publisher = make_user(roles=(Role.PUBLISHER,), organization=course.publisher)
+    with app.test_client() as other:
+        token = csrf_token(other.get("/login").get_data(as_text=True))
+        other.post("/login", data={"login": publisher.mobile, "password": TEST_PASSWORD, "csrf_token": token})
+        with other.get(url) as response:
+            assert response.status_code == 200
+
+
+def test_missing_asset_and_hls_paths(client, db_session, make_user, login):
+    _, lesson = _video_lesson(db_session)
+    login(make_user())
+    assert client.get("/media/999999/video").status_code == 404
+    assert client.get(f"/media/{lesson.media_asset_id}/hls/../../secret").status_code == 404
+    assert client.get(f"/media/{lesson.media_asset_id}/poster").status_code == 404
