@@ -43,6 +43,7 @@ def _init_extensions(app: Flask) -> None:
     from .core import audit as _audit  # noqa: F401
     from .core.database import configure_sqlite
     from .media import models as _media  # noqa: F401
+    from .publishing import models as _publishing  # noqa: F401
 
     db.init_app(app)
     with app.app_context():
@@ -75,11 +76,13 @@ def _register_blueprints(app: Flask) -> None:
     from .core.errors import register_error_handlers
     from .core.routes import bp as core_bp
     from .media.routes import bp as media_bp
+    from .publishing.routes import bp as publishing_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(media_bp)
+    app.register_blueprint(publishing_bp)
     register_error_handlers(app)
 
 

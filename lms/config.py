@@ -58,5 +58,8 @@ def load_config(instance_path: str) -> dict:
         "LMS_PROXY_FIX": env.get("LMS_PROXY_FIX", "0") == "1",
         "LMS_REGISTER_RATE_LIMIT": env.get("LMS_REGISTER_RATE_LIMIT", "20 per hour"),
         "CATALOG_PAGE_SIZE": 12,
+        "LMS_MAX_UPLOAD_MB": int(env.get("LMS_MAX_UPLOAD_MB", "2048")),
+        "LMS_TRANSCODE_STALL_SECONDS": int(env.get("LMS_TRANSCODE_STALL_SECONDS", "120")),
+        "LMS_PACKAGE_MAX_MB": int(env.get("LMS_PACKAGE_MAX_MB", "2048")),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     }

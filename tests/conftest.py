@@ -128,6 +128,13 @@ def db_session(request, app):
         connection.close()
 
 
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    from tests.clips import make_clips
+
+    return make_clips(tmp_path_factory.mktemp("clips"))
+
+
 @pytest.fixture
 def ctx(app):
     with app.test_request_context():

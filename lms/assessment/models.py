@@ -1,7 +1,7 @@
 from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from ..extensions import db
 
@@ -30,4 +30,4 @@ class QuizQuestion(db.Model):
     answer: Mapped[str] = mapped_column(String(16))
     explanation: Mapped[str] = mapped_column(Text, default="")
 
-    course = relationship("Course", backref="questions")
+    course = relationship("Course", backref=backref("questions", cascade="all, delete-orphan", passive_deletes=True))

@@ -33,12 +33,18 @@ CATEGORY_LABELS = {Category.PUBLIC: "公需", Category.PROFESSIONAL: "专业", C
 class CourseStatus(StrEnum):
     DRAFT = "draft"
     IN_REVIEW = "in_review"
+    REJECTED = "rejected"
     PUBLISHED = "published"
     RETIRED = "retired"
 
     @property
     def label(self) -> str:
-        return {"draft": "草稿", "in_review": "审核中", "published": "已发布", "retired": "已下线"}[self]
+        return {"draft": "草稿", "in_review": "审核中", "rejected": "已退回", "published": "已发布",
+                "retired": "已下线"}[self]
+
+    @property
+    def editable(self) -> bool:
+        return self in (CourseStatus.DRAFT, CourseStatus.REJECTED)
 
 
 class LessonKind(StrEnum):
@@ -79,8 +85,10 @@ class Course(db.Model):
     summary: Mapped[str] = mapped_column(Text, default="")
     syllabus: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[list] = mapped_column(JSON, default=list)
-    pass_score: Mapped[int | None]
+    pass_score: Mapped[int | None]  # None: no final exam
+    cover_path: Mapped[str | None] = mapped_column(String(512))  # relative to LMS_MEDIA_ROOT
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow_naive, onupdate=utcnow_naive)
     published_at: Mapped[datetime | None] = mapped_column(index=True)
 
     subject: Mapped[Subject] = relationship()

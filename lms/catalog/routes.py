@@ -42,3 +42,24 @@ def catalog():
 def course(code: str):
     course = services.get_published_course(code)
     return render_template("catalog/course.html", course=course)
+
+
+@bp.get("/courses/<int:course_id>/cover.jpg")
+def cover(course_id: int):
+    """Covers of published courses are public; drafts' only to those who may edit them."""
+    from flask import abort, send_file
+    from flask_login import current_user
+
+    from ..core.storage import media_path
+    from ..extensions import db
+    from .models import Course, CourseStatus
+
+    course = db.session.get(Course, course_id)
+    if course is None or not course.cover_path:
+        abort(404)
+    if course.status != CourseStatus.PUBLISHED:
+        from ..publishing.services import can_edit
+
+        if not (current_user.is_authenticated and (can_edit(current_user, course) or current_user.has_role("reviewer"))):
+            abort(404)
+    return send_file(media_path(course.cover_path), mimetype="image/jpeg", max_age=3600)

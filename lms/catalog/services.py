@@ -145,9 +145,10 @@ def load_packages(paths: list[Path]) -> list[CoursePackage]:
 
 def import_packages(actor: User | None, packages: list[CoursePackage], *, publish: bool = True,
                     skip_existing: bool = False, created_files: list[Path] | None = None,
-                    progress=None) -> ImportResult:
+                    progress=None, publisher: Organization | None = None) -> ImportResult:
     """Write validated packages. Media files created are listed in ``created_files`` for clean-up
-    should the caller's transaction fail."""
+    should the caller's transaction fail. ``publisher`` overrides the organization a package names
+    (a publisher uploading a package publishes it as their own organization)."""
     created_files = created_files if created_files is not None else []
     subjects = {s.name: s for s in db.session.scalars(select(Subject))}
     imported, skipped = [], []
@@ -158,13 +159,15 @@ def import_packages(actor: User | None, packages: list[CoursePackage], *, publis
                 continue
             raise Conflict(f"课程编号 {package.code} 已存在。更新已发布的课程请创建新版本，或换用新的课程编号。",
                            field="code")
-        imported.append(_import_one(actor, package, subjects[package.subject], publish, created_files, progress))
+        imported.append(_import_one(actor, package, subjects[package.subject], publish, created_files, progress,
+                                    publisher))
     return ImportResult(imported=imported, skipped=skipped)
 
 
-def _import_one(actor, package: CoursePackage, subject: Subject, publish: bool, created_files, progress) -> Course:
-    publisher = get_or_create_organization(package.publisher_name, OrgKind.PUBLISHER,
-                                           credit_code=package.publisher_credit_code)
+def _import_one(actor, package: CoursePackage, subject: Subject, publish: bool, created_files, progress,
+                publisher: Organization | None) -> Course:
+    publisher = publisher or get_or_create_organization(package.publisher_name, OrgKind.PUBLISHER,
+                                                        credit_code=package.publisher_credit_code)
     now = utcnow_naive()
     course = Course(
         code=package.code, version=1, title=package.title, subject=subject,
@@ -209,3 +212,29 @@ def _lesson_video(package: CoursePackage, chapter_title: str, spec, publisher: O
         created_files.append(clip)
     return media.store_video(clip, original_name=f"{package.code}-{key[:8]}.mp4", organization=publisher,
                              created_files=created_files)
+
+
+def import_archive(actor: User | None, archive: Path, *, max_bytes: int, publish: bool = False,
+                   publisher: Organization | None = None, created_files: list[Path] | None = None) -> ImportResult:
+    """Unpack a zip of one or more packages into a scratch folder, validate, and import."""
+    import tempfile
+
+    from .archives import unpack
+
+    with tempfile.TemporaryDirectory(prefix="package-") as scratch:
+        root = unpack(archive, Path(scratch), max_bytes=max_bytes)
+        dirs = [p.parent for p in root.rglob("course.yaml")]
+        if not dirs:
+            raise InvalidInput("压缩包中没有找到课程包（含 course.yaml 的文件夹）。")
+        packages = load_packages(dirs)
+        return import_packages(actor, packages, publish=publish, publisher=publisher, created_files=created_files)
+
+
+def export_archive(course: Course, target: Path) -> Path:
+    """``course`` as a zip package at ``target``."""
+    import tempfile
+
+    from .archives import export_package, zip_folder
+
+    with tempfile.TemporaryDirectory(prefix="export-") as scratch:
+        return zip_folder(export_package(course, Path(scratch)), target)

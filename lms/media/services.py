@@ -3,7 +3,9 @@
 import hashlib
 import os
 import shutil
+import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import ffmpeg
 from flask import current_app
 from sqlalchemy import select
 
-from ..core.errors import InvalidInput
+from ..core.clock import utcnow_naive
+from ..core.errors import Conflict, InvalidInput
 from ..core.storage import media_path, media_root
 from ..extensions import db
 from .models import MediaAsset, MediaStatus
@@ -163,3 +166,204 @@ def can_view(actor, asset: MediaAsset) -> bool:
     if actor.has_role(Role.ADMIN) or actor.has_role(Role.REVIEWER):
         return True
     return any(g.organization_id == asset.organization_id for g in actor.grants_for(Role.PUBLISHER))
+
+
+# ---------------------------------------------------------------- uploads and transcoding
+
+class UploadTooLarge(InvalidInput):
+    status = 413
+
+
+def save_upload(stream, *, original_name: str, organization, max_bytes: int) -> MediaAsset:
+    """Copy an uploaded video to disk in chunks (never whole into memory), probe it, and record it.
+
+    A refused file leaves neither a file nor a row behind.
+    """
+    name = Path(original_name or "video").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in VIDEO_TYPES:
+        raise InvalidInput(f"“{name}”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。")
+    incoming = media_root() / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=incoming, suffix=suffix)
+    temp = Path(temp_name)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                size += len(block)
+                if size > max_bytes:
+                    raise UploadTooLarge(f"视频超过大小上限 {max_bytes // (1024 * 1024)} MB，请压缩后再上传。")
+                digest.update(block)
+                out.write(block)
+        if size == 0:
+            raise InvalidInput(f"“{name}”是空文件。")
+        probe = probe_video(temp, display_name=name)
+        relative = f"videos/{digest.hexdigest()[:2]}/{digest.hexdigest()}{suffix}"
+        target = media_path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    asset = MediaAsset(
+        organization_id=organization.id, original_name=name[:255], path=relative, sha256=digest.hexdigest(),
+        size_bytes=size, content_type=VIDEO_TYPES[suffix], duration_seconds=max(1, round(probe.duration_seconds)),
+        width=probe.width, height=probe.height, status=MediaStatus.UPLOADED, progress=0,
+    )
+    db.session.add(asset)
+    db.session.flush()
+    return asset
+
+
+def is_stalled(asset: MediaAsset) -> bool:
+    """A job that stopped reporting (its worker died) can be retried instead of waiting forever."""
+    if asset.status != MediaStatus.PROCESSING:
+        return False
+    limit = current_app.config.get("LMS_TRANSCODE_STALL_SECONDS", 120)
+    return (utcnow_naive() - asset.updated_at).total_seconds() > limit
+
+
+def mark_for_transcode(asset: MediaAsset) -> None:
+    if asset.status == MediaStatus.PROCESSING and not is_stalled(asset):
+        raise Conflict("这段视频正在转码，请等待完成。")
+    asset.status, asset.progress, asset.error = MediaStatus.UPLOADED, 0, None
+    asset.updated_at = utcnow_naive()
+
+
+class _ProgressReader:
+    """Reads ffmpeg's ``-progress pipe:1`` lines and its stderr (for the failure reason) in threads,
+    so neither pipe fills up; the caller's thread reads ``fraction`` and reports it."""
+
+    def __init__(self, process, duration: float):
+        self.process, self.duration = process, max(duration, 0.001)
+        self.fraction = 0.0
+        self.stderr_tail: list[str] = []
+        self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _read_stdout(self):
+        for raw in self.process.stdout:
+            line = raw.decode(errors="replace").strip()
+            if line.startswith("out_time_us=") and line[12:].isdigit():
+                self.fraction = min(1.0, int(line[12:]) / 1_000_000 / self.duration)
+
+    def _read_stderr(self):
+        for raw in self.process.stderr:
+            self.stderr_tail = (self.stderr_tail + [raw.decode(errors="replace").rstrip()])[-12:]
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+def _run_ffmpeg(stream, duration: float, on_progress, *, interval: float = 0.5) -> None:
+    process = (stream.global_args("-hide_banner", "-nostats", "-progress", "pipe:1", "-loglevel", "error")
+               .overwrite_output().run_async(pipe_stdout=True, pipe_stderr=True))
+    reader = _ProgressReader(process, duration)
+    try:
+        while True:
+            try:
+                process.wait(timeout=interval)
+                break
+            except subprocess.TimeoutExpired:
+                on_progress(reader.fraction)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        reader.join()
+        process.stdout.close()
+        process.stderr.close()
+    if process.returncode != 0:
+        raise TranscodeError("\n".join(line for line in reader.stderr_tail if line)
+                             or f"ffmpeg 退出码 {process.returncode}")
+    on_progress(1.0)
+
+
+class TranscodeError(RuntimeError):
+    pass
+
+
+def transcode_asset(asset: MediaAsset, *, report) -> None:
+    """H.264/AAC faststart MP4, an HLS rendition with a master playlist, and a poster.
+
+    ``report(fraction)`` is called as ffmpeg reports progress; the caller persists it.
+    Output goes to a fresh folder that replaces the old one only when everything succeeded.
+    """
+    source = media_path(asset.path)
+    final = media_path(f"renditions/{asset.id}")
+    work = media_path(f"renditions/{asset.id}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "hls").mkdir(parents=True)
+    duration = float(asset.duration_seconds)
+    try:
+        try:
+            has_audio = probe_video(source, display_name=asset.original_name).has_audio
+        except InvalidInput as exc:
+            raise TranscodeError(exc.message) from None
+        inp = ffmpeg.input(str(source))
+        streams = [inp.video] + ([inp.audio] if has_audio else [])
+        _run_ffmpeg(
+            ffmpeg.output(*streams, str(work / "video.mp4"), vcodec="libx264", preset="veryfast", crf=23,
+                          pix_fmt="yuv420p", vf="scale=trunc(min(iw\\,1280)/2)*2:-2", acodec="aac",
+                          # a key frame every 2 s, so HLS can cut ~6 s segments when it copies the stream
+                          force_key_frames="expr:gte(t,n_forced*2)",
+                          audio_bitrate="128k", movflags="+faststart"),
+            duration, lambda f: report(0.85 * f))
+        _run_ffmpeg(
+            ffmpeg.output(ffmpeg.input(str(work / "video.mp4")), str(work / "hls" / "index.m3u8"), c="copy",
+                          f="hls", hls_time=6, hls_playlist_type="vod",
+                          hls_segment_filename=str(work / "hls" / "seg_%04d.ts"), master_pl_name="master.m3u8"),
+            duration, lambda f: report(0.85 + 0.1 * f))
+        (
+            ffmpeg.input(str(work / "video.mp4"), ss=min(duration * 0.1, 5.0))
+            .output(str(work / "poster.jpg"), vframes=1, vf="scale=640:-2")
+            .global_args("-hide_banner", "-loglevel", "error").overwrite_output()
+            .run(capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise TranscodeError((exc.stderr or b"").decode(errors="replace").strip()[-1500:] or str(exc)) from None
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(work, final)
+    base = f"renditions/{asset.id}"
+    asset.mp4_path, asset.hls_path, asset.poster_path = f"{base}/video.mp4", f"{base}/hls/master.m3u8", f"{base}/poster.jpg"
+    report(1.0)
+
+
+def save_captions(asset: MediaAsset, stream, *, original_name: str, max_bytes: int = 2 * 1024 * 1024) -> None:
+    """SRT or WebVTT in, WebVTT stored (converted by ffmpeg, which also rejects what is not captions)."""
+    name = Path(original_name or "captions").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".srt", ".vtt"):
+        raise InvalidInput("字幕文件应为 SRT 或 WebVTT（.srt / .vtt）。")
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InvalidInput("字幕文件过大（上限 2 MB）。")
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("字幕文件应为 UTF-8 编码，请另存为 UTF-8 后上传。") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        source, out = Path(tmp, "in" + suffix), Path(tmp, "out.vtt")
+        source.write_bytes(data)
+        try:
+            ffmpeg.input(str(source)).output(str(out), f="webvtt").global_args(
+                "-hide_banner", "-loglevel", "error").overwrite_output().run(capture_stdout=True, capture_stderr=True)
+        except ffmpeg.Error:
+            raise InvalidInput(f"无法读取字幕文件“{name}”，请检查时间轴格式。") from None
+        text = out.read_text(encoding="utf-8")
+        if not text.startswith("WEBVTT") or "-->" not in text:
+            raise InvalidInput(f"字幕文件“{name}”中没有字幕条目。")
+        relative = f"captions/{asset.id}.vtt"
+        target = media_path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    asset.captions_path = relative

@@ -1,0 +1,48 @@
+"""Transcoding jobs. The job is an edge: it commits its own progress so the publisher sees it live."""
+
+import logging
+import time
+
+from ..core.clock import utcnow_naive
+from ..core.jobs import app_task
+from ..extensions import db
+from . import services
+from .models import MediaAsset, MediaStatus
+
+log = logging.getLogger(__name__)
+
+
+@app_task()
+def transcode_job(asset_id: int) -> str:
+    asset = db.session.get(MediaAsset, asset_id)
+    if asset is None:
+        return "missing"
+    if asset.status == MediaStatus.READY or (asset.status == MediaStatus.PROCESSING and not services.is_stalled(asset)):
+        return asset.status  # queued twice, or already done: nothing to do
+    asset.status, asset.progress, asset.error = MediaStatus.PROCESSING, 0, None
+    asset.updated_at = utcnow_naive()
+    db.session.commit()
+    last_commit = time.monotonic()
+
+    def report(fraction: float) -> None:
+        nonlocal last_commit
+        percent = min(99, int(fraction * 100))  # 100 only once everything is in place
+        now = time.monotonic()
+        if percent != asset.progress or now - last_commit > 5:
+            asset.progress = percent
+            asset.updated_at = utcnow_naive()  # also the sign of life that stall detection reads
+            db.session.commit()
+            last_commit = now
+
+    try:
+        services.transcode_asset(asset, report=report)
+    except services.TranscodeError as exc:
+        db.session.rollback()
+        asset = db.session.get(MediaAsset, asset_id)
+        asset.status, asset.error = MediaStatus.FAILED, str(exc)[-2000:]
+        db.session.commit()
+        log.warning("transcoding media asset %s failed: %s", asset_id, exc)
+        return "failed"
+    asset.status, asset.progress = MediaStatus.READY, 100
+    db.session.commit()
+    return "ready"

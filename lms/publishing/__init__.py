@@ -1,0 +1,1 @@
+"""Publishing: the publisher's workspace (course editor, media) and the review workflow."""

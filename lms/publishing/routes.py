@@ -1,0 +1,540 @@
+"""Publisher workspace (/publish) and review queue (/review): parse, load + authorize, one service, respond."""
+
+import shutil
+from decimal import Decimal
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..accounts.models import Organization, Role
+from ..assessment.models import QuizQuestion
+from ..catalog.models import Chapter, Course, CourseStatus, Lesson, Subject
+from ..catalog.packages import PackageError
+from ..core.errors import DomainError, InvalidInput
+from ..core.web import commit, form_error, roles_required
+from ..extensions import csrf, db
+from ..media import services as media
+from ..media.models import MediaAsset
+from . import services
+from .forms import CaptionsForm, ChapterForm, CourseForm, LessonForm, QuestionForm, RejectForm, UploadForm
+
+bp = Blueprint("publishing", __name__)
+bp.add_app_template_filter(lambda status: CourseStatus(status).label, "course_status")
+
+
+# ---------------------------------------------------------------- loading and authorization
+
+def _course(course_id: int) -> Course:
+    course = db.session.get(Course, course_id)
+    if course is None:
+        abort(404)
+    if not services.can_edit(current_user, course):
+        abort(403)
+    return course
+
+
+def _chapter(chapter_id: int) -> Chapter:
+    chapter = db.session.get(Chapter, chapter_id)
+    if chapter is None:
+        abort(404)
+    _course(chapter.course_id)
+    return chapter
+
+
+def _lesson(lesson_id: int) -> Lesson:
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None:
+        abort(404)
+    _chapter(lesson.chapter_id)
+    return lesson
+
+
+def _asset(asset_id: int) -> MediaAsset:
+    asset = db.session.get(MediaAsset, asset_id)
+    if asset is None:
+        abort(404)
+    if asset.organization_id not in services.publisher_orgs(current_user) and not current_user.has_role(Role.ADMIN):
+        abort(403)
+    return asset
+
+
+def _act(action, success: str, redirect_to: str):
+    """Run one service call; commit and say so, or roll back and say why."""
+    try:
+        action()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+    else:
+        commit()
+        flash(success, "success")
+    return redirect(redirect_to)
+
+
+def _course_data(form: CourseForm) -> services.CourseData:
+    return services.CourseData(
+        title=form.title.data, subject_id=form.subject_id.data, category=form.category.data,
+        summary=form.summary.data or "", syllabus=form.syllabus.data or "", tags=form.tags.data or "",
+        credit_hours=Decimal(form.credit_hours.data) if form.credit_hours.data is not None else None,
+        has_exam=form.has_exam.data, pass_score=form.pass_score.data)
+
+
+def _subject_choices(form: CourseForm) -> None:
+    form.subject_id.choices = [(s.id, s.name) for s in db.session.scalars(select(Subject).order_by(Subject.position))]
+
+
+# ---------------------------------------------------------------- courses
+
+@bp.get("/publish/")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def my_courses():
+    courses = services.publisher_courses(current_user)
+    return render_template("publishing/courses.html", courses=courses, stats=services.course_stats(courses))
+
+
+@bp.route("/publish/courses/new", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its own token and keeps what was typed
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def new_course():
+    form = CourseForm()
+    _subject_choices(form)
+    orgs = db.session.scalars(select(Organization).where(Organization.id.in_(services.publisher_orgs(current_user))))
+    form.organization_id.choices = [(o.id, o.name) for o in orgs]
+    if form.validate_on_submit():
+        org = db.session.get(Organization, form.organization_id.data)
+        try:
+            if org is None:
+                raise InvalidInput("请选择发布机构。", field="organization_id")
+            course = services.create_course(current_user, org, form.code.data, _course_data(form))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            commit()
+            flash("课程已创建。接下来添加章节和课时。", "success")
+            return redirect(url_for(".edit_course", course_id=course.id))
+    return render_template("publishing/course_new.html", form=form)
+
+
+@bp.route("/publish/courses/<int:course_id>", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its own token and keeps what was typed
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def edit_course(course_id: int):
+    course = _course(course_id)
+    form = CourseForm(obj=course) if request.method == "GET" else CourseForm()
+    _subject_choices(form)
+    if request.method == "GET":
+        form.tags.data = "，".join(course.tags or [])
+        form.has_exam.data = course.pass_score is not None
+        form.pass_score.data = course.pass_score if course.pass_score is not None else 60
+    if form.validate_on_submit():
+        try:
+            services.update_course(current_user, course, _course_data(form))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            commit()
+            flash("课程信息已保存。", "success")
+            return redirect(url_for(".edit_course", course_id=course.id))
+    assets = db.session.scalars(select(MediaAsset).where(MediaAsset.organization_id == course.publisher_id)
+                                .order_by(MediaAsset.created_at.desc())).all()
+    return render_template(
+        "publishing/course_edit.html", course=course, form=form, chapter_form=ChapterForm(),
+        lesson_form=LessonForm(), question_form=QuestionForm(), questions=services.questions_of(course),
+        history=services.review_history(course), problems=services.publish_problems(course),
+        suggested=services.suggested_credit_hours(course), bounds=services.credit_hours_bounds(course),
+        assets=assets, versions=services.versions_of(course))
+
+
+@bp.post("/publish/courses/<int:course_id>/chapters")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def add_chapter(course_id: int):
+    course = _course(course_id)
+    return _act(lambda: services.add_chapter(current_user, course, request.form.get("title", "")),
+                "章节已添加。", url_for(".edit_course", course_id=course.id, _anchor="outline"))
+
+
+@bp.post("/publish/chapters/<int:chapter_id>/rename")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def rename_chapter(chapter_id: int):
+    chapter = _chapter(chapter_id)
+    return _act(lambda: services.rename_chapter(current_user, chapter, request.form.get("title", "")),
+                "章节名称已修改。", url_for(".edit_course", course_id=chapter.course_id, _anchor="outline"))
+
+
+@bp.post("/publish/chapters/<int:chapter_id>/delete")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def delete_chapter(chapter_id: int):
+    chapter = _chapter(chapter_id)
+    course_id = chapter.course_id
+    return _act(lambda: services.delete_chapter(current_user, chapter), "章节已删除。",
+                url_for(".edit_course", course_id=course_id, _anchor="outline"))
+
+
+@bp.post("/publish/chapters/<int:chapter_id>/lessons")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def add_lesson(chapter_id: int):
+    chapter = _chapter(chapter_id)
+    data = services.LessonData(title=request.form.get("title", ""), kind=request.form.get("kind", "video"),
+                               body=request.form.get("body", ""))
+    return _act(lambda: services.add_lesson(current_user, chapter, data), "课时已添加。",
+                url_for(".edit_course", course_id=chapter.course_id, _anchor="outline"))
+
+
+@bp.route("/publish/lessons/<int:lesson_id>", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its own token and keeps what was typed
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def edit_lesson(lesson_id: int):
+    lesson = _lesson(lesson_id)
+    course = lesson.chapter.course
+    form = LessonForm(obj=lesson) if request.method == "GET" else LessonForm()
+    assets = db.session.scalars(select(MediaAsset).where(MediaAsset.organization_id == course.publisher_id)
+                                .order_by(MediaAsset.created_at.desc())).all()
+    form.media_asset_id.choices = [(0, "（未选择）")] + [(a.id, f"{a.original_name}（{a.duration_seconds} 秒）")
+                                                      for a in assets]
+    if request.method == "GET":
+        form.media_asset_id.data = lesson.media_asset_id or 0
+    if form.validate_on_submit():
+        try:
+            services.update_lesson(current_user, lesson, services.LessonData(
+                title=form.title.data, kind=form.kind.data, body=form.body.data or ""))
+            if form.kind.data == "video" and form.media_asset_id.data:
+                asset = db.session.get(MediaAsset, form.media_asset_id.data)
+                if asset is None:
+                    raise InvalidInput("所选视频不存在。", field="media_asset_id")
+                services.attach_video(current_user, lesson, asset)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            commit()
+            flash("课时已保存。", "success")
+            return redirect(url_for(".edit_course", course_id=course.id, _anchor="outline"))
+    return render_template("publishing/lesson_edit.html", lesson=lesson, course=course, form=form)
+
+
+@bp.post("/publish/lessons/<int:lesson_id>/delete")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def delete_lesson(lesson_id: int):
+    lesson = _lesson(lesson_id)
+    course_id = lesson.chapter.course_id
+    return _act(lambda: services.delete_lesson(current_user, lesson), "课时已删除。",
+                url_for(".edit_course", course_id=course_id, _anchor="outline"))
+
+
+@bp.post("/publish/courses/<int:course_id>/move")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def move(course_id: int):
+    course = _course(course_id)
+    kind = "chapter" if request.form.get("kind") == "chapter" else "lesson"
+    direction = -1 if request.form.get("direction") == "up" else 1
+    item_id = request.form.get("id", type=int) or 0
+    return _act(lambda: services.move(current_user, course, kind, item_id, direction), "顺序已调整。",
+                url_for(".edit_course", course_id=course.id, _anchor="outline"))
+
+
+@bp.post("/publish/courses/<int:course_id>/outline")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def save_outline(course_id: int):
+    """The drag-to-reorder editor posts the whole outline as JSON."""
+    course = _course(course_id)
+    payload = request.get_json(silent=True) or {}
+    try:
+        order = [(int(item["chapter"]), [int(x) for x in item["lessons"]]) for item in payload.get("outline", [])]
+    except (KeyError, TypeError, ValueError):
+        return jsonify(error={"code": "invalid_input", "message": "目录数据格式不正确，请刷新页面后重试。"}), 400
+    try:
+        services.reorder_outline(current_user, course, order)
+    except DomainError as exc:
+        db.session.rollback()
+        return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+    commit()
+    return jsonify(ok=True, message="顺序已保存。")
+
+
+@bp.post("/publish/courses/<int:course_id>/questions")
+@csrf.exempt  # the form checks its own token
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def add_question(course_id: int):
+    course = _course(course_id)
+    form = QuestionForm()
+    if not form.validate_on_submit():
+        flash("题目未保存：" + "；".join(e for errors in form.errors.values() for e in errors), "danger")
+        return redirect(url_for(".edit_course", course_id=course.id, _anchor="exam"))
+    data = services.QuestionData(kind=form.kind.data, text=form.text.data,
+                                 options=(form.options.data or "").splitlines(), answer=form.answer.data,
+                                 explanation=form.explanation.data or "")
+    return _act(lambda: services.add_question(current_user, course, data), "题目已添加。",
+                url_for(".edit_course", course_id=course.id, _anchor="exam"))
+
+
+@bp.post("/publish/questions/<int:question_id>/delete")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def delete_question(question_id: int):
+    question = db.session.get(QuizQuestion, question_id) or abort(404)
+    course = _course(question.course_id)
+    return _act(lambda: services.delete_question(current_user, question), "题目已删除。",
+                url_for(".edit_course", course_id=course.id, _anchor="exam"))
+
+
+@bp.post("/publish/courses/<int:course_id>/submit")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def submit(course_id: int):
+    course = _course(course_id)
+    return _act(lambda: services.submit_course(current_user, course), "已提交审核，审核结果会显示在本页。",
+                url_for(".edit_course", course_id=course.id))
+
+
+@bp.post("/publish/courses/<int:course_id>/new-version")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def new_version(course_id: int):
+    course = _course(course_id)
+    try:
+        draft = services.new_version(current_user, course)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return redirect(url_for(".edit_course", course_id=course.id))
+    commit()
+    flash(f"已创建第 {draft.version} 版草稿。已报名的学员继续学习原版本，直到学完。", "success")
+    return redirect(url_for(".edit_course", course_id=draft.id))
+
+
+@bp.post("/publish/courses/<int:course_id>/retire")
+@roles_required(Role.PUBLISHER, Role.ADMIN, Role.REVIEWER)
+def retire(course_id: int):
+    course = db.session.get(Course, course_id) or abort(404)
+    target = url_for(".edit_course", course_id=course.id) if services.can_edit(current_user, course) \
+        else url_for(".review_queue")
+    return _act(lambda: services.retire_course(current_user, course, request.form.get("reason", "")),
+                "课程已下线，不再出现在课程目录中。", target)
+
+
+# ---------------------------------------------------------------- media library
+
+@bp.get("/publish/media")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def media_library():
+    orgs = services.publisher_orgs(current_user)
+    assets = db.session.scalars(select(MediaAsset).where(MediaAsset.organization_id.in_(orgs))
+                                .order_by(MediaAsset.created_at.desc())).all()
+    return render_template("publishing/media.html", assets=assets, form=UploadForm(), captions_form=CaptionsForm(),
+                           max_mb=current_app.config["LMS_MAX_UPLOAD_MB"], is_stalled=media.is_stalled,
+                           organizations=db.session.scalars(select(Organization).where(Organization.id.in_(orgs))).all())
+
+
+@bp.post("/publish/media")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def upload_media():
+    max_bytes = current_app.config["LMS_MAX_UPLOAD_MB"] * 1024 * 1024
+    request.max_content_length = max_bytes + 1024 * 1024  # room for the form fields around the file
+    wants_json = request.accept_mimetypes.best == "application/json"
+    orgs = services.publisher_orgs(current_user)
+    org_id = request.form.get("organization_id", type=int) or (orgs[0] if orgs else None)
+    upload = request.files.get("file")
+    try:
+        if org_id not in orgs:
+            raise InvalidInput("请选择发布机构。")
+        if upload is None or not upload.filename:
+            raise InvalidInput("请选择要上传的视频文件。")
+        asset = media.save_upload(upload.stream, original_name=upload.filename,
+                                  organization=db.session.get(Organization, org_id), max_bytes=max_bytes)
+    except DomainError as exc:
+        db.session.rollback()
+        if wants_json:
+            return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+        flash(exc.message, "danger")
+        return redirect(url_for(".media_library"))
+    commit()
+    _enqueue_transcode(asset)
+    if wants_json:
+        return jsonify(asset=_asset_json(asset)), 201
+    flash("视频已上传，正在转码。", "success")
+    return redirect(url_for(".media_library"))
+
+
+def _enqueue_transcode(asset: MediaAsset) -> None:
+    from ..media.tasks import transcode_job
+
+    transcode_job(asset.id)
+
+
+def _asset_json(asset: MediaAsset) -> dict:
+    stalled = media.is_stalled(asset)
+    return {"id": asset.id, "name": asset.original_name, "status": asset.status, "progress": asset.progress,
+            "stalled": stalled, "error": asset.error, "duration_seconds": asset.duration_seconds,
+            "status_url": url_for(".media_status", asset_id=asset.id)}
+
+
+@bp.get("/publish/media/<int:asset_id>/status")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def media_status(asset_id: int):
+    return jsonify(asset=_asset_json(_asset(asset_id)))
+
+
+@bp.post("/publish/media/<int:asset_id>/retry")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def retry_media(asset_id: int):
+    asset = _asset(asset_id)
+    try:
+        media.mark_for_transcode(asset)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return redirect(url_for(".media_library"))
+    commit()
+    _enqueue_transcode(asset)
+    flash("已重新开始转码。", "success")
+    return redirect(url_for(".media_library"))
+
+
+@bp.post("/publish/media/<int:asset_id>/captions")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def upload_captions(asset_id: int):
+    asset = _asset(asset_id)
+    upload = request.files.get("file")
+
+    def save():
+        if upload is None or not upload.filename:
+            raise InvalidInput("请选择字幕文件。")
+        media.save_captions(asset, upload.stream, original_name=upload.filename)
+
+    return _act(save, "字幕已保存（WebVTT）。", url_for(".media_library"))
+
+
+# ---------------------------------------------------------------- review
+
+@bp.get("/review/")
+@roles_required(Role.REVIEWER, Role.ADMIN)
+def review_queue():
+    return render_template("publishing/review_queue.html", courses=services.review_queue(current_user))
+
+
+@bp.get("/review/courses/<int:course_id>")
+@roles_required(Role.REVIEWER, Role.ADMIN)
+def review_course(course_id: int):
+    course = db.session.get(Course, course_id) or abort(404)
+    return render_template("publishing/review_course.html", course=course, form=RejectForm(),
+                           questions=services.questions_of(course), history=services.review_history(course),
+                           problems=services.publish_problems(course))
+
+
+@bp.post("/review/courses/<int:course_id>/approve")
+@roles_required(Role.REVIEWER, Role.ADMIN)
+def approve(course_id: int):
+    course = db.session.get(Course, course_id) or abort(404)
+    return _act(lambda: services.approve_course(current_user, course), f"《{course.title}》已通过审核并发布。",
+                url_for(".review_queue"))
+
+
+@bp.post("/review/courses/<int:course_id>/reject")
+@csrf.exempt  # the form checks its own token and keeps the reason typed
+@roles_required(Role.REVIEWER, Role.ADMIN)
+def reject(course_id: int):
+    course = db.session.get(Course, course_id) or abort(404)
+    form = RejectForm()
+    if form.validate_on_submit():
+        try:
+            services.reject_course(current_user, course, form.reason.data)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            commit()
+            flash(f"《{course.title}》已退回发布机构。", "success")
+            return redirect(url_for(".review_queue"))
+    return render_template("publishing/review_course.html", course=course, form=form,
+                           questions=services.questions_of(course), history=services.review_history(course),
+                           problems=services.publish_problems(course)), 400
+
+
+# ---------------------------------------------------------------- packages and cover
+
+@bp.get("/publish/courses/<int:course_id>/export")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def export_course(course_id: int):
+    import tempfile
+    from pathlib import Path
+
+    from flask import after_this_request, send_file
+
+    from ..catalog.services import export_archive
+
+    course = _course(course_id)
+    scratch = Path(tempfile.mkdtemp(prefix="export-"))
+    archive = export_archive(course, scratch / f"{course.code}-v{course.version}.zip")
+
+    @after_this_request
+    def cleanup(response):
+        response.call_on_close(lambda: shutil.rmtree(scratch, ignore_errors=True))
+        return response
+
+    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=archive.name)
+
+
+@bp.route("/publish/import", methods=["GET", "POST"])
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def import_package():
+    import tempfile
+    from pathlib import Path
+
+    from ..catalog.services import import_archive
+
+    orgs = db.session.scalars(select(Organization).where(Organization.id.in_(services.publisher_orgs(current_user)))).all()
+    if request.method == "GET":
+        return render_template("publishing/import.html", organizations=orgs,
+                               max_mb=current_app.config["LMS_PACKAGE_MAX_MB"])
+    max_bytes = current_app.config["LMS_PACKAGE_MAX_MB"] * 1024 * 1024
+    request.max_content_length = max_bytes + 1024 * 1024
+    upload = request.files.get("file")
+    org = next((o for o in orgs if o.id == request.form.get("organization_id", type=int)), orgs[0] if orgs else None)
+    created: list = []
+    with tempfile.TemporaryDirectory(prefix="upload-") as scratch:
+        try:
+            if org is None:
+                raise InvalidInput("您还没有所属的发布机构，请联系平台管理员开通。")
+            if upload is None or not upload.filename:
+                raise InvalidInput("请选择课程包（.zip）。")
+            if not upload.filename.lower().endswith(".zip"):
+                raise InvalidInput("课程包应为 .zip 文件。")
+            path = Path(scratch) / "package.zip"
+            upload.save(path)
+            result = import_archive(current_user, path, max_bytes=max_bytes, publisher=org, created_files=created)
+        except PackageError as exc:
+            db.session.rollback()
+            _remove(created)
+            return render_template("publishing/import.html", organizations=orgs, problems=exc.problems,
+                                   max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), 400
+        except DomainError as exc:
+            db.session.rollback()
+            _remove(created)
+            return render_template("publishing/import.html", organizations=orgs, problems=[exc.message],
+                                   max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), exc.status
+        except BaseException:
+            db.session.rollback()
+            _remove(created)
+            raise
+    commit()
+    flash(f"已导入 {len(result.imported)} 门课程（草稿）。检查后即可提交审核。", "success")
+    return redirect(url_for(".edit_course", course_id=result.imported[0].id))
+
+
+def _remove(paths) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+@bp.post("/publish/courses/<int:course_id>/cover")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def upload_cover(course_id: int):
+    course = _course(course_id)
+    upload = request.files.get("file")
+
+    def save():
+        if upload is None or not upload.filename:
+            raise InvalidInput("请选择封面图片。")
+        services.set_cover(current_user, course, upload.stream)
+
+    return _act(save, "封面已更新。", url_for(".edit_course", course_id=course.id))

@@ -1,0 +1,32 @@
+"""Small media files made with the real ffmpeg, for upload and transcoding tests."""
+
+import subprocess
+from pathlib import Path
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def make_clips(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    clips = {
+        "video": folder / "lecture.mp4",          # 4 s, 320x240, H.264 + AAC
+        "no_audio": folder / "silent.mov",        # 3 s, video only, another container
+        "audio_only": folder / "talk.mp4",        # sound, no picture
+        "not_video": folder / "notes.mp4",        # text renamed .mp4
+        "truncated": folder / "broken.mp4",       # the first part of a real video
+        "srt": folder / "captions.srt",
+    }
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=15:duration=4", "-f", "lavfi",
+            "-i", "sine=frequency=440:duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-shortest", str(clips["video"]))
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=15:duration=3", "-c:v", "libx264", "-preset",
+            "ultrafast", "-pix_fmt", "yuv420p", str(clips["no_audio"]))
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:a", "aac", str(clips["audio_only"]))
+    clips["not_video"].write_text("这不是视频，只是改了扩展名的文本文件。\n" * 50, encoding="utf-8")
+    data = clips["video"].read_bytes()
+    clips["truncated"].write_bytes(data[: len(data) // 3])
+    clips["srt"].write_text("1\n00:00:00,000 --> 00:00:02,000\n欢迎学习本课程。\n\n2\n00:00:02,000 --> 00:00:04,000\n"
+                            "请注意网络安全。\n", encoding="utf-8")
+    return clips
