@@ -45,5 +45,10 @@ def load_config(instance_path: str) -> dict:
         "SESSION_COOKIE_SECURE": env.get("LMS_SECURE_COOKIES", "0") == "1",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "CATALOG_PAGE_SIZE": 12,
+        # Search index (Whoosh + jieba) and the job queue that is its only writer.
+        "LMS_SEARCH_INDEX": env.get("LMS_SEARCH_INDEX") or str(Path(instance_path) / "search-index"),
+        "LMS_SEARCH_PAGE_SIZE": 10,
+        "LMS_JOBS_FILE": env.get("LMS_JOBS_FILE") or str(Path(instance_path) / "jobs.sqlite3"),
+        "LMS_JOBS_IMMEDIATE": env.get("LMS_JOBS_IMMEDIATE", "0") == "1",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     }
