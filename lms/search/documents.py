@@ -16,6 +16,7 @@ def course_document(course: Course) -> CourseDocument:
         lessons=tuple(lesson.title for lesson in course.lessons), tags=tuple(course.tags or ()),
         publisher=course.publisher.name, subject_code=course.subject.code, subject_name=course.subject.name,
         category=course.category, credit_hours=course.credit_hours, published_at=course.published_at,
+        lesson_text="\n".join(lesson.body or "" for lesson in course.lessons),
     )
 
 

@@ -48,7 +48,7 @@ MAX_QUERY_LENGTH = 100
 MAX_PAGE = 1000
 # Where a word matches counts differently: a title or tag match says more than one in the syllabus.
 FIELD_BOOSTS = {"title": 4.0, "tags": 3.0, "subject_text": 2.5, "lessons": 2.0, "summary": 1.2,
-                "syllabus": 1.0, "publisher_text": 0.8}
+                "syllabus": 1.0, "publisher_text": 0.8, "lesson_text": 0.4}
 
 
 # ---------------------------------------------------------------- jieba, once per process
@@ -91,6 +91,7 @@ def make_schema():
         summary = TEXT(analyzer=analyzer, stored=True)
         syllabus = TEXT(analyzer=analyzer)
         lessons = TEXT(analyzer=analyzer, stored=True)
+        lesson_text = TEXT(analyzer=analyzer)  # the lessons' reading text: found, weighted lightly
         tags = TEXT(analyzer=analyzer, stored=True)
         publisher_text = TEXT(analyzer=analyzer)
         subject_text = TEXT(analyzer=analyzer)
@@ -124,6 +125,7 @@ class CourseDocument:
     category: str
     credit_hours: Decimal
     published_at: datetime
+    lesson_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def hours_range(hours: Decimal) -> str:
 def _fields(doc: CourseDocument) -> dict:
     return {
         "code": doc.code, "title": doc.title, "summary": doc.summary, "syllabus": doc.syllabus,
-        "lessons": "\n".join(doc.lessons), "tags": " ".join(doc.tags),
+        "lessons": "\n".join(doc.lessons), "lesson_text": doc.lesson_text, "tags": " ".join(doc.tags),
         "publisher_text": doc.publisher, "subject_text": doc.subject_name,
         "subject": doc.subject_code, "subject_name": doc.subject_name, "category": doc.category,
         "hours": hours_range(doc.credit_hours), "publisher": doc.publisher,
