@@ -284,9 +284,11 @@ def rebuild_index(docs: Iterable[CourseDocument], *, index_dir=None, progress=No
 
 
 def indexed_codes(*, index_dir=None) -> set[str]:
-    ix = open_index(index_dir)
-    with ix.searcher() as searcher:
-        return {fields["code"] for fields in searcher.all_stored_fields()}
+    def read():
+        with open_index(index_dir).searcher() as searcher:
+            return {fields["code"] for fields in searcher.all_stored_fields()}
+
+    return _read(read)
 
 
 # ---------------------------------------------------------------- searching
@@ -359,11 +361,31 @@ def validate(query: str, filters: SearchFilters, sort: str, page: int) -> str:
     return query
 
 
+READ_ATTEMPTS = 5
+
+
 def search(query: str, filters: SearchFilters | None = None, sort: str = "relevance", page: int = 1, *,
            per_page: int = 10, index_dir=None) -> SearchResult:
     """Published courses matching ``query`` (all of them when empty), filtered, sorted and paged."""
     filters = filters or SearchFilters()
     query = validate(query, filters, sort, page)
+    return _read(lambda: _search(query, filters, sort, page, per_page, index_dir))
+
+
+def _read(fn):
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return fn()
+        except FileNotFoundError:
+            # The writer committed between our listing of the index's files and opening them
+            # (Whoosh removes superseded files on commit): read again from the new generation.
+            if attempt == READ_ATTEMPTS:
+                raise
+            time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: int, index_dir) -> SearchResult:
     ix = open_index(index_dir)
     with ix.searcher() as searcher:
         parsed = _parse(ix, query) if query else Every()
