@@ -415,7 +415,8 @@ def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: 
                 subject_code=hit["subject"], subject_name=hit["subject_name"], category=hit["category"],
                 category_label=CATEGORY_LABELS.get(hit["category"], hit["category"]),
                 credit_hours=Decimal(hit["credit_tenths"]) / 10, publisher=hit["publisher"],
-                published_at=hit.get("published_at"), score=float(hit.score or 0),
+                published_at=hit.get("published_at"),
+                score=float(hit.score) if isinstance(hit.score, int | float) else 0.0,  # a tuple when sorted
             ))
         subject_names = _subject_names(searcher)
         raw = results
