@@ -98,6 +98,7 @@ def make_schema():
         # Facets and sort keys.
         subject = ID(stored=True, sortable=True)
         subject_name = ID(stored=True)
+        subject_facet = ID(sortable=True)  # "code|name": counted per subject without reading stored fields
         category = ID(stored=True, sortable=True)
         hours = ID(stored=True, sortable=True)
         publisher = ID(stored=True, sortable=True)
@@ -191,6 +192,7 @@ def _fields(doc: CourseDocument) -> dict:
         "lessons": "\n".join(doc.lessons), "lesson_text": doc.lesson_text, "tags": " ".join(doc.tags),
         "publisher_text": doc.publisher, "subject_text": doc.subject_name,
         "subject": doc.subject_code, "subject_name": doc.subject_name, "category": doc.category,
+        "subject_facet": f"{doc.subject_code}|{doc.subject_name}",
         "hours": hours_range(doc.credit_hours), "publisher": doc.publisher,
         "credit_tenths": int(doc.credit_hours * 10), "published_at": doc.published_at,
     }
@@ -332,10 +334,10 @@ def _filter_query(filters: SearchFilters):
     return And(terms) if terms else None
 
 
-def _facet_values(name: str, groups: dict, filters: SearchFilters, labels: dict) -> list[FacetValue]:
+def _facet_values(name: str, counts: dict, filters: SearchFilters, labels: dict) -> list[FacetValue]:
     selected = getattr(filters, name)
-    values = [FacetValue(value=key, label=labels.get(key, key), count=len(docs), selected=key == selected)
-              for key, docs in groups.items() if key]
+    values = [FacetValue(value=key, label=labels.get(key, key), count=count, selected=key == selected)
+              for key, count in counts.items() if key]
     if name == "hours":
         order = [key for key, *_ in HOURS_RANGES]
         values.sort(key=lambda v: order.index(v.value) if v.value in order else len(order))
@@ -395,7 +397,9 @@ def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: 
                                  sorting.FieldFacet("code")], False
         elif sort == "hours":
             sortedby = [sorting.FieldFacet("credit_tenths", reverse=True), sorting.ScoreFacet()]
-        groupedby = {name: sorting.FieldFacet(name, allow_overlap=False) for name in FACETS}
+        groupedby = sorting.Facets()
+        for name in FACETS:
+            groupedby.add_field("subject_facet" if name == "subject" else name, maptype=sorting.Count)
         def run(limit):
             return searcher.search(parsed, limit=limit, filter=_filter_query(filters), sortedby=sortedby,
                                    reverse=reverse, groupedby=groupedby, terms=True)
@@ -418,17 +422,19 @@ def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: 
                 published_at=hit.get("published_at"),
                 score=float(hit.score) if isinstance(hit.score, int | float) else 0.0,  # a tuple when sorted
             ))
-        subject_names = _subject_names(searcher)
-        raw = results
+        subject_counts, subject_names = {}, {}
+        for key, count in results.groups("subject_facet").items():
+            code, _, name = key.partition("|")
+            subject_counts[code], subject_names[code] = count, name
         facets = {
-            "subject": _facet_values("subject", raw.groups("subject"), filters, subject_names),
-            "category": _facet_values("category", raw.groups("category"), filters, CATEGORY_LABELS),
-            "hours": _facet_values("hours", raw.groups("hours"), filters, HOURS_LABELS),
-            "publisher": _facet_values("publisher", raw.groups("publisher"), filters, {}),
+            "subject": _facet_values("subject", subject_counts, filters, subject_names),
+            "category": _facet_values("category", results.groups("category"), filters, CATEGORY_LABELS),
+            "hours": _facet_values("hours", results.groups("hours"), filters, HOURS_LABELS),
+            "publisher": _facet_values("publisher", results.groups("publisher"), filters, {}),
         }
         suggestions, unfiltered_total = [], None
         if total == 0:
-            suggestions = _suggest(searcher, ix, query, subject_names)
+            suggestions = _suggest(searcher, query, set(searcher.reader().field_terms("subject_name")))
             if filters.as_dict():
                 unfiltered_total = len(searcher.search(parsed, limit=None))
     return SearchResult(query=query, filters=filters, sort=sort, page=page, pages=pages, per_page=per_page,
@@ -446,14 +452,7 @@ def _snippet(hit) -> Markup:
     return Markup(escape(summary[:120] + ("…" if len(summary) > 120 else "")))
 
 
-def _subject_names(searcher) -> dict[str, str]:
-    names = {}
-    for fields in searcher.all_stored_fields():
-        names.setdefault(fields["subject"], fields["subject_name"])
-    return names
-
-
-def _suggest(searcher, ix, query: str, subject_names: dict[str, str], limit: int = 6) -> list[str]:
+def _suggest(searcher, query: str, subject_names: set[str], limit: int = 6) -> list[str]:
     """Queries that do find something: spelling corrections of the words typed, then the
     subjects that have courses (the most common way out of an empty page)."""
     suggestions: list[str] = []
@@ -470,7 +469,7 @@ def _suggest(searcher, ix, query: str, subject_names: dict[str, str], limit: int
                 candidate = " ".join(c for c in corrected if c)
                 if candidate and candidate != query.lower() and candidate not in suggestions:
                     suggestions.append(candidate)
-    for name in sorted(set(subject_names.values())):
+    for name in sorted(subject_names):
         if name not in suggestions:
             suggestions.append(name)
     return suggestions[:limit]
