@@ -402,7 +402,7 @@ def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: 
             groupedby.add_field("subject_facet" if name == "subject" else name, maptype=sorting.Count)
         def run(limit):
             return searcher.search(parsed, limit=limit, filter=_filter_query(filters), sortedby=sortedby,
-                                   reverse=reverse, groupedby=groupedby, terms=True)
+                                   reverse=reverse, groupedby=groupedby)
 
         results = run(page * per_page)
         total = len(results)
