@@ -67,7 +67,8 @@ def _init_extensions(app: Flask) -> None:
 
 def _init_jobs_and_search(app: Flask) -> None:
     from .core import jobs
-    from .search import services as search, tasks as search_tasks
+    from .search import services as search
+    from .search import tasks as search_tasks
 
     jobs.init_app(app)
     # jieba costs ~0.6 s and ~60 MiB on first use: pay it once per process, at start-up.

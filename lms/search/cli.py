@@ -3,7 +3,6 @@ import time
 import click
 from flask import current_app
 from flask.cli import AppGroup
-
 from huey.exceptions import ResultTimeout
 
 from ..core.jobs import huey

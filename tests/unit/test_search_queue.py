@@ -125,7 +125,8 @@ from lms.extensions import db
 with app.app_context():
     for n in range(args["count"]):
         code = f"CC-{args['worker']}-{n:02d}"
-        course = Course(code=code, version=1, title=f"并发发布测试课程{args['worker']}号{n}", subject_id=args["subject_id"],
+        course = Course(code=code, version=1, title=f"并发发布测试课程{args['worker']}号{n}",
+                        subject_id=args["subject_id"],
                         category="public", credit_hours=Decimal("1"), publisher_id=args["publisher_id"],
                         status=CourseStatus.PUBLISHED, summary="并发发布测试", syllabus="", tags=["并发"],
                         published_at=utcnow_naive())

@@ -10,7 +10,6 @@ import pytest
 from lms.core.errors import InvalidInput
 from lms.search import services
 from lms.search.services import SearchFilters
-from tests.unit.test_search_relevance import demo_documents, demo_index  # noqa: F401  (fixtures)
 
 
 def test_empty_query_lists_every_published_course_newest_first(demo_index):
@@ -54,7 +53,7 @@ def test_pages_split_the_results_and_a_page_past_the_end_shows_the_last(demo_ind
     assert services.search("", page=9, per_page=3, index_dir=demo_index).page == 3
 
 
-def test_matches_are_highlighted_and_everything_else_escaped(demo_index, demo_documents):  # noqa: F811
+def test_matches_are_highlighted_and_everything_else_escaped(demo_index, demo_documents):
     hit = services.search("个人信息", index_dir=demo_index).hits[0]
     assert hit.code == "GX-NS-002"
     assert "<mark>" in hit.title_html and "<mark>" in hit.snippet_html
@@ -98,7 +97,7 @@ def test_bad_input_is_a_clear_domain_error(demo_index, kwargs, field):
     assert exc.value.field == field and exc.value.message
 
 
-def test_rebuild_swaps_in_a_fresh_directory_while_searches_go_on(tmp_path, demo_documents):  # noqa: F811
+def test_rebuild_swaps_in_a_fresh_directory_while_searches_go_on(tmp_path, demo_documents):
     live = tmp_path / "search-index"
     services.rebuild_index(demo_documents[:2], index_dir=live)
     first = live.resolve()
@@ -112,7 +111,7 @@ def test_rebuild_swaps_in_a_fresh_directory_while_searches_go_on(tmp_path, demo_
     assert services.search("", index_dir=live).total == 3
 
 
-def test_a_failed_rebuild_leaves_the_live_index_alone(tmp_path, demo_documents):  # noqa: F811
+def test_a_failed_rebuild_leaves_the_live_index_alone(tmp_path, demo_documents):
     live = tmp_path / "search-index"
     services.rebuild_index(demo_documents, index_dir=live)
 
