@@ -1,4 +1,5 @@
-# Two commands: `make run` serves the platform on SQLite with demo data; `make test` runs every test.
+# Two commands: `make run` serves the platform on SQLite with demo data (plus one job worker);
+# `make test` runs every test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,8 +12,11 @@ export FLASK_APP := wsgi
 run: system-deps $(VENV)/.installed
 	$(BIN)/flask setup
 	$(BIN)/flask demo
-	@echo "平台地址 / serving at http://$(HOST):$(PORT)"
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	$(BIN)/flask search rebuild --inline
+	@echo "平台地址 / serving at http://$(HOST):$(PORT)，后台任务进程一个 / with one job worker"
+	@$(BIN)/flask jobs worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 test: browser-deps $(VENV)/.installed
 	scripts/test.sh

@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     _init_extensions(app)
+    _init_jobs_and_search(app)
     _register_blueprints(app)
     _register_cli(app)
     _register_security(app)
@@ -70,6 +71,17 @@ def _init_extensions(app: Flask) -> None:
     logging.basicConfig(level=logging.INFO)
 
 
+def _init_jobs_and_search(app: Flask) -> None:
+    from .core import jobs
+    from .search import services as search
+    from .search import tasks as search_tasks
+
+    jobs.init_app(app)
+    # jieba costs ~0.6 s and ~60 MiB on first use: pay it once per process, at start-up.
+    search.init_jieba(os.path.join(app.instance_path, "jieba-cache"))
+    search_tasks.connect(app)
+
+
 def _register_blueprints(app: Flask) -> None:
     from .accounts.routes import bp as accounts_bp
     from .catalog.routes import bp as catalog_bp
@@ -77,24 +89,31 @@ def _register_blueprints(app: Flask) -> None:
     from .core.routes import bp as core_bp
     from .media.routes import bp as media_bp
     from .publishing.routes import bp as publishing_bp
+    from .search.api import bp as search_api_bp
+    from .search.routes import bp as search_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(publishing_bp)
+    app.register_blueprint(search_bp)
+    app.register_blueprint(search_api_bp)
     register_error_handlers(app)
 
 
 def _register_cli(app: Flask) -> None:
     from .accounts.cli import users_cli
     from .catalog.cli import courses_cli
-    from .core.cli import demo_command, setup_command
+    from .core.cli import demo_command, jobs_cli, setup_command
+    from .search.cli import search_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(courses_cli)
     app.cli.add_command(setup_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(search_cli)
 
 
 def _register_security(app: Flask) -> None:

@@ -61,5 +61,10 @@ def load_config(instance_path: str) -> dict:
         "LMS_MAX_UPLOAD_MB": int(env.get("LMS_MAX_UPLOAD_MB", "2048")),
         "LMS_TRANSCODE_STALL_SECONDS": int(env.get("LMS_TRANSCODE_STALL_SECONDS", "120")),
         "LMS_PACKAGE_MAX_MB": int(env.get("LMS_PACKAGE_MAX_MB", "2048")),
+        # Search index (Whoosh + jieba) and the job queue that is its only writer.
+        "LMS_SEARCH_INDEX": env.get("LMS_SEARCH_INDEX") or str(Path(instance_path) / "search-index"),
+        "LMS_SEARCH_PAGE_SIZE": 10,
+        "LMS_JOBS_FILE": env.get("LMS_JOBS_FILE") or str(Path(instance_path) / "jobs.sqlite3"),
+        "LMS_JOBS_IMMEDIATE": env.get("LMS_JOBS_IMMEDIATE", "0") == "1",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     }

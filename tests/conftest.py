@@ -58,6 +58,7 @@ def make_test_app(database_url: str, tmp_dir: Path, **overrides):
         "LMS_PASSWORD_METHOD": "pbkdf2:sha256:1000",  # fast hashing in tests only
         "LMS_LOGIN_RATE_LIMIT": "5 per minute",
         "SERVER_NAME": None,
+        "LMS_JOBS_IMMEDIATE": True,  # jobs (search index updates) run at once, in the test
     }
     config.update(overrides)
     return create_app(config)

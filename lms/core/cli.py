@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 
 from ..extensions import db
@@ -91,3 +91,17 @@ def demo_command(courses_dir: Path):
     for line in lines:
         role_label, login, password = line.split("\t")
         click.echo(f"  {role_label:<8}  账号 {login}  密码 {password}")
+
+
+jobs_cli = AppGroup("jobs", help="后台任务（Background jobs）.")
+
+
+@jobs_cli.command("worker")
+@click.option("-w", "--workers", default=1, show_default=True,
+              help="工作线程数；检索索引只允许一个写入者，保持 1")
+def jobs_worker_command(workers: int):
+    """运行后台任务进程（huey consumer），与网站一同运行；Ctrl-C 停止。"""
+    from .jobs import huey
+
+    click.echo(f"后台任务进程已启动（{type(huey.storage).__name__}，{workers} 个线程）。")
+    huey.create_consumer(workers=workers, worker_type="thread").run()

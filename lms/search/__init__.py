@@ -1,0 +1,1 @@
+"""Full-text course search (Whoosh + jieba), kept up to date by jobs."""

@@ -1,0 +1,36 @@
+import time
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from huey.exceptions import ResultTimeout
+
+from ..core.jobs import huey
+from . import services, tasks
+
+search_cli = AppGroup("search", help="全文检索索引（Search index）.")
+
+
+@search_cli.command("rebuild")
+@click.option("--inline", is_flag=True,
+              help="在本进程内重建（仅在没有后台任务进程运行时使用，否则交给任务队列）")
+@click.option("--timeout", default=600, show_default=True, help="等待任务进程完成的秒数")
+def rebuild_command(inline: bool, timeout: int):
+    """从数据库重建课程索引：在旁边的新目录中建好后原子切换，重建期间检索照常可用。"""
+    start = time.monotonic()
+    if inline:
+        from .documents import published_documents
+
+        n = services.rebuild_index(published_documents(), progress=lambda k: click.echo(f"  已写入 {k} 门课程……"))
+    else:
+        # Through the queue, so the rebuild and incremental updates never write at the same time.
+        result = tasks.rebuild_index_job()
+        if not huey.immediate:
+            click.echo("已提交到任务队列，等待后台任务进程（flask --app wsgi jobs worker）完成……")
+        try:
+            n = result.get(blocking=True, timeout=timeout)
+        except ResultTimeout:
+            raise click.ClickException("任务进程未在限定时间内完成重建（任务仍在队列中）。"
+                                       "请确认任务进程在运行，或停止任务进程后使用 --inline。") from None
+    elapsed = time.monotonic() - start
+    click.echo(f"索引已重建：{n} 门已发布课程，用时 {elapsed:.1f} 秒（{current_app.config['LMS_SEARCH_INDEX']}）。")

@@ -1,0 +1,27 @@
+from flask import Blueprint, current_app, render_template, request
+
+from ..core.errors import InvalidInput
+from . import services
+
+bp = Blueprint("search", __name__)
+
+
+def parse_search_args(args) -> tuple[str, services.SearchFilters, str, int]:
+    """The request's search parameters, shared by the page and the JSON API."""
+    try:
+        page = int(args.get("page") or 1)
+    except ValueError:
+        raise InvalidInput("页码应为正整数。", field="page") from None
+    filters = services.SearchFilters(**{name: (args.get(name) or "").strip() or None for name in services.FACETS})
+    return args.get("q") or "", filters, args.get("sort") or "relevance", page
+
+
+@bp.get("/search")
+def search_page():
+    q, filters, sort, page = parse_search_args(request.args)
+    result = services.search(q, filters, sort, page, per_page=current_app.config["LMS_SEARCH_PAGE_SIZE"])
+    return render_template("search/results.html", result=result, sorts=services.SORTS,
+                           facet_titles=FACET_TITLES)
+
+
+FACET_TITLES = {"subject": "科目主题", "category": "科目类别", "hours": "学时", "publisher": "发布机构"}

@@ -1,0 +1,474 @@
+"""Full-text course search: a Whoosh index analysed with jieba.
+
+Models-free: the index is fed :class:`CourseDocument` values (built from courses in
+``documents.py``) and answers with :class:`SearchResult`. Writes go through the job queue
+(``tasks.py``), the index's only writer; searches open the live index read-only.
+
+Layout on disk: ``LMS_SEARCH_INDEX`` (default ``<instance>/search-index``) is a symlink to a
+generation directory ``search-index.<n>`` beside it. A rebuild writes a fresh generation and
+swaps the link with one ``rename``, so searches keep being served throughout.
+"""
+
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from flask import current_app
+from markupsafe import Markup, escape
+from whoosh import highlight, index, sorting
+from whoosh.fields import DATETIME, ID, NUMERIC, TEXT, SchemaClass
+from whoosh.qparser import MultifieldParser, OrGroup
+from whoosh.query import And, Every, Term
+
+from ..core.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+CATEGORY_LABELS = {"public": "公需", "professional": "专业", "elective": "选修"}
+# Credit-hour ranges offered as a facet: (key, label, lower bound inclusive, upper bound exclusive).
+HOURS_RANGES = [
+    ("lt1", "1 学时以下", Decimal("0"), Decimal("1")),
+    ("1to2", "1–2 学时", Decimal("1"), Decimal("2")),
+    ("2to4", "2–4 学时", Decimal("2"), Decimal("4")),
+    ("ge4", "4 学时及以上", Decimal("4"), None),
+]
+HOURS_LABELS = {key: label for key, label, _, _ in HOURS_RANGES}
+SORTS = {"relevance": "相关度", "newest": "最新发布", "hours": "学时从多到少"}
+FACETS = ("subject", "category", "hours", "publisher")
+MAX_QUERY_LENGTH = 100
+MAX_PAGE = 1000
+# Where a word matches counts differently: a title or tag match says more than one in the syllabus.
+# Few fields on purpose: every field multiplies the postings scored per query term.
+FIELD_BOOSTS = {"title": 4.0, "keywords": 3.0, "lessons": 2.0, "summary": 1.2, "body": 0.6}
+
+
+# ---------------------------------------------------------------- jieba, once per process
+
+_jieba_lock = threading.Lock()
+_jieba_ready = False
+
+
+def init_jieba(tmp_dir: str | os.PathLike) -> None:
+    """Load jieba's dictionary once per process, caching it in an app-owned folder."""
+    global _jieba_ready
+    with _jieba_lock:
+        if _jieba_ready:
+            return
+        import jieba
+
+        Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+        jieba.setLogLevel(logging.WARNING)
+        jieba.dt.tmp_dir = str(tmp_dir)
+        jieba.initialize()
+        with warnings.catch_warnings():
+            # jieba.analyse reads its IDF table with open(...).read() and never closes the file.
+            warnings.simplefilter("ignore", ResourceWarning)
+            import jieba.analyse  # noqa: F401
+        _jieba_ready = True
+
+
+def _analyzer():
+    from jieba.analyse import ChineseAnalyzer
+
+    return ChineseAnalyzer()
+
+
+def make_schema():
+    analyzer = _analyzer()
+
+    class CourseSchema(SchemaClass):
+        code = ID(stored=True, unique=True)
+        title = TEXT(analyzer=analyzer, stored=True)
+        summary = TEXT(analyzer=analyzer, stored=True)
+        lessons = TEXT(analyzer=analyzer, stored=True)  # lesson titles
+        keywords = TEXT(analyzer=analyzer, stored=True)  # tags and the subject's name
+        body = TEXT(analyzer=analyzer)  # syllabus, the lessons' reading text, publisher: weighted lightly
+        # Facets and sort keys.
+        subject = ID(stored=True, sortable=True)
+        subject_name = ID(stored=True)
+        subject_facet = ID(sortable=True)  # "code|name": counted per subject without reading stored fields
+        category = ID(stored=True, sortable=True)
+        hours = ID(stored=True, sortable=True)
+        publisher = ID(stored=True, sortable=True)
+        credit_tenths = NUMERIC(stored=True, sortable=True)  # hours × 10, an integer
+        published_at = DATETIME(stored=True, sortable=True)
+
+    return CourseSchema()
+
+
+# ---------------------------------------------------------------- documents and results
+
+@dataclass(frozen=True)
+class CourseDocument:
+    """What the index knows of one published course."""
+
+    code: str
+    title: str
+    summary: str
+    syllabus: str
+    lessons: tuple[str, ...]
+    tags: tuple[str, ...]
+    publisher: str
+    subject_code: str
+    subject_name: str
+    category: str
+    credit_hours: Decimal
+    published_at: datetime
+    lesson_text: str = ""
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    subject: str | None = None  # Subject.code
+    category: str | None = None
+    hours: str | None = None  # a HOURS_RANGES key
+    publisher: str | None = None  # publisher name
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in FACETS if getattr(self, name)}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    code: str
+    title: str
+    title_html: Markup  # escaped, with <mark> around matches
+    snippet_html: Markup
+    subject_code: str
+    subject_name: str
+    category: str
+    category_label: str
+    credit_hours: Decimal
+    publisher: str
+    published_at: datetime | None
+    score: float
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    label: str
+    count: int
+    selected: bool
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    filters: SearchFilters
+    sort: str
+    page: int
+    pages: int
+    per_page: int
+    total: int
+    hits: list[SearchHit]
+    facets: dict[str, list[FacetValue]]
+    suggestions: list[str] = field(default_factory=list)  # other queries worth trying
+    unfiltered_total: int | None = None  # when filters hid every match: how many without them
+
+
+def hours_range(hours: Decimal) -> str:
+    for key, _label, low, high in HOURS_RANGES:
+        if hours >= low and (high is None or hours < high):
+            return key
+    return HOURS_RANGES[-1][0]
+
+
+def _fields(doc: CourseDocument) -> dict:
+    return {
+        "code": doc.code, "title": doc.title, "summary": doc.summary, "lessons": "\n".join(doc.lessons),
+        "keywords": " ".join((*doc.tags, doc.subject_name)),
+        "body": "\n".join((doc.syllabus, doc.lesson_text, doc.publisher)),
+        "subject": doc.subject_code, "subject_name": doc.subject_name, "category": doc.category,
+        "subject_facet": f"{doc.subject_code}|{doc.subject_name}",
+        "hours": hours_range(doc.credit_hours), "publisher": doc.publisher,
+        "credit_tenths": int(doc.credit_hours * 10), "published_at": doc.published_at,
+    }
+
+
+# ---------------------------------------------------------------- the index on disk
+
+def _live_path(index_dir: str | os.PathLike | None) -> Path:
+    return Path(index_dir or current_app.config["LMS_SEARCH_INDEX"])
+
+
+def _new_generation(live: Path) -> Path:
+    n = time.time_ns()
+    path = live.with_name(f"{live.name}.{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def _swap(live: Path, generation: Path) -> None:
+    """Point the live link at ``generation`` in one atomic rename; keep one older generation."""
+    previous = live.resolve() if live.is_symlink() else None
+    if live.exists() and not live.is_symlink():
+        # A plain directory from an older layout: move it aside so the link can take its name.
+        os.rename(live, live.with_name(f"{live.name}.0"))
+        previous = live.with_name(f"{live.name}.0")
+    tmp_link = live.with_name(f".{live.name}.link.{os.getpid()}")
+    tmp_link.unlink(missing_ok=True)
+    os.symlink(generation.name, tmp_link)
+    os.replace(tmp_link, live)
+    # Searches that opened the previous generation may still be reading it: keep it, drop older ones.
+    for old in live.parent.glob(f"{live.name}.*"):
+        if old.is_dir() and old not in (generation, previous):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def open_index(index_dir=None, *, create: bool = True):
+    """The live index; created empty on first use."""
+    live = _live_path(index_dir)
+    if live.exists() and index.exists_in(str(live)):
+        return index.open_dir(str(live))
+    if not create:
+        return None
+    generation = _new_generation(live)
+    index.create_in(str(generation), make_schema())
+    _swap(live, generation)
+    return index.open_dir(str(live))
+
+
+WRITE_TIMEOUT = 30.0  # seconds; one writer is the rule, this only covers a stray second one
+
+
+def index_course(doc: CourseDocument, *, index_dir=None) -> None:
+    index_courses([doc], index_dir=index_dir)
+
+
+def index_courses(docs: Iterable[CourseDocument], *, index_dir=None) -> int:
+    ix = open_index(index_dir)
+    n = 0
+    with ix.writer(timeout=WRITE_TIMEOUT) as writer:
+        for doc in docs:
+            writer.update_document(**_fields(doc))
+            n += 1
+    return n
+
+
+def remove_course(code: str, *, index_dir=None) -> None:
+    ix = open_index(index_dir)
+    with ix.writer(timeout=WRITE_TIMEOUT) as writer:
+        writer.delete_by_term("code", code)
+
+
+def rebuild_index(docs: Iterable[CourseDocument], *, index_dir=None, progress=None) -> int:
+    """Build a fresh index from ``docs`` beside the live one, then swap it in atomically."""
+    live = _live_path(index_dir)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    generation = _new_generation(live)
+    try:
+        ix = index.create_in(str(generation), make_schema())
+        n = 0
+        with ix.writer(limitmb=256) as writer:
+            for doc in docs:
+                writer.add_document(**_fields(doc))
+                n += 1
+                if progress and n % 500 == 0:
+                    progress(n)
+    except BaseException:
+        shutil.rmtree(generation, ignore_errors=True)
+        raise
+    _swap(live, generation)
+    return n
+
+
+def indexed_codes(*, index_dir=None) -> set[str]:
+    def read():
+        with open_index(index_dir).searcher() as searcher:
+            return {fields["code"] for fields in searcher.all_stored_fields()}
+
+    return _read(read)
+
+
+# ---------------------------------------------------------------- searching
+
+class _MarkFormatter(highlight.Formatter):
+    """Escapes all text; only the <mark> tags it adds are markup."""
+
+    between = "…"
+
+    def _text(self, text):
+        return str(escape(text))
+
+    def format_token(self, text, token, replace=False):
+        return f"<mark>{escape(highlight.get_text(text, token, replace))}</mark>"
+
+
+def _highlight(hit, field_name: str, text: str, *, top: int, fallback_chars: int) -> Markup:
+    marked = _TITLE_HIGHLIGHTER.highlight_hit(hit, field_name, text=text, top=top) if text else ""
+    if marked:
+        return Markup(marked)
+    plain = text if len(text) <= fallback_chars else text[:fallback_chars] + "…"
+    return Markup(escape(plain))
+
+
+_TITLE_HIGHLIGHTER = highlight.Highlighter(fragmenter=highlight.WholeFragmenter(), formatter=_MarkFormatter())
+_SNIPPET_HIGHLIGHTER = highlight.Highlighter(fragmenter=highlight.ContextFragmenter(maxchars=120, surround=40),
+                                             formatter=_MarkFormatter())
+
+
+def _parse(ix, text: str):
+    parser = MultifieldParser(list(FIELD_BOOSTS), schema=ix.schema, fieldboosts=FIELD_BOOSTS,
+                              group=OrGroup.factory(0.9))
+    # Quoted phrases never match with jieba (positions are character offsets), and query syntax
+    # typed by a learner (AND, field:, wildcards) is not what they mean: search the words.
+    cleaned = "".join(" " if ch in '"\'():*?~^[]{}+-!\\/' else ch for ch in text)
+    return parser.parse(cleaned)
+
+
+def _filter_query(filters: SearchFilters):
+    terms = [Term(name, value) for name, value in filters.as_dict().items()]
+    return And(terms) if terms else None
+
+
+def _facet_values(name: str, counts: dict, filters: SearchFilters, labels: dict) -> list[FacetValue]:
+    selected = getattr(filters, name)
+    values = [FacetValue(value=key, label=labels.get(key, key), count=count, selected=key == selected)
+              for key, count in counts.items() if key]
+    if name == "hours":
+        order = [key for key, *_ in HOURS_RANGES]
+        values.sort(key=lambda v: order.index(v.value) if v.value in order else len(order))
+    else:
+        values.sort(key=lambda v: (-v.count, v.label))
+    return values
+
+
+def validate(query: str, filters: SearchFilters, sort: str, page: int) -> str:
+    query = " ".join((query or "").split())
+    if len(query) > MAX_QUERY_LENGTH:
+        raise InvalidInput(f"搜索词过长，请控制在 {MAX_QUERY_LENGTH} 个字以内。", field="q")
+    if sort not in SORTS:
+        raise InvalidInput("排序方式无效，可选：" + "、".join(f"{k}（{v}）" for k, v in SORTS.items()) + "。",
+                           field="sort")
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidInput(f"页码应为 1 到 {MAX_PAGE} 之间的整数。", field="page")
+    if filters.category and filters.category not in CATEGORY_LABELS:
+        raise InvalidInput("科目类别无效，可选：public（公需）、professional（专业）、elective（选修）。",
+                           field="category")
+    if filters.hours and filters.hours not in HOURS_LABELS:
+        raise InvalidInput("学时范围无效，可选：" + "、".join(HOURS_LABELS) + "。", field="hours")
+    return query
+
+
+READ_ATTEMPTS = 5
+
+
+def search(query: str, filters: SearchFilters | None = None, sort: str = "relevance", page: int = 1, *,
+           per_page: int = 10, index_dir=None) -> SearchResult:
+    """Published courses matching ``query`` (all of them when empty), filtered, sorted and paged."""
+    filters = filters or SearchFilters()
+    query = validate(query, filters, sort, page)
+    return _read(lambda: _search(query, filters, sort, page, per_page, index_dir))
+
+
+def _read(fn):
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return fn()
+        except FileNotFoundError:
+            # The writer committed between our listing of the index's files and opening them
+            # (Whoosh removes superseded files on commit): read again from the new generation.
+            if attempt == READ_ATTEMPTS:
+                raise
+            time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: int, index_dir) -> SearchResult:
+    ix = open_index(index_dir)
+    with ix.searcher() as searcher:
+        parsed = _parse(ix, query) if query else Every()
+        sortedby, reverse = None, False
+        if sort == "newest" or (sort == "relevance" and not query):
+            sortedby, reverse = [sorting.FieldFacet("published_at", reverse=True),
+                                 sorting.FieldFacet("code")], False
+        elif sort == "hours":
+            sortedby = [sorting.FieldFacet("credit_tenths", reverse=True), sorting.ScoreFacet()]
+        groupedby = sorting.Facets()
+        for name in FACETS:
+            groupedby.add_field("subject_facet" if name == "subject" else name, maptype=sorting.Count)
+        def run(limit):
+            return searcher.search(parsed, limit=limit, filter=_filter_query(filters), sortedby=sortedby,
+                                   reverse=reverse, groupedby=groupedby)
+
+        # One pass scores, counts and groups every match (a second, unscored pass for the facets
+        # measured slower: walking the postings is the cost, not the scoring).
+        results = run(page * per_page)
+        total = len(results)
+        pages = max(1, math.ceil(total / per_page))
+        if page > pages:  # past the end: show the last page rather than nothing
+            page = pages
+            results = run(page * per_page)
+        hits = []
+        for hit in results[(page - 1) * per_page: page * per_page]:
+            hits.append(SearchHit(
+                code=hit["code"], title=hit["title"],
+                title_html=_highlight(hit, "title", hit["title"], top=1, fallback_chars=120),
+                snippet_html=_snippet(hit),
+                subject_code=hit["subject"], subject_name=hit["subject_name"], category=hit["category"],
+                category_label=CATEGORY_LABELS.get(hit["category"], hit["category"]),
+                credit_hours=Decimal(hit["credit_tenths"]) / 10, publisher=hit["publisher"],
+                published_at=hit.get("published_at"),
+                score=float(hit.score) if isinstance(hit.score, int | float) else 0.0,  # a tuple when sorted
+            ))
+        subject_counts, subject_names = {}, {}
+        for key, count in results.groups("subject_facet").items():
+            code, _, name = key.partition("|")
+            subject_counts[code], subject_names[code] = count, name
+        facets = {
+            "subject": _facet_values("subject", subject_counts, filters, subject_names),
+            "category": _facet_values("category", results.groups("category"), filters, CATEGORY_LABELS),
+            "hours": _facet_values("hours", results.groups("hours"), filters, HOURS_LABELS),
+            "publisher": _facet_values("publisher", results.groups("publisher"), filters, {}),
+        }
+        suggestions, unfiltered_total = [], None
+        if total == 0:
+            suggestions = _suggest(searcher, query, set(searcher.reader().field_terms("subject_name")))
+            if filters.as_dict():
+                unfiltered_total = len(searcher.search(parsed, limit=None))
+    return SearchResult(query=query, filters=filters, sort=sort, page=page, pages=pages, per_page=per_page,
+                        total=total, hits=hits, facets=facets, suggestions=suggestions,
+                        unfiltered_total=unfiltered_total)
+
+
+def _snippet(hit) -> Markup:
+    for name in ("summary", "lessons", "keywords"):
+        text = hit.get(name) or ""
+        marked = _SNIPPET_HIGHLIGHTER.highlight_hit(hit, name, text=text, top=2) if text else ""
+        if marked:
+            return Markup(marked)
+    summary = hit.get("summary") or ""
+    return Markup(escape(summary[:120] + ("…" if len(summary) > 120 else "")))
+
+
+def _suggest(searcher, query: str, subject_names: set[str], limit: int = 6) -> list[str]:
+    """Queries that do find something: spelling corrections of the words typed, then the
+    subjects that have courses (the most common way out of an empty page)."""
+    suggestions: list[str] = []
+    if query:
+        analyzer = _analyzer()
+        words = [t.text for t in analyzer(query)]
+        for name in ("title", "keywords", "summary"):
+            corrector = searcher.corrector(name)
+            corrected = []
+            for word in words:
+                options = corrector.suggest(word, limit=1, maxdist=2 if len(word) > 4 else 1)
+                corrected.append(options[0] if options else None)
+            if any(corrected):
+                candidate = " ".join(c for c in corrected if c)
+                if candidate and candidate != query.lower() and candidate not in suggestions:
+                    suggestions.append(candidate)
+    for name in sorted(subject_names):
+        if name not in suggestions:
+            suggestions.append(name)
+    return suggestions[:limit]

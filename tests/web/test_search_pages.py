@@ -1,0 +1,87 @@
+"""The /search page, the JSON API and the `search rebuild` command (session app: GX-NS-001, GX-DT-002)."""
+
+import re
+
+
+def test_search_page_shows_highlighted_results_and_facets(client):
+    response = client.get("/search?q=网络安全法")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<mark>" in html and "《网络安全法》与数据安全" in re.sub(r"</?mark>", "", html)
+    assert "科目主题" in html and "学时" in html and "发布机构" in html
+    assert 'href="/courses/GX-NS-001"' in html
+    assert "/search?q=%E7%BD%91%E7%BB%9C%E5%AE%89%E5%85%A8%E6%B3%95&amp;subject=cybersecurity" in html
+
+
+def test_facet_filter_and_sort_links_keep_the_query(client):
+    html = client.get("/search?q=安全&subject=digital&sort=newest").get_data(as_text=True)
+    assert "《网络安全法》与数据安全" not in re.sub(r"</?mark>", "", html)
+    assert 'aria-current="true">✓ 数字技术' in html or "✓ 数字技术" in html
+    assert "清除全部筛选" in html
+
+
+def test_the_query_is_escaped_on_the_page(client):
+    html = client.get("/search?q=<script>alert(1)</script>").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_no_results_page_offers_alternatives(client):
+    html = client.get("/search?q=烘焙蛋糕").get_data(as_text=True)
+    assert "没有找到与“烘焙蛋糕”相关的课程" in html
+    assert "您可以试试" in html and "/search?q=" in html and "浏览全部课程" in html
+
+
+def test_site_search_box_goes_to_the_search_page(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'action="/search"' in html
+
+
+def test_bad_input_on_the_page_is_a_chinese_message(client):
+    response = client.get("/search?q=专利&sort=price")
+    assert response.status_code == 400 and "排序方式无效" in response.get_data(as_text=True)
+
+
+def test_api_returns_hits_facets_and_highlights(client):
+    response = client.get("/api/v1/search?q=AI 伦理")
+    assert response.status_code == 200 and response.is_json
+    body = response.get_json()
+    assert body["total"] >= 1 and body["hits"][0]["code"] == "GX-DT-002"
+    hit = body["hits"][0]
+    assert hit["url"].endswith("/courses/GX-DT-002") and hit["credit_hours"] == "2"
+    assert "<mark>" in hit["highlights"]["title"] + hit["highlights"]["snippet"]
+    assert {"subject", "category", "hours", "publisher"} == set(body["facets"])
+    assert body["facets"]["subject"][0] == {"value": "digital", "label": "数字技术", "count": 1, "selected": False}
+
+
+def test_api_filters_and_pages(client):
+    body = client.get("/api/v1/search?category=public&sort=hours&page=1").get_json()
+    assert body["total"] >= 2 and body["filters"] == {"category": "public"} and body["sort"] == "hours"
+    assert body["page"] == 1 and body["pages"] == 1
+    hidden = client.get("/api/v1/search?q=人工智能&subject=emergency").get_json()
+    assert hidden["total"] == 0 and hidden["unfiltered_total"] >= 1
+
+
+def test_api_errors_are_json(client):
+    for query, field_text in (("sort=price", "排序方式无效"), ("page=abc", "页码"), ("page=0", "页码"),
+                              ("hours=9", "学时范围无效"), ("q=" + "长" * 101, "搜索词过长")):
+        response = client.get("/api/v1/search?" + query)
+        assert response.status_code == 400 and response.is_json, query
+        error = response.get_json()["error"]
+        assert error["code"] == "invalid_input" and field_text in error["message"]
+
+
+def test_api_no_results_lists_suggestions(client):
+    body = client.get("/api/v1/search?q=烘焙蛋糕").get_json()
+    assert body["total"] == 0 and body["hits"] == [] and body["suggestions"]
+
+
+def test_rebuild_command_rebuilds_from_the_database(runner, app):
+    from lms.search import services
+
+    result = runner.invoke(args=["search", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "索引已重建" in result.output
+    with app.app_context():
+        assert {"GX-NS-001", "GX-DT-002"} <= services.indexed_codes()
+    result = runner.invoke(args=["search", "rebuild", "--inline"])
+    assert result.exit_code == 0 and "索引已重建" in result.output
