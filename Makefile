@@ -13,9 +13,10 @@ run: system-deps $(VENV)/.installed
 	$(BIN)/flask setup
 	$(BIN)/flask demo
 	$(BIN)/flask search rebuild --inline
-	@echo "平台地址 / serving at http://$(HOST):$(PORT)，后台任务进程一个 / with one job worker"
+	@echo "平台地址 / serving at http://$(HOST):$(PORT)，另有后台任务进程两个 / with two job workers"
 	@$(BIN)/flask jobs worker & worker=$$!; \
-	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/flask jobs worker --queue media & media=$$!; \
+	  trap 'kill $$worker $$media 2>/dev/null; wait $$worker $$media 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 test: browser-deps $(VENV)/.installed

@@ -97,11 +97,14 @@ jobs_cli = AppGroup("jobs", help="后台任务（Background jobs）.")
 
 
 @jobs_cli.command("worker")
+@click.option("-q", "--queue", "queue_name", type=click.Choice(["default", "media"]), default="default",
+              show_default=True, help="default：检索索引等短任务；media：视频转码")
 @click.option("-w", "--workers", default=1, show_default=True,
-              help="工作线程数；检索索引只允许一个写入者，保持 1")
-def jobs_worker_command(workers: int):
+              help="工作线程数；default 队列写检索索引，只允许一个写入者，保持 1")
+def jobs_worker_command(queue_name: str, workers: int):
     """运行后台任务进程（huey consumer），与网站一同运行；Ctrl-C 停止。"""
-    from .jobs import huey
+    from .jobs import QUEUES
 
-    click.echo(f"后台任务进程已启动（{type(huey.storage).__name__}，{workers} 个线程）。")
-    huey.create_consumer(workers=workers, worker_type="thread").run()
+    queue = QUEUES[queue_name]
+    click.echo(f"后台任务进程已启动（队列 {queue_name}，{type(queue.storage).__name__}，{workers} 个线程）。")
+    queue.create_consumer(workers=workers, worker_type="thread").run()

@@ -37,15 +37,19 @@ def _storage(redis_url: str | None, jobs_file: str) -> tuple[type, dict]:
     return SqliteStorage, {"filename": jobs_file}
 
 
-def _from_environment() -> Huey:
+def _from_environment(name: str) -> Huey:
     root = Path(__file__).resolve().parents[2]
     instance = os.environ.get("LMS_INSTANCE_PATH") or str(root / "instance")
     jobs_file = os.environ.get("LMS_JOBS_FILE") or str(Path(instance) / "jobs.sqlite3")
     storage_class, kwargs = _storage(os.environ.get("REDIS_URL") or None, jobs_file)
-    return Huey("gongxu-lms", storage_class=storage_class, **kwargs)
+    return Huey(name, storage_class=storage_class, **kwargs)
 
 
-huey = _from_environment()
+# Two queues, each with its own consumer: short jobs (the search index, whose single writer keeps
+# updates in order) never wait behind a long video transcode.
+huey = _from_environment("gongxu-lms")
+media_huey = _from_environment("gongxu-lms-media")
+QUEUES = {"default": huey, "media": media_huey}
 
 
 def init_app(app: Flask) -> None:
@@ -54,10 +58,11 @@ def init_app(app: Flask) -> None:
     storage_class, kwargs = _storage(app.config.get("REDIS_URL"), app.config["LMS_JOBS_FILE"])
     immediate = bool(app.config.get("LMS_JOBS_IMMEDIATE"))
     with _lock:
-        huey.storage_class = storage_class
-        huey.storage_kwargs = kwargs
-        huey.immediate = immediate
-        huey.storage = huey.create_storage()
+        for queue in QUEUES.values():
+            queue.storage_class = storage_class
+            queue.storage_kwargs = kwargs
+            queue.immediate = immediate
+            queue.storage = queue.create_storage()
         _app = app
 
 
@@ -72,8 +77,8 @@ def job_app() -> Flask:
         return _app
 
 
-def app_task(**task_options):
-    """``huey.task`` whose function runs inside an app context."""
+def app_task(queue: str = "default", **task_options):
+    """``huey.task`` (on the named queue) whose function runs inside an app context."""
 
     def decorator(fn):
         @functools.wraps(fn)
@@ -83,7 +88,7 @@ def app_task(**task_options):
             with job_app().app_context():
                 return fn(*args, **kwargs)
 
-        return huey.task(**task_options)(run_in_app)  # named module.function by huey
+        return QUEUES[queue].task(**task_options)(run_in_app)  # named module.function by huey
 
     return decorator
 

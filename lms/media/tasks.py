@@ -12,7 +12,7 @@ from .models import MediaAsset, MediaStatus
 log = logging.getLogger(__name__)
 
 
-@app_task()
+@app_task(queue="media")
 def transcode_job(asset_id: int) -> str:
     asset = db.session.get(MediaAsset, asset_id)
     if asset is None:
