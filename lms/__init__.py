@@ -41,6 +41,8 @@ def _init_extensions(app: Flask) -> None:
     from .assessment import models as _assessment  # noqa: F401
     from .catalog import models as _catalog  # noqa: F401
     from .core import audit as _audit  # noqa: F401
+    from .credits import models as _credits  # noqa: F401
+    from .learning import models as _learning  # noqa: F401
     from .core.database import configure_sqlite
     from .media import models as _media  # noqa: F401
 
@@ -74,12 +76,16 @@ def _register_blueprints(app: Flask) -> None:
     from .catalog.routes import bp as catalog_bp
     from .core.errors import register_error_handlers
     from .core.routes import bp as core_bp
+    from .learning.api import bp as learning_api_bp
+    from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(media_bp)
+    app.register_blueprint(learning_bp)
+    app.register_blueprint(learning_api_bp)
     register_error_handlers(app)
 
 
