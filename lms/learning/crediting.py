@@ -51,6 +51,11 @@ def clean_segments(raw, duration: float) -> list[tuple[float, float]]:
     return segments
 
 
+def _down(x: float) -> float:
+    """Round down to the millisecond: rounding must never create credit."""
+    return math.floor(x * 1000) / 1000
+
+
 def rate_allowed(rate: float, allowed: list[float]) -> bool:
     return any(abs(rate - r) < 0.01 for r in allowed)
 
@@ -103,11 +108,11 @@ def credit_video_beat(*, intervals, furthest: float, slack: float, duration: flo
                 budget -= take
                 furthest = max(furthest, start + take)
     accepted_media = sum(e - s for s, e in accepted)
-    credited = min(available, accepted_media / rate) if rate_ok else 0.0
+    credited = _down(min(available, accepted_media / rate)) if rate_ok else 0.0
     return BeatOutcome(
         intervals=merge(intervals, accepted) if accepted else [list(i) for i in intervals],
-        furthest=round(furthest, 3), credited=round(credited, 3),
-        slack=round(min(TOLERANCE_SECONDS, available - credited), 3),
+        furthest=round(furthest, 3), credited=credited,
+        slack=_down(min(TOLERANCE_SECONDS, available - credited)),
         accepted=accepted, not_counted=not_counted)
 
 
@@ -117,9 +122,9 @@ def credit_reading_beat(*, slack: float, elapsed: float, visible: bool, cap: flo
     Returns (credited, new slack, not_counted)."""
     available = max(0.0, elapsed) + max(0.0, slack)
     if not visible:
-        return 0.0, round(min(TOLERANCE_SECONDS, available), 3), {"hidden": round(max(0.0, elapsed), 3)}
-    credited = min(available, cap)
-    return round(credited, 3), round(min(TOLERANCE_SECONDS, available - credited), 3), {}
+        return 0.0, _down(min(TOLERANCE_SECONDS, available)), {"hidden": round(max(0.0, elapsed), 3)}
+    credited = _down(min(available, cap))
+    return credited, _down(min(TOLERANCE_SECONDS, available - credited)), {}
 
 
 def add_tallies(total: dict, more: dict) -> dict:
