@@ -17,14 +17,17 @@ MAX_SEGMENTS = 64
 
 def normalize(intervals) -> list[list[float]]:
     """Sorted, disjoint [start, end] pairs; touching or overlapping pairs are merged."""
-    cleaned = sorted((float(s), float(e)) for s, e in intervals if e > s)
+    # Millisecond precision first, then merge, so rounding can never leave touching pairs apart.
+    cleaned = sorted((round(float(s), 3), round(float(e), 3)) for s, e in intervals)
     merged: list[list[float]] = []
     for start, end in cleaned:
-        if merged and start <= merged[-1][1] + 1e-6:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    return [[round(s, 3), round(e, 3)] for s, e in merged]
+    return merged
 
 
 def merge(intervals, new) -> list[list[float]]:

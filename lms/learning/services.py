@@ -345,14 +345,23 @@ def parse_beat(data) -> Beat:
     return beat
 
 
-def _load_own_session(user_id: int, session_id: str) -> PlaySession:
+def _load_own_session(user_id: int, session_id: str) -> tuple[PlaySession, LessonProgress]:
+    """The play session and its lesson progress, both locked, in one query."""
+    from ..accounts.models import User
+
     _lock_for_write(PlaySession, session_id)
-    session = db.session.scalar(select(PlaySession).where(PlaySession.id == session_id).with_for_update())
-    if session is None:
+    row = db.session.execute(
+        select(PlaySession, LessonProgress, User.is_active_account)
+        .join(LessonProgress, LessonProgress.id == PlaySession.progress_id)
+        .join(User, User.id == PlaySession.user_id)
+        .where(PlaySession.id == session_id)
+        .with_for_update(of=(PlaySession.__table__, LessonProgress.__table__))).first()
+    if row is None:
         raise NotFound("播放会话不存在，请刷新页面。")
-    if session.user_id != user_id:
+    session, progress, active = row
+    if session.user_id != user_id or not active:
         raise NotAllowed("这不是您的播放会话。")
-    return session
+    return session, progress
 
 
 def record_heartbeat(user_id: int, beat: Beat) -> BeatResult:
@@ -360,12 +369,9 @@ def record_heartbeat(user_id: int, beat: Beat) -> BeatResult:
 
     Idempotent by (session, seq): a retried or late beat changes nothing.
     """
-    session = _load_own_session(user_id, beat.session_id)
+    session, progress = _load_own_session(user_id, beat.session_id)
     if beat.seq <= session.seq:
-        progress = db.session.get(LessonProgress, session.progress_id)
         return BeatResult("duplicate", _beat_body(session, progress, {}))
-    progress = db.session.scalar(select(LessonProgress).where(LessonProgress.id == session.progress_id)
-                                 .with_for_update())
     now = utcnow_naive()
     body_extra: dict = {}
     if session.superseded_at is not None:
@@ -454,9 +460,7 @@ def _flush_pending(session: PlaySession, progress: LessonProgress) -> None:
 
 def answer_attention(user_id: int, session_id: str) -> dict:
     """The learner clicked "I am here". In time: the time since the last check is credited."""
-    session = _load_own_session(user_id, session_id)
-    progress = db.session.scalar(select(LessonProgress).where(LessonProgress.id == session.progress_id)
-                                 .with_for_update())
+    session, progress = _load_own_session(user_id, session_id)
     now = utcnow_naive()
     if session.superseded_at is not None:
         return {"status": "superseded", "message": SUPERSEDED_MESSAGE}
