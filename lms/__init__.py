@@ -43,6 +43,8 @@ def _init_extensions(app: Flask) -> None:
     from .catalog import models as _catalog  # noqa: F401
     from .core import audit as _audit  # noqa: F401
     from .core.database import configure_sqlite
+    from .credits import models as _credits  # noqa: F401
+    from .learning import models as _learning  # noqa: F401
     from .media import models as _media  # noqa: F401
     from .publishing import models as _publishing  # noqa: F401
 
@@ -87,6 +89,8 @@ def _register_blueprints(app: Flask) -> None:
     from .catalog.routes import bp as catalog_bp
     from .core.errors import register_error_handlers
     from .core.routes import bp as core_bp
+    from .learning.api import bp as learning_api_bp
+    from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
     from .publishing.routes import bp as publishing_bp
     from .search.api import bp as search_api_bp
@@ -99,6 +103,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(publishing_bp)
     app.register_blueprint(search_bp)
     app.register_blueprint(search_api_bp)
+    app.register_blueprint(learning_bp)
+    app.register_blueprint(learning_api_bp)
     register_error_handlers(app)
 
 

@@ -13,9 +13,11 @@ from ..extensions import db
 def ensure_reference_data() -> None:
     from ..accounts.services import ensure_regions
     from ..catalog.services import ensure_subjects
+    from ..credits.services import ensure_national_rule_set
 
     ensure_regions()
     ensure_subjects()
+    ensure_national_rule_set()
 
 
 @click.command("setup")

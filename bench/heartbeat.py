@@ -1,0 +1,197 @@
+"""Heartbeat throughput beside a one-INSERT baseline, on SQLite and on PostgreSQL.
+
+For each database: a fresh database, migrated and seeded with one course; many learners, each
+enrolled with a play session; the app under gunicorn (2 sync workers); wrk drives valid heartbeats
+(bench/heartbeat.lua) and then the bench-only one-INSERT endpoint (LMS_BENCH_ENDPOINTS) on the same
+server in the same run. Prints requests/s, their ratio and p50 / p99 latency.
+
+    .venv/bin/pip install -e '.[bench]'   # gunicorn
+    .venv/bin/python -m bench.heartbeat [--learners 400] [--seconds 10] [--connections 32]
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("LMS_BENCH_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+USER_AGENT = "gongxu-bench"  # the same for the set-up client and wrk (flask-login strong sessions)
+PASSWORD = "Bench2026ok"
+
+
+def make_app():
+    """gunicorn entry point: the app with the benchmark endpoint switched on."""
+    from lms import create_app
+
+    return create_app({"LMS_BENCH_ENDPOINTS": True, "LMS_LOGIN_RATE_LIMIT": "100000 per minute",
+                       "LMS_PASSWORD_METHOD": "pbkdf2:sha256:1000", "LMS_DEMO_CACHE": str(ROOT / ".cache" / "demo-video")})
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "wrk"], check=True)
+    return shutil.which("wrk")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(env: dict, learners: int, out: Path) -> None:
+    """Migrate, seed, create learners with an enrolment and a play session; write their cookies."""
+    os.environ.update(env)
+    from flask_migrate import upgrade
+
+    from lms.accounts import services as accounts
+    from lms.accounts.identifiers import credit_code_check_char, id_number_check_char
+    from lms.catalog.services import import_packages, load_packages
+    from lms.core.cli import ensure_reference_data
+    from lms.extensions import db
+    from lms.learning import services as learning
+
+    app = make_app()
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        ensure_reference_data()
+        import_packages(None, load_packages([ROOT / "courses" / "GX-NS-001"]))
+        db.session.commit()
+    credit17 = "91110105MA01ABCD4"
+    lines = []
+    for n in range(learners):
+        id17 = f"11010519900{1 + n // 28000}{1 + n // 1000 % 28:02d}{n % 1000:03d}"
+        with app.test_request_context():
+            user = accounts.create_person(None, accounts.PersonData(
+                real_name="压测学员", id_number=id17 + id_number_check_char(id17), password=PASSWORD,
+                mobile=f"135{n:08d}", region_code="110000", employer_name="压测单位",
+                employer_credit_code=credit17 + credit_code_check_char(credit17)))
+            enrollment = learning.enroll(user, "GX-NS-001")
+            lesson_id = next(lesson.id for lesson in enrollment.course.lessons if lesson.kind == "video")
+            session, _ = learning.start_session(user.id, lesson_id)
+            sid, mobile = session.id, user.mobile
+            db.session.commit()
+        client = app.test_client()
+        headers = {"User-Agent": USER_AGENT}
+        page = client.get("/login", headers=headers).get_data(as_text=True)
+        token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+        response = client.post("/login", data={"login": mobile, "password": PASSWORD, "csrf_token": token},
+                               headers=headers)
+        assert response.status_code == 302, response.get_data(as_text=True)[:300]
+        page = client.get("/my/learning", headers=headers).get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)  # logout form
+        cookie = client.get_cookie("session")
+        lines.append(f"session={cookie.value}\t{csrf}\t{sid}")
+    with app.app_context():
+        db.engine.dispose()
+    out.write_text("\n".join(lines) + "\n")
+
+
+def run_wrk(wrk: str, url: str, seconds: int, connections: int, script: Path | None, env: dict) -> dict:
+    args = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"User-Agent: {USER_AGENT}"]
+    if script:
+        args += ["-s", str(script)]
+    done = subprocess.run(args + [url], capture_output=True, text=True, env={**os.environ, "BENCH_THREADS": "2", **env})
+    if done.returncode != 0 or "Requests/sec" not in done.stdout:
+        raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
+    text = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+
+    def pct(p):
+        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", text, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def bench_one(kind: str, args, wrk: str) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix=f"lms-bench-{kind}-"))
+    db_name = None
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    else:
+        from sqlalchemy import create_engine, text
+
+        db_name = f"lms_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+        admin.dispose()
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + db_name
+    env = {"DATABASE_URL": url, "LMS_INSTANCE_PATH": str(tmp / "instance"), "SECRET_KEY": "bench-secret",
+           "LMS_DATA_KEY": "bench-data-key", "LMS_MEDIA_ROOT": str(tmp / "media")}
+    learners_file = tmp / "learners.tsv"
+    subprocess.run([sys.executable, "-c", f"from bench.heartbeat import prepare; from pathlib import Path; "
+                    f"prepare({env!r}, {args.learners}, Path({str(learners_file)!r}))"], cwd=ROOT, check=True)
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", "bench.heartbeat:make_app()"], cwd=ROOT, env={**os.environ, **env})
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        script_env = {"BENCH_LEARNERS": str(learners_file)}
+        insert_script = tmp / "insert.lua"
+        insert_script.write_text('wrk.method = "POST"\n')
+        run_wrk(wrk, base + "/api/v1/learning/_bench/insert", 2, args.connections, insert_script, {})  # warm-up
+        run_wrk(wrk, base, 2, args.connections, ROOT / "bench" / "heartbeat.lua", script_env)
+        insert = run_wrk(wrk, base + "/api/v1/learning/_bench/insert", args.seconds, args.connections,
+                         insert_script, {})
+        beat = run_wrk(wrk, base, args.seconds, args.connections, ROOT / "bench" / "heartbeat.lua", script_env)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if db_name:
+            from sqlalchemy import create_engine, text
+
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+            admin.dispose()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"insert": insert, "heartbeat": beat}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", type=int, default=400)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    print(f"gunicorn {args.workers} sync workers, wrk 2 threads × {args.connections} connections, "
+          f"{args.seconds} s per endpoint, {args.learners} learners with one play session each")
+    print(f"{'database':<11} {'endpoint':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    ok = True
+    for kind in args.databases.split(","):
+        result = bench_one(kind, args, wrk)
+        for name, label in (("insert", "one INSERT (baseline)"), ("heartbeat", "heartbeat")):
+            r = result[name]
+            print(f"{kind:<11} {label:<22} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['non2xx']:>8}")
+        ratio = result["heartbeat"]["rps"] / result["insert"]["rps"]
+        ok &= ratio >= 0.7 and result["heartbeat"]["non2xx"] == 0
+        print(f"{kind:<11} {'ratio heartbeat/insert':<22} {ratio:>9.2f}   (target >= 0.70)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Credit rules (RuleSet) and the append-only ledger of earned credit hours (CreditRecord)."""

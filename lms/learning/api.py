@@ -1,0 +1,112 @@
+"""JSON API of the player: play leases, heartbeats, attention checks, progress.
+
+CSRF: the token comes in the X-CSRFToken header or, for navigator.sendBeacon (which cannot set
+headers), as ``csrf_token`` in the JSON body. Bodies are parsed whatever their content type,
+because sendBeacon posts text/plain.
+"""
+
+from flask import Blueprint, abort, current_app, jsonify, request, session
+from flask_login import current_user
+from flask_wtf.csrf import ValidationError, validate_csrf
+
+from ..core.audit import AuditEvent
+from ..core.errors import InvalidInput, NotAllowed
+from ..extensions import csrf, db
+from . import services
+
+bp = Blueprint("learning_api", __name__, url_prefix="/api/v1/learning")
+csrf.exempt(bp)
+
+
+def _json_body() -> dict:
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("请求内容不是有效的 JSON。")
+    return data
+
+
+def _learner_id(data: dict) -> int:
+    """The signed-in learner's id after the CSRF check; then ends the read transaction on SQLite,
+    so the service's first statement takes the write lock (see services._lock_for_write)."""
+    if not current_user.is_authenticated:
+        raise NotAllowed("登录已过期，请重新登录后继续学习（本次未计时）。")
+    token = request.headers.get("X-CSRFToken") or data.get("csrf_token")
+    try:
+        validate_csrf(token)
+    except ValidationError:
+        raise NotAllowed("页面已过期，请刷新后继续学习。") from None
+    user_id = current_user.id
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.commit()
+    return user_id
+
+
+@bp.post("/sessions")
+def start_session():
+    data = _json_body()
+    user_id = _learner_id(data)
+    try:
+        lesson_id = int(data.get("lesson_id"))
+    except (TypeError, ValueError):
+        raise InvalidInput("缺少课时编号。") from None
+    session, progress = services.start_session(user_id, lesson_id)
+    body = services.progress_summary(progress, session.duration_seconds)
+    body.update({"session_id": session.id, "seq": 0, "heartbeat_seconds": services.heartbeat_seconds(),
+                 "allowed_rates": [float(r) for r in session.allowed_rates.split(",")]})
+    db.session.commit()
+    return jsonify(body)
+
+
+def _beating_learner_id(data: dict) -> int:
+    """The hot path's cheaper sign-in check: the user id from the signed session cookie, with
+    flask-login's "strong" session check, without loading the user (the service checks the
+    account is active in the same query that locks the play session). Falls back to the full check."""
+    user_id = session.get("_user_id")
+    manager = current_app.login_manager
+    if not (isinstance(user_id, str) and user_id.isdigit()) or (
+            manager.session_protection and session.get("_id") != manager._session_identifier_generator()):
+        return _learner_id(data)
+    token = request.headers.get("X-CSRFToken") or data.get("csrf_token")
+    try:
+        validate_csrf(token)
+    except ValidationError:
+        raise NotAllowed("页面已过期，请刷新后继续学习。") from None
+    return int(user_id)
+
+
+@bp.post("/heartbeat")
+def heartbeat():
+    data = _json_body()
+    user_id = _beating_learner_id(data)
+    result = services.record_heartbeat(user_id, services.parse_beat(data))
+    db.session.commit()
+    return jsonify(result.body), 409 if result.status == "superseded" else 200
+
+
+@bp.post("/attention")
+def attention():
+    data = _json_body()
+    user_id = _learner_id(data)
+    body = services.answer_attention(user_id, str(data.get("session_id") or "")[:32])
+    db.session.commit()
+    return jsonify(body), 409 if body.get("status") == "superseded" else 200
+
+
+@bp.get("/progress/<int:progress_id>")
+def progress(progress_id: int):
+    if not current_user.is_authenticated:
+        raise NotAllowed("请先登录。")
+    item = services.get_own_progress(current_user, progress_id)
+    lesson = item.lesson
+    duration = float(lesson.duration_seconds or 0) if lesson.kind == "video" else services.reading_min_seconds()
+    return jsonify(services.progress_summary(item, duration))
+
+
+@bp.post("/_bench/insert")
+def bench_insert():
+    """Benchmark baseline only (LMS_BENCH_ENDPOINTS): one INSERT and a commit, nothing else."""
+    if not current_app.config.get("LMS_BENCH_ENDPOINTS"):
+        abort(404)
+    db.session.add(AuditEvent(action="bench.insert", detail={}))
+    db.session.commit()
+    return jsonify(ok=True)

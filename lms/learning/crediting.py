@@ -1,0 +1,137 @@
+"""The crediting rules of a heartbeat, as pure functions (no database), so they can be property-tested.
+
+Units: positions and segments are media seconds; ``elapsed``, ``slack`` and ``credited`` are
+wall-clock seconds. A beat is credited at most the wall-clock time since the previous accepted
+beat plus a small carried allowance (``slack``, never above TOLERANCE_SECONDS), so that over any
+stretch of beats the credited time never exceeds the wall-clock time plus one tolerance, however
+often a client beats.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+TOLERANCE_SECONDS = 2.0  # network and timer jitter, in wall-clock seconds
+SEEK_TOLERANCE_SECONDS = 3.0  # media seconds a segment may start beyond the furthest point
+MAX_SEGMENTS = 64
+
+
+def normalize(intervals) -> list[list[float]]:
+    """Sorted, disjoint [start, end] pairs; touching or overlapping pairs are merged."""
+    # Millisecond precision first, then merge, so rounding can never leave touching pairs apart.
+    cleaned = sorted((round(float(s), 3), round(float(e), 3)) for s, e in intervals)
+    merged: list[list[float]] = []
+    for start, end in cleaned:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
+def merge(intervals, new) -> list[list[float]]:
+    return normalize([*intervals, *new])
+
+
+def covered_seconds(intervals) -> float:
+    return round(sum(e - s for s, e in intervals), 3)
+
+
+def clean_segments(raw, duration: float) -> list[tuple[float, float]]:
+    """Client-reported segments clipped to the media; anything malformed is dropped."""
+    segments = []
+    for item in list(raw or [])[:MAX_SEGMENTS]:
+        try:
+            start, end = float(item[0]), float(item[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
+        if not (math.isfinite(start) and math.isfinite(end)):
+            continue
+        start, end = max(0.0, start), min(float(duration), end)
+        if end - start > 0.01:
+            segments.append((start, end))
+    return segments
+
+
+def _down(x: float) -> float:
+    """Round down to the millisecond: rounding must never create credit."""
+    return math.floor(x * 1000) / 1000
+
+
+def rate_allowed(rate: float, allowed: list[float]) -> bool:
+    return any(abs(rate - r) < 0.01 for r in allowed)
+
+
+@dataclass
+class BeatOutcome:
+    intervals: list
+    furthest: float
+    credited: float  # wall-clock seconds credited by this beat
+    slack: float
+    accepted: list = field(default_factory=list)  # media segments accepted
+    not_counted: dict = field(default_factory=dict)  # reason → media seconds refused
+
+
+def credit_video_beat(*, intervals, furthest: float, slack: float, duration: float, elapsed: float,
+                      segments, rate: float, allowed_rates: list[float], visible: bool,
+                      blocked: str | None = None) -> BeatOutcome:
+    """Apply one beat's played segments.
+
+    ``blocked`` names a reason that refuses every segment (superseded session, an attention check
+    awaiting an answer). Otherwise a segment is refused when the page was hidden, the rate is not
+    allowed, or it starts beyond the furthest point (a forward seek); accepted media seconds are
+    capped at (elapsed + slack) × rate, the rest is refused as over the wall clock.
+    """
+    not_counted: dict[str, float] = {}
+
+    def refuse(reason: str, seconds: float) -> None:
+        if seconds > 0:
+            not_counted[reason] = round(not_counted.get(reason, 0.0) + seconds, 3)
+
+    rate_ok = rate > 0 and rate_allowed(rate, allowed_rates)
+    available = max(0.0, elapsed) + max(0.0, slack)
+    budget = available * rate if rate_ok else 0.0
+    accepted = []
+    for start, end in clean_segments(segments, duration):
+        length = end - start
+        if blocked:
+            refuse(blocked, length)
+        elif not visible:
+            refuse("hidden", length)
+        elif not rate_ok:
+            refuse("rate", length)
+        elif start > furthest + SEEK_TOLERANCE_SECONDS:
+            refuse("seek", length)
+        else:
+            take = min(length, budget)
+            refuse("over_wallclock", length - take)
+            if take > 0.001:
+                accepted.append((start, start + take))
+                budget -= take
+                furthest = max(furthest, start + take)
+    accepted_media = sum(e - s for s, e in accepted)
+    credited = _down(min(available, accepted_media / rate)) if rate_ok else 0.0
+    return BeatOutcome(
+        intervals=merge(intervals, accepted) if accepted else [list(i) for i in intervals],
+        furthest=round(furthest, 3), credited=credited,
+        slack=_down(min(TOLERANCE_SECONDS, available - credited)),
+        accepted=accepted, not_counted=not_counted)
+
+
+def credit_reading_beat(*, slack: float, elapsed: float, visible: bool, cap: float) -> tuple[float, float, dict]:
+    """Reading time: wall-clock seconds while the page is visible, at most ``cap`` per beat.
+
+    Returns (credited, new slack, not_counted)."""
+    available = max(0.0, elapsed) + max(0.0, slack)
+    if not visible:
+        return 0.0, _down(min(TOLERANCE_SECONDS, available)), {"hidden": round(max(0.0, elapsed), 3)}
+    credited = _down(min(available, cap))
+    return credited, _down(min(TOLERANCE_SECONDS, available - credited)), {}
+
+
+def add_tallies(total: dict, more: dict) -> dict:
+    result = dict(total or {})
+    for reason, seconds in more.items():
+        result[reason] = round(result.get(reason, 0.0) + seconds, 3)
+    return result

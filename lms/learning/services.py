@@ -1,0 +1,700 @@
+"""Enrolment, play leases, heartbeats, lesson and course completion, the final exam.
+
+Services take the acting user (or their id) as an argument, never read the request, and flush;
+the route, CLI command or job commits.
+"""
+
+import random
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+
+from ..assessment.models import QuestionKind, QuizQuestion
+from ..catalog.models import Chapter, Course, CourseStatus, Lesson, LessonKind
+from ..core import signals
+from ..core.clock import utcnow_naive
+from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..credits import services as credits
+from ..extensions import db
+from . import crediting
+from .models import NOT_COUNTED_LABELS, Enrollment, LessonProgress, PlaySession, QuizAttempt
+
+_random = random.SystemRandom()
+ATTENTION_GRACE_SECONDS = 3  # network delay allowed on top of the answer window
+COMPLETION_EPSILON_SECONDS = 0.5
+
+
+def heartbeat_seconds() -> int:
+    return int(current_app.config.get("LMS_HEARTBEAT_SECONDS", 12))
+
+
+def reading_min_seconds() -> int:
+    return int(current_app.config.get("LMS_READING_MIN_SECONDS", 60))
+
+
+# ---------------------------------------------------------------- enrolment
+
+def enroll(actor, course_code: str) -> Enrollment:
+    """Enrol (free, idempotent). A learner already enrolled in any version of the course keeps it."""
+    existing = find_enrollment(actor.id, course_code)
+    if existing is not None:
+        return existing
+    course = db.session.scalar(
+        select(Course).where(Course.code == course_code, Course.status == CourseStatus.PUBLISHED)
+        .order_by(Course.version.desc()).limit(1))
+    if course is None:
+        raise NotFound("该课程不存在或已下线，无法报名。")
+    enrollment = Enrollment(user_id=actor.id, course_id=course.id, course_code=course.code)
+    db.session.add(enrollment)
+    db.session.flush()
+    return enrollment
+
+
+def find_enrollment(user_id: int, course_code: str) -> Enrollment | None:
+    return db.session.scalar(select(Enrollment).where(Enrollment.user_id == user_id,
+                                                      Enrollment.course_code == course_code)
+                             .order_by(Enrollment.id).limit(1))
+
+
+def require_enrollment(actor, course_code: str) -> Enrollment:
+    enrollment = find_enrollment(actor.id, course_code)
+    if enrollment is None:
+        raise NotAllowed("您还没有报名这门课程。请先在课程页点击“报名学习”（免费）。")
+    return enrollment
+
+
+def course_with_outline(course_id: int) -> Course:
+    return db.session.scalar(
+        select(Course).where(Course.id == course_id)
+        .options(selectinload(Course.chapters).selectinload(Chapter.lessons).selectinload(Lesson.media_asset)))
+
+
+# ---------------------------------------------------------------- progress views
+
+@dataclass
+class LessonState:
+    lesson: Lesson
+    progress: LessonProgress | None
+    duration: float  # media seconds (video) or the minimum reading time (reading)
+    required_credit: float
+
+    @property
+    def completed(self) -> bool:
+        return bool(self.progress and self.progress.completed_at)
+
+    @property
+    def watched_percent(self) -> int:
+        if not self.progress or not self.duration:
+            return 0
+        if self.lesson.kind == LessonKind.READING:
+            return min(100, int(self.progress.credited_seconds * 100 // self.duration)) if not self.completed else 100
+        return min(100, int(self.progress.watched_seconds * 100 // self.duration))
+
+    @property
+    def credited_seconds(self) -> float:
+        return self.progress.credited_seconds if self.progress else 0.0
+
+    @property
+    def not_counted(self) -> list[tuple[str, str, float]]:
+        tally = (self.progress.not_counted if self.progress else None) or {}
+        return [(reason, NOT_COUNTED_LABELS.get(reason, reason), seconds)
+                for reason, seconds in sorted(tally.items(), key=lambda kv: -kv[1]) if seconds >= 0.5]
+
+    @property
+    def state_label(self) -> str:
+        if self.completed:
+            return "已完成"
+        return "学习中" if self.progress else "未开始"
+
+
+@dataclass
+class CourseState:
+    enrollment: Enrollment
+    course: Course
+    lessons: list[LessonState] = field(default_factory=list)
+    has_exam: bool = False
+    exam_passed: bool = False
+    best_score: int | None = None
+
+    @property
+    def completed_lessons(self) -> int:
+        return sum(1 for s in self.lessons if s.completed)
+
+    @property
+    def percent(self) -> int:
+        return self.completed_lessons * 100 // len(self.lessons) if self.lessons else 0
+
+    @property
+    def lessons_done(self) -> bool:
+        return all(s.completed for s in self.lessons)
+
+    @property
+    def resume_lesson(self) -> Lesson | None:
+        by_id = {s.lesson.id: s for s in self.lessons}
+        last = by_id.get(self.enrollment.last_lesson_id)
+        if last and not last.completed:
+            return last.lesson
+        for s in self.lessons:
+            if not s.completed:
+                return s.lesson
+        return last.lesson if last else (self.lessons[0].lesson if self.lessons else None)
+
+    def state_of(self, lesson_id: int) -> LessonState | None:
+        return next((s for s in self.lessons if s.lesson.id == lesson_id), None)
+
+    def next_lesson(self, lesson_id: int) -> Lesson | None:
+        ids = [s.lesson.id for s in self.lessons]
+        i = ids.index(lesson_id) if lesson_id in ids else -1
+        return self.lessons[i + 1].lesson if 0 <= i < len(ids) - 1 else None
+
+
+def _lesson_duration(lesson: Lesson) -> float:
+    if lesson.kind == LessonKind.VIDEO:
+        return float(lesson.duration_seconds or 0)
+    return float(reading_min_seconds())
+
+
+def course_state(enrollment: Enrollment) -> CourseState:
+    """The outline with each lesson's progress: three queries whatever the course's size."""
+    course = course_with_outline(enrollment.course_id)
+    rule = credits.rule_set_for(enrollment.user)
+    lessons = course.lessons
+    progress = {p.lesson_id: p for p in db.session.scalars(
+        select(LessonProgress).where(LessonProgress.user_id == enrollment.user_id,
+                                     LessonProgress.lesson_id.in_([lesson.id for lesson in lessons])))}
+    state = CourseState(enrollment=enrollment, course=course)
+    for lesson in lessons:
+        duration = _lesson_duration(lesson)
+        required = duration / rule.fastest_rate if lesson.kind == LessonKind.VIDEO else duration
+        state.lessons.append(LessonState(lesson, progress.get(lesson.id), duration, required))
+    state.has_exam = _has_questions(course.id)
+    if state.has_exam:
+        state.best_score = db.session.scalar(
+            select(func.max(QuizAttempt.score)).where(QuizAttempt.user_id == enrollment.user_id,
+                                                      QuizAttempt.course_id == course.id,
+                                                      QuizAttempt.passed.is_(True)))
+        state.exam_passed = state.best_score is not None
+    return state
+
+
+def my_learning(actor) -> list[CourseState]:
+    enrollments = db.session.scalars(
+        select(Enrollment).where(Enrollment.user_id == actor.id)
+        .order_by(Enrollment.completed_at.is_not(None), func.coalesce(Enrollment.last_studied_at,
+                                                                      Enrollment.enrolled_at).desc()))
+    return [course_state(e) for e in enrollments]
+
+
+def get_own_progress(actor, progress_id: int) -> LessonProgress:
+    progress = db.session.get(LessonProgress, progress_id)
+    if progress is None:
+        raise NotFound("没有找到这条学习记录。")
+    if progress.user_id != actor.id:
+        raise NotAllowed("只能查看自己的学习记录。")
+    return progress
+
+
+def progress_summary(progress: LessonProgress, duration: float) -> dict:
+    return {
+        "lesson_id": progress.lesson_id,
+        "watched_seconds": round(progress.watched_seconds, 1),
+        "watched_percent": min(100, int(progress.watched_seconds * 100 // duration)) if duration else 0,
+        "furthest_point": round(progress.furthest_point, 1),
+        "resume_position": round(progress.resume_position, 1),
+        "credited_seconds": round(progress.credited_seconds, 1),
+        "completed": progress.completed_at is not None,
+        "not_counted": [{"reason": r, "label": NOT_COUNTED_LABELS.get(r, r), "seconds": round(s, 1)}
+                        for r, s in sorted((progress.not_counted or {}).items(), key=lambda kv: -kv[1])
+                        if s >= 0.5],
+    }
+
+
+# ---------------------------------------------------------------- play leases
+
+def _lock_for_write(model, key) -> None:
+    """Take the row's write lock before reading it.
+
+    PostgreSQL: the following SELECT … FOR UPDATE locks the row. SQLite ignores FOR UPDATE, so a
+    no-op UPDATE takes the database write lock first; concurrent writers then wait (busy timeout)
+    and read fresh rows, instead of failing on a stale snapshot.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        table = model.__table__
+        pk = list(table.primary_key.columns)[0]
+        db.session.execute(update(table).where(pk == key).values({pk.name: pk}))
+
+
+def _get_or_create_progress(user_id: int, lesson: Lesson, enrollment: Enrollment) -> LessonProgress:
+    progress = db.session.scalar(select(LessonProgress).where(
+        LessonProgress.user_id == user_id, LessonProgress.lesson_id == lesson.id).with_for_update())
+    if progress is None:
+        progress = LessonProgress(user_id=user_id, lesson_id=lesson.id, enrollment_id=enrollment.id,
+                                  watched_intervals=[], not_counted={})
+        db.session.add(progress)
+        db.session.flush()
+    return progress
+
+
+def load_lesson(enrollment: Enrollment, lesson_id: int) -> Lesson:
+    lesson = db.session.scalar(select(Lesson).join(Chapter).where(
+        Lesson.id == lesson_id, Chapter.course_id == enrollment.course_id))
+    if lesson is None:
+        raise NotFound("该课时不属于您报名的课程版本。")
+    return lesson
+
+
+def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProgress]:
+    """Take the learner's play lease for a lesson: any other active session is superseded."""
+    from ..accounts.models import User
+
+    # Serialize lease changes per learner: lock the user row (the write lock on SQLite) first.
+    _lock_for_write(User, user_id)
+    actor = db.session.scalar(select(User).where(User.id == user_id).with_for_update())
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None or lesson.kind == LessonKind.QUIZ:
+        raise NotFound("没有找到可以学习的课时。")
+    enrollment = db.session.scalar(select(Enrollment).where(
+        Enrollment.user_id == user_id, Enrollment.course_id == lesson.chapter.course_id))
+    if enrollment is None:
+        raise NotAllowed("您还没有报名这门课程（或报名的是其他版本），不能计时学习。")
+    duration = _lesson_duration(lesson)
+    if lesson.kind == LessonKind.VIDEO and (not lesson.media_asset or not lesson.media_asset.is_playable):
+        raise Conflict("该课时的视频尚未就绪，请稍后再试。")
+    now = utcnow_naive()
+    for old in db.session.scalars(select(PlaySession).where(
+            PlaySession.user_id == user_id, PlaySession.superseded_at.is_(None)).with_for_update()):
+        _close_session(old, now)
+    rule = credits.rule_set_for(actor)
+    progress = _get_or_create_progress(user_id, lesson, enrollment)
+    checks = rule.attention_check_min_seconds > 0 and lesson.kind == LessonKind.VIDEO
+    session = PlaySession(
+        id=secrets.token_hex(16), user_id=user_id, lesson_id=lesson.id, progress_id=progress.id,
+        kind=lesson.kind, duration_seconds=duration, allowed_rates=rule.allowed_rates,
+        coverage_threshold=float(rule.coverage_threshold), started_at=now, last_beat_at=now, seq=0,
+        slack_seconds=crediting.TOLERANCE_SECONDS, pending_seconds=0.0,
+        check_min_seconds=rule.attention_check_min_seconds, check_max_seconds=rule.attention_check_max_seconds,
+        check_window_seconds=rule.attention_window_seconds,
+        check_after_seconds=_next_check(rule.attention_check_min_seconds, rule.attention_check_max_seconds)
+        if checks else None)
+    db.session.add(session)
+    enrollment.last_lesson_id = lesson.id
+    enrollment.last_studied_at = now
+    db.session.flush()
+    return session, progress
+
+
+def _next_check(low: int, high: int) -> float:
+    return round(_random.uniform(low, max(low, high)), 1)
+
+
+def _close_session(session: PlaySession, now: datetime) -> None:
+    """Supersede a session; time it credited since its last attention check is kept unless a check is
+    overdue or unanswered."""
+    session.superseded_at = now
+    if session.pending_seconds > 0:
+        progress = db.session.scalar(select(LessonProgress).where(LessonProgress.id == session.progress_id)
+                                     .with_for_update())
+        if session.check_issued_at is not None:
+            progress.not_counted = crediting.add_tallies(progress.not_counted, {"attention": session.pending_seconds})
+        else:
+            progress.credited_seconds = round(progress.credited_seconds + session.pending_seconds, 3)
+            _maybe_complete_lesson(progress, session, now)
+        session.pending_seconds = 0.0
+
+
+# ---------------------------------------------------------------- heartbeats
+
+@dataclass(frozen=True)
+class Beat:
+    session_id: str
+    seq: int
+    position: float
+    segments: list
+    rate: float = 1.0
+    visible: bool = True
+    event: str = "tick"  # tick, pause, ended, unload, hidden
+
+    FLUSH_EVENTS = frozenset({"pause", "ended", "unload"})
+
+
+@dataclass
+class BeatResult:
+    status: str  # ok, duplicate, superseded
+    body: dict
+
+
+SUPERSEDED_MESSAGE = "已在其他页面或设备播放，本页面已停止计时。"
+
+
+def parse_beat(data) -> Beat:
+    if not isinstance(data, dict):
+        raise InvalidInput("心跳数据格式不正确。")
+    try:
+        beat = Beat(session_id=str(data["session_id"])[:32], seq=int(data["seq"]),
+                    position=float(data.get("position") or 0), segments=list(data.get("segments") or []),
+                    rate=float(data.get("rate") or 1), visible=bool(data.get("visible", True)),
+                    event=str(data.get("event") or "tick")[:16])
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput("心跳数据格式不正确。") from None
+    if beat.seq < 1 or len(beat.segments) > crediting.MAX_SEGMENTS:
+        raise InvalidInput("心跳数据格式不正确。")
+    return beat
+
+
+def _load_own_session(user_id: int, session_id: str) -> tuple[PlaySession, LessonProgress]:
+    """The play session and its lesson progress, both locked, in one query."""
+    from ..accounts.models import User
+
+    _lock_for_write(PlaySession, session_id)
+    row = db.session.execute(
+        select(PlaySession, LessonProgress, User.is_active_account)
+        .join(LessonProgress, LessonProgress.id == PlaySession.progress_id)
+        .join(User, User.id == PlaySession.user_id)
+        .where(PlaySession.id == session_id)
+        .with_for_update(of=(PlaySession.__table__, LessonProgress.__table__))).first()
+    if row is None:
+        raise NotFound("播放会话不存在，请刷新页面。")
+    session, progress, active = row
+    if session.user_id != user_id or not active:
+        raise NotAllowed("这不是您的播放会话。")
+    return session, progress
+
+
+def record_heartbeat(user_id: int, beat: Beat) -> BeatResult:
+    """One heartbeat, in one short transaction: two locked rows read, two written.
+
+    Idempotent by (session, seq): a retried or late beat changes nothing.
+    """
+    session, progress = _load_own_session(user_id, beat.session_id)
+    if beat.seq <= session.seq:
+        return BeatResult("duplicate", _beat_body(session, progress, {}))
+    now = utcnow_naive()
+    body_extra: dict = {}
+    if session.superseded_at is not None:
+        outcome = crediting.credit_video_beat(
+            intervals=[], furthest=0, slack=0, duration=session.duration_seconds, elapsed=0,
+            segments=beat.segments, rate=beat.rate, allowed_rates=[1.0], visible=True, blocked="superseded")
+        if outcome.not_counted:
+            progress.not_counted = crediting.add_tallies(progress.not_counted, outcome.not_counted)
+        session.seq = beat.seq
+        return BeatResult("superseded", {"status": "superseded", "message": SUPERSEDED_MESSAGE,
+                                         "not_counted": outcome.not_counted})
+
+    elapsed = max(0.0, (now - session.last_beat_at).total_seconds())
+    blocked = None
+    if session.check_issued_at is not None:
+        if _check_overdue(session, now):
+            body_extra["attention_missed"] = _miss_check(session, progress)
+        else:
+            blocked = "attention"
+
+    if session.kind == LessonKind.VIDEO:
+        outcome = crediting.credit_video_beat(
+            intervals=progress.watched_intervals or [], furthest=progress.furthest_point,
+            slack=session.slack_seconds, duration=session.duration_seconds, elapsed=elapsed,
+            segments=beat.segments, rate=beat.rate, allowed_rates=_rates(session), visible=beat.visible,
+            blocked=blocked)
+        credited, not_counted = outcome.credited, outcome.not_counted
+        session.slack_seconds = outcome.slack
+        if outcome.accepted:
+            progress.watched_intervals = outcome.intervals
+            progress.watched_seconds = crediting.covered_seconds(outcome.intervals)
+            progress.furthest_point = outcome.furthest
+    else:
+        cap = heartbeat_seconds() * 2 + crediting.TOLERANCE_SECONDS
+        credited, session.slack_seconds, not_counted = crediting.credit_reading_beat(
+            slack=session.slack_seconds, elapsed=elapsed, visible=beat.visible, cap=cap)
+    if not_counted:
+        progress.not_counted = crediting.add_tallies(progress.not_counted, not_counted)
+
+    if session.check_after_seconds is None:
+        progress.credited_seconds = round(progress.credited_seconds + credited, 3)
+    else:
+        session.pending_seconds = round(session.pending_seconds + credited, 3)
+        if session.check_issued_at is None:
+            if session.pending_seconds >= session.check_after_seconds and beat.event not in Beat.FLUSH_EVENTS:
+                session.check_issued_at = now
+            elif beat.event in Beat.FLUSH_EVENTS:
+                _flush_pending(session, progress)
+
+    session.seq = beat.seq
+    session.last_beat_at = now
+    progress.resume_position = round(min(max(0.0, beat.position), progress.furthest_point,
+                                         session.duration_seconds), 3)
+    progress.last_beat_at = now
+    progress.last_beat_seq = beat.seq
+    _maybe_complete_lesson(progress, session, now)
+    body = _beat_body(session, progress, not_counted)
+    body.update(body_extra)
+    return BeatResult("ok", body)
+
+
+def _rates(session: PlaySession) -> list[float]:
+    return [float(r) for r in session.allowed_rates.split(",") if r.strip()]
+
+
+def _check_overdue(session: PlaySession, now: datetime) -> bool:
+    deadline = session.check_issued_at + timedelta(seconds=session.check_window_seconds + ATTENTION_GRACE_SECONDS)
+    return now > deadline
+
+
+def _miss_check(session: PlaySession, progress: LessonProgress) -> float:
+    lost = session.pending_seconds
+    if lost > 0:
+        progress.not_counted = crediting.add_tallies(progress.not_counted, {"attention": lost})
+    session.pending_seconds = 0.0
+    session.check_issued_at = None
+    session.checks_missed += 1
+    session.check_after_seconds = _next_check(session.check_min_seconds, session.check_max_seconds)
+    return round(lost, 1)
+
+
+def _flush_pending(session: PlaySession, progress: LessonProgress) -> None:
+    progress.credited_seconds = round(progress.credited_seconds + session.pending_seconds, 3)
+    session.pending_seconds = 0.0
+
+
+def answer_attention(user_id: int, session_id: str) -> dict:
+    """The learner clicked "I am here". In time: the time since the last check is credited."""
+    session, progress = _load_own_session(user_id, session_id)
+    now = utcnow_naive()
+    if session.superseded_at is not None:
+        return {"status": "superseded", "message": SUPERSEDED_MESSAGE}
+    extra = {}
+    if session.check_issued_at is None:
+        extra["attention"] = "none"
+    elif _check_overdue(session, now):
+        extra["attention_missed"] = _miss_check(session, progress)
+    else:
+        _flush_pending(session, progress)
+        session.check_issued_at = None
+        session.checks_passed += 1
+        session.check_after_seconds = _next_check(session.check_min_seconds, session.check_max_seconds)
+        session.last_beat_at = now  # the pause while the prompt was shown is not play time
+        extra["attention"] = "passed"
+        _maybe_complete_lesson(progress, session, now)
+    body = _beat_body(session, progress, {})
+    body.update(extra)
+    return body
+
+
+def _beat_body(session: PlaySession, progress: LessonProgress, not_counted: dict) -> dict:
+    duration = session.duration_seconds
+    body = progress_summary(progress, duration)
+    if session.kind != LessonKind.VIDEO:
+        body["watched_percent"] = 100 if progress.completed_at else min(
+            100, int(progress.credited_seconds * 100 // duration)) if duration else 0
+    body.update({
+        "status": "ok", "seq": session.seq, "pending_seconds": round(session.pending_seconds, 1),
+        "beat_not_counted": {r: round(s, 1) for r, s in not_counted.items()},
+        "attention_check": None,
+    })
+    if session.check_issued_at is not None:
+        remaining = session.check_window_seconds - (utcnow_naive() - session.check_issued_at).total_seconds()
+        body["attention_check"] = {"window_seconds": session.check_window_seconds,
+                                   "remaining_seconds": max(0, round(remaining))}
+    return body
+
+
+# ---------------------------------------------------------------- completion
+
+def _maybe_complete_lesson(progress: LessonProgress, session: PlaySession, now: datetime) -> None:
+    if progress.completed_at is not None:
+        return
+    duration = session.duration_seconds
+    if session.kind == LessonKind.VIDEO:
+        fastest = max(_rates(session) or [1.0])
+        done = (progress.watched_seconds >= session.coverage_threshold * duration - 1e-6
+                and progress.credited_seconds + COMPLETION_EPSILON_SECONDS >= duration / fastest)
+    else:
+        done = progress.credited_seconds + COMPLETION_EPSILON_SECONDS >= duration
+    if not done:
+        return
+    progress.completed_at = now
+    db.session.flush()
+    signals.lesson_completed.send(progress)
+    enrollment = db.session.get(Enrollment, progress.enrollment_id)
+    complete_course_if_done(enrollment)
+
+
+def _has_questions(course_id: int) -> bool:
+    return db.session.scalar(select(QuizQuestion.id).where(QuizQuestion.course_id == course_id).limit(1)) is not None
+
+
+def complete_course_if_done(enrollment: Enrollment):
+    """All lessons complete and, when the course has questions, the exam passed: write the credit
+    record and emit ``course_completed`` — once, however often this is called."""
+    _lock_for_write(Enrollment, enrollment.id)
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.id == enrollment.id)
+                                   .with_for_update().execution_options(populate_existing=True))
+    if enrollment.completed_at is not None:
+        return None
+    lesson_ids = list(db.session.scalars(select(Lesson.id).join(Chapter).where(
+        Chapter.course_id == enrollment.course_id, Lesson.kind != LessonKind.QUIZ)))
+    done = db.session.scalar(select(func.count()).select_from(LessonProgress).where(
+        LessonProgress.user_id == enrollment.user_id, LessonProgress.lesson_id.in_(lesson_ids),
+        LessonProgress.completed_at.is_not(None)))
+    if done < len(lesson_ids):
+        return None
+    score = None
+    if _has_questions(enrollment.course_id):
+        score = db.session.scalar(select(func.max(QuizAttempt.score)).where(
+            QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.passed.is_(True)))
+        if score is None:
+            return None
+    now = utcnow_naive()
+    enrollment.completed_at = now
+    course = db.session.get(Course, enrollment.course_id)
+    record = credits.record_course_completion(enrollment.user, course, completed_at=now, exam_score=score)
+    signals.course_completed.send(enrollment)
+    return record
+
+
+# ---------------------------------------------------------------- the final exam
+
+LETTERS = "ABCDEFGH"
+
+
+@dataclass(frozen=True)
+class ExamRules:
+    pass_score: int
+    attempts: int
+
+
+def exam_rules(actor, course: Course) -> ExamRules:
+    """The rule set's pass mark and attempts; a course may ask for a higher pass mark."""
+    rule = credits.rule_set_for(actor)
+    return ExamRules(pass_score=max(rule.quiz_pass_score, course.pass_score or 0), attempts=rule.quiz_attempts)
+
+
+def attempts_of(actor, enrollment: Enrollment) -> list[QuizAttempt]:
+    return list(db.session.scalars(select(QuizAttempt).where(
+        QuizAttempt.user_id == actor.id, QuizAttempt.enrollment_id == enrollment.id).order_by(QuizAttempt.id)))
+
+
+def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
+    state = course_state(enrollment)
+    if not state.has_exam:
+        raise NotFound("本课程没有结业测验。")
+    if not state.lessons_done:
+        raise Conflict("请先完成全部课时的学习，再参加结业测验。")
+    if state.exam_passed:
+        raise Conflict("您已通过本课程的结业测验，无需再考。")
+    attempts = attempts_of(actor, enrollment)
+    open_attempt = next((a for a in attempts if a.submitted_at is None), None)
+    if open_attempt is not None:
+        return open_attempt
+    rules = exam_rules(actor, state.course)
+    if len(attempts) >= rules.attempts:
+        raise Conflict(f"结业测验最多可参加 {rules.attempts} 次，您的次数已用完。如有疑问请联系所在单位或平台管理员。")
+    questions = list(db.session.scalars(select(QuizQuestion).where(QuizQuestion.course_id == state.course.id)))
+    _random.shuffle(questions)
+    layout = []
+    for q in questions:
+        order = list(range(len(q.options)))
+        if q.kind != QuestionKind.TRUE_FALSE:
+            _random.shuffle(order)
+        layout.append({"q": q.id, "o": order})
+    attempt = QuizAttempt(user_id=actor.id, course_id=state.course.id, enrollment_id=enrollment.id,
+                          layout=layout, pass_score=rules.pass_score)
+    db.session.add(attempt)
+    db.session.flush()
+    return attempt
+
+
+def get_own_attempt(actor, attempt_id: int) -> QuizAttempt:
+    attempt = db.session.get(QuizAttempt, attempt_id)
+    if attempt is None:
+        raise NotFound("没有找到这次测验。")
+    if attempt.user_id != actor.id:
+        raise NotAllowed("只能查看和作答自己的测验。")
+    return attempt
+
+
+@dataclass
+class ShownQuestion:
+    number: int
+    question: QuizQuestion
+    choices: list[tuple[str, str]]  # (letter shown, option text) or ("true"/"false", label)
+    multiple: bool
+    given: str | None = None  # answer in shown letters
+    correct_shown: str | None = None
+    is_correct: bool | None = None
+
+
+def shown_questions(attempt: QuizAttempt, *, reveal: bool) -> list[ShownQuestion]:
+    """The questions as this attempt shows them. Answers are only included when ``reveal``."""
+    ids = [item["q"] for item in attempt.layout]
+    questions = {q.id: q for q in db.session.scalars(select(QuizQuestion).where(QuizQuestion.id.in_(ids)))}
+    shown = []
+    for n, item in enumerate(attempt.layout, 1):
+        q = questions.get(item["q"])
+        if q is None:
+            continue
+        if q.kind == QuestionKind.TRUE_FALSE:
+            choices = [("true", "正确"), ("false", "错误")]
+        else:
+            choices = [(LETTERS[i], q.options[orig]) for i, orig in enumerate(item["o"])]
+        sq = ShownQuestion(n, q, choices, q.kind == QuestionKind.MULTIPLE)
+        if reveal and attempt.answers is not None:
+            sq.given = _to_shown(q, item["o"], attempt.answers.get(str(q.id)) or "")
+            sq.correct_shown = _to_shown(q, item["o"], q.answer)
+            sq.is_correct = (attempt.answers.get(str(q.id)) or "") == _canonical(q, q.answer)
+        shown.append(sq)
+    return shown
+
+
+def _canonical(q: QuizQuestion, answer: str) -> str:
+    if q.kind == QuestionKind.TRUE_FALSE:
+        return answer.strip().lower()
+    return "".join(sorted(set(answer.strip().upper())))
+
+
+def _to_shown(q: QuizQuestion, order: list[int], original: str) -> str:
+    if q.kind == QuestionKind.TRUE_FALSE:
+        return original
+    letters = [LETTERS[order.index(LETTERS.index(ch))] for ch in original if ch in LETTERS
+               and LETTERS.index(ch) in order]
+    return "".join(sorted(letters))
+
+
+def submit_attempt(actor, attempt: QuizAttempt, answers: dict[str, list[str]]) -> QuizAttempt:
+    """Grade on the server. ``answers`` maps question id → the shown letters (or true/false) chosen."""
+    if attempt.user_id != actor.id:
+        raise NotAllowed("只能作答自己的测验。")
+    _lock_for_write(QuizAttempt, attempt.id)
+    attempt = db.session.scalar(select(QuizAttempt).where(QuizAttempt.id == attempt.id).with_for_update()
+                                .execution_options(populate_existing=True))
+    if attempt.submitted_at is not None:
+        raise Conflict("这次测验已经提交过，不能重复提交。")
+    questions = {q.id: q for q in db.session.scalars(
+        select(QuizQuestion).where(QuizQuestion.id.in_([i["q"] for i in attempt.layout])))}
+    stored, correct = {}, 0
+    for item in attempt.layout:
+        q = questions.get(item["q"])
+        if q is None:
+            continue
+        chosen = answers.get(str(q.id)) or []
+        if q.kind == QuestionKind.TRUE_FALSE:
+            original = chosen[0] if chosen and chosen[0] in ("true", "false") else ""
+        else:
+            picked = [LETTERS.index(c) for c in chosen if c in LETTERS[:len(item["o"])]]
+            if q.kind == QuestionKind.SINGLE:
+                picked = picked[:1]
+            original = "".join(sorted({LETTERS[item["o"][i]] for i in picked}))
+        stored[str(q.id)] = original
+        if original and original == _canonical(q, q.answer):
+            correct += 1
+    total = len(attempt.layout) or 1
+    attempt.answers = stored
+    attempt.score = round(correct * 100 / total)
+    attempt.passed = attempt.score >= attempt.pass_score
+    attempt.submitted_at = utcnow_naive()
+    db.session.flush()
+    if attempt.passed:
+        complete_course_if_done(db.session.get(Enrollment, attempt.enrollment_id))
+    return attempt

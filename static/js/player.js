@@ -1,0 +1,266 @@
+/* Gongxu player: reports playback to the server, which decides what is credited.
+ * Heartbeats every few seconds and on pause / end / page hide (navigator.sendBeacon); forward
+ * seeks past the furthest watched point are undone; a hidden page pauses; attention checks. */
+(function () {
+  "use strict";
+  var root = document.getElementById("player");
+  if (!root) { return; }
+  var cfg = root.dataset;
+  var kind = cfg.kind;
+  var video = document.getElementById("lesson-video");
+  var beatSeconds = Math.max(1, parseFloat(cfg.heartbeat) || 12);
+  var rates = (cfg.rates || "1").split(",").map(parseFloat);
+  var furthest = parseFloat(cfg.furthest) || 0;
+  var sessionId = null, seq = 0, starting = null, stopped = false;
+  var segments = [], segStart = null, lastTime = null;
+  var pauseReason = null, checkShown = false, checkTimer = null, nextTimer = null;
+  var msg = document.getElementById("player-message");
+
+  function fmt(sec) {
+    sec = Math.round(sec || 0);
+    var m = Math.floor(sec / 60), s = sec % 60;
+    return m ? m + " 分 " + (s < 10 ? "0" : "") + s + " 秒" : s + " 秒";
+  }
+  function say(text, level) {
+    msg.textContent = text;
+    msg.className = "alert mt-3 alert-" + (level || "info");
+  }
+  function visible() { return document.visibilityState === "visible"; }
+
+  function post(url, body) {
+    body.csrf_token = cfg.csrf;
+    return fetch(url, {method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+      headers: {"Content-Type": "application/json", "X-CSRFToken": cfg.csrf, "Accept": "application/json"}})
+      .then(function (r) { return r.json().then(function (j) { return {status: r.status, body: j}; }); });
+  }
+
+  // ---- segments played since the last beat
+  function closeSegment() {
+    if (segStart !== null && lastTime !== null && lastTime > segStart) { segments.push([segStart, lastTime]); }
+    segStart = null; lastTime = null;
+  }
+  function takeSegments() {
+    var open = segStart !== null && lastTime !== null && lastTime > segStart;
+    if (open) { segments.push([segStart, lastTime]); segStart = lastTime; }
+    var out = segments; segments = [];
+    return out;
+  }
+
+  function startSession() {
+    if (sessionId) { return Promise.resolve(); }
+    if (starting) { return starting; }
+    starting = post(cfg.sessionUrl, {lesson_id: parseInt(cfg.lessonId, 10)}).then(function (r) {
+      starting = null;
+      if (r.status !== 200) { say((r.body.error && r.body.error.message) || "无法开始计时，请刷新页面。", "danger"); stopped = true; return; }
+      sessionId = r.body.session_id; seq = 0; stopped = false;
+      furthest = Math.max(furthest, r.body.furthest_point || 0);
+      beatSeconds = r.body.heartbeat_seconds || beatSeconds;
+      render(r.body);
+    });
+    return starting;
+  }
+
+  function payload(event) {
+    seq += 1;
+    return {session_id: sessionId, seq: seq, position: video ? video.currentTime : 0, segments: kind === "video" ? takeSegments() : [],
+      rate: video ? video.playbackRate : 1, visible: visible(), event: event};
+  }
+
+  function beat(event) {
+    if (!sessionId || stopped) { return Promise.resolve(); }
+    return post(cfg.beatUrl, payload(event)).then(handle).catch(function () {
+      say("网络连接中断，本段时间可能未被记录。恢复连接后会继续计时。", "warning");
+    });
+  }
+
+  function beacon(event) {
+    if (!sessionId || stopped || !navigator.sendBeacon) { return; }
+    var body = payload(event); body.csrf_token = cfg.csrf;
+    navigator.sendBeacon(cfg.beatUrl, new Blob([JSON.stringify(body)], {type: "text/plain"}));
+  }
+
+  function handle(r) {
+    var b = r.body;
+    if (r.status === 409 || b.status === "superseded") { supersede(b.message); return; }
+    if (r.status !== 200) { say((b.error && b.error.message) || "计时出错，请刷新页面。", "danger"); return; }
+    render(b);
+    if (b.attention_missed !== undefined) {
+      hideCheck();
+      say("未在规定时间内确认学习提示，自上次确认以来的 " + fmt(b.attention_missed) + "未计入学时。点击播放可继续学习。", "warning");
+    }
+    if (b.attention_check && !checkShown) { showCheck(b.attention_check.remaining_seconds); }
+  }
+
+  function supersede(message) {
+    stopped = true; sessionId = null;
+    pauseReason = "superseded";
+    if (video && !video.paused) { video.pause(); }
+    say(message || "已在其他页面或设备播放，本页面已停止计时。", "warning");
+    var again = document.createElement("button");
+    again.type = "button"; again.className = "btn btn-sm btn-primary ms-2"; again.textContent = "在本页继续学习";
+    again.addEventListener("click", function () { msg.className = "alert mt-3 d-none"; startSession().then(function () { if (video) { video.play(); } }); });
+    msg.appendChild(again);
+  }
+
+  function render(b) {
+    if (b.furthest_point !== undefined) { furthest = Math.max(furthest, b.furthest_point); }
+    var w = document.getElementById("st-watched"); if (w) { w.textContent = b.watched_percent; }
+    document.getElementById("st-credited").textContent = fmt(b.credited_seconds);
+    document.getElementById("st-pending").textContent = b.pending_seconds > 0.5 ? "，另有 " + fmt(b.pending_seconds) + "待下次学习确认后计入" : "";
+    document.getElementById("st-state").textContent = b.completed ? "已完成" : "学习中";
+    var list = document.getElementById("st-not-counted");
+    list.textContent = "";
+    (b.not_counted && b.not_counted.length ? b.not_counted : [{label: "无"}]).forEach(function (n) {
+      var li = document.createElement("li");
+      li.textContent = n.seconds !== undefined ? n.label + "：" + fmt(n.seconds) : n.label;
+      list.appendChild(li);
+    });
+    var item = document.getElementById("outline-" + cfg.lessonId);
+    if (item) {
+      var st = item.querySelector("[data-role=state]");
+      st.textContent = b.completed ? "已完成" : "学习中";
+      if (b.completed) { st.className = "badge text-bg-success"; }
+      var ow = item.querySelector("[data-role=watched]"); if (ow) { ow.textContent = b.watched_percent; }
+      item.querySelector("[data-role=credited]").textContent = fmt(b.credited_seconds);
+    }
+    var beatNc = b.beat_not_counted || {};
+    if (beatNc.seek) { say("拖动跳过的内容不计入学习时间，请从已观看的位置继续。", "warning"); }
+    else if (beatNc.hidden) { say("页面在后台时不计时。", "warning"); }
+    else if (beatNc.rate) { say("当前倍速不在允许范围内，本段时间未计入。", "warning"); }
+  }
+
+  // ---- attention checks
+  function showCheck(remaining) {
+    checkShown = true;
+    pauseReason = "check";
+    if (video && !video.paused) { video.pause(); }
+    var box = document.getElementById("attention-prompt");
+    var count = document.getElementById("attention-countdown");
+    var left = Math.max(0, remaining);
+    box.hidden = false; count.textContent = left;
+    document.getElementById("attention-button").focus();
+    clearInterval(checkTimer);
+    checkTimer = setInterval(function () {
+      left -= 1; count.textContent = Math.max(0, left);
+      if (left <= -4) {  // window plus the server's grace: ask the server to settle the missed check
+        clearInterval(checkTimer);
+        beat("tick");
+      }
+    }, 1000);
+  }
+  function hideCheck() {
+    checkShown = false; clearInterval(checkTimer);
+    var box = document.getElementById("attention-prompt"); if (box) { box.hidden = true; }
+  }
+  var checkButton = document.getElementById("attention-button");
+  if (checkButton) {
+    checkButton.addEventListener("click", function () {
+      post(cfg.attentionUrl, {session_id: sessionId}).then(function (r) {
+        hideCheck();
+        if (r.status === 409) { supersede(r.body.message); return; }
+        render(r.body);
+        if (r.body.attention_missed !== undefined) {
+          say("确认超时，自上次确认以来的 " + fmt(r.body.attention_missed) + "未计入学时。", "warning");
+        } else {
+          say("已确认，继续计时。", "success");
+          pauseReason = null;
+          if (video) { video.play(); }
+        }
+      });
+    });
+  }
+
+  // ---- video
+  if (video) {
+    if (cfg.hlsUrl && window.Hls && window.Hls.isSupported()) {
+      var hls = new window.Hls({enableWorker: false});  // CSP: no blob: workers
+      hls.loadSource(cfg.hlsUrl); hls.attachMedia(video);
+    } else if (cfg.hlsUrl && video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = cfg.hlsUrl;
+    } else if (cfg.mp4Url) {
+      video.src = cfg.mp4Url;
+    }
+    var resumeAt = parseFloat(cfg.resume) || 0;
+    video.addEventListener("loadedmetadata", function () {
+      if (resumeAt > 0 && resumeAt < video.duration - 1) { video.currentTime = resumeAt; lastTime = null; segStart = null; }
+    }, {once: true});
+
+    video.addEventListener("timeupdate", function () {
+      if (video.paused || video.seeking) { return; }
+      var t = video.currentTime;
+      if (segStart === null) { segStart = t; lastTime = t; return; }
+      if (t >= lastTime && t - lastTime < 3) { lastTime = t; } else { closeSegment(); segStart = t; lastTime = t; }
+      if (t > furthest && t - furthest < 3) { furthest = t; }
+    });
+    video.addEventListener("seeking", function () {
+      closeSegment();
+      var limit = Math.max(furthest, resumeAt) + 1;
+      if (video.currentTime > limit) {
+        video.currentTime = Math.max(furthest, resumeAt);
+        say("不能拖动到尚未观看的位置，已回到您看到的最远处。", "warning");
+      }
+    });
+    video.addEventListener("play", function () {
+      if (checkShown) { video.pause(); return; }
+      pauseReason = null;
+      if (stopped) { video.pause(); return; }
+      startSession();
+    });
+    video.addEventListener("pause", function () {
+      if (video.ended) { return; }
+      closeSegment();
+      var reason = pauseReason || "pause";
+      pauseReason = null;
+      if (reason === "superseded") { return; }
+      beat(reason === "hidden" ? "hidden" : reason === "check" ? "tick" : "pause");
+    });
+    video.addEventListener("ended", function () {
+      closeSegment();
+      beat("ended").then(function () {
+        if (cfg.nextUrl && !stopped) { autoplayNext(); }
+      });
+    });
+    var rateSelect = document.getElementById("rate-select");
+    rateSelect.addEventListener("change", function () { video.playbackRate = parseFloat(rateSelect.value) || 1; });
+    video.addEventListener("ratechange", function () {
+      var ok = rates.some(function (r) { return Math.abs(r - video.playbackRate) < 0.01; });
+      if (!ok) { video.playbackRate = 1; rateSelect.value = "1.0"; say("该倍速不在学时规则允许的范围内，已恢复为 1 倍。", "warning"); }
+    });
+  }
+
+  function autoplayNext() {
+    var notice = document.getElementById("next-notice");
+    var text = document.getElementById("next-text");
+    var go = document.getElementById("next-go");
+    var left = 5;
+    go.href = cfg.nextUrl;
+    notice.classList.remove("d-none");
+    text.textContent = left + " 秒后自动播放下一课时：" + cfg.nextTitle;
+    nextTimer = setInterval(function () {
+      left -= 1;
+      text.textContent = left + " 秒后自动播放下一课时：" + cfg.nextTitle;
+      if (left <= 0) { clearInterval(nextTimer); window.location.href = cfg.nextUrl; }
+    }, 1000);
+    document.getElementById("next-cancel").addEventListener("click", function () {
+      clearInterval(nextTimer); text.textContent = "已取消自动播放。";
+    });
+  }
+
+  // ---- page visibility, periodic beats, leaving the page
+  document.addEventListener("visibilitychange", function () {
+    if (!visible()) {
+      if (video && !video.paused) { pauseReason = "hidden"; video.pause(); say("页面切到后台，已暂停播放和计时。", "info"); }
+      else if (kind !== "video") { beat("hidden"); }
+    } else if (kind !== "video" && !stopped) {
+      startSession();
+    }
+  });
+  setInterval(function () {
+    if (!sessionId || stopped || checkShown) { return; }
+    if (kind === "video" && video.paused && !segments.length) { return; }
+    beat("tick");
+  }, beatSeconds * 1000);
+  window.addEventListener("pagehide", function () { closeSegment(); beacon("unload"); });
+
+  if (kind !== "video" && visible()) { startSession(); }
+})();

@@ -1,0 +1,154 @@
+"""The player in a real browser: progress rises and resumes, forward seeks are undone, a second
+tab takes the lease, an unanswered attention check is reported. Beats every 2 s (config)."""
+
+import re
+import threading
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from lms.credits.models import RuleSet
+from lms.extensions import db
+from lms.learning import services
+from lms.learning.models import LessonProgress
+from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+
+pytestmark = pytest.mark.e2e
+CODE = "GX-NS-001"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, live_server):
+    """A server of its own whose app the tests can reach (to create learners and read progress).
+    Depends on live_server only so the per-test rollback fixture stands aside."""
+    tmp = tmp_path_factory.mktemp("player")
+    with fresh_database(tmp, "player") as url:
+        app = make_test_app(url, tmp, LMS_HEARTBEAT_SECONDS=2, LMS_READING_MIN_SECONDS=5)
+        build_database(app, packages=(CODE,))
+        with app.app_context():
+            # Shanghai learners get an attention check after ~3 s of play, with 3 s to answer.
+            db.session.add(RuleSet(name="测试：频繁确认", region_code="310000", attention_check_min_seconds=3,
+                                   attention_check_max_seconds=3, attention_window_seconds=3))
+            db.session.commit()
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield app, f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+            with app.app_context():
+                db.engine.dispose()
+
+
+_counter = iter(range(100, 999))
+
+
+def learner(app, region="110000"):
+    from lms.accounts import services as accounts
+
+    n = next(_counter)
+    with app.test_request_context():
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name="播放测试", id_number=id_number(f"11010519900102{n:03d}"), password=TEST_PASSWORD,
+            mobile=f"136{n:08d}", region_code=region, employer_name="测试单位",
+            employer_credit_code=credit_code("91110105MA01ABCD3")))
+        enrollment = services.enroll(user, CODE)
+        lessons = [lesson.id for lesson in enrollment.course.lessons if lesson.kind == "video"]
+        db.session.commit()
+        return user.id, user.mobile, lessons
+
+
+def sign_in(page: Page, base: str, mobile: str):
+    page.goto(base + "/login")
+    page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
+    page.get_by_label("密码").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("link", name="我的学习")).to_be_visible()
+
+
+def play(page: Page):
+    # Muted playback may start without a user gesture (browser autoplay policy).
+    page.wait_for_function("document.getElementById('lesson-video').readyState >= 1")
+    page.evaluate("() => { const v = document.getElementById('lesson-video'); v.muted = true; return v.play(); }")
+
+
+def progress_of(app, user_id, lesson_id):
+    with app.app_context():
+        row = db.session.scalar(select(LessonProgress).where(LessonProgress.user_id == user_id,
+                                                             LessonProgress.lesson_id == lesson_id))
+        db.session.remove()
+        return row
+
+
+def test_progress_rises_and_reload_resumes(page: Page, site):
+    app, base = site
+    user_id, mobile, lessons = learner(app)
+    sign_in(page, base, mobile)
+    page.goto(f"{base}/learn/{CODE}/{lessons[0]}")
+    expect(page.get_by_role("heading", name="课程目录")).to_be_visible()
+    play(page)
+    expect(page.locator("#st-watched")).not_to_have_text("0", timeout=10_000)
+    page.wait_for_timeout(4_000)
+    page.evaluate("document.getElementById('lesson-video').pause()")
+    page.wait_for_timeout(1_000)
+    saved = progress_of(app, user_id, lessons[0])
+    assert saved.resume_position >= 3 and saved.watched_seconds >= 3
+    assert saved.credited_seconds > 0  # the pause credited the pending time
+    page.reload()
+    page.wait_for_function("document.getElementById('lesson-video').currentTime > 0", timeout=10_000)
+    position = page.evaluate("document.getElementById('lesson-video').currentTime")
+    assert abs(position - saved.resume_position) < 1.5
+    expect(page.locator(f"#outline-{lessons[0]}")).to_contain_text("学习中")
+
+
+def test_forward_seek_is_undone_and_credits_nothing(page: Page, site):
+    app, base = site
+    user_id, mobile, lessons = learner(app)
+    sign_in(page, base, mobile)
+    page.goto(f"{base}/learn/{CODE}/{lessons[0]}")
+    play(page)
+    page.wait_for_timeout(2_500)
+    page.evaluate("document.getElementById('lesson-video').currentTime = 25")
+    expect(page.locator("#player-message")).to_contain_text("不能拖动到尚未观看的位置")
+    page.wait_for_timeout(500)
+    assert page.evaluate("document.getElementById('lesson-video').currentTime") < 10
+    page.wait_for_timeout(2_500)
+    page.evaluate("document.getElementById('lesson-video').pause()")
+    page.wait_for_timeout(1_000)
+    saved = progress_of(app, user_id, lessons[0])
+    assert saved.furthest_point < 15 and all(end < 15 for _, end in saved.watched_intervals)
+
+
+def test_second_tab_takes_the_lease(page: Page, site):
+    app, base = site
+    user_id, mobile, lessons = learner(app)
+    sign_in(page, base, mobile)
+    page.goto(f"{base}/learn/{CODE}/{lessons[0]}")
+    play(page)
+    page.wait_for_timeout(2_500)
+    other = page.context.new_page()
+    other.goto(f"{base}/learn/{CODE}/{lessons[1]}")
+    play(other)
+    expect(page.get_by_text("已在其他页面或设备播放")).to_be_visible(timeout=10_000)
+    assert page.evaluate("document.getElementById('lesson-video').paused")
+    expect(other.locator("#st-watched")).not_to_have_text("0", timeout=10_000)
+    other.close()
+
+
+def test_unanswered_attention_check_is_reported(page: Page, site):
+    app, base = site
+    user_id, mobile, lessons = learner(app, region="310000")
+    sign_in(page, base, mobile)
+    page.goto(f"{base}/learn/{CODE}/{lessons[0]}")
+    play(page)
+    expect(page.get_by_role("alertdialog")).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("button", name="我在学习，继续计时")).to_be_focused()
+    assert page.evaluate("document.getElementById('lesson-video').paused")
+    expect(page.get_by_text(re.compile("未在规定时间内确认学习提示"))).to_be_visible(timeout=20_000)
+    saved = progress_of(app, user_id, lessons[0])
+    assert saved.not_counted.get("attention", 0) >= 3 and saved.credited_seconds == 0
+    expect(page.locator("#st-not-counted")).to_contain_text("未及时确认在线学习提示")

@@ -1,0 +1,83 @@
+"""Property tests of the interval and crediting rules (pure functions, no database)."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lms.learning import crediting
+
+DURATION = 600.0
+RATES = [1.0, 1.25, 1.5]
+
+seconds = st.floats(min_value=-50, max_value=700, allow_nan=False, allow_infinity=False)
+segment = st.tuples(seconds, seconds).map(lambda p: [min(p), max(p)])
+beat = st.fixed_dictionaries({
+    "elapsed": st.floats(min_value=0, max_value=40, allow_nan=False),
+    "segments": st.lists(segment, max_size=6),
+    "rate": st.sampled_from([0.5, 1.0, 1.25, 1.5, 2.0, 3.0]),
+    "visible": st.booleans(),
+})
+
+
+@given(st.lists(st.lists(segment, max_size=8), max_size=8))
+def test_normalized_intervals_are_sorted_disjoint_and_order_free(batches):
+    merged = []
+    for batch in batches:
+        merged = crediting.merge(merged, crediting.clean_segments(batch, DURATION))
+    assert all(s < e for s, e in merged)
+    assert all(a[1] < b[0] for a, b in zip(merged, merged[1:], strict=False))
+    flat = [seg for batch in batches for seg in crediting.clean_segments(batch, DURATION)]
+    assert merged == crediting.normalize(list(reversed(flat)))
+    assert 0 <= crediting.covered_seconds(merged) <= DURATION
+
+
+@settings(max_examples=300)
+@given(st.lists(beat, min_size=1, max_size=25))
+def test_credit_never_exceeds_wall_clock_and_never_decreases(beats):
+    # Retries (same session and seq) are refused before these rules run: see the hypothesis test in
+    # test_learning_properties.py, which replays beats against the database.
+    intervals, furthest, slack = [], 0.0, crediting.TOLERANCE_SECONDS
+    credited_total = wall = accepted_media = 0.0
+    for b in beats:
+        outcome = crediting.credit_video_beat(
+            intervals=intervals, furthest=furthest, slack=slack, duration=DURATION, elapsed=b["elapsed"],
+            segments=b["segments"], rate=b["rate"], allowed_rates=RATES, visible=b["visible"])
+        wall += b["elapsed"]
+        assert outcome.credited >= 0  # credited time never decreases
+        assert crediting.covered_seconds(outcome.intervals) >= crediting.covered_seconds(intervals) - 1e-6
+        assert outcome.furthest >= furthest
+        credited_total += outcome.credited
+        accepted_media += sum(e - s for s, e in outcome.accepted)
+        intervals, furthest, slack = outcome.intervals, outcome.furthest, outcome.slack
+        # Over any run of beats: credit <= wall clock + one tolerance, media <= that × fastest rate.
+        assert credited_total <= wall + crediting.TOLERANCE_SECONDS + 1e-3
+        assert accepted_media <= (wall + crediting.TOLERANCE_SECONDS) * max(RATES) + 1e-3
+        assert crediting.covered_seconds(intervals) <= DURATION
+        assert 0 <= slack <= crediting.TOLERANCE_SECONDS
+
+
+@given(st.lists(segment, max_size=6), st.floats(min_value=0, max_value=30, allow_nan=False))
+def test_nothing_is_credited_when_hidden_blocked_or_at_a_disallowed_rate(segments, elapsed):
+    for kwargs in ({"visible": False, "rate": 1.0}, {"visible": True, "rate": 2.0},
+                   {"visible": True, "rate": 1.0, "blocked": "superseded"}):
+        outcome = crediting.credit_video_beat(intervals=[], furthest=0, slack=2, duration=DURATION,
+                                              elapsed=elapsed, segments=segments, allowed_rates=RATES, **kwargs)
+        assert outcome.credited == 0 and outcome.intervals == [] and outcome.furthest == 0
+
+
+@given(st.floats(min_value=10, max_value=500, allow_nan=False), st.floats(min_value=1, max_value=30, allow_nan=False))
+def test_forward_seeks_beyond_the_furthest_point_are_never_credited(start, elapsed):
+    outcome = crediting.credit_video_beat(
+        intervals=[[0, 5]], furthest=5, slack=2, duration=DURATION, elapsed=elapsed,
+        segments=[[5 + crediting.SEEK_TOLERANCE_SECONDS + start, DURATION]], rate=1.0, allowed_rates=RATES,
+        visible=True)
+    assert outcome.credited == 0 and outcome.intervals == [[0, 5]] and "seek" in outcome.not_counted
+
+
+@given(st.lists(st.tuples(st.floats(min_value=0, max_value=40, allow_nan=False), st.booleans()), max_size=30))
+def test_reading_credit_is_bounded_by_the_wall_clock(beats):
+    slack, total, wall = crediting.TOLERANCE_SECONDS, 0.0, 0.0
+    for elapsed, visible in beats:
+        credited, slack, _ = crediting.credit_reading_beat(slack=slack, elapsed=elapsed, visible=visible, cap=26)
+        wall += elapsed
+        total += credited
+        assert credited >= 0 and total <= wall + crediting.TOLERANCE_SECONDS + 1e-3

@@ -1,0 +1,278 @@
+"""Enrolment, play leases, heartbeats, attention checks, completion, exam and credit record —
+services only, driven with a moved clock."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from lms.core import signals
+from lms.core.errors import Conflict, NotAllowed
+from lms.credits.models import CreditRecord, RuleSet
+from lms.credits.services import credit_year, rule_set_for
+from lms.learning import services
+from lms.learning.models import Enrollment, LessonProgress, PlaySession
+from lms.learning.services import Beat
+from tests.learning_helpers import Clock, correct_answers, course, read_lesson, study_all_lessons, watch_video
+
+pytestmark = pytest.mark.usefixtures("ctx")
+
+
+@pytest.fixture
+def learner(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def enrolled(db_session, learner):
+    c = course(db_session)
+    enrollment = services.enroll(learner, c.code)
+    db_session.flush()
+    return learner, c, enrollment
+
+
+def video_lessons(c):
+    return [lesson for lesson in c.lessons if lesson.kind == "video"]
+
+
+def test_national_rule_set_is_seeded_and_regions_fall_back_to_it(db_session, learner):
+    rule = rule_set_for(learner)
+    assert rule.region_code is None and rule.annual_hours == 90 and rule.minutes_per_hour == 45
+    assert rule.rates == [1.0, 1.25, 1.5] and rule.coverage_threshold == Decimal("0.95")
+    regional = RuleSet(name="北京市规则", region_code="110000", allowed_rates="1", quiz_attempts=2)
+    db_session.add(regional)
+    db_session.flush()
+    assert rule_set_for(learner) is regional
+
+
+def test_credit_year_follows_the_cycle_end(app, db_session):
+    from datetime import datetime
+
+    calendar = RuleSet(name="x", cycle_end_month=12, cycle_end_day=31)
+    april = RuleSet(name="y", cycle_end_month=4, cycle_end_day=30)
+    assert credit_year(calendar, datetime(2026, 3, 1)) == 2026
+    assert credit_year(april, datetime(2026, 3, 1)) == 2025
+    assert credit_year(april, datetime(2026, 5, 1)) == 2026
+    # 31 December 17:00 UTC is already 1 January in Beijing.
+    assert credit_year(calendar, datetime(2026, 12, 31, 17, 0)) == 2027
+
+
+def test_enrolment_is_free_idempotent_and_keeps_the_version(db_session, enrolled):
+    learner, c, enrollment = enrolled
+    assert services.enroll(learner, c.code).id == enrollment.id
+    assert db_session.scalar(select(func.count()).select_from(Enrollment)
+                             .where(Enrollment.user_id == learner.id)) == 1
+
+
+def test_watching_a_video_credits_time_and_completes_the_lesson(db_session, enrolled):
+    learner, c, _ = enrolled
+    lesson = video_lessons(c)[0]
+    session, result = watch_video(learner.id, lesson, Clock())
+    body = result.body
+    assert body["watched_percent"] == 100 and body["completed"]
+    assert body["credited_seconds"] == pytest.approx(session.duration_seconds, abs=0.5)
+    assert body["not_counted"] == []
+
+
+def test_forward_seek_credits_nothing_and_is_explained(db_session, enrolled):
+    learner, c, _ = enrolled
+    lesson = video_lessons(c)[0]
+    tick = Clock()
+    with tick():
+        session, progress = services.start_session(learner.id, lesson.id)
+    tick.advance(10)
+    with tick():
+        result = services.record_heartbeat(learner.id, Beat(session.id, 1, 28, [[20, 28]]))
+    assert result.body["credited_seconds"] == 0 and result.body["watched_percent"] == 0
+    assert result.body["not_counted"][0]["reason"] == "seek"
+    assert progress.resume_position == 0  # never beyond the furthest point
+
+
+def test_segments_beyond_the_wall_clock_are_not_credited(db_session, enrolled):
+    learner, c, _ = enrolled
+    lesson = video_lessons(c)[0]
+    tick = Clock()
+    with tick():
+        session, progress = services.start_session(learner.id, lesson.id)
+    tick.advance(5)
+    with tick():
+        services.record_heartbeat(learner.id, Beat(session.id, 1, 30, [[0, 30]]))
+    assert progress.credited_seconds + session.pending_seconds <= 5 + 2
+    assert progress.not_counted["over_wallclock"] >= 23
+
+
+def test_hidden_page_and_disallowed_rate_are_not_credited(db_session, enrolled):
+    learner, c, _ = enrolled
+    lesson = video_lessons(c)[0]
+    tick = Clock()
+    with tick():
+        session, progress = services.start_session(learner.id, lesson.id)
+    tick.advance(10)
+    with tick():
+        services.record_heartbeat(learner.id, Beat(session.id, 1, 10, [[0, 10]], visible=False))
+    tick.advance(5)
+    with tick():
+        services.record_heartbeat(learner.id, Beat(session.id, 2, 10, [[0, 10]], rate=2.0))
+    assert progress.credited_seconds + session.pending_seconds == 0
+    assert progress.not_counted["hidden"] == 10 and progress.not_counted["rate"] == 10
+
+
+def test_a_retried_beat_changes_nothing(db_session, enrolled):
+    learner, c, _ = enrolled
+    lesson = video_lessons(c)[0]
+    tick = Clock()
+    with tick():
+        session, progress = services.start_session(learner.id, lesson.id)
+    tick.advance(10)
+    beat = Beat(session.id, 1, 10, [[0, 10]])
+    with tick():
+        first = services.record_heartbeat(learner.id, beat)
+    counted = progress.credited_seconds + session.pending_seconds  # pending: awaits the next attention check
+    tick.advance(10)
+    with tick():
+        again = services.record_heartbeat(learner.id, beat)
+    assert first.status == "ok" and again.status == "duplicate"
+    assert progress.credited_seconds + session.pending_seconds == counted == 10
+
+
+def test_starting_elsewhere_supersedes_the_old_session(db_session, enrolled):
+    learner, c, _ = enrolled
+    first_lesson, second_lesson = video_lessons(c)[:2]
+    tick = Clock()
+    with tick():
+        old, _ = services.start_session(learner.id, first_lesson.id)
+    tick.advance(10)
+    with tick():
+        services.record_heartbeat(learner.id, Beat(old.id, 1, 10, [[0, 10]]))
+        new, _ = services.start_session(learner.id, second_lesson.id)
+    tick.advance(10)
+    with tick():
+        stale = services.record_heartbeat(learner.id, Beat(old.id, 2, 20, [[10, 20]]))
+    assert stale.status == "superseded" and "其他页面或设备" in stale.body["message"]
+    progress = db_session.scalar(select(LessonProgress).where(LessonProgress.lesson_id == first_lesson.id,
+                                                              LessonProgress.user_id == learner.id))
+    assert progress.credited_seconds == 10  # time before the switch kept, nothing after
+    assert progress.not_counted["superseded"] == 10
+    active = db_session.scalar(select(func.count()).select_from(PlaySession).where(
+        PlaySession.user_id == learner.id, PlaySession.superseded_at.is_(None)))
+    assert active == 1
+
+
+def _frequent_checks(db_session, **kw):
+    rule = RuleSet(name="测试规则", region_code="110000", attention_check_min_seconds=20,
+                   attention_check_max_seconds=20, attention_window_seconds=30, **kw)
+    db_session.add(rule)
+    db_session.flush()
+    return rule
+
+
+def test_an_unanswered_attention_check_loses_the_time_since_the_previous_check(db_session, enrolled):
+    learner, c, _ = enrolled
+    _frequent_checks(db_session)
+    lesson = video_lessons(c)[0]
+    tick = Clock()
+    with tick():
+        session, progress = services.start_session(learner.id, lesson.id)
+    for seq in (1, 2):
+        tick.advance(10)
+        with tick():
+            result = services.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
+    assert result.body["attention_check"] is not None and result.body["pending_seconds"] == 20
+    assert progress.credited_seconds == 0
+    tick.advance(40)  # the window (30 s) and the grace pass without an answer
+    with tick():
+        result = services.record_heartbeat(learner.id, Beat(session.id, 3, 20, []))
+    assert result.body["attention_missed"] == 20
+    assert progress.credited_seconds == 0 and progress.not_counted["attention"] == 20
+
+
+def test_an_answered_attention_check_credits_the_pending_time(db_session, enrolled):
+    learner, c, _ = enrolled
+    _frequent_checks(db_session)
+    lesson = video_lessons(c)[0]
+    tick = Clock()
+    with tick():
+        session, progress = services.start_session(learner.id, lesson.id)
+    for seq in (1, 2):
+        tick.advance(10)
+        with tick():
+            services.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
+    tick.advance(5)
+    with tick():
+        body = services.answer_attention(learner.id, session.id)
+    assert body["attention"] == "passed" and progress.credited_seconds == 20
+
+
+def test_reading_lesson_completes_after_the_minimum_reading_time(db_session, enrolled):
+    learner, c, _ = enrolled
+    lesson = next(lesson for lesson in c.lessons if lesson.kind == "reading")
+    _, result = read_lesson(learner.id, lesson, Clock())
+    assert result.body["completed"]
+
+
+def test_objects_of_other_learners_are_refused(db_session, enrolled, make_user):
+    learner, c, enrollment = enrolled
+    other = make_user()
+    lesson = video_lessons(c)[0]
+    with Clock()():
+        session, progress = services.start_session(learner.id, lesson.id)
+    with pytest.raises(NotAllowed):
+        services.record_heartbeat(other.id, Beat(session.id, 1, 1, [[0, 1]]))
+    with pytest.raises(NotAllowed):
+        services.answer_attention(other.id, session.id)
+    with pytest.raises(NotAllowed):
+        services.get_own_progress(other, progress.id)
+    with pytest.raises(NotAllowed):  # not enrolled: no lease on this course
+        services.start_session(other.id, lesson.id)
+
+
+def test_from_enrolment_to_a_credit_record(db_session, enrolled):
+    learner, c, enrollment = enrolled
+    completed = []
+    signals.course_completed.connect(completed.append, weak=False)
+    try:
+        tick = Clock()
+        with tick(), pytest.raises(Conflict, match="先完成全部课时"):
+            services.start_attempt(learner, enrollment)
+        study_all_lessons(learner.id, c, tick)
+        state = services.course_state(enrollment)
+        assert state.lessons_done and not state.exam_passed and enrollment.completed_at is None
+
+        # A failed attempt first: nothing is recorded.
+        with tick():
+            attempt = services.start_attempt(learner, enrollment)
+            shown = services.shown_questions(attempt, reveal=False)
+            assert all(q.correct_shown is None for q in shown)
+            failed = services.submit_attempt(learner, attempt, {})
+        assert failed.score == 0 and not failed.passed and enrollment.completed_at is None
+        with tick(), pytest.raises(Conflict):
+            services.submit_attempt(learner, attempt, {})
+
+        with tick():
+            attempt = services.start_attempt(learner, enrollment)
+            passed = services.submit_attempt(learner, attempt, correct_answers(attempt))
+        assert passed.score == 100 and passed.passed
+        record = db_session.scalar(select(CreditRecord).where(CreditRecord.user_id == learner.id))
+        assert record.hours == c.credit_hours and record.category == "public" and record.exam_score == 100
+        assert record.credit_year == 2026 and record.course_version == c.version and record.course_code == c.code
+        assert enrollment.completed_at is not None
+        # Idempotent: calling again writes nothing and emits nothing.
+        with tick():
+            assert services.complete_course_if_done(enrollment) is None
+        assert completed == [enrollment]
+        assert db_session.scalar(select(func.count()).select_from(CreditRecord)
+                                 .where(CreditRecord.user_id == learner.id)) == 1
+    finally:
+        signals.course_completed.disconnect(completed.append)
+
+
+def test_attempts_are_limited_by_the_rule_set(db_session, enrolled):
+    learner, c, enrollment = enrolled
+    db_session.add(RuleSet(name="两次机会", region_code="110000", quiz_attempts=2))
+    tick = Clock()
+    study_all_lessons(learner.id, c, tick)
+    with tick():
+        for _ in range(2):
+            services.submit_attempt(learner, services.start_attempt(learner, enrollment), {})
+        with pytest.raises(Conflict, match="最多可参加 2 次"):
+            services.start_attempt(learner, enrollment)

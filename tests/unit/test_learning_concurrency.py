@@ -1,0 +1,98 @@
+"""Two sessions of one learner, started and beating at the same moment from different threads,
+each with its own connection to a real database (its own, committed): time is credited at most once."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from lms.core import clock
+from lms.extensions import db
+from lms.learning import services
+from lms.learning.models import LessonProgress, PlaySession
+from lms.learning.services import Beat
+from tests.conftest import build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.learning_helpers import T0
+
+ROUNDS = 3  # the demo clip is 30 s long
+
+
+@pytest.fixture(scope="module")
+def own_app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("concurrency")
+    with fresh_database(tmp, "conc") as url:
+        application = make_test_app(url, tmp)
+        build_database(application, packages=("GX-NS-001",))
+        yield application
+        with application.app_context():
+            db.engine.dispose()
+
+
+def test_concurrent_sessions_credit_time_at_most_once(own_app, monkeypatch):
+    with own_app.app_context():
+        engine = db.engine
+    # Real, committed transactions: one session per thread, not the rolled-back test session.
+    monkeypatch.setattr(db, "session", scoped_session(sessionmaker(bind=engine), scopefunc=threading.get_ident))
+    with own_app.test_request_context():
+        from lms.accounts import services as accounts
+
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name="并发学员", id_number=id_number("11010519900101777"), password="Study2026ok",
+            mobile="13700000777", region_code="110000", employer_name="测试单位",
+            employer_credit_code=credit_code("91110105MA01ABCD2")))
+        db.session.commit()
+        user_id = user.id
+        enrollment = services.enroll(user, "GX-NS-001")
+        lesson_id = next(lesson.id for lesson in enrollment.course.lessons if lesson.kind == "video")
+        db.session.commit()
+        db.session.remove()
+
+    # The clock is process-wide: both threads see the same moment, set once per round by the
+    # barrier's action (clock.freeze's save/restore is not meant for concurrent threads).
+    rounds = iter(range(ROUNDS + 1))
+
+    def next_moment():
+        monkeypatch.setattr(clock, "_frozen", T0 + timedelta(seconds=10 * next(rounds)))
+
+    barrier = threading.Barrier(2, action=next_moment)
+    errors, statuses = [], []
+
+    def learner_tab():
+        try:
+            with own_app.app_context():
+                barrier.wait()
+                session, _ = services.start_session(user_id, lesson_id)
+                sid = session.id  # read before the commit expires it (a read would open a snapshot)
+                db.session.commit()
+                for n in range(1, ROUNDS + 1):
+                    barrier.wait()
+                    result = services.record_heartbeat(user_id, Beat(
+                        sid, n, 10 * n, [[10 * (n - 1), 10 * n]], event="pause"))
+                    db.session.commit()
+                    statuses.append(result.status)
+                db.session.remove()
+        except Exception as exc:  # reported below, with the thread's traceback
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=learner_tab) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+
+    with own_app.app_context():
+        active = db.session.scalar(select(func.count()).select_from(PlaySession).where(
+            PlaySession.user_id == user_id, PlaySession.superseded_at.is_(None)))
+        progress = db.session.scalar(select(LessonProgress).where(LessonProgress.user_id == user_id))
+        pending = db.session.scalar(select(func.sum(PlaySession.pending_seconds)).where(
+            PlaySession.user_id == user_id))
+        db.session.remove()
+    assert active == 1  # the two starts were serialized: one lease
+    assert statuses.count("ok") == ROUNDS and statuses.count("superseded") == ROUNDS
+    # Wall clock: 10 s per round; both tabs reported the same 10 s, credited once.
+    assert progress.credited_seconds + pending <= 10 * ROUNDS + 2
+    assert progress.credited_seconds >= 10 * ROUNDS - 1
