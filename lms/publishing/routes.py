@@ -329,8 +329,14 @@ def media_library():
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def upload_media():
     max_bytes = current_app.config["LMS_MAX_UPLOAD_MB"] * 1024 * 1024
-    request.max_content_length = max_bytes + 1024 * 1024  # room for the form fields around the file
     wants_json = request.accept_mimetypes.best == "application/json"
+    if (request.content_length or 0) > max_bytes + 1024 * 1024:  # refused before anything is read
+        message = f"视频超过大小上限 {current_app.config['LMS_MAX_UPLOAD_MB']} MB，请压缩后再上传。"
+        if wants_json:
+            return jsonify(error={"code": "too_large", "message": message}), 413
+        flash(message, "danger")
+        return redirect(url_for(".media_library"))
+    request.max_content_length = max_bytes + 1024 * 1024  # room for the form fields around the file
     orgs = services.publisher_orgs(current_user)
     org_id = request.form.get("organization_id", type=int) or (orgs[0] if orgs else None)
     upload = request.files.get("file")
@@ -487,6 +493,9 @@ def import_package():
         return render_template("publishing/import.html", organizations=orgs,
                                max_mb=current_app.config["LMS_PACKAGE_MAX_MB"])
     max_bytes = current_app.config["LMS_PACKAGE_MAX_MB"] * 1024 * 1024
+    if (request.content_length or 0) > max_bytes + 1024 * 1024:  # refused before anything is read
+        return render_template("publishing/import.html", organizations=orgs, max_mb=max_bytes // (1024 * 1024),
+                               problems=[f"课程包超过大小上限 {max_bytes // (1024 * 1024)} MB。"]), 413
     request.max_content_length = max_bytes + 1024 * 1024
     upload = request.files.get("file")
     org = next((o for o in orgs if o.id == request.form.get("organization_id", type=int)), orgs[0] if orgs else None)

@@ -512,8 +512,17 @@ def versions_of(course: Course) -> list[Course]:
 
 
 def course_stats(courses: list[Course]) -> dict[int, dict]:
-    """Enrolments and completions per course version (filled in by the learning module's tables)."""
-    return {course.id: {"enrolments": None, "completions": None} for course in courses}
+    """Enrolments and completions (valid credit records) per course version, two grouped queries."""
+    from ..credits.models import CreditRecord
+    from ..learning.models import Enrollment
+
+    ids = [course.id for course in courses]
+    enrolments = dict(db.session.execute(select(Enrollment.course_id, func.count())
+                                         .where(Enrollment.course_id.in_(ids)).group_by(Enrollment.course_id)).all())
+    completions = dict(db.session.execute(
+        select(CreditRecord.course_id, func.count())
+        .where(CreditRecord.course_id.in_(ids), CreditRecord.voided_at.is_(None)).group_by(CreditRecord.course_id)).all())
+    return {i: {"enrolments": enrolments.get(i, 0), "completions": completions.get(i, 0)} for i in ids}
 
 
 def set_cover(actor: User, course: Course, stream, *, max_bytes: int = 5 * 1024 * 1024) -> None:
