@@ -1,0 +1,170 @@
+"""Publishing in a real browser with real workers: a publisher uploads a clip and watches the
+transcode reach 100 %, builds and submits a course, a reviewer approves it, and it appears in the
+catalog with a video that plays."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from werkzeug.serving import make_server
+
+from lms.accounts.models import OrgKind, Role
+from lms.extensions import db
+from tests.conftest import ROOT, TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+
+pytestmark = pytest.mark.e2e
+CONSUMER = Path(sys.executable).with_name("huey_consumer")
+
+
+@pytest.fixture(scope="module")
+def lecture(tmp_path_factory):
+    """20 s at 640x360: long enough that the transcode reports progress along the way."""
+    path = tmp_path_factory.mktemp("upload") / "第一讲-应急预案.mp4"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=640x360:rate=25:duration=20", "-f", "lavfi", "-i", "sine=duration=20",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, live_server):
+    """A server with a queue of its own and one real consumer per queue (depends on live_server
+    only so the per-test rollback fixture stands aside)."""
+    from lms.core import jobs
+
+    previous_app = jobs._app
+    tmp = tmp_path_factory.mktemp("publishing")
+    with fresh_database(tmp, "publishing") as url:
+        settings = {"LMS_JOBS_IMMEDIATE": False, "LMS_JOBS_FILE": str(tmp / "jobs.sqlite3"),
+                    "LMS_MEDIA_ROOT": str(tmp / "media"), "LMS_SEARCH_INDEX": str(tmp / "search-index")}
+        app = make_test_app(url, tmp, **settings)
+        build_database(app)
+        env = {**os.environ, "DATABASE_URL": url, "LMS_INSTANCE_PATH": str(tmp / "instance"),
+               "SECRET_KEY": "test-secret-key", "LMS_DATA_KEY": "test-data-key", "LMS_JOBS_IMMEDIATE": "0",
+               "LMS_JOBS_FILE": settings["LMS_JOBS_FILE"], "LMS_MEDIA_ROOT": settings["LMS_MEDIA_ROOT"],
+               "LMS_SEARCH_INDEX": settings["LMS_SEARCH_INDEX"], "PYTHONPATH": str(ROOT)}
+        log = open(tmp / "consumers.log", "wb")  # noqa: SIM115 (closed below)
+        consumers = [subprocess.Popen([str(CONSUMER), f"lms.core.jobs.{queue}", "-w", "1", "-k", "thread"],
+                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                     for queue in ("huey", "media_huey")]
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield app, f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+            for process in consumers:
+                process.send_signal(signal.SIGINT)
+            for process in consumers:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            log.close()
+            with app.app_context():
+                db.engine.dispose()
+            if previous_app is not None:
+                jobs.init_app(previous_app)
+
+
+def account(app, role, n, **grant):
+    from lms.accounts import services as accounts
+
+    with app.test_request_context():
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name={"publisher": "发布员", "reviewer": "审核员", "learner": "学员"}[role],
+            id_number=id_number(f"11010519850101{n:03d}"), password=TEST_PASSWORD, mobile=f"137{n:08d}",
+            region_code="110000", employer_name="测试单位", employer_credit_code=credit_code("91110105MA01ABCD5")))
+        if role == "publisher":
+            grant["organization"] = accounts.get_or_create_organization("北京市应急管理培训中心", OrgKind.PUBLISHER)
+        accounts.grant_role(None, user, Role(role), **grant)
+        db.session.commit()
+        return user.mobile
+
+
+def sign_in(page: Page, base: str, mobile: str):
+    page.goto(base + "/login")
+    page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
+    page.get_by_label("密码").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("button", name="退出")).to_be_visible()
+
+
+def test_upload_transcode_submit_approve_and_play(site, browser: Browser, lecture):
+    app, base = site
+    publisher = browser.new_page()
+    sign_in(publisher, base, account(app, "publisher", 1))
+
+    # Upload: the bar fills while the file goes up, then follows the transcode to 100 %.
+    publisher.goto(base + "/publish/media")
+    publisher.get_by_label("视频文件").set_input_files(str(lecture))
+    publisher.get_by_role("button", name="上传").click()
+    row = publisher.locator(".asset-row", has_text=lecture.name)
+    expect(row).to_be_visible(timeout=30_000)
+    expect(row.get_by_text("已完成，可以在课时中选用。")).to_be_visible(timeout=90_000)
+    expect(row.locator(".progress-bar")).to_have_text("100%")
+    expect(row.locator(".progress")).to_have_attribute("aria-valuenow", "100")
+
+    # A course with one video lesson.
+    publisher.goto(base + "/publish/courses/new")
+    publisher.get_by_label("课程编号").fill("GX-E2E-001")
+    publisher.get_by_label("课程名称").fill("应急预案编制与演练")
+    publisher.get_by_label("科目主题").select_option(label="应急管理")
+    publisher.get_by_label("课程简介").fill("讲解应急预案的编制要点与演练组织。")
+    publisher.get_by_label("设置结业测验").uncheck()
+    publisher.get_by_role("button", name="创建课程").click()
+    expect(publisher.get_by_text("课程已创建")).to_be_visible()
+    publisher.get_by_label("新章节名称").fill("第一章 预案编制")
+    publisher.get_by_role("button", name="添加章节").click()
+    publisher.get_by_label("新课时名称").fill("预案的结构与要素")
+    publisher.get_by_role("button", name="添加课时").click()
+    publisher.get_by_role("link", name="预案的结构与要素").click()
+    select = publisher.get_by_label("视频", exact=True)
+    option = select.locator("option", has_text=lecture.name).get_attribute("value")
+    select.select_option(value=option)
+    publisher.get_by_role("button", name="保存").click()
+    expect(publisher.get_by_text("课时已保存")).to_be_visible()
+    publisher.get_by_role("button", name="提交审核").click()
+    expect(publisher.get_by_text("已提交审核")).to_be_visible()
+
+    reviewer = browser.new_page()
+    sign_in(reviewer, base, account(app, "reviewer", 2))
+    reviewer.goto(base + "/review/")
+    reviewer.get_by_role("link", name=re.compile("应急预案编制与演练")).click()
+    reviewer.get_by_role("button", name="通过并发布").click()
+    expect(reviewer.get_by_text("已通过审核并发布")).to_be_visible()
+
+    # In the catalog, and the lesson's video plays for a learner.
+    learner = browser.new_page()
+    learner.goto(base + "/courses")
+    learner.get_by_role("link", name="应急预案编制与演练").click()
+    expect(learner.get_by_text("视频 · 20 秒")).to_be_visible()
+    sign_in(learner, base, account(app, "learner", 3))
+    learner.goto(base + "/courses/GX-E2E-001")
+    learner.locator("form[action$='/enrol'] button").click()
+    expect(learner.get_by_text("应急预案编制与演练").first).to_be_visible()
+    learner.goto(base + "/learn/GX-E2E-001")
+    video = learner.locator("#lesson-video")
+    expect(video).to_be_visible()
+    until(learner, "document.getElementById('lesson-video').readyState >= 1")
+    assert 19 <= learner.evaluate("document.getElementById('lesson-video').duration") <= 21
+    learner.evaluate("document.getElementById('lesson-video').muted = true")
+    learner.evaluate("document.getElementById('lesson-video').play()")
+    until(learner, "document.getElementById('lesson-video').currentTime > 1")
+
+
+def until(page: Page, expression: str, timeout: float = 30) -> None:
+    """Poll an expression (the page's CSP forbids the string evaluation wait_for_function uses)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        time.sleep(0.2)
