@@ -288,6 +288,26 @@ class TranscodeError(RuntimeError):
     pass
 
 
+def rendition_commands(source: Path, work: Path, *, has_audio: bool, duration: float):
+    """The three ffmpeg commands behind a transcode: MP4, HLS from that MP4, and a poster.
+
+    Kept apart so the benchmark runs exactly these commands on their own.
+    """
+    inp = ffmpeg.input(str(source))
+    streams = [inp.video] + ([inp.audio] if has_audio else [])
+    mp4 = ffmpeg.output(*streams, str(work / "video.mp4"), vcodec="libx264", preset="veryfast", crf=23,
+                        pix_fmt="yuv420p", vf="scale=trunc(min(iw\\,1280)/2)*2:-2", acodec="aac",
+                        # a key frame every 2 s, so HLS can cut ~6 s segments when it copies the stream
+                        force_key_frames="expr:gte(t,n_forced*2)",
+                        audio_bitrate="128k", movflags="+faststart")
+    hls = ffmpeg.output(ffmpeg.input(str(work / "video.mp4")), str(work / "hls" / "index.m3u8"), c="copy",
+                        f="hls", hls_time=6, hls_playlist_type="vod",
+                        hls_segment_filename=str(work / "hls" / "seg_%04d.ts"), master_pl_name="master.m3u8")
+    poster = ffmpeg.input(str(work / "video.mp4"), ss=min(duration * 0.1, 5.0)).output(
+        str(work / "poster.jpg"), vframes=1, vf="scale=640:-2")
+    return mp4, hls, poster
+
+
 def transcode_asset(asset: MediaAsset, *, report) -> None:
     """H.264/AAC faststart MP4, an HLS rendition with a master playlist, and a poster.
 
@@ -305,26 +325,11 @@ def transcode_asset(asset: MediaAsset, *, report) -> None:
             has_audio = probe_video(source, display_name=asset.original_name).has_audio
         except InvalidInput as exc:
             raise TranscodeError(exc.message) from None
-        inp = ffmpeg.input(str(source))
-        streams = [inp.video] + ([inp.audio] if has_audio else [])
-        _run_ffmpeg(
-            ffmpeg.output(*streams, str(work / "video.mp4"), vcodec="libx264", preset="veryfast", crf=23,
-                          pix_fmt="yuv420p", vf="scale=trunc(min(iw\\,1280)/2)*2:-2", acodec="aac",
-                          # a key frame every 2 s, so HLS can cut ~6 s segments when it copies the stream
-                          force_key_frames="expr:gte(t,n_forced*2)",
-                          audio_bitrate="128k", movflags="+faststart"),
-            duration, lambda f: report(0.85 * f))
-        _run_ffmpeg(
-            ffmpeg.output(ffmpeg.input(str(work / "video.mp4")), str(work / "hls" / "index.m3u8"), c="copy",
-                          f="hls", hls_time=6, hls_playlist_type="vod",
-                          hls_segment_filename=str(work / "hls" / "seg_%04d.ts"), master_pl_name="master.m3u8"),
-            duration, lambda f: report(0.85 + 0.1 * f))
-        (
-            ffmpeg.input(str(work / "video.mp4"), ss=min(duration * 0.1, 5.0))
-            .output(str(work / "poster.jpg"), vframes=1, vf="scale=640:-2")
-            .global_args("-hide_banner", "-loglevel", "error").overwrite_output()
-            .run(capture_stdout=True, capture_stderr=True)
-        )
+        mp4, hls, poster = rendition_commands(source, work, has_audio=has_audio, duration=duration)
+        _run_ffmpeg(mp4, duration, lambda f: report(0.85 * f))
+        _run_ffmpeg(hls, duration, lambda f: report(0.85 + 0.1 * f))
+        poster.global_args("-hide_banner", "-loglevel", "error").overwrite_output().run(
+            capture_stdout=True, capture_stderr=True)
     except ffmpeg.Error as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise TranscodeError((exc.stderr or b"").decode(errors="replace").strip()[-1500:] or str(exc)) from None
