@@ -36,14 +36,23 @@ def run_migrations_online():
             # Batch migrations rebuild SQLite tables; foreign keys are checked once afterwards instead
             # of failing midway. The pragma only takes effect outside a transaction.
             connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
-        context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
-        with context.begin_transaction():
-            context.run_migrations()
-        if sqlite:
-            problems = connection.connection.dbapi_connection.execute("PRAGMA foreign_key_check").fetchall()
-            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
-            if problems:
-                raise RuntimeError(f"foreign key violations after migration: {problems[:5]}")
+        try:
+            context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                # The pragma is ignored inside a transaction, and SQLAlchemy may still hold one
+                # (autobegun by alembic's version query): end it first, or this pooled connection
+                # would go back to the pool with foreign keys off.
+                if connection.in_transaction():
+                    connection.commit()
+                raw = connection.connection.dbapi_connection
+                problems = raw.execute("PRAGMA foreign_key_check").fetchall()
+                raw.execute("PRAGMA foreign_keys=ON")
+                assert raw.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+                if problems:
+                    raise RuntimeError(f"foreign key violations after migration: {problems[:5]}")
 
 
 if context.is_offline_mode():

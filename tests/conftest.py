@@ -142,9 +142,53 @@ def ctx(app):
         yield
 
 
+class _ClosingClient:
+    """A test client that closes every response it returned when the test ends.
+
+    A response holds the request body the client spooled to a temporary file (large uploads);
+    closing them here, not whenever the garbage collector gets to them, keeps ResourceWarnings
+    out of unrelated tests."""
+
+    def __init__(self, app):
+        self._client = app.test_client()
+        self._responses = []
+
+    def open(self, *args, **kwargs):
+        response = self._client.open(*args, **kwargs)
+        self._responses.append(response)
+        return response
+
+    def get(self, *args, **kwargs):
+        return self.open(*args, method="GET", **kwargs)
+
+    def post(self, *args, **kwargs):
+        return self.open(*args, method="POST", **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def close(self):
+        for response in self._responses:
+            response.close()
+        self._responses.clear()
+
+
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client_factory(app):
+    clients = []
+
+    def make():
+        clients.append(_ClosingClient(app))
+        return clients[-1]
+
+    yield make
+    for made in clients:
+        made.close()
+
+
+@pytest.fixture
+def client(client_factory):
+    return client_factory()
 
 
 @pytest.fixture

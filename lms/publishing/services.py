@@ -125,12 +125,19 @@ def update_course(actor: User, course: Course, data: CourseData) -> Course:
 # ---------------------------------------------------------------- credit hours
 
 
+def _national_rule():
+    """Course hours are set once for every learner, so they follow the national rule set."""
+    from ..credits.services import ensure_national_rule_set
+
+    return ensure_national_rule_set()
+
+
 def rule_minutes_per_hour() -> int:
-    return int(current_app.config.get("LMS_MINUTES_PER_HOUR", 45))
+    return int(_national_rule().minutes_per_hour)
 
 
 def rule_hours_step() -> Decimal:
-    return Decimal(str(current_app.config.get("LMS_HOURS_STEP", "0.5")))
+    return Decimal(_national_rule().rounding_step).normalize()
 
 
 def video_seconds(course: Course) -> int:

@@ -26,8 +26,8 @@ def publisher(make_user, org):
     return make_user(roles=(Role.PUBLISHER,), organization=org, real_name="发布员")
 
 
-def other_client(app, user, csrf_token):
-    client = app.test_client()
+def other_client(make_client, user, csrf_token):
+    client = make_client()
     token = csrf_token(client.get("/login").get_data(as_text=True))
     assert client.post("/login", data={"login": user.mobile, "password": TEST_PASSWORD,
                                        "csrf_token": token}).status_code == 302
@@ -66,15 +66,15 @@ def test_create_course_and_bad_input_keeps_what_was_typed(client, publisher, log
     assert "应急预案编制实务" in client.get("/publish/").get_data(as_text=True)
 
 
-def test_another_organization_cannot_see_or_change_a_course(app, client, publisher, login, csrf_token, make_user,
-                                                           db_session):
+def test_another_organization_cannot_see_or_change_a_course(app, client, client_factory, publisher, login,
+                                                           csrf_token, make_user, db_session):
     login(publisher)
     new_course(client, csrf_token)
     course = db_session.scalar(select(Course).where(Course.code == "GX-WEB-001"))
     with app.test_request_context():
         other_org = get_or_create_organization("另一个基地", OrgKind.PUBLISHER)
         db_session.commit()
-    outsider = other_client(app, make_user(roles=(Role.PUBLISHER,), organization=other_org), csrf_token)
+    outsider = other_client(client_factory, make_user(roles=(Role.PUBLISHER,), organization=other_org), csrf_token)
     token = csrf_token(outsider.get("/publish/").get_data(as_text=True))
     assert "应急预案编制实务" not in outsider.get("/publish/").get_data(as_text=True)
     assert outsider.get(f"/publish/courses/{course.id}").status_code == 403
@@ -124,7 +124,8 @@ def test_oversize_upload_is_refused(app, client, publisher, login, csrf_token, c
     assert response.status_code == 413 and "大小上限" in response.get_json()["error"]["message"]
 
 
-def test_reviewer_rejects_with_reason_then_approves(app, client, publisher, login, csrf_token, make_user, db_session):
+def test_reviewer_rejects_with_reason_then_approves(app, client, client_factory, publisher, login, csrf_token,
+                                                   make_user, db_session):
     login(publisher)
     new_course(client, csrf_token, has_exam="")
     course = db_session.scalar(select(Course).where(Course.code == "GX-WEB-001"))
@@ -135,7 +136,7 @@ def test_reviewer_rejects_with_reason_then_approves(app, client, publisher, logi
     assert client.post(f"/publish/courses/{course.id}/submit", data={"csrf_token": token}).status_code == 302
     assert course.status == CourseStatus.IN_REVIEW
 
-    reviewer = other_client(app, make_user(roles=(Role.REVIEWER,), real_name="审核员"), csrf_token)
+    reviewer = other_client(client_factory, make_user(roles=(Role.REVIEWER,), real_name="审核员"), csrf_token)
     queue = reviewer.get("/review/").get_data(as_text=True)
     assert "应急预案编制实务" in queue
     page = reviewer.get(f"/review/courses/{course.id}").get_data(as_text=True)
@@ -176,9 +177,10 @@ def test_package_zip_upload_reports_problems_and_imports_a_valid_one(app, client
                 else source.read(info)
             target.writestr(info.filename.replace("GX-NS-001", "GX-NS-901"), data)
     data = renamed.getvalue()
-    response = client.post("/publish/import", data={"csrf_token": token, "file": (io.BytesIO(data), "ns.zip")},
-                           content_type="multipart/form-data")
-    assert response.status_code == 302, response.get_data(as_text=True)
+    # Closing the response closes the request body the test client spooled to disk.
+    with client.post("/publish/import", data={"csrf_token": token, "file": (io.BytesIO(data), "ns.zip")},
+                     content_type="multipart/form-data") as response:
+        assert response.status_code == 302, response.get_data(as_text=True)
     imported = db_session.scalar(select(Course).where(Course.code == "GX-NS-901"))
     assert imported.status == CourseStatus.DRAFT
     assert imported.publisher_id == publisher.role_grants[-1].organization_id
