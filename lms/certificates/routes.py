@@ -1,5 +1,7 @@
 """Certificates: the learner's downloads, the public verification page, credentials, JWKS, admin."""
 
+import io
+
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
@@ -42,7 +44,8 @@ def issue_annual(year: int):
 def download_pdf(number: str):
     cert = services.own_certificate(current_user, number)
     commit()  # an admin's download is audited
-    return send_file(services.pdf_file(cert), mimetype="application/pdf", as_attachment=True,
+    data = services.pdf_file(cert).read_bytes()  # small; read whole so no file handle outlives the request
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
                      download_name=f"学时证明-{cert.number}.pdf")
 
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from ..accounts.models import Region, Role
 from ..core.errors import DomainError
@@ -42,7 +43,8 @@ def _form_values(form: RuleSetForm) -> dict:
 def _region_choices(current: str | None):
     taken = {r.region_code for r in services.all_rule_sets() if r.region_code and r.region_code != current}
     regions = db.session.scalars(db.select(Region).order_by(Region.code))
-    return [("", "（请选择地区）")] + [(r.code, f"{r.name}（{r.code}）") for r in regions if r.code not in taken]
+    return [SelectChoice("", "（请选择地区）")] + [SelectChoice(r.code, f"{r.name}（{r.code}）")
+                                              for r in regions if r.code not in taken]
 
 
 @bp.get("/admin/rules")
