@@ -118,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from .accounts.cli import users_cli
     from .catalog.cli import courses_cli
+    from .certificates.cli import credentials_cli
     from .core.cli import demo_command, jobs_cli, setup_command
     from .search.cli import search_cli
 
@@ -127,6 +128,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(search_cli)
+    app.cli.add_command(credentials_cli)
 
 
 def _register_security(app: Flask) -> None:

@@ -3,7 +3,6 @@ append-only corrections."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
