@@ -41,6 +41,7 @@ def _init_extensions(app: Flask) -> None:
     from .accounts import models as _accounts  # noqa: F401  (models register with the metadata)
     from .assessment import models as _assessment  # noqa: F401
     from .catalog import models as _catalog  # noqa: F401
+    from .certificates import models as _certificates  # noqa: F401
     from .core import audit as _audit  # noqa: F401
     from .core.database import configure_sqlite
     from .credits import models as _credits  # noqa: F401
@@ -87,8 +88,11 @@ def _init_jobs_and_search(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .accounts.routes import bp as accounts_bp
     from .catalog.routes import bp as catalog_bp
+    from .certificates import services as certificates
+    from .certificates.routes import bp as certificates_bp
     from .core.errors import register_error_handlers
     from .core.routes import bp as core_bp
+    from .credits.routes import bp as credits_bp
     from .learning.api import bp as learning_api_bp
     from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
@@ -105,12 +109,16 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(search_api_bp)
     app.register_blueprint(learning_bp)
     app.register_blueprint(learning_api_bp)
+    app.register_blueprint(credits_bp)
+    app.register_blueprint(certificates_bp)
+    certificates.connect_signals()
     register_error_handlers(app)
 
 
 def _register_cli(app: Flask) -> None:
     from .accounts.cli import users_cli
     from .catalog.cli import courses_cli
+    from .certificates.cli import credentials_cli
     from .core.cli import demo_command, jobs_cli, setup_command
     from .search.cli import search_cli
 
@@ -120,6 +128,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(search_cli)
+    app.cli.add_command(credentials_cli)
 
 
 def _register_security(app: Flask) -> None:

@@ -46,6 +46,11 @@ def load_config(instance_path: str) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "LMS_LOGIN_RATE_LIMIT": env.get("LMS_LOGIN_RATE_LIMIT", "10 per minute;60 per hour"),
         "LMS_PUBLIC_URL": env.get("LMS_PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Certificates: issuer code in numbers (2-6 capitals/digits), issuer name, credential signing keys.
+        "LMS_CERT_ISSUER_CODE": env.get("LMS_CERT_ISSUER_CODE", "GX"),
+        "LMS_CERT_ISSUER_NAME": env.get("LMS_CERT_ISSUER_NAME", "公需科目继续教育平台"),
+        "LMS_SIGNING_KEY_DIR": env.get("LMS_SIGNING_KEY_DIR") or str(Path(instance_path) / "signing-keys"),
+        "LMS_VERIFY_RATE_LIMIT": env.get("LMS_VERIFY_RATE_LIMIT", "30 per minute;300 per hour"),
         "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
         "BABEL_DEFAULT_TIMEZONE": env.get("LMS_TIMEZONE", "Asia/Shanghai"),
         "WTF_CSRF_TIME_LIMIT": None,

@@ -13,11 +13,12 @@ from ..extensions import db
 def ensure_reference_data() -> None:
     from ..accounts.services import ensure_regions
     from ..catalog.services import ensure_subjects
-    from ..credits.services import ensure_national_rule_set
+    from ..credits.services import ensure_example_rule_sets, ensure_national_rule_set
 
     ensure_regions()
     ensure_subjects()
     ensure_national_rule_set()
+    ensure_example_rule_sets()
 
 
 @click.command("setup")

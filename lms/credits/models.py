@@ -1,8 +1,9 @@
+"""Credit rules (RuleSet) and the append-only ledger of earned credit hours (CreditRecord)."""
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
 from ..extensions import db
@@ -20,6 +21,10 @@ class RuleSet(db.Model):
     public_min_hours: Mapped[Decimal] = mapped_column(Numeric(5, 1), default=Decimal("30"))
     minutes_per_hour: Mapped[int] = mapped_column(default=45)
     rounding_step: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=Decimal("0.5"))
+    # Tiered hours by lesson length, "minutes:hours" pairs, e.g. "20:0.5,40:1": a video lesson of at
+    # least 20 minutes counts 0.5 学时, of at least 40 minutes 1 学时. Empty: the course's declared
+    # hours (set by its publisher at minutes_per_hour minutes per 学时).
+    hour_tiers: Mapped[str | None] = mapped_column(String(120))
     daily_cap_hours: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     # The credit year closes on this day; a day before 31 December falls in the next calendar
     # year (e.g. 30 April: credit year 2025 runs to 30 April 2026).
@@ -34,6 +39,8 @@ class RuleSet(db.Model):
     quiz_attempts: Mapped[int] = mapped_column(default=3)
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
 
+    region = relationship("Region")
+
     @property
     def rates(self) -> list[float]:
         return sorted({float(r) for r in self.allowed_rates.split(",") if r.strip()})
@@ -42,10 +49,35 @@ class RuleSet(db.Model):
     def fastest_rate(self) -> float:
         return max(self.rates or [1.0])
 
+    @property
+    def tiers(self) -> list[tuple[int, Decimal]]:
+        """(minimum minutes, hours) pairs, longest first."""
+        pairs = []
+        for item in (self.hour_tiers or "").split(","):
+            if item.strip():
+                minutes, hours = item.split(":")
+                pairs.append((int(minutes), Decimal(hours.strip())))
+        return sorted(pairs, reverse=True)
+
+    @property
+    def closes_next_year(self) -> bool:
+        return (self.cycle_end_month, self.cycle_end_day) != (12, 31)
+
+
+class EntryKind:
+    COMPLETION = "completion"  # a course completed
+    CORRECTION = "correction"  # replaces (voids) an earlier entry with corrected values
+    REVOCATION = "revocation"  # voids an earlier entry; counts nothing itself
+
+
+ENTRY_KIND_LABELS = {EntryKind.COMPLETION: "课程完成", EntryKind.CORRECTION: "更正", EntryKind.REVOCATION: "撤销"}
+
 
 class CreditRecord(db.Model):
-    """One row per learner × course completion. Append-only: a correction voids a row (who, why)
-    and adds a new one; rows are never edited otherwise or deleted."""
+    """The ledger: one row per learner × course completion. Append-only: a correction or revocation is a
+    new row that names the row it voids (``voids_id``), who entered it and why. A row counts while no
+    other row voids it and it is not itself a revocation. Rows are never updated or deleted (enforced
+    in :func:`_refuse_changes`)."""
 
     __tablename__ = "credit_record"
     __table_args__ = (Index("ix_credit_record_user_year", "user_id", "credit_year"),)
@@ -63,8 +95,41 @@ class CreditRecord(db.Model):
     exam_score: Mapped[int | None]
     rule_set_id: Mapped[int | None] = mapped_column(ForeignKey("rule_set.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
-    voided_at: Mapped[datetime | None]
-    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    void_reason: Mapped[str | None] = mapped_column(Text)
+    entry_kind: Mapped[str] = mapped_column(String(16), default=EntryKind.COMPLETION,
+                                            server_default=EntryKind.COMPLETION)
+    # One voiding entry per row at most: two concurrent corrections cannot both win.
+    voids_id: Mapped[int | None] = mapped_column(ForeignKey("credit_record.id"), unique=True)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    # Why fewer hours were counted than the course offers (e.g. the daily cap), shown to the learner.
+    note: Mapped[str | None] = mapped_column(Text)
 
     course = relationship("Course")
+    entered_by = relationship("User", foreign_keys=[entered_by_id])
+
+    @property
+    def kind_label(self) -> str:
+        return ENTRY_KIND_LABELS.get(self.entry_kind, self.entry_kind)
+
+    @property
+    def category_label(self) -> str:
+        from ..catalog.models import CATEGORY_LABELS, Category
+
+        try:
+            return CATEGORY_LABELS[Category(self.category)]
+        except ValueError:
+            return self.category
+
+
+class LedgerIsAppendOnly(RuntimeError):
+    pass
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_changes(session, _flush_context, _instances):
+    for obj in session.dirty:
+        if isinstance(obj, CreditRecord) and session.is_modified(obj, include_collections=False):
+            raise LedgerIsAppendOnly("credit records are append-only: add a correction instead")
+    for obj in session.deleted:
+        if isinstance(obj, CreditRecord):
+            raise LedgerIsAppendOnly("credit records are never deleted: add a revocation instead")

@@ -1,15 +1,35 @@
-"""Which rules apply to a learner, and the ledger of earned hours. Services flush; callers commit."""
+"""Which rules apply to a learner, the ledger of earned hours, and the year's summary against the rule.
 
-from datetime import date, datetime
-from decimal import Decimal
+Services flush; callers commit. The ledger is append-only (see :class:`CreditRecord`): corrections
+and revocations are new entries that void earlier ones, recording who and why.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
+from ..catalog.models import CATEGORY_LABELS, Category, LessonKind
+from ..core.audit import record_event
+from ..core.clock import utcnow_naive
+from ..core.errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
-from .models import CreditRecord, RuleSet
+from .models import CreditRecord, EntryKind, RuleSet
 
 NATIONAL_RULE_NAME = "全国默认规则（人社部令第25号）"
+
+# Examples shipped with the platform to show how provinces differ; an admin edits or replaces them.
+EXAMPLE_RULE_SETS = [
+    dict(region_code="440000", name="示例：次年4月30日结算（广东示例）", cycle_end_month=4, cycle_end_day=30,
+         daily_cap_hours=Decimal("8")),
+    dict(region_code="330000", name="示例：按课时长度分档计学时（浙江示例）", hour_tiers="20:0.5,40:1",
+         minutes_per_hour=40, daily_cap_hours=Decimal("10")),
+]
 
 
 def ensure_national_rule_set() -> RuleSet:
@@ -19,6 +39,17 @@ def ensure_national_rule_set() -> RuleSet:
         db.session.add(rule)
         db.session.flush()
     return rule
+
+
+def ensure_example_rule_sets() -> int:
+    """Add the provincial examples where that region has no rule set yet (regions must exist)."""
+    added = 0
+    for values in EXAMPLE_RULE_SETS:
+        if db.session.scalar(select(RuleSet.id).where(RuleSet.region_code == values["region_code"])) is None:
+            db.session.add(RuleSet(**values))
+            added += 1
+    db.session.flush()
+    return added
 
 
 def rule_set_for(user) -> RuleSet:
@@ -31,38 +62,429 @@ def rule_set_for(user) -> RuleSet:
     return ensure_national_rule_set()
 
 
-def credit_year(rule: RuleSet, completed_at: datetime) -> int:
-    """The credit year a completion counts toward, in the platform's local time zone."""
-    local = _local_date(completed_at)
-    end = (rule.cycle_end_month, rule.cycle_end_day)
-    if end == (12, 31):
-        return local.year
-    return local.year if (local.month, local.day) > end else local.year - 1
+# ---------------------------------------------------------------- the credit year
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
 
 
 def _local_date(at: datetime) -> date:
-    from datetime import UTC
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
     aware = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return aware.astimezone(zone).date()
+    return aware.astimezone(_zone()).date()
+
+
+def credit_year(rule: RuleSet, completed_at: datetime) -> int:
+    """The credit year a completion counts toward, in the platform's local time zone."""
+    local = _local_date(completed_at)
+    if not rule.closes_next_year:
+        return local.year
+    return local.year if (local.month, local.day) > (rule.cycle_end_month, rule.cycle_end_day) else local.year - 1
+
+
+def cycle_bounds(rule: RuleSet, year: int) -> tuple[date, date]:
+    """First and last local day of a credit year."""
+    if not rule.closes_next_year:
+        return date(year, 1, 1), date(year, 12, 31)
+    end = date(year + 1, rule.cycle_end_month, rule.cycle_end_day)
+    start = date(year, rule.cycle_end_month, rule.cycle_end_day) + timedelta(days=1)
+    return start, end
+
+
+def current_credit_year(rule: RuleSet) -> int:
+    return credit_year(rule, utcnow_naive())
+
+
+# ---------------------------------------------------------------- hours of a completion
+
+def round_down(hours: Decimal, step: Decimal) -> Decimal:
+    """Round down to the rule's step: rounding never creates credit."""
+    step = Decimal(step)
+    if step <= 0:
+        return Decimal(hours)
+    return ((Decimal(hours) / step).to_integral_value(rounding=ROUND_FLOOR) * step).quantize(Decimal("0.1"))
+
+
+def hours_for_lessons(rule: RuleSet, declared_hours: Decimal, video_seconds: list[float]) -> Decimal:
+    """The hours a completed course earns under a rule: tiered by video lesson length when the rule
+    has tiers, otherwise the course's declared hours; rounded down to the rule's step."""
+    tiers = rule.tiers
+    if not tiers:
+        return round_down(Decimal(declared_hours), rule.rounding_step)
+    total = Decimal(0)
+    for seconds in video_seconds:
+        minutes = Decimal(seconds or 0) / 60
+        total += next((hours for at_least, hours in tiers if minutes >= at_least), Decimal(0))
+    return round_down(total, rule.rounding_step)
+
+
+def hours_for_course(rule: RuleSet, course) -> Decimal:
+    videos = [lesson.duration_seconds or 0 for lesson in course.lessons if lesson.kind == LessonKind.VIDEO]
+    return hours_for_lessons(rule, course.credit_hours, videos)
+
+
+def _local_day_utc_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=_zone()).astimezone(UTC).replace(tzinfo=None)
+    return start, start + timedelta(days=1)
+
+
+def hours_credited_on(user_id: int, day: date) -> Decimal:
+    start, end = _local_day_utc_bounds(day)
+    rows = db.session.scalars(_active_query(user_id).where(CreditRecord.completed_at >= start,
+                                                           CreditRecord.completed_at < end))
+    return sum((r.hours for r in rows), Decimal(0))
 
 
 def record_course_completion(user, course, *, completed_at: datetime, exam_score: int | None) -> CreditRecord:
-    """Write the ledger row for a completed course (the caller guarantees once per completion)."""
+    """Write the ledger row for a completed course (the caller guarantees once per completion).
+
+    Hours follow the learner's rule set; the rule's daily cap limits what one local day credits,
+    and the row's note says how much was not counted and why."""
     rule = rule_set_for(user)
+    hours = hours_for_course(rule, course)
+    note = None
+    if rule.daily_cap_hours is not None:
+        room = max(Decimal(0), Decimal(rule.daily_cap_hours) - hours_credited_on(user.id, _local_date(completed_at)))
+        if hours > room:
+            note = (f"当日已达每日上限 {_fmt(rule.daily_cap_hours)} 学时，"
+                    f"本课程 {_fmt(hours - room)} 学时未计入（共 {_fmt(hours)} 学时）。")
+            hours = room
     record = CreditRecord(
         user_id=user.id, course_id=course.id, course_code=course.code, course_version=course.version,
-        course_title=course.title, hours=Decimal(course.credit_hours), category=course.category,
+        course_title=course.title, hours=hours, category=course.category,
         credit_year=credit_year(rule, completed_at), completed_at=completed_at, exam_score=exam_score,
-        rule_set_id=rule.id)
+        rule_set_id=rule.id, entry_kind=EntryKind.COMPLETION, note=note)
     db.session.add(record)
     db.session.flush()
     return record
 
 
-def active_records(user_id: int) -> list[CreditRecord]:
-    return list(db.session.scalars(
-        select(CreditRecord).where(CreditRecord.user_id == user_id, CreditRecord.voided_at.is_(None))
-        .order_by(CreditRecord.completed_at.desc())))
+def _fmt(hours) -> str:
+    from ..core.formatting import format_hours
+
+    return format_hours(hours)
+
+
+# ---------------------------------------------------------------- reading the ledger
+
+def _active_query(user_id: int | None = None):
+    voiding = aliased(CreditRecord)
+    query = select(CreditRecord).where(
+        CreditRecord.entry_kind != EntryKind.REVOCATION,
+        ~exists().where(voiding.voids_id == CreditRecord.id))
+    if user_id is not None:
+        query = query.where(CreditRecord.user_id == user_id)
+    return query
+
+
+def active_records(user_id: int, year: int | None = None) -> list[CreditRecord]:
+    query = _active_query(user_id)
+    if year is not None:
+        query = query.where(CreditRecord.credit_year == year)
+    return list(db.session.scalars(query.order_by(CreditRecord.completed_at.desc(), CreditRecord.id.desc())))
+
+
+def is_active(record: CreditRecord) -> bool:
+    if record.entry_kind == EntryKind.REVOCATION:
+        return False
+    return db.session.scalar(select(CreditRecord.id).where(CreditRecord.voids_id == record.id)) is None
+
+
+def active_record_for_course(user_id: int, course_code: str) -> CreditRecord | None:
+    return db.session.scalar(_active_query(user_id).where(CreditRecord.course_code == course_code)
+                             .order_by(CreditRecord.id.desc()).limit(1))
+
+
+def history(user_id: int) -> list[CreditRecord]:
+    """Every entry, voided ones included (the learner sees corrections with their reasons)."""
+    return list(db.session.scalars(select(CreditRecord).where(CreditRecord.user_id == user_id)
+                                   .order_by(CreditRecord.id.desc())))
+
+
+def latest_in_chain(record: CreditRecord) -> CreditRecord:
+    """Follow corrections forward: the entry that now stands for this completion."""
+    current = record
+    for _ in range(1000):
+        nxt = db.session.scalar(select(CreditRecord).where(CreditRecord.voids_id == current.id))
+        if nxt is None:
+            return current
+        current = nxt
+    return current
+
+
+def years_with_records(user_id: int) -> list[int]:
+    return sorted(set(db.session.scalars(_active_query(user_id).with_only_columns(CreditRecord.credit_year))),
+                  reverse=True)
+
+
+# ---------------------------------------------------------------- corrections
+
+def _get_record(record_id: int) -> CreditRecord:
+    record = db.session.get(CreditRecord, record_id)
+    if record is None:
+        raise NotFound("没有找到这条学时记录。")
+    return record
+
+
+def _void(actor, record: CreditRecord, entry: CreditRecord) -> CreditRecord:
+    if not (entry.reason or "").strip():
+        raise InvalidInput("请填写原因（将记入档案并告知学员）。", field="reason")
+    if not is_active(record):
+        raise Conflict("这条学时记录已被更正或撤销，不能再次操作。请刷新后查看最新记录。")
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError:
+        raise Conflict("这条学时记录刚被他人更正或撤销，请刷新后查看最新记录。") from None
+    record_event(actor, f"credit.{entry.entry_kind}", entry, voids=record.id, reason=entry.reason)
+    return entry
+
+
+def _copy(record: CreditRecord, **changes) -> CreditRecord:
+    values = {c: getattr(record, c) for c in (
+        "user_id", "course_id", "course_code", "course_version", "course_title", "hours", "category",
+        "credit_year", "completed_at", "exam_score", "rule_set_id")}
+    values.update(changes)
+    return CreditRecord(**values)
+
+
+def correct_record(actor, record_id: int, *, reason: str, hours=None, category: str | None = None,
+                   year: int | None = None) -> CreditRecord:
+    """A new entry with corrected values that voids the earlier one."""
+    record = _get_record(record_id)
+    changes = {}
+    if hours is not None:
+        try:
+            hours = Decimal(str(hours))
+        except InvalidOperation:
+            raise InvalidInput("学时应为数字，如 1.5。", field="hours") from None
+        if not Decimal(0) <= hours <= Decimal(99):
+            raise InvalidInput("学时应在 0–99 之间。", field="hours")
+        changes["hours"] = hours
+    if category is not None:
+        if category not in {c.value for c in Category}:
+            raise InvalidInput("科目类别应为公需、专业或选修。", field="category")
+        changes["category"] = category
+    if year is not None:
+        if not 2000 <= int(year) <= 2100:
+            raise InvalidInput("学时年度不正确。", field="year")
+        changes["credit_year"] = int(year)
+    entry = _copy(record, **changes, entry_kind=EntryKind.CORRECTION, voids_id=record.id,
+                  entered_by_id=getattr(actor, "id", None), reason=(reason or "").strip())
+    return _void(actor, record, entry)
+
+
+def revoke_record(actor, record_id: int, *, reason: str) -> CreditRecord:
+    """A revocation entry voiding the earlier one; it counts nothing itself."""
+    record = _get_record(record_id)
+    entry = _copy(record, hours=Decimal(0), entry_kind=EntryKind.REVOCATION, voids_id=record.id,
+                  entered_by_id=getattr(actor, "id", None), reason=(reason or "").strip())
+    return _void(actor, record, entry)
+
+
+# ---------------------------------------------------------------- the year against the rule
+
+@dataclass
+class CategoryLine:
+    category: str
+    label: str
+    hours: Decimal
+    required: Decimal | None  # None: no minimum for this category
+
+    @property
+    def missing(self) -> Decimal:
+        return max(Decimal(0), (self.required or Decimal(0)) - self.hours)
+
+    @property
+    def percent(self) -> int:
+        if not self.required:
+            return 100 if self.hours else 0
+        return min(100, int(self.hours * 100 / self.required))
+
+
+@dataclass
+class YearSummary:
+    year: int
+    rule: RuleSet
+    records: list
+    lines: list = field(default_factory=list)
+    total: Decimal = Decimal(0)
+    starts: date | None = None
+    deadline: date | None = None
+    today: date | None = None
+
+    @property
+    def required(self) -> Decimal:
+        return Decimal(self.rule.annual_hours)
+
+    @property
+    def missing(self) -> Decimal:
+        return max(Decimal(0), self.required - self.total)
+
+    @property
+    def public_missing(self) -> Decimal:
+        return next((line.missing for line in self.lines if line.category == Category.PUBLIC), Decimal(0))
+
+    @property
+    def percent(self) -> int:
+        return min(100, int(self.total * 100 / self.required)) if self.required else 100
+
+    @property
+    def complete(self) -> bool:
+        return self.missing == 0 and self.public_missing == 0
+
+    @property
+    def closed(self) -> bool:
+        return self.today > self.deadline
+
+    @property
+    def days_left(self) -> int:
+        return (self.deadline - self.today).days
+
+
+def year_summary(user, year: int | None = None) -> YearSummary:
+    """Hours of a credit year by category against the learner's rule set, with the deadline."""
+    rule = rule_set_for(user)
+    if year is None:
+        year = current_credit_year(rule)
+    records = active_records(user.id, year)
+    starts, deadline = cycle_bounds(rule, year)
+    summary = YearSummary(year=year, rule=rule, records=records, starts=starts, deadline=deadline,
+                          today=_local_date(utcnow_naive()))
+    by_category = {c.value: Decimal(0) for c in Category}
+    for record in records:
+        by_category[record.category] = by_category.get(record.category, Decimal(0)) + record.hours
+    for category in Category:
+        required = Decimal(rule.public_min_hours) if category == Category.PUBLIC else None
+        summary.lines.append(CategoryLine(category.value, CATEGORY_LABELS[category], by_category[category.value],
+                                          required))
+    summary.total = sum(by_category.values(), Decimal(0))
+    return summary
+
+
+# ---------------------------------------------------------------- editing rule sets (admin)
+
+RULE_FIELDS = ("name", "region_code", "annual_hours", "public_min_hours", "minutes_per_hour", "rounding_step",
+               "hour_tiers", "daily_cap_hours", "cycle_end_month", "cycle_end_day", "coverage_threshold",
+               "allowed_rates", "quiz_pass_score", "quiz_attempts")
+ALLOWED_STEPS = {Decimal("0.1"), Decimal("0.25"), Decimal("0.5"), Decimal("1")}
+
+
+def _decimal(value, label: str, field_name: str) -> Decimal:
+    try:
+        result = Decimal(str(value).strip())
+    except (InvalidOperation, AttributeError):
+        raise InvalidInput(f"{label}应为数字。", field=field_name) from None
+    if not result.is_finite():
+        raise InvalidInput(f"{label}应为数字。", field=field_name)
+    return result
+
+
+def validate_rule_values(values: dict) -> dict:
+    """Check and normalise an admin's rule set; raises InvalidInput naming the field."""
+    clean = {}
+    name = (values.get("name") or "").strip()
+    if not 2 <= len(name) <= 80:
+        raise InvalidInput("请填写 2–80 个字的规则名称。", field="name")
+    clean["name"] = name
+    clean["region_code"] = (values.get("region_code") or "").strip() or None
+    annual = _decimal(values.get("annual_hours"), "年度总学时", "annual_hours")
+    if not Decimal(1) <= annual <= Decimal(500):
+        raise InvalidInput("年度总学时应在 1–500 学时之间。", field="annual_hours")
+    public = _decimal(values.get("public_min_hours"), "公需科目最低学时", "public_min_hours")
+    if not Decimal(0) <= public <= annual:
+        raise InvalidInput("公需科目最低学时应在 0 到年度总学时之间。", field="public_min_hours")
+    clean.update(annual_hours=annual, public_min_hours=public)
+    minutes = int(_decimal(values.get("minutes_per_hour"), "每学时分钟数", "minutes_per_hour"))
+    if not 20 <= minutes <= 60:
+        raise InvalidInput("每学时分钟数应在 20–60 分钟之间（常见为 45 分钟）。", field="minutes_per_hour")
+    clean["minutes_per_hour"] = minutes
+    step = _decimal(values.get("rounding_step"), "取整单位", "rounding_step")
+    if step not in ALLOWED_STEPS:
+        raise InvalidInput("取整单位应为 0.1、0.25、0.5 或 1 学时。", field="rounding_step")
+    clean["rounding_step"] = step
+    tiers = (values.get("hour_tiers") or "").replace("，", ",").replace("：", ":").replace(" ", "")
+    if tiers:
+        seen = set()
+        for item in tiers.split(","):
+            try:
+                m, h = item.split(":")
+                m, h = int(m), Decimal(h)
+            except (ValueError, InvalidOperation):
+                raise InvalidInput("分档格式应为“分钟:学时”，用逗号分隔，如 20:0.5,40:1。", field="hour_tiers") from None
+            if not (1 <= m <= 600 and Decimal("0.1") <= h <= Decimal(20)) or m in seen:
+                raise InvalidInput("分档的分钟数应在 1–600 之间且不重复，学时应在 0.1–20 之间。", field="hour_tiers")
+            seen.add(m)
+    clean["hour_tiers"] = tiers or None
+    cap = str(values.get("daily_cap_hours") or "").strip()
+    if cap:
+        cap_value = _decimal(cap, "每日上限", "daily_cap_hours")
+        if not Decimal("0.5") <= cap_value <= Decimal(24):
+            raise InvalidInput("每日上限应在 0.5–24 学时之间；不限请留空。", field="daily_cap_hours")
+        clean["daily_cap_hours"] = cap_value
+    else:
+        clean["daily_cap_hours"] = None
+    month = int(_decimal(values.get("cycle_end_month"), "结算月份", "cycle_end_month"))
+    day = int(_decimal(values.get("cycle_end_day"), "结算日", "cycle_end_day"))
+    try:
+        date(2023, month, day)  # a non-leap year: 29 February would not exist every year
+    except ValueError:
+        raise InvalidInput("年度结算日不是每年都有的日期（如 2 月 29 日），请重新选择。", field="cycle_end_day") from None
+    clean.update(cycle_end_month=month, cycle_end_day=day)
+    coverage = _decimal(values.get("coverage_threshold"), "观看比例", "coverage_threshold")
+    if coverage > 1:
+        coverage = coverage / 100  # typed as a percentage
+    if not Decimal("0.5") <= coverage <= Decimal(1):
+        raise InvalidInput("课时完成所需观看比例应在 50%–100% 之间。", field="coverage_threshold")
+    clean["coverage_threshold"] = coverage.quantize(Decimal("0.01"))
+    rates = (values.get("allowed_rates") or "").replace("，", ",").replace(" ", "")
+    try:
+        parsed = sorted({Decimal(r) for r in rates.split(",") if r})
+    except InvalidOperation:
+        raise InvalidInput("允许的播放倍速应为数字，用逗号分隔，如 1,1.25,1.5。", field="allowed_rates") from None
+    if not parsed or Decimal(1) not in parsed or any(not Decimal("0.5") <= r <= Decimal(2) for r in parsed):
+        raise InvalidInput("允许的播放倍速须包含 1，且每项在 0.5–2 之间。", field="allowed_rates")
+    clean["allowed_rates"] = ",".join(format(r.normalize(), "f") for r in parsed)
+    passing = int(_decimal(values.get("quiz_pass_score"), "测验合格分", "quiz_pass_score"))
+    if not 0 <= passing <= 100:
+        raise InvalidInput("测验合格分应在 0–100 分之间。", field="quiz_pass_score")
+    attempts = int(_decimal(values.get("quiz_attempts"), "测验次数", "quiz_attempts"))
+    if not 1 <= attempts <= 20:
+        raise InvalidInput("测验次数应在 1–20 次之间。", field="quiz_attempts")
+    clean.update(quiz_pass_score=passing, quiz_attempts=attempts)
+    return clean
+
+
+def save_rule_set(actor, rule_id: int | None, values: dict) -> RuleSet:
+    """Create or edit a rule set. Existing ledger entries keep the hours and year they were given."""
+    clean = validate_rule_values(values)
+    if rule_id is None:
+        rule = RuleSet()
+    else:
+        rule = db.session.get(RuleSet, rule_id)
+        if rule is None:
+            raise NotFound("没有找到这套学时规则。")
+        if rule.region_code is None:
+            clean["region_code"] = None  # the national default stays the default
+    if clean["region_code"] is not None:
+        from ..accounts.models import Region
+
+        if db.session.get(Region, clean["region_code"]) is None:
+            raise InvalidInput("请选择有效的地区。", field="region_code")
+        other = db.session.scalar(select(RuleSet).where(RuleSet.region_code == clean["region_code"]))
+        if other is not None and other is not rule:
+            raise Conflict(f"该地区已有学时规则“{other.name}”，请直接编辑那一套。")
+    elif rule_id is None:
+        raise InvalidInput("全国默认规则只有一套；新建规则请选择地区。", field="region_code")
+    before = {k: str(getattr(rule, k)) for k in RULE_FIELDS} if rule_id is not None else {}
+    for key, value in clean.items():
+        setattr(rule, key, value)
+    if rule_id is None:
+        db.session.add(rule)
+    db.session.flush()
+    changed = {k: [before.get(k), str(getattr(rule, k))] for k in RULE_FIELDS if before.get(k) != str(getattr(rule, k))}
+    record_event(actor, "rule_set.create" if rule_id is None else "rule_set.update", rule, changed=changed)
+    return rule
+
+
+def all_rule_sets() -> list[RuleSet]:
+    return list(db.session.scalars(select(RuleSet).order_by(RuleSet.region_code.is_not(None), RuleSet.region_code)))

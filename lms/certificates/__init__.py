@@ -1,0 +1,1 @@
+"""Certificates (学时证明), their public verification and signed credentials."""

@@ -1,0 +1,351 @@
+"""Issuing, reissuing, revoking and verifying certificates. Services flush; callers commit.
+
+Entry points: :func:`connect_signals` issues a course certificate on ``course_completed``;
+:func:`issue_annual_certificate` on the learner's demand; :func:`reissue_certificate` and
+:func:`revoke_certificate` by an admin; :func:`verify` from the public page.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..accounts import crypto
+from ..accounts.models import Role
+from ..core import signals
+from ..core.audit import record_event
+from ..core.clock import utcnow_naive
+from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..core.formatting import format_hours
+from ..core.storage import media_path
+from ..credits import services as ledger
+from ..credits.models import CreditRecord
+from ..extensions import db
+from . import credentials, numbers, pdf
+from .models import Certificate, CertificateKind, CertificateSequence, CertificateStatus
+from .settings import issuer_code, issuer_name
+
+MAX_REASON = 500
+
+
+def mask_name(name: str) -> str:
+    name = (name or "").strip()
+    return name[:1] + "*" * max(1, len(name) - 1) if name else "*"
+
+
+def verify_url(number: str) -> str:
+    return f"{credentials.base_url()}/verify?no={number}"
+
+
+def _local_date(at: datetime):
+    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
+    return at.replace(tzinfo=UTC).astimezone(zone).date()
+
+
+# ---------------------------------------------------------------- numbers
+
+def allocate_number(year: int) -> str:
+    """The next number of this issuer and year (the sequence row is locked until commit)."""
+    issuer = issuer_code()
+    if not numbers.valid_issuer(issuer):
+        raise RuntimeError(f"LMS_CERT_ISSUER_CODE must be 2-6 capital letters or digits: {issuer!r}")
+    sequence = db.session.scalar(select(CertificateSequence).where(
+        CertificateSequence.issuer == issuer, CertificateSequence.year == year).with_for_update())
+    if sequence is None:
+        try:
+            with db.session.begin_nested():
+                sequence = CertificateSequence(issuer=issuer, year=year, last_value=0)
+                db.session.add(sequence)
+        except IntegrityError:
+            sequence = db.session.scalar(select(CertificateSequence).where(
+                CertificateSequence.issuer == issuer, CertificateSequence.year == year).with_for_update())
+    while True:
+        sequence.last_value += 1
+        number = numbers.compose(issuer, year, sequence.last_value)
+        if number is not None:  # sequences whose check character would be '*' are skipped
+            db.session.flush()
+            return number
+
+
+# ---------------------------------------------------------------- rendering and signing
+
+def _store_pdf(cert: Certificate, data: bytes) -> None:
+    relative = f"certificates/{cert.credit_year}/{cert.number}-v{cert.version}.pdf"
+    path = media_path(relative)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    cert.pdf_path = relative
+    cert.pdf_sha256 = hashlib.sha256(data).hexdigest()
+
+
+def _annual_rows(cert: Certificate) -> list[tuple[str, str]]:
+    return [(f"{r.course_title}（{r.category_label}）", f"{format_hours(r.hours)} 学时")
+            for r in ledger.active_records(cert.user_id, cert.credit_year)]
+
+
+def _render_and_sign(cert: Certificate) -> None:
+    user = cert.user
+    rows = _annual_rows(cert) if cert.kind == CertificateKind.ANNUAL else None
+    data = pdf.render(cert, verify_url=verify_url(cert.number), holder_name=user.real_name, rows=rows,
+                      timezone=current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
+    _store_pdf(cert, data)
+    id_number = crypto.decrypt(user.id_number_encrypted)
+    if cert.kind == CertificateKind.COURSE:
+        document = credentials.open_badge(cert, id_number)
+    else:
+        courses = course_certificates(user.id, cert.credit_year)
+        document = credentials.clr(user, id_number, courses, issued_at=cert.issued_at,
+                                   name=f"{cert.credit_year}年度继续教育学时档案")
+        document["id"] = f"{credentials.base_url()}/credentials/{cert.number}"
+        document["credentialStatus"] = {"id": f"{credentials.base_url()}/credentials/{cert.number}/status",
+                                        "type": "GongxuCertificateStatus"}
+    cert.credential_jwt = credentials.sign_credential(document, cert.issued_at)
+
+
+def _fill_from_record(cert: Certificate, record: CreditRecord) -> None:
+    cert.credit_record_id = record.id
+    cert.course_code = record.course_code
+    cert.credit_year = record.credit_year
+    cert.title = record.course_title
+    cert.category = record.category
+    cert.hours = record.hours
+    cert.exam_score = record.exam_score
+    cert.completed_on = _local_date(record.completed_at)
+
+
+def _new_certificate(user, kind: str, year: int) -> Certificate:
+    return Certificate(number=allocate_number(year), kind=kind, user_id=user.id, user=user, credit_year=year,
+                       holder_name_masked=mask_name(user.real_name), holder_id_masked=user.id_number_masked,
+                       issuer_name=issuer_name(), status=CertificateStatus.VALID, issued_at=utcnow_naive(),
+                       version=1, pdf_path="", pdf_sha256="", credential_jwt="")
+
+
+# ---------------------------------------------------------------- issuing
+
+def issue_course_certificate(record: CreditRecord) -> Certificate:
+    """The certificate of a completed course (idempotent: one per learner and course)."""
+    existing = certificate_for_course(record.user_id, record.course_code)
+    if existing is not None:
+        return existing
+    from ..accounts.models import User
+
+    user = db.session.get(User, record.user_id)
+    cert = _new_certificate(user, CertificateKind.COURSE, record.credit_year)
+    _fill_from_record(cert, record)
+    db.session.add(cert)
+    _render_and_sign(cert)
+    db.session.flush()
+    record_event(None, "certificate.issue", cert, number=cert.number)
+    signals.certificate_issued.send(cert)
+    return cert
+
+
+def issue_annual_certificate(actor, year: int) -> Certificate:
+    """The learner's summary of a credit year; asking again reissues it with the same number."""
+    summary = ledger.year_summary(actor, year)
+    if not summary.records:
+        raise InvalidInput(f"{year} 年度还没有已记入的学时，暂不能开具年度学时证明。")
+    cert = db.session.scalar(select(Certificate).where(
+        Certificate.user_id == actor.id, Certificate.kind == CertificateKind.ANNUAL, Certificate.credit_year == year))
+    created = cert is None
+    if created:
+        cert = _new_certificate(actor, CertificateKind.ANNUAL, year)
+        db.session.add(cert)
+    elif not cert.is_valid:
+        raise Conflict("该年度学时证明已被撤销，不能自行重新开具。如有疑问请联系平台管理员。")
+    else:
+        cert.version += 1
+        cert.issued_at = utcnow_naive()
+    cert.title = f"{year}年度继续教育学时汇总"
+    cert.category = None
+    cert.hours = summary.total
+    cert.exam_score = None
+    cert.completed_on = None
+    _render_and_sign(cert)
+    db.session.flush()
+    record_event(actor, "certificate.issue" if created else "certificate.reissue", cert, number=cert.number,
+                 version=cert.version)
+    if created:
+        signals.certificate_issued.send(cert)
+    return cert
+
+
+def _on_course_completed(enrollment, **_kwargs) -> None:
+    record = ledger.active_record_for_course(enrollment.user_id, enrollment.course_code)
+    if record is not None:
+        issue_course_certificate(record)
+
+
+def connect_signals() -> None:
+    signals.course_completed.connect(_on_course_completed, weak=False)
+
+
+# ---------------------------------------------------------------- admin: reissue and revoke
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not 2 <= len(reason) <= MAX_REASON:
+        raise InvalidInput(f"请填写原因（2–{MAX_REASON} 字），原因会显示在核验页面并记入审计日志。", field="reason")
+    return reason
+
+
+def get_by_number(number: str) -> Certificate:
+    cert = db.session.scalar(select(Certificate).where(Certificate.number == numbers.normalize(number)))
+    if cert is None:
+        raise NotFound("没有找到这份证书。")
+    return cert
+
+
+def reissue_certificate(actor, number: str, *, reason: str) -> Certificate:
+    """A new PDF and credential under the same number, with the ledger's current values (e.g. after a
+    correction). The old PDF no longer matches the hash shown by the verification page."""
+    reason = _reason(reason)
+    cert = get_by_number(number)
+    if not cert.is_valid:
+        raise Conflict("已撤销的证书不能补发。")
+    if cert.kind == CertificateKind.COURSE:
+        record = ledger.latest_in_chain(cert.credit_record)
+        if not ledger.is_active(record):
+            raise Conflict("这门课程的学时已被撤销，不能补发证书；请改为撤销证书。")
+        _fill_from_record(cert, record)
+    else:
+        cert.hours = ledger.year_summary(cert.user, cert.credit_year).total
+    old_hash = cert.pdf_sha256
+    cert.version += 1
+    cert.issued_at = utcnow_naive()
+    cert.holder_name_masked = mask_name(cert.user.real_name)
+    cert.holder_id_masked = cert.user.id_number_masked
+    _render_and_sign(cert)
+    db.session.flush()
+    record_event(actor, "certificate.reissue", cert, number=cert.number, reason=reason, version=cert.version,
+                 old_sha256=old_hash, new_sha256=cert.pdf_sha256)
+    return cert
+
+
+def revoke_certificate(actor, number: str, *, reason: str) -> Certificate:
+    """Revoke a certificate; a course certificate's hours are revoked in the ledger too."""
+    reason = _reason(reason)
+    cert = get_by_number(number)
+    if not cert.is_valid:
+        raise Conflict("这份证书已经撤销。")
+    cert.status = CertificateStatus.REVOKED
+    cert.revoked_at = utcnow_naive()
+    cert.revoked_by_id = actor.id
+    cert.revoke_reason = reason
+    if cert.kind == CertificateKind.COURSE and cert.credit_record is not None:
+        record = ledger.latest_in_chain(cert.credit_record)
+        if ledger.is_active(record):
+            ledger.revoke_record(actor, record.id, reason=f"证书 {cert.number} 撤销：{reason}")
+    db.session.flush()
+    record_event(actor, "certificate.revoke", cert, number=cert.number, reason=reason)
+    return cert
+
+
+def search_certificates(query: str = "", limit: int = 50) -> list[Certificate]:
+    stmt = select(Certificate).order_by(Certificate.id.desc()).limit(limit)
+    if query:
+        stmt = stmt.where(Certificate.number.contains(numbers.normalize(query)))
+    return list(db.session.scalars(stmt))
+
+
+# ---------------------------------------------------------------- the learner's certificates
+
+def course_certificates(user_id: int, year: int | None = None) -> list[Certificate]:
+    stmt = select(Certificate).where(Certificate.user_id == user_id, Certificate.kind == CertificateKind.COURSE,
+                                     Certificate.status == CertificateStatus.VALID)
+    if year is not None:
+        stmt = stmt.where(Certificate.credit_year == year)
+    return list(db.session.scalars(stmt.order_by(Certificate.id)))
+
+
+def my_certificates(actor) -> list[Certificate]:
+    return list(db.session.scalars(select(Certificate).where(Certificate.user_id == actor.id)
+                                   .order_by(Certificate.credit_year.desc(), Certificate.id.desc())))
+
+
+def certificate_for_course(user_id: int, course_code: str) -> Certificate | None:
+    return db.session.scalar(select(Certificate).where(
+        Certificate.user_id == user_id, Certificate.kind == CertificateKind.COURSE,
+        Certificate.course_code == course_code).limit(1))
+
+
+def own_certificate(actor, number: str) -> Certificate:
+    """A certificate the actor may download: their own; admins may fetch any (audited)."""
+    try:
+        cleaned = numbers.parse(number)
+    except numbers.NumberError:
+        raise NotFound("没有找到这份证书。") from None
+    cert = db.session.scalar(select(Certificate).where(Certificate.number == cleaned))
+    if cert is None:
+        raise NotFound("没有找到这份证书。")
+    if cert.user_id != actor.id:
+        if not actor.has_role(Role.ADMIN):
+            raise NotAllowed("只能下载本人的证书和学时凭证。")
+        record_event(actor, "certificate.admin_download", cert, number=cert.number)
+    return cert
+
+
+def pdf_file(cert: Certificate):
+    return media_path(cert.pdf_path)
+
+
+def learner_clr(actor) -> str:
+    """The learner's whole record (valid course certificates) as a signed ClrCredential."""
+    certs = course_certificates(actor.id)
+    if not certs:
+        raise InvalidInput("您还没有已完成课程的证书，暂无学时档案可下载。")
+    now = utcnow_naive()
+    document = credentials.clr(actor, crypto.decrypt(actor.id_number_encrypted), certs, issued_at=now)
+    record_event(actor, "credential.clr_download", None, certificates=len(certs))
+    return credentials.sign_credential(document, now)
+
+
+# ---------------------------------------------------------------- public verification
+
+@dataclass
+class Verification:
+    number: str
+    outcome: str  # found / not_found / check / format
+    message: str | None = None
+    certificate: Certificate | None = None
+    pdf_match: bool | None = None
+
+
+def verify(number_text: str, *, ip: str | None = None, via: str = "form") -> Verification:
+    """Look a number up for the public page; every lookup is logged (AuditEvent ``certificate.verify``)."""
+    typed = numbers.normalize(number_text)[:40]
+    try:
+        number = numbers.parse(number_text)
+    except numbers.NumberError as exc:
+        result = Verification(typed, exc.reason, exc.message)
+    else:
+        cert = db.session.scalar(select(Certificate).where(Certificate.number == number))
+        if cert is None:
+            result = Verification(number, "not_found", "编号校验通过，但平台没有这份证书。请确认编号是否为本平台签发。")
+        else:
+            result = Verification(number, "found", certificate=cert)
+    record_event(None, "certificate.verify", result.certificate, ip=ip, number=typed, outcome=result.outcome, via=via)
+    db.session.flush()
+    return result
+
+
+def compare_pdf(verification: Verification, data: bytes) -> Verification:
+    if verification.certificate is not None:
+        verification.pdf_match = hashlib.sha256(data).hexdigest() == verification.certificate.pdf_sha256
+    return verification
+
+
+def status_document(number: str) -> dict:
+    cert = get_by_number(number)
+    body = {"id": f"{credentials.base_url()}/credentials/{cert.number}/status", "number": cert.number,
+            "status": cert.status, "pdf_sha256": cert.pdf_sha256, "version": cert.version}
+    if not cert.is_valid:
+        body["revoked_at"] = credentials._iso(cert.revoked_at)
+        body["reason"] = cert.revoke_reason
+    return body
+
+
