@@ -170,6 +170,11 @@ class _ClosingClient:
     def close(self):
         for response in self._responses:
             response.close()
+            # werkzeug closes the request's input_stream, which is only a wrapper when the view
+            # set a content length limit; the spooled body underneath needs closing too.
+            body = response.request.environ.get("wsgi.input") if response.request is not None else None
+            if body is not None:
+                body.close()
         self._responses.clear()
 
 

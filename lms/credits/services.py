@@ -10,7 +10,7 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -181,6 +181,12 @@ def active_records(user_id: int, year: int | None = None) -> list[CreditRecord]:
     if year is not None:
         query = query.where(CreditRecord.credit_year == year)
     return list(db.session.scalars(query.order_by(CreditRecord.completed_at.desc(), CreditRecord.id.desc())))
+
+
+def completions_by_course(course_ids: list[int]) -> dict[int, int]:
+    """Learners with a standing (not voided, not revoked) credit record, per course version."""
+    active = _active_query().where(CreditRecord.course_id.in_(course_ids)).subquery()
+    return dict(db.session.execute(select(active.c.course_id, func.count()).group_by(active.c.course_id)).all())
 
 
 def is_active(record: CreditRecord) -> bool:

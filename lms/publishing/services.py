@@ -520,15 +520,13 @@ def versions_of(course: Course) -> list[Course]:
 
 def course_stats(courses: list[Course]) -> dict[int, dict]:
     """Enrolments and completions (valid credit records) per course version, two grouped queries."""
-    from ..credits.models import CreditRecord
+    from ..credits.services import completions_by_course
     from ..learning.models import Enrollment
 
     ids = [course.id for course in courses]
     enrolments = dict(db.session.execute(select(Enrollment.course_id, func.count())
                                          .where(Enrollment.course_id.in_(ids)).group_by(Enrollment.course_id)).all())
-    completions = dict(db.session.execute(
-        select(CreditRecord.course_id, func.count())
-        .where(CreditRecord.course_id.in_(ids), CreditRecord.voided_at.is_(None)).group_by(CreditRecord.course_id)).all())
+    completions = completions_by_course(ids)
     return {i: {"enrolments": enrolments.get(i, 0), "completions": completions.get(i, 0)} for i in ids}
 
 
