@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.util import identity_key
 
 from ..assessment.models import QuestionKind, QuizQuestion
 from ..catalog.models import Chapter, Course, CourseStatus, Lesson, LessonKind
@@ -428,8 +429,6 @@ def _load_beat_rows(conn, user_id: int, session_id: str) -> tuple[_Row, _Row]:
 def _write_beat_rows(conn, session: _Row, progress: _Row) -> None:
     """UPDATE the columns that changed (JSON columns only when their value changed), then make any
     ORM copies of these rows in the session's identity map reload."""
-    from sqlalchemy.orm.util import identity_key
-
     st = _statements()
     for row, statement in ((session, st.update_session), (progress, st.update_progress)):
         changes = row.changes()
