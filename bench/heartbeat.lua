@@ -1,5 +1,8 @@
 -- wrk script: valid heartbeats, one learner per request in turn; each learner's seq increases.
 -- Learners come from the file named by BENCH_LEARNERS: cookie<TAB>csrf<TAB>session id per line.
+-- Sequence numbers start above BENCH_SEQ_BASE, which the driver raises for every run, so no beat of
+-- a later run repeats an earlier one (a repeated seq is a duplicate: read, not written).
+-- Responses that are not a credited "ok" beat are counted and reported by done().
 local threads = {}
 local counter = 0
 
@@ -10,13 +13,15 @@ function setup(thread)
 end
 
 function init(args)
+  not_ok = 0
+  seq_base = tonumber(os.getenv("BENCH_SEQ_BASE") or "0")
   nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
   learners = {}
   local i = 0
   for line in io.lines(os.getenv("BENCH_LEARNERS")) do
     local cookie, csrf, sid = line:match("([^\t]+)\t([^\t]+)\t([^\t]+)")
     if i % nthreads == id then
-      table.insert(learners, {cookie = cookie, csrf = csrf, sid = sid, seq = 0})
+      table.insert(learners, {cookie = cookie, csrf = csrf, sid = sid, seq = seq_base})
     end
     i = i + 1
   end
@@ -33,4 +38,18 @@ function request()
     l.sid, l.seq, pos, pos - 1, pos, l.csrf)
   return wrk.format("POST", "/api/v1/learning/heartbeat",
     {["Content-Type"] = "application/json", ["Cookie"] = l.cookie, ["User-Agent"] = "gongxu-bench"}, body)
+end
+
+function response(status, headers, body)
+  if status ~= 200 or not body:find('"status":"ok"', 1, true) then
+    not_ok = not_ok + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + (thread:get("not_ok") or 0)
+  end
+  io.write(string.format("Beats not ok: %d\n", total))
 end

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.util import identity_key
 
 from ..assessment.models import QuestionKind, QuizQuestion
 from ..catalog.models import Chapter, Course, CourseStatus, Lesson, LessonKind
@@ -364,14 +365,103 @@ def _load_own_session(user_id: int, session_id: str) -> tuple[PlaySession, Lesso
     return session, progress
 
 
+class _Row:
+    """One row read with Core for the heartbeat, its columns as attributes named like the ORM model's
+    (so the crediting helpers below work on it as on the model); ``changes()`` gives the columns since
+    assigned a different value, so that only those are written."""
+
+    def __init__(self, values: dict):
+        self.__dict__.update(values)
+        self.__dict__["_loaded"] = values
+
+    def changes(self) -> dict:
+        loaded = self.__dict__["_loaded"]
+        return {k: v for k, v in self.__dict__.items() if k != "_loaded" and loaded[k] != v}
+
+
+class _BeatStatements:
+    """The heartbeat's statements, built once per process (SQLAlchemy caches their compiled SQL)."""
+
+    def __init__(self):
+        from ..accounts.models import User
+
+        ps, lp, user = PlaySession.__table__, LessonProgress.__table__, User.__table__
+        self.session_columns = [c.key for c in ps.c]
+        self.progress_columns = [c.key for c in lp.c]
+        # PostgreSQL locks both rows (FOR UPDATE OF); SQLite renders no FOR UPDATE: lock_sqlite first.
+        self.load = (select(*ps.c, *lp.c, user.c.is_active_account)
+                     .select_from(ps.join(lp, lp.c.id == ps.c.progress_id).join(user, user.c.id == ps.c.user_id))
+                     .where(ps.c.id == bindparam("sid"))
+                     .with_for_update(of=(ps, lp)))
+        self.lock_sqlite = update(ps).where(ps.c.id == bindparam("sid")).values(id=ps.c.id)
+        # No values(): the SET clause is the columns present in the parameters (only those that changed).
+        self.update_session = update(ps).where(ps.c.id == bindparam("pk_"))
+        self.update_progress = update(lp).where(lp.c.id == bindparam("pk_"))
+
+
+_beat_statements: _BeatStatements | None = None
+
+
+def _statements() -> _BeatStatements:
+    global _beat_statements
+    if _beat_statements is None:
+        _beat_statements = _BeatStatements()
+    return _beat_statements
+
+
+def _load_beat_rows(conn, user_id: int, session_id: str) -> tuple[_Row, _Row]:
+    """The play session and its lesson progress, both locked, in one query (plus the SQLite write
+    lock first): the same rows, locks and checks as _load_own_session, read without the ORM."""
+    st = _statements()
+    if conn.dialect.name == "sqlite":
+        conn.execute(st.lock_sqlite, {"sid": session_id})
+    row = conn.execute(st.load, {"sid": session_id}).first()
+    if row is None:
+        raise NotFound("播放会话不存在，请刷新页面。")
+    n = len(st.session_columns)
+    session = _Row(dict(zip(st.session_columns, row[:n], strict=True)))
+    progress = _Row(dict(zip(st.progress_columns, row[n:-1], strict=True)))
+    if session.user_id != user_id or not row[-1]:
+        raise NotAllowed("这不是您的播放会话。")
+    return session, progress
+
+
+def _write_beat_rows(conn, session: _Row, progress: _Row) -> None:
+    """UPDATE the columns that changed (JSON columns only when their value changed), then make any
+    ORM copies of these rows in the session's identity map reload."""
+    st = _statements()
+    for row, statement in ((session, st.update_session), (progress, st.update_progress)):
+        changes = row.changes()
+        if changes:
+            conn.execute(statement, {"pk_": row.id, **changes})
+    if db.session.identity_map:
+        for model, row in ((PlaySession, session), (LessonProgress, progress)):
+            held = db.session.identity_map.get(identity_key(model, row.id))
+            if held is not None:
+                db.session.expire(held)
+
+
 def record_heartbeat(user_id: int, beat: Beat) -> BeatResult:
-    """One heartbeat, in one short transaction: two locked rows read, two written.
+    """One heartbeat, in one short transaction: two locked rows read in one query, at most two
+    UPDATEs of the columns that changed. The hot path: Core statements, no ORM unit of work.
 
     Idempotent by (session, seq): a retried or late beat changes nothing.
     """
-    session, progress = _load_own_session(user_id, beat.session_id)
+    db.session.flush()  # pending ORM changes first, as the ORM query's autoflush did
+    conn = db.session.connection()
+    session, progress = _load_beat_rows(conn, user_id, beat.session_id)
+    result, completed = _apply_beat(session, progress, beat)
+    _write_beat_rows(conn, session, progress)
+    if completed:
+        _lesson_completed(db.session.get(LessonProgress, progress.id))
+    return result
+
+
+def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
+    """The crediting rules of one beat, applied to the session and progress rows in memory.
+    Returns the result and whether the lesson has just been completed."""
     if beat.seq <= session.seq:
-        return BeatResult("duplicate", _beat_body(session, progress, {}))
+        return BeatResult("duplicate", _beat_body(session, progress, {})), False
     now = utcnow_naive()
     body_extra: dict = {}
     if session.superseded_at is not None:
@@ -382,7 +472,7 @@ def record_heartbeat(user_id: int, beat: Beat) -> BeatResult:
             progress.not_counted = crediting.add_tallies(progress.not_counted, outcome.not_counted)
         session.seq = beat.seq
         return BeatResult("superseded", {"status": "superseded", "message": SUPERSEDED_MESSAGE,
-                                         "not_counted": outcome.not_counted})
+                                         "not_counted": outcome.not_counted}), False
 
     elapsed = max(0.0, (now - session.last_beat_at).total_seconds())
     blocked = None
@@ -427,10 +517,12 @@ def record_heartbeat(user_id: int, beat: Beat) -> BeatResult:
                                          session.duration_seconds), 3)
     progress.last_beat_at = now
     progress.last_beat_seq = beat.seq
-    _maybe_complete_lesson(progress, session, now)
+    completed = progress.completed_at is None and _lesson_done(progress, session)
+    if completed:
+        progress.completed_at = now
     body = _beat_body(session, progress, not_counted)
     body.update(body_extra)
-    return BeatResult("ok", body)
+    return BeatResult("ok", body), completed
 
 
 def _rates(session: PlaySession) -> list[float]:
@@ -503,19 +595,24 @@ def _beat_body(session: PlaySession, progress: LessonProgress, not_counted: dict
 # ---------------------------------------------------------------- completion
 
 def _maybe_complete_lesson(progress: LessonProgress, session: PlaySession, now: datetime) -> None:
-    if progress.completed_at is not None:
-        return
-    duration = session.duration_seconds
-    if session.kind == LessonKind.VIDEO:
-        fastest = max(_rates(session) or [1.0])
-        done = (progress.watched_seconds >= session.coverage_threshold * duration - 1e-6
-                and progress.credited_seconds + COMPLETION_EPSILON_SECONDS >= duration / fastest)
-    else:
-        done = progress.credited_seconds + COMPLETION_EPSILON_SECONDS >= duration
-    if not done:
+    if progress.completed_at is not None or not _lesson_done(progress, session):
         return
     progress.completed_at = now
     db.session.flush()
+    _lesson_completed(progress)
+
+
+def _lesson_done(progress, session) -> bool:
+    duration = session.duration_seconds
+    if session.kind == LessonKind.VIDEO:
+        fastest = max(_rates(session) or [1.0])
+        return (progress.watched_seconds >= session.coverage_threshold * duration - 1e-6
+                and progress.credited_seconds + COMPLETION_EPSILON_SECONDS >= duration / fastest)
+    return progress.credited_seconds + COMPLETION_EPSILON_SECONDS >= duration
+
+
+def _lesson_completed(progress: LessonProgress) -> None:
+    """After a lesson's completed_at is written: the signal, then the course if it is now complete."""
     signals.lesson_completed.send(progress)
     enrollment = db.session.get(Enrollment, progress.enrollment_id)
     complete_course_if_done(enrollment)
