@@ -110,4 +110,5 @@ def jobs_worker_command(queue_name: str, workers: int):
 
     queue = QUEUES[queue_name]
     click.echo(f"后台任务进程已启动（队列 {queue_name}，{type(queue.storage).__name__}，{workers} 个线程）。")
-    queue.create_consumer(workers=workers, worker_type="thread").run()
+    # An idle consumer backs off between polls; capped at 1 s so a new upload starts promptly.
+    queue.create_consumer(workers=workers, worker_type="thread", max_delay=1.0).run()
