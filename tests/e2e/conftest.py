@@ -2,6 +2,7 @@
 
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,24 @@ from tests.conftest import ROOT, build_database, fresh_database, make_test_app
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+@contextmanager
+def serving(app):
+    """Serve ``app`` on a free loopback port from a thread; yields the base URL. Afterwards the
+    server stops and the app's database connections are closed."""
+    from lms.extensions import db
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
@@ -19,18 +38,8 @@ def live_server(tmp_path_factory):
     with fresh_database(tmp, "e2e") as url:
         app = make_test_app(url, tmp)
         build_database(app, packages=packages)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=5)
-            from lms.extensions import db
-
-            with app.app_context():
-                db.engine.dispose()
+        with serving(app) as base:
+            yield base
 
 
 @pytest.fixture(scope="session")

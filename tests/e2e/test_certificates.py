@@ -1,15 +1,14 @@
 """A learner downloads a certificate; an anonymous visitor verifies it by number (and a mistyped one)."""
 
 import hashlib
-import threading
 from datetime import datetime
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from werkzeug.serving import make_server
 
 from lms.extensions import db
 from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.e2e.conftest import serving
 
 pytestmark = pytest.mark.e2e
 CODE = "GX-NS-001"
@@ -23,16 +22,8 @@ def site(tmp_path_factory, live_server):
     with fresh_database(tmp, "certs") as url:
         app = make_test_app(url, tmp)
         build_database(app, packages=(CODE,))
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield app, f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=5)
-            with app.app_context():
-                db.engine.dispose()
+        with serving(app) as base:
+            yield app, base
 
 
 def learner_with_certificate(app):

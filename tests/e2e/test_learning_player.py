@@ -2,18 +2,17 @@
 tab takes the lease, an unanswered attention check is reported. Beats every 2 s (config)."""
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from lms.credits.models import RuleSet
 from lms.extensions import db
 from lms.learning import services
 from lms.learning.models import LessonProgress
 from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.e2e.conftest import serving
 
 pytestmark = pytest.mark.e2e
 CODE = "GX-NS-001"
@@ -32,16 +31,8 @@ def site(tmp_path_factory, live_server):
             db.session.add(RuleSet(name="测试：频繁确认", region_code="310000", attention_check_min_seconds=3,
                                    attention_check_max_seconds=3, attention_window_seconds=3))
             db.session.commit()
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield app, f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=5)
-            with app.app_context():
-                db.engine.dispose()
+        with serving(app) as base:
+            yield app, base
 
 
 _counter = iter(range(100, 999))

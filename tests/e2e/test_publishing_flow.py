@@ -7,17 +7,16 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from werkzeug.serving import make_server
 
 from lms.accounts.models import OrgKind, Role
 from lms.extensions import db
 from tests.conftest import ROOT, TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.e2e.conftest import serving
 
 pytestmark = pytest.mark.e2e
 CONSUMER = Path(sys.executable).with_name("huey_consumer")
@@ -54,14 +53,10 @@ def site(tmp_path_factory, live_server):
         consumers = [subprocess.Popen([str(CONSUMER), f"lms.core.jobs.{queue}", "-w", "1", "-k", "thread"],
                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
                      for queue in ("huey", "media_huey")]
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
         try:
-            yield app, f"http://127.0.0.1:{server.server_port}"
+            with serving(app) as base:
+                yield app, base
         finally:
-            server.shutdown()
-            thread.join(timeout=5)
             for process in consumers:
                 process.send_signal(signal.SIGINT)
             for process in consumers:
@@ -70,8 +65,6 @@ def site(tmp_path_factory, live_server):
                 except subprocess.TimeoutExpired:
                     process.kill()
             log.close()
-            with app.app_context():
-                db.engine.dispose()
             if previous_app is not None:
                 jobs.init_app(previous_app)
 
