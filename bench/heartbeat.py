@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,20 +122,42 @@ def run_wrk(wrk: str, url: str, seconds: int, connections: int, script: Path | N
             "not_ok": int(not_ok.group(1)) if not_ok else 0}
 
 
-def bench_one(kind: str, args, wrk: str) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix=f"lms-bench-{kind}-"))
+@contextmanager
+def scratch_database(kind: str, prefix: str):
+    """A temporary folder and a fresh database (a SQLite file in it, or a new PostgreSQL database);
+    both removed afterwards. Yields (folder, database URL)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}-{kind}-"))
     db_name = None
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    else:
-        from sqlalchemy import create_engine, text
+    try:
+        if kind == "sqlite":
+            url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+        else:
+            from sqlalchemy import create_engine, text
 
-        db_name = f"lms_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-        admin.dispose()
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + db_name
+            db_name = f"{prefix.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+            admin.dispose()
+            url = PG_ADMIN.rsplit("/", 1)[0] + "/" + db_name
+        yield tmp, url
+    finally:
+        if db_name:
+            from sqlalchemy import create_engine, text
+
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+            admin.dispose()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_one(kind: str, args, wrk: str) -> dict:
+    with scratch_database(kind, "lms-bench") as (tmp, url):
+        return _bench_on(tmp, url, args, wrk)
+
+
+def _bench_on(tmp: Path, url: str, args, wrk: str) -> dict:
     env = {"DATABASE_URL": url, "LMS_INSTANCE_PATH": str(tmp / "instance"), "SECRET_KEY": "bench-secret",
            "LMS_DATA_KEY": "bench-data-key", "LMS_MEDIA_ROOT": str(tmp / "media")}
     learners_file = tmp / "learners.tsv"
@@ -170,14 +193,6 @@ def bench_one(kind: str, args, wrk: str) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=10)
-        if db_name:
-            from sqlalchemy import create_engine, text
-
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-            admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
     return {"insert": inserts, "heartbeat": beat_runs}
 
 

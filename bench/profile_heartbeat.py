@@ -10,13 +10,10 @@ Prints milliseconds (wall and this process's CPU) per heartbeat and per baseline
 import argparse
 import json
 import os
-import shutil
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from bench.heartbeat import PG_ADMIN, USER_AGENT, prepare
+from bench.heartbeat import USER_AGENT, prepare, scratch_database
 
 
 def main() -> None:
@@ -26,92 +23,76 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--profile", default="cprofile")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="lms-profile-"))
-    db_name = None
-    if args.database == "sqlite":
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    else:
-        from sqlalchemy import create_engine, text
+    with scratch_database(args.database, "lms-profile") as (tmp, url):
+        try:
+            _profile(tmp, url, args)
+        finally:
+            os.environ.pop("DATABASE_URL", None)
 
-        db_name = f"lms_prof_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-        admin.dispose()
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + db_name
+
+def _profile(tmp: Path, url: str, args) -> None:
     env = {"DATABASE_URL": url, "LMS_INSTANCE_PATH": str(tmp / "instance"), "SECRET_KEY": "bench-secret",
            "LMS_DATA_KEY": "bench-data-key", "LMS_MEDIA_ROOT": str(tmp / "media")}
-    try:
-        learners_file = tmp / "learners.tsv"
-        prepare(env, args.learners, learners_file)
-        from bench.heartbeat import make_app
+    learners_file = tmp / "learners.tsv"
+    prepare(env, args.learners, learners_file)
+    from bench.heartbeat import make_app
 
-        app = make_app()
-        learners = [line.split("\t") for line in learners_file.read_text().splitlines()]
-        client = app.test_client(use_cookies=False)
-        seqs = [0] * len(learners)
+    app = make_app()
+    learners = [line.split("\t") for line in learners_file.read_text().splitlines()]
+    client = app.test_client(use_cookies=False)
+    seqs = [0] * len(learners)
 
-        def beat(i):
-            n = i % len(learners)
-            cookie, csrf, sid = learners[n]
-            seqs[n] += 1
-            seq = seqs[n]
-            pos = seq % 28 + 1
-            body = json.dumps({"session_id": sid, "seq": seq, "position": pos, "segments": [[pos - 1, pos]],
-                               "rate": 1, "visible": True, "event": "tick", "csrf_token": csrf})
-            response = client.post("/api/v1/learning/heartbeat", data=body, headers={
-                "Content-Type": "application/json", "Cookie": cookie, "User-Agent": USER_AGENT})
-            assert response.status_code == 200, response.get_data(as_text=True)
-            return response
+    def beat(i):
+        n = i % len(learners)
+        cookie, csrf, sid = learners[n]
+        seqs[n] += 1
+        seq = seqs[n]
+        pos = seq % 28 + 1
+        body = json.dumps({"session_id": sid, "seq": seq, "position": pos, "segments": [[pos - 1, pos]],
+                           "rate": 1, "visible": True, "event": "tick", "csrf_token": csrf})
+        response = client.post("/api/v1/learning/heartbeat", data=body, headers={
+            "Content-Type": "application/json", "Cookie": cookie, "User-Agent": USER_AGENT})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response
 
-        def insert(_):
-            response = client.post("/api/v1/learning/_bench/insert", headers={"User-Agent": USER_AGENT})
-            assert response.status_code == 200
-            return response
+    def insert(_):
+        response = client.post("/api/v1/learning/_bench/insert", headers={"User-Agent": USER_AGENT})
+        assert response.status_code == 200
+        return response
 
-        for i in range(200):  # warm-up
+    for i in range(200):  # warm-up
+        beat(i)
+        insert(i)
+    for name, fn in (("insert", insert), ("heartbeat", beat)):
+        start, cpu = time.perf_counter(), time.process_time()
+        for i in range(args.beats):
+            fn(i)
+        print(f"{name:<10} {(time.perf_counter() - start) * 1000 / args.beats:.3f} ms per request, "
+              f"{(time.process_time() - cpu) * 1000 / args.beats:.3f} ms CPU (this process)")
+    print(beat(0).get_json())
+    if args.profile == "cprofile":
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for i in range(args.beats):
             beat(i)
-            insert(i)
-        for name, fn in (("insert", insert), ("heartbeat", beat)):
-            start, cpu = time.perf_counter(), time.process_time()
-            for i in range(args.beats):
-                fn(i)
-            print(f"{name:<10} {(time.perf_counter() - start) * 1000 / args.beats:.3f} ms per request, "
-                  f"{(time.process_time() - cpu) * 1000 / args.beats:.3f} ms CPU (this process)")
-        print(beat(0).get_json())
-        if args.profile == "cprofile":
-            import cProfile
-            import pstats
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+    elif args.profile == "pyinstrument":
+        from pyinstrument import Profiler
 
-            profiler = cProfile.Profile()
-            profiler.enable()
-            for i in range(args.beats):
-                beat(i)
-            profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
-        elif args.profile == "pyinstrument":
-            from pyinstrument import Profiler
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        for i in range(args.beats):
+            beat(i)
+        profiler.stop()
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+    with app.app_context():
+        from lms.extensions import db
 
-            profiler = Profiler(interval=0.0002)
-            profiler.start()
-            for i in range(args.beats):
-                beat(i)
-            profiler.stop()
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
-        with app.app_context():
-            from lms.extensions import db
-
-            db.engine.dispose()
-    finally:
-        if db_name:
-            from sqlalchemy import create_engine, text
-
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-            admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.environ.pop("DATABASE_URL", None)
+        db.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..media import services as media
+from .archives import export_package, unpack, zip_folder
 from .models import Category, Chapter, Course, CourseStatus, Lesson, LessonKind, Subject
 from .packages import CoursePackage, PackageError, Problem, find_package_dirs, load_package
 
@@ -217,9 +219,6 @@ def _lesson_video(package: CoursePackage, chapter_title: str, spec, publisher: O
 def import_archive(actor: User | None, archive: Path, *, max_bytes: int, publish: bool = False,
                    publisher: Organization | None = None, created_files: list[Path] | None = None) -> ImportResult:
     """Unpack a zip of one or more packages into a scratch folder, validate, and import."""
-    import tempfile
-
-    from .archives import unpack
 
     with tempfile.TemporaryDirectory(prefix="package-") as scratch:
         root = unpack(archive, Path(scratch), max_bytes=max_bytes)
@@ -232,9 +231,6 @@ def import_archive(actor: User | None, archive: Path, *, max_bytes: int, publish
 
 def export_archive(course: Course, target: Path) -> Path:
     """``course`` as a zip package at ``target``."""
-    import tempfile
-
-    from .archives import export_package, zip_folder
 
     with tempfile.TemporaryDirectory(prefix="export-") as scratch:
         return zip_folder(export_package(course, Path(scratch)), target)
