@@ -166,8 +166,9 @@ def _frequent_checks(db_session, **kw):
     return rule
 
 
-def test_an_unanswered_attention_check_loses_the_time_since_the_previous_check(db_session, enrolled):
-    learner, c, _ = enrolled
+def _play_until_a_check(db_session, learner, c):
+    """20 s of play under a rule that asks for a check after 20 s; returns the clock, session,
+    progress and the last beat's result."""
     _frequent_checks(db_session)
     lesson = video_lessons(c)[0]
     tick = Clock()
@@ -177,6 +178,12 @@ def test_an_unanswered_attention_check_loses_the_time_since_the_previous_check(d
         tick.advance(10)
         with tick():
             result = services.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
+    return tick, session, progress, result
+
+
+def test_an_unanswered_attention_check_loses_the_time_since_the_previous_check(db_session, enrolled):
+    learner, c, _ = enrolled
+    tick, session, progress, result = _play_until_a_check(db_session, learner, c)
     assert result.body["attention_check"] is not None and result.body["pending_seconds"] == 20
     assert progress.credited_seconds == 0
     tick.advance(40)  # the window (30 s) and the grace pass without an answer
@@ -188,15 +195,7 @@ def test_an_unanswered_attention_check_loses_the_time_since_the_previous_check(d
 
 def test_an_answered_attention_check_credits_the_pending_time(db_session, enrolled):
     learner, c, _ = enrolled
-    _frequent_checks(db_session)
-    lesson = video_lessons(c)[0]
-    tick = Clock()
-    with tick():
-        session, progress = services.start_session(learner.id, lesson.id)
-    for seq in (1, 2):
-        tick.advance(10)
-        with tick():
-            services.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
+    tick, session, progress, _ = _play_until_a_check(db_session, learner, c)
     tick.advance(5)
     with tick():
         body = services.answer_attention(learner.id, session.id)
