@@ -39,12 +39,15 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     from .accounts import models as _accounts  # noqa: F401  (models register with the metadata)
+    from .api import models as _api  # noqa: F401
     from .assessment import models as _assessment  # noqa: F401
     from .catalog import models as _catalog  # noqa: F401
     from .certificates import models as _certificates  # noqa: F401
     from .core import audit as _audit  # noqa: F401
+    from .core import outbox as _outbox  # noqa: F401
     from .core.database import configure_sqlite
     from .credits import models as _credits  # noqa: F401
+    from .exports import models as _exports  # noqa: F401
     from .learning import models as _learning  # noqa: F401
     from .media import models as _media  # noqa: F401
     from .publishing import models as _publishing  # noqa: F401

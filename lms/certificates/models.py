@@ -30,7 +30,7 @@ class Certificate(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     # Course certificates: the ledger entry they certify (moves forward on reissue after a correction).
-    credit_record_id: Mapped[int | None] = mapped_column(ForeignKey("credit_record.id"))
+    credit_record_id: Mapped[int | None] = mapped_column(ForeignKey("credit_record.id"), index=True)
     course_code: Mapped[str | None] = mapped_column(String(32))
     credit_year: Mapped[int]
     title: Mapped[str] = mapped_column(String(160))

@@ -18,6 +18,7 @@ from ..catalog.models import CATEGORY_LABELS, Category, LessonKind
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotFound
+from ..core.signals import credit_record_created, credit_record_voided
 from ..extensions import db
 from .models import CreditRecord, EntryKind, RuleSet
 
@@ -148,6 +149,7 @@ def record_course_completion(user, course, *, completed_at: datetime, exam_score
             note = (f"当日已达每日上限 {_fmt(rule.daily_cap_hours)} 学时，"
                     f"本课程 {_fmt(hours - room)} 学时未计入（共 {_fmt(hours)} 学时）。")
             hours = room
+    lock_ledger()
     record = CreditRecord(
         user_id=user.id, course_id=course.id, course_code=course.code, course_version=course.version,
         course_title=course.title, hours=hours, category=course.category,
@@ -155,7 +157,23 @@ def record_course_completion(user, course, *, completed_at: datetime, exam_score
         rule_set_id=rule.id, entry_kind=EntryKind.COMPLETION, note=note)
     db.session.add(record)
     db.session.flush()
+    credit_record_created.send(record)
     return record
+
+
+# Any constant: the key of the PostgreSQL advisory lock that orders ledger writes.
+_LEDGER_LOCK_KEY = 0x67786C6467  # "gxldg"
+
+
+def lock_ledger() -> None:
+    """Serialize ledger writers until the transaction ends, so entry ids follow commit order.
+
+    HR systems page through the ledger by id (``/api/v1/credit-records``): a reader that has seen
+    entry N must never later find a smaller id committed behind it. On PostgreSQL ids come from a
+    sequence and concurrent transactions could commit out of id order, so writers take one
+    transaction-scoped advisory lock before inserting. SQLite has a single writer already."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(_LEDGER_LOCK_KEY)))
 
 
 def _fmt(hours) -> str:
@@ -236,12 +254,16 @@ def _void(actor, record: CreditRecord, entry: CreditRecord) -> CreditRecord:
         raise InvalidInput("请填写原因（将记入档案并告知学员）。", field="reason")
     if not is_active(record):
         raise Conflict("这条学时记录已被更正或撤销，不能再次操作。请刷新后查看最新记录。")
+    lock_ledger()
     try:
         with db.session.begin_nested():
             db.session.add(entry)
     except IntegrityError:
         raise Conflict("这条学时记录刚被他人更正或撤销，请刷新后查看最新记录。") from None
     record_event(actor, f"credit.{entry.entry_kind}", entry, voids=record.id, reason=entry.reason)
+    credit_record_voided.send(record, by=entry)
+    if entry.entry_kind != EntryKind.REVOCATION:
+        credit_record_created.send(entry)
     return entry
 
 

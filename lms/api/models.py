@@ -1,0 +1,65 @@
+"""API clients of HR and title-evaluation systems, and the webhooks they register."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.clock import utcnow_naive
+from ..extensions import db
+
+WEBHOOK_EVENTS = ("credit_record.created", "credit_record.voided")
+
+
+class ApiClient(db.Model):
+    """A system that reads records with a bearer token ``<key_id>.<secret>``.
+
+    The secret is shown once when issued; only its keyed hash is kept. A client sees the records of
+    exactly one unit (``organization_id``) or one region (``region_code``), never more."""
+
+    __tablename__ = "api_client"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
+    # Whether responses carry full ID numbers (granted only by an HR auditor or admin; audited).
+    full_id_numbers: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    organization = relationship("Organization")
+    region = relationship("Region")
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    webhooks: Mapped[list["WebhookSubscription"]] = relationship(back_populates="client",
+                                                                 cascade="all, delete-orphan")
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class WebhookSubscription(db.Model):
+    """A URL that receives ``credit_record.*`` events for its client's scope, signed with its own secret."""
+
+    __tablename__ = "webhook_subscription"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_client_id: Mapped[int] = mapped_column(ForeignKey("api_client.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    # The signing secret, encrypted at rest (it must be read back to sign each delivery).
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    events: Mapped[str] = mapped_column(String(200), default=",".join(WEBHOOK_EVENTS))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    deleted_at: Mapped[datetime | None]
+
+    client: Mapped[ApiClient] = relationship(back_populates="webhooks")
+
+    @property
+    def event_list(self) -> list[str]:
+        return [e for e in self.events.split(",") if e]

@@ -1,0 +1,41 @@
+"""The outbox: messages to other systems (webhooks, xAPI statements), written in the same
+transaction as the change they describe and delivered afterwards, with retries and backoff.
+
+A message is never lost: it stays ``pending`` until a delivery succeeds, and is marked ``failed``
+(still kept, retried by hand) only after ``LMS_OUTBOX_MAX_ATTEMPTS`` attempts.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .clock import utcnow_naive
+
+
+class OutboxStatus:
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the last attempt; kept for a manual retry
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # "webhook" | "xapi"
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_subscription.id", ondelete="SET NULL"), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    # Stable across retries: the webhook event id, or the xAPI statement id (the LRS drops duplicates).
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    payload: Mapped[str] = mapped_column(Text)  # the exact JSON body sent
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    delivered_at: Mapped[datetime | None]
