@@ -235,3 +235,52 @@ def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> l
         row.certificate_number or "",
         verify_url(row.certificate_number),
     ]
+
+
+# ---------------------------------------------------------------- one row as JSON (HR API, webhooks)
+
+def _utc_iso(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def credential_url(number: str | None) -> str | None:
+    if not number:
+        return None
+    from ..certificates.credentials import base_url
+
+    return f"{base_url()}/api/v1/credentials/{number}"
+
+
+def record_json(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> dict:
+    """A ledger entry (a row of :func:`record_query` with ``active_only=False``) as the HR API and
+    webhooks send it. ``counts``: whether the entry counts now (not voided, not a revocation)."""
+    started = local_date(row.started_at, zone)
+    completed = local_date(row.completed_at, zone)
+    return {
+        "id": row.id,
+        "entry_kind": row.entry_kind,
+        "counts": row.entry_kind != EntryKind.REVOCATION and row.voided_by_id is None,
+        "voids_id": row.voids_id,
+        "voided_by_id": row.voided_by_id,
+        "reason": row.reason,
+        "learner": {"name": row.real_name, "id_number": id_number(row, full_id_numbers),
+                    "id_number_masked": not full_id_numbers},
+        "unit": ({"name": row.unit_name, "credit_code": row.unit_credit_code} if row.unit_credit_code else None),
+        "region": ({"code": row.region_code, "name": row.region_name} if row.region_code else None),
+        "credit_year": row.credit_year,
+        "category": row.category,
+        "category_label": category_label(row.category),
+        "course": {"code": row.course_code, "version": row.course_version, "title": row.course_title},
+        "hours": float(row.hours),
+        "started_on": started.isoformat() if started else None,
+        "completed_on": completed.isoformat() if completed else None,
+        "completed_at": _utc_iso(row.completed_at),
+        "exam_score": row.exam_score,
+        "certificate_number": row.certificate_number,
+        "verification_url": verify_url(row.certificate_number) or None,
+        "credential_url": credential_url(row.certificate_number),
+        "recorded_at": _utc_iso(row.created_at),
+    }

@@ -90,3 +90,15 @@ def test_unapproving_an_employee_hides_their_records_from_the_unit(people, db_se
     people["a2"].employment_status = EmploymentStatus.REJECTED
     db_session.commit()
     assert names(records.scope_for(people["admin_a"])) == ["甲一"]
+
+
+def test_json_form_of_an_entry(people):
+    from lms.extensions import db
+
+    scope = records.scope_for(people["admin"], unit=UNIT_B)
+    row = next(iter(db.session.execute(records.record_query(scope, active_only=False))))
+    data = records.record_json(row, full_id_numbers=False)
+    assert data["learner"] == {"name": "乙一", "id_number": people["b1"].id_number_masked, "id_number_masked": True}
+    assert data["counts"] is True and data["unit"]["credit_code"] == UNIT_B and data["region"]["code"] == "440000"
+    assert data["completed_at"] == "2026-03-10T02:00:00Z" and data["completed_on"] == "2026-03-10"
+    assert data["certificate_number"] and data["credential_url"].endswith(f"/api/v1/credentials/{data['certificate_number']}")
