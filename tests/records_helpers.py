@@ -23,8 +23,12 @@ def employee(make_user, unit_code: str, *, region="110000", approved=True, **kw)
     return user
 
 
-def completion(db_session, user, code="GX-NS-001", at=datetime(2026, 3, 10, 2, 0), score=90):
-    """A completion entry in the ledger, as the learning module writes it."""
+def completion(db_session, user, code="GX-NS-001", at=datetime(2026, 3, 10, 2, 0), score=90, certificate=False):
+    """A completion entry in the ledger, as the learning module writes it, with its certificate if asked."""
     record = ledger.record_course_completion(user, course(db_session, code), completed_at=at, exam_score=score)
+    if certificate:
+        from lms.certificates import services as certificates
+
+        certificates.issue_course_certificate(record)
     db_session.commit()
     return record

@@ -20,8 +20,9 @@ def people(ctx, db_session, make_user):
     a2 = employee(make_user, UNIT_A, real_name="甲二")
     b1 = employee(make_user, UNIT_B, region="440000", real_name="乙一")
     pending = employee(make_user, UNIT_A, approved=False, real_name="待审")
-    for user in (a1, a2, b1, pending):
+    for user in (a1, a2, pending):
         completion(db_session, user)
+    completion(db_session, b1, certificate=True)
     admin_a = make_user(roles=(Role.UNIT_ADMIN,), organization=org(db_session, UNIT_A))
     auditor_gd = make_user(roles=(Role.HR_AUDITOR,), region_code="440000")
     admin = make_user(roles=(Role.ADMIN,))
@@ -67,6 +68,7 @@ def test_rows_follow_the_export_columns_and_mask_ids(people, db_session):
     assert first["身份证号"] == people["a1"].id_number_masked and "*" in first["身份证号"]
     assert first["统一社会信用代码"] == UNIT_A and first["年度"] == 2026 and first["课程编号"] == "GX-NS-001"
     assert first["完成日期"] == "2026-03-10" and first["考试成绩"] == 90
+    assert first["证书编号"] == "" and first["验证网址"] == ""  # no certificate issued for this one
     full = records.scope_for(people["admin"], unit=UNIT_A, full_id_numbers=True)
     row = next(iter(db.session.execute(records.record_query(full))))
     assert len(records.export_row(row, full_id_numbers=True)[1]) == 18
@@ -101,4 +103,5 @@ def test_json_form_of_an_entry(people):
     assert data["learner"] == {"name": "乙一", "id_number": people["b1"].id_number_masked, "id_number_masked": True}
     assert data["counts"] is True and data["unit"]["credit_code"] == UNIT_B and data["region"]["code"] == "440000"
     assert data["completed_at"] == "2026-03-10T02:00:00Z" and data["completed_on"] == "2026-03-10"
+    assert data["verification_url"].endswith(f"/verify?no={data['certificate_number']}")
     assert data["certificate_number"] and data["credential_url"].endswith(f"/api/v1/credentials/{data['certificate_number']}")
