@@ -72,7 +72,12 @@ def _init_extensions(app: Flask) -> None:
     def load_user(user_id: str):
         from .accounts.models import User
 
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        # "<id>.<login epoch>": a session from before the last password change no longer loads.
+        user_pk, _, epoch = user_id.partition(".")
+        if not (user_pk.isdigit() and epoch.isdigit()):
+            return None
+        user = db.session.get(User, int(user_pk))
+        return user if user is not None and user.login_epoch == int(epoch) else None
 
     logging.basicConfig(level=logging.INFO)
 

@@ -85,6 +85,8 @@ class User(UserMixin, db.Model):
     is_active_account: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
     last_login_at: Mapped[datetime | None]
+    # Part of the login session's user id: raising it (a password change) ends every other session.
+    login_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     employer: Mapped[Organization | None] = relationship()
     region: Mapped[Region | None] = relationship()
@@ -95,6 +97,9 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # flask-login: disabled accounts cannot log in
         return self.is_active_account
+
+    def get_id(self) -> str:  # flask-login: what the session and remember-me cookie hold
+        return f"{self.id}.{self.login_epoch}"
 
     def has_role(self, role: Role | str) -> bool:
         return any(g.role == role for g in self.role_grants)

@@ -103,6 +103,7 @@ def profile():
             form_error(form, exc)
         else:
             commit()
-            flash(_("密码已修改。"), "success")
+            login_user(current_user._get_current_object(), fresh=True)  # this session carries the new epoch
+            flash(_("密码已修改，其他设备上的登录已退出。"), "success")
             return redirect(url_for("accounts.profile"))
     return render_template("accounts/profile.html", form=form)

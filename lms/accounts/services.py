@@ -202,6 +202,7 @@ def change_password(user: User, current: str, new: str) -> None:
     check_password_strength(new, personal=(crypto.decrypt(user.id_number_encrypted), user.mobile or "",
                                            user.email or ""))
     user.password_hash = hash_password(new)
+    user.login_epoch = (user.login_epoch or 0) + 1  # signs out every other session of this user
     record_event(user, "user.password_changed", user)
 
 

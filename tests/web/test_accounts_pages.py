@@ -155,3 +155,17 @@ def test_pages_carry_security_headers(client):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert re.search(r'<html lang="zh-CN">', response.get_data(as_text=True))
+
+
+def test_changing_the_password_signs_out_other_sessions(client_factory, make_user, csrf_token):
+    user = make_user()
+    here, elsewhere = client_factory(), client_factory()
+    for c in (here, elsewhere):
+        token = csrf_token(c.get("/login").get_data(as_text=True))
+        assert c.post("/login", data={"login": user.mobile, "password": TEST_PASSWORD, "csrf_token": token}).status_code == 302
+    page = here.get("/profile").get_data(as_text=True)
+    response = here.post("/profile", data={"current_password": TEST_PASSWORD, "password": "NewPass2026x",
+                                           "password_confirm": "NewPass2026x", "csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    assert here.get("/profile").status_code == 200       # the session that changed it stays signed in
+    assert elsewhere.get("/profile").status_code == 302  # the other one is sent to the login page
