@@ -57,28 +57,29 @@ def start_session():
     return jsonify(body)
 
 
-def _beating_learner_id(data: dict) -> int:
-    """The hot path's cheaper sign-in check: the user id from the signed session cookie, with
-    flask-login's "strong" session check, without loading the user (the service checks the
-    account is active in the same query that locks the play session). Falls back to the full check."""
-    user_id = session.get("_user_id")
+def _beating_learner_id(data: dict) -> tuple[int, int | None]:
+    """The hot path's cheaper sign-in check: the user id and login epoch from the signed session
+    cookie, with flask-login's "strong" session check, without loading the user (the service checks
+    the account is active and the epoch current in the same query that locks the play session).
+    Falls back to the full check (epoch None: already checked)."""
+    user_pk, _, epoch = str(session.get("_user_id") or "").partition(".")
     manager = current_app.login_manager
-    if not (isinstance(user_id, str) and user_id.isdigit()) or (
+    if not (user_pk.isdigit() and epoch.isdigit()) or (
             manager.session_protection and session.get("_id") != manager._session_identifier_generator()):
-        return _learner_id(data)
+        return _learner_id(data), None
     token = request.headers.get("X-CSRFToken") or data.get("csrf_token")
     try:
         validate_csrf(token)
     except ValidationError:
         raise NotAllowed("页面已过期，请刷新后继续学习。") from None
-    return int(user_id)
+    return int(user_pk), int(epoch)
 
 
 @bp.post("/heartbeat")
 def heartbeat():
     data = _json_body()
-    user_id = _beating_learner_id(data)
-    result = services.record_heartbeat(user_id, services.parse_beat(data))
+    user_id, login_epoch = _beating_learner_id(data)
+    result = services.record_heartbeat(user_id, services.parse_beat(data), login_epoch=login_epoch)
     db.session.commit()
     return jsonify(result.body), 409 if result.status == "superseded" else 200
 

@@ -389,7 +389,7 @@ class _BeatStatements:
         self.session_columns = [c.key for c in ps.c]
         self.progress_columns = [c.key for c in lp.c]
         # PostgreSQL locks both rows (FOR UPDATE OF); SQLite renders no FOR UPDATE: lock_sqlite first.
-        self.load = (select(*ps.c, *lp.c, user.c.is_active_account)
+        self.load = (select(*ps.c, *lp.c, user.c.is_active_account, user.c.login_epoch)
                      .select_from(ps.join(lp, lp.c.id == ps.c.progress_id).join(user, user.c.id == ps.c.user_id))
                      .where(ps.c.id == bindparam("sid"))
                      .with_for_update(of=(ps, lp)))
@@ -409,7 +409,7 @@ def _statements() -> _BeatStatements:
     return _beat_statements
 
 
-def _load_beat_rows(conn, user_id: int, session_id: str) -> tuple[_Row, _Row]:
+def _load_beat_rows(conn, user_id: int, session_id: str, login_epoch: int | None) -> tuple[_Row, _Row]:
     """The play session and its lesson progress, both locked, in one query (plus the SQLite write
     lock first): the same rows, locks and checks as _load_own_session, read without the ORM."""
     st = _statements()
@@ -420,9 +420,12 @@ def _load_beat_rows(conn, user_id: int, session_id: str) -> tuple[_Row, _Row]:
         raise NotFound("播放会话不存在，请刷新页面。")
     n = len(st.session_columns)
     session = _Row(dict(zip(st.session_columns, row[:n], strict=True)))
-    progress = _Row(dict(zip(st.progress_columns, row[n:-1], strict=True)))
-    if session.user_id != user_id or not row[-1]:
+    progress = _Row(dict(zip(st.progress_columns, row[n:-2], strict=True)))
+    active, epoch = row[-2], row[-1]
+    if session.user_id != user_id or not active:
         raise NotAllowed("这不是您的播放会话。")
+    if login_epoch is not None and epoch != login_epoch:
+        raise NotAllowed("登录已失效（密码已修改），请重新登录后继续学习。")
     return session, progress
 
 
@@ -441,15 +444,16 @@ def _write_beat_rows(conn, session: _Row, progress: _Row) -> None:
                 db.session.expire(held)
 
 
-def record_heartbeat(user_id: int, beat: Beat) -> BeatResult:
+def record_heartbeat(user_id: int, beat: Beat, *, login_epoch: int | None = None) -> BeatResult:
     """One heartbeat, in one short transaction: two locked rows read in one query, at most two
     UPDATEs of the columns that changed. The hot path: Core statements, no ORM unit of work.
 
-    Idempotent by (session, seq): a retried or late beat changes nothing.
+    Idempotent by (session, seq): a retried or late beat changes nothing. ``login_epoch`` (from a
+    session cookie that was not checked against the user row) must match the account's.
     """
     db.session.flush()  # pending ORM changes first, as the ORM query's autoflush did
     conn = db.session.connection()
-    session, progress = _load_beat_rows(conn, user_id, beat.session_id)
+    session, progress = _load_beat_rows(conn, user_id, beat.session_id, login_epoch)
     result, completed = _apply_beat(session, progress, beat)
     _write_beat_rows(conn, session, progress)
     if completed:

@@ -143,3 +143,14 @@ def test_exam_page_waits_for_the_lessons_and_never_sends_answers(enrolled_client
     result = client.post(response.headers["Location"], data=data, follow_redirects=True).get_data(as_text=True)
     assert "得分：100 分" in result and "学时已记入您的年度学时档案" in result and "解析" in result
     assert re.search(r"已完成，学时已记入档案", client.get("/my/learning").get_data(as_text=True))
+
+
+def test_heartbeats_stop_counting_once_the_password_was_changed_elsewhere(enrolled_client, db_session):
+    client, user, c, token = enrolled_client
+    sid = _api(client, "sessions", {"lesson_id": c.lessons[0].id}, token).json["session_id"]
+    beat = {"session_id": sid, "seq": 1, "position": 1, "segments": [[0, 1]], "rate": 1, "visible": True}
+    assert _api(client, "heartbeat", beat, token).status_code == 200
+    user.login_epoch += 1  # what a password change on another device does
+    db_session.commit()
+    refused = _api(client, "heartbeat", {**beat, "seq": 2}, token)
+    assert refused.status_code == 403 and "重新登录" in refused.json["error"]["message"]
