@@ -107,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     from .publishing.routes import bp as publishing_bp
     from .search.api import bp as search_api_bp
     from .search.routes import bp as search_bp
+    from .units.routes import bp as units_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
@@ -119,6 +120,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(learning_api_bp)
     app.register_blueprint(credits_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(units_bp)
     certificates.connect_signals()
     register_error_handlers(app)
 

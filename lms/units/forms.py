@@ -1,0 +1,14 @@
+"""The unit admin's decision on a learner (the CSRF token is checked for every POST by CSRFProtect)."""
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+
+class DecisionForm(FlaskForm):
+    """Approve or reject; ``reason`` is required to reject (checked by the service, which explains why)."""
+
+    class Meta:
+        csrf = False  # already checked application-wide before the view runs
+
+    reason = StringField("不通过的原因")
+    unit = StringField("单位")

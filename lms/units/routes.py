@@ -1,0 +1,93 @@
+"""单位管理 (/unit) and 地区学时 (/region): thin views over :mod:`lms.units.services`."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..accounts.models import Role
+from ..core.errors import Conflict, InvalidInput
+from ..core.web import commit, roles_required
+from ..extensions import db
+from . import services
+from .forms import DecisionForm
+
+bp = Blueprint("units", __name__)
+
+
+@bp.app_template_global("has_endpoint")
+def has_endpoint(name: str) -> bool:
+    """Whether a view exists (links to pages of optional modules render only when they do)."""
+    return name in current_app.view_functions
+
+
+@bp.app_template_global("employment_rejection_reason")
+def employment_rejection_reason(user) -> str | None:
+    return services.rejection_reason(user)
+
+
+def _unit_page(unit_code, *, error: str | None = None, status: int = 200):
+    args = request.args
+    try:
+        board = services.unit_dashboard(current_user, unit_code, year=args.get("year"), search=args.get("q", ""),
+                                        page=args.get("page"))
+    except InvalidInput as exc:
+        if unit_code and current_user.has_role(Role.ADMIN) and exc.field == "unit":
+            return render_template("units/choose_unit.html", units=[], code=unit_code, error=exc.message), 400
+        raise
+    if board is None:
+        return render_template("units/choose_unit.html", units=services.managed_units(current_user),
+                               code="", error=None)
+    return render_template("units/unit.html", b=board, error=error), status
+
+
+@bp.get("/unit")
+@roles_required(Role.UNIT_ADMIN, Role.ADMIN)
+def unit_dashboard():
+    return _unit_page(request.args.get("unit"))
+
+
+def _decide(code: str, learner_id: int, approve: bool):
+    form = DecisionForm()
+    try:
+        learner = services.decide_employment(current_user, code, learner_id, approve=approve,
+                                             reason=form.reason.data or "")
+    except (Conflict, InvalidInput) as exc:  # nothing was changed; say why on the unit page
+        db.session.rollback()
+        return _unit_page(code, error=exc.message, status=exc.status)
+    commit()
+    if approve:
+        flash(f"已确认 {learner.real_name} 为本单位人员，其学时将计入本单位统计。", "success")
+    else:
+        flash(f"已将 {learner.real_name} 标记为未通过，学员会在个人信息页看到原因。", "info")
+    return redirect(url_for("units.unit_dashboard", unit=code, year=request.args.get("year")), 303)
+
+
+@bp.post("/unit/<code>/learners/<int:learner_id>/approve")
+@roles_required(Role.UNIT_ADMIN, Role.ADMIN)
+def approve(code: str, learner_id: int):
+    return _decide(code, learner_id, True)
+
+
+@bp.post("/unit/<code>/learners/<int:learner_id>/reject")
+@roles_required(Role.UNIT_ADMIN, Role.ADMIN)
+def reject(code: str, learner_id: int):
+    return _decide(code, learner_id, False)
+
+
+@bp.get("/region")
+@roles_required(Role.HR_AUDITOR, Role.ADMIN)
+def region_dashboard():
+    args = request.args
+    code = args.get("region")
+    try:
+        board = services.region_dashboard(current_user, code, year=args.get("year"), search=args.get("q", ""),
+                                          page=args.get("page"), unit_page=args.get("upage"))
+    except InvalidInput as exc:
+        if code and current_user.has_role(Role.ADMIN) and exc.field == "region":
+            return render_template("units/choose_region.html", regions=services.all_regions(), code=code,
+                                   error=exc.message), 400
+        raise
+    if board is None:
+        admin = current_user.has_role(Role.ADMIN)
+        return render_template("units/choose_region.html", code="", error=None,
+                               regions=services.all_regions() if admin else services.managed_regions(current_user))
+    return render_template("units/region.html", b=board)
