@@ -80,6 +80,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     employer_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     employment_status: Mapped[str] = mapped_column(String(16), default=EmploymentStatus.PENDING)
+    # The unit's reason when it did not confirm the learner (shown to the learner).
+    employment_note: Mapped[str | None] = mapped_column(String(200))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
     title_series: Mapped[str | None] = mapped_column(String(32))
     is_active_account: Mapped[bool] = mapped_column(default=True)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 
 from ..accounts.models import EmploymentStatus, Organization, Region, Role, RoleGrant, User
 from ..catalog.models import Category
-from ..core.audit import AuditEvent, record_event
+from ..core.audit import record_event
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..credits.models import RuleSet
 from ..credits.services import current_credit_year, ensure_national_rule_set
@@ -310,7 +310,7 @@ def decide_employment(actor, unit_code: str, learner_id: int, *, approve: bool, 
     result = db.session.execute(
         update(User)
         .where(User.id == learner.id, User.employer_id == unit.id, User.employment_status == EmploymentStatus.PENDING)
-        .values(employment_status=new_status)
+        .values(employment_status=new_status, employment_note=None if approve else reason)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         db.session.refresh(learner)
@@ -323,23 +323,10 @@ def decide_employment(actor, unit_code: str, learner_id: int, *, approve: bool, 
     return learner
 
 
-def employment_decision(user) -> AuditEvent | None:
-    """The latest approval or rejection of ``user`` by their current unit (for the rejection reason)."""
-    if user is None or getattr(user, "employer_id", None) is None:
-        return None
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.target_type == "User", AuditEvent.target_id == str(user.id),
-               AuditEvent.action.in_((APPROVED_ACTION, REJECTED_ACTION)))
-        .order_by(AuditEvent.id.desc()).limit(5))
-    return next((e for e in events if (e.detail or {}).get("organization_id") == user.employer_id), None)
-
-
 def rejection_reason(user) -> str | None:
     if getattr(user, "employment_status", None) != EmploymentStatus.REJECTED:
         return None
-    event = employment_decision(user)
-    return (event.detail or {}).get("reason") if event is not None else None
+    return user.employment_note
 
 
 # ---------------------------------------------------------------- the region
