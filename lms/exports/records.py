@@ -107,6 +107,11 @@ def scope_for(actor, *, unit: str | None = None, region: str | None = None, full
             refused = exc
     if not fitting:
         raise refused or NotAllowed("您无权查看这些记录。")
+    fitting = list(dict.fromkeys(fitting))
+    if len(fitting) > 1 and unit:  # e.g. the unit's own admin who also audits its region: the unit grant
+        fitting = [s for s in fitting if s.region_code is None] or fitting
+    elif len(fitting) > 1 and region:
+        fitting = [s for s in fitting if s.organization_id is None] or fitting
     if len(fitting) > 1:
         raise InvalidInput("您管理多个单位或地区，请选择其中一个。", field="unit")
     return fitting[0]

@@ -105,3 +105,15 @@ def test_json_form_of_an_entry(people):
     assert data["completed_at"] == "2026-03-10T02:00:00Z" and data["completed_on"] == "2026-03-10"
     assert data["verification_url"].endswith(f"/verify?no={data['certificate_number']}")
     assert data["certificate_number"] and data["credential_url"].endswith(f"/api/v1/credentials/{data['certificate_number']}")
+
+
+def test_a_unit_admin_who_also_audits_the_region_names_either(people, db_session, make_user):
+    both = make_user(roles=(Role.UNIT_ADMIN,), organization=org(db_session, UNIT_A))
+    from lms.accounts import services as accounts
+
+    accounts.grant_role(None, both, Role.HR_AUDITOR, region_code="110000")
+    db_session.commit()
+    with pytest.raises(InvalidInput):
+        records.scope_for(both)  # two scopes: which one?
+    assert names(records.scope_for(both, unit=UNIT_A)) == ["甲一", "甲二"]
+    assert records.scope_for(both, region="110000").organization_id is None
