@@ -91,6 +91,9 @@ def _init_jobs_and_search(app: Flask) -> None:
     # jieba costs ~0.6 s and ~60 MiB on first use: pay it once per process, at start-up.
     search.init_jieba(os.path.join(app.instance_path, "jieba-cache"))
     search_tasks.connect(app)
+    from .core import tasks as outbox_tasks
+
+    outbox_tasks.connect(app)  # webhooks and xAPI statements through the outbox
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -139,6 +142,9 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(search_cli)
     app.cli.add_command(credentials_cli)
+    from .core.outbox_cli import outbox_cli
+
+    app.cli.add_command(outbox_cli)
 
 
 def _register_security(app: Flask) -> None:

@@ -72,4 +72,12 @@ def load_config(instance_path: str) -> dict:
         "LMS_JOBS_FILE": env.get("LMS_JOBS_FILE") or str(Path(instance_path) / "jobs.sqlite3"),
         "LMS_JOBS_IMMEDIATE": env.get("LMS_JOBS_IMMEDIATE", "0") == "1",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        # The outbox (webhooks, xAPI statements): retries with exponential backoff, then "failed".
+        "LMS_OUTBOX_BACKOFF_SECONDS": float(env.get("LMS_OUTBOX_BACKOFF_SECONDS", "30")),
+        "LMS_OUTBOX_MAX_ATTEMPTS": int(env.get("LMS_OUTBOX_MAX_ATTEMPTS", "12")),
+        "LMS_OUTBOX_TIMEOUT_SECONDS": float(env.get("LMS_OUTBOX_TIMEOUT_SECONDS", "10")),
+        # A Learning Record Store (xAPI 1.0.3); statements are sent only when the endpoint is set.
+        "LMS_XAPI_ENDPOINT": env.get("LMS_XAPI_ENDPOINT") or None,
+        "LMS_XAPI_USERNAME": env.get("LMS_XAPI_USERNAME", ""),
+        "LMS_XAPI_PASSWORD": env.get("LMS_XAPI_PASSWORD", ""),
     }

@@ -15,6 +15,15 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   pg_isready -h 127.0.0.1 -p 5432 -q || { echo "PostgreSQL 未在 127.0.0.1:5432 运行 / is not running" >&2; exit 1; }
 fi
 
+# Ralph, a real Learning Record Store for the xAPI tests, in a virtual environment of its own
+# (its pins clash with ours); created once, skipped when present. RALPH_BIN overrides it.
+if [ -z "${RALPH_BIN:-}" ] && [ ! -f .venv-ralph/.installed ]; then
+  echo "安装 Ralph（xAPI 测试用的学习记录库）/ installing Ralph into .venv-ralph"
+  { "${PYTHON:-python3}" -m venv .venv-ralph \
+      && .venv-ralph/bin/python -m pip install --quiet --disable-pip-version-check 'ralph-malph[cli,lrs]>=5.1,<6' requests \
+      && touch .venv-ralph/.installed; } || echo "Ralph 安装失败，xAPI 测试将失败 / Ralph install failed" >&2
+fi
+
 status=0
 for database in sqlite postgresql; do
   echo "=== 测试数据库 / database: $database"

@@ -285,6 +285,7 @@ def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProg
     enrollment.last_lesson_id = lesson.id
     enrollment.last_studied_at = now
     db.session.flush()
+    signals.play_session_started.send(session)
     return session, progress
 
 
@@ -796,6 +797,7 @@ def submit_attempt(actor, attempt: QuizAttempt, answers: dict[str, list[str]]) -
     attempt.passed = attempt.score >= attempt.pass_score
     attempt.submitted_at = utcnow_naive()
     db.session.flush()
+    signals.quiz_attempt_finished.send(attempt)
     if attempt.passed:
         complete_course_if_done(db.session.get(Enrollment, attempt.enrollment_id))
     return attempt
