@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from ..accounts import crypto
 from ..accounts.models import Organization, Role
@@ -189,13 +189,19 @@ def authenticate(authorization: str | None) -> ApiClient:
     return client
 
 
-def note_use(client: ApiClient) -> bool:
-    """Mark the client as used now, at most once per LAST_USED_RESOLUTION. True if it changed."""
+def note_use(client_id: int, last_used_at) -> None:
+    """Mark the client as used now, at most once per LAST_USED_RESOLUTION.
+
+    A conditional UPDATE of its own: call it after the request's reads are committed, so that on
+    SQLite the transaction starts with the write (a read-then-write transaction fails at once when
+    another writer committed in between) and so that concurrent workers write it once."""
     now = utcnow_naive()
-    if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
-        client.last_used_at = now
-        return True
-    return False
+    if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
+        return
+    db.session.execute(update(ApiClient).where(
+        ApiClient.id == client_id,
+        or_(ApiClient.last_used_at.is_(None), ApiClient.last_used_at <= now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now))
 
 
 # ---------------------------------------------------------------- webhooks

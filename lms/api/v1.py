@@ -52,7 +52,21 @@ def authenticate():
     client = services.authenticate(request.headers.get("Authorization"))
     _rate_limit(client)
     g.api_client = client
-    services.note_use(client)
+    g.api_client_seen = (client.id, client.last_used_at)
+
+
+def _finish(audit: dict | None = None) -> None:
+    """Commit the request's reads, then write its bookkeeping (last use, audit) in a transaction of its own.
+
+    Reads and writes are kept apart so a read-only request never upgrades its read transaction to a
+    write (which SQLite refuses when another writer committed in between)."""
+    commit()
+    client_id, last_used_at = g.api_client_seen
+    services.note_use(client_id, last_used_at)
+    if audit:
+        event = record_event(None, audit.pop("action"), None, ip=request.remote_addr, **audit)
+        event.target_type, event.target_id = "ApiClient", str(client_id)
+    commit()
 
 
 def _rate_limit(client) -> None:
@@ -135,11 +149,11 @@ def credit_records():
         next_cursor = paging.make_cursor(rows[-1].id, query_fingerprint)
     else:
         next_cursor = cursor or None  # nothing new yet: resume later from the same place
+    audit = None
     if scope.full_id_numbers and data:
-        record_event(None, "api.records_full_id_numbers", client, ip=request.remote_addr,
-                     filters=filters, scope=scope.filters(), count=len(data),
+        audit = dict(action="api.records_full_id_numbers", filters=filters, scope=scope.filters(), count=len(data),
                      first_id=data[0]["id"], last_id=data[-1]["id"])
-    commit()
+    _finish(audit)
     return jsonify(data=data, next_cursor=next_cursor, has_more=has_more)
 
 
@@ -159,8 +173,9 @@ def credential(number: str):
                                   .where(CreditRecord.id == cert.credit_record_id).limit(1)).first()
     if in_scope is None:
         raise not_found
-    commit()
-    return Response(cert.credential_jwt, mimetype="application/vc+jwt")
+    jwt = cert.credential_jwt
+    _finish()
+    return Response(jwt, mimetype="application/vc+jwt")
 
 
 # ---------------------------------------------------------------- webhooks
@@ -182,8 +197,10 @@ def create_webhook():
         subscription, secret = services.register_webhook(g.api_client, body.get("url"), body.get("events"))
     except InvalidInput as exc:
         raise _bad(exc.field or "url", exc.message) from None
-    commit()
-    response = jsonify(_webhook_json(subscription, secret))
+    db.session.flush()
+    body = _webhook_json(subscription, secret)
+    _finish()
+    response = jsonify(body)
     response.status_code = 201
     response.headers["Location"] = url_for("api_v1.webhooks")
     response.headers["Cache-Control"] = "no-store"
@@ -193,14 +210,14 @@ def create_webhook():
 @bp.get("/webhooks")
 def webhooks():
     data = [_webhook_json(s) for s in services.client_webhooks(g.api_client)]
-    commit()
+    _finish()
     return jsonify(data=data)
 
 
 @bp.delete("/webhooks/<int:subscription_id>")
 def delete_webhook(subscription_id: int):
     services.delete_webhook(g.api_client, subscription_id)
-    commit()
+    _finish()
     return "", 204
 
 
