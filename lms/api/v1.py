@@ -21,8 +21,8 @@ from ..core.audit import record_event
 from ..core.errors import DomainError, InvalidInput, NotAllowed
 from ..core.web import commit
 from ..credits.models import CreditRecord
-from ..extensions import csrf, db, limiter
 from ..exports import records
+from ..extensions import csrf, db, limiter
 from . import paging, services
 from .services import ApiError
 

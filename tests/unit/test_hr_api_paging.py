@@ -18,8 +18,8 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from lms.accounts import services as accounts
 from lms.accounts.models import EmploymentStatus, Role, User
 from lms.api import services as api
-from lms.core.signals import credit_record_created
 from lms.catalog.models import Course
+from lms.core.signals import credit_record_created
 from lms.credits import services as ledger
 from lms.credits.models import CreditRecord
 from lms.extensions import db

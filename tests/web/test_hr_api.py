@@ -8,7 +8,7 @@ from sqlalchemy import select
 from lms.accounts import crypto
 from lms.accounts.models import Role
 from lms.api import services
-from lms.api.models import ApiClient, WebhookSubscription
+from lms.api.models import WebhookSubscription
 from lms.core import clock
 from lms.core.audit import AuditEvent
 from lms.credits import services as ledger
