@@ -48,6 +48,7 @@ def test_an_admin_issues_a_token_shown_once_that_works(client, login, people, cs
     assert secret not in stored.secret_hash and stored.full_id_numbers is False
     listing = client.get("/api-clients").get_data(as_text=True)
     assert "省人社厅职称系统" in listing and secret not in listing and "issued-token" not in listing
+    assert "style=" not in listing and "<script>" not in listing
     api = client.get("/api/v1/credit-records", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 200
     event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "api_client.issue"))
