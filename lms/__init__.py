@@ -98,6 +98,8 @@ def _init_jobs_and_search(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .accounts.routes import bp as accounts_bp
+    from .api.routes import bp as api_bp
+    from .api.v1 import bp as api_v1_bp
     from .catalog.routes import bp as catalog_bp
     from .certificates import services as certificates
     from .certificates.routes import bp as certificates_bp
@@ -124,6 +126,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(credits_bp)
     app.register_blueprint(certificates_bp)
     app.register_blueprint(units_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(api_v1_bp)
     certificates.connect_signals()
     register_error_handlers(app)
 

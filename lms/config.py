@@ -51,6 +51,10 @@ def load_config(instance_path: str) -> dict:
         "LMS_CERT_ISSUER_NAME": env.get("LMS_CERT_ISSUER_NAME", "公需科目继续教育平台"),
         "LMS_SIGNING_KEY_DIR": env.get("LMS_SIGNING_KEY_DIR") or str(Path(instance_path) / "signing-keys"),
         "LMS_VERIFY_RATE_LIMIT": env.get("LMS_VERIFY_RATE_LIMIT", "30 per minute;300 per hour"),
+        # HR API: requests per client (key), and where webhooks may point (https, public hosts).
+        "LMS_API_RATE_LIMIT": env.get("LMS_API_RATE_LIMIT", "120 per minute"),
+        "LMS_WEBHOOK_ALLOW_HTTP": env.get("LMS_WEBHOOK_ALLOW_HTTP", "0") == "1",
+        "LMS_WEBHOOK_ALLOW_PRIVATE": env.get("LMS_WEBHOOK_ALLOW_PRIVATE", "0") == "1",
         "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
         "BABEL_DEFAULT_TIMEZONE": env.get("LMS_TIMEZONE", "Asia/Shanghai"),
         "WTF_CSRF_TIME_LIMIT": None,

@@ -1,0 +1,17 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class IssueClientForm(FlaskForm):
+    """Fields are strings: the service checks the scope and names the field that is wrong."""
+
+    name = StringField("接口名称", validators=[DataRequired("请填写接口名称。"), Length(max=80)])
+    scope_kind = RadioField("可查看范围", choices=[SelectChoice("region", "一个地区"), SelectChoice("unit", "一个单位")], default="region")
+    region = SelectField("地区", choices=[], validators=[Optional()])
+    unit = StringField("单位统一社会信用代码", validators=[Optional(), Length(max=18)])
+    full_id_numbers = BooleanField("返回完整身份证号（每次读取均记入审计日志）")
+
+
+class RevokeForm(FlaskForm):
+    pass

@@ -1,0 +1,61 @@
+"""Pages where an admin or HR auditor issues and revokes HR API clients (``/api-clients``)."""
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from ..accounts.models import Role
+from ..core.errors import DomainError
+from ..core.web import commit, form_error, roles_required
+from . import services
+from .forms import IssueClientForm, RevokeForm
+
+bp = Blueprint("api", __name__)
+
+
+def _issue_form() -> IssueClientForm:
+    form = IssueClientForm()
+    form.region.choices = [SelectChoice("", "（请选择地区）")] + [
+        SelectChoice(r.code, f"{r.name}（{r.code}）") for r in services.issuable_regions(current_user)]
+    return form
+
+
+def _page(form, issued=None, token=None, status=200):
+    response = render_template("api/clients.html", form=form, revoke_form=RevokeForm(),
+                               clients=services.clients_visible_to(current_user), issued=issued, token=token)
+    return response, status, {"Cache-Control": "no-store"}
+
+
+@bp.get("/api-clients")
+@roles_required(Role.ADMIN, Role.HR_AUDITOR)
+def clients():
+    return _page(_issue_form())
+
+
+@bp.post("/api-clients")
+@roles_required(Role.ADMIN, Role.HR_AUDITOR)
+def issue():
+    form = _issue_form()
+    if not form.validate_on_submit():
+        return _page(form, status=400)
+    by_region = form.scope_kind.data != "unit"
+    try:
+        client, token = services.issue_client(current_user, services.ClientRequest(
+            name=form.name.data, region=form.region.data if by_region else None,
+            unit=None if by_region else form.unit.data, full_id_numbers=form.full_id_numbers.data))
+    except DomainError as exc:
+        form_error(form, exc)
+        return _page(form, status=exc.status)
+    commit()
+    # The token is shown on this response only; it cannot be displayed again.
+    return _page(_issue_form(), issued=client, token=token)
+
+
+@bp.post("/api-clients/<int:client_id>/revoke")
+@roles_required(Role.ADMIN, Role.HR_AUDITOR)
+def revoke(client_id: int):
+    client = services.visible_client(current_user, client_id)  # CSRF is checked before the view runs
+    services.revoke_client(current_user, client)
+    commit()
+    flash(f"接口凭证“{client.name}”已吊销，使用它的请求将被拒绝。", "success")
+    return redirect(url_for("api.clients"))

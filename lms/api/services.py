@@ -1,0 +1,295 @@
+"""API clients (issue, revoke, authenticate) and their webhook subscriptions.
+
+A token is ``<key_id>.<secret>``; only an HMAC-SHA256 of the secret, keyed with a key derived from
+LMS_DATA_KEY, is stored, so a copy of the database does not let anyone call the API. Services take
+the acting person and flush; the route commits.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from ..accounts import crypto
+from ..accounts.models import Organization, Role
+from ..core.audit import record_event
+from ..core.clock import utcnow_naive
+from ..core.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from ..exports import records
+from ..extensions import db
+from .models import WEBHOOK_EVENTS, ApiClient, WebhookSubscription
+
+MAX_NAME = 80
+MAX_URL = 500
+# last_used_at is written at most this often, so reading the API is not a write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiError(DomainError):
+    """An HR API error with its own machine-readable code (and, for 401, a WWW-Authenticate header)."""
+
+    def __init__(self, status: int, code: str, message: str, *, parameter: str | None = None,
+                 headers: dict | None = None):
+        super().__init__(message, field=parameter)
+        self.status = status
+        self.code = code
+        self.headers = headers or {}
+
+
+# ---------------------------------------------------------------- secrets
+
+def _secret_key() -> bytes:
+    secret = current_app.config["LMS_DATA_KEY"].encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"gongxu-lms", info=b"api-client-secret").derive(secret)
+
+
+def secret_hash(secret: str) -> str:
+    return hmac.new(_secret_key(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------- who may manage which clients
+
+def _auditor_regions(actor) -> set[str]:
+    return {g.region_code for g in actor.grants_for(Role.HR_AUDITOR) if g.region_code}
+
+
+def _require_manager(actor) -> None:
+    if actor is None or not (actor.has_role(Role.ADMIN) or actor.has_role(Role.HR_AUDITOR)):
+        raise NotAllowed("只有人社审核人员和平台管理员可以管理接口凭证。")
+
+
+def _client_region(client: ApiClient) -> str | None:
+    if client.region_code is not None:
+        return client.region_code
+    return client.organization.region_code if client.organization else None
+
+
+def may_manage(actor, client: ApiClient) -> bool:
+    if actor.has_role(Role.ADMIN):
+        return True
+    return _client_region(client) in _auditor_regions(actor)
+
+
+def clients_visible_to(actor) -> list[ApiClient]:
+    """The clients an admin (all) or HR auditor (those of their regions and their regions' units) sees."""
+    _require_manager(actor)
+    query = select(ApiClient).order_by(ApiClient.revoked_at.is_not(None), ApiClient.created_at.desc(),
+                                       ApiClient.id.desc())
+    if not actor.has_role(Role.ADMIN):
+        regions = _auditor_regions(actor)
+        query = query.outerjoin(Organization, Organization.id == ApiClient.organization_id).where(
+            or_(ApiClient.region_code.in_(regions), Organization.region_code.in_(regions)))
+    return list(db.session.scalars(query))
+
+
+def visible_client(actor, client_id: int) -> ApiClient:
+    """One client the actor may manage; others are reported as not found."""
+    _require_manager(actor)
+    client = db.session.get(ApiClient, client_id)
+    if client is None or not may_manage(actor, client):
+        raise NotFound("没有找到这个接口凭证，或您无权管理它。")
+    return client
+
+
+def issuable_regions(actor) -> list:
+    from ..accounts.models import Region
+
+    query = select(Region).order_by(Region.code)
+    if not actor.has_role(Role.ADMIN):
+        query = query.where(Region.code.in_(_auditor_regions(actor)))
+    return list(db.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    name: str
+    region: str | None = None  # a region code, or
+    unit: str | None = None  # a unit's credit code
+    full_id_numbers: bool = False
+
+
+def issue_client(actor, data: ClientRequest) -> tuple[ApiClient, str]:
+    """A new client and its token (returned once; only the secret's keyed hash is kept)."""
+    _require_manager(actor)
+    name = (data.name or "").strip()
+    if not 1 <= len(name) <= MAX_NAME:
+        raise InvalidInput(f"请填写接口名称（不超过 {MAX_NAME} 字），例如对接系统的名称。", field="name")
+    region = (data.region or "").strip()
+    unit = (data.unit or "").strip()
+    if bool(region) == bool(unit):
+        raise InvalidInput("请选择一个地区，或填写一个单位的统一社会信用代码（二选一）。", field="unit" if unit else "region")
+    is_admin = actor.has_role(Role.ADMIN)
+    org = None
+    if region:
+        reg = records.region_by_code(region)
+        if not is_admin and reg.code not in _auditor_regions(actor):
+            raise NotAllowed(f"您只能为本人负责的地区签发接口凭证，不能为 {reg.name}（{reg.code}）签发。")
+        region = reg.code
+    else:
+        org = records.organization_by_code(unit)
+        if not is_admin and org.region_code not in _auditor_regions(actor):
+            raise NotAllowed(f"单位 {org.name}（{org.credit_code}）不在您负责的地区，不能为其签发接口凭证。")
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient(name=name, key_id=secrets.token_hex(8), secret_hash=secret_hash(secret),
+                       organization_id=org.id if org else None, region_code=region or None,
+                       full_id_numbers=bool(data.full_id_numbers), created_by_id=actor.id)
+    db.session.add(client)
+    db.session.flush()
+    record_event(actor, "api_client.issue", client, name=name, region_code=client.region_code,
+                 organization_id=client.organization_id, full_id_numbers=client.full_id_numbers)
+    return client, f"{client.key_id}.{secret}"
+
+
+def revoke_client(actor, client: ApiClient) -> None:
+    if not may_manage(actor, client):
+        raise NotFound("没有找到这个接口凭证，或您无权管理它。")
+    if client.revoked_at is not None:
+        return
+    client.revoked_at = utcnow_naive()
+    client.revoked_by_id = actor.id
+    record_event(actor, "api_client.revoke", client, name=client.name)
+    db.session.flush()
+
+
+# ---------------------------------------------------------------- bearer authentication
+
+_BEARER = 'Bearer realm="gongxu-lms"'
+
+
+def authenticate(authorization: str | None) -> ApiClient:
+    """The client named by an ``Authorization: Bearer <key_id>.<secret>`` header, or an ApiError (401)."""
+    if not authorization or not authorization.strip():
+        raise ApiError(401, "missing_token", "缺少接口凭证。请在请求头中提供 Authorization: Bearer <凭证>。",
+                       headers={"WWW-Authenticate": _BEARER})
+    scheme, _, token = authorization.strip().partition(" ")
+    invalid = ApiError(401, "invalid_token", "接口凭证无效。请核对凭证，或联系签发人重新签发。",
+                       headers={"WWW-Authenticate": f'{_BEARER}, error="invalid_token"'})
+    if scheme.lower() != "bearer":
+        raise invalid
+    key_id, dot, secret = token.strip().partition(".")
+    if not dot or not re.fullmatch(r"[0-9a-f]{1,32}", key_id) or not re.fullmatch(r"[A-Za-z0-9_-]{1,200}", secret):
+        raise invalid
+    client = db.session.scalar(select(ApiClient).where(ApiClient.key_id == key_id))
+    expected = client.secret_hash if client is not None else "0" * 64
+    if not hmac.compare_digest(secret_hash(secret), expected) or client is None:
+        raise invalid
+    if client.revoked_at is not None:
+        raise ApiError(401, "token_revoked", "此接口凭证已被吊销。请联系签发人重新签发。",
+                       headers={"WWW-Authenticate": f'{_BEARER}, error="invalid_token"'})
+    return client
+
+
+def note_use(client_id: int, last_used_at) -> None:
+    """Mark the client as used now, at most once per LAST_USED_RESOLUTION.
+
+    A conditional UPDATE of its own: call it after the request's reads are committed, so that on
+    SQLite the transaction starts with the write (a read-then-write transaction fails at once when
+    another writer committed in between) and so that concurrent workers write it once."""
+    now = utcnow_naive()
+    if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
+        return
+    db.session.execute(update(ApiClient).where(
+        ApiClient.id == client_id,
+        or_(ApiClient.last_used_at.is_(None), ApiClient.last_used_at <= now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now))
+
+
+# ---------------------------------------------------------------- webhooks
+
+def _refused_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def check_webhook_url(url: str, *, allow_http: bool | None = None, allow_private: bool | None = None) -> str:
+    """The URL, normalised, if events may be sent to it; InvalidInput naming what is wrong otherwise.
+
+    Delivery should check the resolved address again (DNS may change after registration)."""
+    config = current_app.config
+    allow_http = config.get("LMS_WEBHOOK_ALLOW_HTTP", False) if allow_http is None else allow_http
+    allow_private = config.get("LMS_WEBHOOK_ALLOW_PRIVATE", False) if allow_private is None else allow_private
+    url = (url or "").strip() if isinstance(url, str) else ""
+    if not url:
+        raise InvalidInput("请提供接收事件的网址 url。", field="url")
+    if len(url) > MAX_URL:
+        raise InvalidInput(f"网址 url 过长（不超过 {MAX_URL} 个字符）。", field="url")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise InvalidInput("网址 url 不能包含空白或控制字符。", field="url")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidInput("网址 url 格式不正确，应为 https://主机名/路径。", field="url") from None
+    allowed = ("https", "http") if allow_http else ("https",)
+    if parts.scheme.lower() not in allowed:
+        raise InvalidInput("网址 url 必须以 https:// 开头。" if not allow_http else "网址 url 必须以 http:// 或 https:// 开头。",
+                           field="url")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput("网址 url 不能包含用户名或密码；请用签名密钥验证事件来源。", field="url")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise InvalidInput("网址 url 缺少主机名。", field="url")
+    if parts.fragment:
+        raise InvalidInput("网址 url 不能包含 # 片段。", field="url")
+    if not allow_private:
+        if host == "localhost" or host.endswith(".localhost"):
+            raise InvalidInput("网址 url 不能指向本机或内部网络地址。", field="url")
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)}
+        except (OSError, UnicodeError):
+            raise InvalidInput(f"无法解析网址 url 中的主机名 {host}，请核对。", field="url") from None
+        if not addresses or any(_refused_address(a.split("%")[0]) for a in addresses):
+            raise InvalidInput("网址 url 不能指向本机或内部网络地址。", field="url")
+    return url
+
+
+def _events(events) -> list[str]:
+    if events is None:
+        return list(WEBHOOK_EVENTS)
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        raise InvalidInput(f"events 应为事件名称的列表，可选：{'、'.join(WEBHOOK_EVENTS)}。", field="events")
+    unknown = [e for e in events if e not in WEBHOOK_EVENTS]
+    if unknown:
+        raise InvalidInput(f"events 中的事件 {'、'.join(unknown)} 不受支持，可选：{'、'.join(WEBHOOK_EVENTS)}。",
+                           field="events")
+    return [e for e in WEBHOOK_EVENTS if e in events]
+
+
+def register_webhook(client: ApiClient, url, events=None) -> tuple[WebhookSubscription, str]:
+    """A subscription of ``client`` and its signing secret (returned once; kept encrypted)."""
+    url = check_webhook_url(url)
+    chosen = _events(events)
+    secret = secrets.token_urlsafe(32)
+    subscription = WebhookSubscription(client=client, url=url, secret_encrypted=crypto.encrypt(secret),
+                                       events=",".join(chosen))
+    db.session.add(subscription)
+    db.session.flush()
+    record_event(None, "webhook.register", subscription, api_client_id=client.id, url=url, events=chosen)
+    return subscription, secret
+
+
+def client_webhooks(client: ApiClient) -> list[WebhookSubscription]:
+    return list(db.session.scalars(select(WebhookSubscription).where(
+        WebhookSubscription.api_client_id == client.id, WebhookSubscription.deleted_at.is_(None))
+        .order_by(WebhookSubscription.id)))
+
+
+def delete_webhook(client: ApiClient, subscription_id: int) -> None:
+    subscription = db.session.get(WebhookSubscription, subscription_id) if 0 < subscription_id < 2**31 else None
+    if subscription is None or subscription.api_client_id != client.id or subscription.deleted_at is not None:
+        raise ApiError(404, "not_found", f"没有找到编号为 {subscription_id} 的事件订阅。")
+    subscription.deleted_at = utcnow_naive()
+    record_event(None, "webhook.delete", subscription, api_client_id=client.id, url=subscription.url)
+    db.session.flush()

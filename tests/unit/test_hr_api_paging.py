@@ -1,0 +1,147 @@
+"""Paging the HR API while completions are being recorded: every entry is seen exactly once.
+
+Writers record completions through the credits services in their own threads, each with its own
+session and real commits (several at once on PostgreSQL, where lock_ledger orders them), while the
+test pages through /api/v1/credit-records with a small limit on a database of its own.
+"""
+
+import os
+import random
+import threading
+import time
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from lms.accounts import services as accounts
+from lms.accounts.models import EmploymentStatus, Role, User
+from lms.api import services as api
+from lms.catalog.models import Course
+from lms.core.signals import credit_record_created
+from lms.credits import services as ledger
+from lms.credits.models import CreditRecord
+from lms.extensions import db
+from tests.conftest import build_database, fresh_database, id_number, make_test_app
+from tests.records_helpers import UNIT_A, UNIT_B
+
+POSTGRES = os.environ.get("LMS_TEST_DATABASE") == "postgresql"
+# SQLite has one writer at a time: a second writer thread would only wait (or, when a write commits
+# between another transaction's reads and its insert, fail with "database is locked").
+WRITERS = 3 if POSTGRES else 1
+ENTRIES_PER_WRITER = 12
+
+
+@pytest.fixture(scope="module")
+def own_app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hrapi-paging")
+    with fresh_database(tmp, "hrapi") as url:
+        application = make_test_app(url, tmp, LMS_API_RATE_LIMIT="100000 per minute")
+        build_database(application, packages=("GX-NS-001", "GX-DT-002"))
+        yield application
+        with application.app_context():
+            db.engine.dispose()
+
+
+def person(n: int, unit: str, region: str, **roles) -> User:
+    user = accounts.create_person(None, accounts.PersonData(
+        real_name=f"职工{n}", id_number=id_number(f"11010519900101{n:03d}"), password="Study2026ok",
+        mobile=f"1370000{n:04d}", region_code=region, employer_name=f"单位{unit[-4:]}", employer_credit_code=unit),
+        roles=())
+    user.employment_status = EmploymentStatus.APPROVED
+    for role in roles.get("roles", ()):
+        accounts.grant_role(None, user, role)
+    db.session.flush()
+    return user
+
+
+def linger(record):
+    """A slow writer: keep the transaction open a moment after the insert, before its commit.
+
+    This widens the window in which an entry with a smaller id is still uncommitted while later ones
+    could commit (what lock_ledger prevents); nothing asserted depends on how long it lasts."""
+    time.sleep(random.uniform(0, 0.02))
+
+
+def write_entries(app, user_ids: list[int], errors: list, start: threading.Event):
+    """Record completions one transaction at a time, as the learning module does."""
+    try:
+        with app.app_context():
+            start.wait(timeout=30)
+            courses = db.session.scalars(select(Course).order_by(Course.code)).all()
+            for n in range(ENTRIES_PER_WRITER):
+                user = db.session.get(User, user_ids[n % len(user_ids)])
+                ledger.record_course_completion(user, courses[n % len(courses)],
+                                                completed_at=datetime(2026, 3, 1, 2) + timedelta(hours=n),
+                                                exam_score=80 + n % 20)
+                db.session.commit()
+            db.session.remove()
+    except Exception as exc:  # reported by the test, with the thread's traceback
+        errors.append(exc)
+
+
+def test_paging_while_writers_commit_sees_every_entry_exactly_once(own_app, monkeypatch):
+    with own_app.app_context():
+        engine = db.engine
+    # Real, committed transactions: one session per thread, not the rolled-back test session.
+    monkeypatch.setattr(db, "session", scoped_session(sessionmaker(bind=engine), scopefunc=threading.get_ident))
+    with own_app.test_request_context():
+        admin = person(1, UNIT_A, "110000", roles=(Role.ADMIN,))
+        unit_a = [person(10 + n, UNIT_A, "110000").id for n in range(3)]
+        unit_b = [person(20, UNIT_B, "440000").id]
+        client, token = api.issue_client(admin, api.ClientRequest(name="人事系统", unit=UNIT_A))
+        db.session.commit()
+        db.session.remove()
+
+    errors: list = []
+    start = threading.Event()
+    # Each writer also records entries of another unit, which the client must never see.
+    writers = [threading.Thread(target=write_entries, args=(own_app, unit_a + unit_b, errors, start))
+               for _ in range(WRITERS)]
+    for writer in writers:
+        writer.start()
+
+    http = own_app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    # The client's first use is written now, not while the (SQLite: single) writer is mid-transaction.
+    assert http.get("/api/v1/webhooks", headers=headers).status_code == 200
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+
+    def page() -> dict:
+        nonlocal cursor, pages
+        response = http.get("/api/v1/credit-records", headers=headers,
+                            query_string={"limit": 2, "year": 2026, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_json()
+        seen.extend(row["id"] for row in body["data"])
+        cursor = body["next_cursor"] or cursor
+        pages += 1
+        return body
+
+    credit_record_created.connect(linger)
+    try:
+        start.set()
+        while any(writer.is_alive() for writer in writers):
+            page()
+        for writer in writers:
+            writer.join(timeout=60)
+    finally:
+        credit_record_created.disconnect(linger)
+    assert not errors, errors
+    while page()["has_more"]:
+        pass
+    assert page()["data"] == []  # one last page after the writers are done: nothing left behind
+
+    with own_app.app_context():
+        expected = db.session.scalars(select(CreditRecord.id).where(CreditRecord.user_id.in_(unit_a))
+                                      .order_by(CreditRecord.id)).all()
+        others = set(db.session.scalars(select(CreditRecord.id).where(CreditRecord.user_id.in_(unit_b))))
+        db.session.remove()
+    assert len(expected) + len(others) == WRITERS * ENTRIES_PER_WRITER and others
+    assert len(seen) == len(set(seen)), "an entry was returned twice"
+    assert seen == expected  # every entry once, in id order
+    assert not others & set(seen)
+    assert pages > 1
