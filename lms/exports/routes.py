@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, StringField
+from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
 from ..accounts.models import Role
 from ..core.clock import now
@@ -46,7 +46,8 @@ class ExportForm(FlaskForm):
     unit = StringField("单位统一社会信用代码（可选）")
     region = StringField("地区代码（可选）")
     year = StringField("年度")
-    format = RadioField("文件格式", choices=[("xlsx", "Excel 表格（XLSX）"), ("csv", "CSV（UTF-8）")], default="xlsx")
+    format = RadioField("文件格式", choices=[SelectChoice("xlsx", "Excel 表格（XLSX）"), SelectChoice("csv", "CSV（UTF-8）")], default="xlsx",
+                        validate_choice=False)  # checked by the service, with its message
     full_id_numbers = BooleanField("含完整身份证号")
 
 
