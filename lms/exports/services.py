@@ -351,12 +351,22 @@ def file_for_download(actor, job: ExportJob, token: str, *, ip: str | None = Non
 
 
 def purge_expired(now=None) -> int:
-    """Delete the files of expired exports (and of failed ones); returns how many jobs were cleared."""
+    """Delete the files of expired exports; returns how many were deleted.
+
+    Jobs still queued or running a whole TTL after they were asked for (a worker killed mid-job)
+    are marked failed and their partial files removed too."""
     now = now or utcnow_naive()
     jobs = db.session.scalars(select(ExportJob).where(
         ExportJob.file_path.is_not(None), ExportJob.expires_at <= now)).all()
     for job in jobs:
         expire_job(job)
+    stale = db.session.scalars(select(ExportJob).where(
+        ExportJob.status.in_((ExportStatus.QUEUED, ExportStatus.RUNNING)), ExportJob.created_at <= now - ttl()))
+    for job in stale:
+        for partial in media_path(EXPORT_FOLDER).glob(f"{job.id}-*.partial"):
+            partial.unlink(missing_ok=True)
+        job.status, job.finished_at = ExportStatus.FAILED, now
+        job.error = "导出在后台中断，没有完成。请重新导出。"
     db.session.flush()
     return len(jobs)
 

@@ -189,6 +189,22 @@ def test_a_job_writes_its_file_and_the_sweep_deletes_it_when_expired(people, db_
     assert kinds == [None, "job"]  # requested, then exported
 
 
+def test_the_sweep_fails_jobs_left_unfinished_for_a_whole_ttl(people, db_session):
+    scope = records.scope_for(people["admin_a"])
+    with clock.freeze(datetime(2026, 4, 1, 8, 0)):
+        job = services.start_export_job(people["admin_a"], scope, year=2026, fmt="csv", rows=3)
+        db_session.commit()
+    partial = services.media_path(f"exports/{job.id}-abc.csv.partial")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text("half")
+    with clock.freeze(datetime(2026, 4, 2, 7, 0)):
+        services.purge_expired()
+    assert job.status == ExportStatus.QUEUED and partial.exists()
+    with clock.freeze(datetime(2026, 4, 2, 8, 0)):
+        services.purge_expired()
+    assert job.status == ExportStatus.FAILED and "中断" in job.error and not partial.exists()
+
+
 def test_a_job_whose_requester_lost_the_right_fails_with_a_message(people, db_session):
     from lms.accounts.models import RoleGrant
 
@@ -211,3 +227,27 @@ def test_file_names_and_content_disposition():
     header = services.content_disposition(name)
     assert header.startswith('attachment; filename="') and "filename*=UTF-8''%E5%AD%A6%E6%97%B6" in header
     assert header.split('"')[1].endswith(".csv") and all(ord(c) < 128 for c in header)
+
+
+def test_rows_are_streamed_from_the_database(people, tmp_path, app, monkeypatch):
+    """yield_per on the export query: stream_results, a server-side cursor on PostgreSQL (psycopg 3)."""
+    from sqlalchemy import event
+
+    from lms.extensions import db
+
+    monkeypatch.setitem(app.config, "LMS_EXPORT_CHUNK_ROWS", 3)
+    seen = []
+
+    def grab(conn, cursor, statement, params, context, executemany):
+        if "FROM credit_record" in statement and "count(" not in statement:
+            seen.append((type(cursor).__name__, context.execution_options.get("stream_results")))
+
+    event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        n = services.write_export(records.Scope(), year=None, fmt="csv", out=tmp_path / "s.csv")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", grab)
+    assert n == 4 and len(seen) == 2  # two chunks of at most 3 rows
+    assert all(stream for _, stream in seen)
+    if db.engine.dialect.name == "postgresql":
+        assert {name for name, _ in seen} == {"ServerCursor"}
