@@ -106,6 +106,7 @@ def _register_blueprints(app: Flask) -> None:
     from .core.errors import register_error_handlers
     from .core.routes import bp as core_bp
     from .credits.routes import bp as credits_bp
+    from .exports.routes import bp as exports_bp
     from .learning.api import bp as learning_api_bp
     from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
@@ -128,6 +129,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(units_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(api_v1_bp)
+    app.register_blueprint(exports_bp)
     certificates.connect_signals()
     register_error_handlers(app)
 
@@ -137,6 +139,7 @@ def _register_cli(app: Flask) -> None:
     from .catalog.cli import courses_cli
     from .certificates.cli import credentials_cli
     from .core.cli import demo_command, jobs_cli, setup_command
+    from .exports.cli import export_cli
     from .search.cli import search_cli
 
     app.cli.add_command(users_cli)
@@ -149,6 +152,7 @@ def _register_cli(app: Flask) -> None:
     from .core.outbox_cli import outbox_cli
 
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(export_cli)
 
 
 def _register_security(app: Flask) -> None:

@@ -75,6 +75,10 @@ def load_config(instance_path: str) -> dict:
         "LMS_SEARCH_PAGE_SIZE": 10,
         "LMS_JOBS_FILE": env.get("LMS_JOBS_FILE") or str(Path(instance_path) / "jobs.sqlite3"),
         "LMS_JOBS_IMMEDIATE": env.get("LMS_JOBS_IMMEDIATE", "0") == "1",
+        # Record exports: up to this many rows download at once, more run as a job; files kept this long.
+        "LMS_EXPORT_INLINE_MAX_ROWS": int(env.get("LMS_EXPORT_INLINE_MAX_ROWS", "5000")),
+        "LMS_EXPORT_TTL_HOURS": int(env.get("LMS_EXPORT_TTL_HOURS", "24")),
+        "LMS_EXPORT_CHUNK_ROWS": int(env.get("LMS_EXPORT_CHUNK_ROWS", "5000")),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         # The outbox (webhooks, xAPI statements): retries with exponential backoff, then "failed".
         "LMS_OUTBOX_BACKOFF_SECONDS": float(env.get("LMS_OUTBOX_BACKOFF_SECONDS", "30")),

@@ -24,7 +24,7 @@ from huey import Huey
 from huey.storage import RedisStorage, SqliteStorage
 
 # Modules that define jobs; imported with this module so a consumer knows every task.
-TASK_MODULES = ("lms.search.tasks", "lms.media.tasks", "lms.core.tasks")
+TASK_MODULES = ("lms.search.tasks", "lms.media.tasks", "lms.core.tasks", "lms.exports.tasks")
 
 _lock = threading.RLock()  # re-entrant: create_app() calls init_app()
 _app: Flask | None = None

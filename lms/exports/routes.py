@@ -1,0 +1,166 @@
+"""Export pages: choose what to export, download it at once or follow a background job.
+
+Who may export what is decided only by :func:`records.scope_for`; the service does the rest."""
+
+import secrets
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectChoice, StringField
+
+from ..accounts.models import Role
+from ..core.clock import now
+from ..core.errors import InvalidInput
+from ..core.storage import media_root
+from ..core.web import commit, form_error
+from . import records, services
+from .models import ExportStatus
+
+bp = Blueprint("exports", __name__, url_prefix="/exports")
+
+
+@bp.app_template_filter("export_time")
+def export_time(value) -> str:
+    """A stored UTC time in the platform's time zone, to the minute."""
+    if value is None:
+        return "—"
+    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
+    return value.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+class ExportForm(FlaskForm):
+    unit = StringField("单位统一社会信用代码（可选）")
+    region = StringField("地区代码（可选）")
+    year = StringField("年度")
+    format = RadioField("文件格式", choices=[SelectChoice("xlsx", "Excel 表格（XLSX）"), SelectChoice("csv", "CSV（UTF-8）")], default="xlsx",
+                        validate_choice=False)  # checked by the service, with its message
+    full_id_numbers = BooleanField("含完整身份证号")
+
+
+def _may_see_full_ids(user) -> bool:
+    return user.has_role(Role.ADMIN) or user.has_role(Role.HR_AUDITOR)
+
+
+def _ip() -> str | None:
+    return request.remote_addr
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new_export():
+    form = ExportForm(formdata=request.form if request.method == "POST" else request.args)
+    if request.method == "GET":
+        form.year.data = form.year.data or str(now().year)
+    full_allowed = _may_see_full_ids(current_user)
+    scope, rows, status = None, None, 200
+    try:
+        year = services.parse_year(form.year.data)
+        scope = records.scope_for(current_user, unit=form.unit.data or None, region=form.region.data or None,
+                                  full_id_numbers=bool(form.full_id_numbers.data) and request.method == "POST")
+        rows = services.count_rows(scope, year)
+    except InvalidInput as exc:  # NotAllowed goes to the 403 handler
+        form_error(form, exc)
+        status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and scope is not None and form.validate():
+        try:
+            fmt = services.parse_format(form.format.data)
+        except InvalidInput as exc:
+            form_error(form, exc)
+            status = 400
+        else:
+            if rows <= services.inline_max_rows():
+                return _download_now(scope, year, fmt, rows)
+            job = services.start_export_job(current_user, scope, year=year, fmt=fmt, rows=rows, ip=_ip())
+            commit()
+            from .tasks import export_job
+
+            export_job(job.id)  # after the commit, so the worker finds the job
+            return redirect(url_for("exports.job_page", job_id=job.id))
+    elif request.method == "POST" and status == 200:
+        status = 400
+    return render_template("exports/new.html", form=form, scope=scope, rows=rows, full_allowed=full_allowed,
+                           inline_max=services.inline_max_rows()), status
+
+
+def _download_now(scope: records.Scope, year: int, fmt: str, rows: int):
+    name = services.file_name(scope, year, fmt)
+    if fmt == "csv":
+        services.audit_export(current_user, scope, year=year, fmt=fmt, rows=rows, via="web", ip=_ip())
+        commit()
+        response = Response(stream_with_context(services.iter_csv(scope, year=year)),
+                            mimetype=services.MEDIA_TYPES["csv"])
+        response.headers["Content-Disposition"] = services.content_disposition(name)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    folder = media_root() / services.EXPORT_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"direct-{current_user.id}-{secrets.token_hex(8)}.xlsx"
+    try:
+        services.write_export(scope, year=year, fmt=fmt, out=path, actor=current_user, via="web", ip=_ip())
+        commit()
+        fh = open(path, "rb")  # noqa: SIM115 (closed by the response)
+    finally:
+        path.unlink(missing_ok=True)  # the open handle keeps the data until the response is sent
+    response = send_file(fh, mimetype=services.MEDIA_TYPES["xlsx"], as_attachment=True, download_name=name)
+    response.headers["Content-Disposition"] = services.content_disposition(name)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("")
+@login_required
+def list_exports():
+    return render_template("exports/list.html", jobs=services.recent_jobs(current_user),
+                           direct=services.recent_direct_exports(current_user), label=services.job_label,
+                           expired=services.is_expired)
+
+
+@bp.get("/<int:job_id>")
+@login_required
+def job_page(job_id: int):
+    job = services.job_for(current_user, job_id)
+    return render_template("exports/job.html", job=job, status=services.job_status(job),
+                           label=services.job_label(job), file_name=services.job_file_name(job))
+
+
+@bp.get("/<int:job_id>/status")
+@login_required
+def job_status(job_id: int):
+    job = services.job_for(current_user, job_id)
+    body = services.job_status(job)
+    if job.status == ExportStatus.DONE and not body["expired"]:
+        body["download_url"] = url_for("exports.download", job_id=job.id, token=job.token)
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<int:job_id>/download")
+@login_required
+def download(job_id: int):
+    job = services.job_for(current_user, job_id)
+    try:
+        path = services.file_for_download(current_user, job, request.args.get("token", ""), ip=_ip())
+    except services.Gone:
+        commit()  # the expired file is deleted and the job marked, even though the answer is an error
+        raise
+    commit()
+    name = services.job_file_name(job)
+    response = send_file(path, mimetype=services.MEDIA_TYPES[job.format], as_attachment=True, download_name=name)
+    response.headers["Content-Disposition"] = services.content_disposition(name)
+    response.headers["Cache-Control"] = "no-store"
+    return response

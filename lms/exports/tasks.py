@@ -1,0 +1,22 @@
+"""The export job, on the ``media`` queue (the queue for long work). The job is an edge: it commits
+its own progress so the requester's progress page sees it live."""
+
+import logging
+
+from ..core.jobs import app_task
+from ..extensions import db
+from . import services
+from .models import ExportJob
+
+log = logging.getLogger(__name__)
+
+
+@app_task(queue="media")
+def export_job(job_id: int) -> str:
+    job = db.session.get(ExportJob, job_id)
+    if job is None:
+        return "missing"
+    job = services.run_export_job(job, commit=db.session.commit)
+    if job.error:
+        log.warning("export job %s failed: %s", job_id, job.error)
+    return job.status
