@@ -139,6 +139,7 @@ def _register_cli(app: Flask) -> None:
     from .catalog.cli import courses_cli
     from .certificates.cli import credentials_cli
     from .core.cli import demo_command, jobs_cli, setup_command
+    from .core.outbox_cli import outbox_cli
     from .exports.cli import export_cli
     from .search.cli import search_cli
 
@@ -149,8 +150,6 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(search_cli)
     app.cli.add_command(credentials_cli)
-    from .core.outbox_cli import outbox_cli
-
     app.cli.add_command(outbox_cli)
     app.cli.add_command(export_cli)
 
