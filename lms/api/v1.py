@@ -22,6 +22,8 @@ from ..core.errors import DomainError, InvalidInput, NotAllowed
 from ..core.web import commit
 from ..credits.models import CreditRecord
 from ..exports import records
+from ..exports import services as exports
+from ..exports.responses import download_response
 from ..extensions import csrf, db, limiter
 from . import paging, services
 from .services import ApiError
@@ -110,6 +112,16 @@ def _since_arg() -> datetime | None:
                    "2026-03-01T08:00:00+08:00。") from None
 
 
+def _unit_region_args() -> tuple[str | None, str | None]:
+    unit = request.args.get("unit", "").strip().upper() or None
+    region = request.args.get("region", "").strip() or None
+    if unit and not re.fullmatch(r"[0-9A-Z]{18}", unit):
+        raise _bad("unit", "应为单位的 18 位统一社会信用代码。")
+    if region and not re.fullmatch(r"[0-9]{6}", region):
+        raise _bad("region", "应为 6 位行政区划代码，例如 110000。")
+    return unit, region
+
+
 def _scope(client, unit: str | None, region: str | None) -> records.Scope:
     try:
         return records.narrow(records.scope_of_client(client), unit=unit, region=region)
@@ -127,12 +139,7 @@ def credit_records():
     year = _int_arg("year", 2000, 2100, "应为 2000–2100 之间的年份，例如 2026。")
     limit = _int_arg("limit", 1, MAX_LIMIT, f"应为 1–{MAX_LIMIT} 之间的整数。") or DEFAULT_LIMIT
     since = _since_arg()
-    unit = request.args.get("unit", "").strip().upper() or None
-    region = request.args.get("region", "").strip() or None
-    if unit and not re.fullmatch(r"[0-9A-Z]{18}", unit):
-        raise _bad("unit", "应为单位的 18 位统一社会信用代码。")
-    if region and not re.fullmatch(r"[0-9]{6}", region):
-        raise _bad("region", "应为 6 位行政区划代码，例如 110000。")
+    unit, region = _unit_region_args()
     scope = _scope(client, unit, region)
     filters = {"year": year, "unit": unit, "region": region,
                "updated_since": since.isoformat() if since else None}
@@ -155,6 +162,24 @@ def credit_records():
                      first_id=data[0]["id"], last_id=data[-1]["id"])
     _finish(audit)
     return jsonify(data=data, next_cursor=next_cursor, has_more=has_more)
+
+
+@bp.get("/credit-records/export")
+def export_credit_records():
+    """The export page's file, for systems: the same service, audited with the client's key id."""
+    client = g.api_client
+    year = _int_arg("year", 2000, 2100, "应为 2000–2100 之间的年份，例如 2026。")
+    if year is None:
+        raise _bad("year", "导出须指定年度，例如 year=2026。")
+    fmt = request.args.get("format", "csv").strip().lower() or "csv"
+    if fmt not in exports.MEDIA_TYPES:
+        raise _bad("format", "应为 csv 或 xlsx。")
+    unit, region = _unit_region_args()
+    scope = _scope(client, unit, region)
+    rows = exports.count_rows(scope, year)
+    _finish()
+    return download_response(None, scope, year=year, fmt=fmt, rows=rows, via=f"api:{client.key_id}",
+                             ip=request.remote_addr, commit=commit)
 
 
 @bp.get("/credentials/<number>")

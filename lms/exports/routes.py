@@ -2,20 +2,17 @@
 
 Who may export what is decided only by :func:`records.scope_for`; the service does the rest."""
 
-import secrets
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     jsonify,
     redirect,
     render_template,
     request,
     send_file,
-    stream_with_context,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -25,10 +22,10 @@ from wtforms import BooleanField, RadioField, SelectChoice, StringField
 from ..accounts.models import Role
 from ..core.clock import now
 from ..core.errors import InvalidInput
-from ..core.storage import media_root
 from ..core.web import commit, form_error
 from . import records, services
 from .models import ExportStatus
+from .responses import download_response
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -97,28 +94,7 @@ def new_export():
 
 
 def _download_now(scope: records.Scope, year: int, fmt: str, rows: int):
-    name = services.file_name(scope, year, fmt)
-    if fmt == "csv":
-        services.audit_export(current_user, scope, year=year, fmt=fmt, rows=rows, via="web", ip=_ip())
-        commit()
-        response = Response(stream_with_context(services.iter_csv(scope, year=year)),
-                            mimetype=services.MEDIA_TYPES["csv"])
-        response.headers["Content-Disposition"] = services.content_disposition(name)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-    folder = media_root() / services.EXPORT_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"direct-{current_user.id}-{secrets.token_hex(8)}.xlsx"
-    try:
-        services.write_export(scope, year=year, fmt=fmt, out=path, actor=current_user, via="web", ip=_ip())
-        commit()
-        fh = open(path, "rb")  # noqa: SIM115 (closed by the response)
-    finally:
-        path.unlink(missing_ok=True)  # the open handle keeps the data until the response is sent
-    response = send_file(fh, mimetype=services.MEDIA_TYPES["xlsx"], as_attachment=True, download_name=name)
-    response.headers["Content-Disposition"] = services.content_disposition(name)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download_response(current_user, scope, year=year, fmt=fmt, rows=rows, via="web", ip=_ip(), commit=commit)
 
 
 @bp.get("")

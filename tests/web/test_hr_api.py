@@ -299,3 +299,47 @@ def test_public_addresses_pass_the_webhook_check(app, ctx, monkeypatch):
     monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", False)
     assert services.check_webhook_url("https://93.184.215.14/hook") == "https://93.184.215.14/hook"
 
+
+
+# ---------------------------------------------------------------- file exports through the API
+
+def test_export_through_the_api_is_the_export_page_file_in_the_clients_scope(client, world, db_session):
+    import csv
+    import io
+
+    import openpyxl
+
+    from lms.exports.records import COLUMNS
+
+    response = client.get(f"{API}/export", headers=bearer(world["unit_a_token"]), query_string={"year": 2026})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    body = response.get_data()
+    assert body.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert tuple(table[0]) == COLUMNS
+    assert sorted(r[0] for r in table[1:]) == ["甲一", "甲二"]  # unit A only, masked IDs
+    assert all("*" in r[1] for r in table[1:])
+
+    # Guangdong's example rule closes on 30 April: a March 2026 completion counts for 2025.
+    xlsx = client.get(f"{API}/export", headers=bearer(world["guangdong_token"]),
+                      query_string={"year": 2025, "format": "xlsx"})
+    assert xlsx.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.get_data()), read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert tuple(rows[0]) == COLUMNS and [r[0] for r in rows[1:]] == ["乙一"]
+
+    events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "records.export")).all()
+    assert {e.detail["via"] for e in events} == {f"api:{world['unit_a'].key_id}", f"api:{world['guangdong'].key_id}"}
+    assert {e.detail["rows"] for e in events} == {2, 1}
+
+
+def test_api_export_refuses_bad_or_out_of_scope_filters(client, world):
+    token = world["unit_a_token"]
+    error_of(client.get(f"{API}/export", headers=bearer(token)), 400, "invalid_parameter")  # no year
+    error_of(client.get(f"{API}/export", headers=bearer(token), query_string={"year": 2026, "format": "pdf"}),
+             400, "invalid_parameter")
+    error_of(client.get(f"{API}/export", headers=bearer(token), query_string={"year": 2026, "unit": UNIT_B}),
+             403, "out_of_scope")
+    error_of(client.get(f"{API}/export", headers=bearer(world["guangdong_token"]),
+                        query_string={"year": 2026, "region": "110000"}), 403, "out_of_scope")
