@@ -1,6 +1,6 @@
 """单位管理 (/unit) and 地区学时 (/region): thin views over :mod:`lms.units.services`."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..accounts.models import Role
@@ -11,12 +11,6 @@ from . import services
 from .forms import DecisionForm
 
 bp = Blueprint("units", __name__)
-
-
-@bp.app_template_global("has_endpoint")
-def has_endpoint(name: str) -> bool:
-    """Whether a view exists (links to pages of optional modules render only when they do)."""
-    return name in current_app.view_functions
 
 
 @bp.app_template_global("employment_rejection_reason")

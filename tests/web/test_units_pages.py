@@ -170,8 +170,9 @@ def test_standing_is_paged_fifty_a_page(client, login, people, make_user):
     assert "共 51 人" in second and 'aria-current="page">2<' in second
 
 
-def test_links_to_optional_pages_are_guarded(app):
-    from lms.units.routes import has_endpoint
 
-    with app.app_context():
-        assert has_endpoint("units.unit_dashboard") and not has_endpoint("no_such.page")
+def test_dashboards_link_to_the_export_of_their_scope(client, login, people):
+    login(people["unit_a"])
+    page = client.get("/unit?year=2026").get_data(as_text=True)
+    assert "/exports/new?unit=" in page and "year=2026" in page
+    assert 'href="/exports"' in page  # the nav link to the user's exports
