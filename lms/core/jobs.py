@@ -77,18 +77,34 @@ def job_app() -> Flask:
         return _app
 
 
+def _in_app(fn):
+    """``fn`` run inside an app context: the caller's (immediate mode) or this process's app."""
+
+    @functools.wraps(fn)
+    def run_in_app(*args, **kwargs):
+        if has_app_context():  # immediate mode: the caller's app
+            return fn(*args, **kwargs)
+        with job_app().app_context():
+            return fn(*args, **kwargs)
+
+    return run_in_app
+
+
 def app_task(queue: str = "default", **task_options):
     """``huey.task`` (on the named queue) whose function runs inside an app context."""
 
     def decorator(fn):
-        @functools.wraps(fn)
-        def run_in_app(*args, **kwargs):
-            if has_app_context():  # immediate mode: the caller's app
-                return fn(*args, **kwargs)
-            with job_app().app_context():
-                return fn(*args, **kwargs)
+        return QUEUES[queue].task(**task_options)(_in_app(fn))  # named module.function by huey
 
-        return QUEUES[queue].task(**task_options)(run_in_app)  # named module.function by huey
+    return decorator
+
+
+def app_periodic_task(schedule, queue: str = "default", **task_options):
+    """``huey.periodic_task`` (e.g. ``crontab(minute="*")``) run inside an app context by the
+    queue's consumer (``flask jobs worker`` runs periodic tasks)."""
+
+    def decorator(fn):
+        return QUEUES[queue].periodic_task(schedule, **task_options)(_in_app(fn))
 
     return decorator
 

@@ -7,15 +7,13 @@ job. In immediate mode (tests) nothing is queued: a delivery inside the commit h
 the session that is committing; tests deliver with :func:`lms.core.outbox_delivery.deliver_due`.
 """
 
-import functools
 import logging
 
-from flask import has_app_context
 from huey import crontab
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from .jobs import app_task, huey, job_app
+from .jobs import app_periodic_task, app_task, huey
 from .outbox_delivery import SESSION_FLAG, deliver_due
 
 log = logging.getLogger(__name__)
@@ -27,19 +25,7 @@ def deliver_outbox_job() -> int:
     return report.delivered
 
 
-def _in_app(fn):
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        if has_app_context():
-            return fn(*args, **kwargs)
-        with job_app().app_context():
-            return fn(*args, **kwargs)
-
-    return run
-
-
-@huey.periodic_task(crontab(minute="*"), name="lms.core.tasks.sweep_outbox")
-@_in_app
+@app_periodic_task(crontab(minute="*"), name="lms.core.tasks.sweep_outbox")
 def sweep_outbox() -> int:
     """Every minute: deliver due messages (lost jobs, retries after their backoff)."""
     report = deliver_due()

@@ -3,7 +3,9 @@ its own progress so the requester's progress page sees it live."""
 
 import logging
 
-from ..core.jobs import app_task
+from huey import crontab
+
+from ..core.jobs import app_periodic_task, app_task
 from ..extensions import db
 from . import services
 from .models import ExportJob
@@ -20,3 +22,13 @@ def export_job(job_id: int) -> str:
     if job.error:
         log.warning("export job %s failed: %s", job_id, job.error)
     return job.status
+
+
+@app_periodic_task(crontab(minute="17"), name="lms.exports.tasks.purge_expired_exports")
+def purge_expired_exports() -> int:
+    """Hourly: delete export files whose download links have expired (as ``flask export purge``)."""
+    removed = services.purge_expired()
+    db.session.commit()
+    if removed:
+        log.info("export purge: %s expired files removed", removed)
+    return removed

@@ -209,3 +209,15 @@ def test_purge_command_deletes_expired_files(job_export, db_session, runner, app
     with clock.freeze(clock.now() + timedelta(hours=25)):
         result = runner.invoke(args=["export", "purge"])
     assert result.exit_code == 0 and "已删除 1 个" in result.output and not path.exists()
+
+
+def test_the_hourly_job_deletes_expired_files_too(job_export, db_session, app):
+    from lms.core.jobs import huey
+    from lms.exports.tasks import purge_expired_exports
+
+    _, job_id = job_export
+    path = media_file(app, db_session.get(ExportJob, job_id))
+    assert purge_expired_exports.task_class in huey._registry._periodic_tasks  # run by `flask jobs worker`
+    with app.app_context(), clock.freeze(clock.now() + timedelta(hours=25)):
+        assert purge_expired_exports.call_local() == 1
+    assert not path.exists()
