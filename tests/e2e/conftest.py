@@ -1,6 +1,10 @@
 """A live server on a database of its own, and Debian's Chromium driven by Playwright."""
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +33,44 @@ def serving(app):
         thread.join(timeout=5)
         with app.app_context():
             db.engine.dispose()
+
+
+CONSUMER = Path(sys.executable).with_name("huey_consumer")
+
+
+@contextmanager
+def serving_with_workers(tmp: Path, name: str, packages=(), **config):
+    """A server on a database and job queue of its own, with one real huey consumer per queue
+    (separate processes, configured through the environment as on a real host). Yields (app, base URL)."""
+    from lms.core import jobs
+
+    previous_app = jobs._app
+    with fresh_database(tmp, name) as url:
+        settings = {"LMS_JOBS_IMMEDIATE": False, "LMS_JOBS_FILE": str(tmp / "jobs.sqlite3"),
+                    "LMS_MEDIA_ROOT": str(tmp / "media"), "LMS_SEARCH_INDEX": str(tmp / "search-index"), **config}
+        app = make_test_app(url, tmp, **settings)
+        build_database(app, packages=packages)
+        env = {**os.environ, "DATABASE_URL": url, "LMS_INSTANCE_PATH": str(tmp / "instance"),
+               "SECRET_KEY": "test-secret-key", "LMS_DATA_KEY": "test-data-key", "PYTHONPATH": str(ROOT),
+               **{key: str(int(value) if isinstance(value, bool) else value) for key, value in settings.items()}}
+        log = open(tmp / "consumers.log", "wb")  # noqa: SIM115 (closed below)
+        consumers = [subprocess.Popen([str(CONSUMER), f"lms.core.jobs.{queue}", "-w", "1", "-k", "thread"],
+                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                     for queue in ("huey", "media_huey")]
+        try:
+            with serving(app) as base:
+                yield app, base
+        finally:
+            for process in consumers:
+                process.send_signal(signal.SIGINT)
+            for process in consumers:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            log.close()
+            if previous_app is not None:
+                jobs.init_app(previous_app)
 
 
 @pytest.fixture(scope="session")

@@ -2,24 +2,19 @@
 transcode reach 100 %, builds and submits a course, a reviewer approves it, and it appears in the
 catalog with a video that plays."""
 
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from lms.accounts.models import OrgKind, Role
 from lms.extensions import db
-from tests.conftest import ROOT, TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
-from tests.e2e.conftest import serving
+from tests.conftest import TEST_PASSWORD, credit_code, id_number
+from tests.e2e.conftest import serving_with_workers
 
 pytestmark = pytest.mark.e2e
-CONSUMER = Path(sys.executable).with_name("huey_consumer")
 
 
 @pytest.fixture(scope="module")
@@ -36,37 +31,8 @@ def lecture(tmp_path_factory):
 def site(tmp_path_factory, live_server):
     """A server with a queue of its own and one real consumer per queue (depends on live_server
     only so the per-test rollback fixture stands aside)."""
-    from lms.core import jobs
-
-    previous_app = jobs._app
-    tmp = tmp_path_factory.mktemp("publishing")
-    with fresh_database(tmp, "publishing") as url:
-        settings = {"LMS_JOBS_IMMEDIATE": False, "LMS_JOBS_FILE": str(tmp / "jobs.sqlite3"),
-                    "LMS_MEDIA_ROOT": str(tmp / "media"), "LMS_SEARCH_INDEX": str(tmp / "search-index")}
-        app = make_test_app(url, tmp, **settings)
-        build_database(app)
-        env = {**os.environ, "DATABASE_URL": url, "LMS_INSTANCE_PATH": str(tmp / "instance"),
-               "SECRET_KEY": "test-secret-key", "LMS_DATA_KEY": "test-data-key", "LMS_JOBS_IMMEDIATE": "0",
-               "LMS_JOBS_FILE": settings["LMS_JOBS_FILE"], "LMS_MEDIA_ROOT": settings["LMS_MEDIA_ROOT"],
-               "LMS_SEARCH_INDEX": settings["LMS_SEARCH_INDEX"], "PYTHONPATH": str(ROOT)}
-        log = open(tmp / "consumers.log", "wb")  # noqa: SIM115 (closed below)
-        consumers = [subprocess.Popen([str(CONSUMER), f"lms.core.jobs.{queue}", "-w", "1", "-k", "thread"],
-                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-                     for queue in ("huey", "media_huey")]
-        try:
-            with serving(app) as base:
-                yield app, base
-        finally:
-            for process in consumers:
-                process.send_signal(signal.SIGINT)
-            for process in consumers:
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            log.close()
-            if previous_app is not None:
-                jobs.init_app(previous_app)
+    with serving_with_workers(tmp_path_factory.mktemp("publishing"), "publishing") as site:
+        yield site
 
 
 def account(app, role, n, **grant):
