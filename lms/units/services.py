@@ -54,9 +54,9 @@ def authorize_unit(actor, code: str | None) -> Organization | None:
     None: the actor must choose (several units, or an admin who named none)."""
     _signed_in(actor)
     code = (code or "").strip().upper()
-    if actor.has_role(Role.ADMIN):
-        return records.organization_by_code(code) if code else None
     units = managed_units(actor)
+    if actor.has_role(Role.ADMIN):  # any unit; their own by default when they administer exactly one
+        return records.organization_by_code(code) if code else (units[0] if len(units) == 1 else None)
     if not units:
         raise NotAllowed("只有单位管理员和平台管理员可以管理单位。")
     if code:
@@ -71,9 +71,9 @@ def authorize_region(actor, code: str | None) -> Region | None:
     """The region ``actor`` audits: the one named by ``code``, or their only region; None: choose."""
     _signed_in(actor)
     code = (code or "").strip()
-    if actor.has_role(Role.ADMIN):
-        return records.region_by_code(code) if code else None
     regions = managed_regions(actor)
+    if actor.has_role(Role.ADMIN):  # any region; their own by default when they audit exactly one
+        return records.region_by_code(code) if code else (regions[0] if len(regions) == 1 else None)
     if not regions:
         raise NotAllowed("只有人社审核人员和平台管理员可以查看地区学时。")
     if code:

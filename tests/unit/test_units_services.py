@@ -142,3 +142,14 @@ def test_region_dashboard_figures_and_scope(people):
     assert services.region_dashboard(people["admin"], "440000", year=2026).learners == 2
     with pytest.raises(InvalidInput):
         services.region_dashboard(people["admin"], "999999")
+
+
+def test_an_admin_who_also_audits_one_region_lands_on_it(ctx, db_session, make_user):
+    from lms.accounts import services as accounts
+
+    admin = make_user(roles=(Role.ADMIN,))
+    assert services.authorize_region(admin, None) is None  # an admin alone chooses
+    accounts.grant_role(None, admin, Role.HR_AUDITOR, region_code="440000")
+    db_session.commit()
+    assert services.authorize_region(admin, None).code == "440000"
+    assert services.authorize_region(admin, "110000").code == "110000"  # and may still pick any
