@@ -59,6 +59,8 @@ def test_unit_admin_confirms_a_learner_and_exports_with_progress(page: Page, bro
     page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
     page.get_by_label("密码").fill(TEST_PASSWORD)
     page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("button", name="退出")).to_be_visible()
+    page.wait_for_load_state("load")  # the menu's script is ready
 
     page.get_by_role("button", name="工作台").click()  # the menu of role pages
     page.get_by_role("link", name="单位管理", exact=True).click()

@@ -163,12 +163,15 @@ def test_a_learners_statements_reach_the_lrs(db_session, make_user, lrs, app):
 
     public = app.config["LMS_PUBLIC_URL"].rstrip("/")
     course_id = f"{public}/courses/{c.code}"
+    from lms.accounts import crypto
+
+    full_id_number = crypto.decrypt(learner.id_number_encrypted)
     for s in stored:
         assert s["actor"]["account"] == {"homePage": public, "name": statements.pseudonym(learner.id)}
         assert s["context"]["registration"] == registration and s["context"]["platform"]
         assert s["timestamp"].endswith("Z") and s["stored"] and s["authority"]
         text = json.dumps(s, ensure_ascii=False)
-        assert "王学习" not in text and learner.id_number_masked[-4:] not in text and learner.mobile not in text
+        assert "王学习" not in text and full_id_number not in text and learner.mobile not in text
     first = by_verb["launched"][0]
     assert first["verb"]["id"] == "http://adlnet.gov/expapi/verbs/launched"
     assert first["object"]["id"] == f"{course_id}/lessons/{lessons[0].id}"
