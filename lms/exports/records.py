@@ -75,6 +75,11 @@ def narrow(scope: Scope, *, unit: str | None = None, region: str | None = None) 
     return scope
 
 
+def may_see_full_id_numbers(user) -> bool:
+    """HR auditors and admins may read full ID numbers (each such read or export is audited)."""
+    return user.has_role(Role.ADMIN) or user.has_role(Role.HR_AUDITOR)
+
+
 def scope_for(actor, *, unit: str | None = None, region: str | None = None, full_id_numbers: bool = False) -> Scope:
     """The records a person may read, narrowed to a unit or region they choose.
 
@@ -82,7 +87,7 @@ def scope_for(actor, *, unit: str | None = None, region: str | None = None, full
     several grants must choose one unless only one applies. Full ID numbers: auditors and admins."""
     if actor is None or not getattr(actor, "is_authenticated", False):
         raise NotAllowed("请先登录。")
-    if full_id_numbers and not (actor.has_role(Role.ADMIN) or actor.has_role(Role.HR_AUDITOR)):
+    if full_id_numbers and not may_see_full_id_numbers(actor):
         raise NotAllowed("只有人社审核人员和平台管理员可以导出完整身份证号。")
     if actor.has_role(Role.ADMIN):
         return narrow(Scope(full_id_numbers=full_id_numbers), unit=unit, region=region)
@@ -108,6 +113,10 @@ def scope_for(actor, *, unit: str | None = None, region: str | None = None, full
     if not fitting:
         raise refused or NotAllowed("您无权查看这些记录。")
     fitting = list(dict.fromkeys(fitting))
+    if full_id_numbers:  # asked for full ID numbers: only a grant that allows them will do
+        fitting = [s for s in fitting if s.full_id_numbers]
+        if not fitting:
+            raise NotAllowed("您在所选范围内的权限不能导出完整身份证号（只有人社审核人员和平台管理员可以）。")
     if len(fitting) > 1 and unit:  # e.g. the unit's own admin who also audits its region: the unit grant
         fitting = [s for s in fitting if s.region_code is None] or fitting
     elif len(fitting) > 1 and region:
@@ -199,10 +208,6 @@ def category_label(value: str) -> str:
         return CATEGORY_LABELS[Category(value)]
     except ValueError:
         return value
-
-
-def format_hours(hours: Decimal) -> str:
-    return f"{Decimal(hours).normalize():f}"
 
 
 def id_number(row, full: bool) -> str:

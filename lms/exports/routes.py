@@ -19,7 +19,6 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
-from ..accounts.models import Role
 from ..core.clock import now
 from ..core.errors import InvalidInput
 from ..core.web import commit, form_error
@@ -48,10 +47,6 @@ class ExportForm(FlaskForm):
     full_id_numbers = BooleanField("含完整身份证号")
 
 
-def _may_see_full_ids(user) -> bool:
-    return user.has_role(Role.ADMIN) or user.has_role(Role.HR_AUDITOR)
-
-
 def _ip() -> str | None:
     return request.remote_addr
 
@@ -62,7 +57,7 @@ def new_export():
     form = ExportForm(formdata=request.form if request.method == "POST" else request.args)
     if request.method == "GET":
         form.year.data = form.year.data or str(now().year)
-    full_allowed = _may_see_full_ids(current_user)
+    full_allowed = records.may_see_full_id_numbers(current_user)
     scope, rows, status = None, None, 200
     try:
         year = services.parse_year(form.year.data)

@@ -26,6 +26,7 @@ from ..accounts.models import Organization
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
+from ..core.formatting import format_hours
 from ..core.storage import media_path
 from ..extensions import db
 from . import records
@@ -128,7 +129,7 @@ def csv_cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return records.format_hours(value)
+        return format_hours(value)
     if isinstance(value, int | float):
         return str(value)
     text = str(value)

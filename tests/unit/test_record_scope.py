@@ -117,3 +117,14 @@ def test_a_unit_admin_who_also_audits_the_region_names_either(people, db_session
         records.scope_for(both)  # two scopes: which one?
     assert names(records.scope_for(both, unit=UNIT_A)) == ["甲一", "甲二"]
     assert records.scope_for(both, region="110000").organization_id is None
+
+
+def test_asking_for_full_id_numbers_picks_the_grant_that_allows_them(people, db_session, make_user):
+    from lms.accounts import services as accounts
+
+    both = make_user(roles=(Role.UNIT_ADMIN,), organization=org(db_session, UNIT_A))
+    accounts.grant_role(None, both, Role.HR_AUDITOR, region_code="110000")
+    db_session.commit()
+    scope = records.scope_for(both, unit=UNIT_A, full_id_numbers=True)
+    assert scope.full_id_numbers and scope.region_code == "110000" and scope.organization_id is not None
+    assert records.scope_for(both, unit=UNIT_A).full_id_numbers is False
