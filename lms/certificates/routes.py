@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from ..accounts.models import Role
 from ..core.errors import DomainError
-from ..core.web import commit, roles_required
+from ..core.web import commit, roles_required, writes_on_read
 from ..credits.forms import ReasonForm
 from ..extensions import db, limiter
 from . import services, signing
@@ -41,6 +41,7 @@ def issue_annual(year: int):
 
 @bp.get("/certificates/<number>.pdf")
 @login_required
+@writes_on_read
 def download_pdf(number: str):
     cert = services.own_certificate(current_user, number)
     commit()  # an admin's download is audited
@@ -51,6 +52,7 @@ def download_pdf(number: str):
 
 @bp.get("/credentials/<number>.jwt")
 @login_required
+@writes_on_read
 def credential(number: str):
     cert = services.own_certificate(current_user, number)
     commit()
@@ -60,6 +62,7 @@ def credential(number: str):
 
 @bp.get("/me/credentials/clr.jwt")
 @login_required
+@writes_on_read
 def my_clr():
     token = services.learner_clr(current_user)
     commit()
@@ -88,6 +91,7 @@ def _ip() -> str | None:
 
 @bp.get("/verify")
 @limiter.limit(verify_rate_limit, exempt_when=lambda: not request.args.get("no"))
+@writes_on_read
 def verify():
     number = request.args.get("no", "")
     result = None

@@ -3,16 +3,18 @@
 import contextlib
 import contextvars
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 _WRITING = contextvars.ContextVar("lms_sqlite_writing", default=False)
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 @contextlib.contextmanager
 def writing():
-    """Transactions begun inside take SQLite's write lock at BEGIN (jobs and commands that write)."""
+    """Transactions begun inside take SQLite's write lock at BEGIN (jobs and commands that write
+    after reading). Keep them short: every other writer waits meanwhile."""
     token = _WRITING.set(True)
     try:
         yield
@@ -20,10 +22,32 @@ def writing():
         _WRITING.reset(token)
 
 
+def commit_apart(change, *, commit=None) -> None:
+    """Commit what was read so far, then apply ``change()`` in a short transaction of its own that
+    takes SQLite's write lock at BEGIN, and commit it. For work that reads for a long time and
+    writes now and then (progress, audit events): a deferred transaction that read first cannot
+    write once another writer has committed meanwhile. Nothing may be pending when it is called.
+    ``commit`` defaults to the app session's commit."""
+    if commit is None:
+        from ..extensions import db
+
+        commit = db.session.commit
+    commit()
+    with writing():
+        change()
+        commit()
+
+
 def _begins_writing() -> bool:
+    """BEGIN IMMEDIATE inside :func:`writing`, and for the first transaction of a request that may
+    write (POST and the like): the one that does the request's work. Later transactions of the
+    request (a streamed download after the commit, bookkeeping) begin deferred."""
     if _WRITING.get():
         return True
-    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+    if not has_request_context() or request.method in _SAFE_METHODS or g.get("_lms_began_writing"):
+        return False
+    g._lms_began_writing = True
+    return True
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -32,10 +56,11 @@ def configure_sqlite(engine: Engine) -> None:
     The driver's own transaction handling is switched off and BEGIN emitted by SQLAlchemy, so
     that SAVEPOINTs work (tests run each case inside a rolled-back transaction).
 
-    A request that may write (POST and the like) or code inside :func:`writing` begins with
-    ``BEGIN IMMEDIATE``: it waits (busy timeout) for the single writer's lock up front. A deferred
-    transaction that read first and then writes fails at once ("database is locked") if another
-    writer committed in between, since its snapshot can no longer be upgraded.
+    The first transaction of a request that may write (POST and the like) and code inside
+    :func:`writing` begin with ``BEGIN IMMEDIATE``: they wait (busy timeout) for the single
+    writer's lock up front. A deferred transaction that read first and then writes fails at once
+    ("database is locked") if another writer committed in between, since its snapshot can no
+    longer be upgraded; :func:`commit_apart` is for work that reads long and writes now and then.
     """
     if engine.dialect.name != "sqlite":
         return

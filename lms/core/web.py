@@ -7,6 +7,7 @@ from flask import abort, request
 from flask_login import current_user
 
 from ..extensions import db
+from .database import writing
 
 
 def form_error(form, exc) -> None:
@@ -44,6 +45,21 @@ def roles_required(*roles):
         return wrapper
 
     return decorator
+
+
+def writes_on_read(view):
+    """For a GET view that writes (an audit event, a logged lookup): what was read before the view
+    (the signed-in user) is committed, and the view's work runs in a transaction that takes
+    SQLite's write lock at BEGIN, so a writer committing meanwhile cannot make it fail. Keep such
+    views short: other writers wait for them."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        db.session.commit()
+        with writing():
+            return view(*args, **kwargs)
+
+    return wrapper
 
 
 def commit() -> None:

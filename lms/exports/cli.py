@@ -59,8 +59,8 @@ def credits_command(year_text: str, unit: str | None, region: str | None, fmt: s
         shown = done
 
     try:
-        n = services.write_export(scope, year=year, fmt=fmt, out=out, progress=progress, actor=None, via="cli")
-        db.session.commit()
+        n = services.write_export(scope, year=year, fmt=fmt, out=out, progress=progress, actor=None, via="cli",
+                                  commit=db.session.commit)
         if bar is not None:
             bar.update(bar.length - shown)  # full, also when there was nothing to export
     except BaseException:

@@ -24,8 +24,7 @@ def download_response(actor, scope: records.Scope, *, year: int | None, fmt: str
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"direct-{secrets.token_hex(8)}.xlsx"
         try:
-            services.write_export(scope, year=year, fmt=fmt, out=path, actor=actor, via=via, ip=ip)
-            commit()
+            services.write_export(scope, year=year, fmt=fmt, out=path, actor=actor, via=via, ip=ip, commit=commit)
             fh = open(path, "rb")  # noqa: SIM115 (closed by the response)
         finally:
             path.unlink(missing_ok=True)  # the open handle keeps the data until the response is sent

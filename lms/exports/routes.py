@@ -21,7 +21,7 @@ from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
 from ..core.clock import now
 from ..core.errors import InvalidInput
-from ..core.web import commit, form_error
+from ..core.web import commit, form_error, writes_on_read
 from . import records, services
 from .models import ExportStatus
 from .responses import download_response
@@ -122,6 +122,7 @@ def job_status(job_id: int):
 
 @bp.get("/<int:job_id>/download")
 @login_required
+@writes_on_read
 def download(job_id: int):
     job = services.job_for(current_user, job_id)
     try:

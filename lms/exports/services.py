@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from ..accounts.models import Organization
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
+from ..core.database import commit_apart
 from ..core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..core.storage import media_path
@@ -203,11 +204,14 @@ def _write_xlsx(rows: Iterator[list], out: Path) -> int:
 
 
 def write_export(scope: records.Scope, *, year: int | None, fmt: str, out, progress: Progress | None = None,
-                 actor=None, via: str = "cli", job: ExportJob | None = None, ip: str | None = None) -> int:
+                 actor=None, via: str = "cli", job: ExportJob | None = None, ip: str | None = None,
+                 commit: Callable[[], None] | None = None) -> int:
     """Write the records in ``scope`` to the file ``out`` as ``fmt``; audit it; return the row count.
 
     ``progress(rows_done, rows_total)`` is called before the first row and after each chunk (with
-    no cursor open: it may commit). ``actor`` None is the system (the CLI). The caller commits."""
+    no cursor open: it may commit). ``actor`` None is the system (the CLI). With ``commit`` (an
+    edge's), the reading is committed before the audit event is written in a transaction of its
+    own (see :func:`lms.core.database.commit_apart`); without it the caller commits."""
     fmt = parse_format(fmt)
     out = Path(out)
     total = count_rows(scope, year) if progress is not None else 0
@@ -220,7 +224,14 @@ def write_export(scope: records.Scope, *, year: int | None, fmt: str, out, progr
         progress(0, total)
     rows = iter_rows(scope, year, between_chunks=between_chunks)
     n = _write_csv(rows, out) if fmt == "csv" else _write_xlsx(rows, out)
-    audit_export(actor, scope, year=year, fmt=fmt, rows=n, via=via, job=job, ip=ip)
+
+    def audit() -> None:
+        audit_export(actor, scope, year=year, fmt=fmt, rows=n, via=via, job=job, ip=ip)
+
+    if commit is None:
+        audit()
+    else:
+        commit_apart(audit, commit=commit)
     return n
 
 
@@ -274,39 +285,40 @@ def _remove(relative: str | None) -> None:
 
 
 def run_export_job(job: ExportJob, *, commit: Callable[[], None]) -> ExportJob:
-    """Run a queued job to its file. ``commit`` makes progress visible (the job is an edge)."""
+    """Run a queued job to its file. ``commit`` (the job's: it is an edge) makes progress visible;
+    every change to the job is written apart from the reading (:func:`commit_apart`)."""
     if job.status != ExportStatus.QUEUED:
         return job
-    job.status, job.started_at, job.error = ExportStatus.RUNNING, utcnow_naive(), None
-    commit()
+
+    def save(**values) -> None:
+        commit_apart(lambda: [setattr(job, name, value) for name, value in values.items()], commit=commit)
+
+    save(status=ExportStatus.RUNNING, started_at=utcnow_naive(), error=None)
     relative = f"{EXPORT_FOLDER}/{job.id}-{secrets.token_hex(8)}.{job.format}"
     partial = media_path(relative + ".partial")
     partial.parent.mkdir(parents=True, exist_ok=True)
 
     def progress(done: int, total: int) -> None:
-        job.rows_total, job.rows_done = total, done
-        commit()
+        save(rows_total=total, rows_done=done)
 
     try:
         scope = job_scope(job)
         n = write_export(scope, year=job.year, fmt=job.format, out=partial, progress=progress,
-                         actor=job.requested_by, via="job", job=job)
+                         actor=job.requested_by, via="job", job=job, commit=commit)
         os.replace(partial, media_path(relative))
     except Exception as exc:
         partial.unlink(missing_ok=True)
         job_id = job.id
         db.session.rollback()
         job = db.session.get(ExportJob, job_id)
-        job.status, job.finished_at = ExportStatus.FAILED, utcnow_naive()
-        job.error = exc.message if isinstance(exc, DomainError) else "导出过程中出错，请稍后重试或联系平台管理员。"
-        commit()
+        error = exc.message if isinstance(exc, DomainError) else "导出过程中出错，请稍后重试或联系平台管理员。"
+        save(status=ExportStatus.FAILED, finished_at=utcnow_naive(), error=error)
         if not isinstance(exc, DomainError):
             raise
         return job
-    job.status, job.file_path, job.rows_done, job.rows_total = ExportStatus.DONE, relative, n, n
-    job.finished_at = utcnow_naive()
-    job.expires_at = job.finished_at + ttl()
-    commit()
+    finished = utcnow_naive()
+    save(status=ExportStatus.DONE, file_path=relative, rows_done=n, rows_total=n, finished_at=finished,
+         expires_at=finished + ttl())
     return job
 
 
