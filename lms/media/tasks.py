@@ -4,6 +4,7 @@ import logging
 import time
 
 from ..core.clock import utcnow_naive
+from ..core.database import commit_apart, writing
 from ..core.jobs import app_task
 from ..extensions import db
 from . import services
@@ -14,14 +15,17 @@ log = logging.getLogger(__name__)
 
 @app_task(queue="media")
 def transcode_job(asset_id: int) -> str:
-    asset = db.session.get(MediaAsset, asset_id)
-    if asset is None:
-        return "missing"
-    if asset.status == MediaStatus.READY or (asset.status == MediaStatus.PROCESSING and not services.is_stalled(asset)):
-        return asset.status  # queued twice, or already done: nothing to do
-    asset.status, asset.progress, asset.error = MediaStatus.PROCESSING, 0, None
-    asset.updated_at = utcnow_naive()
-    db.session.commit()
+    with writing():  # reads, then marks the asset: one short transaction holding SQLite's write lock
+        asset = db.session.get(MediaAsset, asset_id)
+        if asset is None:
+            return "missing"
+        if asset.status == MediaStatus.READY or (asset.status == MediaStatus.PROCESSING
+                                                 and not services.is_stalled(asset)):
+            db.session.commit()
+            return asset.status  # queued twice, or already done: nothing to do
+        asset.status, asset.progress, asset.error = MediaStatus.PROCESSING, 0, None
+        asset.updated_at = utcnow_naive()
+        db.session.commit()
     last_commit = time.monotonic()
 
     def report(fraction: float) -> None:
@@ -29,9 +33,12 @@ def transcode_job(asset_id: int) -> str:
         percent = min(99, int(fraction * 100))  # 100 only once everything is in place
         now = time.monotonic()
         if percent != asset.progress or now - last_commit > 5:
-            asset.progress = percent
-            asset.updated_at = utcnow_naive()  # also the sign of life that stall detection reads
-            db.session.commit()
+
+            def change() -> None:
+                asset.progress = percent
+                asset.updated_at = utcnow_naive()  # also the sign of life that stall detection reads
+
+            commit_apart(change)
             last_commit = now
 
     try:
