@@ -137,8 +137,11 @@ def issue_client(actor, data: ClientRequest) -> tuple[ApiClient, str]:
         region = reg.code
     else:
         org = records.organization_by_code(unit)
-        if not is_admin and org.region_code not in _auditor_regions(actor):
-            raise NotAllowed(f"单位 {org.name}（{org.credit_code}）不在您负责的地区，不能为其签发接口凭证。")
+        if not is_admin:
+            if org.region_code not in _auditor_regions(actor):
+                raise NotAllowed(f"单位 {org.name}（{org.credit_code}）不在您负责的地区，不能为其签发接口凭证。")
+            # An auditor reads their region only: the unit's employees who live elsewhere stay out.
+            region = org.region_code
     secret = secrets.token_urlsafe(32)
     client = ApiClient(name=name, key_id=secrets.token_hex(8), secret_hash=secret_hash(secret),
                        organization_id=org.id if org else None, region_code=region or None,
@@ -284,6 +287,14 @@ def client_webhooks(client: ApiClient) -> list[WebhookSubscription]:
     return list(db.session.scalars(select(WebhookSubscription).where(
         WebhookSubscription.api_client_id == client.id, WebhookSubscription.deleted_at.is_(None))
         .order_by(WebhookSubscription.id)))
+
+
+def client_webhook(client: ApiClient, subscription_id: int) -> WebhookSubscription:
+    """One live subscription of ``client``; ApiError 404 for another client's, a deleted or a missing one."""
+    subscription = db.session.get(WebhookSubscription, subscription_id) if 0 < subscription_id < 2**31 else None
+    if subscription is None or subscription.api_client_id != client.id or subscription.deleted_at is not None:
+        raise ApiError(404, "not_found", f"没有找到编号为 {subscription_id} 的事件订阅。")
+    return subscription
 
 
 def delete_webhook(client: ApiClient, subscription_id: int) -> None:

@@ -16,7 +16,7 @@ from limits import parse_many
 from sqlalchemy import select
 
 from ..certificates import numbers
-from ..certificates.models import Certificate, CertificateKind
+from ..certificates.models import Certificate, CertificateKind, CertificateStatus
 from ..core.audit import record_event
 from ..core.errors import DomainError, InvalidInput, NotAllowed
 from ..core.web import commit
@@ -89,6 +89,15 @@ def _bad(parameter: str, message: str) -> ApiError:
     return ApiError(400, "invalid_parameter", f"参数 {parameter} 不正确：{message}", parameter=parameter)
 
 
+def _only_params(*accepted: str) -> None:
+    """Refuse query parameters the route does not know (a misspelt filter must not be ignored)."""
+    unknown = [name for name in request.args if name not in accepted]
+    if unknown:
+        names = "、".join(name[:60] for name in unknown[:5])
+        raise ApiError(400, "invalid_parameter", f"不支持参数 {names}。此接口可用的参数：{'、'.join(accepted)}。",
+                       parameter=unknown[0][:60])
+
+
 def _int_arg(name: str, low: int, high: int, hint: str) -> int | None:
     raw = request.args.get(name, "").strip()
     if not raw:
@@ -102,14 +111,14 @@ def _since_arg() -> datetime | None:
     raw = request.args.get("updated_since", "").strip()
     if not raw:
         return None
+    hint = "应为 ISO 8601 日期时间（含时区），例如 2026-03-01T00:00:00Z 或 2026-03-01T08:00:00+08:00。"
     try:
         at = datetime.fromisoformat(raw)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise _bad("updated_since", "缺少时区。" + hint)
         return at.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        raise _bad("updated_since", "应为 ISO 8601 日期时间（含时区），例如 2026-03-01T00:00:00Z 或 "
-                   "2026-03-01T08:00:00+08:00。") from None
+        raise _bad("updated_since", hint) from None
 
 
 def _unit_region_args() -> tuple[str | None, str | None]:
@@ -133,9 +142,14 @@ def _scope(client, unit: str | None, region: str | None) -> records.Scope:
 
 # ---------------------------------------------------------------- records
 
+RECORD_PARAMS = ("year", "unit", "region", "updated_since", "limit", "cursor")
+EXPORT_PARAMS = ("year", "format", "unit", "region")
+
+
 @bp.get("/credit-records")
 def credit_records():
     client = g.api_client
+    _only_params(*RECORD_PARAMS)
     year = _int_arg("year", 2000, 2100, "应为 2000–2100 之间的年份，例如 2026。")
     limit = _int_arg("limit", 1, MAX_LIMIT, f"应为 1–{MAX_LIMIT} 之间的整数。") or DEFAULT_LIMIT
     since = _since_arg()
@@ -151,7 +165,8 @@ def credit_records():
         scope, year=year, active_only=False, after_id=after_id, created_since=since).limit(limit + 1)).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    data = [records.record_json(row, full_id_numbers=scope.full_id_numbers) for row in rows]
+    data = [records.record_json(row, full_id_numbers=scope.full_id_numbers, credential_links=client.full_id_numbers)
+            for row in rows]
     if rows:
         next_cursor = paging.make_cursor(rows[-1].id, query_fingerprint)
     else:
@@ -168,6 +183,7 @@ def credit_records():
 def export_credit_records():
     """The export page's file, for systems: the same service, audited with the client's key id."""
     client = g.api_client
+    _only_params(*EXPORT_PARAMS)
     year = _int_arg("year", 2000, 2100, "应为 2000–2100 之间的年份，例如 2026。")
     if year is None:
         raise _bad("year", "导出须指定年度，例如 year=2026。")
@@ -184,7 +200,15 @@ def export_credit_records():
 
 @bp.get("/credentials/<number>")
 def credential(number: str):
+    """The signed credential of a course certificate in the client's scope, for full-ID clients only.
+
+    The credential identifies its holder (a salted hash of the ID number, the salt in the clear): a
+    client that only sees masked numbers could recover the full number from it by trying the hidden
+    digits, so it may not fetch it. Every fetch is audited."""
     client = g.api_client
+    if not client.full_id_numbers:
+        raise ApiError(403, "full_id_required", "课程证书凭证含有可识别本人身份证号的信息，只有签发时授权查看完整身份证号的"
+                       "接口凭证才能下载。请联系签发人签发授权完整身份证号的凭证。")
     scope = _scope(client, None, None)
     not_found = ApiError(404, "not_found", f"没有找到编号为 {number[:40]} 的课程证书，或它不在此接口凭证可查看的范围内。")
     normalized = numbers.normalize(number)
@@ -198,8 +222,10 @@ def credential(number: str):
                                   .where(CreditRecord.id == cert.credit_record_id).limit(1)).first()
     if in_scope is None:
         raise not_found
-    jwt = cert.credential_jwt
-    _finish()
+    if cert.status == CertificateStatus.REVOKED:
+        raise ApiError(410, "credential_revoked", f"课程证书 {cert.number} 已被撤销，其凭证不再有效，不再提供下载。")
+    jwt, cert_number = cert.credential_jwt, cert.number
+    _finish(dict(action="api.credential_fetch", number=cert_number, credit_record_id=cert.credit_record_id))
     return Response(jwt, mimetype="application/vc+jwt")
 
 
@@ -218,8 +244,12 @@ def create_webhook():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "请求体应为 JSON 对象，例如 {\"url\": \"https://hr.example.cn/hooks\"}。")
+    # Checking the URL resolves its host (DNS, possibly slow): end authentication's transaction first,
+    # which on SQLite holds the write lock (a POST begins IMMEDIATE), so no lock is held meanwhile.
+    commit()
     try:
-        subscription, secret = services.register_webhook(g.api_client, body.get("url"), body.get("events"))
+        url = services.check_webhook_url(body.get("url"))
+        subscription, secret = services.register_webhook(g.api_client, url, body.get("events"))
     except InvalidInput as exc:
         raise _bad(exc.field or "url", exc.message) from None
     db.session.flush()
@@ -227,7 +257,7 @@ def create_webhook():
     _finish()
     response = jsonify(body)
     response.status_code = 201
-    response.headers["Location"] = url_for("api_v1.webhooks")
+    response.headers["Location"] = url_for("api_v1.webhook", subscription_id=body["id"])
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -237,6 +267,13 @@ def webhooks():
     data = [_webhook_json(s) for s in services.client_webhooks(g.api_client)]
     _finish()
     return jsonify(data=data)
+
+
+@bp.get("/webhooks/<int:subscription_id>")
+def webhook(subscription_id: int):
+    data = _webhook_json(services.client_webhook(g.api_client, subscription_id))
+    _finish()
+    return jsonify(data)
 
 
 @bp.delete("/webhooks/<int:subscription_id>")

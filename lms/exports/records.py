@@ -264,9 +264,15 @@ def credential_url(number: str | None) -> str | None:
     return f"{base_url()}/api/v1/credentials/{number}"
 
 
-def record_json(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> dict:
+def record_json(row, *, full_id_numbers: bool, credential_links: bool | None = None,
+                zone: ZoneInfo | None = None) -> dict:
     """A ledger entry (a row of :func:`record_query` with ``active_only=False``) as the HR API and
-    webhooks send it. ``counts``: whether the entry counts now (not voided, not a revocation)."""
+    webhooks send it. ``counts``: whether the entry counts now (not voided, not a revocation).
+
+    ``credential_links``: whether ``credential_url`` is given (else null): only readers that may fetch
+    the signed credential, which identifies the person; by default those granted full ID numbers."""
+    if credential_links is None:
+        credential_links = full_id_numbers
     started = local_date(row.started_at, zone)
     completed = local_date(row.completed_at, zone)
     return {
@@ -291,6 +297,6 @@ def record_json(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> 
         "exam_score": row.exam_score,
         "certificate_number": row.certificate_number,
         "verification_url": verify_url(row.certificate_number) or None,
-        "credential_url": credential_url(row.certificate_number),
+        "credential_url": credential_url(row.certificate_number) if credential_links else None,
         "recorded_at": _utc_iso(row.created_at),
     }

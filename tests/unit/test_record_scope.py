@@ -104,7 +104,13 @@ def test_json_form_of_an_entry(people):
     assert data["counts"] is True and data["unit"]["credit_code"] == UNIT_B and data["region"]["code"] == "440000"
     assert data["completed_at"] == "2026-03-10T02:00:00Z" and data["completed_on"] == "2026-03-10"
     assert data["verification_url"].endswith(f"/verify?no={data['certificate_number']}")
-    assert data["certificate_number"] and data["credential_url"].endswith(f"/api/v1/credentials/{data['certificate_number']}")
+    # The credential identifies the person: no link for a reader without full ID numbers, unless told.
+    assert data["certificate_number"] and data["credential_url"] is None
+    assert records.record_json(row, full_id_numbers=True)["credential_url"].endswith(
+        f"/api/v1/credentials/{data['certificate_number']}")
+    linked = records.record_json(row, full_id_numbers=False, credential_links=True)
+    assert linked["credential_url"].endswith(f"/api/v1/credentials/{data['certificate_number']}")
+    assert linked["learner"]["id_number_masked"] is True
 
 
 def test_a_unit_admin_who_also_audits_the_region_names_either(people, db_session, make_user):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from lms.accounts.models import Organization, Role
 from lms.api.models import ApiClient
 from lms.core.audit import AuditEvent
-from tests.records_helpers import UNIT_A, UNIT_B, employee
+from tests.records_helpers import UNIT_A, UNIT_B, completion, employee
 
 
 @pytest.fixture
@@ -71,6 +71,39 @@ def test_an_auditor_issues_only_for_their_region_and_its_units(client, login, pe
     event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "api_client.issue"))
     assert event.detail["full_id_numbers"] is True
     assert db_session.scalar(select(ApiClient).where(ApiClient.name.in_(["越权", "外省单位"]))) is None
+
+
+def test_an_auditors_unit_client_stays_within_the_auditors_region(client, ctx, login, people, csrf_token, db_session,
+                                                                  make_user):
+    """Unit A (Beijing) has an approved employee registered in Guangdong: the Beijing auditor's client skips them."""
+    local = completion(db_session, employee(make_user, UNIT_A, real_name="本市职工"))
+    distant = completion(db_session, employee(make_user, UNIT_A, region="440000", real_name="外省职工"))
+    login(people["auditor_bj"])
+    token = shown_token(issue(client, csrf_token, name="本市单位", scope_kind="unit", unit=UNIT_A))
+    stored = db_session.scalar(select(ApiClient).where(ApiClient.name == "本市单位"))
+    assert stored.organization.credit_code == UNIT_A and stored.region_code == "110000"
+    page = client.get("/api-clients").get_data(as_text=True)
+    assert f"（{UNIT_A}）" in page and "仅限所在地区为北京市（110000）的职工" in page
+    api = client.get("/api/v1/credit-records", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 200
+    ids = [r["id"] for r in api.get_json()["data"]]
+    assert local.id in ids and distant.id not in ids
+    refused = client.get("/api/v1/credit-records", headers={"Authorization": f"Bearer {token}"},
+                         query_string={"region": "440000"})
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "out_of_scope"
+    event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "api_client.issue"))
+    assert event.detail["region_code"] == "110000" and event.detail["organization_id"] == stored.organization_id
+
+
+def test_an_admins_unit_client_sees_the_whole_unit(app, db_session, make_user, people):
+    """An admin is not limited to a region: their unit client reads the unit wherever its employees live."""
+    from lms.api import services
+    from lms.exports import records
+
+    with app.test_request_context():
+        api_client, _token = services.issue_client(people["admin"], services.ClientRequest(name="全单位", unit=UNIT_A))
+        assert api_client.region_code is None
+        assert records.scope_of_client(api_client).region_code is None
 
 
 @pytest.mark.parametrize(("form", "message"), [

@@ -83,8 +83,8 @@ def test_the_api_answers_as_documented(app, case, api_token):
     case.call_and_validate(app=app, headers={"Authorization": f"Bearer {api_token}"}, checks=CHECKS)
 
 
-def test_documented_answers_for_existing_objects(app, client, api_token, db_session):
-    """Cases random data seldom reaches: a credential in scope, a webhook that exists, a second page."""
+def test_documented_answers_for_existing_objects(app, client, api_token, db_session, make_user):
+    """Cases random data seldom reaches: a credential in scope (and revoked), a webhook that exists, a second page."""
     from sqlalchemy import select
 
     from lms.certificates.models import Certificate
@@ -94,8 +94,17 @@ def test_documented_answers_for_existing_objects(app, client, api_token, db_sess
     schema["/credentials/{number}"]["GET"].Case(path_parameters={"number": number}).call_and_validate(
         app=app, headers=headers, checks=CHECKS)
     hook = client.post("/api/v1/webhooks", headers=headers, json={"url": "https://hr.example.cn/in"}).get_json()
+    schema["/webhooks/{id}"]["GET"].Case(path_parameters={"id": hook["id"]}).call_and_validate(
+        app=app, headers=headers, checks=CHECKS)
     schema["/webhooks/{id}"]["DELETE"].Case(path_parameters={"id": hook["id"]}).call_and_validate(
         app=app, headers=headers, checks=CHECKS)
+    from lms.certificates import services as certificates
+
+    certificates.revoke_certificate(make_user(roles=(Role.ADMIN,)), number, reason="颁发有误")
+    db_session.commit()
+    gone = schema["/credentials/{number}"]["GET"].Case(path_parameters={"number": number}).call_and_validate(
+        app=app, headers=headers, checks=CHECKS)
+    assert gone.status_code == 410
     first = client.get("/api/v1/credit-records?limit=1", headers=headers).get_json()
     response = schema["/credit-records"]["GET"].Case(query={"limit": 1, "cursor": first["next_cursor"]}) \
         .call_and_validate(app=app, headers=headers, checks=CHECKS)

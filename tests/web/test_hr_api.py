@@ -125,7 +125,7 @@ def test_a_unit_client_never_sees_another_units_records(client, world):
     row = get(client, token).get_json()["data"][0]
     assert row["learner"]["id_number_masked"] is True and "*" in row["learner"]["id_number"]
     assert row["unit"] == {"name": world["a1"].employer.name, "credit_code": UNIT_A}
-    assert row["certificate_number"] and row["credential_url"].endswith(f"/api/v1/credentials/{row['certificate_number']}")
+    assert row["certificate_number"] and row["credential_url"] is None  # masked IDs: no credential to fetch
 
 
 def test_a_region_client_sees_its_region_only(client, world):
@@ -167,11 +167,31 @@ def test_voided_entries_are_listed_with_their_voiding_entry(client, world, db_se
     ({"limit": "-1"}, "limit"), ({"updated_since": "yesterday"}, "updated_since"),
     ({"updated_since": "2026-13-01T00:00:00Z"}, "updated_since"), ({"unit": "12345"}, "unit"),
     ({"unit": "91110108MA00AAAA00"}, "unit"), ({"region": "999999"}, "region"), ({"region": "11"}, "region"),
-    ({"unit": "91110108MA00AAAA0\x00"}, "unit"),
+    ({"unit": "91110108MA00AAAA0\x00"}, "unit"), ({"updated_since": "2026-03-01T00:00:00"}, "updated_since"),
+    ({"updated_since": "2026-03-01"}, "updated_since"), ({"yaer": "2026"}, "yaer"),
+    ({"year": "2026", "page": "2"}, "page"),
 ])
 def test_bad_parameters_are_400_naming_the_parameter(client, world, params, parameter):
     error = error_of(get(client, world["unit_a_token"], **params), 400, "invalid_parameter")
     assert error["parameter"] == parameter and parameter in error["message"]
+
+
+def test_unknown_parameters_and_naive_times_are_refused_not_ignored(client, world):
+    token = world["unit_a_token"]
+    error = error_of(get(client, token, yaer=2026), 400, "invalid_parameter")
+    assert error["parameter"] == "yaer" and "yaer" in error["message"]
+    assert all(name in error["message"] for name in ("year", "unit", "region", "updated_since", "limit", "cursor"))
+    naive = error_of(get(client, token, updated_since="2030-01-02T03:04:05"), 400, "invalid_parameter")
+    assert naive["parameter"] == "updated_since" and "时区" in naive["message"]
+    export = client.get(f"{API}/export", headers=bearer(token), query_string={"year": 2026, "yaer": 2026})
+    error = error_of(export, 400, "invalid_parameter")
+    assert error["parameter"] == "yaer" and "format" in error["message"] and "cursor" not in error["message"]
+    # Every documented parameter is still accepted.
+    assert get(client, token, year=2026, unit=UNIT_A, region="110000", updated_since="2026-01-01T00:00:00+08:00",
+               limit=5).status_code == 200
+    exported = client.get(f"{API}/export", headers=bearer(token), query_string={
+        "year": 2026, "format": "csv", "unit": UNIT_A, "region": "110000"})
+    assert exported.status_code == 200 and "甲一" in exported.get_data(as_text=True)
 
 
 def test_keyset_paging_and_cursors_bound_to_their_query(client, world, db_session):
@@ -225,18 +245,63 @@ def test_the_rate_limit_is_per_client_and_answers_429_json(app, client, world, m
 
 # ---------------------------------------------------------------- credentials
 
-def test_credentials_of_records_in_scope_only(client, world, db_session):
+def test_credentials_of_records_in_scope_only_for_full_id_clients(app, client, world, db_session):
     from lms.certificates.models import Certificate
 
     cert_a = db_session.scalar(select(Certificate).where(Certificate.credit_record_id == world["records"]["a1"].id))
     cert_b = db_session.scalar(select(Certificate).where(Certificate.credit_record_id == world["records"]["b1"].id))
-    response = client.get(f"/api/v1/credentials/{cert_a.number}", headers=bearer(world["unit_a_token"]))
+    full = world["full_token"]  # Beijing, full ID numbers
+    response = client.get(f"/api/v1/credentials/{cert_a.number}", headers=bearer(full))
     assert response.status_code == 200 and response.mimetype == "application/vc+jwt"
     assert response.get_data(as_text=True) == cert_a.credential_jwt
-    error_of(client.get(f"/api/v1/credentials/{cert_b.number}", headers=bearer(world["unit_a_token"])), 404, "not_found")
-    assert client.get(f"/api/v1/credentials/{cert_b.number}", headers=bearer(world["guangdong_token"])).status_code == 200
-    error_of(client.get("/api/v1/credentials/GX20260099999", headers=bearer(world["unit_a_token"])), 404, "not_found")
+    error_of(client.get(f"/api/v1/credentials/{cert_b.number}", headers=bearer(full)), 404, "not_found")
+    _gd, gd_full = issue(app, db_session, world["admin"], region="440000", full_id_numbers=True)
+    assert client.get(f"/api/v1/credentials/{cert_b.number}", headers=bearer(gd_full)).status_code == 200
+    error_of(client.get("/api/v1/credentials/GX20260099999", headers=bearer(full)), 404, "not_found")
     error_of(client.get(f"/api/v1/credentials/{cert_a.number}"), 401, "missing_token")
+    # The record JSON links to the credential for such a client.
+    row = next(r for r in get(client, full).get_json()["data"] if r["id"] == world["records"]["a1"].id)
+    assert row["credential_url"].endswith(f"/api/v1/credentials/{cert_a.number}")
+
+
+def test_clients_with_masked_ids_may_not_fetch_credentials(client, world, db_session):
+    """The credential carries a salted hash of the ID number: from the masked number it could be recovered."""
+    from lms.certificates.models import Certificate
+
+    cert_a = db_session.scalar(select(Certificate).where(Certificate.credit_record_id == world["records"]["a1"].id))
+    refused = client.get(f"/api/v1/credentials/{cert_a.number}", headers=bearer(world["unit_a_token"]))
+    error = error_of(refused, 403, "full_id_required")
+    assert "完整身份证号" in error["message"] and cert_a.credential_jwt not in refused.get_data(as_text=True)
+    # Refused before looking anything up: unknown numbers get the same answer.
+    error_of(client.get("/api/v1/credentials/GX20260099999", headers=bearer(world["unit_a_token"])),
+             403, "full_id_required")
+    assert all(r["credential_url"] is None for r in get(client, world["unit_a_token"]).get_json()["data"])
+    assert db_session.scalar(select(AuditEvent).where(AuditEvent.action == "api.credential_fetch")) is None
+
+
+def test_every_credential_fetch_is_audited(client, world, db_session):
+    from lms.certificates.models import Certificate
+
+    cert_a = db_session.scalar(select(Certificate).where(Certificate.credit_record_id == world["records"]["a1"].id))
+    for _ in range(2):
+        assert client.get(f"/api/v1/credentials/{cert_a.number}", headers=bearer(world["full_token"])).status_code == 200
+    events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "api.credential_fetch")).all()
+    assert len(events) == 2
+    assert all(e.target_type == "ApiClient" and e.target_id == str(world["full"].id) for e in events)
+    assert all(e.detail["number"] == cert_a.number for e in events)
+
+
+def test_a_revoked_certificates_credential_is_gone(client, world, db_session):
+    from lms.certificates import services as certificates
+    from lms.certificates.models import Certificate
+
+    cert_a = db_session.scalar(select(Certificate).where(Certificate.credit_record_id == world["records"]["a1"].id))
+    certificates.revoke_certificate(world["admin"], cert_a.number, reason="颁发有误")
+    db_session.commit()
+    gone = client.get(f"/api/v1/credentials/{cert_a.number}", headers=bearer(world["full_token"]))
+    error = error_of(gone, 410, "credential_revoked")
+    assert cert_a.number in error["message"] and cert_a.credential_jwt not in gone.get_data(as_text=True)
+    assert db_session.scalar(select(AuditEvent).where(AuditEvent.action == "api.credential_fetch")) is None
 
 
 # ---------------------------------------------------------------- webhooks
@@ -253,6 +318,12 @@ def test_webhooks_are_registered_listed_and_deleted_per_client(client, world, db
     default = client.post("/api/v1/webhooks", headers=bearer(token), json={"url": "http://10.0.0.8:8080/in"}).get_json()
     assert default["events"] == ["credit_record.created", "credit_record.voided"]
 
+    assert created.headers["Location"].endswith(f"/api/v1/webhooks/{body['id']}")
+    one = client.get(created.headers["Location"], headers=bearer(token))
+    assert one.status_code == 200 and one.get_json() == {k: v for k, v in body.items() if k != "secret"}
+    error_of(client.get(f"/api/v1/webhooks/{body['id']}", headers=bearer(world["guangdong_token"])), 404, "not_found")
+    error_of(client.get("/api/v1/webhooks/99999999999999", headers=bearer(token)), 404, "not_found")
+
     listed = client.get("/api/v1/webhooks", headers=bearer(token)).get_json()["data"]
     assert [w["id"] for w in listed] == [body["id"], default["id"]] and all("secret" not in w for w in listed)
     assert client.get("/api/v1/webhooks", headers=bearer(world["guangdong_token"])).get_json() == {"data": []}
@@ -264,6 +335,7 @@ def test_webhooks_are_registered_listed_and_deleted_per_client(client, world, db
     assert db_session.get(WebhookSubscription, body["id"]).deleted_at is not None
     assert [w["id"] for w in client.get("/api/v1/webhooks", headers=bearer(token)).get_json()["data"]] == [default["id"]]
     error_of(client.delete(f"/api/v1/webhooks/{body['id']}", headers=bearer(token)), 404, "not_found")
+    error_of(client.get(f"/api/v1/webhooks/{body['id']}", headers=bearer(token)), 404, "not_found")  # deleted
     error_of(client.delete("/api/v1/webhooks/99999999999999", headers=bearer(token)), 404, "not_found")
 
 
@@ -293,6 +365,28 @@ def test_webhooks_need_https_and_a_public_address_in_production(app, client, wor
     monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", False)
     response = client.post("/api/v1/webhooks", headers=bearer(world["unit_a_token"]), json={"url": url})
     error_of(response, 400, "invalid_parameter")
+
+
+def test_the_webhook_host_is_resolved_outside_any_transaction(app, client, world, db_session, monkeypatch):
+    """Resolving DNS may be slow: authentication's transaction (on SQLite, the write lock) has ended by then."""
+    import socket
+
+    from lms.extensions import db
+
+    monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", False)
+    in_transaction = []
+
+    def resolve(host, port, *args, **kwargs):
+        in_transaction.append(db.session().in_transaction())
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    created = client.post("/api/v1/webhooks", headers=bearer(world["unit_a_token"]),
+                          json={"url": "https://hooks.hr.example.cn/in"})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert in_transaction and not any(in_transaction)
+    stored = db_session.get(WebhookSubscription, created.get_json()["id"])
+    assert stored.url == "https://hooks.hr.example.cn/in" and stored.api_client_id == world["unit_a"].id
 
 
 def test_public_addresses_pass_the_webhook_check(app, ctx, monkeypatch):
