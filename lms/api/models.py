@@ -15,7 +15,8 @@ class ApiClient(db.Model):
     """A system that reads records with a bearer token ``<key_id>.<secret>``.
 
     The secret is shown once when issued; only its keyed hash is kept. A client sees the records of
-    exactly one unit (``organization_id``) or one region (``region_code``), never more."""
+    exactly one unit (``organization_id``) or one region (``region_code``), never more; a unit client
+    issued by an HR auditor carries the auditor's region too, and sees the unit's staff there only."""
 
     __tablename__ = "api_client"
 
