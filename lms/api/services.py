@@ -216,10 +216,30 @@ def _refused_address(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+def resolve_public_address(host: str, port: int) -> str:
+    """The address to connect to for ``host``, if every address it resolves to is public.
+
+    InvalidInput (field ``url``) when the host is local, does not resolve, or any of its addresses
+    is loopback, private, link-local, reserved or multicast. Registration checks the URL with it,
+    and delivery again just before each send, connecting to the address returned (DNS may have
+    changed since)."""
+    host = (host or "").rstrip(".")
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        raise InvalidInput("网址 url 不能指向本机或内部网络地址。", field="url")
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        raise InvalidInput(f"无法解析网址 url 中的主机名 {host}，请核对。", field="url") from None
+    addresses = [info[4][0].split("%")[0] for info in infos]
+    if not addresses or any(_refused_address(a) for a in addresses):
+        raise InvalidInput("网址 url 不能指向本机或内部网络地址。", field="url")
+    return addresses[0]
+
+
 def check_webhook_url(url: str, *, allow_http: bool | None = None, allow_private: bool | None = None) -> str:
     """The URL, normalised, if events may be sent to it; InvalidInput naming what is wrong otherwise.
 
-    Delivery should check the resolved address again (DNS may change after registration)."""
+    Delivery checks the resolved address again (:func:`resolve_public_address`) before each send."""
     config = current_app.config
     allow_http = config.get("LMS_WEBHOOK_ALLOW_HTTP", False) if allow_http is None else allow_http
     allow_private = config.get("LMS_WEBHOOK_ALLOW_PRIVATE", False) if allow_private is None else allow_private
@@ -247,14 +267,7 @@ def check_webhook_url(url: str, *, allow_http: bool | None = None, allow_private
     if parts.fragment:
         raise InvalidInput("网址 url 不能包含 # 片段。", field="url")
     if not allow_private:
-        if host == "localhost" or host.endswith(".localhost"):
-            raise InvalidInput("网址 url 不能指向本机或内部网络地址。", field="url")
-        try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)}
-        except (OSError, UnicodeError):
-            raise InvalidInput(f"无法解析网址 url 中的主机名 {host}，请核对。", field="url") from None
-        if not addresses or any(_refused_address(a.split("%")[0]) for a in addresses):
-            raise InvalidInput("网址 url 不能指向本机或内部网络地址。", field="url")
+        resolve_public_address(host, port or (443 if parts.scheme.lower() == "https" else 80))
     return url
 
 
@@ -271,8 +284,16 @@ def _events(events) -> list[str]:
 
 
 def register_webhook(client: ApiClient, url, events=None) -> tuple[WebhookSubscription, str]:
-    """A subscription of ``client`` and its signing secret (returned once; kept encrypted)."""
+    """A subscription of ``client`` and its signing secret (returned once; kept encrypted).
+
+    A client has at most ``LMS_WEBHOOK_MAX_PER_CLIENT`` active subscriptions."""
     url = check_webhook_url(url)
+    # The client's row is locked (PostgreSQL) so two registrations at once cannot both pass the cap.
+    db.session.execute(select(ApiClient.id).where(ApiClient.id == client.id).with_for_update())
+    limit = int(current_app.config.get("LMS_WEBHOOK_MAX_PER_CLIENT", 10))
+    if len(client_webhooks(client)) >= limit:
+        raise InvalidInput(f"每个接口凭证最多登记 {limit} 个事件订阅，已达上限。请先删除不再使用的订阅"
+                           "（DELETE /api/v1/webhooks/<编号>），再登记新的。", field="url")
     chosen = _events(events)
     secret = secrets.token_urlsafe(32)
     subscription = WebhookSubscription(client=client, url=url, secret_encrypted=crypto.encrypt(secret),

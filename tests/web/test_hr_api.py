@@ -389,6 +389,28 @@ def test_the_webhook_host_is_resolved_outside_any_transaction(app, client, world
     assert stored.url == "https://hooks.hr.example.cn/in" and stored.api_client_id == world["unit_a"].id
 
 
+def test_a_client_has_at_most_ten_active_webhooks(app, client, world, db_session, monkeypatch):
+    token = world["unit_a_token"]
+    ids = []
+    for n in range(10):
+        response = client.post("/api/v1/webhooks", headers=bearer(token), json={"url": f"https://hr.example.cn/in/{n}"})
+        assert response.status_code == 201, response.get_data(as_text=True)
+        ids.append(response.get_json()["id"])
+    refused = client.post("/api/v1/webhooks", headers=bearer(token), json={"url": "https://hr.example.cn/in/10"})
+    error = error_of(refused, 400, "invalid_parameter")
+    assert "最多登记 10 个事件订阅" in error["message"] and "删除" in error["message"]
+    assert len(services.client_webhooks(world["unit_a"])) == 10
+    # Another client has its own allowance; a deleted subscription frees a place.
+    assert client.post("/api/v1/webhooks", headers=bearer(world["guangdong_token"]),
+                       json={"url": "https://hr.example.cn/gd"}).status_code == 201
+    assert client.delete(f"/api/v1/webhooks/{ids[0]}", headers=bearer(token)).status_code == 204
+    assert client.post("/api/v1/webhooks", headers=bearer(token),
+                       json={"url": "https://hr.example.cn/in/10"}).status_code == 201
+    monkeypatch.setitem(app.config, "LMS_WEBHOOK_MAX_PER_CLIENT", 11)
+    assert client.post("/api/v1/webhooks", headers=bearer(token),
+                       json={"url": "https://hr.example.cn/in/11"}).status_code == 201
+
+
 def test_public_addresses_pass_the_webhook_check(app, ctx, monkeypatch):
     monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", False)
     assert services.check_webhook_url("https://93.184.215.14/hook") == "https://93.184.215.14/hook"
