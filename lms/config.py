@@ -55,6 +55,7 @@ def load_config(instance_path: str) -> dict:
         "LMS_API_RATE_LIMIT": env.get("LMS_API_RATE_LIMIT", "120 per minute"),
         "LMS_WEBHOOK_ALLOW_HTTP": env.get("LMS_WEBHOOK_ALLOW_HTTP", "0") == "1",
         "LMS_WEBHOOK_ALLOW_PRIVATE": env.get("LMS_WEBHOOK_ALLOW_PRIVATE", "0") == "1",
+        "LMS_WEBHOOK_MAX_PER_CLIENT": int(env.get("LMS_WEBHOOK_MAX_PER_CLIENT", "10")),
         "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
         "BABEL_DEFAULT_TIMEZONE": env.get("LMS_TIMEZONE", "Asia/Shanghai"),
         "WTF_CSRF_TIME_LIMIT": None,
@@ -82,7 +83,7 @@ def load_config(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         # The outbox (webhooks, xAPI statements): retries with exponential backoff, then "failed".
         "LMS_OUTBOX_BACKOFF_SECONDS": float(env.get("LMS_OUTBOX_BACKOFF_SECONDS", "30")),
-        "LMS_OUTBOX_MAX_ATTEMPTS": int(env.get("LMS_OUTBOX_MAX_ATTEMPTS", "12")),
+        "LMS_OUTBOX_MAX_ATTEMPTS": int(env.get("LMS_OUTBOX_MAX_ATTEMPTS", "24")),
         "LMS_OUTBOX_TIMEOUT_SECONDS": float(env.get("LMS_OUTBOX_TIMEOUT_SECONDS", "10")),
         # A Learning Record Store (xAPI 1.0.3); statements are sent only when the endpoint is set.
         "LMS_XAPI_ENDPOINT": env.get("LMS_XAPI_ENDPOINT") or None,

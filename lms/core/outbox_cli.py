@@ -8,7 +8,8 @@ from . import outbox_delivery as delivery
 
 outbox_cli = AppGroup("outbox", help="待发消息（webhook 事件、xAPI 学习记录语句）Outbox.")
 
-STATUS_LABELS = {"pending": "待发送", "delivered": "已送达", "failed": "已放弃（可重试）"}
+STATUS_LABELS = {"pending": "待发送", "delivered": "已送达", "failed": "已放弃（可重试）",
+                 "undeliverable": "无法发送（订阅已删除、凭证已吊销或记录不在范围内）"}
 
 
 @outbox_cli.command("deliver")

@@ -8,21 +8,29 @@ How a message travels:
    transaction queues nothing (and its messages never existed). A periodic sweep (every minute)
    and ``flask outbox deliver`` deliver whatever is due, so a lost job or a receiver that was down
    only delays a message.
-3. :func:`deliver_due` claims due messages with one ``UPDATE … RETURNING`` that moves
-   ``next_attempt_at`` forward by a lease and counts the attempt (PostgreSQL also skips rows
-   another worker has locked). Several workers never send the same message at once; a worker that
-   dies mid-send leaves the message due again when its lease ends. The claim is committed before
-   anything is sent: no database transaction is held open during HTTP.
+3. :func:`deliver_due` claims one due message at a time with an ``UPDATE … RETURNING`` that moves
+   its ``next_attempt_at`` forward by a lease and counts the attempt (PostgreSQL also skips rows
+   another worker has locked), sends it, records the outcome, and claims the next: a lease covers
+   exactly one send, so a slow receiver cannot make it run out while the message waits its turn.
+   Several workers never send the same message at once; a worker that dies mid-send leaves the
+   message due again when its lease ends. The claim is committed before anything is sent: no
+   database transaction is held open during HTTP.
 4. Webhook messages of one subscription go out in order: a message waits while an earlier one of
-   the same subscription is still pending (in backoff or in flight). Statements have no order.
+   the same subscription is pending (in backoff or in flight) or ``failed`` (until ``flask outbox
+   retry`` puts it back). Statements have no order.
+5. The request is built when it is sent (:func:`build_request`): a webhook body is read from the
+   database as it is then, so the outbox row itself holds no personal data. A message that can
+   never be sent (its subscription deleted, its client revoked, its record no longer in the
+   client's scope) is marked ``undeliverable`` and holds nothing back.
 
 Outcomes: 2xx is delivered (an LRS's 409 for a statement id it already holds too). Timeouts,
 connection errors, 5xx, 429 and every other 4xx are retried: a 4xx usually means the receiver is
 misconfigured (wrong URL, auth, a rejecting proxy), which someone can fix, so the message is kept
 and the status and response are recorded in ``last_status``/``last_error`` for ``flask outbox
 status``. Retries back off exponentially (``LMS_OUTBOX_BACKOFF_SECONDS`` × 2^(n-1), between half
-and all of it at random, capped at 6 hours). After ``LMS_OUTBOX_MAX_ATTEMPTS`` attempts the
-message is ``failed`` and kept; ``flask outbox retry`` puts it back.
+and all of it at random, capped at 6 hours). After ``LMS_OUTBOX_MAX_ATTEMPTS`` attempts (24 by
+default: about three days of retries) the message is ``failed`` and kept; ``flask outbox retry``
+puts it back.
 """
 
 import json
@@ -47,14 +55,18 @@ XAPI = "xapi"
 BACKOFF_CAP_SECONDS = 6 * 3600
 SESSION_FLAG = "outbox_added"  # Session.info key: messages were added in this transaction
 _ERROR_LIMIT = 2000
+# An earlier message of the same subscription in one of these holds a webhook message back.
+BLOCKING = (OutboxStatus.PENDING, OutboxStatus.FAILED)
 
 
 class Undeliverable(Exception):
-    """The message can never be sent as it is (its subscription was deleted, its client revoked)."""
+    """The message can never be sent (its subscription was deleted, its client revoked, its record
+    left the client's scope): marked ``undeliverable``, never retried by itself."""
 
 
 class NotReady(Exception):
-    """The message cannot be sent yet (e.g. no LRS configured): counted as a failed attempt."""
+    """The message cannot be sent yet (no LRS configured, the receiver's address is refused):
+    counted as a failed attempt and retried with backoff."""
 
 
 @dataclass
@@ -65,6 +77,10 @@ class OutgoingRequest:
     auth: tuple[str, str] | None = None
     # Statuses besides 2xx that mean "the receiver has it" (an LRS answers 409 for a known id).
     also_delivered: frozenset[int] = frozenset()
+    # httpx request extensions, e.g. {"sni_hostname": name} when the URL holds the checked IP address.
+    extensions: dict = field(default_factory=dict)
+    # An audit event (action, detail) written with the outcome, in the transaction that records it.
+    audit: tuple[str, dict] | None = None
 
 
 @dataclass
@@ -106,20 +122,26 @@ def lease_seconds() -> float:
     return 2 * float(_config("LMS_OUTBOX_TIMEOUT_SECONDS")) + 30
 
 
-def claim_due(limit: int = 20, *, now: datetime | None = None) -> list[int]:
-    """Claim up to ``limit`` due messages for this worker (committed); returns their ids in order."""
+def claim_due(limit: int = 1, *, now: datetime | None = None) -> list[int]:
+    """Claim up to ``limit`` due messages for this worker (committed); returns their ids in order.
+
+    A webhook message is not due while an earlier message of its subscription is pending or failed
+    (statements have no subscription, and no order)."""
     now = now or utcnow_naive()
     earlier = aliased(OutboxMessage)
     due = (select(OutboxMessage.id)
            .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now,
                   ~exists().where(earlier.subscription_id == OutboxMessage.subscription_id,
-                                  earlier.status == OutboxStatus.PENDING, earlier.id < OutboxMessage.id))
+                                  earlier.status.in_(BLOCKING), earlier.id < OutboxMessage.id))
            .order_by(OutboxMessage.id).limit(limit)
-           .with_for_update(skip_locked=True, of=OutboxMessage))
+           .with_for_update(skip_locked=True, of=OutboxMessage)
+           # Evaluated once: PostgreSQL may otherwise rescan a plain IN (subquery) for each row of the
+           # UPDATE, each rescan locking the next row, and so claim every due message, not ``limit``.
+           .cte("due").prefix_with("MATERIALIZED", dialect="postgresql"))
     # The conditions are repeated outside the subquery: on PostgreSQL a row another worker claimed
     # meanwhile is re-checked after its lock is released, and no longer matches.
     claim = (update(OutboxMessage)
-             .where(OutboxMessage.id.in_(due.scalar_subquery()), OutboxMessage.status == OutboxStatus.PENDING,
+             .where(OutboxMessage.id.in_(select(due.c.id)), OutboxMessage.status == OutboxStatus.PENDING,
                     OutboxMessage.next_attempt_at <= now)
              .values(next_attempt_at=now + timedelta(seconds=lease_seconds()),
                      attempts=OutboxMessage.attempts + 1)
@@ -156,7 +178,8 @@ def send(request: OutgoingRequest) -> tuple[bool, int | None, str | None]:
     timeout = float(_config("LMS_OUTBOX_TIMEOUT_SECONDS"))
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.post(request.url, content=request.body, headers=request.headers, auth=request.auth)
+            response = client.post(request.url, content=request.body, headers=request.headers, auth=request.auth,
+                                   extensions=request.extensions or None)
     except httpx.TimeoutException as exc:
         return False, None, f"timeout after {timeout:g} s: {exc.__class__.__name__}"
     except httpx.HTTPError as exc:
@@ -171,23 +194,25 @@ def send(request: OutgoingRequest) -> tuple[bool, int | None, str | None]:
 
 
 def deliver_message(message_id: int) -> str:
-    """Send one claimed message and record the outcome (committed). Returns its new status."""
+    """Send one claimed message and record the outcome (committed). Returns its new status.
+
+    Three transactions: reading the message and building the request (committed before the send:
+    no transaction stays open during HTTP), the send, then one that starts with the outcome's
+    UPDATE (on SQLite a transaction that reads and later writes fails if another writer committed
+    in between) and carries the request's audit event."""
     message = db.session.get(OutboxMessage, message_id)
     if message is None or message.status != OutboxStatus.PENDING:
         db.session.commit()
         return message.status if message is not None else "missing"
+    attempts = message.attempts
+    request, undeliverable = None, False
     try:
         request = build_request(message)
     except Undeliverable as exc:
-        message.status, message.last_error, message.last_status = OutboxStatus.FAILED, str(exc)[:_ERROR_LIMIT], None
-        db.session.commit()
-        log.warning("outbox message %s cannot be delivered: %s", message_id, exc)
-        return message.status
+        undeliverable, ok, status, error = True, False, None, str(exc)
     except NotReady as exc:
-        request = None
         ok, status, error = False, None, str(exc)
-    attempts = message.attempts
-    db.session.commit()  # no transaction stays open while the request is in flight
+    db.session.commit()
 
     if request is not None:
         ok, status, error = send(request)
@@ -196,6 +221,8 @@ def deliver_message(message_id: int) -> str:
     values = {"last_status": status, "last_error": error[:_ERROR_LIMIT] if error else None}
     if ok:
         values.update(status=OutboxStatus.DELIVERED, delivered_at=now)
+    elif undeliverable:
+        values.update(status=OutboxStatus.UNDELIVERABLE)
     elif attempts >= int(_config("LMS_OUTBOX_MAX_ATTEMPTS")):
         values.update(status=OutboxStatus.FAILED)
     else:
@@ -205,28 +232,36 @@ def deliver_message(message_id: int) -> str:
                                                    OutboxMessage.status == OutboxStatus.PENDING,
                                                    OutboxMessage.attempts == attempts)
                        .values(**values).execution_options(synchronize_session=False))
+    if request is not None and request.audit is not None:  # the body left, whatever the answer
+        from .audit import record_event
+
+        action, detail = request.audit
+        record_event(None, action, None, http_status=status, delivered=ok, **detail)
     db.session.commit()
-    if not ok:
+    if undeliverable:
+        log.warning("outbox message %s cannot be delivered: %s", message_id, error)
+    elif not ok:
         log.info("outbox message %s attempt %s failed: %s", message_id, attempts, error)
     return values.get("status", OutboxStatus.PENDING)
 
 
-def deliver_due(*, limit: int = 500, batch: int = 20) -> DeliveryReport:
-    """Deliver due messages until none is left (or ``limit`` were tried)."""
+def deliver_due(*, limit: int = 500) -> DeliveryReport:
+    """Deliver due messages one at a time (claim one, send it, record it) until none is left or
+    ``limit`` were tried. Failed and undeliverable ones are both counted in ``failed``."""
     report = DeliveryReport()
-    while report.delivered + report.retrying + report.failed < limit:
-        ids = claim_due(min(batch, limit - (report.delivered + report.retrying + report.failed)))
+    while len(report.ids) < limit:
+        ids = claim_due(1)
         if not ids:
             break
-        for message_id in ids:
-            outcome = deliver_message(message_id)
-            report.ids.append(message_id)
-            if outcome == OutboxStatus.DELIVERED:
-                report.delivered += 1
-            elif outcome == OutboxStatus.FAILED:
-                report.failed += 1
-            else:
-                report.retrying += 1
+        [message_id] = ids
+        outcome = deliver_message(message_id)
+        report.ids.append(message_id)
+        if outcome == OutboxStatus.DELIVERED:
+            report.delivered += 1
+        elif outcome in (OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE):
+            report.failed += 1
+        else:
+            report.retrying += 1
     return report
 
 
@@ -267,7 +302,7 @@ def status_summary() -> list[StatusLine]:
 
 
 def problem_messages(limit: int = 20) -> list[OutboxMessage]:
-    """Failed messages and pending ones that have failed at least once, oldest first."""
+    """Failed and undeliverable messages and pending ones that have failed at least once, oldest first."""
     return list(db.session.scalars(
         select(OutboxMessage).where(and_(OutboxMessage.status != OutboxStatus.DELIVERED,
                                          OutboxMessage.last_error.is_not(None)))

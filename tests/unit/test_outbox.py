@@ -9,18 +9,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from lms.accounts import crypto
-from lms.core import clock
+from lms.core import clock, outbox_delivery
 from lms.core.outbox import OutboxMessage, OutboxStatus
 from lms.core.outbox_delivery import WEBHOOK, XAPI, add_message, claim_due, deliver_due
-from tests.conftest import build_database, fresh_database, make_test_app
+from tests.conftest import TEST_PASSWORD, build_database, fresh_database, id_number, make_test_app
 from tests.records_helpers import UNIT_A, completion, employee
 from tests.unit.test_webhooks import Receiver, subscribe
 
 T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def loopback_receivers(app, monkeypatch):
+    """The receivers of these tests listen on 127.0.0.1, which production refuses at send time."""
+    monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", True)
 
 
 # ---------------------------------------------------------------- several deliverers, committed for real
@@ -33,12 +39,12 @@ def shared_db(app, tmp_path):
 
     with Receiver() as receiver, fresh_database(tmp_path, "outbox") as url:
         other = make_test_app(url, tmp_path, LMS_XAPI_ENDPOINT=receiver.url, LMS_XAPI_USERNAME="",
-                              LMS_OUTBOX_TIMEOUT_SECONDS=5)
+                              LMS_OUTBOX_TIMEOUT_SECONDS=5, LMS_WEBHOOK_ALLOW_PRIVATE=True)
         saved = db.session
         with other.app_context():
             db.session = scoped_session(sessionmaker(bind=db.engine))  # one session per thread
         try:
-            build_database(other)
+            build_database(other, packages=("GX-NS-001",))
             yield other, receiver
         finally:
             with other.app_context():
@@ -59,7 +65,7 @@ def run_deliverers(app, count: int) -> list:
         try:
             with app.app_context():
                 start.wait()
-                reports.append(deliver_due(batch=3))
+                reports.append(deliver_due())
         except Exception as exc:  # reported to the test below
             errors.append(exc)
         finally:
@@ -96,12 +102,34 @@ def test_several_deliverers_send_each_statement_once(shared_db):
         db.session.remove()
 
 
+def a_completion(app) -> int:
+    """A learner of region 110000 and one ledger entry in the shared database; the entry's id."""
+    from lms.accounts import services as accounts
+    from lms.catalog.models import Course
+    from lms.credits import services as ledger
+    from lms.extensions import db
+
+    with app.test_request_context():
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name="测试学员", id_number=id_number("32010219900101001"), password=TEST_PASSWORD,
+            mobile="13900000001", email=None, region_code="110000", employer_name="测试单位",
+            employer_credit_code=UNIT_A), roles=())
+        course = db.session.scalar(select(Course).where(Course.code == "GX-NS-001"))
+        record = ledger.record_course_completion(user, course, completed_at=datetime(2026, 3, 10, 2, 0),
+                                                 exam_score=90)
+        db.session.commit()
+        record_id = record.id
+        db.session.remove()
+    return record_id
+
+
 def test_several_deliverers_keep_a_subscriptions_events_in_order(shared_db):
     app, receiver = shared_db
     from lms.api.models import ApiClient, WebhookSubscription
     from lms.extensions import db
 
     receiver.delay = 0.005
+    record_id = a_completion(app)
     with app.app_context():
         client = ApiClient(name="人事系统", key_id="k1", secret_hash="0" * 64, region_code="110000")
         subs = [WebhookSubscription(client=client, url=receiver.url, secret_encrypted=crypto.encrypt(f"s{i}"))
@@ -109,11 +137,11 @@ def test_several_deliverers_keep_a_subscriptions_events_in_order(shared_db):
         db.session.add_all([client, *subs])
         db.session.flush()
         sent = {sub.id: [] for sub in subs}
-        for n in range(15):
+        for _ in range(15):
             for sub in subs:
                 event_id = str(uuid.uuid4())
                 add_message(channel=WEBHOOK, event_type="credit_record.created", event_id=event_id,
-                            subscription_id=sub.id, payload={"id": event_id, "n": n, "sub": sub.id})
+                            subscription_id=sub.id, payload={"id": event_id, "record_id": record_id})
                 sent[sub.id].append(event_id)
         db.session.commit()
         db.session.remove()
@@ -121,9 +149,38 @@ def test_several_deliverers_keep_a_subscriptions_events_in_order(shared_db):
     run_deliverers(app, 3)
 
     assert len(receiver.requests) == 30
-    for sub_id, event_ids in sent.items():
-        arrived = [e for e in receiver.order if receiver.applied[e]["sub"] == sub_id]
+    for event_ids in sent.values():
+        arrived = [e for e in receiver.order if e in event_ids]
         assert arrived == event_ids
+    assert {receiver.applied[e]["data"]["id"] for e in receiver.order} == {record_id}
+
+
+def test_a_lease_covers_one_send(shared_db):
+    """While one message is being sent, the next is not claimed yet (its lease has not started)."""
+    app, receiver = shared_db
+    from lms.extensions import db
+
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    claimed_while_sending = []
+
+    def count_claimed():
+        with engine.connect() as conn:
+            claimed_while_sending.append(conn.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.attempts > 0)))
+
+    receiver.on_request = count_claimed
+    try:
+        with app.app_context():
+            for _ in range(3):
+                statement_id = str(uuid.uuid4())
+                add_message(channel=XAPI, event_type="xapi.launched", event_id=statement_id,
+                            payload={"id": statement_id})
+            db.session.commit()
+            assert deliver_due().delivered == 3
+            db.session.remove()
+    finally:
+        engine.dispose()
+    assert claimed_while_sending == [1, 2, 3]
 
 
 def test_a_claimed_message_is_left_alone_until_its_lease_ends(db_session, app, ctx):
@@ -138,6 +195,15 @@ def test_a_claimed_message_is_left_alone_until_its_lease_ends(db_session, app, c
     # The worker died mid-send: once the lease is over, another worker takes the message again.
     with clock.freeze(T0 + timedelta(seconds=2 * app.config["LMS_OUTBOX_TIMEOUT_SECONDS"] + 31)):
         assert claim_due() == [claimed]
+
+
+def test_a_claim_takes_no_more_than_its_limit(db_session, ctx):
+    with clock.freeze(T0):
+        for _ in range(5):
+            add_message(channel=XAPI, event_type="xapi.launched", event_id=str(uuid.uuid4()), payload={})
+        db_session.commit()
+        first = claim_due(1)
+        assert len(first) == 1 and len(claim_due(3)) == 3 and len(claim_due(3)) == 1 and claim_due() == []
 
 
 # ---------------------------------------------------------------- giving up, the CLI, the sweep
@@ -208,7 +274,53 @@ def test_events_of_a_deleted_subscription_are_not_sent(db_session, make_user, ct
             assert deliver_due().failed == 1
     assert receiver.requests == []
     [message] = db_session.scalars(select(OutboxMessage).where(OutboxMessage.subscription_id == sub.id))
-    assert message.status == OutboxStatus.FAILED and "订阅已删除" in message.last_error
+    assert message.status == OutboxStatus.UNDELIVERABLE and "订阅已删除" in message.last_error
+
+
+def test_a_failed_webhook_holds_back_its_subscription_until_retried(db_session, make_user, app, ctx, runner,
+                                                                    monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_OUTBOX_MAX_ATTEMPTS", 2)
+    monkeypatch.setitem(app.config, "LMS_OUTBOX_BACKOFF_SECONDS", 1)
+    learner = employee(make_user, UNIT_A)
+    with Receiver(plan=[500, 500]) as down, Receiver() as up:
+        stuck, _ = subscribe(db_session, down.url, organization_id=learner.employer_id)
+        flowing, _ = subscribe(db_session, up.url, region_code="110000")
+        with clock.freeze(T0):
+            completion(db_session, learner, code="GX-NS-001")
+            completion(db_session, learner, code="GX-DT-002")
+        a1, a2 = db_session.scalars(select(OutboxMessage).where(OutboxMessage.subscription_id == stuck.id)
+                                    .order_by(OutboxMessage.id)).all()
+        b1, b2 = db_session.scalars(select(OutboxMessage).where(OutboxMessage.subscription_id == flowing.id)
+                                    .order_by(OutboxMessage.id)).all()
+        with clock.freeze(T0):
+            assert deliver_due().ids == [a1.id, b1.id, b2.id]  # a2 waits behind a1; the other flows
+        with clock.freeze(T0 + timedelta(hours=1)):
+            report = deliver_due()
+        db_session.refresh(a1)
+        assert report.ids == [a1.id] and a1.status == OutboxStatus.FAILED
+        with clock.freeze(T0 + timedelta(days=3)):
+            assert deliver_due().ids == []  # given up, a1 still holds a2 back
+        db_session.refresh(a2)
+        assert (a2.status, a2.attempts) == (OutboxStatus.PENDING, 0)
+        assert list(up.applied) == [b1.event_id, b2.event_id]
+
+        with clock.freeze(T0 + timedelta(days=3)):
+            assert runner.invoke(args=["outbox", "retry", "--all-failed"]).exit_code == 0
+            assert deliver_due().ids == [a1.id, a2.id]
+    assert [h["X-Gongxu-Delivery"] for h, _ in down.requests] == [a1.event_id] * 3 + [a2.event_id]
+    assert down.order == [a1.event_id, a2.event_id]
+
+
+def test_the_default_retries_last_about_three_days(tmp_path, monkeypatch):
+    from lms.config import load_config
+
+    monkeypatch.delenv("LMS_OUTBOX_MAX_ATTEMPTS", raising=False)
+    monkeypatch.delenv("LMS_OUTBOX_BACKOFF_SECONDS", raising=False)
+    config = load_config(str(tmp_path))
+    assert config["LMS_OUTBOX_MAX_ATTEMPTS"] == 24
+    base, cap = config["LMS_OUTBOX_BACKOFF_SECONDS"], outbox_delivery.BACKOFF_CAP_SECONDS
+    longest = sum(min(cap, base * 2 ** (n - 1)) for n in range(1, 24))
+    assert timedelta(days=2.5) < timedelta(seconds=longest) < timedelta(days=4)
 
 
 def test_statements_wait_while_no_lrs_is_configured(db_session, app, ctx, monkeypatch):

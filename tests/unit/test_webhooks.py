@@ -19,7 +19,7 @@ from lms.core.outbox_delivery import deliver_due
 from lms.credits import services as ledger
 from tests.records_helpers import UNIT_A, UNIT_B, completion, employee
 
-pytestmark = pytest.mark.usefixtures("ctx")
+pytestmark = pytest.mark.usefixtures("ctx", "loopback_receivers")
 
 T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 BACKOFF = 10
@@ -42,6 +42,7 @@ class Receiver:
         self.order: list[str] = []
         self.bad_signatures = 0
         self.delay = 0.0  # seconds before each answer (lets concurrent senders overlap)
+        self.on_request = None  # called (in the server's thread) as each request arrives
         self.release = threading.Event()
         self.lock = threading.Lock()
         receiver = self
@@ -50,6 +51,8 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k: v for k, v in self.headers.items()}
+                if receiver.on_request is not None:
+                    receiver.on_request()
                 with receiver.lock:
                     receiver.requests.append((headers, body))
                     action = receiver.plan.pop(0) if receiver.plan else 200
@@ -124,6 +127,12 @@ def assert_signed(receiver, secret):
                                at=int(headers["X-Gongxu-Timestamp"]))
         assert headers["X-Gongxu-Event"] == json.loads(body)["type"]
         assert headers["X-Gongxu-Delivery"] == json.loads(body)["id"]
+
+
+@pytest.fixture
+def loopback_receivers(app, monkeypatch):
+    """The receivers of these tests listen on 127.0.0.1, which production refuses at send time."""
+    monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", True)
 
 
 @pytest.fixture
@@ -330,14 +339,160 @@ def _course(db_session):
     return course(db_session)
 
 
-def test_signed_body_is_the_stored_payload(db_session, make_user, app):
+def test_the_body_is_built_and_signed_at_send_time_and_the_outbox_holds_no_personal_data(db_session, make_user):
     learner = employee(make_user, UNIT_A)
-    sub, secret = subscribe(db_session, "http://127.0.0.1:9/unused", organization_id=learner.employer_id)
+    sub, secret = subscribe(db_session, "http://127.0.0.1:9/unused", region_code="110000", full_id_numbers=True)
+    with clock.freeze(T0):
+        record = completion(db_session, learner)
+    [message] = messages(db_session, sub)
+    stored = json.loads(message.payload)
+    assert stored == {"id": message.event_id, "type": "credit_record.created", "created_at": "2026-03-10T02:00:00Z",
+                      "record_id": record.id, "voided_by_id": None}
+    full_id = crypto.decrypt(learner.id_number_encrypted)
+    for secret_text in (full_id, learner.id_number_masked, learner.real_name):
+        assert secret_text not in message.payload
+    with clock.freeze(T0 + timedelta(seconds=42)):
+        request = webhooks.build_request(message)
+    assert request.url == sub.url and request.extensions == {}  # loopback allowed here: no pinning
+    assert request.headers["X-Gongxu-Timestamp"] == str(int(T0.timestamp()) + 42)
+    assert request.headers["X-Gongxu-Signature"] == webhooks.sign(secret, int(T0.timestamp()) + 42, request.body)
+    body = json.loads(request.body)
+    assert body["id"] == message.event_id and body["created_at"] == "2026-03-10T02:00:00Z"
+    assert body["data"]["learner"]["id_number"] == full_id
+    assert request.audit == ("webhook.full_id_numbers", {
+        "api_client_id": sub.api_client_id, "subscription_id": sub.id, "message_id": message.id,
+        "record_id": record.id, "event_id": message.event_id})
+
+
+def test_a_completion_is_sent_with_the_certificate_issued_with_it(db_session, make_user, backoff):
+    learner = employee(make_user, UNIT_A)
+    with Receiver() as receiver:
+        sub, secret = subscribe(db_session, receiver.url, organization_id=learner.employer_id)
+        receiver.secret = secret
+        with clock.freeze(T0):
+            # As on course_completed: the entry and its certificate in one transaction.
+            record = completion(db_session, learner, certificate=True)
+            [message] = messages(db_session, sub)
+            assert learner.real_name not in message.payload and learner.id_number_masked not in message.payload
+            assert crypto.decrypt(learner.id_number_encrypted) not in message.payload
+            assert deliver_due().delivered == 1
+    data = receiver.applied[message.event_id]["data"]
+    from lms.certificates.models import Certificate
+
+    certificate = db_session.scalar(select(Certificate).where(Certificate.credit_record_id == record.id))
+    assert certificate is not None and data["certificate_number"] == certificate.number
+    assert data["verification_url"].endswith(certificate.number)
+    assert data["credential_url"].endswith(f"/api/v1/credentials/{certificate.number}")
+    assert receiver.bad_signatures == 0
+
+
+def test_full_id_numbers_sent_in_a_webhook_are_audited_with_the_outcome(db_session, make_user, backoff):
+    from lms.core.audit import AuditEvent
+
+    learner = employee(make_user, UNIT_A)
+    with Receiver(plan=[503]) as receiver:
+        full, _ = subscribe(db_session, receiver.url, region_code="110000", full_id_numbers=True)
+        masked, _ = subscribe(db_session, receiver.url, organization_id=learner.employer_id)
+        with clock.freeze(T0):
+            record = completion(db_session, learner)
+            deliver_due()
+        with clock.freeze(T0 + timedelta(seconds=BACKOFF)):
+            assert deliver_due().delivered == 1
+    [message] = messages(db_session, full)
+    events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "webhook.full_id_numbers")
+                                .order_by(AuditEvent.id)).all()
+    assert [(e.detail["delivered"], e.detail["http_status"]) for e in events] == [(False, 503), (True, 200)]
+    for event in events:
+        assert {k: event.detail[k] for k in ("api_client_id", "subscription_id", "message_id", "record_id")} == {
+            "api_client_id": full.api_client_id, "subscription_id": full.id, "message_id": message.id,
+            "record_id": record.id}
+    assert masked.id not in {e.detail["subscription_id"] for e in events}
+
+
+def test_a_record_that_left_the_clients_scope_is_not_sent(db_session, make_user, backoff):
+    from lms.accounts.models import EmploymentStatus
+
+    learner = employee(make_user, UNIT_A)
+    stays = employee(make_user, UNIT_A)
+    with Receiver() as receiver:
+        sub, _ = subscribe(db_session, receiver.url, organization_id=learner.employer_id)
+        with clock.freeze(T0):
+            completion(db_session, learner)
+            completion(db_session, stays)
+        first, second = messages(db_session, sub)
+        learner.employment_status = EmploymentStatus.REJECTED  # no longer the unit's employee
+        db_session.commit()
+        with clock.freeze(T0):
+            report = deliver_due()
+    assert report.ids == [first.id, second.id] and report.failed == 1 and report.delivered == 1
+    db_session.refresh(first)
+    assert first.status == OutboxStatus.UNDELIVERABLE and "不在此接口凭证的查看范围内" in first.last_error
+    assert list(receiver.applied) == [second.event_id]  # the next event was not held back by it
+
+
+def test_a_receiver_address_that_turned_private_gets_nothing(db_session, make_user, backoff, app, monkeypatch):
+    learner = employee(make_user, UNIT_A)
+    with Receiver() as receiver:
+        # Registered while private addresses were allowed (or the name resolved elsewhere then).
+        sub, _ = subscribe(db_session, receiver.url, organization_id=learner.employer_id)
+        monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", False)
+        with clock.freeze(T0):
+            completion(db_session, learner)
+            assert deliver_due().retrying == 1
+        with clock.freeze(T0 + timedelta(hours=1)):
+            assert deliver_due().retrying == 1
+    assert receiver.requests == []
+    [message] = messages(db_session, sub)
+    assert (message.status, message.attempts, message.last_status) == (OutboxStatus.PENDING, 2, None)
+    assert "127.0.0.1" in message.last_error and "内部网络" in message.last_error
+
+
+def test_the_request_goes_to_the_checked_address_with_the_hosts_name(db_session, make_user, app, monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", False)
+    learner = employee(make_user, UNIT_A)
+    sub, secret = subscribe(db_session, "https://93.184.216.34:8443/hooks/in?k=1", organization_id=learner.employer_id)
     with clock.freeze(T0):
         completion(db_session, learner)
     [message] = messages(db_session, sub)
-    with clock.freeze(T0 + timedelta(seconds=42)):
-        request = webhooks.build_request(message)
-    assert request.body == message.payload.encode() and request.url == sub.url
-    assert request.headers["X-Gongxu-Timestamp"] == str(int(T0.timestamp()) + 42)
-    assert request.headers["X-Gongxu-Signature"] == webhooks.sign(secret, int(T0.timestamp()) + 42, request.body)
+    request = webhooks.build_request(message)  # built, not sent
+    assert request.url == "https://93.184.216.34:8443/hooks/in?k=1"
+    assert request.headers["Host"] == "93.184.216.34:8443"
+    assert request.extensions == {"sni_hostname": "93.184.216.34"}
+    assert webhooks.verify(secret, request.headers["X-Gongxu-Timestamp"], request.body,
+                           request.headers["X-Gongxu-Signature"])
+
+    assert webhooks.pinned_target("https://[2606:2800:220:1:248:1893:25c8:1946]/in") == (
+        "https://[2606:2800:220:1:248:1893:25c8:1946]/in", {"Host": "[2606:2800:220:1:248:1893:25c8:1946]"},
+        {"sni_hostname": "2606:2800:220:1:248:1893:25c8:1946"})
+    assert webhooks.pinned_target("http://93.184.216.34/in") == (
+        "http://93.184.216.34/in", {"Host": "93.184.216.34"}, {})
+
+    # A name: the URL names the address it resolved to; Host and the TLS name stay the name.
+    import socket
+
+    def resolve(host, port, *args, **kwargs):
+        assert host == "hr.example.cn"
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2606:2800:220:1:248:1893:25c8:1946", port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    assert webhooks.pinned_target("https://hr.example.cn/hooks/in") == (
+        "https://[2606:2800:220:1:248:1893:25c8:1946]/hooks/in", {"Host": "hr.example.cn"},
+        {"sni_hostname": "hr.example.cn"})
+    assert webhooks.pinned_target("https://HR.example.cn.:444/x") == (
+        "https://[2606:2800:220:1:248:1893:25c8:1946]:444/x", {"Host": "HR.example.cn.:444"},
+        {"sni_hostname": "hr.example.cn"})
+
+
+def test_an_unresolvable_receiver_is_retried_with_the_reason(db_session, make_user, app, monkeypatch):
+    import socket
+
+    def fail(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", False)
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+    from lms.core.outbox_delivery import NotReady
+
+    with pytest.raises(NotReady, match="无法解析"):
+        webhooks.pinned_target("https://gone.example.cn/in")
