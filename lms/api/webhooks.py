@@ -92,20 +92,18 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *, at: floa
 # ---------------------------------------------------------------- enqueueing (inside the ledger transaction)
 
 def active_subscriptions(event_type: str, user: User | None = None) -> list[WebhookSubscription]:
-    """Active subscriptions to ``event_type``; with ``user``, only those whose client's unit is the
-    user's approved employer or whose region is the user's (the scoped query still decides)."""
+    """Active subscriptions to ``event_type``; with ``user``, only those whose client's unit (if it
+    has one) is the user's approved employer and whose region (if it has one) is the user's — a
+    cheap filter in SQL; the scoped record query still decides."""
     query = (select(WebhookSubscription).join(ApiClient, ApiClient.id == WebhookSubscription.api_client_id)
              .where(WebhookSubscription.deleted_at.is_(None), ApiClient.revoked_at.is_(None))
              .order_by(WebhookSubscription.id))
     if user is not None:
-        fits = []
-        if user.employer_id is not None and user.employment_status == EmploymentStatus.APPROVED:
-            fits.append(ApiClient.organization_id == user.employer_id)
-        if user.region_code is not None:
-            fits.append(ApiClient.region_code == user.region_code)
-        if not fits:
-            return []
-        query = query.where(or_(*fits))
+        employer = user.employer_id if user.employment_status == EmploymentStatus.APPROVED else None
+        query = query.where(
+            or_(ApiClient.organization_id.is_not(None), ApiClient.region_code.is_not(None)),
+            or_(ApiClient.organization_id.is_(None), ApiClient.organization_id == employer),
+            or_(ApiClient.region_code.is_(None), ApiClient.region_code == user.region_code))
     return [s for s in db.session.scalars(query) if event_type in s.event_list]
 
 

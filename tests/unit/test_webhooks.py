@@ -365,25 +365,34 @@ def test_the_body_is_built_and_signed_at_send_time_and_the_outbox_holds_no_perso
 
 
 def test_a_completion_is_sent_with_the_certificate_issued_with_it(db_session, make_user, backoff):
+    from lms.certificates.models import Certificate
+
     learner = employee(make_user, UNIT_A)
     with Receiver() as receiver:
-        sub, secret = subscribe(db_session, receiver.url, organization_id=learner.employer_id)
-        receiver.secret = secret
+        full, _ = subscribe(db_session, receiver.url, region_code="110000", full_id_numbers=True)
+        masked, _ = subscribe(db_session, receiver.url, organization_id=learner.employer_id)
         with clock.freeze(T0):
             # As on course_completed: the entry and its certificate in one transaction.
             record = completion(db_session, learner, certificate=True)
-            [message] = messages(db_session, sub)
-            assert learner.real_name not in message.payload and learner.id_number_masked not in message.payload
-            assert crypto.decrypt(learner.id_number_encrypted) not in message.payload
-            assert deliver_due().delivered == 1
-    data = receiver.applied[message.event_id]["data"]
-    from lms.certificates.models import Certificate
-
+            stored = messages(db_session)
+            assert len(stored) == 2
+            for message in stored:
+                assert learner.real_name not in message.payload and learner.id_number_masked not in message.payload
+                assert crypto.decrypt(learner.id_number_encrypted) not in message.payload
+            assert deliver_due().delivered == 2
     certificate = db_session.scalar(select(Certificate).where(Certificate.credit_record_id == record.id))
-    assert certificate is not None and data["certificate_number"] == certificate.number
-    assert data["verification_url"].endswith(certificate.number)
+    assert certificate is not None
+    [to_full] = messages(db_session, full)
+    [to_masked] = messages(db_session, masked)
+    data = receiver.applied[to_full.event_id]["data"]
+    assert data["certificate_number"] == certificate.number and data["verification_url"].endswith(certificate.number)
     assert data["credential_url"].endswith(f"/api/v1/credentials/{certificate.number}")
-    assert receiver.bad_signatures == 0
+    assert data["learner"]["id_number"] == crypto.decrypt(learner.id_number_encrypted)
+    # A client without full ID numbers gets the number and the public verification page, not the
+    # signed credential (it identifies the person).
+    data = receiver.applied[to_masked.event_id]["data"]
+    assert data["certificate_number"] == certificate.number and data["verification_url"].endswith(certificate.number)
+    assert data["credential_url"] is None and data["learner"]["id_number"] == learner.id_number_masked
 
 
 def test_full_id_numbers_sent_in_a_webhook_are_audited_with_the_outcome(db_session, make_user, backoff):
