@@ -12,6 +12,15 @@ UNIT_A = credit_code("91110108MA00AAAA0")
 UNIT_B = credit_code("91440101MA00BBBB0")
 
 
+def org(db_session, code: str):
+    """The organization with this credit code."""
+    from sqlalchemy import select
+
+    from lms.accounts.models import Organization
+
+    return db_session.scalar(select(Organization).where(Organization.credit_code == code))
+
+
 def employee(make_user, unit_code: str, *, region="110000", approved=True, **kw):
     """A learner who named ``unit_code`` at registration; approved by the unit unless told otherwise."""
     from lms.extensions import db

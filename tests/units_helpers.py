@@ -3,16 +3,10 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
-
-from lms.accounts.models import Organization, Role
+from lms.accounts.models import Role
 from lms.credits import services as ledger
 from lms.credits.models import RuleSet
-from tests.records_helpers import UNIT_A, UNIT_B, completion, employee
-
-
-def org(db_session, code):
-    return db_session.scalar(select(Organization).where(Organization.credit_code == code))
+from tests.records_helpers import UNIT_A, UNIT_B, completion, employee, org
 
 
 def build(db_session, make_user):

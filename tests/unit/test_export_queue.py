@@ -5,18 +5,15 @@ settings are restored afterwards, as in test_media_queue."""
 
 import csv
 import io
-import os
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import select
-from sqlalchemy.orm import scoped_session, sessionmaker
 
-from tests.conftest import ROOT, build_database, credit_code, fresh_database, id_number, make_test_app
-from tests.unit.test_media_queue import REDIS_URL, start_consumer, stop
+from tests.conftest import credit_code, id_number
+from tests.queue_helpers import queue_site, start_consumer, stop
 
 ROWS = 9
 CHUNK = 2
@@ -24,43 +21,9 @@ CHUNK = 2
 
 @pytest.fixture(params=["sqlite-queue", "redis-queue"])
 def export_queue(request, app, tmp_path):
-    from lms.core import jobs
-    from lms.extensions import db
-
-    use_redis = request.param == "redis-queue"
-    if use_redis:
-        try:
-            redis.Redis.from_url(REDIS_URL).ping()
-        except redis.ConnectionError:
-            pytest.fail("Redis is not running on 127.0.0.1:6379 (scripts/test.sh expects it)")
-        redis.Redis.from_url(REDIS_URL).flushdb()
-    with fresh_database(tmp_path, "exports") as url:
-        env = {**os.environ, "LMS_INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": url,
-               "LMS_JOBS_FILE": str(tmp_path / "jobs.sqlite3"), "LMS_MEDIA_ROOT": str(tmp_path / "media"),
-               "LMS_SEARCH_INDEX": str(tmp_path / "search-index"), "LMS_JOBS_IMMEDIATE": "0",
-               "LMS_EXPORT_CHUNK_ROWS": str(CHUNK), "SECRET_KEY": "test-secret-key",
-               "LMS_DATA_KEY": "test-data-key", "PYTHONPATH": str(ROOT)}
-        if use_redis:
-            env["REDIS_URL"] = REDIS_URL
-        queue_app = make_test_app(url, tmp_path, LMS_JOBS_IMMEDIATE=False, LMS_JOBS_FILE=env["LMS_JOBS_FILE"],
-                                  LMS_MEDIA_ROOT=env["LMS_MEDIA_ROOT"], LMS_SEARCH_INDEX=env["LMS_SEARCH_INDEX"],
-                                  LMS_EXPORT_CHUNK_ROWS=CHUNK, REDIS_URL=REDIS_URL if use_redis else None)
-        saved = db.session
-        db.session = scoped_session(sessionmaker())
-        try:
-            with queue_app.app_context():
-                db.session.configure(bind=db.engine)
-                build_database(queue_app, packages=("GX-NS-001",))
-            yield queue_app, env, db.session
-        finally:
-            db.session.remove()
-            db.session = saved
-            with queue_app.app_context():
-                db.engine.dispose()
-            jobs.init_app(app)
-            os.environ["LMS_INSTANCE_PATH"] = str(Path(app.instance_path))
-            if use_redis:
-                redis.Redis.from_url(REDIS_URL).flushdb()
+    with queue_site(app, tmp_path, "exports", use_redis=request.param == "redis-queue", packages=("GX-NS-001",),
+                    LMS_EXPORT_CHUNK_ROWS=CHUNK) as site:
+        yield site
 
 
 def seed(queue_app, session):

@@ -9,16 +9,12 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from lms.accounts.models import Organization, Role
+from lms.accounts.models import Role
 from lms.core import clock
 from lms.core.audit import AuditEvent
 from lms.exports import records, services
 from lms.exports.models import ExportJob, ExportStatus
-from tests.records_helpers import UNIT_A, UNIT_B, completion, employee
-
-
-def org(db_session, code):
-    return db_session.scalar(select(Organization).where(Organization.credit_code == code))
+from tests.records_helpers import UNIT_A, UNIT_B, completion, employee, org
 
 
 @pytest.fixture

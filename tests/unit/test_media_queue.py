@@ -4,81 +4,20 @@ Each test has its own committed database and queue, so the consumer (another pro
 the test wrote. The session app's queue settings are restored afterwards.
 """
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import redis
-from sqlalchemy.orm import scoped_session, sessionmaker
 
-from tests.conftest import ROOT, build_database, fresh_database, make_test_app
-
-CONSUMER = Path(sys.executable).with_name("huey_consumer")
-REDIS_URL = "redis://127.0.0.1:6379/14"
+from tests.queue_helpers import queue_site, start_consumer, stop
 
 
 @pytest.fixture(params=["sqlite-queue", "redis-queue"])
 def media_queue(request, app, tmp_path):
-    from lms.core import jobs
-    from lms.extensions import db
-
-    use_redis = request.param == "redis-queue"
-    if use_redis:
-        try:
-            redis.Redis.from_url(REDIS_URL).ping()
-        except redis.ConnectionError:
-            pytest.fail("Redis is not running on 127.0.0.1:6379 (scripts/test.sh expects it)")
-        redis.Redis.from_url(REDIS_URL).flushdb()
-    with fresh_database(tmp_path, "media") as url:
-        env = {**os.environ, "LMS_INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": url,
-               "LMS_JOBS_FILE": str(tmp_path / "jobs.sqlite3"), "LMS_MEDIA_ROOT": str(tmp_path / "media"),
-               "LMS_SEARCH_INDEX": str(tmp_path / "search-index"), "LMS_JOBS_IMMEDIATE": "0",
-               "LMS_TRANSCODE_STALL_SECONDS": "1", "SECRET_KEY": "test-secret-key", "LMS_DATA_KEY": "test-data-key",
-               "PYTHONPATH": str(ROOT)}
-        if use_redis:
-            env["REDIS_URL"] = REDIS_URL
-        queue_app = make_test_app(url, tmp_path, LMS_JOBS_IMMEDIATE=False, LMS_JOBS_FILE=env["LMS_JOBS_FILE"],
-                                  LMS_MEDIA_ROOT=env["LMS_MEDIA_ROOT"], LMS_SEARCH_INDEX=env["LMS_SEARCH_INDEX"],
-                                  LMS_TRANSCODE_STALL_SECONDS=1, REDIS_URL=REDIS_URL if use_redis else None)
-        saved = db.session
-        db.session = scoped_session(sessionmaker())
-        try:
-            with queue_app.app_context():
-                db.session.configure(bind=db.engine)
-                build_database(queue_app)
-            yield queue_app, env, db.session
-        finally:
-            db.session.remove()
-            db.session = saved
-            with queue_app.app_context():
-                db.engine.dispose()
-            jobs.init_app(app)
-            os.environ["LMS_INSTANCE_PATH"] = str(Path(app.instance_path))
-            if use_redis:
-                redis.Redis.from_url(REDIS_URL).flushdb()
-
-
-def start_consumer(env, tmp_path):
-    log = open(tmp_path / "consumer.log", "ab")  # noqa: SIM115 (closed by stop)
-    process = subprocess.Popen([str(CONSUMER), "lms.core.jobs.media_huey", "-w", "1", "-k", "thread"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    process.log_file = log
-    return process
-
-
-def stop(process, sig=signal.SIGINT) -> str:
-    process.send_signal(sig)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    process.log_file.close()
-    return Path(process.log_file.name).read_text(errors="replace")
+    with queue_site(app, tmp_path, "media", use_redis=request.param == "redis-queue",
+                    LMS_TRANSCODE_STALL_SECONDS=1) as site:
+        yield site
 
 
 def uploaded_asset(queue_app, session, clip):

@@ -1,17 +1,12 @@
 """Who may read which completion records: units, regions, admins; narrowing never widens."""
 
 import pytest
-from sqlalchemy import select
 
-from lms.accounts.models import EmploymentStatus, Organization, Role
+from lms.accounts.models import EmploymentStatus, Role
 from lms.core.errors import InvalidInput, NotAllowed
 from lms.credits import services as ledger
 from lms.exports import records
-from tests.records_helpers import UNIT_A, UNIT_B, completion, employee
-
-
-def org(db_session, code):
-    return db_session.scalar(select(Organization).where(Organization.credit_code == code))
+from tests.records_helpers import UNIT_A, UNIT_B, completion, employee, org
 
 
 @pytest.fixture
