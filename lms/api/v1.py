@@ -18,6 +18,7 @@ from sqlalchemy import select
 from ..certificates import numbers
 from ..certificates.models import Certificate, CertificateKind, CertificateStatus
 from ..core.audit import record_event
+from ..core.clock import iso_utc
 from ..core.errors import DomainError, InvalidInput, NotAllowed
 from ..core.web import commit
 from ..credits.models import CreditRecord
@@ -233,7 +234,7 @@ def credential(number: str):
 
 def _webhook_json(subscription, secret: str | None = None) -> dict:
     body = {"id": subscription.id, "url": subscription.url, "events": subscription.event_list,
-            "created_at": subscription.created_at.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "created_at": iso_utc(subscription.created_at)}
     if secret is not None:
         body["secret"] = secret
     return body

@@ -50,7 +50,6 @@ import hmac
 import json
 import time
 import uuid
-from datetime import UTC
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app
@@ -59,7 +58,7 @@ from sqlalchemy import or_, select
 from ..accounts import crypto
 from ..accounts.models import EmploymentStatus, User
 from ..core import signals
-from ..core.clock import now
+from ..core.clock import iso_utc, now
 from ..core.errors import InvalidInput
 from ..core.outbox_delivery import WEBHOOK, NotReady, OutgoingRequest, Undeliverable, add_message
 from ..credits.models import CreditRecord
@@ -122,10 +121,6 @@ def _row_in_scope(client: ApiClient, record_id: int | None):
                               .where(CreditRecord.id == record_id)).first()
 
 
-def _iso_now() -> str:
-    return now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def enqueue_event(event_type: str, record: CreditRecord, *, voided_by: CreditRecord | None = None) -> int:
     """One outbox message per subscription that may see ``record``; returns how many.
 
@@ -144,7 +139,7 @@ def enqueue_event(event_type: str, record: CreditRecord, *, voided_by: CreditRec
             continue
         event_id = str(uuid.uuid4())
         add_message(channel=WEBHOOK, event_type=event_type, event_id=event_id, subscription_id=sub.id,
-                    payload={"id": event_id, "type": event_type, "created_at": _iso_now(), "record_id": record.id,
+                    payload={"id": event_id, "type": event_type, "created_at": iso_utc(now()), "record_id": record.id,
                              "voided_by_id": voided_by.id if voided_by is not None else None})
         added += 1
     return added

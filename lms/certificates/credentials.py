@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
+from ..core.clock import iso_utc
 from ..core.formatting import format_hours
 from . import signing
 from .settings import issuer_name
@@ -28,11 +29,6 @@ CLR_CONTEXT = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
 
 def base_url() -> str:
     return current_app.config.get("LMS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
-
-
-def _iso(at: datetime) -> str:
-    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def identity_object(id_number: str, salt: str | None = None) -> dict:
@@ -83,7 +79,7 @@ def open_badge(cert, id_number: str) -> dict:
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": f"课程学时证明 {cert.number}",
         "issuer": issuer_profile(),
-        "validFrom": _iso(cert.issued_at),
+        "validFrom": iso_utc(cert.issued_at),
         "credentialSubject": subject,
         "credentialStatus": {"id": f"{base_url()}/credentials/{cert.number}/status",
                              "type": "GongxuCertificateStatus"},
@@ -99,7 +95,7 @@ def clr(user, id_number: str, certificates: list, *, issued_at: datetime, name: 
         "type": ["VerifiableCredential", "ClrCredential"],
         "name": name or "继续教育学时档案",
         "issuer": issuer_profile(),
-        "validFrom": _iso(issued_at),
+        "validFrom": iso_utc(issued_at),
         "credentialSubject": {
             "type": ["ClrSubject"],
             "identifier": [identity_object(id_number)],

@@ -16,6 +16,14 @@ def utcnow_naive() -> datetime:
     return now().replace(tzinfo=None)
 
 
+def iso_utc(at: datetime | None) -> str | None:
+    """``2026-03-10T02:00:00Z``: a stored (naive UTC) or aware time, as APIs and credentials write it."""
+    if at is None:
+        return None
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @contextmanager
 def freeze(at: datetime):
     global _frozen

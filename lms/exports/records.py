@@ -19,6 +19,7 @@ from ..accounts import crypto
 from ..accounts.models import EmploymentStatus, Organization, Region, Role, User
 from ..catalog.models import CATEGORY_LABELS, Category
 from ..certificates.models import Certificate, CertificateKind
+from ..core.clock import iso_utc
 from ..core.errors import InvalidInput, NotAllowed
 from ..credits.models import CreditRecord, EntryKind
 from ..extensions import db
@@ -249,13 +250,6 @@ def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> l
 
 # ---------------------------------------------------------------- one row as JSON (HR API, webhooks)
 
-def _utc_iso(at: datetime | None) -> str | None:
-    if at is None:
-        return None
-    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def credential_url(number: str | None) -> str | None:
     if not number:
         return None
@@ -293,10 +287,10 @@ def record_json(row, *, full_id_numbers: bool, credential_links: bool | None = N
         "hours": float(row.hours),
         "started_on": started.isoformat() if started else None,
         "completed_on": completed.isoformat() if completed else None,
-        "completed_at": _utc_iso(row.completed_at),
+        "completed_at": iso_utc(row.completed_at),
         "exam_score": row.exam_score,
         "certificate_number": row.certificate_number,
         "verification_url": verify_url(row.certificate_number) or None,
         "credential_url": credential_url(row.certificate_number) if credential_links else None,
-        "recorded_at": _utc_iso(row.created_at),
+        "recorded_at": iso_utc(row.created_at),
     }

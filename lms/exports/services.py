@@ -7,11 +7,13 @@ rows are read in keyset chunks (``id > last``), each chunk streamed from the dat
 ``constant_memory`` mode). Between chunks no cursor is open, so a progress callback may commit.
 """
 
+import contextlib
 import csv
 import io
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -380,6 +382,14 @@ def purge_expired(now=None) -> int:
             partial.unlink(missing_ok=True)
         job.status, job.finished_at = ExportStatus.FAILED, now
         job.error = "导出在后台中断，没有完成。请重新导出。"
+    # Direct downloads are unlinked once opened; one left by a process killed mid-write goes after a day.
+    folder = media_path(EXPORT_FOLDER)
+    if folder.is_dir():
+        cutoff = time.time() - 86400
+        for leftover in folder.glob("direct-*"):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
     db.session.flush()
     return len(jobs)
 

@@ -247,3 +247,19 @@ def test_rows_are_streamed_from_the_database(people, tmp_path, app, monkeypatch)
     assert all(stream for _, stream in seen)
     if db.engine.dialect.name == "postgresql":
         assert {name for name, _ in seen} == {"ServerCursor"}
+
+
+def test_the_sweep_removes_direct_download_files_left_behind(people, db_session):
+    import os
+    import time
+
+    folder = services.media_path(services.EXPORT_FOLDER)
+    folder.mkdir(parents=True, exist_ok=True)
+    old, fresh = folder / "direct-left.xlsx", folder / "direct-now.xlsx"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    services.purge_expired()
+    assert not old.exists() and fresh.exists()  # one being sent right now stays
+    fresh.unlink()
