@@ -18,7 +18,7 @@ from ..accounts import crypto
 from ..accounts.models import Role
 from ..core import signals
 from ..core.audit import record_event
-from ..core.clock import utcnow_naive
+from ..core.clock import iso_utc, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..core.storage import media_path
@@ -344,7 +344,7 @@ def status_document(number: str) -> dict:
     body = {"id": f"{credentials.base_url()}/credentials/{cert.number}/status", "number": cert.number,
             "status": cert.status, "pdf_sha256": cert.pdf_sha256, "version": cert.version}
     if not cert.is_valid:
-        body["revoked_at"] = credentials._iso(cert.revoked_at)
+        body["revoked_at"] = iso_utc(cert.revoked_at)
         body["reason"] = cert.revoke_reason
     return body
 
