@@ -17,13 +17,35 @@ from tests.conftest import ROOT, build_database, fresh_database, make_test_app
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+def _closing(app):
+    """The app, with every response closed even when the browser drops the connection.
+
+    Werkzeug's development server skips ``close()`` on the response when the client hangs up while
+    it drains the request (a browser cancelling a video segment, say), which leaves the file being
+    sent open until garbage collection; the generator's ``finally`` closes it in any case."""
+
+    def wsgi(environ, start_response):
+        response = app(environ, start_response)
+
+        def body():
+            try:
+                yield from response
+            finally:
+                if hasattr(response, "close"):
+                    response.close()
+
+        return body()
+
+    return wsgi
+
+
 @contextmanager
 def serving(app):
     """Serve ``app`` on a free loopback port from a thread; yields the base URL. Afterwards the
     server stops and the app's database connections are closed."""
     from lms.extensions import db
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
