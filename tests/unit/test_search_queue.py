@@ -5,78 +5,25 @@ through the same environment variables a deployment uses.
 """
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.orm import Session
 
-from tests.conftest import ROOT, build_database, fresh_database, make_test_app
-
-CONSUMER = Path(sys.executable).with_name("huey_consumer")
+from tests.conftest import ROOT
+from tests.queue_helpers import queue_site, start_consumer, stop
 
 
 @pytest.fixture
 def queue_env(app, tmp_path):
     """A database, a SQLite queue and an index of their own; the session app's queue is restored after."""
-    from lms.core import jobs
-
-    with fresh_database(tmp_path, "queue") as url:
-        env = {
-            **os.environ,
-            "LMS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "DATABASE_URL": url,
-            "LMS_JOBS_FILE": str(tmp_path / "jobs.sqlite3"),
-            "LMS_SEARCH_INDEX": str(tmp_path / "search-index"),
-            "LMS_JOBS_IMMEDIATE": "0",
-            "PYTHONPATH": str(ROOT),
-        }
-        queue_app = make_test_app(url, tmp_path, LMS_JOBS_IMMEDIATE=False, LMS_JOBS_FILE=env["LMS_JOBS_FILE"],
-                                  LMS_SEARCH_INDEX=env["LMS_SEARCH_INDEX"])
-        from lms.extensions import db
-
-        # db.session is the session app's rolled-back session during tests: build with a real one.
-        saved = db.session
-        with queue_app.app_context():
-            db.session = scoped_session(sessionmaker(bind=db.engine))
-            try:
-                build_database(queue_app)
-            finally:
-                db.session.remove()
-                db.session = saved
-        try:
-            yield queue_app, env
-        finally:
-            with queue_app.app_context():
-                db.engine.dispose()
-            jobs.init_app(app)  # back to the session's immediate queue
-            os.environ["LMS_INSTANCE_PATH"] = str(Path(app.instance_path))
-
-
-def start_consumer(env, tmp_path):
-    log = open(tmp_path / "consumer.log", "wb")  # noqa: SIM115 (closed by stop_consumer)
-    process = subprocess.Popen([str(CONSUMER), "lms.core.jobs.huey", "-w", "1", "-k", "thread"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    process.log_file = log
-    return process
-
-
-def stop_consumer(process) -> str:
-    process.send_signal(signal.SIGINT)  # huey finishes the job in hand, then exits
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    process.log_file.close()
-    return Path(process.log_file.name).read_text(errors="replace")
+    with queue_site(app, tmp_path, "queue", use_redis=False) as (queue_app, env, _session):
+        yield queue_app, env
 
 
 def document(code: str, title: str):
@@ -94,7 +41,7 @@ def test_a_real_huey_consumer_runs_the_index_job(queue_env, tmp_path):
     from lms.search import services, tasks
 
     assert not huey.immediate and type(huey.storage).__name__ == "SqliteStorage"
-    consumer = start_consumer(env, tmp_path)
+    consumer = start_consumer(env, tmp_path, queue="huey")
     try:
         with queue_app.app_context():
             result = tasks.index_course_job(document("Q-001", "量子计算入门"))
@@ -103,7 +50,7 @@ def test_a_real_huey_consumer_runs_the_index_job(queue_env, tmp_path):
             assert tasks.remove_course_job("Q-001").get(blocking=True, timeout=30) == "Q-001"
             assert services.search("量子计算").total == 0
     finally:
-        log = stop_consumer(consumer)
+        log = stop(consumer)
     assert consumer.returncode is not None
     assert "Traceback" not in log, log
 
@@ -183,7 +130,7 @@ def test_concurrent_publishers_lose_no_update_and_searches_never_fail(queue_env,
         return subprocess.Popen([sys.executable, "-c", script, json.dumps(args)], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    consumer = start_consumer(env, tmp_path)
+    consumer = start_consumer(env, tmp_path, queue="huey")
     try:
         searchers = [spawn(SEARCHER_SCRIPT, 100 + i, seconds=12) for i in range(2)]
         publishers = [spawn(PUBLISHER_SCRIPT, i) for i in range(workers)]
@@ -204,5 +151,5 @@ def test_concurrent_publishers_lose_no_update_and_searches_never_fail(queue_env,
             report = json.loads(outputs[process].strip().splitlines()[-1])
             assert report["searches"] > 0
     finally:
-        log = stop_consumer(consumer)
+        log = stop(consumer)
     assert "Traceback" not in log and "LockError" not in log, log
