@@ -30,3 +30,12 @@ def make_clips(folder: Path) -> dict[str, Path]:
     clips["srt"].write_text("1\n00:00:00,000 --> 00:00:02,000\n欢迎学习本课程。\n\n2\n00:00:02,000 --> 00:00:04,000\n"
                             "请注意网络安全。\n", encoding="utf-8")
     return clips
+
+
+def make_lecture(path: Path, seconds: int) -> Path:
+    """A 640x360 H.264 + AAC lecture of ``seconds``, long enough to watch a transcode's progress."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc=size=640x360:rate=25:duration={seconds}", "-f", "lavfi",
+            "-i", f"sine=duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest",
+            str(path))
+    return path

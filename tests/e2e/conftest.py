@@ -2,9 +2,6 @@
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import ROOT, build_database, fresh_database, make_test_app
+from tests.queue_helpers import start_consumer, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -57,9 +55,6 @@ def serving(app):
             db.engine.dispose()
 
 
-CONSUMER = Path(sys.executable).with_name("huey_consumer")
-
-
 @contextmanager
 def serving_with_workers(tmp: Path, name: str, packages=(), **config):
     """A server on a database and job queue of its own, with one real huey consumer per queue
@@ -75,22 +70,13 @@ def serving_with_workers(tmp: Path, name: str, packages=(), **config):
         env = {**os.environ, "DATABASE_URL": url, "LMS_INSTANCE_PATH": str(tmp / "instance"),
                "SECRET_KEY": "test-secret-key", "LMS_DATA_KEY": "test-data-key", "PYTHONPATH": str(ROOT),
                **{key: str(int(value) if isinstance(value, bool) else value) for key, value in settings.items()}}
-        log = open(tmp / "consumers.log", "wb")  # noqa: SIM115 (closed below)
-        consumers = [subprocess.Popen([str(CONSUMER), f"lms.core.jobs.{queue}", "-w", "1", "-k", "thread"],
-                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-                     for queue in ("huey", "media_huey")]
+        consumers = [start_consumer(env, tmp, queue=queue) for queue in ("huey", "media_huey")]
         try:
             with serving(app) as base:
                 yield app, base
         finally:
             for process in consumers:
-                process.send_signal(signal.SIGINT)
-            for process in consumers:
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            log.close()
+                stop(process)
             if previous_app is not None:
                 jobs.init_app(previous_app)
 

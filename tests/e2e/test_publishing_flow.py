@@ -3,7 +3,6 @@ transcode reach 100 %, builds and submits a course, a reviewer approves it, and 
 catalog with a video that plays."""
 
 import re
-import subprocess
 import time
 
 import pytest
@@ -11,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from lms.accounts.models import OrgKind, Role
 from lms.extensions import db
+from tests.clips import make_lecture
 from tests.conftest import TEST_PASSWORD, credit_code, id_number
 from tests.e2e.conftest import serving_with_workers
 
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def lecture(tmp_path_factory):
     """20 s at 640x360: long enough that the transcode reports progress along the way."""
-    path = tmp_path_factory.mktemp("upload") / "第一讲-应急预案.mp4"
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=size=640x360:rate=25:duration=20", "-f", "lavfi", "-i", "sine=duration=20",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)], check=True)
-    return path
+    return make_lecture(tmp_path_factory.mktemp("upload") / "第一讲-应急预案.mp4", 20)
 
 
 @pytest.fixture(scope="module")

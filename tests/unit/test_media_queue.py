@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.clips import make_lecture
 from tests.queue_helpers import queue_site, start_consumer, stop
 
 
@@ -52,11 +53,7 @@ def watch(queue_app, session, asset_id, until, timeout=90):
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
     """Long enough (30 s, 640x360) that a transcode can be caught half-way."""
-    path = tmp_path_factory.mktemp("long") / "long-lecture.mp4"
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=size=640x360:rate=25:duration=30", "-f", "lavfi", "-i", "sine=duration=30",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)], check=True)
-    return path
+    return make_lecture(tmp_path_factory.mktemp("long") / "long-lecture.mp4", 30)
 
 
 def test_a_real_consumer_transcodes_and_reports_progress(media_queue, clips, tmp_path):
