@@ -48,40 +48,39 @@ def managed_regions(actor) -> list[Region]:
     return sorted(regions.values(), key=lambda r: r.code)
 
 
+def _choose(actor, code: str, managed: list, *, key, lookup, none_message: str, other_message):
+    """What ``actor`` acts on: the item named by ``code`` among ``managed`` (an admin: any, by
+    ``lookup``), or the only one they manage; None: they must choose."""
+    if actor.has_role(Role.ADMIN):  # any; their own by default when they manage exactly one
+        return lookup(code) if code else (managed[0] if len(managed) == 1 else None)
+    if not managed:
+        raise NotAllowed(none_message)
+    if code:
+        found = next((item for item in managed if key(item) == code), None)
+        if found is None:
+            raise NotAllowed(other_message(managed))
+        return found
+    return managed[0] if len(managed) == 1 else None
+
+
 def authorize_unit(actor, code: str | None) -> Organization | None:
     """The unit ``actor`` acts for: the one named by ``code`` (credit code), or their only unit.
 
     None: the actor must choose (several units, or an admin who named none)."""
     _signed_in(actor)
-    code = (code or "").strip().upper()
-    units = managed_units(actor)
-    if actor.has_role(Role.ADMIN):  # any unit; their own by default when they administer exactly one
-        return records.organization_by_code(code) if code else (units[0] if len(units) == 1 else None)
-    if not units:
-        raise NotAllowed("只有单位管理员和平台管理员可以管理单位。")
-    if code:
-        for unit in units:
-            if unit.credit_code == code:
-                return unit
-        raise NotAllowed("您不是该单位的管理员，只能管理：" + "、".join(u.name for u in units) + "。")
-    return units[0] if len(units) == 1 else None
+    return _choose(actor, (code or "").strip().upper(), managed_units(actor), key=lambda u: u.credit_code,
+                   lookup=records.organization_by_code, none_message="只有单位管理员和平台管理员可以管理单位。",
+                   other_message=lambda units: "您不是该单位的管理员，只能管理：" + "、".join(u.name for u in units) + "。")
 
 
 def authorize_region(actor, code: str | None) -> Region | None:
     """The region ``actor`` audits: the one named by ``code``, or their only region; None: choose."""
     _signed_in(actor)
     code = (code or "").strip()
-    regions = managed_regions(actor)
-    if actor.has_role(Role.ADMIN):  # any region; their own by default when they audit exactly one
-        return records.region_by_code(code) if code else (regions[0] if len(regions) == 1 else None)
-    if not regions:
-        raise NotAllowed("只有人社审核人员和平台管理员可以查看地区学时。")
-    if code:
-        for region in regions:
-            if region.code == code:
-                return region
-        raise NotAllowed("您只能查看" + "、".join(r.name for r in regions) + "的学时，不能查看地区 " + code + "。")
-    return regions[0] if len(regions) == 1 else None
+    return _choose(actor, code, managed_regions(actor), key=lambda r: r.code, lookup=records.region_by_code,
+                   none_message="只有人社审核人员和平台管理员可以查看地区学时。",
+                   other_message=lambda regions: "您只能查看" + "、".join(r.name for r in regions)
+                   + "的学时，不能查看地区 " + code + "。")
 
 
 def unit_scope(unit: Organization) -> Scope:
