@@ -283,11 +283,11 @@ def _events(events) -> list[str]:
     return [e for e in WEBHOOK_EVENTS if e in events]
 
 
-def register_webhook(client: ApiClient, url, events=None) -> tuple[WebhookSubscription, str]:
+def register_webhook(client: ApiClient, url: str, events=None) -> tuple[WebhookSubscription, str]:
     """A subscription of ``client`` and its signing secret (returned once; kept encrypted).
 
-    A client has at most ``LMS_WEBHOOK_MAX_PER_CLIENT`` active subscriptions."""
-    url = check_webhook_url(url)
+    ``url`` is one :func:`check_webhook_url` accepted (it resolves the host: the caller does that
+    before holding any lock). A client has at most ``LMS_WEBHOOK_MAX_PER_CLIENT`` active subscriptions."""
     # The client's row is locked (PostgreSQL) so two registrations at once cannot both pass the cap.
     db.session.execute(select(ApiClient.id).where(ApiClient.id == client.id).with_for_update())
     limit = int(current_app.config.get("LMS_WEBHOOK_MAX_PER_CLIENT", 10))

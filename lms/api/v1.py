@@ -19,6 +19,7 @@ from ..certificates import numbers
 from ..certificates.models import Certificate, CertificateKind, CertificateStatus
 from ..core.audit import record_event
 from ..core.clock import iso_utc
+from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput, NotAllowed
 from ..core.web import commit
 from ..credits.models import CreditRecord
@@ -250,7 +251,8 @@ def create_webhook():
     commit()
     try:
         url = services.check_webhook_url(body.get("url"))
-        subscription, secret = services.register_webhook(g.api_client, url, body.get("events"))
+        with writing():  # reads the client's subscriptions, then adds one: SQLite's write lock up front
+            subscription, secret = services.register_webhook(g.api_client, url, body.get("events"))
     except InvalidInput as exc:
         raise _bad(exc.field or "url", exc.message) from None
     db.session.flush()
