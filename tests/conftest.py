@@ -6,6 +6,7 @@ runs every test inside a transaction that is rolled back afterwards.
 """
 
 import os
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,6 +79,30 @@ def build_database(app, packages=()):
         if packages:
             import_packages(None, load_packages([ROOT / "courses" / code for code in packages]))
         db.session.commit()
+
+
+@contextmanager
+def committed_app(tmp_dir: Path, name: str, packages=("GX-NS-001",), **overrides):
+    """An app on a database of its own whose commits are real (for tests with several threads)."""
+    from lms.extensions import db
+
+    with fresh_database(tmp_dir, name) as url:
+        application = make_test_app(url, tmp_dir, **overrides)
+        build_database(application, packages=packages)
+        try:
+            yield application
+        finally:
+            with application.app_context():
+                db.engine.dispose()
+
+
+def session_per_thread(app, monkeypatch) -> None:
+    """Real, committing sessions, one per thread, in place of the rolled-back test session."""
+    from lms.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    monkeypatch.setattr(db, "session", scoped_session(sessionmaker(bind=engine), scopefunc=threading.get_ident))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ session and real commits (several at once on PostgreSQL, where lock_ledger order
 test pages through /api/v1/credit-records with a small limit on a database of its own.
 """
 
-import os
 import random
 import threading
 import time
@@ -13,7 +12,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import scoped_session, sessionmaker
 
 from lms.accounts import services as accounts
 from lms.accounts.models import EmploymentStatus, Role, User
@@ -24,10 +22,9 @@ from lms.core.signals import credit_record_created
 from lms.credits import services as ledger
 from lms.credits.models import CreditRecord
 from lms.extensions import db
-from tests.conftest import build_database, fresh_database, id_number, make_test_app
+from tests.conftest import committed_app, id_number, session_per_thread
 from tests.records_helpers import UNIT_A, UNIT_B
 
-POSTGRES = os.environ.get("LMS_TEST_DATABASE") == "postgresql"
 # Several writers at once on both databases (SQLite: each transaction takes the write lock at BEGIN,
 # as the web app's POST requests do, see lms.core.database.writing).
 WRITERS = 3
@@ -36,13 +33,9 @@ ENTRIES_PER_WRITER = 12
 
 @pytest.fixture(scope="module")
 def own_app(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("hrapi-paging")
-    with fresh_database(tmp, "hrapi") as url:
-        application = make_test_app(url, tmp, LMS_API_RATE_LIMIT="100000 per minute")
-        build_database(application, packages=("GX-NS-001", "GX-DT-002"))
+    with committed_app(tmp_path_factory.mktemp("hrapi-paging"), "hrapi", packages=("GX-NS-001", "GX-DT-002"),
+                       LMS_API_RATE_LIMIT="100000 per minute") as application:
         yield application
-        with application.app_context():
-            db.engine.dispose()
 
 
 def person(n: int, unit: str, region: str, **roles) -> User:
@@ -85,10 +78,7 @@ def write_entries(app, user_ids: list[int], errors: list, start: threading.Event
 
 
 def test_paging_while_writers_commit_sees_every_entry_exactly_once(own_app, monkeypatch):
-    with own_app.app_context():
-        engine = db.engine
-    # Real, committed transactions: one session per thread, not the rolled-back test session.
-    monkeypatch.setattr(db, "session", scoped_session(sessionmaker(bind=engine), scopefunc=threading.get_ident))
+    session_per_thread(own_app, monkeypatch)
     with own_app.test_request_context():
         admin = person(1, UNIT_A, "110000", roles=(Role.ADMIN,))
         unit_a = [person(10 + n, UNIT_A, "110000").id for n in range(3)]

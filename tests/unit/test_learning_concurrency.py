@@ -6,14 +6,18 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import scoped_session, sessionmaker
 
 from lms.core import clock
 from lms.extensions import db
 from lms.learning import services
 from lms.learning.models import LessonProgress, PlaySession
 from lms.learning.services import Beat
-from tests.conftest import build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.conftest import (
+    committed_app,
+    credit_code,
+    id_number,
+    session_per_thread,
+)
 from tests.learning_helpers import T0
 
 ROUNDS = 3  # the demo clip is 30 s long
@@ -21,20 +25,12 @@ ROUNDS = 3  # the demo clip is 30 s long
 
 @pytest.fixture(scope="module")
 def own_app(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("concurrency")
-    with fresh_database(tmp, "conc") as url:
-        application = make_test_app(url, tmp)
-        build_database(application, packages=("GX-NS-001",))
+    with committed_app(tmp_path_factory.mktemp("concurrency"), "conc", packages=("GX-NS-001",)) as application:
         yield application
-        with application.app_context():
-            db.engine.dispose()
 
 
 def test_concurrent_sessions_credit_time_at_most_once(own_app, monkeypatch):
-    with own_app.app_context():
-        engine = db.engine
-    # Real, committed transactions: one session per thread, not the rolled-back test session.
-    monkeypatch.setattr(db, "session", scoped_session(sessionmaker(bind=engine), scopefunc=threading.get_ident))
+    session_per_thread(own_app, monkeypatch)
     with own_app.test_request_context():
         from lms.accounts import services as accounts
 

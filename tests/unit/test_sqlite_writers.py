@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import scoped_session, sessionmaker
 
 from lms.accounts import services as accounts
 from lms.accounts.models import EmploymentStatus, Role
@@ -22,19 +21,15 @@ from lms.exports import records
 from lms.exports import services as exports
 from lms.exports.models import ExportJob, ExportStatus
 from lms.extensions import db
-from tests.conftest import build_database, fresh_database, id_number, make_test_app
+from tests.conftest import committed_app, id_number, session_per_thread
 from tests.records_helpers import UNIT_A
 
 
 @pytest.fixture(scope="module")
 def own_app(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sqlite-writers")
-    with fresh_database(tmp, "writers") as url:
-        application = make_test_app(url, tmp, LMS_EXPORT_CHUNK_ROWS=3)
-        build_database(application, packages=("GX-NS-001", "GX-DT-002"))
+    with committed_app(tmp_path_factory.mktemp("sqlite-writers"), "writers", packages=("GX-NS-001", "GX-DT-002"),
+                       LMS_EXPORT_CHUNK_ROWS=3) as application:
         yield application
-        with application.app_context():
-            db.engine.dispose()
 
 
 def keep_writing(app, stop: threading.Event, errors: list, count: list):
@@ -51,9 +46,7 @@ def keep_writing(app, stop: threading.Event, errors: list, count: list):
 
 
 def test_an_export_job_finishes_while_another_writer_commits(own_app, monkeypatch):
-    with own_app.app_context():
-        engine = db.engine
-    monkeypatch.setattr(db, "session", scoped_session(sessionmaker(bind=engine), scopefunc=threading.get_ident))
+    session_per_thread(own_app, monkeypatch)
     with own_app.test_request_context():
         admin = None
         courses = db.session.scalars(select(Course).order_by(Course.code)).all()
