@@ -14,9 +14,7 @@ _KINDS = {"video": ("mp4_path", None), "poster": ("poster_path", "image/jpeg"), 
 
 
 def _load(asset_id: int) -> MediaAsset:
-    asset = db.session.get(MediaAsset, asset_id)
-    if asset is None:
-        abort(404)
+    asset = db.get_or_404(MediaAsset, asset_id)
     if not services.can_view(current_user, asset):
         abort(403)
     return asset

@@ -26,34 +26,26 @@ bp.add_app_template_filter(lambda status: CourseStatus(status).label, "course_st
 # ---------------------------------------------------------------- loading and authorization
 
 def _course(course_id: int) -> Course:
-    course = db.session.get(Course, course_id)
-    if course is None:
-        abort(404)
+    course = db.get_or_404(Course, course_id)
     if not services.can_edit(current_user, course):
         abort(403)
     return course
 
 
 def _chapter(chapter_id: int) -> Chapter:
-    chapter = db.session.get(Chapter, chapter_id)
-    if chapter is None:
-        abort(404)
+    chapter = db.get_or_404(Chapter, chapter_id)
     _course(chapter.course_id)
     return chapter
 
 
 def _lesson(lesson_id: int) -> Lesson:
-    lesson = db.session.get(Lesson, lesson_id)
-    if lesson is None:
-        abort(404)
+    lesson = db.get_or_404(Lesson, lesson_id)
     _chapter(lesson.chapter_id)
     return lesson
 
 
 def _asset(asset_id: int) -> MediaAsset:
-    asset = db.session.get(MediaAsset, asset_id)
-    if asset is None:
-        abort(404)
+    asset = db.get_or_404(MediaAsset, asset_id)
     if asset.organization_id not in services.publisher_orgs(current_user) and not current_user.has_role(Role.ADMIN):
         abort(403)
     return asset
