@@ -35,6 +35,14 @@ def video_lessons(c):
     return [lesson for lesson in c.lessons if lesson.kind == "video"]
 
 
+def start_first_video(learner, course):
+    """A clock and a play session of the course's first video lesson, started at the clock's time."""
+    tick = Clock()
+    with tick():
+        session, progress = services.start_session(learner.id, video_lessons(course)[0].id)
+    return tick, session, progress
+
+
 def test_national_rule_set_is_seeded_and_regions_fall_back_to_it(db_session, learner):
     rule = rule_set_for(learner)
     assert rule.region_code is None and rule.annual_hours == 90 and rule.minutes_per_hour == 45
@@ -76,10 +84,7 @@ def test_watching_a_video_credits_time_and_completes_the_lesson(db_session, enro
 
 def test_forward_seek_credits_nothing_and_is_explained(db_session, enrolled):
     learner, c, _ = enrolled
-    lesson = video_lessons(c)[0]
-    tick = Clock()
-    with tick():
-        session, progress = services.start_session(learner.id, lesson.id)
+    tick, session, progress = start_first_video(learner, c)
     tick.advance(10)
     with tick():
         result = services.record_heartbeat(learner.id, Beat(session.id, 1, 28, [[20, 28]]))
@@ -90,10 +95,7 @@ def test_forward_seek_credits_nothing_and_is_explained(db_session, enrolled):
 
 def test_segments_beyond_the_wall_clock_are_not_credited(db_session, enrolled):
     learner, c, _ = enrolled
-    lesson = video_lessons(c)[0]
-    tick = Clock()
-    with tick():
-        session, progress = services.start_session(learner.id, lesson.id)
+    tick, session, progress = start_first_video(learner, c)
     tick.advance(5)
     with tick():
         services.record_heartbeat(learner.id, Beat(session.id, 1, 30, [[0, 30]]))
@@ -103,10 +105,7 @@ def test_segments_beyond_the_wall_clock_are_not_credited(db_session, enrolled):
 
 def test_hidden_page_and_disallowed_rate_are_not_credited(db_session, enrolled):
     learner, c, _ = enrolled
-    lesson = video_lessons(c)[0]
-    tick = Clock()
-    with tick():
-        session, progress = services.start_session(learner.id, lesson.id)
+    tick, session, progress = start_first_video(learner, c)
     tick.advance(10)
     with tick():
         services.record_heartbeat(learner.id, Beat(session.id, 1, 10, [[0, 10]], visible=False))
@@ -119,10 +118,7 @@ def test_hidden_page_and_disallowed_rate_are_not_credited(db_session, enrolled):
 
 def test_a_retried_beat_changes_nothing(db_session, enrolled):
     learner, c, _ = enrolled
-    lesson = video_lessons(c)[0]
-    tick = Clock()
-    with tick():
-        session, progress = services.start_session(learner.id, lesson.id)
+    tick, session, progress = start_first_video(learner, c)
     tick.advance(10)
     beat = Beat(session.id, 1, 10, [[0, 10]])
     with tick():
@@ -170,10 +166,7 @@ def _play_until_a_check(db_session, learner, c):
     """20 s of play under a rule that asks for a check after 20 s; returns the clock, session,
     progress and the last beat's result."""
     _frequent_checks(db_session)
-    lesson = video_lessons(c)[0]
-    tick = Clock()
-    with tick():
-        session, progress = services.start_session(learner.id, lesson.id)
+    tick, session, progress = start_first_video(learner, c)
     for seq in (1, 2):
         tick.advance(10)
         with tick():
