@@ -133,6 +133,11 @@ def test_reviewer_rejects_with_reason_then_approves(app, client, client_factory,
     client.post(f"/publish/courses/{course.id}/chapters", data={"title": "第一章", "csrf_token": token})
     client.post(f"/publish/chapters/{course.chapters[0].id}/lessons",
                 data={"title": "阅读材料", "kind": "reading", "body": "# 应急预案\n\n正文", "csrf_token": token})
+    editor = client.get(f"/publish/courses/{course.id}").get_data(as_text=True)
+    for kind, item_id, label in (("chapter", course.chapters[0].id, "章节上移：第一章"),
+                                 ("lesson", course.chapters[0].lessons[0].id, "课时下移：阅读材料")):
+        assert f'name="kind" value="{kind}"><input type="hidden" name="id" value="{item_id}">' in editor
+        assert label in editor and f'action="/publish/courses/{course.id}/move"' in editor
     assert client.post(f"/publish/courses/{course.id}/submit", data={"csrf_token": token}).status_code == 302
     assert course.status == CourseStatus.IN_REVIEW
 
