@@ -7,8 +7,6 @@ Entry points: :func:`connect_signals` issues a course certificate on ``course_co
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
@@ -18,7 +16,7 @@ from ..accounts import crypto
 from ..accounts.models import Role
 from ..core import signals
 from ..core.audit import record_event
-from ..core.clock import iso_utc, utcnow_naive
+from ..core.clock import iso_utc, local_date, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..core.storage import media_path
@@ -39,11 +37,6 @@ def mask_name(name: str) -> str:
 
 def verify_url(number: str) -> str:
     return f"{credentials.base_url()}/verify?no={number}"
-
-
-def _local_date(at: datetime):
-    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
-    return at.replace(tzinfo=UTC).astimezone(zone).date()
 
 
 # ---------------------------------------------------------------- numbers
@@ -114,7 +107,7 @@ def _fill_from_record(cert: Certificate, record: CreditRecord) -> None:
     cert.category = record.category
     cert.hours = record.hours
     cert.exam_score = record.exam_score
-    cert.completed_on = _local_date(record.completed_at)
+    cert.completed_on = local_date(record.completed_at)
 
 
 def _new_certificate(user, kind: str, year: int) -> Certificate:

@@ -1,7 +1,8 @@
 """The one clock of the platform; tests move it with :func:`freeze`."""
 
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 _frozen: datetime | None = None
 
@@ -14,6 +15,21 @@ def now() -> datetime:
 def utcnow_naive() -> datetime:
     """UTC without tzinfo, as stored in DateTime columns (same on SQLite and PostgreSQL)."""
     return now().replace(tzinfo=None)
+
+
+def local_zone() -> ZoneInfo:
+    """The platform's time zone (``LMS_TIMEZONE``, default Asia/Shanghai): credit years, dates shown."""
+    from flask import current_app
+
+    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
+
+
+def local_date(at: datetime | None, zone: ZoneInfo | None = None) -> date | None:
+    """The local calendar date of a stored (naive UTC) or aware time."""
+    if at is None:
+        return None
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware.astimezone(zone or local_zone()).date()
 
 
 def iso_utc(at: datetime | None) -> str | None:

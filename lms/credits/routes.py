@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from ..accounts.models import Region, Role
+from ..core.clock import local_date
 from ..core.errors import DomainError
 from ..core.web import commit, form_error, roles_required
 from ..extensions import db
@@ -93,4 +94,4 @@ def localdate_filter(value) -> str:
     """A stored UTC time as the platform's local date, e.g. 2026-03-02."""
     if value is None:
         return "—"
-    return services._local_date(value).isoformat()
+    return local_date(value).isoformat()

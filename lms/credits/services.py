@@ -7,16 +7,14 @@ and revocations are new entries that void earlier ones, recording who and why.
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from ..catalog.models import CATEGORY_LABELS, Category, LessonKind
 from ..core.audit import record_event
-from ..core.clock import utcnow_naive
+from ..core.clock import local_date, local_zone, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.signals import credit_record_created, credit_record_voided
 from ..extensions import db
@@ -65,18 +63,9 @@ def rule_set_for(user) -> RuleSet:
 
 # ---------------------------------------------------------------- the credit year
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
-
-
-def _local_date(at: datetime) -> date:
-    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return aware.astimezone(_zone()).date()
-
-
 def credit_year(rule: RuleSet, completed_at: datetime) -> int:
     """The credit year a completion counts toward, in the platform's local time zone."""
-    local = _local_date(completed_at)
+    local = local_date(completed_at)
     if not rule.closes_next_year:
         return local.year
     return local.year if (local.month, local.day) > (rule.cycle_end_month, rule.cycle_end_day) else local.year - 1
@@ -124,7 +113,7 @@ def hours_for_course(rule: RuleSet, course) -> Decimal:
 
 
 def _local_day_utc_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=_zone()).astimezone(UTC).replace(tzinfo=None)
+    start = datetime.combine(day, time(0), tzinfo=local_zone()).astimezone(UTC).replace(tzinfo=None)
     return start, start + timedelta(days=1)
 
 
@@ -144,7 +133,7 @@ def record_course_completion(user, course, *, completed_at: datetime, exam_score
     hours = hours_for_course(rule, course)
     note = None
     if rule.daily_cap_hours is not None:
-        room = max(Decimal(0), Decimal(rule.daily_cap_hours) - hours_credited_on(user.id, _local_date(completed_at)))
+        room = max(Decimal(0), Decimal(rule.daily_cap_hours) - hours_credited_on(user.id, local_date(completed_at)))
         if hours > room:
             note = (f"当日已达每日上限 {_fmt(rule.daily_cap_hours)} 学时，"
                     f"本课程 {_fmt(hours - room)} 学时未计入（共 {_fmt(hours)} 学时）。")
@@ -377,7 +366,7 @@ def year_summary(user, year: int | None = None) -> YearSummary:
     records = active_records(user.id, year)
     starts, deadline = cycle_bounds(rule, year)
     summary = YearSummary(year=year, rule=rule, records=records, starts=starts, deadline=deadline,
-                          today=_local_date(utcnow_naive()))
+                          today=local_date(utcnow_naive()))
     by_category = {c.value: Decimal(0) for c in Category}
     for record in records:
         by_category[record.category] = by_category.get(record.category, Decimal(0)) + record.hours

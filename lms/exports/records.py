@@ -7,11 +7,10 @@ admin, the CLI) everything; narrowing filters are checked against it, never wide
 """
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
 
@@ -19,7 +18,7 @@ from ..accounts import crypto
 from ..accounts.models import EmploymentStatus, Organization, Region, Role, User
 from ..catalog.models import CATEGORY_LABELS, Category
 from ..certificates.models import Certificate, CertificateKind
-from ..core.clock import iso_utc
+from ..core.clock import iso_utc, local_date
 from ..core.errors import InvalidInput, NotAllowed
 from ..credits.models import CreditRecord, EntryKind
 from ..extensions import db
@@ -192,17 +191,6 @@ def record_query(scope: Scope, *, year: int | None = None, active_only: bool = T
 
 
 # ---------------------------------------------------------------- one row as the export columns
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
-
-
-def local_date(at: datetime | None, zone: ZoneInfo | None = None) -> date | None:
-    if at is None:
-        return None
-    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return aware.astimezone(zone or _zone()).date()
-
 
 def category_label(value: str) -> str:
     try:

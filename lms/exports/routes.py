@@ -3,11 +3,9 @@
 Who may export what is decided only by :func:`records.scope_for`; the service does the rest."""
 
 from datetime import UTC
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -19,7 +17,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
-from ..core.clock import now
+from ..core.clock import local_zone, now
 from ..core.errors import InvalidInput
 from ..core.web import commit, form_error, writes_on_read
 from . import records, services
@@ -34,8 +32,7 @@ def export_time(value) -> str:
     """A stored UTC time in the platform's time zone, to the minute."""
     if value is None:
         return "—"
-    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
-    return value.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return value.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
 
 
 class ExportForm(FlaskForm):
