@@ -171,7 +171,8 @@ def test_a_learners_statements_reach_the_lrs(db_session, make_user, lrs, app):
         assert s["context"]["registration"] == registration and s["context"]["platform"]
         assert s["timestamp"].endswith("Z") and s["stored"] and s["authority"]
         text = json.dumps(s, ensure_ascii=False)
-        assert "王学习" not in text and full_id_number not in text and learner.mobile not in text
+        assert "王学习" not in text and learner.mobile not in text
+        assert full_id_number not in text and learner.id_number_masked not in text
     first = by_verb["launched"][0]
     assert first["verb"]["id"] == "http://adlnet.gov/expapi/verbs/launched"
     assert first["object"]["id"] == f"{course_id}/lessons/{lessons[0].id}"
