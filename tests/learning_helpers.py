@@ -7,7 +7,7 @@ from sqlalchemy import select
 from lms.assessment.models import QuizQuestion
 from lms.catalog.models import Course
 from lms.core import clock
-from lms.learning import services
+from lms.learning import exam, services
 from lms.learning.services import Beat
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -73,5 +73,5 @@ def correct_answers(attempt) -> dict:
     answers = {}
     for item in attempt.layout:
         q = services.db.session.get(QuizQuestion, item["q"])
-        answers[str(q.id)] = list(services._to_shown(q, item["o"], q.answer)) if q.kind != "truefalse" else [q.answer]
+        answers[str(q.id)] = list(exam._to_shown(q, item["o"], q.answer)) if q.kind != "truefalse" else [q.answer]
     return answers

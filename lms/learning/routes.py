@@ -8,6 +8,7 @@ from ..core.errors import DomainError
 from ..core.web import commit
 from ..credits.services import rule_set_for
 from ..extensions import db
+from . import exam as exams
 from . import services
 from .models import NOT_COUNTED_LABELS
 
@@ -61,8 +62,8 @@ def exam(code: str):
     state = services.course_state(enrollment)
     if not state.has_exam:
         abort(404)
-    return render_template("learning/exam.html", state=state, attempts=services.attempts_of(current_user, enrollment),
-                           rules=services.exam_rules(current_user, state.course))
+    return render_template("learning/exam.html", state=state, attempts=exams.attempts_of(current_user, enrollment),
+                           rules=exams.exam_rules(current_user, state.course))
 
 
 @bp.post("/learn/<code>/exam")
@@ -70,7 +71,7 @@ def exam(code: str):
 def start_exam(code: str):
     enrollment = services.require_enrollment(current_user, code)
     try:
-        attempt = services.start_attempt(current_user, enrollment)
+        attempt = exams.start_attempt(current_user, enrollment)
     except DomainError as exc:
         flash(exc.message, "warning")
         return redirect(url_for("learning.exam", code=code))
@@ -81,20 +82,20 @@ def start_exam(code: str):
 @bp.get("/learn/exam/<int:attempt_id>")
 @login_required
 def attempt(attempt_id: int):
-    attempt = services.get_own_attempt(current_user, attempt_id)
+    attempt = exams.get_own_attempt(current_user, attempt_id)
     enrollment = db.session.get(services.Enrollment, attempt.enrollment_id)
     submitted = attempt.submitted_at is not None
     return render_template("learning/attempt.html", attempt=attempt, enrollment=enrollment,
-                           questions=services.shown_questions(attempt, reveal=submitted), submitted=submitted,
+                           questions=exams.shown_questions(attempt, reveal=submitted), submitted=submitted,
                            state=services.course_state(enrollment) if submitted else None)
 
 
 @bp.post("/learn/exam/<int:attempt_id>")
 @login_required
 def submit_exam(attempt_id: int):
-    attempt = services.get_own_attempt(current_user, attempt_id)
+    attempt = exams.get_own_attempt(current_user, attempt_id)
     answers = {key[2:]: request.form.getlist(key) for key in request.form if key.startswith("q-")}
-    attempt = services.submit_attempt(current_user, attempt, answers)
+    attempt = exams.submit_attempt(current_user, attempt, answers)
     commit()
     current_app.logger.info("exam attempt %s submitted: %s", attempt.id, attempt.score)
     return redirect(url_for("learning.attempt", attempt_id=attempt.id))

@@ -10,7 +10,7 @@ from lms.core import signals
 from lms.core.errors import Conflict, NotAllowed
 from lms.credits.models import CreditRecord, RuleSet
 from lms.credits.services import credit_year, rule_set_for
-from lms.learning import services
+from lms.learning import exam, services
 from lms.learning.models import Enrollment, LessonProgress, PlaySession
 from lms.learning.services import Beat
 from tests.learning_helpers import Clock, correct_answers, course, read_lesson, study_all_lessons, watch_video
@@ -225,24 +225,24 @@ def test_from_enrolment_to_a_credit_record(db_session, enrolled):
     try:
         tick = Clock()
         with tick(), pytest.raises(Conflict, match="先完成全部课时"):
-            services.start_attempt(learner, enrollment)
+            exam.start_attempt(learner, enrollment)
         study_all_lessons(learner.id, c, tick)
         state = services.course_state(enrollment)
         assert state.lessons_done and not state.exam_passed and enrollment.completed_at is None
 
         # A failed attempt first: nothing is recorded.
         with tick():
-            attempt = services.start_attempt(learner, enrollment)
-            shown = services.shown_questions(attempt, reveal=False)
+            attempt = exam.start_attempt(learner, enrollment)
+            shown = exam.shown_questions(attempt, reveal=False)
             assert all(q.correct_shown is None for q in shown)
-            failed = services.submit_attempt(learner, attempt, {})
+            failed = exam.submit_attempt(learner, attempt, {})
         assert failed.score == 0 and not failed.passed and enrollment.completed_at is None
         with tick(), pytest.raises(Conflict):
-            services.submit_attempt(learner, attempt, {})
+            exam.submit_attempt(learner, attempt, {})
 
         with tick():
-            attempt = services.start_attempt(learner, enrollment)
-            passed = services.submit_attempt(learner, attempt, correct_answers(attempt))
+            attempt = exam.start_attempt(learner, enrollment)
+            passed = exam.submit_attempt(learner, attempt, correct_answers(attempt))
         assert passed.score == 100 and passed.passed
         record = db_session.scalar(select(CreditRecord).where(CreditRecord.user_id == learner.id))
         assert record.hours == c.credit_hours and record.category == "public" and record.exam_score == 100
@@ -265,6 +265,6 @@ def test_attempts_are_limited_by_the_rule_set(db_session, enrolled):
     study_all_lessons(learner.id, c, tick)
     with tick():
         for _ in range(2):
-            services.submit_attempt(learner, services.start_attempt(learner, enrollment), {})
+            exam.submit_attempt(learner, exam.start_attempt(learner, enrollment), {})
         with pytest.raises(Conflict, match="最多可参加 2 次"):
-            services.start_attempt(learner, enrollment)
+            exam.start_attempt(learner, enrollment)

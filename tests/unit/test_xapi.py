@@ -22,7 +22,7 @@ from sqlalchemy import select
 from lms.core import clock
 from lms.core.outbox import OutboxMessage, OutboxStatus
 from lms.core.outbox_delivery import XAPI, deliver_due
-from lms.learning import services
+from lms.learning import exam, services
 from lms.xapi import statements
 from tests.conftest import ROOT
 from tests.learning_helpers import Clock, correct_answers, course, study_all_lessons
@@ -138,9 +138,9 @@ def test_a_learners_statements_reach_the_lrs(db_session, make_user, lrs, app):
         db_session.commit()
     study_all_lessons(learner.id, c, tick)
     with tick():
-        failed = services.submit_attempt(learner, services.start_attempt(learner, enrollment), {})
-        attempt = services.start_attempt(learner, enrollment)
-        passed = services.submit_attempt(learner, attempt, correct_answers(attempt))
+        failed = exam.submit_attempt(learner, exam.start_attempt(learner, enrollment), {})
+        attempt = exam.start_attempt(learner, enrollment)
+        passed = exam.submit_attempt(learner, attempt, correct_answers(attempt))
         db_session.commit()
     assert not failed.passed and passed.passed and enrollment.completed_at is not None
 
