@@ -86,6 +86,7 @@ class Course(db.Model):
     syllabus: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[list] = mapped_column(JSON, default=list)
     pass_score: Mapped[int | None]  # None: no final exam
+    exam_attempt_size: Mapped[int | None]  # questions drawn from the pool per exam attempt; None: the whole pool
     cover_path: Mapped[str | None] = mapped_column(String(512))  # relative to LMS_MEDIA_ROOT
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow_naive, onupdate=utcnow_naive)

@@ -20,12 +20,14 @@ from .models import CATEGORY_LABELS
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,30}[A-Z0-9]$")
 LESSON_KINDS = ("video", "reading")
 QUESTION_KINDS = ("single", "multiple", "truefalse")
+MIN_QUESTIONS = 5  # a pool, and an attempt drawn from it, has at least this many questions
 MAX_TEXT_BYTES = 512 * 1024
 MAX_VIDEO_BYTES = 2 * 1024 ** 3
 
 _COURSE_KEYS = {"code", "title", "subject", "category", "credit_hours", "publisher", "summary", "syllabus",
                 "tags", "exam", "chapters"}
 _LESSON_KEYS = {"title", "kind", "text", "video", "demo_seconds"}
+_EXAM_KEYS = {"questions", "pass_score", "attempt_size"}
 _QUESTION_KEYS = {"type", "text", "options", "answer", "explanation"}
 
 
@@ -85,6 +87,7 @@ class CoursePackage:
     pass_score: int | None
     chapters: list[ChapterSpec]
     questions: list[QuestionSpec] = field(default_factory=list)
+    exam_attempt_size: int | None = None  # questions drawn per exam attempt; None: the whole pool
 
     def fingerprint(self) -> str:
         return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
@@ -231,20 +234,23 @@ def load_package(root: Path, *, subjects: set[str]) -> CoursePackage:
         tags = []
     tags = [str(t).strip() for t in tags if str(t).strip()]
 
-    pass_score, questions = None, []
+    pass_score, questions, attempt_size = None, [], None
     exam = data.get("exam")
     if exam is not None:
         if not isinstance(exam, dict):
-            check.problem(f, "exam", "应包含 questions（题库文件）与 pass_score（及格分）")
+            check.problem(f, "exam", "应包含 questions（题库文件）与 pass_score（及格分），可选 attempt_size（每次抽题数）")
         else:
-            check.unknown_keys(exam, {"questions", "pass_score"}, f, "exam.")
+            check.unknown_keys(exam, _EXAM_KEYS, f, "exam.")
             pass_score = exam.get("pass_score", 60)
             if isinstance(pass_score, bool) or not isinstance(pass_score, int) or not 0 <= pass_score <= 100:
                 check.problem(f, "exam.pass_score", "及格分应为 0–100 的整数")
                 pass_score = None
+            before = len(check.problems)
             quiz_path = check.path(exam.get("questions"), f, "exam.questions", max_bytes=MAX_TEXT_BYTES)
             if quiz_path is not None:
                 questions = _load_questions(check, quiz_path.relative_to(root).as_posix())
+            pool_known = quiz_path is not None and len(check.problems) == before
+            attempt_size = _attempt_size(check, exam.get("attempt_size"), f, pool=len(questions) if pool_known else 0)
 
     chapters = []
     raw_chapters = data.get("chapters")
@@ -277,7 +283,37 @@ def load_package(root: Path, *, subjects: set[str]) -> CoursePackage:
         root=root, code=code, title=title, subject=subject, category=category, credit_hours=hours,
         publisher_name=publisher_name, publisher_credit_code=publisher_code, summary=summary,
         syllabus=syllabus, tags=tags, pass_score=pass_score, chapters=chapters, questions=questions,
+        exam_attempt_size=attempt_size,
     )
+
+
+def _attempt_size(check: _Checker, value, f: str, *, pool: int) -> int | None:
+    """``exam.attempt_size``: how many of the pool's questions one attempt draws (absent: all of them).
+
+    ``pool`` is 0 when the question file has problems of its own (reported already): the size of the
+    pool is not known then, so only the lower bound is checked.
+    """
+    if value is None:
+        return None
+    upper = f"至多为题库题数（{pool} 题）" if pool else "至多为题库题数"
+    if isinstance(value, bool) or not isinstance(value, int):
+        check.problem(f, "exam.attempt_size", f"每次测验的抽题数应为整数，至少 {MIN_QUESTIONS} 题，{upper}")
+    elif value < MIN_QUESTIONS:
+        check.problem(f, "exam.attempt_size", f"每次测验的抽题数至少为 {MIN_QUESTIONS} 题（现为 {value} 题）")
+    elif pool and value > pool:
+        check.problem(f, "exam.attempt_size", f"每次测验的抽题数（{value} 题）不能多于题库题数（{pool} 题）")
+    else:
+        return value
+    return None
+
+
+def exam_section(course) -> dict:
+    """The ``exam:`` mapping of course.yaml for ``course`` (a catalog Course with an exam), as an
+    export writes it, so that importing the export gives the same exam settings back."""
+    section = {"questions": "quiz.yaml", "pass_score": course.pass_score}
+    if course.exam_attempt_size is not None:
+        section["attempt_size"] = course.exam_attempt_size
+    return section
 
 
 def _lesson(check: _Checker, lesson: dict, f: str, lp: str) -> LessonSpec | None:
@@ -313,8 +349,8 @@ def _load_questions(check: _Checker, rel: str) -> list[QuestionSpec]:
         return []
     check.unknown_keys(data, {"questions"}, rel)
     raw = data.get("questions")
-    if not isinstance(raw, list) or len(raw) < 5:
-        check.problem(rel, "questions", "题库至少需要 5 道题")
+    if not isinstance(raw, list) or len(raw) < MIN_QUESTIONS:
+        check.problem(rel, "questions", f"题库至少需要 {MIN_QUESTIONS} 道题")
         return []
     questions = []
     for qi, q in enumerate(raw):

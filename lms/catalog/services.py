@@ -176,7 +176,7 @@ def _import_one(actor, package: CoursePackage, subject: Subject, publish: bool, 
         category=Category.from_label(package.category).value, credit_hours=package.credit_hours,
         publisher=publisher, status=CourseStatus.PUBLISHED if publish else CourseStatus.DRAFT,
         summary=package.summary, syllabus=package.syllabus, tags=package.tags, pass_score=package.pass_score,
-        published_at=now if publish else None,
+        exam_attempt_size=package.exam_attempt_size, published_at=now if publish else None,
     )
     db.session.add(course)
     for ci, chapter_spec in enumerate(package.chapters, start=1):

@@ -1,11 +1,19 @@
 """The final exam of a course: drawing an attempt, showing it, grading it on the server.
 
+A course carries a pool of questions; each attempt draws ``course.exam_attempt_size`` of them (the
+whole pool when unset) anew, so a learner who failed meets a different set next time. What a
+submitted attempt shows is decided here, not in the template: see :func:`shown_questions`.
+
 Services take the acting user as an argument and flush; the route commits.
 """
 
+import random
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..assessment.models import QuestionKind, QuizQuestion
 from ..catalog.models import Course
@@ -19,22 +27,70 @@ from .services import _lock_for_write, _random, complete_course_if_done, course_
 
 LETTERS = "ABCDEFGH"
 
+# Where the draw and the option order get their randomness: the platform's SystemRandom (the
+# operating system's generator, which cannot be seeded or predicted). Tests put a seeded
+# ``random.Random`` here to make a draw repeatable.
+rng: random.Random = _random
+
 
 @dataclass(frozen=True)
 class ExamRules:
     pass_score: int
     attempts: int
+    questions: int  # shown in one attempt
+    pool: int  # questions the course has
 
 
 def exam_rules(actor, course: Course) -> ExamRules:
-    """The rule set's pass mark and attempts; a course may ask for a higher pass mark."""
+    """The rule set's pass mark and attempts (a course may ask for a higher pass mark), and how many
+    of the course's questions one attempt shows."""
     rule = credits.rule_set_for(actor)
-    return ExamRules(pass_score=max(rule.quiz_pass_score, course.pass_score or 0), attempts=rule.quiz_attempts)
+    pool = db.session.scalar(select(func.count(QuizQuestion.id)).where(QuizQuestion.course_id == course.id)) or 0
+    return ExamRules(pass_score=max(rule.quiz_pass_score, course.pass_score or 0), attempts=rule.quiz_attempts,
+                     questions=attempt_size(course, pool), pool=pool)
+
+
+def attempt_size(course: Course, pool: int) -> int:
+    """Questions per attempt: the course's ``exam_attempt_size``, never more than the pool (an editor
+    may have removed questions since the size was set); the whole pool when unset."""
+    size = course.exam_attempt_size
+    return pool if size is None else min(size, pool)
+
+
+def draw_questions(pool: Sequence[QuizQuestion], size: int, rand: random.Random) -> list[QuizQuestion]:
+    """``size`` questions of ``pool`` drawn at random, in random order (all of them when ``size`` is
+    the pool's size or more).
+
+    Each kind (单选, 多选, 判断) gets seats in proportion to its share of the pool, the leftover seats
+    going to the largest remainders (ties broken at random); the questions of a kind are then drawn
+    uniformly. So an attempt mixes the kinds as the pool does and never turns out, by chance, to be
+    all true/false questions. Example: a pool of 5 single, 2 multiple and 3 true/false questions and
+    an attempt of 6 — shares 3, 1.2 and 1.8 — always gives 3 single, 1 multiple and 2 true/false.
+    """
+    size = min(size, len(pool))
+    by_kind: dict[str, list[QuizQuestion]] = defaultdict(list)
+    for q in pool:
+        by_kind[q.kind].append(q)
+    shares = {kind: Fraction(size * len(qs), len(pool)) for kind, qs in by_kind.items()}
+    seats = {kind: int(share) for kind, share in shares.items()}
+    leftover = size - sum(seats.values())
+    by_remainder = sorted(by_kind, key=lambda kind: (-(shares[kind] - seats[kind]), rand.random()))
+    for kind in by_remainder[:leftover]:
+        seats[kind] += 1
+    drawn = [q for kind, qs in by_kind.items() for q in rand.sample(qs, seats[kind])]
+    rand.shuffle(drawn)
+    return drawn
 
 
 def attempts_of(actor, enrollment: Enrollment) -> list[QuizAttempt]:
     return list(db.session.scalars(select(QuizAttempt).where(
         QuizAttempt.user_id == actor.id, QuizAttempt.enrollment_id == enrollment.id).order_by(QuizAttempt.id)))
+
+
+def attempts_left(actor, enrollment: Enrollment) -> int:
+    """How many more attempts the rule set allows this learner on this course."""
+    used = sum(a.submitted_at is not None for a in attempts_of(actor, enrollment))
+    return max(0, exam_rules(actor, enrollment.course).attempts - used)
 
 
 def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
@@ -52,13 +108,13 @@ def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
     rules = exam_rules(actor, state.course)
     if len(attempts) >= rules.attempts:
         raise Conflict(f"结业测验最多可参加 {rules.attempts} 次，您的次数已用完。如有疑问请联系所在单位或平台管理员。")
-    questions = list(db.session.scalars(select(QuizQuestion).where(QuizQuestion.course_id == state.course.id)))
-    _random.shuffle(questions)
+    pool = list(db.session.scalars(select(QuizQuestion).where(QuizQuestion.course_id == state.course.id)
+                                   .order_by(QuizQuestion.position, QuizQuestion.id)))
     layout = []
-    for q in questions:
+    for q in draw_questions(pool, rules.questions, rng):
         order = list(range(len(q.options)))
         if q.kind != QuestionKind.TRUE_FALSE:
-            _random.shuffle(order)
+            rng.shuffle(order)
         layout.append({"q": q.id, "o": order})
     attempt = QuizAttempt(user_id=actor.id, course_id=state.course.id, enrollment_id=enrollment.id,
                           layout=layout, pass_score=rules.pass_score)
@@ -78,19 +134,56 @@ def get_own_attempt(actor, attempt_id: int) -> QuizAttempt:
 
 @dataclass
 class ShownQuestion:
+    """One question of an attempt as the learner sees it.
+
+    It holds no reference to the stored question, so a template cannot reach the answer key: the
+    key travels in ``correct_shown`` and ``explanation`` only when :func:`shown_questions` puts it there.
+    """
+
     number: int
-    question: QuizQuestion
+    question_id: int
+    kind: QuestionKind
+    text: str
     choices: list[tuple[str, str]]  # (letter shown, option text) or ("true"/"false", label)
-    multiple: bool
-    given: str | None = None  # answer in shown letters
-    correct_shown: str | None = None
+    given: str | None = None  # the learner's answer in shown letters ("" when left blank)
     is_correct: bool | None = None
+    correct_shown: str | None = None  # only after a passed attempt
+    explanation: str | None = None  # only after a passed attempt
+
+    @property
+    def multiple(self) -> bool:
+        return self.kind == QuestionKind.MULTIPLE
+
+    @property
+    def kind_label(self) -> str:
+        return self.kind.label
+
+    @property
+    def chosen(self) -> set[str]:
+        """The choice values the learner ticked."""
+        if not self.given:
+            return set()
+        return {self.given} if self.kind == QuestionKind.TRUE_FALSE else set(self.given)
 
 
 def shown_questions(attempt: QuizAttempt, *, reveal: bool) -> list[ShownQuestion]:
-    """The questions as this attempt shows them. Answers are only included when ``reveal``."""
+    """The questions as this attempt shows them; with ``reveal`` (a submitted attempt) also the results.
+
+    What a submitted attempt reveals:
+
+    - always the learner's own answer and whether it was right, question by question;
+    - the correct answer and the explanation only when the attempt **passed**. After a failed
+      attempt the learner sits the exam again, drawn from the same pool, and an explanation names
+      the answer just as plainly as the key does, so neither is shown. A passed learner cannot take
+      the exam again, and the key is then what they need to learn from their mistakes.
+
+    (Marking a true/false question wrong necessarily tells the learner the other value; showing
+    which questions were wrong is asked for, and that is its unavoidable cost.)
+    """
     ids = [item["q"] for item in attempt.layout]
     questions = {q.id: q for q in db.session.scalars(select(QuizQuestion).where(QuizQuestion.id.in_(ids)))}
+    results = reveal and attempt.submitted_at is not None and attempt.answers is not None
+    key = results and bool(attempt.passed)
     shown = []
     for n, item in enumerate(attempt.layout, 1):
         q = questions.get(item["q"])
@@ -100,11 +193,14 @@ def shown_questions(attempt: QuizAttempt, *, reveal: bool) -> list[ShownQuestion
             choices = [("true", "正确"), ("false", "错误")]
         else:
             choices = [(LETTERS[i], q.options[orig]) for i, orig in enumerate(item["o"])]
-        sq = ShownQuestion(n, q, choices, q.kind == QuestionKind.MULTIPLE)
-        if reveal and attempt.answers is not None:
-            sq.given = _to_shown(q, item["o"], attempt.answers.get(str(q.id)) or "")
+        sq = ShownQuestion(n, q.id, QuestionKind(q.kind), q.text, choices)
+        if results:
+            given = attempt.answers.get(str(q.id)) or ""
+            sq.given = _to_shown(q, item["o"], given)
+            sq.is_correct = given == _canonical(q, q.answer)
+        if key:
             sq.correct_shown = _to_shown(q, item["o"], q.answer)
-            sq.is_correct = (attempt.answers.get(str(q.id)) or "") == _canonical(q, q.answer)
+            sq.explanation = q.explanation or None
         shown.append(sq)
     return shown
 

@@ -85,9 +85,12 @@ def attempt(attempt_id: int):
     attempt = exams.get_own_attempt(current_user, attempt_id)
     enrollment = db.session.get(services.Enrollment, attempt.enrollment_id)
     submitted = attempt.submitted_at is not None
+    # The service decides what a submitted attempt reveals (no answer key after a failed one).
     return render_template("learning/attempt.html", attempt=attempt, enrollment=enrollment,
                            questions=exams.shown_questions(attempt, reveal=submitted), submitted=submitted,
-                           state=services.course_state(enrollment) if submitted else None)
+                           state=services.course_state(enrollment) if submitted else None,
+                           attempts_left=exams.attempts_left(current_user, enrollment)
+                           if submitted and not attempt.passed else None)
 
 
 @bp.post("/learn/exam/<int:attempt_id>")

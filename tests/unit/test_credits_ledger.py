@@ -141,7 +141,7 @@ def test_rule_validation_refuses_bad_values_and_changes_nothing(ctx, db_session,
 
 
 def test_learning_reads_pass_mark_and_attempts_from_the_rule(ctx, db_session, make_user):
-    from lms.learning import services as learning
+    from lms.learning import exam as learning
 
     user = make_user(region="440000")
     rule = services.rule_set_for(user)

@@ -8,8 +8,8 @@ import yaml
 from sqlalchemy import func, select
 
 from lms.assessment.models import QuizQuestion
-from lms.catalog.models import CourseStatus
-from lms.catalog.packages import PackageError, load_package
+from lms.catalog.models import Course, CourseStatus
+from lms.catalog.packages import PackageError, exam_section, load_package
 from lms.catalog.services import SUBJECTS, import_packages, load_packages
 from lms.core.errors import Conflict
 
@@ -153,3 +153,66 @@ def test_duplicate_code_is_a_conflict_unless_skipped(app, db_session):
         with pytest.raises(Conflict, match="已存在"):
             import_packages(None, packages)
         assert import_packages(None, packages, skip_existing=True).skipped == ["GX-NS-001"]
+
+
+# ---------------------------------------------------------------- exam.attempt_size
+
+def test_shipped_pools_are_larger_than_an_attempt():
+    for path in SHIPPED:
+        package = load_package(path, subjects=SUBJECT_NAMES)
+        if len(package.questions) > 5:
+            assert package.exam_attempt_size is not None, path.name
+            assert 5 <= package.exam_attempt_size < len(package.questions), path.name
+
+
+def test_attempt_size_is_optional_and_absent_means_the_whole_pool(broken):
+    package = load_package(broken(lambda d: d["exam"].pop("attempt_size")), subjects=SUBJECT_NAMES)
+    assert package.exam_attempt_size is None and len(package.questions) == 10
+
+
+def test_attempt_size_at_the_bounds_is_accepted(broken):
+    for size in (5, 10):
+        package = load_package(broken(lambda d, size=size: d["exam"].update(attempt_size=size)), subjects=SUBJECT_NAMES)
+        assert package.exam_attempt_size == size
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (4, "每次测验的抽题数至少为 5 题（现为 4 题）"),
+    (0, "每次测验的抽题数至少为 5 题（现为 0 题）"),
+    (-6, "每次测验的抽题数至少为 5 题（现为 -6 题）"),
+    (11, "每次测验的抽题数（11 题）不能多于题库题数（10 题）"),
+    ("六", "每次测验的抽题数应为整数，至少 5 题，至多为题库题数（10 题）"),
+    (6.5, "每次测验的抽题数应为整数，至少 5 题，至多为题库题数（10 题）"),
+    (True, "每次测验的抽题数应为整数，至少 5 题，至多为题库题数（10 题）"),
+    ([6], "每次测验的抽题数应为整数，至少 5 题，至多为题库题数（10 题）"),
+])
+def test_a_bad_attempt_size_is_refused_naming_the_field(broken, bad, reason):
+    path = broken(lambda d: d["exam"].update(attempt_size=bad))
+    assert problems_of(path) == [f"GX-NS-001/course.yaml: exam.attempt_size: {reason}"]
+
+
+def test_a_broken_question_file_is_reported_alone(broken):
+    quiz = yaml.safe_load((broken.path / "quiz.yaml").read_text(encoding="utf-8"))
+    quiz["questions"][0]["answer"] = "Z"  # leaves 9 valid questions: the pool's size is not known
+    (broken.path / "quiz.yaml").write_text(yaml.safe_dump(quiz, allow_unicode=True), encoding="utf-8")
+    [problem] = problems_of(broken(lambda d: d["exam"].update(attempt_size=10)))
+    assert problem.startswith("GX-NS-001/quiz.yaml: questions[0].answer")
+
+
+def test_a_bad_attempt_size_imports_nothing(app, db_session, broken):
+    broken(lambda d: d["exam"].update(attempt_size=12))
+    with app.test_request_context(), pytest.raises(PackageError) as info:
+        load_packages([ROOT / "courses" / "GX-EM-001", broken.path])
+    assert [str(p) for p in info.value.problems] == [
+        "GX-NS-001/course.yaml: exam.attempt_size: 每次测验的抽题数（12 题）不能多于题库题数（10 题）"]
+    assert db_session.scalar(select(func.count(Course.id)).where(Course.code == "GX-EM-001")) == 0
+
+
+def test_import_stores_the_attempt_size_and_the_exam_section_gives_it_back(app, db_session, broken):
+    course = db_session.scalar(select(Course).where(Course.code == "GX-NS-001"))  # imported by the session fixture
+    assert course.exam_attempt_size == 6 and course.pass_score == 60
+    for size in (6, None):
+        course.exam_attempt_size = size
+        path = broken(lambda d: d.update(exam=exam_section(course)))
+        package = load_package(path, subjects=SUBJECT_NAMES)
+        assert (package.exam_attempt_size, package.pass_score) == (size, 60)
