@@ -38,6 +38,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class TooMany(DomainError):
+    status = 429
+    code = "rate_limited"
+
+
 def _wants_json() -> bool:
     if request.path.startswith("/api/") or request.path == "/healthz":
         return True

@@ -1,10 +1,21 @@
 """The crediting rules of a heartbeat, as pure functions (no database), so they can be property-tested.
 
 Units: positions and segments are media seconds; ``elapsed``, ``slack`` and ``credited`` are
-wall-clock seconds. A beat is credited at most the wall-clock time since the previous accepted
-beat plus a small carried allowance (``slack``, never above TOLERANCE_SECONDS), so that over any
-stretch of beats the credited time never exceeds the wall-clock time plus one tolerance, however
-often a client beats.
+wall-clock seconds.
+
+The invariant, per learner (not per session): over any interval of wall-clock time, the time
+credited to one learner, across all their sessions, lessons, courses, tabs and devices, is at most
+the length of that interval plus one tolerance (TOLERANCE_SECONDS) for the whole learner; and the
+media seconds accepted as watched are at most that length times the fastest allowed rate.
+
+How it holds: a learner has one play lease (services.start_session supersedes every other session,
+and a superseded session credits nothing). A beat is credited at most the wall-clock time since the
+previous accepted beat of the lease plus ``slack``, the unused allowance carried between beats and
+never above the tolerance; its media seconds are capped at that times the rate. A new session takes
+the allowance over from the one it supersedes and counts its own time from its start, so starting,
+closing, superseding or resuming sessions, pausing, seeking back, switching lessons and reloading
+create no allowance. Time that waits for an attention check was charged when it was earned, so
+crediting it later cannot exceed the budget either.
 """
 
 import math
@@ -12,7 +23,8 @@ from dataclasses import dataclass, field
 
 TOLERANCE_SECONDS = 2.0  # network and timer jitter, in wall-clock seconds
 SEEK_TOLERANCE_SECONDS = 3.0  # media seconds a segment may start beyond the furthest point
-MAX_SEGMENTS = 64
+MAX_SEGMENTS = 64  # segments in one beat's own batch
+MAX_TOTAL_SEGMENTS = 256  # with the resent batches of beats whose acknowledgement was lost
 
 
 def normalize(intervals) -> list[list[float]]:
@@ -41,7 +53,7 @@ def covered_seconds(intervals) -> float:
 def clean_segments(raw, duration: float) -> list[tuple[float, float]]:
     """Client-reported segments clipped to the media; anything malformed is dropped."""
     segments = []
-    for item in list(raw or [])[:MAX_SEGMENTS]:
+    for item in list(raw or [])[:MAX_TOTAL_SEGMENTS]:
         try:
             start, end = float(item[0]), float(item[1])
         except (TypeError, ValueError, IndexError, KeyError):

@@ -56,6 +56,9 @@ class LessonProgress(db.Model):
     furthest_point: Mapped[float] = mapped_column(Float, default=0.0)
     resume_position: Mapped[float] = mapped_column(Float, default=0.0)
     credited_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # Wall-clock time already charged to the learner's budget but held back until the next attention
+    # check is passed (or, with no check due, until the lesson's coverage is reached).
+    pending_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     not_counted: Mapped[dict] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
     completed_at: Mapped[datetime | None]
@@ -89,9 +92,10 @@ class PlaySession(db.Model):
     superseded_at: Mapped[datetime | None]
     # Wall-clock credit allowance carried between beats, never more than the tolerance.
     slack_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    # Attention checks: time credited since the last check waits in pending_seconds until the
-    # next check is answered (or the learner pauses / finishes without a check being due).
-    pending_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # Attention checks, per learner: the schedule travels with the lease (see start_session), so new
+    # sessions, lesson switches and pauses never postpone a check. since_check_seconds counts the
+    # wall-clock time charged since the last check; a check is due when it reaches check_after_seconds.
+    since_check_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     check_after_seconds: Mapped[float | None] = mapped_column(Float)
     check_issued_at: Mapped[datetime | None]
     check_window_seconds: Mapped[int] = mapped_column(default=60)

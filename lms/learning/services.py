@@ -18,7 +18,7 @@ from ..assessment.models import QuizQuestion
 from ..catalog.models import Chapter, Course, CourseStatus, Lesson, LessonKind
 from ..core import signals
 from ..core.clock import utcnow_naive
-from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooMany
 from ..credits import services as credits
 from ..extensions import db
 from . import crediting
@@ -248,8 +248,17 @@ def load_lesson(enrollment: Enrollment, lesson_id: int) -> Lesson:
     return lesson
 
 
+def session_starts_per_minute() -> int:
+    return int(current_app.config.get("LMS_SESSION_STARTS_PER_MINUTE", 12))
+
+
 def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProgress]:
-    """Take the learner's play lease for a lesson: any other active session is superseded."""
+    """Take the learner's play lease for a lesson: any other active session is superseded.
+
+    The per-learner state of the crediting rules (the wall-clock allowance and the attention-check
+    schedule) is taken over from the superseded session, so a new session creates no allowance and
+    postpones no check. Starts are limited per learner (LMS_SESSION_STARTS_PER_MINUTE).
+    """
     from ..accounts.models import User
 
     # Serialize lease changes per learner: lock the user row (the write lock on SQLite) first.
@@ -266,61 +275,91 @@ def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProg
     if lesson.kind == LessonKind.VIDEO and (not lesson.media_asset or not lesson.media_asset.is_playable):
         raise Conflict("该课时的视频尚未就绪，请稍后再试。")
     now = utcnow_naive()
-    for old in db.session.scalars(select(PlaySession).where(
-            PlaySession.user_id == user_id, PlaySession.superseded_at.is_(None)).with_for_update()):
-        _close_session(old, now)
+    _limit_starts(user_id, now)
+    previous = list(db.session.scalars(select(PlaySession).where(
+        PlaySession.user_id == user_id, PlaySession.superseded_at.is_(None))
+        .order_by(PlaySession.started_at, PlaySession.id).with_for_update()))
+    for old in previous:
+        old.superseded_at = now
     rule = credits.rule_set_for(actor)
     progress = _get_or_create_progress(user_id, lesson, enrollment)
-    checks = rule.attention_check_min_seconds > 0 and lesson.kind == LessonKind.VIDEO
+    carried = _carried_state(previous, rule, now)
     session = PlaySession(
         id=secrets.token_hex(16), user_id=user_id, lesson_id=lesson.id, progress_id=progress.id,
         kind=lesson.kind, duration_seconds=duration, allowed_rates=rule.allowed_rates,
         coverage_threshold=float(rule.coverage_threshold), started_at=now, last_beat_at=now, seq=0,
-        slack_seconds=crediting.TOLERANCE_SECONDS, pending_seconds=0.0,
         check_min_seconds=rule.attention_check_min_seconds, check_max_seconds=rule.attention_check_max_seconds,
-        check_window_seconds=rule.attention_window_seconds,
-        check_after_seconds=_next_check(rule.attention_check_min_seconds, rule.attention_check_max_seconds)
-        if checks else None)
+        check_window_seconds=rule.attention_window_seconds, **carried)
     db.session.add(session)
     enrollment.last_lesson_id = lesson.id
     enrollment.last_studied_at = now
     db.session.flush()
+    if carried["check_issued_at"] is not None and _check_overdue(session, now):
+        _miss_check(session, None)
+    _maybe_complete_lesson(progress, session, now)
     signals.play_session_started.send(session)
     return session, progress
+
+
+def _limit_starts(user_id: int, now: datetime) -> None:
+    limit = session_starts_per_minute()
+    recent = list(db.session.scalars(select(PlaySession.started_at).where(
+        PlaySession.user_id == user_id, PlaySession.started_at > now - timedelta(seconds=60))
+        .order_by(PlaySession.started_at.desc()).limit(limit)))
+    if len(recent) >= limit:
+        wait = max(1, int(60 - (now - recent[-1]).total_seconds()) + 1)
+        raise TooMany(f"开始播放过于频繁：一分钟内最多开始 {limit} 次。请等待 {wait} 秒后再点击播放，"
+                      "已记录的学习时间不受影响。")
+
+
+def _carried_state(previous: list[PlaySession], rule, now: datetime) -> dict:
+    """What a new session takes over from the learner's superseded one: the unused allowance (never
+    above the one tolerance), the time since the last attention check, the drawn check point and a
+    check still awaiting its answer. A learner's first session starts with no allowance."""
+    checks = rule.attention_check_min_seconds > 0
+    low, high = rule.attention_check_min_seconds, rule.attention_check_max_seconds
+    last = previous[-1] if previous else None
+    if last is None:
+        return {"slack_seconds": 0.0, "since_check_seconds": 0.0, "check_issued_at": None,
+                "check_after_seconds": _next_check(low, high) if checks else None}
+    check_after = last.check_after_seconds
+    if not checks:
+        check_after = None
+    elif check_after is None:
+        check_after = _next_check(low, high)
+    return {"slack_seconds": min(crediting.TOLERANCE_SECONDS, max(s.slack_seconds for s in previous)),
+            "since_check_seconds": max(s.since_check_seconds for s in previous),
+            "check_after_seconds": check_after,
+            "check_issued_at": last.check_issued_at if checks else None}
 
 
 def _next_check(low: int, high: int) -> float:
     return round(_random.uniform(low, max(low, high)), 1)
 
 
-def _close_session(session: PlaySession, now: datetime) -> None:
-    """Supersede a session; time it credited since its last attention check is kept unless a check is
-    overdue or unanswered."""
-    session.superseded_at = now
-    if session.pending_seconds > 0:
-        progress = db.session.scalar(select(LessonProgress).where(LessonProgress.id == session.progress_id)
-                                     .with_for_update())
-        if session.check_issued_at is not None:
-            progress.not_counted = crediting.add_tallies(progress.not_counted, {"attention": session.pending_seconds})
-        else:
-            progress.credited_seconds = round(progress.credited_seconds + session.pending_seconds, 3)
-            _maybe_complete_lesson(progress, session, now)
-        session.pending_seconds = 0.0
-
-
 # ---------------------------------------------------------------- heartbeats
 
 @dataclass(frozen=True)
 class Beat:
+    """One heartbeat. ``segments`` were played since the previous beat; ``resend`` carries, as
+    ``(seq, segments)`` pairs, the segments of earlier beats the player has not seen acknowledged
+    (their request or their response was lost). The server takes a resent batch only when its seq
+    is above the last one it processed, so a lost request costs nothing and a lost response credits
+    nothing twice. ``event`` (tick, pause, ended, unload, hidden) is informational: it never credits."""
+
     session_id: str
     seq: int
     position: float
     segments: list
     rate: float = 1.0
     visible: bool = True
-    event: str = "tick"  # tick, pause, ended, unload, hidden
+    event: str = "tick"
+    resend: tuple = ()
 
-    FLUSH_EVENTS = frozenset({"pause", "ended", "unload"})
+    def new_segments(self, processed_seq: int) -> list:
+        """The segments not yet processed, oldest first."""
+        batches = sorted((seq, segs) for seq, segs in self.resend if processed_seq < seq < self.seq)
+        return [seg for _, segs in batches for seg in segs] + list(self.segments)
 
 
 @dataclass
@@ -330,19 +369,24 @@ class BeatResult:
 
 
 SUPERSEDED_MESSAGE = "已在其他页面或设备播放，本页面已停止计时。"
+MAX_RESEND_BATCHES = 64
 
 
 def parse_beat(data) -> Beat:
     if not isinstance(data, dict):
         raise InvalidInput("心跳数据格式不正确。")
     try:
+        resend = tuple((int(item["seq"]), list(item.get("segments") or []))
+                       for item in list(data.get("resend") or [])[:MAX_RESEND_BATCHES + 1])
         beat = Beat(session_id=str(data["session_id"])[:32], seq=int(data["seq"]),
                     position=float(data.get("position") or 0), segments=list(data.get("segments") or []),
                     rate=float(data.get("rate") or 1), visible=bool(data.get("visible", True)),
-                    event=str(data.get("event") or "tick")[:16])
-    except (KeyError, TypeError, ValueError):
+                    event=str(data.get("event") or "tick")[:16], resend=resend)
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise InvalidInput("心跳数据格式不正确。") from None
-    if beat.seq < 1 or len(beat.segments) > crediting.MAX_SEGMENTS:
+    total = len(beat.segments) + sum(len(segs) for _, segs in beat.resend)
+    if (beat.seq < 1 or len(beat.segments) > crediting.MAX_SEGMENTS or len(beat.resend) > MAX_RESEND_BATCHES
+            or total > crediting.MAX_TOTAL_SEGMENTS):
         raise InvalidInput("心跳数据格式不正确。")
     return beat
 
@@ -464,36 +508,45 @@ def record_heartbeat(user_id: int, beat: Beat, *, login_epoch: int | None = None
 
 def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
     """The crediting rules of one beat, applied to the session and progress rows in memory.
-    Returns the result and whether the lesson has just been completed."""
+    Returns the result and whether the lesson has just been completed.
+
+    The budget is the learner's (see crediting): this session holds the learner's allowance and
+    attention schedule, taken over from the session it superseded, and a superseded session credits
+    nothing. Wall-clock time charged to a lesson under attention checks waits in the lesson's
+    ``pending_seconds`` until a check is passed, or, with no check due, until the lesson's coverage
+    is reached; what the client calls its beat decides nothing."""
     if beat.seq <= session.seq:
         return BeatResult("duplicate", _beat_body(session, progress, {})), False
     now = utcnow_naive()
     body_extra: dict = {}
+    segments = beat.new_segments(session.seq)
     if session.superseded_at is not None:
         outcome = crediting.credit_video_beat(
             intervals=[], furthest=0, slack=0, duration=session.duration_seconds, elapsed=0,
-            segments=beat.segments, rate=beat.rate, allowed_rates=[1.0], visible=True, blocked="superseded")
+            segments=segments, rate=beat.rate, allowed_rates=[1.0], visible=True, blocked="superseded")
         if outcome.not_counted:
             progress.not_counted = crediting.add_tallies(progress.not_counted, outcome.not_counted)
         session.seq = beat.seq
         return BeatResult("superseded", {"status": "superseded", "message": SUPERSEDED_MESSAGE,
-                                         "not_counted": outcome.not_counted}), False
+                                         "acked_seq": beat.seq, "not_counted": outcome.not_counted}), False
 
     elapsed = max(0.0, (now - session.last_beat_at).total_seconds())
+    checked = _under_checks(session)
     blocked = None
-    if session.check_issued_at is not None:
+    if checked and session.check_issued_at is not None:
         if _check_overdue(session, now):
             body_extra["attention_missed"] = _miss_check(session, progress)
         else:
             blocked = "attention"
 
+    accepted: list = []
     if session.kind == LessonKind.VIDEO:
         outcome = crediting.credit_video_beat(
             intervals=progress.watched_intervals or [], furthest=progress.furthest_point,
             slack=session.slack_seconds, duration=session.duration_seconds, elapsed=elapsed,
-            segments=beat.segments, rate=beat.rate, allowed_rates=_rates(session), visible=beat.visible,
+            segments=segments, rate=beat.rate, allowed_rates=_rates(session), visible=beat.visible,
             blocked=blocked)
-        credited, not_counted = outcome.credited, outcome.not_counted
+        credited, not_counted, accepted = outcome.credited, outcome.not_counted, outcome.accepted
         session.slack_seconds = outcome.slack
         if outcome.accepted:
             progress.watched_intervals = outcome.intervals
@@ -506,15 +559,16 @@ def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
     if not_counted:
         progress.not_counted = crediting.add_tallies(progress.not_counted, not_counted)
 
-    if session.check_after_seconds is None:
+    if not checked:
         progress.credited_seconds = round(progress.credited_seconds + credited, 3)
     else:
-        session.pending_seconds = round(session.pending_seconds + credited, 3)
+        progress.pending_seconds = round(progress.pending_seconds + credited, 3)
+        session.since_check_seconds = round(session.since_check_seconds + credited, 3)
         if session.check_issued_at is None:
-            if session.pending_seconds >= session.check_after_seconds and beat.event not in Beat.FLUSH_EVENTS:
+            if session.since_check_seconds >= session.check_after_seconds:
                 session.check_issued_at = now
-            elif beat.event in Beat.FLUSH_EVENTS:
-                _flush_pending(session, progress)
+            elif _coverage_reached(progress, session):
+                _flush_pending(progress)
 
     session.seq = beat.seq
     session.last_beat_at = now
@@ -526,8 +580,18 @@ def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
     if completed:
         progress.completed_at = now
     body = _beat_body(session, progress, not_counted)
+    body["accepted"] = [[round(a, 3), round(b, 3)] for a, b in accepted]
     body.update(body_extra)
     return BeatResult("ok", body), completed
+
+
+def _under_checks(session) -> bool:
+    """Whether this session's credit waits for attention checks (video, with checks in the rule set)."""
+    return session.kind == LessonKind.VIDEO and session.check_after_seconds is not None
+
+
+def _coverage_reached(progress, session) -> bool:
+    return progress.watched_seconds >= session.coverage_threshold * session.duration_seconds - 1e-6
 
 
 def _rates(session: PlaySession) -> list[float]:
@@ -539,24 +603,46 @@ def _check_overdue(session: PlaySession, now: datetime) -> bool:
     return now > deadline
 
 
-def _miss_check(session: PlaySession, progress: LessonProgress) -> float:
-    lost = session.pending_seconds
-    if lost > 0:
-        progress.not_counted = crediting.add_tallies(progress.not_counted, {"attention": lost})
-    session.pending_seconds = 0.0
+def _next_schedule(session) -> None:
     session.check_issued_at = None
-    session.checks_missed += 1
+    session.since_check_seconds = 0.0
     session.check_after_seconds = _next_check(session.check_min_seconds, session.check_max_seconds)
+
+
+def _miss_check(session, progress) -> float:
+    """An unanswered check: the time charged since the previous check that still waits, in every
+    lesson of the learner, is not credited. ``progress`` is the session's own row when the caller holds
+    it outside the ORM (the heartbeat); the other lessons' rows are changed through the ORM."""
+    lost = 0.0
+    own_id = progress.id if progress is not None else None
+    if progress is not None and progress.pending_seconds > 0:
+        lost += progress.pending_seconds
+        progress.not_counted = crediting.add_tallies(progress.not_counted, {"attention": progress.pending_seconds})
+        progress.pending_seconds = 0.0
+    for other in _pending_rows(session.user_id, exclude=own_id):
+        lost += other.pending_seconds
+        other.not_counted = crediting.add_tallies(other.not_counted, {"attention": other.pending_seconds})
+        other.pending_seconds = 0.0
+    session.checks_missed += 1
+    _next_schedule(session)
     return round(lost, 1)
 
 
-def _flush_pending(session: PlaySession, progress: LessonProgress) -> None:
-    progress.credited_seconds = round(progress.credited_seconds + session.pending_seconds, 3)
-    session.pending_seconds = 0.0
+def _pending_rows(user_id: int, *, exclude: int | None = None) -> list[LessonProgress]:
+    query = select(LessonProgress).where(LessonProgress.user_id == user_id, LessonProgress.pending_seconds > 0)
+    if exclude is not None:
+        query = query.where(LessonProgress.id != exclude)
+    return list(db.session.scalars(query.with_for_update()))
+
+
+def _flush_pending(progress) -> None:
+    progress.credited_seconds = round(progress.credited_seconds + progress.pending_seconds, 3)
+    progress.pending_seconds = 0.0
 
 
 def answer_attention(user_id: int, session_id: str) -> dict:
-    """The learner clicked "I am here". In time: the time since the last check is credited."""
+    """The learner clicked "I am here". In time: the time charged since the last check is credited,
+    in every lesson it waits in."""
     session, progress = _load_own_session(user_id, session_id)
     now = utcnow_naive()
     if session.superseded_at is not None:
@@ -565,18 +651,34 @@ def answer_attention(user_id: int, session_id: str) -> dict:
     if session.check_issued_at is None:
         extra["attention"] = "none"
     elif _check_overdue(session, now):
-        extra["attention_missed"] = _miss_check(session, progress)
+        extra["attention_missed"] = _miss_check(session, None)
     else:
-        _flush_pending(session, progress)
-        session.check_issued_at = None
         session.checks_passed += 1
-        session.check_after_seconds = _next_check(session.check_min_seconds, session.check_max_seconds)
+        _next_schedule(session)
         session.last_beat_at = now  # the pause while the prompt was shown is not play time
         extra["attention"] = "passed"
-        _maybe_complete_lesson(progress, session, now)
+        for row in _pending_rows(user_id):
+            _flush_pending(row)
+            db.session.flush()
+            _complete_if_done(row, session, now)
     body = _beat_body(session, progress, {})
     body.update(extra)
     return body
+
+
+def _complete_if_done(progress: LessonProgress, session: PlaySession, now: datetime) -> None:
+    """Completion of a lesson whose waiting time was just credited: its own session's figures when it is
+    the session's lesson, else the lesson's own duration and the learner's rule set."""
+    if progress.id == session.progress_id:
+        _maybe_complete_lesson(progress, session, now)
+        return
+    from ..accounts.models import User
+
+    lesson = db.session.get(Lesson, progress.lesson_id)
+    rule = credits.rule_set_for(db.session.get(User, session.user_id))
+    probe = PlaySession(kind=lesson.kind, duration_seconds=_lesson_duration(lesson), allowed_rates=rule.allowed_rates,
+                        coverage_threshold=float(rule.coverage_threshold))
+    _maybe_complete_lesson(progress, probe, now)
 
 
 def _beat_body(session: PlaySession, progress: LessonProgress, not_counted: dict) -> dict:
@@ -586,11 +688,12 @@ def _beat_body(session: PlaySession, progress: LessonProgress, not_counted: dict
         body["watched_percent"] = 100 if progress.completed_at else min(
             100, int(progress.credited_seconds * 100 // duration)) if duration else 0
     body.update({
-        "status": "ok", "seq": session.seq, "pending_seconds": round(session.pending_seconds, 1),
+        "status": "ok", "seq": session.seq, "acked_seq": session.seq,
+        "pending_seconds": round(progress.pending_seconds, 1),
         "beat_not_counted": {r: round(s, 1) for r, s in not_counted.items()},
         "attention_check": None,
     })
-    if session.check_issued_at is not None:
+    if session.check_issued_at is not None and _under_checks(session):
         remaining = session.check_window_seconds - (utcnow_naive() - session.check_issued_at).total_seconds()
         body["attention_check"] = {"window_seconds": session.check_window_seconds,
                                    "remaining_seconds": max(0, round(remaining))}

@@ -27,11 +27,14 @@
   }
   function visible() { return document.visibilityState === "visible"; }
 
-  function post(url, body) {
+  function post(url, body, timeoutMs) {
     body.csrf_token = cfg.csrf;
-    return fetch(url, {method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+    var ctrl = window.AbortController ? new AbortController() : null;
+    var timer = ctrl && timeoutMs ? setTimeout(function () { ctrl.abort(); }, timeoutMs) : null;
+    return fetch(url, {method: "POST", credentials: "same-origin", body: JSON.stringify(body), signal: ctrl ? ctrl.signal : undefined,
       headers: {"Content-Type": "application/json", "X-CSRFToken": cfg.csrf, "Accept": "application/json"}})
-      .then(function (r) { return r.json().then(function (j) { return {status: r.status, body: j}; }); });
+      .then(function (r) { return r.json().then(function (j) { clearTimeout(timer); return {status: r.status, body: j}; }); },
+            function (e) { clearTimeout(timer); throw e; });
   }
 
   // ---- segments played since the last beat
@@ -52,7 +55,7 @@
     starting = post(cfg.sessionUrl, {lesson_id: parseInt(cfg.lessonId, 10)}).then(function (r) {
       starting = null;
       if (r.status !== 200) { say((r.body.error && r.body.error.message) || "无法开始计时，请刷新页面。", "danger"); stopped = true; return; }
-      sessionId = r.body.session_id; seq = 0; stopped = false;
+      sessionId = r.body.session_id; seq = 0; stopped = false; unacked = [];
       furthest = Math.max(furthest, r.body.furthest_point || 0);
       beatSeconds = r.body.heartbeat_seconds || beatSeconds;
       render(r.body);
@@ -60,17 +63,52 @@
     return starting;
   }
 
+  // ---- heartbeats: one in flight at a time; segments the server has not acknowledged are kept and
+  // resent with the next beat (the server takes each batch once, by its seq), so a lost request or a
+  // lost response costs nothing and credits nothing twice.
+  var unacked = [];  // [{seq, segments}] of beats sent but not acknowledged
+  var inFlight = null, retryTimer = null, failures = 0, offline = false;
+  var MAX_BATCHES = 48, BEAT_TIMEOUT_MS = 10000;
+
   function payload(event) {
     seq += 1;
-    return {session_id: sessionId, seq: seq, position: video ? video.currentTime : 0, segments: kind === "video" ? takeSegments() : [],
-      rate: video ? video.playbackRate : 1, visible: visible(), event: event};
+    var own = kind === "video" ? takeSegments() : [];
+    var body = {session_id: sessionId, seq: seq, position: video ? video.currentTime : 0, segments: own,
+      resend: unacked.slice(), rate: video ? video.playbackRate : 1, visible: visible(), event: event};
+    unacked.push({seq: seq, segments: own});
+    while (unacked.length > MAX_BATCHES) {  // a long outage: fold the two oldest batches (under the older seq)
+      var a = unacked.shift(), b = unacked.shift();
+      unacked.unshift({seq: a.seq, segments: a.segments.concat(b.segments)});
+    }
+    return body;
+  }
+
+  function acknowledge(ackedSeq) {
+    if (typeof ackedSeq !== "number") { return; }
+    unacked = unacked.filter(function (batch) { return batch.seq > ackedSeq; });
   }
 
   function beat(event) {
     if (!sessionId || stopped) { return Promise.resolve(); }
-    return post(cfg.beatUrl, payload(event)).then(handle).catch(function () {
-      say("网络连接中断，本段时间可能未被记录。恢复连接后会继续计时。", "warning");
+    if (inFlight) { return inFlight; }
+    clearTimeout(retryTimer);
+    inFlight = post(cfg.beatUrl, payload(event), BEAT_TIMEOUT_MS).then(function (r) {
+      inFlight = null;
+      if (r.status >= 500) { throw new Error("server " + r.status); }
+      failures = 0;
+      if (offline) {
+        offline = false;
+        say("网络已恢复，中断期间播放的内容已补记。", "success");
+      }
+      handle(r);
+    }).catch(function () {
+      inFlight = null;
+      failures += 1; offline = true;
+      say("网络中断，恢复后将补记。正在重试（第 " + failures + " 次）…", "warning");
+      var delay = Math.min(30000, 1000 * Math.pow(2, Math.min(failures, 5))) * (0.75 + Math.random() * 0.5);
+      retryTimer = setTimeout(function () { beat("retry"); }, delay);
     });
+    return inFlight;
   }
 
   function beacon(event) {
@@ -81,8 +119,12 @@
 
   function handle(r) {
     var b = r.body;
+    acknowledge(b.acked_seq);
     if (r.status === 409 || b.status === "superseded") { supersede(b.message); return; }
-    if (r.status !== 200) { say((b.error && b.error.message) || "计时出错，请刷新页面。", "danger"); return; }
+    if (r.status !== 200) {
+      unacked = [];  // refused as a whole (a 4xx): resending it would be refused again
+      say((b.error && b.error.message) || "计时出错，请刷新页面。", "danger"); return;
+    }
     render(b);
     if (b.attention_missed !== undefined) {
       hideCheck();
@@ -257,7 +299,8 @@
   });
   setInterval(function () {
     if (!sessionId || stopped || checkShown) { return; }
-    if (kind === "video" && video.paused && !segments.length) { return; }
+    if (offline) { return; }  // the retry timer is on it
+    if (kind === "video" && video.paused && !segments.length && segStart === null && !unacked.length) { return; }
     beat("tick");
   }, beatSeconds * 1000);
   window.addEventListener("pagehide", function () { closeSegment(); beacon("unload"); });

@@ -41,14 +41,14 @@ def test_heartbeats_against_the_database(app, db_session, make_user, plan):
                 seq += 1
                 beat = Beat(session.id, seq, step["start"], [[step["start"], step["start"] + step["length"]]],
                             event=step["event"])
-            before = (progress.credited_seconds, session.pending_seconds, list(progress.watched_intervals or []))
+            before = (progress.credited_seconds, progress.pending_seconds, list(progress.watched_intervals or []))
             with clock.freeze(now):
                 result = services.record_heartbeat(learner.id, beat)
             if beat is last_beat:
                 assert result.status == "duplicate"
-                assert (progress.credited_seconds, session.pending_seconds, progress.watched_intervals) == before
+                assert (progress.credited_seconds, progress.pending_seconds, progress.watched_intervals) == before
             last_beat = beat
-            counted = progress.credited_seconds + session.pending_seconds
+            counted = progress.credited_seconds + progress.pending_seconds
             assert counted >= previous - 1e-9  # never decreases
             previous = counted
             assert counted <= wall + crediting.TOLERANCE_SECONDS + 1e-6
