@@ -207,6 +207,7 @@ def progress_summary(progress: LessonProgress, duration: float) -> dict:
         "furthest_point": round(progress.furthest_point, 1),
         "resume_position": round(progress.resume_position, 1),
         "credited_seconds": round(progress.credited_seconds, 1),
+        "pending_seconds": round(progress.pending_seconds or 0.0, 1),
         "completed": progress.completed_at is not None,
         "not_counted": [{"reason": r, "label": NOT_COUNTED_LABELS.get(r, r), "seconds": round(s, 1)}
                         for r, s in sorted((progress.not_counted or {}).items(), key=lambda kv: -kv[1])

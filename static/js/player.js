@@ -148,7 +148,7 @@
     if (b.furthest_point !== undefined) { furthest = Math.max(furthest, b.furthest_point); }
     var w = document.getElementById("st-watched"); if (w) { w.textContent = b.watched_percent; }
     document.getElementById("st-credited").textContent = fmt(b.credited_seconds);
-    document.getElementById("st-pending").textContent = b.pending_seconds > 0.5 ? "，另有 " + fmt(b.pending_seconds) + "待下次学习确认后计入" : "";
+    document.getElementById("st-pending").textContent = b.pending_seconds >= 0.5 ? "，另有 " + fmt(b.pending_seconds) + "待下次确认在线学习或看完本课时后计入" : "";
     document.getElementById("st-state").textContent = b.completed ? "已完成" : "学习中";
     var list = document.getElementById("st-not-counted");
     list.textContent = "";
