@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lms.core import signals
-from lms.core.errors import Conflict, NotAllowed
+from lms.core.errors import Conflict, NotAllowed, TooMany
 from lms.credits.models import CreditRecord, RuleSet
 from lms.credits.services import credit_year, rule_set_for
 from lms.learning import exam, services
@@ -270,3 +270,99 @@ def test_attempts_are_limited_by_the_rule_set(db_session, enrolled):
             exam.submit_attempt(learner, exam.start_attempt(learner, enrollment), {})
         with pytest.raises(Conflict, match="最多可参加 2 次"):
             exam.start_attempt(learner, enrollment)
+
+
+# ---------------------------------------------------------------- the learner's budget
+
+def test_a_lost_request_costs_nothing_and_a_lost_response_credits_nothing_twice(db_session, enrolled):
+    learner, c, _ = enrolled
+    tick, session, progress = start_first_video(learner, c)  # a 30 s video
+    tick.advance(5)
+    with tick():
+        services.record_heartbeat(learner.id, Beat(session.id, 1, 5, [[0, 5]]))
+    # Beat 2 never arrives; beat 3 carries its segments again.
+    tick.advance(10)
+    with tick():
+        body = services.record_heartbeat(learner.id, Beat(session.id, 3, 15, [[10, 15]],
+                                                          resend=((2, [[5, 10]]),))).body
+    assert body["acked_seq"] == 3 and body["accepted"] == [[5, 10], [10, 15]]
+    assert progress.credited_seconds + progress.pending_seconds == pytest.approx(15)
+    # Beat 4 arrives and is credited, but its answer is lost: beat 5 resends it, and it counts once.
+    tick.advance(5)
+    with tick():
+        services.record_heartbeat(learner.id, Beat(session.id, 4, 20, [[15, 20]]))
+    tick.advance(5)
+    with tick():
+        body = services.record_heartbeat(learner.id, Beat(session.id, 5, 25, [[20, 25]],
+                                                          resend=((4, [[15, 20]]),))).body
+    assert body["accepted"] == [[20, 25]]
+    assert progress.credited_seconds + progress.pending_seconds == pytest.approx(25)
+    assert progress.watched_seconds == pytest.approx(25)
+    assert "over_wallclock" not in (progress.not_counted or {})
+
+
+def test_a_pause_credits_nothing_and_a_due_check_is_due_whatever_the_beat_is_called(db_session, enrolled):
+    learner, c, _ = enrolled
+    _frequent_checks(db_session)  # a check after 20 s of play
+    tick, session, progress = start_first_video(learner, c)
+    tick.advance(10)
+    with tick():
+        body = services.record_heartbeat(learner.id, Beat(session.id, 1, 10, [[0, 10]], event="pause")).body
+    assert progress.credited_seconds == 0 and body["pending_seconds"] == 10
+    tick.advance(10)
+    with tick():
+        body = services.record_heartbeat(learner.id, Beat(session.id, 2, 20, [[10, 20]], event="ended")).body
+    assert body["attention_check"] is not None and progress.credited_seconds == 0
+
+
+def test_a_new_session_takes_over_the_allowance_and_the_check(db_session, enrolled):
+    learner, c, _ = enrolled
+    _frequent_checks(db_session)
+    first, second = video_lessons(c)[:2]
+    tick, session, progress = start_first_video(learner, c)
+    for seq in (1, 2):
+        tick.advance(10)
+        with tick():
+            services.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
+    # A check is due; a fresh session on another lesson does not shake it off…
+    with tick():
+        fresh, _ = services.start_session(learner.id, second.id)
+    assert fresh.check_issued_at is not None and fresh.slack_seconds <= 2
+    tick.advance(5)
+    with tick():
+        body = services.record_heartbeat(learner.id, Beat(fresh.id, 1, 5, [[0, 5]]))
+    assert body.body["beat_not_counted"] == {"attention": 5}
+    # …and answering it credits the waiting time in every lesson.
+    with tick():
+        services.answer_attention(learner.id, fresh.id)
+    assert progress.credited_seconds == 20 and progress.pending_seconds == 0
+
+
+def test_a_new_session_starts_with_no_allowance(db_session, enrolled):
+    learner, c, _ = enrolled
+    lesson = video_lessons(c)[0]
+    tick = Clock()
+    total = 0.0
+    for _ in range(5):  # start, then at once a beat claiming a long stretch at 1.5×
+        with tick():
+            session, progress = services.start_session(learner.id, lesson.id)
+            services.record_heartbeat(learner.id, Beat(session.id, 1, 0, [[progress.furthest_point,
+                                                                          progress.furthest_point + 30]], rate=1.5))
+        total = progress.credited_seconds + progress.pending_seconds
+    assert total == 0  # no wall-clock time passed: nothing to credit
+
+
+def test_session_starts_are_limited_per_learner(app, db_session, enrolled):
+    learner, c, _ = enrolled
+    lesson = video_lessons(c)[0]
+    tick = Clock()
+    limit = services.session_starts_per_minute()
+    for _ in range(limit):
+        tick.advance(1)
+        with tick():
+            services.start_session(learner.id, lesson.id)
+    with tick(), pytest.raises(TooMany, match="开始播放过于频繁"):
+        services.start_session(learner.id, lesson.id)
+    tick.advance(60)
+    with tick():
+        services.start_session(learner.id, lesson.id)  # a minute on: allowed again
