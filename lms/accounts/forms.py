@@ -1,18 +1,26 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 TITLE_SERIES = ["", "工程技术", "卫生", "教师", "经济", "会计", "统计", "农业", "科学研究", "新闻", "出版",
                 "翻译", "律师", "公证", "艺术", "图书资料", "文物博物", "档案", "工艺美术", "技工院校教师",
                 "体育", "实验技术", "社会工作", "其他"]
 
 
+def printable(form, field):
+    """Names are stored as typed: a control character (NUL, a line break) is a paste accident, and
+    PostgreSQL cannot store a NUL at all."""
+    if field.data and not str(field.data).isprintable():
+        raise ValidationError(_l("含有无法显示的控制字符，请删除后重新输入（可手动输入，不要粘贴）。"))
+
+
 class RegistrationForm(FlaskForm):
-    real_name = StringField(_l("真实姓名"), validators=[DataRequired(_l("请填写真实姓名。")), Length(max=50)],
+    real_name = StringField(_l("真实姓名"), validators=[DataRequired(_l("请填写真实姓名。")), Length(max=50),
+                                                       printable],
                             render_kw={"autocomplete": "name"})
     id_number = StringField(_l("身份证号"), validators=[DataRequired(_l("请填写 18 位身份证号。"))],
-                            render_kw={"autocomplete": "off", "maxlength": 18, "inputmode": "text",
+                            render_kw={"autocomplete": "off", "maxlength": 24, "inputmode": "text",  # room for spaces
                                        "spellcheck": "false"})
     mobile = StringField(_l("手机号"), validators=[Optional()], render_kw={"autocomplete": "tel",
                                                                           "inputmode": "numeric"})
@@ -20,11 +28,11 @@ class RegistrationForm(FlaskForm):
                         render_kw={"autocomplete": "email", "type": "email"})
     region_code = SelectField(_l("所在地区"), validators=[DataRequired(_l("请选择所在地区。"))], choices=[])
     employer_name = StringField(_l("工作单位"), validators=[DataRequired(_l("请填写工作单位全称。")),
-                                                           Length(max=120)],
+                                                           Length(max=120), printable],
                                 render_kw={"autocomplete": "organization"})
     employer_credit_code = StringField(
         _l("单位统一社会信用代码"), validators=[DataRequired(_l("请填写 18 位统一社会信用代码。"))],
-        render_kw={"maxlength": 18, "spellcheck": "false"})
+        render_kw={"maxlength": 24, "spellcheck": "false"})
     title_series = SelectField(_l("职称系列"), choices=[SelectChoice(s, s or "（暂无或不确定）") for s in TITLE_SERIES],
                                validators=[Optional()])
     password = PasswordField(_l("密码"), validators=[DataRequired(_l("请设置密码。"))],

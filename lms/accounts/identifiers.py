@@ -1,5 +1,16 @@
-"""National identifiers: resident ID numbers (GB 11643) and unified social credit codes (GB 32100)."""
+"""National identifiers: resident ID numbers (GB 11643), unified social credit codes (GB 32100), mobiles.
 
+Every identifier is folded before it is validated, hashed, looked up or stored (``fold``): Unicode
+NFKC, so the full-width digits and letters a Chinese input method types (``３``, ``Ｘ``) and other
+compatibility forms (``²``) become their ASCII characters; spaces (also the ideographic space) are
+dropped and letters made capitals. Anything that is still not a printable ASCII character (an
+Arabic-Indic digit, which ``str.isdigit()`` accepts; a NUL; a zero-width space) is refused with a
+message naming it. So one number has one spelling, one lookup hash and one row, however it was typed,
+and every validator answers bad input with ``IdentifierError``, never another exception.
+"""
+
+import re
+import unicodedata
 from datetime import date
 
 from ..core import clock
@@ -12,8 +23,34 @@ _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
+_MAX_TYPED = 64  # longer input is no identifier; refused before any Unicode work
+_MAX_EMAIL = 254
+_SPACES = re.compile(r"\s+")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+
+
 class IdentifierError(ValueError):
     """An identifier failed validation; the message says what to fix."""
+
+
+def _shown(ch: str) -> str:
+    return f"“{ch}”" if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
+
+
+def fold(raw: str | None, label: str, *, drop: str = "") -> str:
+    """``raw`` as printable ASCII capitals without spaces (and without the characters in ``drop``),
+    after NFKC; raises IdentifierError naming the first characters that cannot be part of ``label``."""
+    raw = raw or ""
+    if len(raw) > _MAX_TYPED:
+        raise IdentifierError(f"{label}过长（{len(raw)} 个字符），请核对后重新输入。")
+    value = _SPACES.sub("", unicodedata.normalize("NFKC", raw))
+    for ch in drop:
+        value = value.replace(ch, "")
+    bad = list(dict.fromkeys(ch for ch in value if not ("!" <= ch <= "~")))
+    if bad:
+        raise IdentifierError(f"{label}含有无法识别的字符：{'、'.join(_shown(ch) for ch in bad[:3])}。"
+                              f"请用数字和英文字母（全角、半角均可）重新输入，不要粘贴其他符号。")
+    return value.upper()
 
 
 def id_number_check_char(first17: str) -> str:
@@ -22,10 +59,10 @@ def id_number_check_char(first17: str) -> str:
 
 def normalize_id_number(raw: str, *, today: date | None = None) -> str:
     """Return the 18-character ID number in canonical form, or raise IdentifierError."""
-    value = (raw or "").strip().replace(" ", "").upper()
+    value = fold(raw, "身份证号")
     if len(value) != 18:
         raise IdentifierError(f"身份证号应为 18 位，您输入了 {len(value)} 位。")
-    if not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    if not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):  # ASCII only after fold
         raise IdentifierError("身份证号前 17 位应为数字，最后一位为数字或字母 X。")
     if value[:2] + "0000" not in PROVINCES:
         raise IdentifierError("身份证号前两位不是有效的省级行政区划代码，请核对。")
@@ -53,7 +90,7 @@ def credit_code_check_char(first17: str) -> str:
 
 def normalize_credit_code(raw: str) -> str:
     """Return the 18-character unified social credit code, or raise IdentifierError."""
-    value = (raw or "").strip().replace(" ", "").upper()
+    value = fold(raw, "统一社会信用代码")
     if len(value) != 18:
         raise IdentifierError(f"统一社会信用代码应为 18 位，您输入了 {len(value)} 位。")
     bad = sorted({c for c in value if c not in _USCC_CHARS})
@@ -65,4 +102,29 @@ def normalize_credit_code(raw: str) -> str:
         raise IdentifierError("统一社会信用代码第 3–8 位应为登记管理机关行政区划码（数字）。")
     if credit_code_check_char(value[:17]) != value[17]:
         raise IdentifierError("统一社会信用代码校验码（最后一位）不正确，请逐位核对。")
+    return value
+
+
+def normalize_mobile(raw: str) -> str:
+    """An 11-digit mainland mobile number (spaces and hyphens between the digits are ignored)."""
+    value = fold(raw, "手机号", drop="-")
+    if not _MOBILE.fullmatch(value):
+        raise IdentifierError("手机号应为 11 位中国大陆手机号码。")
+    return value
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def normalize_email(raw: str | None) -> str | None:
+    """An e-mail address as stored and looked up: NFKC (a full-width ``＠`` is ``@``), lower case;
+    None when empty. Raises IdentifierError when it is not an address."""
+    raw = (raw or "").strip()
+    if len(raw) > _MAX_EMAIL:
+        raise IdentifierError(f"电子邮箱最多 {_MAX_EMAIL} 个字符。")
+    value = unicodedata.normalize("NFKC", raw).strip().lower()
+    if not value:
+        return None
+    if len(value) > _MAX_EMAIL or not value.isprintable() or not _EMAIL.fullmatch(value):
+        raise IdentifierError("电子邮箱格式不正确。")
     return value

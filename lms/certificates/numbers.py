@@ -2,8 +2,9 @@
 
 Format: ``ISSUER`` (2–6 capital letters or digits, ``LMS_CERT_ISSUER_CODE``, default ``GX``), the
 four-digit year, a six-digit sequence within issuer and year, and one check character, e.g.
-``GX2026000001`` + check → ``GX20260000017``. Spaces and hyphens typed by people are ignored and
-letters are folded to capitals.
+``GX2026000001`` + check → ``GX20260000017``. What people type is folded first (Unicode NFKC, so the
+full-width ``ＧＸ２０２６…`` of a Chinese input method is the same number), spaces and hyphens are
+ignored and letters are folded to capitals.
 
 The check character follows ISO/IEC 7064 MOD 37-2 (pure system, modulus 37, radix 2) over the
 alphabet ``0-9 A-Z *``. We use the pure system rather than the hybrid MOD 37,36: the hybrid one
@@ -23,11 +24,12 @@ certificate, the PDF hash identifies the file.
 """
 
 import re
+import unicodedata
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
 _VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 _SHAPE = re.compile(r"^([A-Z0-9]{2,6}?)(\d{4})(\d{6})([0-9A-Z*])$")
-_ISSUER = re.compile(r"^[A-Z][A-Z0-9]{1,5}$")
+_ISSUER = re.compile(r"[A-Z][A-Z0-9]{1,5}")
 
 
 class NumberError(ValueError):
@@ -56,7 +58,7 @@ def is_valid(number: str) -> bool:
 
 
 def valid_issuer(code: str) -> bool:
-    return bool(_ISSUER.match(code))
+    return bool(_ISSUER.fullmatch(code))  # fullmatch: "$" alone would let a trailing newline through
 
 
 def compose(issuer: str, year: int, sequence: int) -> str | None:
@@ -67,7 +69,11 @@ def compose(issuer: str, year: int, sequence: int) -> str | None:
 
 
 def normalize(text: str) -> str:
-    return re.sub(r"[\s\-－—_]+", "", (text or "")).upper()
+    """What was typed, folded for a lookup: NFKC, no spaces or hyphens, capitals. Characters that
+    are not printable (NUL, other control characters) become U+FFFD, so the text is safe to query
+    and to log, and can match no number."""
+    folded = re.sub(r"[\s\-—_]+", "", unicodedata.normalize("NFKC", (text or "")[:200]))
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in folded).upper()
 
 
 def parse(text: str) -> str:
