@@ -26,7 +26,8 @@ def snapshot(db_session, course):
                                    .order_by(QuizQuestion.position)).all()
     return {
         "fields": (course.code, course.title, course.subject.name, course.category, course.credit_hours,
-                   course.summary, course.syllabus, course.tags, course.pass_score, course.publisher.name),
+                   course.summary, course.syllabus, course.tags, course.pass_score, course.exam_attempt_size,
+                   course.publisher.name),
         "outline": [(ch.title, [(lesson.title, lesson.kind, lesson.body,
                                  lesson.media_asset.duration_seconds if lesson.media_asset else None)
                                 for lesson in ch.lessons]) for ch in course.chapters],
