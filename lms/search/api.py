@@ -1,6 +1,6 @@
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from . import services
+from . import services, tasks
 from .routes import parse_search_args
 
 bp = Blueprint("search_api", __name__, url_prefix="/api/v1")
@@ -9,7 +9,10 @@ bp = Blueprint("search_api", __name__, url_prefix="/api/v1")
 @bp.get("/search")
 def search():
     q, filters, sort, page = parse_search_args(request.args)
-    result = services.search(q, filters, sort, page, per_page=current_app.config["LMS_SEARCH_PAGE_SIZE"])
+    try:
+        result = tasks.search(q, filters, sort, page, per_page=current_app.config["LMS_SEARCH_PAGE_SIZE"])
+    except services.SearchUnavailable as exc:
+        return jsonify(error={"code": exc.code, "message": exc.message}), exc.status, {"Retry-After": "60"}
     return jsonify(
         query=result.query, filters=result.filters.as_dict(), sort=result.sort, page=result.page,
         pages=result.pages, per_page=result.per_page, total=result.total,

@@ -22,6 +22,7 @@ def rebuild_command(inline: bool, timeout: int):
         from .documents import published_documents
 
         n = services.rebuild_index(published_documents(), progress=lambda k: click.echo(f"  已写入 {k} 门课程……"))
+        tasks.rebuild_done()
     else:
         # Through the queue, so the rebuild and incremental updates never write at the same time.
         result = tasks.rebuild_index_job()

@@ -24,18 +24,20 @@ def is_searchable(course: Course) -> bool:
     return course.status == CourseStatus.PUBLISHED
 
 
-def published_documents(batch: int = 500) -> Iterator[CourseDocument]:
-    """Every published course, read in batches so memory stays flat on a large catalog."""
+def published_documents(batch: int = 500, *, session=None) -> Iterator[CourseDocument]:
+    """Every published course, read in batches so memory stays flat on a large catalog (through
+    ``session``, by default the app's)."""
+    session = session if session is not None else db.session
     query = published_courses().options(
         selectinload(Course.subject), selectinload(Course.publisher),
         selectinload(Course.chapters).selectinload(Chapter.lessons),
     ).order_by(Course.id)
     last_id = 0
     while True:
-        courses = db.session.scalars(query.where(Course.id > last_id).limit(batch)).all()
+        courses = session.scalars(query.where(Course.id > last_id).limit(batch)).all()
         if not courses:
             return
         for course in courses:
             yield course_document(course)
         last_id = courses[-1].id
-        db.session.expunge_all()
+        session.expunge_all()

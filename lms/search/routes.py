@@ -1,7 +1,7 @@
 from flask import Blueprint, current_app, render_template, request
 
 from ..core.errors import InvalidInput
-from . import services
+from . import services, tasks
 
 bp = Blueprint("search", __name__)
 
@@ -19,7 +19,11 @@ def parse_search_args(args) -> tuple[str, services.SearchFilters, str, int]:
 @bp.get("/search")
 def search_page():
     q, filters, sort, page = parse_search_args(request.args)
-    result = services.search(q, filters, sort, page, per_page=current_app.config["LMS_SEARCH_PAGE_SIZE"])
+    try:
+        result = tasks.search(q, filters, sort, page, per_page=current_app.config["LMS_SEARCH_PAGE_SIZE"])
+    except services.SearchUnavailable as exc:
+        # A page that works (200), says why and points to the catalog, which does not need the index.
+        return render_template("search/unavailable.html", query=q, message=exc.message)
     return render_template("search/results.html", result=result, sorts=services.SORTS,
                            facet_titles=FACET_TITLES)
 

@@ -4,11 +4,18 @@ Models-free: the index is fed :class:`CourseDocument` values (built from courses
 ``documents.py``) and answers with :class:`SearchResult`. Writes go through the job queue
 (``tasks.py``), the index's only writer; searches open the live index read-only.
 
+Readers never create, repair or delete an index. When the live index is missing (no folder, no
+table of contents) or cannot be read (garbage in its files), a search raises
+:class:`SearchUnavailable` (搜索暂不可用); the web layer then queues one rebuild for the worker
+(``tasks.request_rebuild``). Creating an empty index in a reader would hide every course until
+someone noticed, and its swap would delete the real generation.
+
 Layout on disk: ``LMS_SEARCH_INDEX`` (default ``<instance>/search-index``) is a symlink to a
 generation directory ``search-index.<n>`` beside it. A rebuild writes a fresh generation and
 swaps the link with one ``rename``, so searches keep being served throughout.
 """
 
+import gc
 import logging
 import math
 import os
@@ -26,10 +33,11 @@ from flask import current_app
 from markupsafe import Markup, escape
 from whoosh import highlight, index, sorting
 from whoosh.fields import DATETIME, ID, NUMERIC, TEXT, SchemaClass
+from whoosh.index import LockError
 from whoosh.qparser import MultifieldParser, OrGroup
 from whoosh.query import And, Every, Term
 
-from ..core.errors import InvalidInput
+from ..core.errors import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +205,19 @@ def _fields(doc: CourseDocument) -> dict:
 
 # ---------------------------------------------------------------- the index on disk
 
+class SearchUnavailable(DomainError):
+    """The live index is missing or unreadable: search is off until the worker rebuilds it.
+    ``reason`` is for the log, the message for the user."""
+
+    status = 503
+    code = "search_unavailable"
+
+    def __init__(self, reason: str, *, transient: bool = False):
+        self.reason, self.transient = reason, transient  # transient: a file vanished mid-read; try again
+        super().__init__("搜索暂不可用：课程索引正在重建，请过几分钟再试。"
+                         "在此期间您仍可以在课程目录中按主题和类别浏览全部课程。")
+
+
 def _live_path(index_dir: str | os.PathLike | None) -> Path:
     return Path(index_dir or current_app.config["LMS_SEARCH_INDEX"])
 
@@ -225,8 +246,19 @@ def _swap(live: Path, generation: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def open_for_reading(index_dir=None):
+    """The live index as it is on disk; SearchUnavailable when there is none. Never creates one."""
+    live = _live_path(index_dir)
+    if not live.is_dir():
+        raise SearchUnavailable(f"the index folder {live} is missing")
+    if not index.exists_in(str(live)):
+        raise SearchUnavailable(f"the index in {live} has no table of contents")
+    return index.open_dir(str(live))
+
+
 def open_index(index_dir=None, *, create: bool = True):
-    """The live index; created empty on first use."""
+    """For the worker and tools only (readers use ``open_for_reading``): the live index, created
+    empty when there is none and ``create`` is true."""
     live = _live_path(index_dir)
     if live.exists() and index.exists_in(str(live)):
         return index.open_dir(str(live))
@@ -246,19 +278,25 @@ def index_course(doc: CourseDocument, *, index_dir=None) -> None:
 
 
 def index_courses(docs: Iterable[CourseDocument], *, index_dir=None) -> int:
-    ix = open_index(index_dir)
-    n = 0
-    with ix.writer(timeout=WRITE_TIMEOUT) as writer:
-        for doc in docs:
-            writer.update_document(**_fields(doc))
-            n += 1
-    return n
+    """Update the live index in place; SearchUnavailable when it is missing or damaged (the job
+    then rebuilds it from the database rather than start an index holding only these courses)."""
+    docs = list(docs)
+
+    def write():
+        with open_for_reading(index_dir).writer(timeout=WRITE_TIMEOUT) as writer:
+            for doc in docs:
+                writer.update_document(**_fields(doc))
+
+    _guarded(write)
+    return len(docs)
 
 
 def remove_course(code: str, *, index_dir=None) -> None:
-    ix = open_index(index_dir)
-    with ix.writer(timeout=WRITE_TIMEOUT) as writer:
-        writer.delete_by_term("code", code)
+    def write():
+        with open_for_reading(index_dir).writer(timeout=WRITE_TIMEOUT) as writer:
+            writer.delete_by_term("code", code)
+
+    _guarded(write)
 
 
 def rebuild_index(docs: Iterable[CourseDocument], *, index_dir=None, progress=None) -> int:
@@ -284,7 +322,7 @@ def rebuild_index(docs: Iterable[CourseDocument], *, index_dir=None, progress=No
 
 def indexed_codes(*, index_dir=None) -> set[str]:
     def read():
-        with open_index(index_dir).searcher() as searcher:
+        with open_for_reading(index_dir).searcher() as searcher:
             return {fields["code"] for fields in searcher.all_stored_fields()}
 
     return _read(read)
@@ -374,18 +412,41 @@ def search(query: str, filters: SearchFilters | None = None, sort: str = "releva
 def _read(fn):
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
-            return fn()
-        except FileNotFoundError:
+            return _guarded(fn)
+        except SearchUnavailable as exc:
             # The writer committed between our listing of the index's files and opening them
             # (Whoosh removes superseded files on commit): read again from the new generation.
-            if attempt == READ_ATTEMPTS:
+            if not exc.transient or attempt == READ_ATTEMPTS:
                 raise
             time.sleep(0.01 * attempt)
     raise AssertionError("unreachable")
 
 
+def _guarded(fn):
+    """``fn()``, with any failure to read the index files turned into SearchUnavailable.
+
+    Garbage in an index file surfaces as almost any exception (OSError, struct.error, EOFError,
+    an unpickling error from the table of contents…), so all of them count; a lock held by another
+    writer (whoosh LockError) and our own domain errors pass through. The failure is logged as
+    one line, and the exception is dropped before raising: it holds files Whoosh left open, which
+    are closed here rather than reported later as ResourceWarnings."""
+    try:
+        return fn()
+    except (DomainError, LockError):
+        raise
+    except Exception as exc:  # see above
+        failure = exc
+    reason, transient = f"{type(failure).__name__}: {failure}", isinstance(failure, FileNotFoundError)
+    log.warning("search index unreadable: %s", reason)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del failure
+        gc.collect()
+    raise SearchUnavailable(reason, transient=transient)
+
+
 def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: int, index_dir) -> SearchResult:
-    ix = open_index(index_dir)
+    ix = open_for_reading(index_dir)
     with ix.searcher() as searcher:
         parsed = _parse(ix, query) if query else Every()
         sortedby, reverse = None, False

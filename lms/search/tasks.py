@@ -4,39 +4,103 @@ A course's document is taken just before the transaction commits (when its lesso
 publisher can still be read) and queued only after the commit succeeds, so the worker never
 indexes a course that was rolled back. Jobs carry the whole document, so they do not race the
 database; one consumer (``-w 1``) applies them in order.
+
+A reader that finds the index missing or damaged asks for one rebuild (``request_rebuild``);
+an update job that finds it so rebuilds it from the database before applying its change, so the
+index never restarts empty with only the latest course in it.
 """
 
 import logging
+import time
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from ..core import signals
-from ..core.jobs import app_task
+from ..core.jobs import app_task, huey
 from . import services
 
 log = logging.getLogger(__name__)
 
 _PENDING = "search_pending"  # Session.info key: {code: Course or None (remove)}
+REBUILD_REQUESTED = "search:rebuild-requested"  # key in the queue's storage: when a reader asked
+REQUEST_AGAIN_AFTER = 15 * 60  # seconds: a request whose job never ran (queue lost) may be renewed
 
 
 @app_task(retries=3, retry_delay=5)
 def index_course_job(doc: services.CourseDocument) -> str:
-    services.index_course(doc)
+    try:
+        services.index_course(doc)
+    except services.SearchUnavailable as exc:
+        _rebuild_for_update(exc)
+        services.index_course(doc)  # in the database too by now, unless retired since: then a later job removes it
     return doc.code
 
 
 @app_task(retries=3, retry_delay=5)
 def remove_course_job(code: str) -> str:
-    services.remove_course(code)
+    try:
+        services.remove_course(code)
+    except services.SearchUnavailable as exc:
+        _rebuild_for_update(exc)
+        services.remove_course(code)
     return code
+
+
+def _rebuild_for_update(exc: services.SearchUnavailable) -> None:
+    from ..extensions import db
+    from .documents import published_documents
+
+    log.warning("search index unusable (%s): rebuilding it from the database", exc.reason)
+    # A session of its own: in immediate mode this job runs inside the publisher's after_commit,
+    # where that session may not query any more.
+    with Session(db.engine) as session:
+        services.rebuild_index(published_documents(session=session))
 
 
 @app_task()
 def rebuild_index_job() -> int:
     from .documents import published_documents
 
-    return services.rebuild_index(published_documents())
+    count = services.rebuild_index(published_documents())
+    rebuild_done()
+    return count
+
+
+def rebuild_done() -> None:
+    """Forget the readers' request for a rebuild (one ran), so a later failure may ask again."""
+    huey.get(REBUILD_REQUESTED)
+
+
+def request_rebuild(reason: str) -> bool:
+    """Queue a rebuild for a reader that found the index missing or damaged; True when this call
+    queued it. Readers ask, the worker rebuilds (readers never touch the index). The request is
+    kept in the queue's storage, which every web process shares, so the many searches that fail
+    until the rebuild is done queue it once; it is renewed only if no rebuild ran for
+    REQUEST_AGAIN_AFTER seconds (a job lost with its queue)."""
+    now = time.time()
+    if not huey.put_if_empty(REBUILD_REQUESTED, now):
+        asked_at = huey.get(REBUILD_REQUESTED, peek=True)
+        if asked_at is not None and now - float(asked_at) < REQUEST_AGAIN_AFTER:
+            return False
+        huey.put(REBUILD_REQUESTED, now)
+    log.warning("search index unavailable (%s): rebuild queued", reason)
+    try:
+        rebuild_index_job()
+    except Exception:  # search stays unavailable; the next request after the delay asks again
+        log.exception("could not queue the search index rebuild")
+        return False
+    return True
+
+
+def search(query: str, filters: services.SearchFilters, sort: str, page: int, *, per_page: int):
+    """``services.search`` for the web: when the index is missing or damaged, queue one rebuild,
+    then raise SearchUnavailable for the page or the API to answer."""
+    try:
+        return services.search(query, filters, sort, page, per_page=per_page)
+    except services.SearchUnavailable as exc:
+        request_rebuild(exc.reason)
+        raise
 
 
 def _queue_change(course, *, publish: bool, session: Session) -> None:
