@@ -3,9 +3,10 @@
 import logging
 import os
 
-from flask import Flask, request
+from flask import Flask, request, session
+from werkzeug.exceptions import MethodNotAllowed
 
-from .config import load_config
+from .config import load_config, settle_config
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 __all__ = ["create_app"]
@@ -23,6 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     if config:
         app.config.update(config)
+    for warning in settle_config(app.config):  # LMS_ENV decides what was left open (secure cookies...)
+        logging.getLogger(__name__).warning(warning)
 
     if app.config.get("LMS_PROXY_FIX"):
         # Behind nginx: trust one proxy hop for the client address and scheme.
@@ -70,14 +73,17 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from .accounts.models import User
+        from .accounts import sessions
+        from .core.database import commit_apart
 
-        # "<id>.<login epoch>": a session from before the last password change no longer loads.
-        user_pk, _, epoch = user_id.partition(".")
-        if not (user_pk.isdigit() and epoch.isdigit()):
-            return None
-        user = db.session.get(User, int(user_pk))
-        return user if user is not None and user.login_epoch == int(epoch) else None
+        # "<id>.<login epoch>.<session id>": an ended or expired session, or one from before the
+        # last password change, no longer loads (lms/accounts/sessions.py).
+        user = sessions.signed_in_user(user_id)
+        if user is not None and request.method in ("GET", "HEAD") and sessions.needs_touch(user.login_session) \
+                and not (db.session.new or db.session.dirty or db.session.deleted):
+            # A page view records activity now and then, in a short write of its own.
+            commit_apart(lambda: sessions.touch_session(user.login_session))
+        return user
 
     logging.basicConfig(level=logging.INFO)
 
@@ -154,7 +160,17 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(export_cli)
 
 
+def _quiet_dev_server() -> None:
+    """Werkzeug's server (``flask run``, ``make run``) names itself and Python with their versions in
+    every response's Server header, and has no setting for it: its handler says "lms" instead.
+    (gunicorn says "gunicorn", without a version.)"""
+    from werkzeug.serving import WSGIRequestHandler
+
+    WSGIRequestHandler.version_string = lambda self: "lms"
+
+
 def _register_security(app: Flask) -> None:
+    _quiet_dev_server()
     csp = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
            "script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
@@ -167,4 +183,19 @@ def _register_security(app: Flask) -> None:
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if response.status_code == 405 and "Allow" not in response.headers:
+            refused = request.routing_exception
+            if isinstance(refused, MethodNotAllowed) and refused.valid_methods:
+                response.headers["Allow"] = ", ".join(sorted(refused.valid_methods))
+        if "Cache-Control" not in response.headers and _personal():
+            response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def _personal() -> bool:
+    """Whether a response may show someone's own data, so that no cache (shared or the browser's
+    history on a shared computer) may keep it: anything for a signed-in person or an API client,
+    any answer to a form (it shows what was typed), any response that sets the session cookie.
+    Views that chose their own Cache-Control (files, public verification) keep it."""
+    return (request.method not in ("GET", "HEAD") or "Authorization" in request.headers
+            or "_user_id" in session or session.modified)

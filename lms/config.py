@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -20,6 +21,21 @@ def _instance_secret(instance_path: str, name: str, nbytes: int = 32) -> str:
     return value
 
 
+ENVIRONMENTS = ("development", "production")
+
+
+def is_production(config) -> bool:
+    """The one question the code asks about where it runs (``LMS_ENV``)."""
+    return config.get("LMS_ENV") == "production"
+
+
+def _flag(value: str | None) -> bool | None:
+    """``1``/``0`` (also true/false, yes/no, on/off); None when unset: decided by LMS_ENV."""
+    if value is None or not value.strip():
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def load_config(instance_path: str) -> dict:
     env = os.environ
     if env.get("DATABASE_URL") and not (env.get("SECRET_KEY") and env.get("LMS_DATA_KEY")):
@@ -34,6 +50,9 @@ def load_config(instance_path: str) -> dict:
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
     redis_url = env.get("REDIS_URL") or None
     return {
+        # development (the default: one machine, plain http) or production; see settle_config().
+        "LMS_ENV": env.get("LMS_ENV", "development"),
+        "LMS_KEYS_IN_INSTANCE": not (env.get("SECRET_KEY") and env.get("LMS_DATA_KEY")),
         "SECRET_KEY": env.get("SECRET_KEY") or _instance_secret(instance_path, "secret_key"),
         "LMS_DATA_KEY": env.get("LMS_DATA_KEY") or _instance_secret(instance_path, "data_key"),
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -44,7 +63,17 @@ def load_config(instance_path: str) -> dict:
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
-        "LMS_LOGIN_RATE_LIMIT": env.get("LMS_LOGIN_RATE_LIMIT", "10 per minute;60 per hour"),
+        # Login: requests per address whatever their outcome (a flood guard; a workplace may share one
+        # address), then failures only, per account and per address, each adding a doubling delay
+        # (lms/accounts/throttle.py). No lock: the right password works once the delay has passed.
+        "LMS_LOGIN_RATE_LIMIT": env.get("LMS_LOGIN_RATE_LIMIT", "60 per minute"),
+        "LMS_LOGIN_FREE_FAILURES": int(env.get("LMS_LOGIN_FREE_FAILURES", "5")),
+        "LMS_LOGIN_FAILURE_WINDOW_HOURS": int(env.get("LMS_LOGIN_FAILURE_WINDOW_HOURS", "24")),
+        "LMS_LOGIN_SOURCE_FREE_FAILURES": int(env.get("LMS_LOGIN_SOURCE_FREE_FAILURES", "30")),
+        "LMS_LOGIN_SOURCE_WINDOW_SECONDS": int(env.get("LMS_LOGIN_SOURCE_WINDOW_SECONDS", "3600")),
+        "LMS_LOGIN_DELAY_SECONDS": float(env.get("LMS_LOGIN_DELAY_SECONDS", "30")),
+        "LMS_LOGIN_MAX_DELAY_SECONDS": float(env.get("LMS_LOGIN_MAX_DELAY_SECONDS", "900")),
+        "LMS_KNOWN_DEVICE_DAYS": int(env.get("LMS_KNOWN_DEVICE_DAYS", "180")),
         "LMS_PUBLIC_URL": env.get("LMS_PUBLIC_URL", "http://127.0.0.1:5000"),
         # Certificates: issuer code in numbers (2-6 capitals/digits), issuer name, credential signing keys.
         "LMS_CERT_ISSUER_CODE": env.get("LMS_CERT_ISSUER_CODE", "GX"),
@@ -53,6 +82,8 @@ def load_config(instance_path: str) -> dict:
         "LMS_VERIFY_RATE_LIMIT": env.get("LMS_VERIFY_RATE_LIMIT", "30 per minute;300 per hour"),
         # HR API: requests per client (key), and where webhooks may point (https, public hosts).
         "LMS_API_RATE_LIMIT": env.get("LMS_API_RATE_LIMIT", "120 per minute"),
+        # Wrong API secrets per key id from one address, and per address over all key ids.
+        "LMS_API_AUTH_FAILURE_LIMIT": env.get("LMS_API_AUTH_FAILURE_LIMIT", "10 per minute;50 per hour"),
         "LMS_WEBHOOK_ALLOW_HTTP": env.get("LMS_WEBHOOK_ALLOW_HTTP", "0") == "1",
         "LMS_WEBHOOK_ALLOW_PRIVATE": env.get("LMS_WEBHOOK_ALLOW_PRIVATE", "0") == "1",
         "LMS_WEBHOOK_MAX_PER_CLIENT": int(env.get("LMS_WEBHOOK_MAX_PER_CLIENT", "10")),
@@ -61,12 +92,26 @@ def load_config(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env.get("LMS_SECURE_COOKIES", "0") == "1",
+        # None: on in production, off in development (settle_config); LMS_SECURE_COOKIES decides when set.
+        "SESSION_COOKIE_SECURE": _flag(env.get("LMS_SECURE_COOKIES")),
+        # Login sessions (lms/accounts/sessions.py): "在此设备上保持登录" lasts at most this many
+        # days; other sessions end when the browser closes, and on the server after this many hours
+        # at most (a week: a browser left open is not asked again mid-week, a copied cookie does not
+        # live on). Page views record activity at most this often.
+        "LMS_REMEMBER_DAYS": int(env.get("LMS_REMEMBER_DAYS", "30")),
+        "LMS_SESSION_HOURS": int(env.get("LMS_SESSION_HOURS", "168")),
+        "LMS_SESSION_TOUCH_SECONDS": int(env.get("LMS_SESSION_TOUCH_SECONDS", "600")),
+        "REMEMBER_COOKIE_DURATION": timedelta(days=int(env.get("LMS_REMEMBER_DAYS", "30"))),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": env.get("LMS_SECURE_COOKIES", "0") == "1",
+        "REMEMBER_COOKIE_SECURE": _flag(env.get("LMS_SECURE_COOKIES")),
         "LMS_PROXY_FIX": env.get("LMS_PROXY_FIX", "0") == "1",
         "LMS_REGISTER_RATE_LIMIT": env.get("LMS_REGISTER_RATE_LIMIT", "20 per hour"),
+        # The player: seconds between heartbeats, the minimum reading time of a text lesson, and how many
+        # play sessions one learner may start in a minute (each start supersedes the previous one).
+        "LMS_HEARTBEAT_SECONDS": int(env.get("LMS_HEARTBEAT_SECONDS", "12")),
+        "LMS_READING_MIN_SECONDS": int(env.get("LMS_READING_MIN_SECONDS", "60")),
+        "LMS_SESSION_STARTS_PER_MINUTE": int(env.get("LMS_SESSION_STARTS_PER_MINUTE", "12")),
         "CATALOG_PAGE_SIZE": 12,
         "LMS_MAX_UPLOAD_MB": int(env.get("LMS_MAX_UPLOAD_MB", "2048")),
         "LMS_TRANSCODE_STALL_SECONDS": int(env.get("LMS_TRANSCODE_STALL_SECONDS", "120")),
@@ -90,3 +135,37 @@ def load_config(instance_path: str) -> dict:
         "LMS_XAPI_USERNAME": env.get("LMS_XAPI_USERNAME", ""),
         "LMS_XAPI_PASSWORD": env.get("LMS_XAPI_PASSWORD", ""),
     }
+
+
+def settle_config(config) -> list[str]:
+    """Check ``LMS_ENV`` and fill in what it decides, after any overrides were applied.
+
+    Returns warnings to log at start-up; raises ValueError for a configuration that must not run.
+    Production: secure cookies unless ``LMS_SECURE_COOKIES=0`` says otherwise, https URLs, no
+    benchmark endpoints."""
+    raw = config.get("LMS_ENV")
+    name = str(raw or "").strip().lower()
+    if name not in ENVIRONMENTS:
+        raise ValueError(f"LMS_ENV must be one of {', '.join(ENVIRONMENTS)}, not {raw!r}.")
+    config["LMS_ENV"] = name
+    production = name == "production"
+    for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        if config.get(key) is None:
+            config[key] = production
+    if not production:
+        return []
+    if config.get("LMS_BENCH_ENDPOINTS"):
+        raise ValueError("LMS_BENCH_ENDPOINTS is for benchmarks only and cannot be switched on with LMS_ENV=production.")
+    public_url = str(config.get("LMS_PUBLIC_URL") or "")
+    config["PREFERRED_URL_SCHEME"] = "http" if public_url.startswith("http://") else "https"
+    warnings = []
+    if not config["SESSION_COOKIE_SECURE"]:
+        warnings.append("LMS_ENV=production with LMS_SECURE_COOKIES=0: login cookies are sent over plain http too.")
+    if public_url.startswith("http://"):
+        warnings.append(f"LMS_ENV=production with LMS_PUBLIC_URL={public_url}: links on certificates use plain http.")
+    if config.get("LMS_KEYS_IN_INSTANCE"):
+        warnings.append("LMS_ENV=production without SECRET_KEY and LMS_DATA_KEY in the environment: using the keys "
+                        "in the instance folder; back them up, and give every app node the same ones.")
+    if config.get("LMS_JOBS_IMMEDIATE"):
+        warnings.append("LMS_ENV=production with LMS_JOBS_IMMEDIATE=1: jobs run inside web requests.")
+    return warnings

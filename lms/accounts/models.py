@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
@@ -100,8 +100,20 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # flask-login: disabled accounts cannot log in
         return self.is_active_account
 
-    def get_id(self) -> str:  # flask-login: what the session and remember-me cookie hold
-        return f"{self.id}.{self.login_epoch}"
+    # The sign-in this object was loaded through (set by lms.accounts.sessions; not a column).
+    login_session = None  # UserSession | None
+
+    def get_id(self) -> str:
+        """flask-login: what the session and remember-me cookie hold, "<id>.<login epoch>.<session id>"
+        (see lms.accounts.sessions.LoginId): ending the server-side session ends every copy of it."""
+        if self.login_session is None:
+            raise RuntimeError("sign in through lms.accounts.sessions.start_session() first")
+        return f"{self.id}.{self.login_epoch}.{self.login_session.id}"
+
+    # UserMixin compares get_id(), which needs a login session: one row, one object (identity map).
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
     def has_role(self, role: Role | str) -> bool:
         return any(g.role == role for g in self.role_grants)
@@ -113,6 +125,48 @@ class User(UserMixin, db.Model):
     def roles(self) -> list[Role]:
         return sorted({Role(g.role) for g in self.role_grants}, key=list(Role).index)
 
+
+
+class UserSession(db.Model):
+    """One sign-in on one device. Its id is part of the cookie's user id, so logging out (or out
+    everywhere, or changing the password) ends it on the server, whatever copies of the cookie exist.
+    Every app node reads it from the database."""
+
+    __tablename__ = "user_session"
+    # Never reuse the id of a deleted row (SQLite would): a stale cookie must not name a new session.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    # Updated at most every LMS_SESSION_TOUCH_SECONDS by page views (not by heartbeats).
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    # Remembered ("在此设备上保持登录"): LMS_REMEMBER_DAYS (30) after sign-in; else LMS_SESSION_HOURS.
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    remember: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # "Firefox 128 · Windows": a summary the user recognizes, not the full User-Agent string.
+    device: Mapped[str] = mapped_column(String(80), default="", server_default="")
+
+    def is_live(self, at: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > at
+
+
+class LoginFailure(db.Model):
+    """A login attempt with a wrong password (or naming no account): what lms.accounts.throttle
+    counts, per account, per source address and per known browser. Kept 30 days."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_user_id_at", "user_id", "at"),
+                      Index("ix_login_failure_source_at", "source", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The account the login resolved to; None when it named no account.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    source: Mapped[str | None] = mapped_column(String(45))  # the client address (IPv4 or IPv6)
+    # The known-browser id when the attempt came from a browser where this account signed in before.
+    device: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow_naive, index=True)
 
 
 class RoleGrant(db.Model):

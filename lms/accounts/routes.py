@@ -1,13 +1,16 @@
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from datetime import UTC
+
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
+from ..core.clock import local_zone
 from ..core.errors import DomainError
 from ..core.web import commit, form_error, safe_next_url
 from ..extensions import csrf, db, limiter
-from . import services
+from . import services, sessions, throttle
 from .forms import ChangePasswordForm, LoginForm, RegistrationForm
 from .models import Region
 
@@ -27,9 +30,36 @@ def _register_limit():
     return current_app.config["LMS_REGISTER_RATE_LIMIT"]
 
 
-def _login_name():
-    """Failed logins are also counted per account, so many addresses cannot share one guess budget."""
-    return "login:" + (request.form.get("login") or "").strip().lower()
+def _sign_in(user, *, remember: bool = False) -> None:
+    """A new login session on this device (kept on the server, see sessions.py), then the cookies."""
+    login_session = sessions.start_session(user, remember=remember, user_agent=request.user_agent.string)
+    commit()
+    login_user(user, remember=remember, duration=sessions.remaining(login_session) if remember else None)
+
+
+# Marks a browser where an account signed in before (lms/accounts/throttle.py): guesses made
+# elsewhere do not slow its owner down.
+KNOWN_DEVICE_COOKIE = "lms_device"
+
+
+def _remember_device(response, user) -> None:
+    known = throttle.device_for(request.cookies.get(KNOWN_DEVICE_COOKIE))
+    value, _device = throttle.known_device_token(user, known[1] if known and known[0] == user.id else None)
+    response.set_cookie(KNOWN_DEVICE_COOKIE, value, max_age=current_app.config["LMS_KNOWN_DEVICE_DAYS"] * 86400,
+                        httponly=True, samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+
+
+def _local_minute(at) -> str:
+    return at.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+
+
+def _failures_notice(outcome) -> str:
+    times = "、".join(_local_minute(at) for at in outcome.failure_times)
+    if outcome.failures_since_last_login > len(outcome.failure_times):
+        times += _("等")
+    return _("您的账号自上次登录以来有 %(count)d 次密码错误的登录尝试（%(times)s）。如果不是您本人所为，"
+             "请在“个人信息”页修改密码，并退出不认识的登录设备。",
+             count=outcome.failures_since_last_login, times=times)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -54,7 +84,7 @@ def register():
             form_error(form, exc)
         else:
             commit()
-            login_user(user)
+            _sign_in(user)
             flash(_("注册成功，欢迎使用。您的工作单位信息将由单位管理员确认。"), "success")
             return redirect(url_for("accounts.profile"))
     return render_template("accounts/register.html", form=form)
@@ -62,32 +92,79 @@ def register():
 
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt  # the form checks its own token
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_login_name)
+# A flood guard per address (password hashing is costly): attempts that did not sign in count.
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next_url(url_for("catalog.home")))
     form = LoginForm()
+    wait = 0
     if form.validate_on_submit():
         try:
-            user = services.authenticate(form.login.data, form.password.data)
+            outcome = throttle.attempt_login(form.login.data, form.password.data, source=request.remote_addr,
+                                             device_cookie=request.cookies.get(KNOWN_DEVICE_COOKIE))
         except DomainError as exc:
+            db.session.rollback()
             form_error(form, exc)
         else:
-            if user is None:
-                form.form_errors.append(_("账号或密码不正确。请检查后重试；连续多次失败将被暂时限制登录。"))
+            commit()  # failures are counted whatever happens next
+            if outcome.wait_seconds:
+                wait = outcome.wait_seconds
+                form.form_errors.append(_(
+                    "该账号（或您所在的网络）近期有多次密码错误的登录尝试。为保护账号安全，请在 %(seconds)d 秒后再试；"
+                    "时间到后输入正确的密码即可登录。", seconds=wait))
+            elif outcome.user is None:
+                message = _("账号或密码不正确。请检查后重试。")
+                if outcome.next_wait_seconds:
+                    message += _("由于多次密码错误，请在 %(seconds)d 秒后再试。", seconds=outcome.next_wait_seconds)
+                form.form_errors.append(message)
             else:
-                commit()
-                login_user(user, remember=form.remember.data)
-                return redirect(safe_next_url(url_for("catalog.home")))
-    return render_template("accounts/login.html", form=form, next=request.args.get("next", ""))
+                _sign_in(outcome.user, remember=form.remember.data)
+                if outcome.failures_since_last_login:
+                    flash(_failures_notice(outcome), "warning")
+                response = redirect(safe_next_url(url_for("catalog.home")))
+                _remember_device(response, outcome.user)
+                return response
+    response = make_response(render_template("accounts/login.html", form=form, next=request.args.get("next", "")),
+                             429 if wait else 200)
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        sessions.end_session(current_user.login_session)  # copies of this device's cookies stop working
+        commit()
     logout_user()
     flash(_("您已安全退出。"), "info")
     return redirect(url_for("catalog.home"))
+
+
+@bp.route("/sessions/logout-all", methods=["GET", "POST"])
+@login_required
+def logout_everywhere():
+    if request.method == "GET":  # what it does, and a button to confirm
+        return render_template("accounts/logout_everywhere.html", count=len(sessions.live_sessions(current_user)))
+    sessions.log_out_everywhere(current_user)
+    commit()
+    logout_user()
+    flash(_("已退出所有设备（包括本设备）。请重新登录。"), "success")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.post("/sessions/<int:session_id>/logout")
+@login_required
+def logout_device(session_id: int):
+    ended = sessions.end_session_of(current_user, session_id)
+    commit()
+    if ended.id == current_user.login_session.id:
+        logout_user()
+        flash(_("您已安全退出。"), "info")
+        return redirect(url_for("catalog.home"))
+    flash(_("已退出该设备（%(device)s）的登录。", device=ended.device), "success")
+    return redirect(url_for("accounts.profile"))
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -103,7 +180,11 @@ def profile():
             form_error(form, exc)
         else:
             commit()
-            login_user(current_user._get_current_object(), fresh=True)  # this session carries the new epoch
+            # This device's cookies carry the new epoch (a remember-me cookie keeps its end date).
+            user = current_user._get_current_object()
+            remember = user.login_session.remember
+            login_user(user, fresh=True, remember=remember,
+                       duration=sessions.remaining(user.login_session) if remember else None)
             flash(_("密码已修改，其他设备上的登录已退出。"), "success")
             return redirect(url_for("accounts.profile"))
-    return render_template("accounts/profile.html", form=form)
+    return render_template("accounts/profile.html", form=form, login_sessions=sessions.live_sessions(current_user))

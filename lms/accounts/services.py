@@ -13,12 +13,18 @@ from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..extensions import db
-from . import crypto
-from .identifiers import IdentifierError, mask_id_number, normalize_credit_code, normalize_id_number
+from . import crypto, sessions
+from .identifiers import (
+    IdentifierError,
+    mask_id_number,
+    normalize_credit_code,
+    normalize_email,
+    normalize_id_number,
+    normalize_mobile,
+)
 from .models import ORG_ROLES, REGION_ROLES, EmploymentStatus, Organization, OrgKind, Region, Role, RoleGrant, User
 from .regions import PROVINCES
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _COMMON_PASSWORDS = {
     "password", "password1", "12345678", "123456789", "1234567890", "qwerty123", "abc12345",
     "a1234567", "11111111", "88888888", "iloveyou", "admin123", "woaini1314", "qq123456",
@@ -74,14 +80,16 @@ def _clean_person(data: PersonData) -> dict:
         id_number = normalize_id_number(data.id_number)
     except IdentifierError as exc:
         raise InvalidInput(str(exc), field="id_number") from None
-    mobile = (data.mobile or "").strip() or None
-    if mobile and not _MOBILE.match(mobile):
-        raise InvalidInput("手机号应为 11 位中国大陆手机号码。", field="mobile")
-    email = (data.email or "").strip().lower() or None
+    try:
+        mobile = normalize_mobile(data.mobile) if (data.mobile or "").strip() else None
+    except IdentifierError as exc:
+        raise InvalidInput(str(exc), field="mobile") from None
+    try:
+        email = normalize_email(data.email)
+    except IdentifierError as exc:
+        raise InvalidInput(str(exc), field="email") from None
     if not mobile and not email:
         raise InvalidInput("请至少填写手机号或电子邮箱中的一项，用于登录和找回密码。", field="mobile")
-    if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
-        raise InvalidInput("电子邮箱格式不正确。", field="email")
     region_code = data.region_code or None
     if region_code and db.session.get(Region, region_code) is None:
         raise InvalidInput("请选择所在地区。", field="region_code")
@@ -171,14 +179,19 @@ def _dummy_hash() -> str:
 
 
 def find_by_login(login: str) -> User | None:
-    login = (login or "").strip()
-    if not login:
+    """The account a login names: mobile, ID number or e-mail, folded as they were at registration."""
+    conditions = []
+    for normalize, condition in ((normalize_mobile, lambda v: User.mobile == v),
+                                 (normalize_id_number, lambda v: User.id_number_hash == crypto.lookup_hash(v)),
+                                 (normalize_email, lambda v: User.email == v)):
+        try:
+            value = normalize(login)
+        except IdentifierError:
+            continue
+        if value:
+            conditions.append(condition(value))
+    if not conditions:
         return None
-    conditions = [User.mobile == login, User.email == login.lower()]
-    try:
-        conditions.append(User.id_number_hash == crypto.lookup_hash(normalize_id_number(login)))
-    except IdentifierError:
-        pass
     return db.session.scalar(select(User).where(or_(*conditions)))
 
 
@@ -203,6 +216,8 @@ def change_password(user: User, current: str, new: str) -> None:
                                            user.email or ""))
     user.password_hash = hash_password(new)
     user.login_epoch = (user.login_epoch or 0) + 1  # signs out every other session of this user
+    # ... and ends their rows, so the profile page lists only the session that changed it.
+    sessions.end_sessions(user, keep=user.login_session)
     record_event(user, "user.password_changed", user)
 
 

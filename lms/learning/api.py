@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, session
 from flask_login import current_user
 from flask_wtf.csrf import ValidationError, validate_csrf
 
+from ..accounts.sessions import LoginId, parse_login_id
 from ..core.audit import AuditEvent
 from ..core.errors import InvalidInput, NotAllowed
 from ..extensions import csrf, db
@@ -57,14 +58,15 @@ def start_session():
     return jsonify(body)
 
 
-def _beating_learner_id(data: dict) -> tuple[int, int | None]:
-    """The hot path's cheaper sign-in check: the user id and login epoch from the signed session
-    cookie, with flask-login's "strong" session check, without loading the user (the service checks
-    the account is active and the epoch current in the same query that locks the play session).
-    Falls back to the full check (epoch None: already checked)."""
-    user_pk, _, epoch = str(session.get("_user_id") or "").partition(".")
+def _beating_learner_id(data: dict) -> tuple[int, LoginId | None]:
+    """The hot path's cheaper sign-in check: the user id, login epoch and login session from the
+    signed session cookie, with flask-login's "strong" session check, without loading the user (the
+    service checks that the account is active, the epoch current and the login session live in the
+    same query that locks the play session). Falls back to the full check (login None: already
+    checked)."""
+    login = parse_login_id(session.get("_user_id"))
     manager = current_app.login_manager
-    if not (user_pk.isdigit() and epoch.isdigit()) or (
+    if login is None or (
             manager.session_protection and session.get("_id") != manager._session_identifier_generator()):
         return _learner_id(data), None
     token = request.headers.get("X-CSRFToken") or data.get("csrf_token")
@@ -72,14 +74,14 @@ def _beating_learner_id(data: dict) -> tuple[int, int | None]:
         validate_csrf(token)
     except ValidationError:
         raise NotAllowed("页面已过期，请刷新后继续学习。") from None
-    return int(user_pk), int(epoch)
+    return login.user_id, login
 
 
 @bp.post("/heartbeat")
 def heartbeat():
     data = _json_body()
-    user_id, login_epoch = _beating_learner_id(data)
-    result = services.record_heartbeat(user_id, services.parse_beat(data), login_epoch=login_epoch)
+    user_id, login = _beating_learner_id(data)
+    result = services.record_heartbeat(user_id, services.parse_beat(data), login=login)
     db.session.commit()
     return jsonify(result.body), 409 if result.status == "superseded" else 200
 

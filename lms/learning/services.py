@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.util import identity_key
 
+from ..accounts.sessions import live_session_clause
 from ..assessment.models import QuizQuestion
 from ..catalog.models import Chapter, Course, CourseStatus, Lesson, LessonKind
 from ..core import signals
@@ -435,7 +436,9 @@ class _BeatStatements:
         self.session_columns = [c.key for c in ps.c]
         self.progress_columns = [c.key for c in lp.c]
         # PostgreSQL locks both rows (FOR UPDATE OF); SQLite renders no FOR UPDATE: lock_sqlite first.
-        self.load = (select(*ps.c, *lp.c, user.c.is_active_account, user.c.login_epoch)
+        # The login session named by the cookie must be live (not logged out, not expired).
+        live = live_session_clause(bindparam("login_sid"), user.c.id, bindparam("now"))
+        self.load = (select(*ps.c, *lp.c, user.c.is_active_account, user.c.login_epoch, live)
                      .select_from(ps.join(lp, lp.c.id == ps.c.progress_id).join(user, user.c.id == ps.c.user_id))
                      .where(ps.c.id == bindparam("sid"))
                      .with_for_update(of=(ps, lp)))
@@ -455,23 +458,26 @@ def _statements() -> _BeatStatements:
     return _beat_statements
 
 
-def _load_beat_rows(conn, user_id: int, session_id: str, login_epoch: int | None) -> tuple[_Row, _Row]:
+def _load_beat_rows(conn, user_id: int, session_id: str, login) -> tuple[_Row, _Row]:
     """The play session and its lesson progress, both locked, in one query (plus the SQLite write
-    lock first): the same rows, locks and checks as _load_own_session, read without the ORM."""
+    lock first): the same rows, locks and checks as _load_own_session, read without the ORM; with
+    ``login`` (the cookie's LoginId, not checked against the database yet), also the login checks
+    of the user loader."""
     st = _statements()
     if conn.dialect.name == "sqlite":
         conn.execute(st.lock_sqlite, {"sid": session_id})
-    row = conn.execute(st.load, {"sid": session_id}).first()
+    row = conn.execute(st.load, {"sid": session_id, "login_sid": login.session_id if login else 0,
+                                 "now": utcnow_naive()}).first()
     if row is None:
         raise NotFound("播放会话不存在，请刷新页面。")
     n = len(st.session_columns)
     session = _Row(dict(zip(st.session_columns, row[:n], strict=True)))
-    progress = _Row(dict(zip(st.progress_columns, row[n:-2], strict=True)))
-    active, epoch = row[-2], row[-1]
+    progress = _Row(dict(zip(st.progress_columns, row[n:-3], strict=True)))
+    active, epoch, live = row[-3], row[-2], row[-1]
     if session.user_id != user_id or not active:
         raise NotAllowed("这不是您的播放会话。")
-    if login_epoch is not None and epoch != login_epoch:
-        raise NotAllowed("登录已失效（密码已修改），请重新登录后继续学习。")
+    if login is not None and (epoch != login.login_epoch or not live):
+        raise NotAllowed("登录已失效（已退出登录或密码已修改），请重新登录后继续学习。")
     return session, progress
 
 
@@ -490,16 +496,17 @@ def _write_beat_rows(conn, session: _Row, progress: _Row) -> None:
                 db.session.expire(held)
 
 
-def record_heartbeat(user_id: int, beat: Beat, *, login_epoch: int | None = None) -> BeatResult:
+def record_heartbeat(user_id: int, beat: Beat, *, login=None) -> BeatResult:
     """One heartbeat, in one short transaction: two locked rows read in one query, at most two
     UPDATEs of the columns that changed. The hot path: Core statements, no ORM unit of work.
 
-    Idempotent by (session, seq): a retried or late beat changes nothing. ``login_epoch`` (from a
-    session cookie that was not checked against the user row) must match the account's.
+    Idempotent by (session, seq): a retried or late beat changes nothing. ``login`` (the LoginId of
+    a session cookie that was not checked against the database) must name the account's current
+    login epoch and a live login session.
     """
     db.session.flush()  # pending ORM changes first, as the ORM query's autoflush did
     conn = db.session.connection()
-    session, progress = _load_beat_rows(conn, user_id, beat.session_id, login_epoch)
+    session, progress = _load_beat_rows(conn, user_id, beat.session_id, login)
     result, completed = _apply_beat(session, progress, beat)
     _write_beat_rows(conn, session, progress)
     if completed:
