@@ -33,6 +33,13 @@ class ApiClient(db.Model):
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Optional end: the token works until this moment (local midnight after the chosen last day).
+    expires_at: Mapped[datetime | None]
+    # Rotation: the secret before the last change keeps working until previous_secret_expires_at,
+    # so the system using it can switch without a gap.
+    rotated_at: Mapped[datetime | None]
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None]
 
     organization = relationship("Organization")
     region = relationship("Region")
@@ -42,7 +49,11 @@ class ApiClient(db.Model):
 
     @property
     def is_active(self) -> bool:
+        """Not revoked (an expired client may still be rotated to a new end date or revoked)."""
         return self.revoked_at is None
+
+    def is_expired(self, at: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (at or utcnow_naive())
 
 
 class WebhookSubscription(db.Model):

@@ -1,5 +1,7 @@
 """Pages where an admin or HR auditor issues and revokes HR API clients (``/api-clients``)."""
 
+from datetime import timedelta
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
@@ -8,7 +10,7 @@ from ..accounts.models import Role
 from ..core.errors import DomainError
 from ..core.web import commit, form_error, roles_required
 from . import services
-from .forms import IssueClientForm, RevokeForm
+from .forms import IssueClientForm, RevokeForm, RotateForm
 
 bp = Blueprint("api", __name__)
 
@@ -20,9 +22,11 @@ def _issue_form() -> IssueClientForm:
     return form
 
 
-def _page(form, issued=None, token=None, status=200):
+def _page(form, issued=None, token=None, status=200, rotated=False, rotate_form=None, rotate_errors_for=None):
     response = render_template("api/clients.html", form=form, revoke_form=RevokeForm(),
-                               clients=services.clients_visible_to(current_user), issued=issued, token=token)
+                               rotate_form=rotate_form or RotateForm(formdata=None), rotate_errors_for=rotate_errors_for,
+                               clients=services.clients_visible_to(current_user), issued=issued, token=token,
+                               rotated=rotated, last_valid_day=services.last_valid_day)
     return response, status, {"Cache-Control": "no-store"}
 
 
@@ -42,13 +46,32 @@ def issue():
     try:
         client, token = services.issue_client(current_user, services.ClientRequest(
             name=form.name.data, region=form.region.data if by_region else None,
-            unit=None if by_region else form.unit.data, full_id_numbers=form.full_id_numbers.data))
+            unit=None if by_region else form.unit.data, full_id_numbers=form.full_id_numbers.data,
+            expires_on=form.expires_on.data))
     except DomainError as exc:
         form_error(form, exc)
         return _page(form, status=exc.status)
     commit()
     # The token is shown on this response only; it cannot be displayed again.
     return _page(_issue_form(), issued=client, token=token)
+
+
+@bp.post("/api-clients/<int:client_id>/rotate")
+@roles_required(Role.ADMIN, Role.HR_AUDITOR)
+def rotate(client_id: int):
+    client = services.visible_client(current_user, client_id)
+    form = RotateForm()
+    if not form.validate_on_submit():
+        return _page(_issue_form(), rotate_form=form, rotate_errors_for=client.id, status=400)
+    try:
+        token = services.rotate_client(current_user, client, grace=timedelta(hours=int(form.grace_hours.data)),
+                                       expires_on=form.expires_on.data)
+    except DomainError as exc:
+        form_error(form, exc)
+        return _page(_issue_form(), rotate_form=form, rotate_errors_for=client.id, status=exc.status)
+    commit()
+    # The new token is shown on this response only, as when it was issued.
+    return _page(_issue_form(), issued=client, token=token, rotated=True)
 
 
 @bp.post("/api-clients/<int:client_id>/revoke")

@@ -11,28 +11,32 @@ import ipaddress
 import re
 import secrets
 import socket
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+from limits import parse_many
 from sqlalchemy import or_, select, update
 
 from ..accounts import crypto
 from ..accounts.models import Organization, Role
 from ..core.audit import record_event
-from ..core.clock import utcnow_naive
+from ..core.clock import local_zone, now, utcnow_naive
 from ..core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ..exports import records
-from ..extensions import db
+from ..extensions import db, limiter
 from .models import WEBHOOK_EVENTS, ApiClient, WebhookSubscription
 
 MAX_NAME = 80
 MAX_URL = 500
 # last_used_at is written at most this often, so reading the API is not a write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_VALID_YEARS = 5  # an end date at most this far ahead
+ROTATION_GRACE_CHOICES = (0, 24, 24 * 7)  # hours the previous secret keeps working after a rotation
 
 
 class ApiError(DomainError):
@@ -116,6 +120,38 @@ class ClientRequest:
     region: str | None = None  # a region code, or
     unit: str | None = None  # a unit's credit code
     full_id_numbers: bool = False
+    expires_on: date | None = None  # the last day the token works (platform time zone); None: no end
+
+
+def _today() -> date:
+    return now().astimezone(local_zone()).date()
+
+
+def _expiry(last_day: date | None) -> datetime | None:
+    """When a token whose last day is ``last_day`` stops working: the local midnight after it, as
+    stored (naive UTC). InvalidInput (field ``expires_on``) for a day before today or more than
+    MAX_VALID_YEARS ahead."""
+    if last_day is None:
+        return None
+    today = _today()
+    if last_day < today:
+        raise InvalidInput(f"有效期不能早于今天（{today.isoformat()}）。", field="expires_on")
+    try:
+        latest = today.replace(year=today.year + MAX_VALID_YEARS)
+    except ValueError:  # 29 February
+        latest = today.replace(year=today.year + MAX_VALID_YEARS, day=28)
+    if last_day > latest:
+        raise InvalidInput(f"有效期最长 {MAX_VALID_YEARS} 年（至 {latest.isoformat()}）；到期前可更换密钥并重新设定。",
+                           field="expires_on")
+    midnight = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=local_zone())
+    return midnight.astimezone(UTC).replace(tzinfo=None)
+
+
+def last_valid_day(client: ApiClient) -> date | None:
+    """The last day (platform time zone) the client's token works, or None when it has no end."""
+    if client.expires_at is None:
+        return None
+    return (client.expires_at.replace(tzinfo=UTC).astimezone(local_zone()) - timedelta(seconds=1)).date()
 
 
 def issue_client(actor, data: ClientRequest) -> tuple[ApiClient, str]:
@@ -142,15 +178,43 @@ def issue_client(actor, data: ClientRequest) -> tuple[ApiClient, str]:
                 raise NotAllowed(f"单位 {org.name}（{org.credit_code}）不在您负责的地区，不能为其签发接口凭证。")
             # An auditor reads their region only: the unit's employees who live elsewhere stay out.
             region = org.region_code
+    expires_at = _expiry(data.expires_on)
     secret = secrets.token_urlsafe(32)
     client = ApiClient(name=name, key_id=secrets.token_hex(8), secret_hash=secret_hash(secret),
                        organization_id=org.id if org else None, region_code=region or None,
-                       full_id_numbers=bool(data.full_id_numbers), created_by_id=actor.id)
+                       full_id_numbers=bool(data.full_id_numbers), created_by_id=actor.id, expires_at=expires_at)
     db.session.add(client)
     db.session.flush()
     record_event(actor, "api_client.issue", client, name=name, region_code=client.region_code,
-                 organization_id=client.organization_id, full_id_numbers=client.full_id_numbers)
+                 organization_id=client.organization_id, full_id_numbers=client.full_id_numbers,
+                 expires_on=data.expires_on.isoformat() if data.expires_on else None)
     return client, f"{client.key_id}.{secret}"
+
+
+def rotate_client(actor, client: ApiClient, *, grace: timedelta, expires_on: date | None = None) -> str:
+    """A new secret for ``client`` (same key id, scope and rights); returns the new token, shown once.
+
+    The secret it replaces keeps working for ``grace`` (none: ends now), so the system using it can
+    switch without a gap; a secret from before that one ends now. ``expires_on`` sets a new last day
+    (None keeps the current end)."""
+    if not may_manage(actor, client):
+        raise NotFound("没有找到这个接口凭证，或您无权管理它。")
+    if client.revoked_at is not None:
+        raise InvalidInput("此接口凭证已吊销，不能更换密钥。请签发新的凭证。", field="grace_hours")
+    if grace < timedelta(0) or grace > timedelta(hours=max(ROTATION_GRACE_CHOICES)):
+        raise InvalidInput("旧密钥的过渡期最长 7 天。", field="grace_hours")
+    new_expiry = _expiry(expires_on) if expires_on is not None else client.expires_at
+    at = utcnow_naive()
+    secret = secrets.token_urlsafe(32)
+    client.previous_secret_hash = client.secret_hash if grace else None
+    client.previous_secret_expires_at = at + grace if grace else None
+    client.secret_hash = secret_hash(secret)
+    client.rotated_at = at
+    client.expires_at = new_expiry
+    record_event(actor, "api_client.rotate", client, name=client.name, grace_hours=int(grace.total_seconds() // 3600),
+                 expires_on=last_valid_day(client).isoformat() if client.expires_at else None)
+    db.session.flush()
+    return f"{client.key_id}.{secret}"
 
 
 def revoke_client(actor, client: ApiClient) -> None:
@@ -169,8 +233,40 @@ def revoke_client(actor, client: ApiClient) -> None:
 _BEARER = 'Bearer realm="gongxu-lms"'
 
 
-def authenticate(authorization: str | None) -> ApiClient:
-    """The client named by an ``Authorization: Bearer <key_id>.<secret>`` header, or an ApiError (401)."""
+def _failure_limits():
+    return parse_many(current_app.config.get("LMS_API_AUTH_FAILURE_LIMIT") or "10 per minute;50 per hour")
+
+
+def _failure_keys(key_id: str, source: str | None) -> list[tuple[str, ...]]:
+    """Wrong secrets are counted per key id from one address (a guesser at one client's token),
+    and per address over all key ids (a guesser trying many)."""
+    if not source:
+        return [("lms-api-auth", key_id)]
+    return [("lms-api-auth", key_id, source), ("lms-api-auth-from", source)]
+
+
+def _refused_for(key_id: str, source: str | None) -> int:
+    """Seconds until attempts with ``key_id`` from ``source`` are checked again (0: now)."""
+    if not limiter.enabled:
+        return 0
+    strategy = limiter.limiter
+    waits = [max(1, int(strategy.get_window_stats(item, *key)[0] - time.time()) + 1)
+             for item in _failure_limits() for key in _failure_keys(key_id, source) if not strategy.test(item, *key)]
+    return max(waits, default=0)
+
+
+def _count_failure(key_id: str, source: str | None) -> None:
+    if limiter.enabled:
+        for item in _failure_limits():
+            for key in _failure_keys(key_id, source):
+                limiter.limiter.hit(item, *key)
+
+
+def authenticate(authorization: str | None, *, source: str | None = None) -> ApiClient:
+    """The client named by an ``Authorization: Bearer <key_id>.<secret>`` header, or an ApiError
+    (401; 429 while wrong secrets from ``source``, the client's address, are over
+    ``LMS_API_AUTH_FAILURE_LIMIT``: then not even the right one is checked from there, while the
+    client keeps working from its own address)."""
     if not authorization or not authorization.strip():
         raise ApiError(401, "missing_token", "缺少接口凭证。请在请求头中提供 Authorization: Bearer <凭证>。",
                        headers={"WWW-Authenticate": _BEARER})
@@ -182,12 +278,25 @@ def authenticate(authorization: str | None) -> ApiClient:
     key_id, dot, secret = token.strip().partition(".")
     if not dot or not re.fullmatch(r"[0-9a-f]{1,32}", key_id) or not re.fullmatch(r"[A-Za-z0-9_-]{1,200}", secret):
         raise invalid
+    wait = _refused_for(key_id, source)
+    if wait:
+        raise ApiError(429, "rate_limited", f"接口凭证错误次数过多，请 {wait} 秒后再试。请核对凭证是否完整，"
+                       "以及是否已更换密钥（更换后旧密钥只在过渡期内有效）。", headers={"Retry-After": str(wait)})
     client = db.session.scalar(select(ApiClient).where(ApiClient.key_id == key_id))
-    expected = client.secret_hash if client is not None else "0" * 64
-    if not hmac.compare_digest(secret_hash(secret), expected) or client is None:
+    presented = secret_hash(secret)
+    at = utcnow_naive()
+    current = hmac.compare_digest(presented, client.secret_hash if client is not None else "0" * 64)
+    previous = client is not None and client.previous_secret_hash is not None and hmac.compare_digest(
+        presented, client.previous_secret_hash) and (client.previous_secret_expires_at or at) > at
+    if client is None or not (current or previous):
+        _count_failure(key_id, source)
         raise invalid
     if client.revoked_at is not None:
         raise ApiError(401, "token_revoked", "此接口凭证已被吊销。请联系签发人重新签发。",
+                       headers={"WWW-Authenticate": f'{_BEARER}, error="invalid_token"'})
+    if client.is_expired(at):
+        raise ApiError(401, "token_expired", f"此接口凭证的有效期已于 {last_valid_day(client).isoformat()} 结束。"
+                       "请联系签发人更换密钥并设定新的有效期，或重新签发。",
                        headers={"WWW-Authenticate": f'{_BEARER}, error="invalid_token"'})
     return client
 

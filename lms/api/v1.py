@@ -53,7 +53,7 @@ def api_error(exc: DomainError):
 def authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    client = services.authenticate(request.headers.get("Authorization"))
+    client = services.authenticate(request.headers.get("Authorization"), source=request.remote_addr)
     _rate_limit(client)
     g.api_client = client
     g.api_client_seen = (client.id, client.last_used_at)

@@ -58,7 +58,7 @@ from sqlalchemy import or_, select
 from ..accounts import crypto
 from ..accounts.models import EmploymentStatus, User
 from ..core import signals
-from ..core.clock import iso_utc, now
+from ..core.clock import iso_utc, now, utcnow_naive
 from ..core.errors import InvalidInput
 from ..core.outbox_delivery import WEBHOOK, NotReady, OutgoingRequest, Undeliverable, add_message
 from ..credits.models import CreditRecord
@@ -95,7 +95,8 @@ def active_subscriptions(event_type: str, user: User | None = None) -> list[Webh
     has one) is the user's approved employer and whose region (if it has one) is the user's — a
     cheap filter in SQL; the scoped record query still decides."""
     query = (select(WebhookSubscription).join(ApiClient, ApiClient.id == WebhookSubscription.api_client_id)
-             .where(WebhookSubscription.deleted_at.is_(None), ApiClient.revoked_at.is_(None))
+             .where(WebhookSubscription.deleted_at.is_(None), ApiClient.revoked_at.is_(None),
+                    or_(ApiClient.expires_at.is_(None), ApiClient.expires_at > utcnow_naive()))
              .order_by(WebhookSubscription.id))
     if user is not None:
         employer = user.employer_id if user.employment_status == EmploymentStatus.APPROVED else None
@@ -226,6 +227,8 @@ def build_request(message) -> OutgoingRequest:
     client = sub.client
     if client is None or client.revoked_at is not None:
         raise Undeliverable("接口凭证已吊销，事件不再发送。")
+    if client.is_expired():
+        raise Undeliverable("接口凭证已过有效期，事件不再发送。")
     body, record_id = event_body(message, client)
     url, extra_headers, extensions = pinned_target(sub.url)
     timestamp = int(now().timestamp())

@@ -1,0 +1,153 @@
+"""Deployment hygiene: one LMS_ENV setting, secure cookies in production, no-store on personal pages,
+no server banner, and an Allow header on every 405."""
+
+import threading
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+
+import pytest
+from werkzeug.serving import make_server
+
+from lms.config import ENVIRONMENTS, is_production, load_config, settle_config
+from tests.conftest import TEST_PASSWORD
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for name in ("LMS_ENV", "LMS_SECURE_COOKIES", "DATABASE_URL", "SECRET_KEY", "LMS_DATA_KEY",
+                 "LMS_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def settled(instance, **overrides):
+    config = load_config(str(instance))
+    config.update(overrides)
+    warnings = settle_config(config)
+    return config, warnings
+
+
+# ---------------------------------------------------------------- LMS_ENV
+
+def test_development_is_the_default_and_cookies_are_not_secure_there(clean_env):
+    config, _warnings = settled(clean_env)
+    assert config["LMS_ENV"] == "development" and not is_production(config)
+    assert config["SESSION_COOKIE_SECURE"] is False and config["REMEMBER_COOKIE_SECURE"] is False
+
+
+def test_production_turns_secure_cookies_on_by_default(clean_env, monkeypatch):
+    monkeypatch.setenv("LMS_ENV", "production")
+    monkeypatch.setenv("LMS_PUBLIC_URL", "https://lms.example.gov.cn")
+    config, warnings = settled(clean_env)
+    assert is_production(config)
+    assert config["SESSION_COOKIE_SECURE"] is True and config["REMEMBER_COOKIE_SECURE"] is True
+    assert config["PREFERRED_URL_SCHEME"] == "https"
+    assert any("SECRET_KEY" in w for w in warnings)  # keys from the instance folder: said once at start
+
+
+def test_production_may_turn_secure_cookies_off_explicitly_with_a_warning(clean_env, monkeypatch):
+    monkeypatch.setenv("LMS_ENV", "production")
+    monkeypatch.setenv("LMS_SECURE_COOKIES", "0")
+    config, warnings = settled(clean_env)
+    assert config["SESSION_COOKIE_SECURE"] is False
+    assert any("LMS_SECURE_COOKIES" in w for w in warnings)
+    assert any("LMS_PUBLIC_URL" in w for w in warnings)  # http:// in production
+
+
+@pytest.mark.parametrize("value", ["prod", "Production ", "dev", "testing", ""])
+def test_an_unknown_environment_is_refused_at_start(clean_env, monkeypatch, value):
+    monkeypatch.setenv("LMS_ENV", value)
+    if value.strip().lower() in ENVIRONMENTS:
+        assert settled(clean_env)[0]["LMS_ENV"] == value.strip().lower()
+        return
+    with pytest.raises(ValueError, match="LMS_ENV"):
+        settled(clean_env)
+
+
+def test_bench_endpoints_cannot_be_switched_on_in_production(clean_env, monkeypatch):
+    monkeypatch.setenv("LMS_ENV", "production")
+    with pytest.raises(ValueError, match="LMS_BENCH_ENDPOINTS"):
+        settled(clean_env, LMS_BENCH_ENDPOINTS=True)
+
+
+def test_the_secure_setting_covers_every_login_cookie(app, client, make_user, csrf_token, monkeypatch):
+    monkeypatch.setitem(app.config, "SESSION_COOKIE_SECURE", True)
+    user = make_user()
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"login": user.mobile, "password": TEST_PASSWORD, "csrf_token": token,
+                                           "remember": "y"})
+    cookies = response.headers.getlist("Set-Cookie")
+    for name in ("session=", "lms_device="):
+        cookie = next(c for c in cookies if c.startswith(name))
+        assert "Secure" in cookie and "HttpOnly" in cookie, cookie
+
+
+# ---------------------------------------------------------------- Cache-Control
+
+def test_personal_pages_are_not_stored_by_caches(client, login, make_user):
+    login(make_user())
+    for path in ("/profile", "/", "/my/learning"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", path
+
+
+def test_public_pages_and_static_files_may_be_cached(client):
+    assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
+    assert "no-store" not in client.get("/static/css/app.css").headers.get("Cache-Control", "")
+
+
+def test_answers_to_forms_are_not_stored_either(client, csrf_token):
+    token = csrf_token(client.get("/register").get_data(as_text=True))
+    response = client.post("/register", data={"real_name": "王芳", "id_number": "110108198808081234",
+                                              "csrf_token": token})
+    assert response.headers["Cache-Control"] == "no-store"  # it shows the ID number that was typed
+
+
+def test_a_view_that_chose_its_own_caching_keeps_it(client, login, make_user):
+    login(make_user())
+    response = client.get("/static/css/app.css")
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
+# ---------------------------------------------------------------- the Server header
+
+@contextmanager
+def served(app):
+    server = make_server("127.0.0.1", 0, app, threaded=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def test_no_server_banner_names_werkzeug_or_python(app):
+    with served(app) as base:
+        with urllib.request.urlopen(base + "/static/css/app.css", timeout=10) as response:
+            server = response.headers.get("Server", "")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(base + "/static/no-such-file.css", timeout=10)
+        missing_server = missing.value.headers.get("Server", "")
+        missing.value.close()
+    for banner in (server, missing_server):
+        assert "Werkzeug" not in banner and "Python" not in banner, banner
+
+
+# ---------------------------------------------------------------- 405 and Allow
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("GET", "/logout", {"POST"}),
+    ("DELETE", "/login", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ("PUT", "/api/v1/webhooks", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ("POST", "/api/v1/openapi.json", {"GET", "HEAD", "OPTIONS"}),
+])
+def test_405_answers_say_which_methods_are_allowed(client, method, path, allowed):
+    response = client.open(path, method=method)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} >= allowed - {"OPTIONS"}
+    if path.startswith("/api/"):
+        assert response.get_json()["error"]["code"] == "method_not_allowed"
