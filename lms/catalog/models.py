@@ -91,6 +91,10 @@ class Course(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow_naive, onupdate=utcnow_naive)
     published_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Separation of duties (lms.core.duties): who made this version (None: an import without a
+    # person, e.g. the CLI) and who approved it. Everyone who edited it: publishing.models.CourseEditor.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     subject: Mapped[Subject] = relationship()
     publisher: Mapped[Organization] = relationship()

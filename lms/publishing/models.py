@@ -1,6 +1,7 @@
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
@@ -21,3 +22,32 @@ class ReviewEvent(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow_naive)
 
     actor = relationship("User")
+
+
+class Contribution(StrEnum):
+    CREATED = "created"  # made the version: a new course, a new version, a package imported on the web
+    EDITED = "edited"  # changed its fields, outline, lessons, questions or cover
+    SUBMITTED = "submitted"  # sent it for review
+
+    @property
+    def label(self) -> str:
+        return {"created": "创建", "edited": "编辑", "submitted": "提交审核"}[self]
+
+
+class CourseEditor(db.Model):
+    """A person who took part in making one course version, and how (one row per kind).
+
+    Only status changes are review events; this is the record of authorship that separation of
+    duties needs: nobody listed here may approve the version (lms.core.duties)."""
+
+    __tablename__ = "course_editor"
+    __table_args__ = (UniqueConstraint("course_id", "user_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    first_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+
+    user = relationship("User")

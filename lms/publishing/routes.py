@@ -416,7 +416,8 @@ def review_course(course_id: int):
     course = db.session.get(Course, course_id) or abort(404)
     return render_template("publishing/review_course.html", course=course, form=RejectForm(),
                            questions=services.questions_of(course), history=services.review_history(course),
-                           problems=services.publish_problems(course))
+                           problems=services.publish_problems(course),
+                           approval_refusal=services.approval_refusal(current_user, course))
 
 
 @bp.post("/review/courses/<int:course_id>/approve")
@@ -445,7 +446,8 @@ def reject(course_id: int):
             return redirect(url_for(".review_queue"))
     return render_template("publishing/review_course.html", course=course, form=form,
                            questions=services.questions_of(course), history=services.review_history(course),
-                           problems=services.publish_problems(course)), 400
+                           problems=services.publish_problems(course),
+                           approval_refusal=services.approval_refusal(current_user, course)), 400
 
 
 # ---------------------------------------------------------------- packages and cover
@@ -478,8 +480,6 @@ def import_package():
     import tempfile
     from pathlib import Path
 
-    from ..catalog.services import import_archive
-
     orgs = db.session.scalars(select(Organization).where(Organization.id.in_(services.publisher_orgs(current_user)))).all()
     if request.method == "GET":
         return render_template("publishing/import.html", organizations=orgs,
@@ -502,7 +502,8 @@ def import_package():
                 raise InvalidInput("课程包应为 .zip 文件。")
             path = Path(scratch) / "package.zip"
             upload.save(path)
-            result = import_archive(current_user, path, max_bytes=max_bytes, publisher=org, created_files=created)
+            result = services.import_package_archive(current_user, path, max_bytes=max_bytes, organization=org,
+                                                     created_files=created)
         except PackageError as exc:
             db.session.rollback()
             _remove(created)

@@ -1,7 +1,9 @@
 """The publisher's operations on courses and the reviewer's decisions.
 
 Every function takes the acting user first and checks that the user may act on the object;
-they flush, and the caller commits.
+they flush, and the caller commits. Every change to a version records its author
+(``CourseEditor``): whoever created, edited or submitted a version may not approve it
+(``lms.core.duties``).
 """
 
 import re
@@ -15,13 +17,15 @@ from ..accounts.models import Organization, Role, User
 from ..assessment.models import QuestionKind, QuizQuestion
 from ..catalog.models import Category, Chapter, Course, CourseStatus, Lesson, LessonKind, Subject
 from ..catalog.packages import CODE_PATTERN
+from ..catalog.services import import_archive
 from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
+from ..core.duties import ensure_not_involved
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..extensions import db
 from ..media.models import MediaAsset, MediaStatus
-from .models import ReviewEvent
+from .models import Contribution, CourseEditor, ReviewEvent
 
 # ---------------------------------------------------------------- who may do what
 
@@ -50,6 +54,53 @@ def require_editable(actor: User, course: Course) -> None:
 def require_reviewer(actor: User) -> None:
     if not (actor.has_role(Role.REVIEWER) or actor.has_role(Role.ADMIN)):
         raise NotAllowed("只有课程审核员可以审核课程。")
+
+
+# ---------------------------------------------------------------- authorship (separation of duties)
+
+
+def _record(actor: User, course: Course, kind: Contribution) -> None:
+    """Note that ``actor`` created, edited or submitted this version (once per kind; the last time too)."""
+    row = db.session.scalar(select(CourseEditor).where(CourseEditor.course_id == course.id,
+                                                       CourseEditor.user_id == actor.id,
+                                                       CourseEditor.kind == kind.value))
+    if row is None:
+        db.session.add(CourseEditor(course_id=course.id, user_id=actor.id, kind=kind.value))
+    else:
+        row.last_at = utcnow_naive()
+
+
+def _edited(actor: User, course: Course) -> None:
+    _record(actor, course, Contribution.EDITED)
+    db.session.flush()
+
+
+def involved_user_ids(course: Course) -> set[int]:
+    """Everyone who created, edited or submitted this version."""
+    ids = set(db.session.scalars(select(CourseEditor.user_id).where(CourseEditor.course_id == course.id)))
+    ids.add(course.created_by_id)
+    ids.discard(None)
+    return ids
+
+
+def _approval_subject(course: Course) -> str:
+    return f"《{course.title}》第 {course.version} 版"
+
+
+def ensure_may_approve(actor: User | None, course: Course) -> None:
+    """The approver is a named reviewer (or admin) who took no part in making this version."""
+    if actor is not None:
+        require_reviewer(actor)
+    ensure_not_involved(actor, involved_user_ids(course), "审核通过", subject=_approval_subject(course))
+
+
+def approval_refusal(actor: User, course: Course) -> str | None:
+    """Why ``actor`` may not approve this version, for the review page; None when they may."""
+    try:
+        ensure_may_approve(actor, course)
+    except NotAllowed as exc:
+        return exc.message
+    return None
 
 
 # ---------------------------------------------------------------- course fields
@@ -107,10 +158,11 @@ def create_course(actor: User, organization: Organization, code: str, data: Cour
     if db.session.scalar(select(Course.id).where(Course.code == code)):
         raise Conflict(f"课程编号 {code} 已被使用，请换一个。", field="code")
     course = Course(code=code, version=1, publisher_id=organization.id, status=CourseStatus.DRAFT,
-                    credit_hours=Decimal("0.5"))
+                    credit_hours=Decimal("0.5"), created_by_id=actor.id)
     _apply(course, data)
     db.session.add(course)
     db.session.flush()
+    _record(actor, course, Contribution.CREATED)
     record_event(actor, "course.created", course, code=code)
     return course
 
@@ -118,7 +170,7 @@ def create_course(actor: User, organization: Organization, code: str, data: Cour
 def update_course(actor: User, course: Course, data: CourseData) -> Course:
     require_editable(actor, course)
     _apply(course, data)
-    db.session.flush()
+    _edited(actor, course)
     return course
 
 
@@ -185,7 +237,7 @@ def add_chapter(actor: User, course: Course, title: str) -> Chapter:
         raise InvalidInput("章节名称应为 1–120 个字。", field="title")
     chapter = Chapter(title=title, position=len(course.chapters) + 1)
     course.chapters.append(chapter)
-    db.session.flush()
+    _edited(actor, course)
     return chapter
 
 
@@ -195,6 +247,7 @@ def rename_chapter(actor: User, chapter: Chapter, title: str) -> None:
     if not 1 <= len(title) <= 120:
         raise InvalidInput("章节名称应为 1–120 个字。", field="title")
     chapter.title = title
+    _edited(actor, chapter.course)
 
 
 def delete_chapter(actor: User, chapter: Chapter) -> None:
@@ -202,7 +255,7 @@ def delete_chapter(actor: User, chapter: Chapter) -> None:
     require_editable(actor, course)
     course.chapters.remove(chapter)
     _renumber(course)
-    db.session.flush()
+    _edited(actor, course)
 
 
 @dataclass(frozen=True)
@@ -217,14 +270,14 @@ def add_lesson(actor: User, chapter: Chapter, data: LessonData) -> Lesson:
     lesson = Lesson(position=len(chapter.lessons) + 1)
     _apply_lesson(lesson, data)
     chapter.lessons.append(lesson)
-    db.session.flush()
+    _edited(actor, chapter.course)
     return lesson
 
 
 def update_lesson(actor: User, lesson: Lesson, data: LessonData) -> None:
     require_editable(actor, lesson.chapter.course)
     _apply_lesson(lesson, data)
-    db.session.flush()
+    _edited(actor, lesson.chapter.course)
 
 
 def _apply_lesson(lesson: Lesson, data: LessonData) -> None:
@@ -247,7 +300,7 @@ def delete_lesson(actor: User, lesson: Lesson) -> None:
     require_editable(actor, chapter.course)
     chapter.lessons.remove(lesson)
     _renumber(chapter.course)
-    db.session.flush()
+    _edited(actor, chapter.course)
 
 
 def attach_video(actor: User, lesson: Lesson, asset: MediaAsset) -> None:
@@ -257,7 +310,7 @@ def attach_video(actor: User, lesson: Lesson, asset: MediaAsset) -> None:
     if lesson.kind != LessonKind.VIDEO:
         raise InvalidInput("只有视频课时可以关联视频。")
     lesson.media_asset_id = asset.id
-    db.session.flush()
+    _edited(actor, lesson.chapter.course)
 
 
 def reorder_outline(actor: User, course: Course, order: list[tuple[int, list[int]]]) -> None:
@@ -283,7 +336,7 @@ def reorder_outline(actor: User, course: Course, order: list[tuple[int, list[int
     for chapter in chapters.values():
         chapter.lessons.sort(key=lambda lesson: lesson.position)
     course.chapters.sort(key=lambda c: c.position)
-    db.session.flush()
+    _edited(actor, course)
 
 
 def move(actor: User, course: Course, kind: str, item_id: int, direction: int) -> None:
@@ -367,7 +420,7 @@ def add_question(actor: User, course: Course, data: QuestionData) -> QuizQuestio
     question = QuizQuestion(course_id=course.id, position=position, kind=data.kind, text=data.text.strip(),
                             options=options, answer=answer, explanation=(data.explanation or "").strip())
     db.session.add(question)
-    db.session.flush()
+    _edited(actor, course)
     return question
 
 
@@ -375,7 +428,7 @@ def delete_question(actor: User, question: QuizQuestion) -> None:
     course = db.session.get(Course, question.course_id)
     require_editable(actor, course)
     db.session.delete(question)
-    db.session.flush()
+    _edited(actor, course)
 
 
 def questions_of(course: Course) -> list[QuizQuestion]:
@@ -419,6 +472,7 @@ def submit_course(actor: User, course: Course) -> None:
     if problems:
         raise InvalidInput("暂不能提交审核：" + " ".join(problems))
     _transition(actor, course, CourseStatus.IN_REVIEW)
+    _record(actor, course, Contribution.SUBMITTED)
     db.session.flush()
 
 
@@ -426,6 +480,7 @@ def approve_course(actor: User, course: Course) -> None:
     require_reviewer(actor)
     if course.status != CourseStatus.IN_REVIEW:
         raise Conflict("这门课程不在审核中。")
+    ensure_may_approve(actor, course)
     problems = publish_problems(course)
     if problems:
         raise InvalidInput("不能通过：" + " ".join(problems))
@@ -436,6 +491,7 @@ def approve_course(actor: User, course: Course) -> None:
         _transition(actor, old, CourseStatus.RETIRED, reason=f"由第 {course.version} 版替代")
     _transition(actor, course, CourseStatus.PUBLISHED)
     course.published_at = utcnow_naive()
+    course.approved_by_id = actor.id
     db.session.flush()
     app = current_app._get_current_object()
     for old in previous:
@@ -473,7 +529,9 @@ def new_version(actor: User, course: Course) -> Course:
     copy = Course(code=course.code, version=latest.version + 1, title=course.title, subject_id=course.subject_id,
                   category=course.category, credit_hours=course.credit_hours, publisher_id=course.publisher_id,
                   status=CourseStatus.DRAFT, summary=course.summary, syllabus=course.syllabus,
-                  tags=list(course.tags or []), pass_score=course.pass_score, cover_path=course.cover_path)
+                  tags=list(course.tags or []), pass_score=course.pass_score,
+                  exam_attempt_size=course.exam_attempt_size, cover_path=course.cover_path,
+                  created_by_id=actor.id)
     for chapter in course.chapters:
         new_chapter = Chapter(position=chapter.position, title=chapter.title)
         copy.chapters.append(new_chapter)
@@ -485,9 +543,24 @@ def new_version(actor: User, course: Course) -> Course:
     for q in questions_of(course):
         db.session.add(QuizQuestion(course_id=copy.id, position=q.position, kind=q.kind, text=q.text,
                                     options=list(q.options), answer=q.answer, explanation=q.explanation))
+    _record(actor, copy, Contribution.CREATED)
     db.session.flush()
     record_event(actor, "course.new_version", copy, code=copy.code, version=copy.version)
     return copy
+
+
+def import_package_archive(actor: User, archive, *, max_bytes: int, organization: Organization,
+                           created_files: list | None = None):
+    """A zip package uploaded by a publisher, imported as drafts of ``organization`` that count as
+    created by ``actor`` (who therefore may not approve them)."""
+    if organization.id not in publisher_orgs(actor) and not actor.has_role(Role.ADMIN):
+        raise NotAllowed("您不能以该机构的名义导入课程。")
+    result = import_archive(actor, archive, max_bytes=max_bytes, publisher=organization, created_files=created_files)
+    for course in result.imported:
+        course.created_by_id = actor.id
+        _record(actor, course, Contribution.CREATED)
+    db.session.flush()
+    return result
 
 
 def review_history(course: Course) -> list[ReviewEvent]:
@@ -558,3 +631,4 @@ def set_cover(actor: User, course: Course, stream, *, max_bytes: int = 5 * 1024 
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(out.getvalue())
     course.cover_path = relative
+    _edited(actor, course)

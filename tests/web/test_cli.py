@@ -14,6 +14,11 @@ from tests.conftest import TEST_PASSWORD, id_number
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def approved_by(make_user) -> list[str]:
+    """A publishing import names its approving reviewer (separation of duties)."""
+    return ["--approved-by", make_user(roles=(Role.REVIEWER,), real_name="导入审核员").mobile]
+
+
 def test_users_create_and_grant(runner, db_session):
     number = id_number("44030419920315123")
     result = runner.invoke(args=["users", "create", "--name", "陈静", "--id-number", number,
@@ -45,7 +50,7 @@ def test_users_grant_role_needing_org_says_so(runner, make_user):
     assert result.exit_code != 0 and "--org-name" in result.output
 
 
-def test_courses_import_reports_file_and_field_and_imports_nothing(runner, db_session, tmp_path):
+def test_courses_import_reports_file_and_field_and_imports_nothing(runner, db_session, tmp_path, make_user):
     good = tmp_path / "GX-EM-001"
     bad = tmp_path / "GX-EM-002"
     shutil.copytree(ROOT / "courses" / "GX-EM-001", good)
@@ -56,7 +61,7 @@ def test_courses_import_reports_file_and_field_and_imports_nothing(runner, db_se
     courses_before = db_session.scalar(select(func.count(Course.id)))
     assets_before = db_session.scalar(select(func.count(MediaAsset.id)))
 
-    result = runner.invoke(args=["courses", "import", str(tmp_path)])
+    result = runner.invoke(args=["courses", "import", *approved_by(make_user), str(tmp_path)])
     assert result.exit_code != 0
     assert "GX-EM-002/course.yaml: chapters[0].lessons[0].text" in result.output
     assert "未导入任何内容" in result.output
@@ -64,7 +69,7 @@ def test_courses_import_reports_file_and_field_and_imports_nothing(runner, db_se
     assert db_session.scalar(select(func.count(MediaAsset.id))) == assets_before
 
 
-def test_failure_during_import_rolls_back_rows_and_removes_copied_videos(app, runner, db_session):
+def test_failure_during_import_rolls_back_rows_and_removes_copied_videos(app, runner, db_session, make_user):
     from lms.core.storage import media_root
 
     with app.app_context():
@@ -72,7 +77,7 @@ def test_failure_during_import_rolls_back_rows_and_removes_copied_videos(app, ru
     files_before = {p for p in root.rglob("*") if p.is_file()}
     courses_before = db_session.scalar(select(func.count(Course.id)))
     # GX-EM-001 imports (copying its videos) before GX-NS-001, already in the catalog, is refused.
-    result = runner.invoke(args=["courses", "import", str(ROOT / "courses" / "GX-EM-001"),
+    result = runner.invoke(args=["courses", "import", *approved_by(make_user), str(ROOT / "courses" / "GX-EM-001"),
                                  str(ROOT / "courses" / "GX-NS-001")])
     assert result.exit_code != 0 and "GX-NS-001 已存在" in result.output
     assert db_session.scalar(select(func.count(Course.id))) == courses_before
@@ -87,13 +92,15 @@ def test_cli_never_prints_a_full_id_number(runner):
     assert number not in result.output and "1101**********002X" in result.output
 
 
-def test_courses_import_then_skip_existing(runner, db_session):
-    result = runner.invoke(args=["courses", "import", str(ROOT / "courses" / "GX-EM-002")])
+def test_courses_import_then_skip_existing(runner, db_session, make_user):
+    approver = approved_by(make_user)
+    result = runner.invoke(args=["courses", "import", *approver, str(ROOT / "courses" / "GX-EM-002")])
     assert result.exit_code == 0, result.output
     assert "已导入 GX-EM-002" in result.output
-    again = runner.invoke(args=["courses", "import", str(ROOT / "courses" / "GX-EM-002")])
+    again = runner.invoke(args=["courses", "import", *approver, str(ROOT / "courses" / "GX-EM-002")])
     assert again.exit_code != 0 and "已存在" in again.output
-    skipped = runner.invoke(args=["courses", "import", "--skip-existing", str(ROOT / "courses" / "GX-EM-002")])
+    skipped = runner.invoke(args=["courses", "import", *approver, "--skip-existing",
+                                  str(ROOT / "courses" / "GX-EM-002")])
     assert skipped.exit_code == 0 and "跳过 GX-EM-002" in skipped.output
 
 
