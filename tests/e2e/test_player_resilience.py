@@ -120,3 +120,5 @@ def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_
             assert any("网络已恢复" in m for m in messages)
         finally:
             app_process.stop(server)
+            with app.app_context():
+                db.engine.dispose()  # close the pool's connections before the database is dropped
