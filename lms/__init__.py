@@ -20,6 +20,9 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder=os.path.join(root, "static"),
         template_folder=os.path.join(root, "templates"),
     )
+    from .core.web import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path))
     if config:

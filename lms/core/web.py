@@ -5,9 +5,22 @@ from urllib.parse import urlsplit
 
 from flask import abort, request
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from ..extensions import db
 from .database import writing
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` in every route is a row id, which PostgreSQL keeps in 32 bits: a larger number
+    names no row, so it becomes 0 (no row has it) and the view answers 404 as for any unknown id,
+    instead of the database failing on an out-of-range value."""
+
+    MAX_ROW_ID = 2**31 - 1
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number <= self.MAX_ROW_ID else 0
 
 
 def form_error(form, exc) -> None:

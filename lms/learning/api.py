@@ -11,7 +11,7 @@ from flask_wtf.csrf import ValidationError, validate_csrf
 
 from ..accounts.sessions import LoginId, parse_login_id
 from ..core.audit import AuditEvent
-from ..core.errors import InvalidInput, NotAllowed
+from ..core.errors import InvalidInput, NotAllowed, NotFound
 from ..extensions import csrf, db
 from . import services
 
@@ -20,7 +20,10 @@ csrf.exempt(bp)
 
 
 def _json_body() -> dict:
-    data = request.get_json(force=True, silent=True)
+    try:
+        data = request.get_json(force=True, silent=True)
+    except RecursionError:  # nested beyond the parser's depth: not a heartbeat
+        data = None
     if not isinstance(data, dict):
         raise InvalidInput("请求内容不是有效的 JSON。")
     return data
@@ -48,12 +51,12 @@ def start_session():
     user_id = _learner_id(data)
     try:
         lesson_id = int(data.get("lesson_id"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput("缺少课时编号。") from None
+    if not 0 < lesson_id <= services.MAX_SEQ:
+        raise NotFound("没有找到可以学习的课时。")
     session, progress = services.start_session(user_id, lesson_id)
-    body = services.progress_summary(progress, session.duration_seconds)
-    body.update({"session_id": session.id, "seq": 0, "heartbeat_seconds": services.heartbeat_seconds(),
-                 "allowed_rates": [float(r) for r in session.allowed_rates.split(",")]})
+    body = services.start_body(session, progress)
     db.session.commit()
     return jsonify(body)
 

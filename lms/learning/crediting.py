@@ -50,19 +50,22 @@ def covered_seconds(intervals) -> float:
     return round(sum(e - s for s, e in intervals), 3)
 
 
-def clean_segments(raw, duration: float) -> list[tuple[float, float]]:
-    """Client-reported segments clipped to the media; anything malformed is dropped."""
+def clean_segments(raw, duration: float, rate: float = 1.0) -> list[tuple[float, float, float]]:
+    """Client-reported segments clipped to the media, as (start, end, rate): a segment may carry the
+    rate it was played at as a third element (a rate change inside a beat), else the beat's ``rate``
+    applies. Anything malformed (not numbers, not finite, too large for a float) is dropped."""
     segments = []
     for item in list(raw or [])[:MAX_TOTAL_SEGMENTS]:
         try:
             start, end = float(item[0]), float(item[1])
-        except (TypeError, ValueError, IndexError, KeyError):
+            played_at = float(item[2]) if len(item) > 2 else float(rate)
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError):
             continue
-        if not (math.isfinite(start) and math.isfinite(end)):
+        if not (math.isfinite(start) and math.isfinite(end) and math.isfinite(played_at)):
             continue
         start, end = max(0.0, start), min(float(duration), end)
         if end - start > 0.01:
-            segments.append((start, end))
+            segments.append((start, end, played_at))
     return segments
 
 
@@ -72,7 +75,13 @@ def _down(x: float) -> float:
 
 
 def rate_allowed(rate: float, allowed: list[float]) -> bool:
-    return any(abs(rate - r) < 0.01 for r in allowed)
+    return allowed_rate(rate, allowed) is not None
+
+
+def allowed_rate(rate: float, allowed: list[float]) -> float | None:
+    """The allowed rate a reported one stands for (players report 1.5 as 1.4999…), or None. Budgets
+    use the allowed value, so a reported 1.509 never buys more media than 1.5 does."""
+    return next((r for r in allowed if r > 0 and abs(rate - r) < 0.01), None)
 
 
 @dataclass
@@ -91,9 +100,10 @@ def credit_video_beat(*, intervals, furthest: float, slack: float, duration: flo
     """Apply one beat's played segments.
 
     ``blocked`` names a reason that refuses every segment (superseded session, an attention check
-    awaiting an answer). Otherwise a segment is refused when the page was hidden, the rate is not
-    allowed, or it starts beyond the furthest point (a forward seek); accepted media seconds are
-    capped at (elapsed + slack) × rate, the rest is refused as over the wall clock.
+    awaiting an answer). Otherwise a segment is refused when the page was hidden, its rate (its own,
+    or the beat's ``rate``) is not allowed, or it starts beyond the furthest point (a forward seek).
+    The beat may credit ``elapsed + slack`` wall-clock seconds; a segment played at rate r costs its
+    length ÷ r of them, and what does not fit is refused as over the wall clock.
     """
     not_counted: dict[str, float] = {}
 
@@ -101,29 +111,30 @@ def credit_video_beat(*, intervals, furthest: float, slack: float, duration: flo
         if seconds > 0:
             not_counted[reason] = round(not_counted.get(reason, 0.0) + seconds, 3)
 
-    rate_ok = rate > 0 and rate_allowed(rate, allowed_rates)
     available = max(0.0, elapsed) + max(0.0, slack)
-    budget = available * rate if rate_ok else 0.0
+    wall = available  # wall-clock seconds this beat may still credit
+    credited = 0.0
     accepted = []
-    for start, end in clean_segments(segments, duration):
+    for start, end, played_at in clean_segments(segments, duration, rate):
         length = end - start
+        snapped = allowed_rate(played_at, allowed_rates)
         if blocked:
             refuse(blocked, length)
         elif not visible:
             refuse("hidden", length)
-        elif not rate_ok:
+        elif snapped is None:
             refuse("rate", length)
         elif start > furthest + SEEK_TOLERANCE_SECONDS:
             refuse("seek", length)
         else:
-            take = min(length, budget)
+            take = min(length, wall * snapped)
             refuse("over_wallclock", length - take)
             if take > 0.001:
                 accepted.append((start, start + take))
-                budget -= take
+                wall -= take / snapped
+                credited += take / snapped
                 furthest = max(furthest, start + take)
-    accepted_media = sum(e - s for s, e in accepted)
-    credited = _down(min(available, accepted_media / rate)) if rate_ok else 0.0
+    credited = _down(min(available, credited))
     return BeatOutcome(
         intervals=merge(intervals, accepted) if accepted else [list(i) for i in intervals],
         furthest=round(furthest, 3), credited=credited,

@@ -57,7 +57,7 @@ class LessonProgress(db.Model):
     resume_position: Mapped[float] = mapped_column(Float, default=0.0)
     credited_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     # Wall-clock time already charged to the learner's budget but held back until the next attention
-    # check is passed (or, with no check due, until the lesson's coverage is reached).
+    # check is passed (one is asked when the schedule says so, and when the lesson's coverage is reached).
     pending_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     not_counted: Mapped[dict] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
@@ -103,6 +103,10 @@ class PlaySession(db.Model):
     check_max_seconds: Mapped[int] = mapped_column(default=900)
     checks_passed: Mapped[int] = mapped_column(default=0)
     checks_missed: Mapped[int] = mapped_column(default=0)
+
+    # Not stored: seconds lost when this session was started with a carried check already overdue, so
+    # that the start's answer can tell the learner (None: nothing was lost).
+    attention_missed = None
 
 
 class QuizAttempt(db.Model):

@@ -4,6 +4,7 @@ Services take the acting user (or their id) as an argument, never read the reque
 the route, CLI command or job commits.
 """
 
+import math
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -276,11 +277,15 @@ def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProg
     duration = _lesson_duration(lesson)
     if lesson.kind == LessonKind.VIDEO and (not lesson.media_asset or not lesson.media_asset.is_playable):
         raise Conflict("该课时的视频尚未就绪，请稍后再试。")
-    now = utcnow_naive()
-    _limit_starts(user_id, now)
+    # Lock the sessions being superseded before reading the clock: a beat that holds one of them was
+    # credited up to its own clock, which must not be later than this session's start (PostgreSQL
+    # lets such a beat run while this transaction waits; SQLite has one writer).
     previous = list(db.session.scalars(select(PlaySession).where(
         PlaySession.user_id == user_id, PlaySession.superseded_at.is_(None))
-        .order_by(PlaySession.started_at, PlaySession.id).with_for_update()))
+        .order_by(PlaySession.started_at, PlaySession.id).with_for_update()
+        .execution_options(populate_existing=True)))
+    now = utcnow_naive()
+    _limit_starts(user_id, now)
     for old in previous:
         old.superseded_at = now
     rule = credits.rule_set_for(actor)
@@ -297,7 +302,7 @@ def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProg
     enrollment.last_studied_at = now
     db.session.flush()
     if carried["check_issued_at"] is not None and _check_overdue(session, now):
-        _miss_check(session, None)
+        session.attention_missed = _miss_check(session, None)
     _maybe_complete_lesson(progress, session, now)
     signals.play_session_started.send(session)
     return session, progress
@@ -372,6 +377,7 @@ class BeatResult:
 
 SUPERSEDED_MESSAGE = "已在其他页面或设备播放，本页面已停止计时。"
 MAX_RESEND_BATCHES = 64
+MAX_SEQ = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
 
 
 def parse_beat(data) -> Beat:
@@ -384,10 +390,12 @@ def parse_beat(data) -> Beat:
                     position=float(data.get("position") or 0), segments=list(data.get("segments") or []),
                     rate=float(data.get("rate") or 1), visible=bool(data.get("visible", True)),
                     event=str(data.get("event") or "tick")[:16], resend=resend)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise InvalidInput("心跳数据格式不正确。") from None
     total = len(beat.segments) + sum(len(segs) for _, segs in beat.resend)
-    if (beat.seq < 1 or len(beat.segments) > crediting.MAX_SEGMENTS or len(beat.resend) > MAX_RESEND_BATCHES
+    if (not 1 <= beat.seq <= MAX_SEQ or any(not 1 <= seq <= MAX_SEQ for seq, _ in beat.resend)
+            or not (math.isfinite(beat.position) and math.isfinite(beat.rate))
+            or len(beat.segments) > crediting.MAX_SEGMENTS or len(beat.resend) > MAX_RESEND_BATCHES
             or total > crediting.MAX_TOTAL_SEGMENTS):
         raise InvalidInput("心跳数据格式不正确。")
     return beat
@@ -521,8 +529,9 @@ def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
     The budget is the learner's (see crediting): this session holds the learner's allowance and
     attention schedule, taken over from the session it superseded, and a superseded session credits
     nothing. Wall-clock time charged to a lesson under attention checks waits in the lesson's
-    ``pending_seconds`` until a check is passed, or, with no check due, until the lesson's coverage
-    is reached; what the client calls its beat decides nothing."""
+    ``pending_seconds`` until a check is passed; a check is asked when the schedule says so and when
+    the lesson's coverage is reached with time still waiting, so no lesson completes without one.
+    What the client calls its beat decides nothing."""
     if beat.seq <= session.seq:
         return BeatResult("duplicate", _beat_body(session, progress, {})), False
     now = utcnow_naive()
@@ -541,10 +550,10 @@ def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
     elapsed = max(0.0, (now - session.last_beat_at).total_seconds())
     checked = _under_checks(session)
     blocked = None
-    if checked and session.check_issued_at is not None:
+    if session.check_issued_at is not None:  # on a reading page too: a check carried from a video
         if _check_overdue(session, now):
             body_extra["attention_missed"] = _miss_check(session, progress)
-        else:
+        elif checked:
             blocked = "attention"
 
     accepted: list = []
@@ -572,11 +581,13 @@ def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
     else:
         progress.pending_seconds = round(progress.pending_seconds + credited, 3)
         session.since_check_seconds = round(session.since_check_seconds + credited, 3)
-        if session.check_issued_at is None:
-            if session.since_check_seconds >= session.check_after_seconds:
-                session.check_issued_at = now
-            elif _coverage_reached(progress, session):
-                _flush_pending(progress)
+        if session.check_issued_at is None and (
+                session.since_check_seconds >= session.check_after_seconds
+                or (progress.completed_at is None and progress.pending_seconds > 0
+                    and _coverage_reached(progress, session))):
+            # Due by the schedule, or the lesson's coverage is reached: the time waiting is credited
+            # only once the learner confirms (so no lesson completes without a check passed).
+            session.check_issued_at = now
 
     session.seq = beat.seq
     session.last_beat_at = now
@@ -689,6 +700,17 @@ def _complete_if_done(progress: LessonProgress, session: PlaySession, now: datet
     _maybe_complete_lesson(progress, probe, now)
 
 
+def start_body(session: PlaySession, progress: LessonProgress) -> dict:
+    """What the player gets when it takes the lease: the lesson's progress, the session, and a check
+    the learner still owes (carried from the session this one superseded) or just missed."""
+    body = _beat_body(session, progress, {})
+    body.update({"session_id": session.id, "seq": 0, "acked_seq": 0, "heartbeat_seconds": heartbeat_seconds(),
+                 "allowed_rates": _rates(session)})
+    if session.attention_missed is not None:
+        body["attention_missed"] = session.attention_missed
+    return body
+
+
 def _beat_body(session: PlaySession, progress: LessonProgress, not_counted: dict) -> dict:
     duration = session.duration_seconds
     body = progress_summary(progress, duration)
@@ -701,7 +723,7 @@ def _beat_body(session: PlaySession, progress: LessonProgress, not_counted: dict
         "beat_not_counted": {r: round(s, 1) for r, s in not_counted.items()},
         "attention_check": None,
     })
-    if session.check_issued_at is not None and _under_checks(session):
+    if session.check_issued_at is not None:
         remaining = session.check_window_seconds - (utcnow_naive() - session.check_issued_at).total_seconds()
         body["attention_check"] = {"window_seconds": session.check_window_seconds,
                                    "remaining_seconds": max(0, round(remaining))}

@@ -12,7 +12,7 @@
   var rates = (cfg.rates || "1").split(",").map(parseFloat);
   var furthest = parseFloat(cfg.furthest) || 0;
   var sessionId = null, seq = 0, starting = null, stopped = false;
-  var segments = [], segStart = null, lastTime = null;
+  var segments = [], segStart = null, lastTime = null, segRate = 1;  // segRate: the rate the open segment is played at
   var pauseReason = null, checkShown = false, checkTimer = null, nextTimer = null;
   var msg = document.getElementById("player-message");
 
@@ -39,12 +39,12 @@
 
   // ---- segments played since the last beat
   function closeSegment() {
-    if (segStart !== null && lastTime !== null && lastTime > segStart) { segments.push([segStart, lastTime]); }
+    if (segStart !== null && lastTime !== null && lastTime > segStart) { segments.push([segStart, lastTime, segRate]); }
     segStart = null; lastTime = null;
   }
   function takeSegments() {
     var open = segStart !== null && lastTime !== null && lastTime > segStart;
-    if (open) { segments.push([segStart, lastTime]); segStart = lastTime; }
+    if (open) { segments.push([segStart, lastTime, segRate]); segStart = lastTime; }
     var out = segments; segments = [];
     return out;
   }
@@ -59,6 +59,10 @@
       furthest = Math.max(furthest, r.body.furthest_point || 0);
       beatSeconds = r.body.heartbeat_seconds || beatSeconds;
       render(r.body);
+      if (r.body.attention_missed !== undefined) {
+        say("未在规定时间内确认学习提示，自上次确认以来的 " + fmt(r.body.attention_missed) + "未计入学时。", "warning");
+      }
+      if (r.body.attention_check && !checkShown) { showCheck(r.body.attention_check.remaining_seconds); }
     });
     return starting;
   }
@@ -68,7 +72,7 @@
   // lost response costs nothing and credits nothing twice.
   var unacked = [];  // [{seq, segments}] of beats sent but not acknowledged
   var inFlight = null, retryTimer = null, failures = 0, offline = false;
-  var MAX_BATCHES = 48, BEAT_TIMEOUT_MS = 10000;
+  var MAX_BATCHES = 48, MAX_SEGMENTS_HELD = 200, BEAT_TIMEOUT_MS = 10000;
 
   function payload(event) {
     seq += 1;
@@ -78,9 +82,23 @@
     unacked.push({seq: seq, segments: own});
     while (unacked.length > MAX_BATCHES) {  // a long outage: fold the two oldest batches (under the older seq)
       var a = unacked.shift(), b = unacked.shift();
-      unacked.unshift({seq: a.seq, segments: a.segments.concat(b.segments)});
+      unacked.unshift({seq: a.seq, segments: joinTouching(a.segments.concat(b.segments))});
     }
+    while (countSegments() > MAX_SEGMENTS_HELD && unacked.length > 1) { unacked.shift(); }  // hours offline
     return body;
+  }
+
+  function joinTouching(list) {  // segments played back to back at one rate become one
+    var out = [];
+    list.forEach(function (seg) {
+      var last = out[out.length - 1];
+      if (last && Math.abs(last[1] - seg[0]) < 0.3 && last[2] === seg[2]) { last[1] = Math.max(last[1], seg[1]); }
+      else { out.push(seg.slice()); }
+    });
+    return out;
+  }
+  function countSegments() {
+    return unacked.reduce(function (n, batch) { return n + batch.segments.length; }, 0);
   }
 
   function acknowledge(ackedSeq) {
@@ -148,7 +166,7 @@
     if (b.furthest_point !== undefined) { furthest = Math.max(furthest, b.furthest_point); }
     var w = document.getElementById("st-watched"); if (w) { w.textContent = b.watched_percent; }
     document.getElementById("st-credited").textContent = fmt(b.credited_seconds);
-    document.getElementById("st-pending").textContent = b.pending_seconds >= 0.5 ? "，另有 " + fmt(b.pending_seconds) + "待下次确认在线学习或看完本课时后计入" : "";
+    document.getElementById("st-pending").textContent = b.pending_seconds >= 0.5 ? "，另有 " + fmt(b.pending_seconds) + "待您下次确认在线学习后计入（看完本课时也会请您确认）" : "";
     document.getElementById("st-state").textContent = b.completed ? "已完成" : "学习中";
     var list = document.getElementById("st-not-counted");
     list.textContent = "";
@@ -206,7 +224,8 @@
         } else {
           say("已确认，继续计时。", "success");
           pauseReason = null;
-          if (video) { video.play(); }
+          if (video && video.ended) { if (cfg.nextUrl && !stopped) { autoplayNext(); } }
+          else if (video) { video.play(); }
         }
       });
     });
@@ -230,8 +249,8 @@
     video.addEventListener("timeupdate", function () {
       if (video.paused || video.seeking) { return; }
       var t = video.currentTime;
-      if (segStart === null) { segStart = t; lastTime = t; return; }
-      if (t >= lastTime && t - lastTime < 3) { lastTime = t; } else { closeSegment(); segStart = t; lastTime = t; }
+      if (segStart === null) { segStart = t; lastTime = t; segRate = video.playbackRate; return; }
+      if (t >= lastTime && t - lastTime < 3) { lastTime = t; } else { closeSegment(); segStart = t; lastTime = t; segRate = video.playbackRate; }
       if (t > furthest && t - furthest < 3) { furthest = t; }
     });
     video.addEventListener("seeking", function () {
@@ -259,12 +278,14 @@
     video.addEventListener("ended", function () {
       closeSegment();
       beat("ended").then(function () {
-        if (cfg.nextUrl && !stopped) { autoplayNext(); }
+        // A check asked at the end of the lesson comes first; the next lesson follows the answer.
+        if (cfg.nextUrl && !stopped && !checkShown) { autoplayNext(); }
       });
     });
     var rateSelect = document.getElementById("rate-select");
     rateSelect.addEventListener("change", function () { video.playbackRate = parseFloat(rateSelect.value) || 1; });
     video.addEventListener("ratechange", function () {
+      closeSegment();  // what was played so far was played at the previous rate
       var ok = rates.some(function (r) { return Math.abs(r - video.playbackRate) < 0.01; });
       if (!ok) { video.playbackRate = 1; rateSelect.value = "1.0"; say("该倍速不在学时规则允许的范围内，已恢复为 1 倍。", "warning"); }
     });

@@ -90,7 +90,7 @@ def test_progress_rises_and_reload_resumes(page: Page, site):
     assert saved.resume_position >= 3 and saved.watched_seconds >= 3
     # The time played waits for the next attention check: a pause credits nothing by itself.
     assert saved.credited_seconds == 0 and saved.pending_seconds >= 3
-    expect(page.locator("#st-pending")).to_contain_text("待下次确认在线学习或看完本课时后计入")
+    expect(page.locator("#st-pending")).to_contain_text("待您下次确认在线学习后计入")
     page.reload()
     page.wait_for_function("document.getElementById('lesson-video').currentTime > 0", timeout=10_000)
     position = page.evaluate("document.getElementById('lesson-video').currentTime")

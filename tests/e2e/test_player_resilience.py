@@ -1,6 +1,7 @@
 """Lost heartbeats and a server restart cost the honest learner nothing, and credit nothing twice.
 
-A real browser plays a whole lesson while the network, by a fixed seed, drops 30 % of the heartbeat
+A real browser plays a whole lesson (confirming the attention check asked when its coverage is
+reached) while the network, by a fixed seed, drops 30 % of the heartbeat
 requests and 10 % of the responses (the server credited the beat, the player never heard), and the
 server process is stopped and started again once in the middle.
 """
@@ -95,6 +96,8 @@ def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_
             expect(page.locator("#player-message")).to_contain_text("网络中断，恢复后将补记", timeout=15_000)
             server = app_process.start(process_settings, port, tmp / "server.log")  # …and comes back
 
+            # Coverage reached with time still waiting: the learner confirms, as every learner does.
+            page.get_by_role("button", name="我在学习，继续计时").click(timeout=90_000)
             page.wait_for_function("() => document.getElementById('lesson-video').ended", timeout=90_000)
             if page.locator("#next-cancel").is_visible():
                 page.locator("#next-cancel").click()  # stay on this page while the last beats land

@@ -9,7 +9,12 @@ DURATION = 600.0
 RATES = [1.0, 1.25, 1.5]
 
 seconds = st.floats(min_value=-50, max_value=700, allow_nan=False, allow_infinity=False)
-segment = st.tuples(seconds, seconds).map(lambda p: [min(p), max(p)])
+# A segment, sometimes with the rate it was played at (a rate change inside a beat), sometimes reported
+# a hair off an allowed rate, as players do.
+segment = st.one_of(
+    st.tuples(seconds, seconds).map(lambda p: [min(p), max(p)]),
+    st.tuples(seconds, seconds, st.sampled_from([0.5, 1.0, 1.25, 1.5, 1.509, 2.0])).map(
+        lambda p: [min(p[:2]), max(p[:2]), p[2]]))
 beat = st.fixed_dictionaries({
     "elapsed": st.floats(min_value=0, max_value=40, allow_nan=False),
     "segments": st.lists(segment, max_size=6),
@@ -22,10 +27,10 @@ beat = st.fixed_dictionaries({
 def test_normalized_intervals_are_sorted_disjoint_and_order_free(batches):
     merged = []
     for batch in batches:
-        merged = crediting.merge(merged, crediting.clean_segments(batch, DURATION))
+        merged = crediting.merge(merged, [(s, e) for s, e, _ in crediting.clean_segments(batch, DURATION)])
     assert all(s < e for s, e in merged)
     assert all(a[1] < b[0] for a, b in zip(merged, merged[1:], strict=False))
-    flat = [seg for batch in batches for seg in crediting.clean_segments(batch, DURATION)]
+    flat = [(s, e) for batch in batches for s, e, _ in crediting.clean_segments(batch, DURATION)]
     assert merged == crediting.normalize(list(reversed(flat)))
     assert 0 <= crediting.covered_seconds(merged) <= DURATION
 
@@ -57,6 +62,7 @@ def test_credit_never_exceeds_wall_clock_and_never_decreases(beats):
 
 @given(st.lists(segment, max_size=6), st.floats(min_value=0, max_value=30, allow_nan=False))
 def test_nothing_is_credited_when_hidden_blocked_or_at_a_disallowed_rate(segments, elapsed):
+    segments = [seg[:2] for seg in segments]  # the beat's rate applies
     for kwargs in ({"visible": False, "rate": 1.0}, {"visible": True, "rate": 2.0},
                    {"visible": True, "rate": 1.0, "blocked": "superseded"}):
         outcome = crediting.credit_video_beat(intervals=[], furthest=0, slack=2, duration=DURATION,
@@ -81,3 +87,17 @@ def test_reading_credit_is_bounded_by_the_wall_clock(beats):
         wall += elapsed
         total += credited
         assert credited >= 0 and total <= wall + crediting.TOLERANCE_SECONDS + 1e-3
+
+
+@given(st.floats(min_value=1, max_value=30, allow_nan=False))
+def test_segments_played_at_different_rates_each_cost_their_own_wall_time(elapsed):
+    # 6 s of media at 1× and 6 s at 1.5× cost 6 + 4 = 10 s of wall clock, whatever the beat reports.
+    outcome = crediting.credit_video_beat(
+        intervals=[], furthest=0, slack=0, duration=DURATION, elapsed=elapsed,
+        segments=[[0, 6, 1.0], [6, 12, 1.5]], rate=1.5, allowed_rates=RATES, visible=True)
+    assert outcome.credited == min(10.0, elapsed) or abs(outcome.credited - min(10.0, elapsed)) < 0.002
+
+
+def test_overflowing_and_non_finite_segments_are_dropped():
+    assert crediting.clean_segments([[0, 10**400], [float("nan"), 1], [0, 5, float("inf")], ["a", 1], [0, 5]],
+                                    DURATION) == [(0.0, 5.0, 1.0)]

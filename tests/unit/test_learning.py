@@ -366,3 +366,23 @@ def test_session_starts_are_limited_per_learner(app, db_session, enrolled):
     tick.advance(60)
     with tick():
         services.start_session(learner.id, lesson.id)  # a minute on: allowed again
+
+
+def test_no_lesson_completes_before_a_check_is_passed(db_session, enrolled):
+    learner, c, _ = enrolled
+    tick, session, progress = start_first_video(learner, c)  # national rule: checks every 5–15 min
+    seq, pos = 0, 0.0
+    while pos < session.duration_seconds:
+        tick.advance(10)
+        seq += 1
+        end = min(session.duration_seconds, pos + 10)
+        with tick():
+            result = services.record_heartbeat(learner.id, Beat(session.id, seq, end, [[pos, end]], event="ended"))
+        pos = end
+    # Coverage reached with the time still waiting: the learner is asked; nothing completes unasked.
+    assert result.body["attention_check"] is not None
+    assert progress.completed_at is None and progress.credited_seconds == 0
+    with tick():
+        body = services.answer_attention(learner.id, session.id)
+    assert body["attention"] == "passed" and body["completed"]
+    assert progress.credited_seconds == pytest.approx(session.duration_seconds)

@@ -5,7 +5,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lms.learning.models import PlaySession, QuizAttempt
+from lms.learning.models import LessonProgress, PlaySession, QuizAttempt
 from tests.learning_helpers import course
 
 
@@ -154,3 +154,53 @@ def test_heartbeats_stop_counting_once_the_password_was_changed_elsewhere(enroll
     db_session.commit()
     refused = _api(client, "heartbeat", {**beat, "seq": 2}, token)
     assert refused.status_code == 403 and "重新登录" in refused.json["error"]["message"]
+
+
+def test_malformed_beats_and_ids_get_a_clear_answer_never_a_server_error(enrolled_client, db_session):
+    client, user, c, token = enrolled_client
+    sid = _api(client, "sessions", {"lesson_id": c.lessons[0].id}, token).json["session_id"]
+    beat = {"session_id": sid, "seq": 1, "position": 1, "segments": [[0, 1]], "rate": 1, "visible": True}
+    for bad in ({"segments": [[0, 10**400]]}, {"position": 10**400}, {"rate": 10**400}, {"seq": 2**31},
+                {"seq": 2**63}, {"resend": [{"seq": -1, "segments": []}]}, {"resend": "x"}, {"segments": "x"}):
+        response = _api(client, "heartbeat", {**beat, **bad}, token)
+        assert response.status_code in (200, 400), (bad, response.status_code)
+        if response.status_code == 200:  # dropped as malformed: nothing credited
+            assert response.json.get("accepted", []) == []
+    deep = "[" * 100_000 + "]" * 100_000
+    response = client.post("/api/v1/learning/heartbeat", data=deep, content_type="application/json",
+                           headers={"X-CSRFToken": token})
+    assert response.status_code == 400 and "JSON" in response.json["error"]["message"]
+    assert _api(client, "sessions", {"lesson_id": 2**63}, token).status_code == 404
+    assert _api(client, "sessions", {"lesson_id": 2**31}, token).status_code == 404
+    assert client.get(f"/api/v1/learning/progress/{2**63}").status_code == 404
+    assert client.get(f"/learn/{c.code}/{2**63}").status_code == 404
+
+
+def test_a_check_owed_from_the_previous_lesson_is_asked_at_once_on_the_next(enrolled_client, db_session):
+    from lms.credits.models import RuleSet
+
+    client, user, c, token = enrolled_client
+    db_session.add(RuleSet(name="测试规则", region_code=user.region_code, attention_check_min_seconds=1,
+                           attention_check_max_seconds=1, attention_window_seconds=60))
+    db_session.flush()
+    videos = [lesson for lesson in c.lessons if lesson.kind == "video"]
+    from tests.learning_helpers import Clock
+
+    tick = Clock()
+    with tick():
+        sid = _api(client, "sessions", {"lesson_id": videos[0].id}, token).json["session_id"]
+    tick.advance(5)
+    with tick():
+        body = _api(client, "heartbeat", {"session_id": sid, "seq": 1, "position": 5, "segments": [[0, 5]],
+                                          "rate": 1, "visible": True}, token).json
+    assert body["attention_check"] is not None
+    tick.advance(3)
+    with tick():
+        started = _api(client, "sessions", {"lesson_id": videos[1].id}, token).json
+    assert started["attention_check"]["remaining_seconds"] > 0  # the player shows it before any beat
+    with tick():
+        answered = _api(client, "attention", {"session_id": started["session_id"]}, token).json
+    assert answered["attention"] == "passed"
+    progress = db_session.scalar(select(LessonProgress).where(LessonProgress.user_id == user.id,
+                                                              LessonProgress.lesson_id == videos[0].id))
+    assert progress.credited_seconds == 5 and progress.pending_seconds == 0
