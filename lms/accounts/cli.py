@@ -5,7 +5,7 @@ from sqlalchemy import select
 from ..core.errors import DomainError
 from ..extensions import db
 from . import services
-from .identifiers import IdentifierError, mask_id_number, normalize_id_number
+from .identifiers import IdentifierError, fold, mask_id_number, normalize_id_number
 from .models import ORG_ROLES, Organization, OrgKind, Role, User
 
 users_cli = AppGroup("users", help="管理用户与角色（Manage users and roles）.")
@@ -32,7 +32,7 @@ def _organization(role: Role, org_name: str | None, org_code: str | None):
         raise click.ClickException(f"角色 {role.value} 需要 --org-name（及可选的 --org-code）指定机构。")
     kind = OrgKind.PUBLISHER if role == Role.PUBLISHER else OrgKind.EMPLOYER
     if org_code and not org_name:
-        org = db.session.scalar(select(Organization).where(Organization.credit_code == org_code.upper()))
+        org = db.session.scalar(select(Organization).where(Organization.credit_code == fold(org_code, "统一社会信用代码")))
         if org is None:
             raise click.ClickException(f"找不到统一社会信用代码为 {org_code} 的机构，请同时给出 --org-name。")
         return org

@@ -14,6 +14,7 @@ import unicodedata
 from datetime import date
 
 from ..core import clock
+from ..core.errors import InvalidInput
 from .regions import PROVINCES
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -51,6 +52,15 @@ def fold(raw: str | None, label: str, *, drop: str = "") -> str:
         raise IdentifierError(f"{label}含有无法识别的字符：{'、'.join(_shown(ch) for ch in bad[:3])}。"
                               f"请用数字和英文字母（全角、半角均可）重新输入，不要粘贴其他符号。")
     return value.upper()
+
+
+def lookup_code(raw: str | None, label: str, *, field: str | None = None) -> str:
+    """A code typed to find something (a unit's credit code, a course code), folded like stored ones
+    (full-width digits and letters are the same code); characters no code has are a clear error."""
+    try:
+        return fold(raw, label)
+    except IdentifierError as exc:
+        raise InvalidInput(str(exc), field=field) from None
 
 
 def id_number_check_char(first17: str) -> str:

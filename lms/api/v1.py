@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from limits import parse_many
 from sqlalchemy import select
 
+from ..accounts.identifiers import IdentifierError, fold
 from ..certificates import numbers
 from ..certificates.models import Certificate, CertificateKind, CertificateStatus
 from ..core.audit import record_event
@@ -124,7 +125,10 @@ def _since_arg() -> datetime | None:
 
 
 def _unit_region_args() -> tuple[str | None, str | None]:
-    unit = request.args.get("unit", "").strip().upper() or None
+    try:
+        unit = fold(request.args.get("unit", ""), "统一社会信用代码") or None
+    except IdentifierError as exc:
+        raise _bad("unit", str(exc)) from None
     region = request.args.get("region", "").strip() or None
     if unit and not re.fullmatch(r"[0-9A-Z]{18}", unit):
         raise _bad("unit", "应为单位的 18 位统一社会信用代码。")

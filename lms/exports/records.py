@@ -15,6 +15,7 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
 
 from ..accounts import crypto
+from ..accounts.identifiers import lookup_code
 from ..accounts.models import EmploymentStatus, Organization, Region, Role, User
 from ..catalog.models import CATEGORY_LABELS, Category
 from ..certificates.models import Certificate, CertificateKind
@@ -45,7 +46,7 @@ class Scope:
 
 
 def organization_by_code(code: str) -> Organization:
-    code = (code or "").strip().upper()
+    code = lookup_code(code, "统一社会信用代码", field="unit")
     org = db.session.scalar(select(Organization).where(Organization.credit_code == code)) if code else None
     if org is None:
         raise InvalidInput(f"没有登记统一社会信用代码为 {code or '（空）'} 的单位。请核对 18 位代码。", field="unit")

@@ -7,6 +7,7 @@ they flush, and the caller commits. Every change to a version records its author
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -152,7 +153,7 @@ def _apply(course: Course, data: CourseData) -> None:
 def create_course(actor: User, organization: Organization, code: str, data: CourseData) -> Course:
     if organization.id not in publisher_orgs(actor) and not actor.has_role(Role.ADMIN):
         raise NotAllowed("您不能以该机构的名义发布课程。")
-    code = (code or "").strip().upper()
+    code = unicodedata.normalize("NFKC", code or "").strip().upper()  # full-width input from Chinese keyboards too
     if not CODE_PATTERN.match(code):
         raise InvalidInput("课程编号只能由大写字母、数字和连字符组成，3–32 位，如 GX-NS-101。", field="code")
     if db.session.scalar(select(Course.id).where(Course.code == code)):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import and_, case, distinct, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
+from ..accounts.identifiers import lookup_code
 from ..accounts.models import EmploymentStatus, Organization, Region, Role, RoleGrant, User
 from ..catalog.models import Category
 from ..core.audit import record_event
@@ -68,7 +69,7 @@ def authorize_unit(actor, code: str | None) -> Organization | None:
 
     None: the actor must choose (several units, or an admin who named none)."""
     _signed_in(actor)
-    return _choose(actor, (code or "").strip().upper(), managed_units(actor), key=lambda u: u.credit_code,
+    return _choose(actor, lookup_code(code, "统一社会信用代码", field="unit"), managed_units(actor), key=lambda u: u.credit_code,
                    lookup=records.organization_by_code, none_message="只有单位管理员和平台管理员可以管理单位。",
                    other_message=lambda units: "您不是该单位的管理员，只能管理：" + "、".join(u.name for u in units) + "。")
 

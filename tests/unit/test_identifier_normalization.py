@@ -175,3 +175,15 @@ def test_full_width_email_is_the_same_address():
 def test_issuer_code_is_checked_whole():
     assert numbers.valid_issuer("GX") and numbers.valid_issuer("HRB44")
     assert not numbers.valid_issuer("GX\n") and not numbers.valid_issuer("ＧＸ") and not numbers.valid_issuer("G")
+
+
+def test_codes_typed_to_find_something_fold_like_stored_ones(ctx, db_session, make_user):
+    """Lookups by credit code (exports, the unit pages, the CLI) and course codes take full-width input
+    too, and a character no code has is a clear error, not a silent miss."""
+    from lms.core.errors import InvalidInput
+    from lms.exports.records import organization_by_code
+
+    org = make_user().employer
+    assert organization_by_code(full_width(org.credit_code.lower())) == org
+    with pytest.raises(InvalidInput, match="无法识别的字符"):
+        organization_by_code(org.credit_code[:-1] + "\u200b")
