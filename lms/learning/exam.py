@@ -23,7 +23,7 @@ from ..core.errors import Conflict, NotAllowed, NotFound
 from ..credits import services as credits
 from ..extensions import db
 from .models import Enrollment, QuizAttempt
-from .services import _lock_for_write, _random, complete_course_if_done, course_state
+from .services import _lock_for_write, _random, complete_course_if_done, course_state, get_own
 
 LETTERS = "ABCDEFGH"
 
@@ -124,12 +124,7 @@ def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
 
 
 def get_own_attempt(actor, attempt_id: int) -> QuizAttempt:
-    attempt = db.session.get(QuizAttempt, attempt_id)
-    if attempt is None:
-        raise NotFound("没有找到这次测验。")
-    if attempt.user_id != actor.id:
-        raise NotAllowed("只能查看和作答自己的测验。")
-    return attempt
+    return get_own(QuizAttempt, attempt_id, actor, missing="没有找到这次测验。", others="只能查看和作答自己的测验。")
 
 
 @dataclass

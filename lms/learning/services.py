@@ -192,13 +192,19 @@ def my_learning(actor) -> list[CourseState]:
     return [course_state(e) for e in enrollments]
 
 
+def get_own(model, row_id: int, actor, *, missing: str, others: str):
+    """The ``model`` row ``row_id`` when it belongs to ``actor`` (its ``user_id``); NotFound with
+    ``missing``, or NotAllowed with ``others`` when it is someone else's."""
+    row = db.session.get(model, row_id)
+    if row is None:
+        raise NotFound(missing)
+    if row.user_id != actor.id:
+        raise NotAllowed(others)
+    return row
+
+
 def get_own_progress(actor, progress_id: int) -> LessonProgress:
-    progress = db.session.get(LessonProgress, progress_id)
-    if progress is None:
-        raise NotFound("没有找到这条学习记录。")
-    if progress.user_id != actor.id:
-        raise NotAllowed("只能查看自己的学习记录。")
-    return progress
+    return get_own(LessonProgress, progress_id, actor, missing="没有找到这条学习记录。", others="只能查看自己的学习记录。")
 
 
 def progress_summary(progress: LessonProgress, duration: float) -> dict:

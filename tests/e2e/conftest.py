@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import ROOT, build_database, fresh_database, make_test_app
+from tests.conftest import ROOT, TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
 from tests.queue_helpers import start_consumer, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -79,6 +79,28 @@ def serving_with_workers(tmp: Path, name: str, packages=(), **config):
                 stop(process)
             if previous_app is not None:
                 jobs.init_app(previous_app)
+
+
+_learners = iter(range(1, 1000))
+
+
+def enrolled_learner(app, code: str, *, region: str = "110000", name: str = "播放测试"):
+    """A learner of ``region`` enrolled in course ``code`` on ``app``'s database, committed; returns
+    (user id, mobile to sign in with, the course's video lesson ids). Numbers are unique in a run."""
+    from lms.accounts import services as accounts
+    from lms.extensions import db
+    from lms.learning import services as learning
+
+    n = next(_learners)
+    with app.test_request_context():
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name=name, id_number=id_number(f"11010519900102{n:03d}"), password=TEST_PASSWORD,
+            mobile=f"136{n:08d}", region_code=region, employer_name="测试单位",
+            employer_credit_code=credit_code("91110105MA01ABCD3")))
+        enrollment = learning.enroll(user, code)
+        lessons = [lesson.id for lesson in enrollment.course.lessons if lesson.kind == "video"]
+        db.session.commit()
+        return user.id, user.mobile, lessons
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,9 @@ from sqlalchemy import func, select
 from lms.credits.models import RuleSet
 from lms.extensions import db
 from lms.learning import crediting
-from lms.learning import services as learning
 from lms.learning.models import LessonProgress
-from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
-from tests.e2e.conftest import serving
+from tests.conftest import TEST_PASSWORD, build_database, fresh_database, make_test_app
+from tests.e2e.conftest import enrolled_learner, serving
 
 CODE = "GX-NS-001"
 ATTACK_SECONDS = 4.0
@@ -44,22 +43,8 @@ def site(tmp_path_factory, live_server):
             yield app, base
 
 
-_numbers = iter(range(500, 999))
-
-
 def new_learner(app, region="110000"):
-    from lms.accounts import services as accounts
-
-    n = next(_numbers)
-    with app.test_request_context():
-        user = accounts.create_person(None, accounts.PersonData(
-            real_name="攻击测试", id_number=id_number(f"11010519900103{n:03d}"), password=TEST_PASSWORD,
-            mobile=f"135{n:08d}", region_code=region, employer_name="测试单位",
-            employer_credit_code=credit_code("91110105MA01ABCD3")))
-        enrollment = learning.enroll(user, CODE)
-        lessons = [lesson.id for lesson in enrollment.course.lessons if lesson.kind == "video"]
-        db.session.commit()
-        return user.id, user.mobile, lessons
+    return enrolled_learner(app, CODE, region=region, name="攻击测试")
 
 
 class Attacker:

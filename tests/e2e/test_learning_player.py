@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from lms.credits.models import RuleSet
 from lms.extensions import db
-from lms.learning import services
 from lms.learning.models import LessonProgress
-from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
-from tests.e2e.conftest import serving
+from tests.conftest import TEST_PASSWORD, build_database, fresh_database, make_test_app
+from tests.e2e.conftest import enrolled_learner, serving
 
 pytestmark = pytest.mark.e2e
 CODE = "GX-NS-001"
@@ -35,22 +34,8 @@ def site(tmp_path_factory, live_server):
             yield app, base
 
 
-_counter = iter(range(100, 999))
-
-
 def learner(app, region="110000"):
-    from lms.accounts import services as accounts
-
-    n = next(_counter)
-    with app.test_request_context():
-        user = accounts.create_person(None, accounts.PersonData(
-            real_name="播放测试", id_number=id_number(f"11010519900102{n:03d}"), password=TEST_PASSWORD,
-            mobile=f"136{n:08d}", region_code=region, employer_name="测试单位",
-            employer_credit_code=credit_code("91110105MA01ABCD3")))
-        enrollment = services.enroll(user, CODE)
-        lessons = [lesson.id for lesson in enrollment.course.lessons if lesson.kind == "video"]
-        db.session.commit()
-        return user.id, user.mobile, lessons
+    return enrolled_learner(app, CODE, region=region)
 
 
 def sign_in(page: Page, base: str, mobile: str):

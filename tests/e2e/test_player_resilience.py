@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from lms.extensions import db
 from lms.learning import crediting
-from lms.learning import services as learning
 from lms.learning.models import LessonProgress
 from tests import app_process
-from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.conftest import build_database, fresh_database, make_test_app
+from tests.e2e.conftest import enrolled_learner
 from tests.e2e.test_learning_player import play, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -32,18 +32,8 @@ def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_
                     "LMS_SEARCH_INDEX": str(tmp / "search-index")}
         app = make_test_app(url, tmp, **settings)
         build_database(app, packages=(CODE,))
-        from lms.accounts import services as accounts
-
-        with app.test_request_context():
-            user = accounts.create_person(None, accounts.PersonData(
-                real_name="断网测试", id_number=id_number("11010519900104001"), password=TEST_PASSWORD,
-                mobile="13400000001", region_code="110000", employer_name="测试单位",
-                employer_credit_code=credit_code("91110105MA01ABCD3")))
-            enrollment = learning.enroll(user, CODE)
-            lesson = next(lesson for lesson in enrollment.course.lessons if lesson.kind == "video")
-            user_id, mobile, lesson_id = user.id, user.mobile, lesson.id
-            db.session.commit()
-            db.session.remove()
+        user_id, mobile, lessons = enrolled_learner(app, CODE, name="断网测试")
+        lesson_id = lessons[0]
 
         port = app_process.free_port()
         base = f"http://127.0.0.1:{port}"
