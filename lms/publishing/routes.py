@@ -12,7 +12,7 @@ from ..assessment.models import QuizQuestion
 from ..catalog.models import Chapter, Course, CourseStatus, Lesson, Subject
 from ..catalog.packages import PackageError
 from ..core.errors import DomainError, InvalidInput
-from ..core.web import commit, form_error, roles_required
+from ..core.web import FORM_OVERHEAD_BYTES, body_limit, commit, form_error, roles_required
 from ..extensions import csrf, db
 from ..media import services as media
 from ..media.models import MediaAsset
@@ -49,6 +49,19 @@ def _asset(asset_id: int) -> MediaAsset:
     if asset.organization_id not in services.publisher_orgs(current_user) and not current_user.has_role(Role.ADMIN):
         abort(403)
     return asset
+
+
+def _upload_cap(setting: str):
+    """The body cap of an upload view: the setting (in MB) plus the form around the file, for
+    publishers and admins only; anyone else keeps the app-wide cap."""
+
+    def cap() -> int | None:
+        if not current_user.is_authenticated or not (current_user.has_role(Role.PUBLISHER)
+                                                     or current_user.has_role(Role.ADMIN)):
+            return None
+        return current_app.config[setting] * 1024 * 1024 + FORM_OVERHEAD_BYTES
+
+    return cap
 
 
 def _act(action, success: str, redirect_to: str):
@@ -318,17 +331,17 @@ def media_library():
 
 
 @bp.post("/publish/media")
+@body_limit(_upload_cap("LMS_MAX_UPLOAD_MB"))
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def upload_media():
     max_bytes = current_app.config["LMS_MAX_UPLOAD_MB"] * 1024 * 1024
     wants_json = request.accept_mimetypes.best == "application/json"
-    if (request.content_length or 0) > max_bytes + 1024 * 1024:  # refused before anything is read
+    if (request.content_length or 0) > max_bytes + FORM_OVERHEAD_BYTES:  # refused before anything is read
         message = f"视频超过大小上限 {current_app.config['LMS_MAX_UPLOAD_MB']} MB，请压缩后再上传。"
         if wants_json:
             return jsonify(error={"code": "too_large", "message": message}), 413
         flash(message, "danger")
         return redirect(url_for(".media_library"))
-    request.max_content_length = max_bytes + 1024 * 1024  # room for the form fields around the file
     orgs = services.publisher_orgs(current_user)
     org_id = request.form.get("organization_id", type=int) or (orgs[0] if orgs else None)
     upload = request.files.get("file")
@@ -475,6 +488,7 @@ def export_course(course_id: int):
 
 
 @bp.route("/publish/import", methods=["GET", "POST"])
+@body_limit(_upload_cap("LMS_PACKAGE_MAX_MB"))
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def import_package():
     import tempfile
@@ -485,10 +499,9 @@ def import_package():
         return render_template("publishing/import.html", organizations=orgs,
                                max_mb=current_app.config["LMS_PACKAGE_MAX_MB"])
     max_bytes = current_app.config["LMS_PACKAGE_MAX_MB"] * 1024 * 1024
-    if (request.content_length or 0) > max_bytes + 1024 * 1024:  # refused before anything is read
+    if (request.content_length or 0) > max_bytes + FORM_OVERHEAD_BYTES:  # refused before anything is read
         return render_template("publishing/import.html", organizations=orgs, max_mb=max_bytes // (1024 * 1024),
                                problems=[f"课程包超过大小上限 {max_bytes // (1024 * 1024)} MB。"]), 413
-    request.max_content_length = max_bytes + 1024 * 1024
     upload = request.files.get("file")
     org = next((o for o in orgs if o.id == request.form.get("organization_id", type=int)), orgs[0] if orgs else None)
     created: list = []

@@ -241,3 +241,16 @@ def big_package(app, db_session, clips, tmp_path, code: str, video_bytes: int):
             out.writestr(name, data.replace(b"GX-NS-001", code.encode()) if name.endswith(".yaml") else data)
     assert replaced, "the exported package has no video to pad"
     return target
+
+
+def test_only_publishers_get_the_upload_cap_and_the_413_says_the_limit(client, make_user, login, csrf_token):
+    """Anyone else keeps the app-wide cap: no gigabytes spooled to disk before the login check."""
+    body = {"file": (io.BytesIO(b"\0" * (17 * 1024 * 1024)), "x.mp4")}
+    anonymous = client.post("/publish/media", data=body, content_type="multipart/form-data",
+                            headers={"Accept": "application/json"})
+    assert anonymous.status_code == 413
+    assert "16 MB" in anonymous.get_json()["error"]["message"]
+    login(make_user())
+    page = client.post("/publish/import", data={"file": (io.BytesIO(b"\0" * (17 * 1024 * 1024)), "x.zip")},
+                       content_type="multipart/form-data")
+    assert page.status_code == 413 and "16 MB 的大小限制" in page.get_data(as_text=True)
