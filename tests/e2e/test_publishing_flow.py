@@ -149,7 +149,7 @@ def test_a_large_video_goes_up_in_parts_and_a_reload_resumes_it(site, browser: B
 
     page.route("**/publish/uploads/**", flaky)
     page.get_by_label("视频文件").set_input_files(str(video))
-    page.get_by_role("button", name="上传").click()
+    page.get_by_role("button", name="上传", exact=True).click()
     progress = page.locator("#upload-progress")
     expect(progress).to_have_attribute("aria-valuenow", "53", timeout=30_000)  # 16 of 30 MiB
     expect(page.locator("#upload-status")).to_contain_text("网络中断", timeout=30_000)
@@ -159,7 +159,7 @@ def test_a_large_video_goes_up_in_parts_and_a_reload_resumes_it(site, browser: B
     expect(page.locator("#upload-status")).to_contain_text("有未完成的上传：" + video.name)
     before_resume = len(offsets)
     page.get_by_label("视频文件").set_input_files(str(video))
-    page.get_by_role("button", name="上传").click()
+    page.get_by_role("button", name="上传", exact=True).click()
     row = page.locator(".asset-row", has_text=video.name)
     expect(row).to_be_visible(timeout=60_000)  # finished: the page reloads into the library
     resumed = offsets[before_resume:]
