@@ -64,6 +64,9 @@ def _init_extensions(app: Flask) -> None:
             configure_sqlite(engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
+    from .core.web import init_body_limits
+
+    init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=lambda: "zh_Hans_CN")

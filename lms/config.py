@@ -116,6 +116,11 @@ def load_config(instance_path: str) -> dict:
         "LMS_MAX_UPLOAD_MB": int(env.get("LMS_MAX_UPLOAD_MB", "2048")),
         "LMS_TRANSCODE_STALL_SECONDS": int(env.get("LMS_TRANSCODE_STALL_SECONDS", "120")),
         "LMS_PACKAGE_MAX_MB": int(env.get("LMS_PACKAGE_MAX_MB", "2048")),
+        # Uploads in parts (lms/media/uploads.py): part size, how long an idle upload is kept, and
+        # how many open uploads one person may have.
+        "LMS_UPLOAD_CHUNK_MB": int(env.get("LMS_UPLOAD_CHUNK_MB", "8")),
+        "LMS_UPLOAD_TTL_HOURS": int(env.get("LMS_UPLOAD_TTL_HOURS", "24")),
+        "LMS_UPLOAD_MAX_OPEN": int(env.get("LMS_UPLOAD_MAX_OPEN", "10")),
         # Search index (Whoosh + jieba) and the job queue that is its only writer.
         "LMS_SEARCH_INDEX": env.get("LMS_SEARCH_INDEX") or str(Path(instance_path) / "search-index"),
         "LMS_SEARCH_PAGE_SIZE": 10,
@@ -125,6 +130,7 @@ def load_config(instance_path: str) -> dict:
         "LMS_EXPORT_INLINE_MAX_ROWS": int(env.get("LMS_EXPORT_INLINE_MAX_ROWS", "5000")),
         "LMS_EXPORT_TTL_HOURS": int(env.get("LMS_EXPORT_TTL_HOURS", "24")),
         "LMS_EXPORT_CHUNK_ROWS": int(env.get("LMS_EXPORT_CHUNK_ROWS", "5000")),
+        # Every request body; views that take uploads raise it for themselves (core/web.py body_limit).
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         # The outbox (webhooks, xAPI statements): retries with exponential backoff, then "failed".
         "LMS_OUTBOX_BACKOFF_SECONDS": float(env.get("LMS_OUTBOX_BACKOFF_SECONDS", "30")),

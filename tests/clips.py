@@ -39,3 +39,26 @@ def make_lecture(path: Path, seconds: int) -> Path:
             "-i", f"sine=duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest",
             str(path))
     return path
+
+
+def pad_with_free_box(source: Path, target: Path, total_bytes: int) -> Path:
+    """``source`` (an MP4) followed by one top-level ``free`` box, so the file is ``total_bytes`` long
+    and still a valid MP4 (players and ffprobe skip ``free`` boxes).
+
+    The box is written as its 8-byte header and a ``truncate`` to the full length: the padding is a
+    hole in a sparse file, so even a multi-gigabyte clip costs no time and almost no disk. Boxes of
+    4 GiB and more use the 64-bit ``largesize`` header (size field 1).
+    """
+    import struct
+
+    data = source.read_bytes()
+    padding = total_bytes - len(data)
+    if padding < 16:
+        raise ValueError("total_bytes must exceed the clip by at least 16 bytes")
+    header = struct.pack(">I4s", padding, b"free") if padding < 2**32 else struct.pack(">I4sQ", 1, b"free", padding)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        out.write(data)
+        out.write(header)
+        out.truncate(total_bytes)
+    return target

@@ -79,6 +79,11 @@ def register_error_handlers(app):
 
     @app.errorhandler(413)
     def too_large(exc):
+        limit = request.max_content_length
+        if limit:
+            return _respond(413, "too_large", _("提交内容过大"), _(
+                "提交的内容超过了 %(n)s MB 的大小限制，请缩小后重试；上传视频或课程包请使用媒体库或导入页面上的上传按钮。",
+                n=max(1, limit // (1024 * 1024))))
         return _respond(413, "too_large", _("提交内容过大"), _("提交的内容超过了大小限制，请缩小后重试。"))
 
     @app.errorhandler(429)

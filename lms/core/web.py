@@ -78,3 +78,36 @@ def writes_on_read(view):
 def commit() -> None:
     """The edge commits, in one place."""
     db.session.commit()
+
+
+# Room for the form fields and multipart headers around an uploaded file.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+def body_limit(limit):
+    """Let one view take a request body larger than the app-wide ``MAX_CONTENT_LENGTH``.
+
+    ``limit()`` returns that view's cap in bytes, or None to keep the app-wide cap (say, for a
+    user who may not upload: an anonymous request must not make the server spool gigabytes to
+    disk before the login check). The cap has to be set before anything reads the body, and
+    CSRF protection parses the form in its own ``before_request``; :func:`init_body_limits`
+    installs the hook that applies it ahead of that. Put this decorator above the role check."""
+
+    def decorator(view):
+        view.body_limit = limit
+        return view
+
+    return decorator
+
+
+def init_body_limits(app) -> None:
+    """Apply each view's :func:`body_limit`. Call before ``csrf.init_app`` so it runs first."""
+
+    @app.before_request
+    def apply_body_limit():
+        view = app.view_functions.get(request.endpoint) if request.endpoint else None
+        limit = getattr(view, "body_limit", None)
+        if limit is not None:
+            cap = limit()
+            if cap is not None:
+                request.max_content_length = cap

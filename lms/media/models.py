@@ -43,3 +43,37 @@ class MediaAsset(db.Model):
     @property
     def is_playable(self) -> bool:
         return self.status == MediaStatus.READY and bool(self.mp4_path or self.hls_path)
+
+
+class UploadKind(StrEnum):
+    MEDIA = "media"        # a video for the media library
+    PACKAGE = "package"    # a course package (.zip) to import
+
+
+class UploadStatus(StrEnum):
+    RECEIVING = "receiving"  # parts arriving; ``received_bytes`` is the offset to send next
+    FINISHING = "finishing"  # being assembled and handed to the media or package pipeline
+    ASSEMBLED = "assembled"  # assembled, but handing it on failed unexpectedly: finish may be retried
+
+
+class Upload(db.Model):
+    """A file arriving in parts (lms/media/uploads.py). The row lives only while the upload is
+    open: a finished upload becomes a media asset or imported courses (and an audit event), a
+    refused, cancelled or expired one is deleted with its parts."""
+
+    __tablename__ = "upload"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(255))
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    received_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    part_bytes: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=UploadStatus.RECEIVING)
+    storage_key: Mapped[str] = mapped_column(String(512))
+    storage_ref: Mapped[str] = mapped_column(String(255), default="")  # the multipart upload's id in the storage
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput
-from ..core.storage import media_path, media_root
+from ..core.storage import media_path, media_root, media_storage
 from ..extensions import db
 from .models import MediaAsset, MediaStatus
 
@@ -177,6 +177,7 @@ class UploadTooLarge(InvalidInput):
 def save_upload(stream, *, original_name: str, organization, max_bytes: int) -> MediaAsset:
     """Copy an uploaded video to disk in chunks (never whole into memory), probe it, and record it.
 
+    The single-request form's path (uploads in parts end in :func:`ingest_video` too).
     A refused file leaves neither a file nor a row behind.
     """
     name = Path(original_name or "video").name
@@ -198,22 +199,68 @@ def save_upload(stream, *, original_name: str, organization, max_bytes: int) -> 
                 out.write(block)
         if size == 0:
             raise InvalidInput(f"“{name}”是空文件。")
-        probe = probe_video(temp, display_name=name)
-        relative = f"videos/{digest.hexdigest()[:2]}/{digest.hexdigest()}{suffix}"
-        target = media_path(relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    return ingest_video(f"incoming/{temp.name}", original_name=name, organization=organization,
+                        sha256=digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class PreparedVideo:
+    original_name: str
+    path: str  # the storage key, under the content hash
+    sha256: str
+    size_bytes: int
+    suffix: str
+    probe: ProbeResult
+
+
+def prepare_video(key: str, *, original_name: str, sha256: str | None = None) -> PreparedVideo:
+    """Probe the stored object ``key`` (an upload, whole) and move it under its content hash; no
+    database work, so a long hash of a large file holds no transaction. A refused file is
+    deleted and InvalidInput says why."""
+    storage = media_storage()
+    name = Path(original_name or "video").name
+    suffix = Path(name).suffix.lower()
+    try:
+        if suffix not in VIDEO_TYPES:
+            raise InvalidInput(f"“{name}”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。")
+        size = storage.size(key)
+        if size == 0:
+            raise InvalidInput(f"“{name}”是空文件。")
+        with storage.local_path(key) as local:
+            probe = probe_video(local, display_name=name)
+        if sha256 is None:
+            digest = hashlib.sha256()
+            with storage.open(key) as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            sha256 = digest.hexdigest()
+        relative = f"videos/{sha256[:2]}/{sha256}{suffix}"
+        storage.move(key, relative)
+    except BaseException:
+        storage.delete(key)
+        raise
+    return PreparedVideo(name[:255], relative, sha256, size, suffix, probe)
+
+
+def record_video(prepared: PreparedVideo, *, organization) -> MediaAsset:
+    """The media asset of a prepared video, waiting to be transcoded. Flushes."""
     asset = MediaAsset(
-        organization_id=organization.id, original_name=name[:255], path=relative, sha256=digest.hexdigest(),
-        size_bytes=size, content_type=VIDEO_TYPES[suffix], duration_seconds=max(1, round(probe.duration_seconds)),
-        width=probe.width, height=probe.height, status=MediaStatus.UPLOADED, progress=0,
+        organization_id=organization.id, original_name=prepared.original_name, path=prepared.path,
+        sha256=prepared.sha256, size_bytes=prepared.size_bytes, content_type=VIDEO_TYPES[prepared.suffix],
+        duration_seconds=max(1, round(prepared.probe.duration_seconds)), width=prepared.probe.width,
+        height=prepared.probe.height, status=MediaStatus.UPLOADED, progress=0,
     )
     db.session.add(asset)
     db.session.flush()
     return asset
+
+
+def ingest_video(key: str, *, original_name: str, organization, sha256: str | None = None) -> MediaAsset:
+    """:func:`prepare_video` then :func:`record_video`: a stored upload into the media library."""
+    return record_video(prepare_video(key, original_name=original_name, sha256=sha256), organization=organization)
 
 
 def is_stalled(asset: MediaAsset) -> bool:

@@ -3,11 +3,13 @@
 import logging
 import time
 
+from huey import crontab
+
 from ..core.clock import utcnow_naive
 from ..core.database import commit_apart, writing
-from ..core.jobs import app_task
+from ..core.jobs import app_periodic_task, app_task
 from ..extensions import db
-from . import services
+from . import services, uploads
 from .models import MediaAsset, MediaStatus
 
 log = logging.getLogger(__name__)
@@ -53,3 +55,14 @@ def transcode_job(asset_id: int) -> str:
     asset.status, asset.progress = MediaStatus.READY, 100
     db.session.commit()
     return "ready"
+
+
+@app_periodic_task(crontab(minute="17"), queue="media", name="lms.media.tasks.sweep_uploads")
+def sweep_uploads() -> int:
+    """Every hour: uploads idle past LMS_UPLOAD_TTL_HOURS go, with their parts."""
+    with writing():
+        swept = uploads.sweep_expired_uploads()
+        db.session.commit()
+    if swept:
+        log.info("swept %s expired uploads", swept)
+    return swept

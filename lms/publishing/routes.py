@@ -11,11 +11,16 @@ from ..accounts.models import Organization, Role
 from ..assessment.models import QuizQuestion
 from ..catalog.models import Chapter, Course, CourseStatus, Lesson, Subject
 from ..catalog.packages import PackageError
+from ..core.audit import record_event
+from ..core.clock import utcnow_naive
+from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput
-from ..core.web import commit, form_error, roles_required
+from ..core.storage import media_storage
+from ..core.web import FORM_OVERHEAD_BYTES, body_limit, commit, form_error, roles_required
 from ..extensions import csrf, db
 from ..media import services as media
-from ..media.models import MediaAsset
+from ..media import uploads
+from ..media.models import MediaAsset, Upload, UploadKind
 from . import services
 from .forms import CaptionsForm, ChapterForm, CourseForm, LessonForm, QuestionForm, RejectForm, UploadForm
 
@@ -49,6 +54,19 @@ def _asset(asset_id: int) -> MediaAsset:
     if asset.organization_id not in services.publisher_orgs(current_user) and not current_user.has_role(Role.ADMIN):
         abort(403)
     return asset
+
+
+def _upload_cap(setting: str):
+    """The body cap of an upload view: the setting (in MB) plus the form around the file, for
+    publishers and admins only; anyone else keeps the app-wide cap."""
+
+    def cap() -> int | None:
+        if not current_user.is_authenticated or not (current_user.has_role(Role.PUBLISHER)
+                                                     or current_user.has_role(Role.ADMIN)):
+            return None
+        return current_app.config[setting] * 1024 * 1024 + FORM_OVERHEAD_BYTES
+
+    return cap
 
 
 def _act(action, success: str, redirect_to: str):
@@ -318,17 +336,17 @@ def media_library():
 
 
 @bp.post("/publish/media")
+@body_limit(_upload_cap("LMS_MAX_UPLOAD_MB"))
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def upload_media():
     max_bytes = current_app.config["LMS_MAX_UPLOAD_MB"] * 1024 * 1024
     wants_json = request.accept_mimetypes.best == "application/json"
-    if (request.content_length or 0) > max_bytes + 1024 * 1024:  # refused before anything is read
+    if (request.content_length or 0) > max_bytes + FORM_OVERHEAD_BYTES:  # refused before anything is read
         message = f"视频超过大小上限 {current_app.config['LMS_MAX_UPLOAD_MB']} MB，请压缩后再上传。"
         if wants_json:
             return jsonify(error={"code": "too_large", "message": message}), 413
         flash(message, "danger")
         return redirect(url_for(".media_library"))
-    request.max_content_length = max_bytes + 1024 * 1024  # room for the form fields around the file
     orgs = services.publisher_orgs(current_user)
     org_id = request.form.get("organization_id", type=int) or (orgs[0] if orgs else None)
     upload = request.files.get("file")
@@ -400,6 +418,176 @@ def upload_captions(asset_id: int):
         media.save_captions(asset, upload.stream, original_name=upload.filename)
 
     return _act(save, "字幕已保存（WebVTT）。", url_for(".media_library"))
+
+
+# ---------------------------------------------------------------- uploads in parts (lms/media/uploads.py)
+
+def _upload(upload_id: int) -> Upload:
+    """An upload is its creator's alone: to anyone else it does not exist (404)."""
+    upload = db.session.get(Upload, upload_id)
+    if upload is None or upload.owner_id != current_user.id:
+        abort(404)
+    return upload
+
+
+def _upload_json(upload: Upload) -> dict:
+    return uploads.upload_json(upload, url_for(".upload_state", upload_id=upload.id))
+
+
+def _json_error(exc: DomainError, **extra):
+    return jsonify(error={"code": exc.code, "message": exc.message}, **extra), exc.status
+
+
+def _part_cap() -> int | None:
+    """A part's body may be one part long (publishers only; everyone else keeps the app-wide cap)."""
+    if not current_user.is_authenticated or not (current_user.has_role(Role.PUBLISHER)
+                                                 or current_user.has_role(Role.ADMIN)):
+        return None
+    return uploads.part_size()
+
+
+@bp.post("/publish/uploads")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def create_upload():
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        payload = {}
+    orgs = services.publisher_orgs(current_user)
+    try:
+        org_id = int(payload.get("organization_id") or (orgs[0] if orgs else 0))
+    except (TypeError, ValueError):
+        org_id = 0
+    try:
+        if org_id not in orgs:
+            raise InvalidInput("请选择发布机构。" if orgs else "您还没有所属的发布机构，请联系平台管理员开通。")
+        upload = uploads.create_upload(current_user, db.session.get(Organization, org_id),
+                                       kind=str(payload.get("kind") or ""), filename=str(payload.get("filename") or ""),
+                                       total_bytes=payload.get("size"))
+    except DomainError as exc:
+        db.session.rollback()
+        return _json_error(exc)
+    commit()
+    body = _upload_json(upload)
+    return jsonify(upload=body), 201, {"Location": body["url"], "Upload-Offset": "0"}
+
+
+@bp.get("/publish/uploads/<int:upload_id>")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def upload_state(upload_id: int):
+    upload = _upload(upload_id)
+    return jsonify(upload=_upload_json(upload)), 200, {"Upload-Offset": str(upload.received_bytes),
+                                                       "Cache-Control": "no-store"}
+
+
+@bp.patch("/publish/uploads/<int:upload_id>")
+@body_limit(_part_cap)
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def upload_part(upload_id: int):
+    from werkzeug.exceptions import ClientDisconnected
+
+    upload = _upload(upload_id)
+    if request.mimetype != "application/offset+octet-stream":
+        return jsonify(error={"code": "unsupported_media_type",
+                              "message": "分片应以 application/offset+octet-stream 发送，请刷新页面后重试。"}), 415
+    try:
+        part = uploads.check_part(upload, request.headers.get("Upload-Offset", type=int), request.content_length)
+    except DomainError as exc:
+        db.session.rollback()
+        return _json_error(exc, upload=_upload_json(upload))
+    commit()  # nothing held (SQLite's write lock, a pooled connection) while the part streams in
+    try:
+        try:
+            uploads.write_part(part, request.stream)
+        except ClientDisconnected:
+            raise uploads.PartNotKept("分片未完整送达（连接中断），已丢弃这一片，请从原位置重试。") from None
+        with writing():
+            upload = uploads.record_part(part)
+            body = _upload_json(upload)
+            commit()
+    except DomainError as exc:
+        db.session.rollback()
+        current = db.session.get(Upload, upload_id)
+        return _json_error(exc, **({"upload": _upload_json(current)} if current is not None else {}))
+    return jsonify(upload=body), 200, {"Upload-Offset": str(body["offset"])}
+
+
+@bp.delete("/publish/uploads/<int:upload_id>")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def cancel_upload(upload_id: int):
+    uploads.discard_upload(_upload(upload_id))
+    commit()
+    return "", 204
+
+
+@bp.post("/publish/uploads/<int:upload_id>/finish")
+@roles_required(Role.PUBLISHER, Role.ADMIN)
+def finish_upload(upload_id: int):
+    """Assemble the parts and hand the file to the media library or the package import.
+
+    A refused file (not a playable video, a package with problems) is gone afterwards, parts,
+    file and row; after an unexpected error the upload stays and the finish can be retried."""
+    upload = _upload(upload_id)
+    try:
+        was_assembled = uploads.begin_finish(upload)
+    except DomainError as exc:
+        db.session.rollback()
+        return _json_error(exc, upload=_upload_json(upload))
+    commit()
+    kind, filename, started = upload.kind, upload.filename, upload.created_at
+    created: list = []
+    assembled = was_assembled
+    try:
+        key = uploads.assemble(upload, was_assembled=was_assembled)
+        assembled = True
+        if kind == UploadKind.MEDIA:
+            prepared = media.prepare_video(key, original_name=filename)  # long: no transaction open
+            with writing():
+                upload = db.session.get(Upload, upload_id)
+                target = media.record_video(prepared, organization=db.session.get(Organization,
+                                                                                   upload.organization_id))
+                _upload_finished(upload, target, started)
+                commit()
+            _enqueue_transcode(target)
+            return jsonify(asset=_asset_json(target)), 201
+        with writing(), media_storage().local_path(key) as archive:
+            upload = db.session.get(Upload, upload_id)
+            result = services.import_package_archive(
+                current_user, archive, max_bytes=current_app.config["LMS_PACKAGE_MAX_MB"] * 1024 * 1024,
+                organization=db.session.get(Organization, upload.organization_id), created_files=created)
+            _upload_finished(upload, result.imported[0], started, courses=[c.code for c in result.imported])
+            commit()
+        media_storage().delete(key)  # the package was read; its courses and videos are stored now
+        flash(f"已导入 {len(result.imported)} 门课程（草稿）。检查后即可提交审核。", "success")
+        return jsonify(imported=[c.code for c in result.imported],
+                       redirect=url_for(".edit_course", course_id=result.imported[0].id)), 201
+    except (PackageError, DomainError) as exc:
+        db.session.rollback()
+        _remove(created)
+        with writing():
+            gone = db.session.get(Upload, upload_id)
+            if gone is not None:
+                uploads.discard_upload(gone)
+            commit()
+        problems = [str(p) for p in exc.problems] if isinstance(exc, PackageError) else [exc.message]
+        status = exc.status if isinstance(exc, DomainError) else 400
+        message = ("课程包有误，未导入任何内容，上传的文件已清除。" if kind == UploadKind.PACKAGE
+                   else f"{problems[0]} 上传的文件已清除。")
+        return jsonify(error={"code": getattr(exc, "code", "invalid_package"), "message": message,
+                              "problems": problems}), status
+    except BaseException:
+        db.session.rollback()
+        _remove(created)
+        with writing():
+            uploads.finish_failed(upload_id, assembled=assembled)
+            commit()
+        raise
+
+
+def _upload_finished(upload: Upload, target, started, **detail) -> None:
+    seconds = max(0, round((utcnow_naive() - started).total_seconds()))
+    record_event(current_user, "upload.finished", target, ip=request.remote_addr, kind=upload.kind,
+                 filename=upload.filename, bytes=upload.total_bytes, seconds=seconds, **detail)
+    uploads.forget_upload(upload)
 
 
 # ---------------------------------------------------------------- review
@@ -475,6 +663,7 @@ def export_course(course_id: int):
 
 
 @bp.route("/publish/import", methods=["GET", "POST"])
+@body_limit(_upload_cap("LMS_PACKAGE_MAX_MB"))
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def import_package():
     import tempfile
@@ -485,10 +674,9 @@ def import_package():
         return render_template("publishing/import.html", organizations=orgs,
                                max_mb=current_app.config["LMS_PACKAGE_MAX_MB"])
     max_bytes = current_app.config["LMS_PACKAGE_MAX_MB"] * 1024 * 1024
-    if (request.content_length or 0) > max_bytes + 1024 * 1024:  # refused before anything is read
+    if (request.content_length or 0) > max_bytes + FORM_OVERHEAD_BYTES:  # refused before anything is read
         return render_template("publishing/import.html", organizations=orgs, max_mb=max_bytes // (1024 * 1024),
                                problems=[f"课程包超过大小上限 {max_bytes // (1024 * 1024)} MB。"]), 413
-    request.max_content_length = max_bytes + 1024 * 1024
     upload = request.files.get("file")
     org = next((o for o in orgs if o.id == request.form.get("organization_id", type=int)), orgs[0] if orgs else None)
     created: list = []

@@ -13,49 +13,155 @@
     setBar(bar, parseInt(bar.dataset.width, 10) || 0);
   });
 
-  // ------------------------------------------------------------ upload
-  var form = document.getElementById("upload-form");
-  if (form) {
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var input = form.querySelector("input[type=file]");
-      if (!input.files.length) { input.reportValidity(); return; }
-      var wrap = document.getElementById("upload-progress");
-      var bar = wrap.querySelector(".progress-bar");
-      var status = document.getElementById("upload-status");
-      var button = form.querySelector("button[type=submit]");
-      wrap.classList.remove("d-none");
-      button.disabled = true;
-      status.textContent = "正在上传……";
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
-      xhr.setRequestHeader("Accept", "application/json");
-      xhr.upload.addEventListener("progress", function (e) {
-        if (e.lengthComputable) setBar(bar, Math.floor((e.loaded / e.total) * 100));
-      });
-      xhr.addEventListener("load", function () {
-        var body = {};
-        try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
-        if (xhr.status === 201) {
-          setBar(bar, 100);
-          status.textContent = "上传完成，正在排队转码……";
-          window.location.reload();
-        } else {
-          button.disabled = false;
-          wrap.classList.add("d-none");
-          status.textContent = (body.error && body.error.message) || (xhr.status === 413
-            ? "文件超过大小上限，请压缩后再上传。" : "上传失败（" + xhr.status + "），请重试。");
-          status.classList.add("text-danger");
-        }
-      });
-      xhr.addEventListener("error", function () {
-        button.disabled = false;
-        status.textContent = "网络中断，上传未完成。请检查网络后重新上传。";
-        status.classList.add("text-danger");
-      });
-      xhr.send(new FormData(form));
-    });
+  // ------------------------------------------------------------ upload in parts (lms/media/uploads.py)
+  // Create the upload, send 8 MiB parts at the offset the server holds, retry a failed part with
+  // backoff, finish. The upload id is kept in localStorage (file name + size + mtime), so after a
+  // reload the same file carries on from the offset the server reports instead of starting again.
+  var MB = 1024 * 1024;
+
+  function fmtMB(bytes) { return (bytes / MB).toFixed(1) + " MB"; }
+  function storageKey(kind, file) { return "gx-upload:" + kind + ":" + file.name + ":" + file.size + ":" + file.lastModified; }
+  function remember(key, value) { try { if (value) localStorage.setItem(key, value); else localStorage.removeItem(key); } catch (e) { /* private mode */ } }
+  function recall(key) { try { return localStorage.getItem(key); } catch (e) { return null; } }
+  function sleep(ms) { return new Promise(function (resolve) { window.setTimeout(resolve, ms); }); }
+
+  function UploadError(message, retry) { this.message = message; this.retry = retry; }
+
+  function call(url, options, csrf) {
+    options.credentials = "same-origin";
+    options.headers = Object.assign({ Accept: "application/json", "X-CSRFToken": csrf }, options.headers || {});
+    return fetch(url, options).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) { return { status: r.status, ok: r.ok, body: body }; });
+    }, function () { throw new UploadError("网络中断，正在重试……", true); });
   }
+
+  function startUpload(form, kind) {
+    var input = form.querySelector("input[type=file]");
+    if (!input.files.length) { input.reportValidity(); return; }
+    var file = input.files[0];
+    var csrf = form.querySelector("input[name=csrf_token]").value;
+    var org = form.querySelector("[name=organization_id]");
+    var wrap = form.querySelector(".upload-progress");
+    var bar = wrap.querySelector(".progress-bar");
+    var status = form.querySelector(".upload-status");
+    var button = form.querySelector("button[type=submit]");
+    var cancel = form.querySelector(".upload-cancel");
+    var key = storageKey(kind, file);
+    var cancelled = false, url = null;
+
+    function say(text, error) { status.textContent = text; status.classList.toggle("text-danger", !!error); }
+    function show(offset) {
+      var percent = file.size ? Math.floor((offset / file.size) * 100) : 100;
+      setBar(bar, percent);
+      say("已上传 " + fmtMB(offset) + " / " + fmtMB(file.size) + "（" + percent + "%）");
+    }
+    function stop(message) {
+      button.disabled = false; cancel.classList.add("d-none");
+      if (message) say(message, true);
+    }
+
+    wrap.classList.remove("d-none"); button.disabled = true; cancel.classList.remove("d-none"); cancel.disabled = false;
+    cancel.onclick = function () {
+      cancelled = true; cancel.disabled = true;
+      remember(key, null);
+      if (url) call(url, { method: "DELETE" }, csrf);
+      wrap.classList.add("d-none"); stop("已取消上传，服务器上已删除这次上传的内容。");
+    };
+
+    function open() {
+      var known = recall(key);
+      var resume = known ? call(known, { method: "GET" }, csrf).then(function (res) {
+        if (res.ok) { say("继续上次未完成的上传……"); return res.body.upload; }
+        remember(key, null); return null;  // expired or finished: start again
+      }) : Promise.resolve(null);
+      return resume.then(function (upload) {
+        if (upload) return upload;
+        var body = { kind: kind, filename: file.name, size: file.size };
+        if (org) body.organization_id = org.value;
+        return call(form.dataset.createUrl, { method: "POST", headers: { "Content-Type": "application/json" },
+                                               body: JSON.stringify(body) }, csrf).then(function (res) {
+          if (!res.ok) throw new UploadError((res.body.error && res.body.error.message) || "无法开始上传（" + res.status + "）。", false);
+          remember(key, res.body.upload.url);
+          return res.body.upload;
+        });
+      });
+    }
+
+    function sendPart(upload, offset, attempt) {
+      if (cancelled) return Promise.reject(new UploadError("", false));
+      var end = Math.min(offset + upload.part_size, file.size);
+      return call(upload.url, { method: "PATCH", body: file.slice(offset, end),
+                                headers: { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" } }, csrf)
+        .then(function (res) {
+          if (res.ok) return res.body.upload.offset;
+          if (res.status === 409 && res.body.upload) return res.body.upload.offset;  // carry on where the server is
+          var message = (res.body.error && res.body.error.message) || "上传失败（" + res.status + "）。";
+          throw new UploadError(message, res.status >= 500 || res.status === 400 && res.body.error && res.body.error.code === "part_incomplete");
+        })
+        .catch(function (err) {
+          if (cancelled || !(err instanceof UploadError) || !err.retry || attempt >= 8) throw err;
+          var wait = Math.min(30000, 1000 * Math.pow(2, attempt));
+          say("网络中断，" + Math.round(wait / 1000) + " 秒后重试（第 " + (attempt + 1) + " 次）……", true);
+          return sleep(wait).then(function () {
+            return call(upload.url, { method: "GET" }, csrf).then(function (res) {
+              if (!res.ok) throw new UploadError("这次上传已失效，请重新选择文件上传。", false);
+              return sendPart(upload, res.body.upload.offset, attempt + 1);
+            }, function () { return sendPart(upload, offset, attempt + 1); });
+          });
+        });
+    }
+
+    function loop(upload, offset) {
+      show(offset);
+      if (offset >= file.size) return finish(upload);
+      return sendPart(upload, offset, 0).then(function (next) { return loop(upload, next); });
+    }
+
+    function finish(upload) {
+      say(kind === "media" ? "上传完成，正在检查视频……" : "上传完成，正在检查并导入课程包……");
+      cancel.classList.add("d-none");
+      return call(upload.url + "/finish", { method: "POST" }, csrf).then(function (res) {
+        remember(key, res.status === 201 || res.status === 400 ? null : upload.url);
+        if (res.status === 201) {
+          setBar(bar, 100);
+          if (kind === "media") { say("上传完成，正在排队转码……"); window.location.reload(); }
+          else { say("导入完成，正在打开课程……"); window.location.href = res.body.redirect; }
+          return;
+        }
+        var error = res.body.error || {};
+        var problems = error.problems && error.problems.length > 1 ? "：" + error.problems.join("；") : "";
+        wrap.classList.add("d-none");
+        stop((error.message || "处理失败（" + res.status + "），请重试。") + problems);
+      });
+    }
+
+    open().then(function (upload) { url = upload.url; return loop(upload, upload.offset); })
+      .catch(function (err) {
+        if (cancelled) return;
+        if (err && err.retry) stop("网络中断，上传已暂停。重新选择同一文件并点击上传，将从中断处继续。");
+        else stop((err && err.message) || "上传未完成，请重新选择同一文件继续。");
+      });
+  }
+
+  document.querySelectorAll("form[data-upload-kind]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.fetch || !window.Blob || !Blob.prototype.slice) return;  // the plain form still works
+      event.preventDefault();
+      startUpload(form, form.dataset.uploadKind);
+    });
+    // Say so when an upload of this kind was left unfinished here (its file must be chosen again).
+    var pending = [];
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var k = localStorage.key(i);
+        if (k.indexOf("gx-upload:" + form.dataset.uploadKind + ":") === 0) pending.push(k.split(":")[2]);
+      }
+    } catch (e) { /* storage unavailable */ }
+    if (pending.length) {
+      form.querySelector(".upload-status").textContent = "有未完成的上传：" + pending.join("、") +
+        "。重新选择同一文件并点击上传，将从中断处继续。";
+    }
+  });
 
   // ------------------------------------------------------------ transcode progress
   document.querySelectorAll(".asset-row").forEach(function (row) {

@@ -123,3 +123,47 @@ def until(page: Page, expression: str, timeout: float = 30) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"never true: {expression}"
         time.sleep(0.2)
+
+
+def test_a_large_video_goes_up_in_parts_and_a_reload_resumes_it(site, browser: Browser, clips, tmp_path):
+    """30 MB in 8 MiB parts: the bar moves; the network fails after two parts, the page is
+    reloaded, the same file chosen again carries on from 16 MiB instead of starting over."""
+    from tests.clips import pad_with_free_box
+
+    app, base = site
+    video = pad_with_free_box(clips["video"], tmp_path / "第五讲-分片上传.mp4", 30 * 1024 * 1024)
+    page = browser.new_page()
+    sign_in(page, base, account(app, "publisher", 5))
+    page.goto(base + "/publish/media")
+    offsets: list[int] = []
+    page.on("request", lambda r: offsets.append(int(r.headers["upload-offset"])) if r.method == "PATCH" else None)
+    sent = {"parts": 0}
+
+    def flaky(route):
+        if route.request.method == "PATCH":
+            if sent["parts"] >= 2:
+                route.abort("internetdisconnected")
+                return
+            sent["parts"] += 1
+        route.continue_()
+
+    page.route("**/publish/uploads/**", flaky)
+    page.get_by_label("视频文件").set_input_files(str(video))
+    page.get_by_role("button", name="上传", exact=True).click()
+    progress = page.locator("#upload-progress")
+    expect(progress).to_have_attribute("aria-valuenow", "53", timeout=30_000)  # 16 of 30 MiB
+    expect(page.locator("#upload-status")).to_contain_text("网络中断", timeout=30_000)
+    page.unroute("**/publish/uploads/**")
+
+    page.reload()
+    expect(page.locator("#upload-status")).to_contain_text("有未完成的上传：" + video.name)
+    before_resume = len(offsets)
+    page.get_by_label("视频文件").set_input_files(str(video))
+    page.get_by_role("button", name="上传", exact=True).click()
+    row = page.locator(".asset-row", has_text=video.name)
+    expect(row).to_be_visible(timeout=60_000)  # finished: the page reloads into the library
+    resumed = offsets[before_resume:]
+    assert resumed[0] == 16 * 1024 * 1024 and 0 not in resumed, offsets
+    assert resumed[-1] == 24 * 1024 * 1024  # the last part
+    expect(row.get_by_text("已完成，可以在课时中选用。")).to_be_visible(timeout=90_000)
+    assert "有未完成的上传" not in page.locator("#upload-status").inner_text()

@@ -190,3 +190,67 @@ def test_package_zip_upload_reports_problems_and_imports_a_valid_one(app, client
     assert imported.status == CourseStatus.DRAFT
     assert imported.publisher_id == publisher.role_grants[-1].organization_id
     assert [len(ch.lessons) for ch in imported.chapters] == [len(ch.lessons) for ch in existing.chapters]
+
+
+def test_a_video_over_16_mb_uploads_through_the_page_form(client, publisher, login, csrf_token, clips, tmp_path):
+    """The issue: a 72 MB MP4 got 413 although LMS_MAX_UPLOAD_MB is 2048 (the app-wide 16 MB cap
+    applied while CSRF parsed the form). The single-request form (no JavaScript) must take it."""
+    from tests.clips import pad_with_free_box
+
+    big = pad_with_free_box(clips["video"], tmp_path / "第二讲.mp4", 24 * 1024 * 1024)
+    login(publisher)
+    token = csrf_token(client.get("/publish/media").get_data(as_text=True))
+    with open(big, "rb") as fh:
+        response = client.post("/publish/media", data={"csrf_token": token, "file": (fh, "第二讲.mp4")},
+                               headers={"Accept": "application/json"}, content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_data(as_text=True)[:300]
+    assert response.get_json()["asset"]["name"] == "第二讲.mp4"
+
+
+def test_a_package_over_16_mb_imports_through_the_page_form(app, client, publisher, login, csrf_token, clips,
+                                                            db_session, tmp_path):
+    login(publisher)
+    token = csrf_token(client.get("/publish/import").get_data(as_text=True))
+    archive = big_package(app, db_session, clips, tmp_path, "GX-NS-902", 24 * 1024 * 1024)
+    with open(archive, "rb") as fh, client.post(
+            "/publish/import", data={"csrf_token": token, "file": (fh, "big.zip")},
+            content_type="multipart/form-data") as response:
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    assert db_session.scalar(select(Course).where(Course.code == "GX-NS-902")) is not None
+
+
+def big_package(app, db_session, clips, tmp_path, code: str, video_bytes: int):
+    """GX-NS-001 exported under ``code``, its first lesson video replaced by a clip padded to ``video_bytes``."""
+    from lms.catalog.services import export_archive
+    from tests.clips import pad_with_free_box
+
+    existing = db_session.scalar(select(Course).where(Course.code == "GX-NS-001"))
+    with app.app_context():
+        path = export_archive(existing, tmp_path / "source.zip")
+    padded = pad_with_free_box(clips["video"], tmp_path / "padded.mp4", video_bytes)
+    target = tmp_path / f"{code}.zip"
+    replaced = False
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as out:
+        for info in source.infolist():
+            name = info.filename.replace("GX-NS-001", code)
+            if info.filename.endswith(".mp4") and not replaced:
+                out.write(padded, name, compress_type=zipfile.ZIP_STORED)
+                replaced = True
+                continue
+            data = source.read(info)
+            out.writestr(name, data.replace(b"GX-NS-001", code.encode()) if name.endswith(".yaml") else data)
+    assert replaced, "the exported package has no video to pad"
+    return target
+
+
+def test_only_publishers_get_the_upload_cap_and_the_413_says_the_limit(client, make_user, login, csrf_token):
+    """Anyone else keeps the app-wide cap: no gigabytes spooled to disk before the login check."""
+    body = {"file": (io.BytesIO(b"\0" * (17 * 1024 * 1024)), "x.mp4")}
+    anonymous = client.post("/publish/media", data=body, content_type="multipart/form-data",
+                            headers={"Accept": "application/json"})
+    assert anonymous.status_code == 413
+    assert "16 MB" in anonymous.get_json()["error"]["message"]
+    login(make_user())
+    page = client.post("/publish/import", data={"file": (io.BytesIO(b"\0" * (17 * 1024 * 1024)), "x.zip")},
+                       content_type="multipart/form-data")
+    assert page.status_code == 413 and "16 MB 的大小限制" in page.get_data(as_text=True)
