@@ -1,0 +1,471 @@
+"""The authorization matrix: every route × every role, including object-level variations.
+
+**This is where a new route is registered.** ``test_every_route_is_registered`` fails for any
+endpoint + method in ``app.url_map`` (``static`` aside) that no row below reaches. To register a
+route, add one line to ``PAGES`` (cookie sign-in: pages, the player's ``/api/v1/learning`` JSON) or
+``HR_API`` (bearer tokens, ``/api/v1``)::
+
+    endpoint[~variant]  METHOD  /path/{placeholder}?query  <one outcome per role column>
+
+- ``{placeholders}`` are filled from the shared world (``tests/authz_world.py``: ``World.ids``);
+  add what a new route needs there. A ``~variant`` row repeats an endpoint with other objects
+  (another unit's learner, another org's draft...).
+- Outcomes: a status (``200``, ``302``, ``403``, ``404``...) that the case must answer;
+  ``login``: a redirect to ``/login?next=...``; ``empty``: 200 without a single record (a filter
+  outside the reader's scope narrows to nothing rather than being refused); a 2xx/3xx followed by ``!`` is answered but refused
+  (a flash message): it must change nothing. Every refusal of a POST/DELETE (4xx, or ``!``) is
+  checked to have changed nothing in the database.
+- A POST/DELETE that needs a body, a redirect target (``to``) or headers says so in ``REQUESTS``.
+  POST forms carry the role's valid CSRF token unless ``csrf=False``.
+
+Columns of ``PAGES``: anonymous, learner (owner of the world's progress, attempt, certificate, login
+session), learner-other, publisher (of the courses' organization), publisher-other-org, reviewer,
+unit-admin (unit A, whose admin requested the export job), unit-admin-other (unit B),
+hr-auditor (110000), hr-auditor-other-region (440000), admin. Columns of ``HR_API``: no token, a
+signed-in admin's cookies but no token, clients scoped to unit A / region 110000 / region 440000 /
+region 110000 with full ID numbers, a revoked and an expired client.
+
+Each (route, role) is one test, e.g. ``publishing.edit_course:POST[publisher-other-org]``; every
+route also answers a method it does not support with 405 and an ``Allow`` header
+(``...[wrong-method]``). The world is built once per module on a database of its own; each case
+runs in a transaction rolled back afterwards (``db_session`` in tests/conftest.py).
+"""
+
+import io
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from tests.authz_world import API_ROLES, COOKIE_ROLES, build
+from tests.conftest import committed_app
+
+PAGE_COLUMNS = "anon lrn lrn2 pub pub2 rev unit unit2 hr hr2 admin"
+PAGES = """
+endpoint                           method path                                                anon  lrn   lrn2  pub   pub2  rev   unit  unit2 hr    hr2   admin
+# ---- public pages
+core.healthz                       GET    /healthz                                            200   200   200   200   200   200   200   200   200   200   200
+core.help_page                     GET    /help                                               200   200   200   200   200   200   200   200   200   200   200
+core.privacy                       GET    /privacy                                            200   200   200   200   200   200   200   200   200   200   200
+catalog.home                       GET    /                                                   200   200   200   200   200   200   200   200   200   200   200
+catalog.catalog                    GET    /courses                                            200   200   200   200   200   200   200   200   200   200   200
+catalog.course                     GET    /courses/{published_code}                           200   200   200   200   200   200   200   200   200   200   200
+catalog.course~draft               GET    /courses/{draft_b_code}                             404   404   404   404   404   404   404   404   404   404   404
+catalog.cover                      GET    /courses/{draft}/cover.jpg                          404   404   404   200   404   200   404   404   404   404   200
+catalog.cover~missing              GET    /courses/{published}/cover.jpg                      404   404   404   404   404   404   404   404   404   404   404
+search.search_page                 GET    /search?q=安全                                      200   200   200   200   200   200   200   200   200   200   200
+search_api.search                  GET    /api/v1/search?q=安全                               200   200   200   200   200   200   200   200   200   200   200
+certificates.jwks                  GET    /.well-known/jwks.json                              200   200   200   200   200   200   200   200   200   200   200
+certificates.credential_status     GET    /credentials/{certificate}/status                   200   200   200   200   200   200   200   200   200   200   200
+certificates.verify                GET    /verify?no={certificate}                            200   200   200   200   200   200   200   200   200   200   200
+certificates.verify_pdf            POST   /verify                                             200   200   200   200   200   200   200   200   200   200   200
+# ---- accounts
+accounts.login                     GET    /login                                              200   302   302   302   302   302   302   302   302   302   302
+accounts.login                     POST   /login                                              200   302   302   302   302   302   302   302   302   302   302
+accounts.register                  GET    /register                                           200   302   302   302   302   302   302   302   302   302   302
+accounts.register                  POST   /register                                           200   302   302   302   302   302   302   302   302   302   302
+accounts.logout                    POST   /logout                                             302   302   302   302   302   302   302   302   302   302   302
+accounts.logout_everywhere         GET    /sessions/logout-all                                login 200   200   200   200   200   200   200   200   200   200
+accounts.logout_everywhere         POST   /sessions/logout-all                                login 302   302   302   302   302   302   302   302   302   302
+accounts.logout_device             POST   /sessions/{learner_login}/logout                    login 302   404   404   404   404   404   404   404   404   404
+accounts.profile                   GET    /profile                                            login 200   200   200   200   200   200   200   200   200   200
+accounts.profile                   POST   /profile                                            login 200   200   200   200   200   200   200   200   200   200
+# ---- learning (pages)
+learning.my_learning               GET    /my/learning                                        login 200   200   200   200   200   200   200   200   200   200
+learning.enrol                     POST   /learn/{published_code}/enrol                       login 302   302   302   302   302   302   302   302   302   302
+learning.enrol~draft               POST   /learn/{draft_b_code}/enrol                         login 404   404   404   404   404   404   404   404   404   404
+learning.course_home               GET    /learn/{published_code}                             login 302   302   403   403   403   403   403   403   403   403
+learning.player                    GET    /learn/{published_code}/{published_lesson}          login 200   200   403   403   403   403   403   403   403   403
+learning.player~other-version      GET    /learn/{published_code}/{lesson}                    login 404   404   403   403   403   403   403   403   403   403
+learning.exam                      GET    /learn/{published_code}/exam                        login 200   200   403   403   403   403   403   403   403   403
+learning.start_exam                POST   /learn/{published_code}/exam                        login 302!  302!  403   403   403   403   403   403   403   403
+learning.attempt                   GET    /learn/exam/{attempt}                               login 200   403   403   403   403   403   403   403   403   403
+learning.submit_exam               POST   /learn/exam/{attempt}                               login 302   403   403   403   403   403   403   403   403   403
+# ---- learning (the player's JSON API: cookie sign-in, CSRF in a header)
+learning_api.start_session         POST   /api/v1/learning/sessions                           403   200   200   403   403   403   403   403   403   403   403
+learning_api.heartbeat             POST   /api/v1/learning/heartbeat                          403   200   403   403   403   403   403   403   403   403   403
+learning_api.attention             POST   /api/v1/learning/attention                          403   200   403   403   403   403   403   403   403   403   403
+learning_api.progress              GET    /api/v1/learning/progress/{progress}                403   200   403   403   403   403   403   403   403   403   403
+learning_api.bench_insert          POST   /api/v1/learning/_bench/insert                      404   404   404   404   404   404   404   404   404   404   404
+# ---- credits and certificates of the learner
+credits.my_hours                   GET    /me/hours                                           login 200   200   200   200   200   200   200   200   200   200
+credits.my_hours~year              GET    /me/hours/2026                                      login 200   200   200   200   200   200   200   200   200   200
+certificates.my_certificates       GET    /me/certificates                                    login 200   200   200   200   200   200   200   200   200   200
+certificates.issue_annual          POST   /me/certificates/annual/2026                        login 302   302!  302!  302!  302!  302!  302!  302!  302!  302!
+certificates.download_pdf          GET    /certificates/{certificate}.pdf                     login 200   403   403   403   403   403   403   403   403   200
+certificates.credential            GET    /credentials/{certificate}.jwt                      login 200   403   403   403   403   403   403   403   403   200
+certificates.my_clr                GET    /me/credentials/clr.jwt                             login 200   400   400   400   400   400   400   400   400   400
+# ---- admin
+certificates.admin_certificates    GET    /admin/certificates                                 login 403   403   403   403   403   403   403   403   403   200
+certificates.admin_certificate     GET    /admin/certificates/{certificate}                   login 403   403   403   403   403   403   403   403   403   200
+certificates.admin_certificate     POST   /admin/certificates/{certificate}                   login 403   403   403   403   403   403   403   403   403   302
+credits.rule_sets                  GET    /admin/rules                                        login 403   403   403   403   403   403   403   403   403   200
+credits.edit_rule_set              GET    /admin/rules/new                                    login 403   403   403   403   403   403   403   403   403   200
+credits.edit_rule_set              POST   /admin/rules/new                                    login 403   403   403   403   403   403   403   403   403   400
+credits.edit_rule_set~existing     GET    /admin/rules/{rule}                                 login 403   403   403   403   403   403   403   403   403   200
+credits.edit_rule_set~existing     POST   /admin/rules/{rule}                                 login 403   403   403   403   403   403   403   403   403   400
+# ---- publishing (organization A's courses; publisher-other-org is refused on the object)
+publishing.my_courses              GET    /publish/                                           login 403   403   200   200   403   403   403   403   403   200
+publishing.new_course              GET    /publish/courses/new                                login 403   403   200   200   403   403   403   403   403   200
+publishing.new_course              POST   /publish/courses/new                                login 403   403   302   200!  403   403   403   403   403   302
+publishing.edit_course             GET    /publish/courses/{draft}                            login 403   403   200   403   403   403   403   403   403   200
+publishing.edit_course             POST   /publish/courses/{draft}                            login 403   403   302   403   403   403   403   403   403   302
+publishing.add_chapter             POST   /publish/courses/{draft}/chapters                   login 403   403   302   403   403   403   403   403   403   302
+publishing.rename_chapter          POST   /publish/chapters/{chapter}/rename                  login 403   403   302   403   403   403   403   403   403   302
+publishing.delete_chapter          POST   /publish/chapters/{chapter}/delete                  login 403   403   302   403   403   403   403   403   403   302
+publishing.add_lesson              POST   /publish/chapters/{chapter}/lessons                 login 403   403   302   403   403   403   403   403   403   302
+publishing.edit_lesson             GET    /publish/lessons/{lesson}                           login 403   403   200   403   403   403   403   403   403   200
+publishing.edit_lesson             POST   /publish/lessons/{lesson}                           login 403   403   302   403   403   403   403   403   403   302
+publishing.edit_lesson~foreign-asset POST /publish/lessons/{lesson}                           login 403   403   200!  403   403   403   403   403   403   200!
+publishing.delete_lesson           POST   /publish/lessons/{lesson}/delete                    login 403   403   302   403   403   403   403   403   403   302
+publishing.move                    POST   /publish/courses/{draft}/move                       login 403   403   302   403   403   403   403   403   403   302
+publishing.save_outline            POST   /publish/courses/{draft}/outline                    login 403   403   200   403   403   403   403   403   403   200
+publishing.save_outline~foreign    POST   /publish/courses/{draft}/outline                    login 403   403   400   403   403   403   403   403   403   400
+publishing.add_question            POST   /publish/courses/{draft}/questions                  login 403   403   302   403   403   403   403   403   403   302
+publishing.delete_question         POST   /publish/questions/{question}/delete                login 403   403   302   403   403   403   403   403   403   302
+publishing.submit                  POST   /publish/courses/{draft}/submit                     login 403   403   302   403   403   403   403   403   403   302
+publishing.new_version             POST   /publish/courses/{published}/new-version            login 403   403   302   403   403   403   403   403   403   302
+publishing.retire                  POST   /publish/courses/{published}/retire                 login 403   403   302   302!  302   403   403   403   403   302
+publishing.export_course           GET    /publish/courses/{draft}/export                     login 403   403   200   403   403   403   403   403   403   200
+publishing.import_package          GET    /publish/import                                     login 403   403   200   200   403   403   403   403   403   200
+publishing.import_package          POST   /publish/import                                     login 403   403   400   400   403   403   403   403   403   400
+publishing.upload_cover            POST   /publish/courses/{draft}/cover                      login 403   403   302   403   403   403   403   403   403   302
+# ---- media library and media files
+publishing.media_library           GET    /publish/media                                      login 403   403   200   200   403   403   403   403   403   200
+publishing.upload_media            POST   /publish/media                                      login 403   403   302!  302!  403   403   403   403   403   302!
+publishing.media_status            GET    /publish/media/{asset_unpublished}/status           login 403   403   200   403   403   403   403   403   403   200
+publishing.retry_media             POST   /publish/media/{asset_unpublished}/retry            login 403   403   302!  403   403   403   403   403   403   302!
+publishing.upload_captions         POST   /publish/media/{asset_unpublished}/captions         login 403   403   302!  403   403   403   403   403   403   302!
+media.asset_file                   GET    /media/{asset}/video                                login 200   200   200   200   200   200   200   200   200   200
+media.asset_file~unpublished       GET    /media/{asset_unpublished}/video                    login 403   403   200   403   200   403   403   403   403   200
+media.hls_file                     GET    /media/{asset}/hls/{hls_name}                       login 200   200   200   200   200   200   200   200   200   200
+media.hls_file~unpublished         GET    /media/{asset_unpublished}/hls/{hls_name}           login 403   403   200   403   200   403   403   403   403   200
+# ---- review
+publishing.review_queue            GET    /review/                                            login 403   403   403   403   200   403   403   403   403   200
+publishing.review_course           GET    /review/courses/{in_review}                         login 403   403   403   403   200   403   403   403   403   200
+publishing.approve                 POST   /review/courses/{in_review}/approve                 login 403   403   403   403   302   403   403   403   403   302
+publishing.reject                  POST   /review/courses/{in_review}/reject                  login 403   403   403   403   302   403   403   403   403   302
+# ---- units and regions, exports
+units.unit_dashboard               GET    /unit                                               login 403   403   403   403   403   200   200   403   403   200
+units.unit_dashboard~unit-a        GET    /unit?unit={unit_a}                                 login 403   403   403   403   403   200   403   403   403   200
+units.approve                      POST   /unit/{unit_a}/learners/{pending_a}/approve         login 403   403   403   403   403   303   403   403   403   303
+units.approve~other-unit-learner   POST   /unit/{unit_a}/learners/{pending_b}/approve         login 403   403   403   403   403   404   403   403   403   404
+units.reject                       POST   /unit/{unit_a}/learners/{pending_a}/reject          login 403   403   403   403   403   303   403   403   403   303
+units.region_dashboard             GET    /region                                             login 403   403   403   403   403   403   403   200   200   200
+units.region_dashboard~region      GET    /region?region=110000                               login 403   403   403   403   403   403   403   200   403   200
+exports.list_exports               GET    /exports                                            login 200   200   200   200   200   200   200   200   200   200
+exports.new_export                 GET    /exports/new                                        login 403   403   403   403   403   200   200   200   200   200
+exports.new_export                 POST   /exports/new                                        login 403   403   403   403   403   200   200   200   200   200
+exports.new_export~other-unit      POST   /exports/new?unit={unit_b}                          login 403   403   403   403   403   403   200   empty 200   200
+exports.job_page                   GET    /exports/{job}                                      login 403   403   403   403   403   200   403   403   403   403
+exports.job_status                 GET    /exports/{job}/status                               login 403   403   403   403   403   200   403   403   403   403
+exports.download                   GET    /exports/{job}/download?token={job_token}           login 403   403   403   403   403   200   403   403   403   403
+exports.download~wrong-token       GET    /exports/{job}/download?token=not-the-token         login 403   403   403   403   403   403   403   403   403   403
+# ---- API clients (issued by HR auditors and admins)
+api.clients                        GET    /api-clients                                        login 403   403   403   403   403   403   403   200   200   200
+api.issue                          POST   /api-clients                                        login 403   403   403   403   403   403   403   200   400   200
+api.issue~other-region-unit        POST   /api-clients                                        login 403   403   403   403   403   403   403   403   200   200
+api.rotate                         POST   /api-clients/{api_client}/rotate                    login 403   403   403   403   403   403   403   200   404   200
+api.revoke                         POST   /api-clients/{api_client}/revoke                    login 403   403   403   403   403   403   403   302   404   302
+"""
+
+API_COLUMNS = "none cookie unit region region2 full revoked expired"
+HR_API = """
+endpoint                           method path                                                none  cookie unit  region region2 full revoked expired
+api_v1.openapi                     GET    /api/v1/openapi.json                                200   200    200   200    200     200  200     200
+api_v1.credit_records              GET    /api/v1/credit-records                              401   401    200   200    200     200  401     401
+api_v1.credit_records~region       GET    /api/v1/credit-records?region=110000                401   401    200   200    403     200  401     401
+api_v1.credit_records~unit         GET    /api/v1/credit-records?unit={unit_a}                401   401    200   200    empty   200  401     401
+api_v1.export_credit_records       GET    /api/v1/credit-records/export?year=2026             401   401    200   200    200     200  401     401
+api_v1.export_credit_records~unit  GET    /api/v1/credit-records/export?year=2026&unit={unit_b} 401 401    403   empty  200     empty 401     401
+api_v1.credential                  GET    /api/v1/credentials/{certificate}                   401   401    403   403    403     200  401     401
+api_v1.credential~other-region     GET    /api/v1/credentials/{certificate_b}                 401   401    403   403    403     404  401     401
+api_v1.webhooks                    GET    /api/v1/webhooks                                    401   401    200   200    200     200  401     401
+api_v1.create_webhook              POST   /api/v1/webhooks                                    401   401    201   201    201     201  401     401
+api_v1.webhook                     GET    /api/v1/webhooks/{webhook}                          401   401    404   200    404     404  401     401
+api_v1.delete_webhook              DELETE /api/v1/webhooks/{webhook}                          401   401    404   204    404     404  401     401
+"""
+
+# What a case sends besides the role's sign-in, by row name (see ``Row.name``). Values may be
+# callables of the world's ids. ``to``: where an allowed redirect must lead.
+REQUESTS = {
+    "certificates.verify_pdf": dict(form=lambda w: {"no": w.ids["certificate"]},
+                                    files=lambda w: {"pdf": (w.files["pdf"], "cert.pdf")}),
+    "accounts.login:POST": dict(form={"login": "13650009999", "password": "wrong-password"}, to="/"),
+    "accounts.register:POST": dict(form={}, to="/"),
+    "accounts.logout": dict(to="/"),
+    "accounts.logout_everywhere:POST": dict(to="/login"),
+    "accounts.logout_device": dict(to="/"),
+    "accounts.profile:POST": dict(form={}),
+    "learning.enrol": dict(to="/learn/GX-NS-001"),
+    "learning.course_home": dict(to="/learn/GX-NS-001/"),
+    "learning.start_exam": dict(to="/learn/GX-NS-001/exam"),
+    "learning.submit_exam": dict(to="/learn/exam/"),
+    "learning_api.start_session": dict(json=lambda w: {"lesson_id": w.ids["published_lesson"]}),
+    "learning_api.heartbeat": dict(json=lambda w: {"session_id": w.ids["play_session"], "seq": 1, "position": 1,
+                                                   "segments": [[0, 1]], "rate": 1, "visible": True}),
+    "learning_api.attention": dict(json=lambda w: {"session_id": w.ids["play_session"]}),
+    "learning_api.bench_insert": dict(json={}),
+    "certificates.issue_annual": dict(to="/me/"),
+    "certificates.admin_certificate:POST": dict(form={"action": "revoke", "reason": "测试撤销：重复颁发"},
+                                                to="/admin/certificates/"),
+    "credits.edit_rule_set:POST": dict(form={}),
+    "credits.edit_rule_set~existing:POST": dict(form={}),
+    "publishing.new_course:POST": dict(form=lambda w: {
+        "code": "GX-AZ-777", "organization_id": w.ids["org_a"], "title": "授权矩阵测试课程", "subject_id": w.ids["subject"],
+        "category": "public", "summary": "测试。", "syllabus": "一、测试", "tags": "测试", "credit_hours": "",
+        "has_exam": "y", "pass_score": "60"}, to="/publish/courses/"),
+    "publishing.edit_course:POST": dict(form=lambda w: {
+        "title": "改过的标题", "subject_id": w.ids["subject"], "category": "public", "summary": "改过。",
+        "syllabus": "一、改过", "tags": "改过", "credit_hours": "", "has_exam": "y", "pass_score": "60"},
+        to="/publish/courses/"),
+    "publishing.add_chapter": dict(form={"title": "新增章节"}, to="/publish/courses/"),
+    "publishing.rename_chapter": dict(form={"title": "改名章节"}, to="/publish/courses/"),
+    "publishing.delete_chapter": dict(to="/publish/courses/"),
+    "publishing.add_lesson": dict(form={"title": "新增课时", "kind": "reading", "body": "正文"}, to="/publish/courses/"),
+    "publishing.edit_lesson:POST": dict(form={"title": "改过的课时", "kind": "reading", "body": "改过的正文",
+                                              "media_asset_id": "0"}, to="/publish/courses/"),
+    "publishing.edit_lesson~foreign-asset:POST": dict(form=lambda w: {
+        "title": "改过的课时", "kind": "video", "body": "", "media_asset_id": w.ids["asset_other_org"]}),
+    "publishing.save_outline~foreign": dict(json=lambda w: {"outline": w.ids["foreign_outline"]}),
+    "publishing.delete_lesson": dict(to="/publish/courses/"),
+    "publishing.move": dict(form=lambda w: {"kind": "chapter", "direction": "down", "id": w.ids["chapter"]},
+                            to="/publish/courses/"),
+    "publishing.save_outline": dict(json=lambda w: {"outline": w.ids["outline"]}),
+    "publishing.add_question": dict(form={"kind": "truefalse", "text": "网络安全人人有责。", "answer": "true",
+                                          "explanation": ""}, to="/publish/courses/"),
+    "publishing.delete_question": dict(to="/publish/courses/"),
+    "publishing.submit": dict(to="/publish/courses/"),
+    "publishing.new_version": dict(to="/publish/courses/"),
+    "publishing.retire": dict(form={"reason": "测试下线"}),
+    "publishing.import_package:POST": dict(form={}),
+    "publishing.upload_cover": dict(files=lambda w: {"file": (w.files["jpeg"], "cover.jpg")}, to="/publish/courses/"),
+    "publishing.upload_media": dict(to="/publish/media"),
+    "publishing.retry_media": dict(to="/publish/media"),
+    "publishing.upload_captions": dict(to="/publish/media"),
+    "publishing.approve": dict(to="/review/"),
+    "publishing.reject": dict(form={"reason": "内容需要修改完善后再提交"}, to="/review/"),
+    "units.approve": dict(to="/unit"),
+    "units.reject": dict(form={"reason": "不是本单位职工"}, to="/unit"),
+    "exports.new_export:POST": dict(form={"year": "2026", "format": "csv"}),
+    "exports.new_export~other-unit:POST": dict(form=lambda w: {"year": "2026", "format": "csv", "unit": w.ids["unit_b"]}),
+    "api.issue": dict(form={"name": "新的人事系统", "scope_kind": "region", "region": "110000"}),
+    "api.issue~other-region-unit": dict(form=lambda w: {"name": "乙单位系统", "scope_kind": "unit", "unit": w.ids["unit_b"]}),
+    "api.rotate": dict(form={"grace_hours": "0"}),
+    "api.revoke": dict(to="/api-clients"),
+    "api_v1.create_webhook": dict(json={"url": "http://127.0.0.1:9/another"}),
+}
+
+# Columns that change on reads (last activity, last use): left out of "nothing changed".
+TOUCHED_COLUMNS = {"user_session": {"last_seen_at"}, "api_client": {"last_used_at"}}
+# Tables written by refusals on purpose (audit log, counted failures).
+BOOKKEEPING_TABLES = {"audit_event", "login_failure"}
+
+
+class Row:
+    def __init__(self, line: str, roles: tuple[str, ...], columns: int):
+        parts = line.split()
+        self.endpoint_name, self.method, self.path = parts[0], parts[1], parts[2]
+        self.endpoint, _, self.variant = self.endpoint_name.partition("~")
+        cells = parts[3:]
+        assert len(cells) == columns, f"{self.endpoint_name} {self.method}: {len(cells)} outcomes for {columns} roles"
+        self.expected = dict(zip(roles, cells, strict=True))
+        self.name = self.endpoint_name  # ":METHOD" is added when the endpoint has rows of several methods
+
+    def request_spec(self) -> dict:
+        return REQUESTS.get(self.name, {})
+
+
+def _rows(table: str, roles: tuple[str, ...], header: str) -> list[Row]:
+    lines = [line for line in table.strip().splitlines() if line.strip() and not line.startswith("#")]
+    assert lines[0].split()[3:] == header.split(), "the header names the role columns"
+    return [Row(line, roles, len(roles)) for line in lines[1:]]
+
+
+PAGE_ROWS = _rows(PAGES, COOKIE_ROLES, PAGE_COLUMNS)
+API_ROWS = _rows(HR_API, API_ROLES, API_COLUMNS)
+ALL_ROWS = PAGE_ROWS + API_ROWS
+for _row in ALL_ROWS:
+    if len({r.method for r in ALL_ROWS if r.endpoint == _row.endpoint}) > 1:
+        _row.name = f"{_row.endpoint_name}:{_row.method}"
+assert len({r.name for r in ALL_ROWS}) == len(ALL_ROWS), "two rows with the same name: add a ~variant"
+assert set(REQUESTS) <= {r.name for r in ALL_ROWS}, set(REQUESTS) - {r.name for r in ALL_ROWS}
+
+
+# ---------------------------------------------------------------- the world (once per module)
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """An app on a database of its own: the world is committed once, each case rolls back."""
+    with committed_app(tmp_path_factory.mktemp("authz"), "authz", packages=("GX-NS-001", "GX-DT-002"),
+                       LMS_WEBHOOK_ALLOW_HTTP=True, LMS_WEBHOOK_ALLOW_PRIVATE=True) as application:
+        yield application
+
+
+@pytest.fixture(scope="module")
+def world(app):
+    return build(app)
+
+
+def _fill(template: str, world) -> str:
+    return template.format(**world.ids)
+
+
+def _value(spec, world):
+    return spec(world) if callable(spec) else spec
+
+
+def _client(app, identity):
+    client = app.test_client()
+    for key, value, domain, path in identity.cookies:
+        client.set_cookie(key, value, domain=domain, path=path)
+    return client
+
+
+def _send(app, world, row: Row, role: str):
+    identity = world.identities[role]
+    spec = row.request_spec()
+    client = _client(app, identity)
+    headers = {}
+    if identity.bearer:
+        headers["Authorization"] = f"Bearer {identity.bearer}"
+    kwargs = {}
+    if row.method in ("POST", "PUT", "DELETE"):
+        if "json" in spec:
+            body = dict(_value(spec["json"], world))
+            headers["X-CSRFToken"] = identity.csrf
+            kwargs["json"] = body
+        else:
+            data = dict(_value(spec.get("form", {}), world))
+            if spec.get("csrf", True) and identity.csrf:
+                data["csrf_token"] = identity.csrf
+            for name, (content, filename) in _value(spec.get("files", {}), world).items():
+                data[name] = (io.BytesIO(content), filename)
+            kwargs["data"] = data
+    response = client.open(_fill(row.path, world), method=row.method, headers=headers, **kwargs)
+    response.get_data()  # files are sent as streams: read, then close (no open file outlives the case)
+    response.close()
+    return response
+
+
+def _fingerprint(session) -> dict:
+    """Every row of every table (but bookkeeping), to tell that a refused request changed nothing."""
+    from lms.extensions import db
+
+    state = {}
+    for table in db.metadata.sorted_tables:
+        if table.name in BOOKKEEPING_TABLES:
+            continue
+        skip = TOUCHED_COLUMNS.get(table.name, set())
+        columns = [c for c in table.columns if c.name not in skip]
+        order = list(table.primary_key.columns) or columns[:1]
+        state[table.name] = [tuple(row) for row in session.execute(select(*columns).order_by(*order))]
+    return state
+
+
+def _changed(before: dict, after: dict) -> list[str]:
+    return [name for name in before if before[name] != after[name]]
+
+
+def _check(row: Row, role: str, expected: str, response, world) -> None:
+    status, location = response.status_code, response.headers.get("Location", "")
+    what = f"{row.method} {_fill(row.path, world)} as {role}"
+    body = response.get_data()[:300].decode("utf-8", "replace")
+    if expected == "login":
+        assert status == 302 and urlsplit(location).path == "/login" and "next=" in location, \
+            f"{what}: expected a redirect to sign in, got {status} {location} {body}"
+        return
+    if expected == "empty":
+        assert status == 200 and _records_in(response) == 0, \
+            f"{what}: expected an answer without records, got {status} {body}"
+        return
+    assert status == int(expected.rstrip("!")), f"{what}: expected {expected}, got {status} {location} {body}"
+    if 300 <= status < 400:
+        target = urlsplit(location).path
+        assert not (target == "/login" and "next=" in location), f"{what}: redirected to sign in ({location})"
+        spec = row.request_spec()
+        if "to" in spec and not expected.endswith("!"):
+            assert target.startswith(_fill(spec["to"], world)), f"{what}: redirected to {location}, not {spec['to']}"
+    if status == 405:
+        assert response.headers.get("Allow"), f"{what}: 405 without an Allow header"
+
+
+def _records_in(response) -> int:
+    """Records in a JSON page (``data``) or an export file (CSV lines after the header)."""
+    if response.mimetype == "application/json":
+        return len(response.get_json()["data"])
+    assert response.mimetype == "text/csv", response.mimetype
+    return len([line for line in response.get_data(as_text=True).splitlines()[1:] if line.strip()])
+
+
+def _cases(rows):
+    for row in rows:
+        for role, expected in row.expected.items():
+            yield pytest.param(row, role, expected, id=f"{row.name}[{role}]")
+
+
+@pytest.mark.parametrize(("row", "role", "expected"), list(_cases(ALL_ROWS)))
+def test_access(app, world, db_session, row, role, expected):
+    writes = row.method != "GET"
+    before = _fingerprint(db_session) if writes else None
+    response = _send(app, world, row, role)
+    _check(row, role, expected, response, world)
+    if writes and (expected.endswith("!") or expected == "login" or response.status_code >= 400):
+        changed = _changed(before, _fingerprint(db_session))
+        assert not changed, f"{row.method} {_fill(row.path, world)} as {role} was refused but changed {changed}"
+
+
+# ---------------------------------------------------------------- every route is registered; wrong methods
+
+def _routes(app) -> dict[tuple[str, str], str]:
+    """(endpoint, method) → rule, for every route but static files."""
+    routes = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            routes[(rule.endpoint, method, rule.rule)] = rule.rule
+    return routes
+
+
+def _matched(app, world, row: Row):
+    adapter = app.url_map.bind("localhost")
+    path = urlsplit(_fill(row.path, world)).path
+    rule, _args = adapter.match(path, method=row.method, return_rule=True)
+    return rule
+
+
+def test_every_route_is_registered(app, world):
+    reached = set()
+    for row in ALL_ROWS:
+        rule = _matched(app, world, row)
+        assert rule.endpoint == row.endpoint, f"row {row.name}: {row.path} reaches {rule.endpoint}, not {row.endpoint}"
+        reached.add((rule.endpoint, row.method, rule.rule))
+    missing = sorted(set(_routes(app)) - reached)
+    assert not missing, (
+        "Routes not registered in the authorization matrix (tests/web/test_authorization_matrix.py):\n"
+        + "\n".join(f"  {endpoint} {method} {rule}" for endpoint, method, rule in missing)
+        + "\nAdd one line per route to PAGES (cookie sign-in) or HR_API (bearer tokens) with the expected "
+          "outcome for every role, and its body in REQUESTS if it takes one (see the module docstring).")
+
+
+def _wrong_method_cases():
+    seen = set()
+    for row in ALL_ROWS:
+        key = re.sub(r"\?.*", "", row.path)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield pytest.param(row, id=f"{row.name}[wrong-method]")
+
+
+@pytest.mark.parametrize("row", list(_wrong_method_cases()))
+def test_wrong_method(app, world, db_session, row):
+    path = urlsplit(_fill(row.path, world)).path
+    allowed = app.url_map.bind("localhost").allowed_methods(path)
+    method = next(m for m in ("GET", "POST", "DELETE", "PUT") if m not in allowed)
+    response = _client(app, world.identities["anonymous"]).open(path, method=method)
+    response.close()
+    assert response.status_code == 405, f"{method} {path}: {response.status_code}"
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= set(allowed) - {"HEAD", "OPTIONS"}
