@@ -160,6 +160,12 @@ def build(app) -> World:
         played.hls_path = unpublished.hls_path = hls
         s.flush()
         assert lesson.kind == "video"
+        # An upload in parts begun by org A's publisher (2 KiB, nothing received yet).
+        from lms.media import uploads
+
+        upload = uploads.create_upload(people["publisher"], org_a, kind="media", filename="讲座.mp4",
+                                       total_bytes=2048)
+        ids["upload"] = upload.id
         ids.update(asset=played.id, asset_unpublished=unpublished.id, asset_other_org=foreign.id,
                    hls_name=played.hls_path.rsplit("/", 1)[-1] if played.hls_path else "master.m3u8")
 

@@ -15,7 +15,8 @@ route, add one line to ``PAGES`` (cookie sign-in: pages, the player's ``/api/v1/
   outside the reader's scope narrows to nothing rather than being refused); a 2xx/3xx followed by ``!`` is answered but refused
   (a flash message): it must change nothing. Every refusal of a POST/DELETE (4xx, or ``!``) is
   checked to have changed nothing in the database.
-- A POST/DELETE that needs a body, a redirect target (``to``) or headers says so in ``REQUESTS``.
+- A POST/DELETE that needs a body, a redirect target (``to``) or headers says so in ``REQUESTS``
+  (``raw``: bytes sent as the body with the CSRF token in its header, as for an upload's part).
   POST forms carry the role's valid CSRF token unless ``csrf=False``.
 
 Columns of ``PAGES``: anonymous, learner (owner of the world's progress, attempt, certificate, login
@@ -132,6 +133,11 @@ publishing.import_package          GET    /publish/import                       
 publishing.import_package          POST   /publish/import                                     login 403   403   400   400   403   403   403   403   403   400
 publishing.upload_cover            POST   /publish/courses/{draft}/cover                      login 403   403   302   403   403   403   403   403   403   302
 # ---- media library and media files
+publishing.create_upload           POST   /publish/uploads                                    login 403   403   201   201   403   403   403   403   403   400
+publishing.upload_state            GET    /publish/uploads/{upload}                           login 403   403   200   404   403   403   403   403   403   404
+publishing.upload_part             PATCH  /publish/uploads/{upload}                           login 403   403   200   404   403   403   403   403   403   404
+publishing.finish_upload           POST   /publish/uploads/{upload}/finish                    login 403   403   400   404   403   403   403   403   403   404
+publishing.cancel_upload           DELETE /publish/uploads/{upload}                           login 403   403   204   404   403   403   403   403   403   404
 publishing.media_library           GET    /publish/media                                      login 403   403   200   200   403   403   403   403   403   200
 publishing.upload_media            POST   /publish/media                                      login 403   403   302!  302!  403   403   403   403   403   302!
 publishing.media_status            GET    /publish/media/{asset_unpublished}/status           login 403   403   200   403   403   403   403   403   403   200
@@ -236,6 +242,11 @@ REQUESTS = {
     "publishing.add_question": dict(form={"kind": "truefalse", "text": "网络安全人人有责。", "answer": "true",
                                           "explanation": ""}, to="/publish/courses/"),
     "publishing.delete_question": dict(to="/publish/courses/"),
+    "publishing.create_upload": dict(json={"kind": "media", "filename": "讲座.mp4", "size": 2048}),
+    "publishing.upload_part": dict(raw=b"\0" * 2048, headers={"Content-Type": "application/offset+octet-stream",
+                                                               "Upload-Offset": "0"}),
+    "publishing.finish_upload": dict(json={}),
+    "publishing.cancel_upload": dict(json={}),
     "publishing.submit": dict(to="/publish/courses/"),
     "publishing.new_version": dict(to="/publish/courses/"),
     "publishing.retire": dict(form={"reason": "测试下线"}),
@@ -331,7 +342,11 @@ def _send(app, world, row: Row, role: str):
     if identity.bearer:
         headers["Authorization"] = f"Bearer {identity.bearer}"
     kwargs = {}
-    if row.method in ("POST", "PUT", "DELETE"):
+    headers.update(_value(spec.get("headers", {}), world))
+    if "raw" in spec:  # a body sent as is (an upload's part), the CSRF token in its header
+        headers["X-CSRFToken"] = identity.csrf
+        kwargs["data"] = _value(spec["raw"], world)
+    elif row.method in ("POST", "PUT", "DELETE"):
         if "json" in spec:
             body = dict(_value(spec["json"], world))
             headers["X-CSRFToken"] = identity.csrf
