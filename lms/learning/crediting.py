@@ -134,11 +134,11 @@ def credit_video_beat(*, intervals, furthest: float, slack: float, duration: flo
                 wall -= take / snapped
                 credited += take / snapped
                 furthest = max(furthest, start + take)
-    credited = _down(min(available, credited))
+    used = min(available, credited)  # the carried allowance is what was not used, not what was not credited
     return BeatOutcome(
         intervals=merge(intervals, accepted) if accepted else [list(i) for i in intervals],
-        furthest=round(furthest, 3), credited=credited,
-        slack=_down(min(TOLERANCE_SECONDS, available - credited)),
+        furthest=round(furthest, 3), credited=_down(used),
+        slack=_down(min(TOLERANCE_SECONDS, available - used)),
         accepted=accepted, not_counted=not_counted)
 
 
@@ -149,8 +149,8 @@ def credit_reading_beat(*, slack: float, elapsed: float, visible: bool, cap: flo
     available = max(0.0, elapsed) + max(0.0, slack)
     if not visible:
         return 0.0, _down(min(TOLERANCE_SECONDS, available)), {"hidden": round(max(0.0, elapsed), 3)}
-    credited = _down(min(available, cap))
-    return credited, _down(min(TOLERANCE_SECONDS, available - credited)), {}
+    used = min(available, cap)
+    return _down(used), _down(min(TOLERANCE_SECONDS, available - used)), {}
 
 
 def add_tallies(total: dict, more: dict) -> dict:

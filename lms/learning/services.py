@@ -371,7 +371,8 @@ class Beat:
 
     def new_segments(self, processed_seq: int) -> list:
         """The segments not yet processed, oldest first."""
-        batches = sorted((seq, segs) for seq, segs in self.resend if processed_seq < seq < self.seq)
+        batches = sorted(((seq, segs) for seq, segs in self.resend if processed_seq < seq < self.seq),
+                         key=lambda batch: batch[0])  # by seq alone: the segments are the client's
         return [seg for _, segs in batches for seg in segs] + list(self.segments)
 
 
@@ -590,9 +591,9 @@ def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
         if session.check_issued_at is None and (
                 session.since_check_seconds >= session.check_after_seconds
                 or (progress.completed_at is None and progress.pending_seconds > 0
-                    and _coverage_reached(progress, session))):
-            # Due by the schedule, or the lesson's coverage is reached: the time waiting is credited
-            # only once the learner confirms (so no lesson completes without a check passed).
+                    and _done_once_confirmed(progress, session))):
+            # Due by the schedule, or the lesson would be complete with the time waiting: that time is
+            # credited only once the learner confirms (so no lesson completes without a check passed).
             session.check_issued_at = now
 
     session.seq = beat.seq
@@ -617,6 +618,14 @@ def _under_checks(session) -> bool:
 
 def _coverage_reached(progress, session) -> bool:
     return progress.watched_seconds >= session.coverage_threshold * session.duration_seconds - 1e-6
+
+
+def _done_once_confirmed(progress, session) -> bool:
+    """The lesson's coverage is reached and, with the time now waiting credited, so is its time: the
+    moment to ask for the lesson's closing check (once, rather than at every beat until then)."""
+    required = session.duration_seconds / max(_rates(session) or [1.0])
+    return (_coverage_reached(progress, session)
+            and progress.credited_seconds + progress.pending_seconds + COMPLETION_EPSILON_SECONDS >= required)
 
 
 def _rates(session: PlaySession) -> list[float]:
@@ -747,7 +756,11 @@ def _maybe_complete_lesson(progress: LessonProgress, session: PlaySession, now: 
 
 
 def _lesson_done(progress, session) -> bool:
+    """Coverage and credited time reached; under attention checks, also nothing owed: no check
+    awaiting its answer and no time of this lesson still waiting for one."""
     duration = session.duration_seconds
+    if _under_checks(session) and (session.check_issued_at is not None or (progress.pending_seconds or 0) > 0):
+        return False
     if session.kind == LessonKind.VIDEO:
         fastest = max(_rates(session) or [1.0])
         return (progress.watched_seconds >= session.coverage_threshold * duration - 1e-6

@@ -15,7 +15,7 @@ from tests.queue_helpers import start_consumer, stop
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def _closing(app):
+def closing_responses(app):
     """The app, with every response closed even when the browser drops the connection.
 
     Werkzeug's development server skips ``close()`` on the response when the client hangs up while
@@ -43,7 +43,7 @@ def serving(app):
     server stops and the app's database connections are closed."""
     from lms.extensions import db
 
-    server = make_server("127.0.0.1", 0, _closing(app), threaded=True)
+    server = make_server("127.0.0.1", 0, closing_responses(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

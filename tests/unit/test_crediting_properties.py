@@ -101,3 +101,21 @@ def test_segments_played_at_different_rates_each_cost_their_own_wall_time(elapse
 def test_overflowing_and_non_finite_segments_are_dropped():
     assert crediting.clean_segments([[0, 10**400], [float("nan"), 1], [0, 5, float("inf")], ["a", 1], [0, 5]],
                                     DURATION) == [(0.0, 5.0, 1.0)]
+
+
+def test_rounding_never_returns_used_time_to_the_allowance():
+    # Many tiny beats (a script beating 150 times a second): each beat's credit is rounded down to
+    # the millisecond, and what it used must not flow back into the carried allowance.
+    furthest, slack = 0.0, 0.0
+    wall = media = 0.0
+    position = 0.0
+    for _ in range(20_000):
+        elapsed = 0.0065
+        outcome = crediting.credit_video_beat(
+            intervals=[], furthest=furthest, slack=slack, duration=10_000, elapsed=elapsed,
+            segments=[[position, position + 0.01049]], rate=1.5, allowed_rates=RATES, visible=True)
+        wall += elapsed
+        media += sum(e - s for s, e in outcome.accepted)
+        position = furthest = outcome.furthest
+        slack = outcome.slack
+    assert media <= 1.5 * (wall + crediting.TOLERANCE_SECONDS) + 1e-6, (media, wall)

@@ -386,3 +386,28 @@ def test_no_lesson_completes_before_a_check_is_passed(db_session, enrolled):
         body = services.answer_attention(learner.id, session.id)
     assert body["attention"] == "passed" and body["completed"]
     assert progress.credited_seconds == pytest.approx(session.duration_seconds)
+
+
+def test_the_closing_check_is_asked_once_and_the_lesson_completes_only_when_it_is_answered(db_session, enrolled):
+    learner, c, _ = enrolled
+    db_session.add(RuleSet(name="测试规则", region_code="110000", attention_check_min_seconds=10,
+                           attention_check_max_seconds=10, attention_window_seconds=30))
+    db_session.flush()
+    tick, session, progress = start_first_video(learner, c)  # 30 s of video, checks every 10 s of play
+    asked, seq, open_check = 0, 0, False
+    for second in range(1, 31):  # one beat a second at 1×, every check answered at once
+        tick.advance(1)
+        seq += 1
+        with tick():
+            body = services.record_heartbeat(learner.id, Beat(session.id, seq, second, [[second - 1, second]])).body
+            if body["attention_check"] and not open_check:
+                asked += 1
+            open_check = bool(body["attention_check"])
+            if open_check and second < 29:  # the closing check (coverage reached at 28.5 s) is left open
+                services.answer_attention(learner.id, session.id)
+                open_check = False
+        if second >= 29:
+            assert not body["completed"], "completed with a check still open"
+    with tick():
+        body = services.answer_attention(learner.id, session.id)
+    assert body["completed"] and asked == 3  # at 10 s, 20 s, and once at the end

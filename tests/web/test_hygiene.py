@@ -11,6 +11,7 @@ from werkzeug.serving import make_server
 
 from lms.config import ENVIRONMENTS, is_production, load_config, settle_config
 from tests.conftest import TEST_PASSWORD
+from tests.e2e.conftest import closing_responses
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_a_view_that_chose_its_own_caching_keeps_it(client, login, make_user):
 
 @contextmanager
 def served(app):
-    server = make_server("127.0.0.1", 0, app, threaded=False)
+    server = make_server("127.0.0.1", 0, closing_responses(app), threaded=False)  # files closed whatever the client reads
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -204,3 +204,13 @@ def test_a_check_owed_from_the_previous_lesson_is_asked_at_once_on_the_next(enro
     progress = db_session.scalar(select(LessonProgress).where(LessonProgress.user_id == user.id,
                                                               LessonProgress.lesson_id == videos[0].id))
     assert progress.credited_seconds == 5 and progress.pending_seconds == 0
+
+
+def test_resent_batches_sharing_a_seq_are_taken_by_seq_alone(enrolled_client, db_session):
+    client, user, c, token = enrolled_client
+    sid = _api(client, "sessions", {"lesson_id": c.lessons[0].id}, token).json["session_id"]
+    response = _api(client, "heartbeat", {"session_id": sid, "seq": 3, "position": 1, "segments": [[0, 1]],
+                                          "rate": 1, "visible": True,
+                                          "resend": [{"seq": 2, "segments": [[0, 1]]},
+                                                     {"seq": 2, "segments": [["a", 1]]}]}, token)
+    assert response.status_code == 200  # sorted by seq alone: the client's segments are never compared
