@@ -76,7 +76,9 @@ def _check_name(kind: str, filename: str) -> str:
         raise InvalidInput(f"“{name}”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。")
     if kind == UploadKind.PACKAGE and suffix != ".zip":
         raise InvalidInput("课程包应为 .zip 文件。")
-    return name[:255]
+    if len(name) > 255 or not name.isprintable():
+        raise InvalidInput("文件名过长或含有控制字符，请改用简短的文件名（255 个字符以内）后重新选择文件。")
+    return name
 
 
 def create_upload(actor, organization, *, kind: str, filename: str, total_bytes: int) -> Upload:
@@ -130,6 +132,8 @@ def check_part(upload: Upload, offset: int | None, length: int | None) -> Part:
         raise Conflict("这个文件已上传完毕，正在处理，不能再追加内容。")
     if offset is None:
         raise InvalidInput("缺少上传位置（Upload-Offset），请刷新页面后继续上传。")
+    if upload.received_bytes >= upload.total_bytes:
+        raise Conflict("这个文件的内容已全部收到，请点击完成上传。")
     if offset != upload.received_bytes:
         raise OffsetMismatch(f"上传位置不一致：服务器已收到 {upload.received_bytes} 字节，请从该位置继续。",
                              offset=upload.received_bytes)

@@ -14,13 +14,13 @@ from ..catalog.packages import PackageError
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.database import writing
-from ..core.errors import DomainError, InvalidInput
+from ..core.errors import Conflict, DomainError, InvalidInput
 from ..core.storage import media_storage
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, commit, form_error, roles_required
 from ..extensions import csrf, db
 from ..media import services as media
 from ..media import uploads
-from ..media.models import MediaAsset, Upload, UploadKind
+from ..media.models import MediaAsset, Upload, UploadKind, UploadStatus
 from . import services
 from .forms import CaptionsForm, ChapterForm, CourseForm, LessonForm, QuestionForm, RejectForm, UploadForm
 
@@ -514,7 +514,11 @@ def upload_part(upload_id: int):
 @bp.delete("/publish/uploads/<int:upload_id>")
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def cancel_upload(upload_id: int):
-    uploads.discard_upload(_upload(upload_id))
+    upload = _upload(upload_id)
+    if upload.status == UploadStatus.FINISHING:
+        return _json_error(Conflict("文件正在处理，不能取消。处理完成后可在媒体库或课程列表中删除。"),
+                           upload=_upload_json(upload))
+    uploads.discard_upload(upload)
     commit()
     return "", 204
 

@@ -232,3 +232,29 @@ def test_a_package_in_parts_is_imported_and_a_bad_one_leaves_nothing(app, client
     course = db_session.scalar(select(Course).where(Course.code == "GX-NS-903"))
     assert course.status == CourseStatus.DRAFT and finished.get_json()["redirect"].endswith(f"/{course.id}")
     assert files_under_uploads(app) == leftovers and count(db_session, Upload) == 0
+
+
+def test_an_empty_part_after_the_last_and_odd_names_are_refused_cleanly(uploader, clips, tmp_path, small_parts,
+                                                                         db_session):
+    video = pad_with_free_box(clips["video"], tmp_path / "a.mp4", 2 * MB)
+    url = uploader.create(video).get_json()["upload"]["url"]
+    total = uploader.send(url, video, part_size=MB)
+    assert uploader.offset(url) == total
+    empty = uploader.part(url, total, b"")  # every byte is in: an empty part at the end is a 409, not a 500
+    assert empty.status_code == 409 and "完成上传" in empty.get_json()["error"]["message"]
+    for name in ("a" * 300 + ".mp4", "a\x00b.mp4", "名\x07.mp4"):
+        refused = uploader.create(video, name=name)
+        assert refused.status_code == 400 and "文件名" in refused.get_json()["error"]["message"], name
+
+
+def test_an_upload_being_finished_cannot_be_cancelled(uploader, clips, tmp_path, small_parts, db_session):
+    from lms.media.models import UploadStatus
+
+    video = pad_with_free_box(clips["video"], tmp_path / "a.mp4", 2 * MB)
+    url = uploader.create(video).get_json()["upload"]["url"]
+    uploader.send(url, video, part_size=MB)
+    upload = db_session.scalar(select(Upload))
+    upload.status = UploadStatus.FINISHING  # as while another request assembles it
+    db_session.flush()
+    refused = uploader.cancel(url)
+    assert refused.status_code == 409 and count(db_session, Upload) == 1
