@@ -74,10 +74,6 @@ def _down(x: float) -> float:
     return math.floor(x * 1000) / 1000
 
 
-def rate_allowed(rate: float, allowed: list[float]) -> bool:
-    return allowed_rate(rate, allowed) is not None
-
-
 def allowed_rate(rate: float, allowed: list[float]) -> float | None:
     """The allowed rate a reported one stands for (players report 1.5 as 1.4999…), or None. Budgets
     use the allowed value, so a reported 1.509 never buys more media than 1.5 does."""

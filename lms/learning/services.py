@@ -296,7 +296,7 @@ def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProg
         old.superseded_at = now
     rule = credits.rule_set_for(actor)
     progress = _get_or_create_progress(user_id, lesson, enrollment)
-    carried = _carried_state(previous, rule, now)
+    carried = _carried_state(previous, rule)
     session = PlaySession(
         id=secrets.token_hex(16), user_id=user_id, lesson_id=lesson.id, progress_id=progress.id,
         kind=lesson.kind, duration_seconds=duration, allowed_rates=rule.allowed_rates,
@@ -325,7 +325,7 @@ def _limit_starts(user_id: int, now: datetime) -> None:
                       "已记录的学习时间不受影响。")
 
 
-def _carried_state(previous: list[PlaySession], rule, now: datetime) -> dict:
+def _carried_state(previous: list[PlaySession], rule) -> dict:
     """What a new session takes over from the learner's superseded one: the unused allowance (never
     above the one tolerance), the time since the last attention check, the drawn check point and a
     check still awaiting its answer. A learner's first session starts with no allowance."""

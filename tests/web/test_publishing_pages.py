@@ -3,7 +3,6 @@
 import io
 import zipfile
 
-import pytest
 from sqlalchemy import func, select
 
 from lms.accounts.models import OrgKind, Role
@@ -11,19 +10,6 @@ from lms.accounts.services import get_or_create_organization
 from lms.catalog.models import Course, CourseStatus
 from lms.media.models import MediaAsset
 from tests.conftest import TEST_PASSWORD
-
-
-@pytest.fixture
-def org(app, db_session):
-    with app.test_request_context():
-        org = get_or_create_organization("市继续教育基地", OrgKind.PUBLISHER)
-        db_session.commit()
-    return org
-
-
-@pytest.fixture
-def publisher(make_user, org):
-    return make_user(roles=(Role.PUBLISHER,), organization=org, real_name="发布员")
 
 
 def other_client(make_client, user, csrf_token):

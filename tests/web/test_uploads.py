@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from lms.accounts.models import OrgKind, Role
-from lms.accounts.services import get_or_create_organization
+from lms.accounts.models import Role
 from lms.catalog.models import Course, CourseStatus
 from lms.core import clock
 from lms.core.audit import AuditEvent
@@ -18,19 +17,6 @@ from tests.upload_helpers import PartUploader, files_under_uploads
 from tests.web.test_publishing_pages import big_package, other_client
 
 MB = 1024 * 1024
-
-
-@pytest.fixture
-def org(app, db_session):
-    with app.test_request_context():
-        org = get_or_create_organization("市继续教育基地", OrgKind.PUBLISHER)
-        db_session.commit()
-    return org
-
-
-@pytest.fixture
-def publisher(make_user, org):
-    return make_user(roles=(Role.PUBLISHER,), organization=org, real_name="发布员")
 
 
 @pytest.fixture
