@@ -8,7 +8,7 @@ from lms.accounts.services import grant_role
 from lms.catalog.models import Course, CourseStatus
 from lms.core.audit import AuditEvent
 from tests.conftest import ROOT
-from tests.web.test_publishing_pages import new_course, org, other_client  # noqa: F401 (org: a fixture)
+from tests.web.test_publishing_pages import new_course, other_client
 
 
 def test_an_author_with_the_reviewer_role_is_refused_and_another_reviewer_approves(
