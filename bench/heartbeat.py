@@ -63,6 +63,7 @@ def prepare(env: dict, learners: int, out: Path) -> None:
     from lms.catalog.services import import_packages, load_packages
     from lms.core.cli import ensure_reference_data
     from lms.extensions import db
+    from lms.learning import play
     from lms.learning import services as learning
 
     app = make_app()
@@ -82,7 +83,7 @@ def prepare(env: dict, learners: int, out: Path) -> None:
                 employer_credit_code=credit17 + credit_code_check_char(credit17)))
             enrollment = learning.enroll(user, "GX-NS-001")
             lesson_id = next(lesson.id for lesson in enrollment.course.lessons if lesson.kind == "video")
-            session, _ = learning.start_session(user.id, lesson_id)
+            session, _ = play.start_session(user.id, lesson_id)
             sid, mobile = session.id, user.mobile
             db.session.commit()
         client = app.test_client()

@@ -80,6 +80,7 @@ def build(app) -> World:
     from lms.exports import services as exports
     from lms.exports.tasks import export_job
     from lms.extensions import db
+    from lms.learning import play
     from lms.learning import services as learning
     from lms.learning.models import QuizAttempt
     from lms.media.models import MediaAsset, MediaStatus
@@ -175,7 +176,7 @@ def build(app) -> World:
         enrollment = learning.enroll(learner, published.code)
         learning.enroll(other, published.code)
         s.commit()
-        session, progress = learning.start_session(learner.id, ids["published_lesson"])
+        session, progress = play.start_session(learner.id, ids["published_lesson"])
         s.commit()
         layout = [{"q": q.id, "o": list(range(len(q.options)))} for q in publishing.questions_of(published)[:3]]
         attempt = QuizAttempt(user_id=learner.id, course_id=published.id, enrollment_id=enrollment.id,

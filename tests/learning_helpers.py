@@ -7,8 +7,9 @@ from sqlalchemy import select
 from lms.assessment.models import QuizQuestion
 from lms.catalog.models import Course
 from lms.core import clock
-from lms.learning import exam, services
-from lms.learning.services import Beat
+from lms.extensions import db
+from lms.learning import exam, heartbeat, play, services
+from lms.learning.heartbeat import Beat
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -35,7 +36,7 @@ def watch_video(user_id: int, lesson, tick: Clock, *, rate=1.0, step=10.0, event
     answering each attention check when it is asked (one always is when the lesson's coverage is
     reached with time still waiting)."""
     with tick():
-        session, progress = services.start_session(user_id, lesson.id)
+        session, progress = play.start_session(user_id, lesson.id)
     duration = session.duration_seconds
     pos, seq, result = 0.0, 0, None
     while pos < duration:
@@ -43,11 +44,11 @@ def watch_video(user_id: int, lesson, tick: Clock, *, rate=1.0, step=10.0, event
         end = min(duration, pos + step * rate)
         seq += 1
         with tick():
-            result = services.record_heartbeat(user_id, Beat(
+            result = heartbeat.record_heartbeat(user_id, Beat(
                 session_id=session.id, seq=seq, position=end, segments=[[pos, end]], rate=rate,
                 event=event_at_end if end >= duration else "tick"))
             if result.body.get("attention_check"):  # a diligent learner answers every check at once
-                answered = services.answer_attention(user_id, session.id)
+                answered = play.answer_attention(user_id, session.id)
                 result = type(result)(result.status, {**result.body, **answered})
         pos = end
     return session, result
@@ -55,13 +56,13 @@ def watch_video(user_id: int, lesson, tick: Clock, *, rate=1.0, step=10.0, event
 
 def read_lesson(user_id: int, lesson, tick: Clock, *, step=12.0):
     with tick():
-        session, _ = services.start_session(user_id, lesson.id)
+        session, _ = play.start_session(user_id, lesson.id)
     seq, result = 0, None
     for _ in range(int(services.reading_min_seconds() // step) + 2):
         tick.advance(step)
         seq += 1
         with tick():
-            result = services.record_heartbeat(user_id, Beat(session_id=session.id, seq=seq, position=0, segments=[]))
+            result = heartbeat.record_heartbeat(user_id, Beat(session_id=session.id, seq=seq, position=0, segments=[]))
     return session, result
 
 
@@ -77,6 +78,6 @@ def correct_answers(attempt) -> dict:
     """The right answers in the letters this attempt shows (what a well-prepared learner ticks)."""
     answers = {}
     for item in attempt.layout:
-        q = services.db.session.get(QuizQuestion, item["q"])
+        q = db.session.get(QuizQuestion, item["q"])
         answers[str(q.id)] = list(exam._to_shown(q, item["o"], q.answer)) if q.kind != "truefalse" else [q.answer]
     return answers

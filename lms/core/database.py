@@ -9,6 +9,9 @@ from sqlalchemy.engine import Engine
 
 _WRITING = contextvars.ContextVar("lms_sqlite_writing", default=False)
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Key of a SQLite connection's ``info``: whether its current transaction began with BEGIN IMMEDIATE
+# (so it holds the write lock from its first statement on).
+WRITE_LOCKED = "lms_write_locked"
 
 
 @contextlib.contextmanager
@@ -77,7 +80,9 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _begins_writing() else "BEGIN")
+        immediate = _begins_writing()
+        connection.info[WRITE_LOCKED] = immediate
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def database_status(db) -> dict:

@@ -13,7 +13,8 @@ from ..accounts.sessions import LoginId, parse_login_id
 from ..core.audit import AuditEvent
 from ..core.errors import InvalidInput, NotAllowed, NotFound
 from ..extensions import csrf, db
-from . import services
+from . import heartbeat as beats
+from . import play, services
 
 bp = Blueprint("learning_api", __name__, url_prefix="/api/v1/learning")
 csrf.exempt(bp)
@@ -31,7 +32,7 @@ def _json_body() -> dict:
 
 def _learner_id(data: dict) -> int:
     """The signed-in learner's id after the CSRF check; then ends the read transaction on SQLite,
-    so the service's first statement takes the write lock (see services._lock_for_write)."""
+    so the service's first statement takes the write lock (see services.lock_for_write)."""
     if not current_user.is_authenticated:
         raise NotAllowed("登录已过期，请重新登录后继续学习（本次未计时）。")
     token = request.headers.get("X-CSRFToken") or data.get("csrf_token")
@@ -53,10 +54,10 @@ def start_session():
         lesson_id = int(data.get("lesson_id"))
     except (TypeError, ValueError, OverflowError):
         raise InvalidInput("缺少课时编号。") from None
-    if not 0 < lesson_id <= services.MAX_SEQ:
+    if not 0 < lesson_id <= beats.MAX_SEQ:
         raise NotFound("没有找到可以学习的课时。")
-    session, progress = services.start_session(user_id, lesson_id)
-    body = services.start_body(session, progress)
+    session, progress = play.start_session(user_id, lesson_id)
+    body = play.start_body(session, progress)
     db.session.commit()
     return jsonify(body)
 
@@ -84,7 +85,7 @@ def _beating_learner_id(data: dict) -> tuple[int, LoginId | None]:
 def heartbeat():
     data = _json_body()
     user_id, login = _beating_learner_id(data)
-    result = services.record_heartbeat(user_id, services.parse_beat(data), login=login)
+    result = beats.record_heartbeat(user_id, beats.parse_beat(data), login=login)
     db.session.commit()
     return jsonify(result.body), 409 if result.status == "superseded" else 200
 
@@ -93,7 +94,7 @@ def heartbeat():
 def attention():
     data = _json_body()
     user_id = _learner_id(data)
-    body = services.answer_attention(user_id, str(data.get("session_id") or "")[:32])
+    body = play.answer_attention(user_id, str(data.get("session_id") or "")[:32])
     db.session.commit()
     return jsonify(body), 409 if body.get("status") == "superseded" else 200
 

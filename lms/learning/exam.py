@@ -23,14 +23,14 @@ from ..core.errors import Conflict, NotAllowed, NotFound
 from ..credits import services as credits
 from ..extensions import db
 from .models import Enrollment, QuizAttempt
-from .services import _lock_for_write, _random, complete_course_if_done, course_state, get_own
+from .services import course_state, get_own, lock_for_write, system_random
 
 LETTERS = "ABCDEFGH"
 
 # Where the draw and the option order get their randomness: the platform's SystemRandom (the
 # operating system's generator, which cannot be seeded or predicted). Tests put a seeded
 # ``random.Random`` here to make a draw repeatable.
-rng: random.Random = _random
+rng: random.Random = system_random
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def submit_attempt(actor, attempt: QuizAttempt, answers: dict[str, list[str]]) -
     """Grade on the server. ``answers`` maps question id → the shown letters (or true/false) chosen."""
     if attempt.user_id != actor.id:
         raise NotAllowed("只能作答自己的测验。")
-    _lock_for_write(QuizAttempt, attempt.id)
+    lock_for_write(QuizAttempt, attempt.id)
     attempt = db.session.scalar(select(QuizAttempt).where(QuizAttempt.id == attempt.id).with_for_update()
                                 .execution_options(populate_existing=True))
     if attempt.submitted_at is not None:
@@ -247,7 +247,5 @@ def submit_attempt(actor, attempt: QuizAttempt, answers: dict[str, list[str]]) -
     attempt.passed = attempt.score >= attempt.pass_score
     attempt.submitted_at = utcnow_naive()
     db.session.flush()
-    signals.quiz_attempt_finished.send(attempt)
-    if attempt.passed:
-        complete_course_if_done(db.session.get(Enrollment, attempt.enrollment_id))
+    signals.quiz_attempt_finished.send(attempt)  # a passed attempt may complete the course (services)
     return attempt

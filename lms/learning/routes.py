@@ -9,7 +9,7 @@ from ..core.web import commit
 from ..credits.services import rule_set_for
 from ..extensions import db
 from . import exam as exams
-from . import services
+from . import play, services
 from .models import NOT_COUNTED_LABELS
 
 bp = Blueprint("learning", __name__)
@@ -45,7 +45,7 @@ def course_home(code: str):
 @login_required
 def player(code: str, lesson_id: int):
     enrollment = services.require_enrollment(current_user, code)
-    lesson = services.load_lesson(enrollment, lesson_id)
+    lesson = play.load_lesson(enrollment, lesson_id)
     state = services.course_state(enrollment)
     rule = rule_set_for(current_user)
     next_lesson = state.next_lesson(lesson.id)

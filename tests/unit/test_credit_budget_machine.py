@@ -25,9 +25,10 @@ from sqlalchemy import func, select
 
 from lms.core.errors import TooMany
 from lms.credits.models import RuleSet
-from lms.learning import crediting, services
+from lms.extensions import db
+from lms.learning import crediting, heartbeat, play, services
+from lms.learning.heartbeat import Beat
 from lms.learning.models import LessonProgress
-from lms.learning.services import Beat
 from tests.conftest import id_number
 from tests.learning_helpers import Clock, course
 
@@ -101,7 +102,7 @@ class LearnerBudget(RuleBasedStateMachine):
         self.last = self._totals()
 
     def _totals(self) -> tuple[float, float, float]:
-        charged, credited, watched = services.db.session.execute(select(
+        charged, credited, watched = db.session.execute(select(
             func.coalesce(func.sum(LessonProgress.credited_seconds + LessonProgress.pending_seconds), 0),
             func.coalesce(func.sum(LessonProgress.credited_seconds), 0),
             func.coalesce(func.sum(LessonProgress.watched_seconds), 0),
@@ -130,7 +131,7 @@ class LearnerBudget(RuleBasedStateMachine):
         lesson = self.lessons[lesson_index % len(self.lessons)]
         with self.tick():
             try:
-                session, _ = services.start_session(self.learner.id, lesson.id)
+                session, _ = play.start_session(self.learner.id, lesson.id)
             except TooMany:
                 return Player("", lesson.id)  # refused: a player that never got a session
         self._settle(closed=True)
@@ -154,7 +155,7 @@ class LearnerBudget(RuleBasedStateMachine):
     def beat(self, player, segments, rate, event, visible, seq, fate, position):
         if not player.session_id:
             return
-        furthest = services.db.session.scalar(select(LessonProgress.furthest_point).where(
+        furthest = db.session.scalar(select(LessonProgress.furthest_point).where(
             LessonProgress.user_id == self.learner.id, LessonProgress.lesson_id == player.lesson_id)) or 0.0
         segments = [[furthest + offset, furthest + offset + length] for offset, length in segments]
         number = {"next": player.seq + 1, "repeat": max(1, player.seq), "jump": player.seq + 5,
@@ -167,7 +168,7 @@ class LearnerBudget(RuleBasedStateMachine):
             player.unacked.append((number, segments))
             return
         with self.tick():
-            result = services.record_heartbeat(self.learner.id, beat)
+            result = heartbeat.record_heartbeat(self.learner.id, beat)
         if fate == "response_lost":
             player.unacked.append((number, segments))
         else:
@@ -180,7 +181,7 @@ class LearnerBudget(RuleBasedStateMachine):
         if not player.session_id:
             return
         with self.tick():
-            services.answer_attention(self.learner.id, player.session_id)
+            play.answer_attention(self.learner.id, player.session_id)
         self._settle(closed=False)
 
 def test_the_learners_budget_holds_however_sessions_and_beats_are_combined(app, db_session, make_user):

@@ -10,9 +10,9 @@ from lms.core import signals
 from lms.core.errors import Conflict, NotAllowed, TooMany
 from lms.credits.models import CreditRecord, RuleSet
 from lms.credits.services import credit_year, rule_set_for
-from lms.learning import exam, services
+from lms.learning import exam, heartbeat, play, services
+from lms.learning.heartbeat import Beat
 from lms.learning.models import Enrollment, LessonProgress, PlaySession
-from lms.learning.services import Beat
 from tests.learning_helpers import Clock, correct_answers, course, read_lesson, study_all_lessons, watch_video
 
 pytestmark = pytest.mark.usefixtures("ctx")
@@ -39,7 +39,7 @@ def start_first_video(learner, course):
     """A clock and a play session of the course's first video lesson, started at the clock's time."""
     tick = Clock()
     with tick():
-        session, progress = services.start_session(learner.id, video_lessons(course)[0].id)
+        session, progress = play.start_session(learner.id, video_lessons(course)[0].id)
     return tick, session, progress
 
 
@@ -87,7 +87,7 @@ def test_forward_seek_credits_nothing_and_is_explained(db_session, enrolled):
     tick, session, progress = start_first_video(learner, c)
     tick.advance(10)
     with tick():
-        result = services.record_heartbeat(learner.id, Beat(session.id, 1, 28, [[20, 28]]))
+        result = heartbeat.record_heartbeat(learner.id, Beat(session.id, 1, 28, [[20, 28]]))
     assert result.body["credited_seconds"] == 0 and result.body["watched_percent"] == 0
     assert result.body["not_counted"][0]["reason"] == "seek"
     assert progress.resume_position == 0  # never beyond the furthest point
@@ -98,7 +98,7 @@ def test_segments_beyond_the_wall_clock_are_not_credited(db_session, enrolled):
     tick, session, progress = start_first_video(learner, c)
     tick.advance(5)
     with tick():
-        services.record_heartbeat(learner.id, Beat(session.id, 1, 30, [[0, 30]]))
+        heartbeat.record_heartbeat(learner.id, Beat(session.id, 1, 30, [[0, 30]]))
     assert progress.credited_seconds + progress.pending_seconds <= 5 + 2
     assert progress.not_counted["over_wallclock"] >= 23
 
@@ -108,10 +108,10 @@ def test_hidden_page_and_disallowed_rate_are_not_credited(db_session, enrolled):
     tick, session, progress = start_first_video(learner, c)
     tick.advance(10)
     with tick():
-        services.record_heartbeat(learner.id, Beat(session.id, 1, 10, [[0, 10]], visible=False))
+        heartbeat.record_heartbeat(learner.id, Beat(session.id, 1, 10, [[0, 10]], visible=False))
     tick.advance(5)
     with tick():
-        services.record_heartbeat(learner.id, Beat(session.id, 2, 10, [[0, 10]], rate=2.0))
+        heartbeat.record_heartbeat(learner.id, Beat(session.id, 2, 10, [[0, 10]], rate=2.0))
     assert progress.credited_seconds + progress.pending_seconds == 0
     assert progress.not_counted["hidden"] == 10 and progress.not_counted["rate"] == 10
 
@@ -122,11 +122,11 @@ def test_a_retried_beat_changes_nothing(db_session, enrolled):
     tick.advance(10)
     beat = Beat(session.id, 1, 10, [[0, 10]])
     with tick():
-        first = services.record_heartbeat(learner.id, beat)
+        first = heartbeat.record_heartbeat(learner.id, beat)
     counted = progress.credited_seconds + progress.pending_seconds  # pending: awaits the next attention check
     tick.advance(10)
     with tick():
-        again = services.record_heartbeat(learner.id, beat)
+        again = heartbeat.record_heartbeat(learner.id, beat)
     assert first.status == "ok" and again.status == "duplicate"
     assert progress.credited_seconds + progress.pending_seconds == counted == 10
 
@@ -136,14 +136,14 @@ def test_starting_elsewhere_supersedes_the_old_session(db_session, enrolled):
     first_lesson, second_lesson = video_lessons(c)[:2]
     tick = Clock()
     with tick():
-        old, _ = services.start_session(learner.id, first_lesson.id)
+        old, _ = play.start_session(learner.id, first_lesson.id)
     tick.advance(10)
     with tick():
-        services.record_heartbeat(learner.id, Beat(old.id, 1, 10, [[0, 10]]))
-        new, _ = services.start_session(learner.id, second_lesson.id)
+        heartbeat.record_heartbeat(learner.id, Beat(old.id, 1, 10, [[0, 10]]))
+        new, _ = play.start_session(learner.id, second_lesson.id)
     tick.advance(10)
     with tick():
-        stale = services.record_heartbeat(learner.id, Beat(old.id, 2, 20, [[10, 20]]))
+        stale = heartbeat.record_heartbeat(learner.id, Beat(old.id, 2, 20, [[10, 20]]))
     assert stale.status == "superseded" and "其他页面或设备" in stale.body["message"]
     progress = db_session.scalar(select(LessonProgress).where(LessonProgress.lesson_id == first_lesson.id,
                                                               LessonProgress.user_id == learner.id))
@@ -172,7 +172,7 @@ def _play_until_a_check(db_session, learner, c):
     for seq in (1, 2):
         tick.advance(10)
         with tick():
-            result = services.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
+            result = heartbeat.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
     return tick, session, progress, result
 
 
@@ -183,7 +183,7 @@ def test_an_unanswered_attention_check_loses_the_time_since_the_previous_check(d
     assert progress.credited_seconds == 0
     tick.advance(40)  # the window (30 s) and the grace pass without an answer
     with tick():
-        result = services.record_heartbeat(learner.id, Beat(session.id, 3, 20, []))
+        result = heartbeat.record_heartbeat(learner.id, Beat(session.id, 3, 20, []))
     assert result.body["attention_missed"] == 20
     assert progress.credited_seconds == 0 and progress.not_counted["attention"] == 20
 
@@ -193,7 +193,7 @@ def test_an_answered_attention_check_credits_the_pending_time(db_session, enroll
     tick, session, progress, _ = _play_until_a_check(db_session, learner, c)
     tick.advance(5)
     with tick():
-        body = services.answer_attention(learner.id, session.id)
+        body = play.answer_attention(learner.id, session.id)
     assert body["attention"] == "passed" and progress.credited_seconds == 20
 
 
@@ -209,15 +209,15 @@ def test_objects_of_other_learners_are_refused(db_session, enrolled, make_user):
     other = make_user()
     lesson = video_lessons(c)[0]
     with Clock()():
-        session, progress = services.start_session(learner.id, lesson.id)
+        session, progress = play.start_session(learner.id, lesson.id)
     with pytest.raises(NotAllowed):
-        services.record_heartbeat(other.id, Beat(session.id, 1, 1, [[0, 1]]))
+        heartbeat.record_heartbeat(other.id, Beat(session.id, 1, 1, [[0, 1]]))
     with pytest.raises(NotAllowed):
-        services.answer_attention(other.id, session.id)
+        play.answer_attention(other.id, session.id)
     with pytest.raises(NotAllowed):
         services.get_own_progress(other, progress.id)
     with pytest.raises(NotAllowed):  # not enrolled: no lease on this course
-        services.start_session(other.id, lesson.id)
+        play.start_session(other.id, lesson.id)
 
 
 def test_from_enrolment_to_a_credit_record(db_session, enrolled):
@@ -279,21 +279,21 @@ def test_a_lost_request_costs_nothing_and_a_lost_response_credits_nothing_twice(
     tick, session, progress = start_first_video(learner, c)  # a 30 s video
     tick.advance(5)
     with tick():
-        services.record_heartbeat(learner.id, Beat(session.id, 1, 5, [[0, 5]]))
+        heartbeat.record_heartbeat(learner.id, Beat(session.id, 1, 5, [[0, 5]]))
     # Beat 2 never arrives; beat 3 carries its segments again.
     tick.advance(10)
     with tick():
-        body = services.record_heartbeat(learner.id, Beat(session.id, 3, 15, [[10, 15]],
+        body = heartbeat.record_heartbeat(learner.id, Beat(session.id, 3, 15, [[10, 15]],
                                                           resend=((2, [[5, 10]]),))).body
     assert body["acked_seq"] == 3 and body["accepted"] == [[5, 10], [10, 15]]
     assert progress.credited_seconds + progress.pending_seconds == pytest.approx(15)
     # Beat 4 arrives and is credited, but its answer is lost: beat 5 resends it, and it counts once.
     tick.advance(5)
     with tick():
-        services.record_heartbeat(learner.id, Beat(session.id, 4, 20, [[15, 20]]))
+        heartbeat.record_heartbeat(learner.id, Beat(session.id, 4, 20, [[15, 20]]))
     tick.advance(5)
     with tick():
-        body = services.record_heartbeat(learner.id, Beat(session.id, 5, 25, [[20, 25]],
+        body = heartbeat.record_heartbeat(learner.id, Beat(session.id, 5, 25, [[20, 25]],
                                                           resend=((4, [[15, 20]]),))).body
     assert body["accepted"] == [[20, 25]]
     assert progress.credited_seconds + progress.pending_seconds == pytest.approx(25)
@@ -307,11 +307,11 @@ def test_a_pause_credits_nothing_and_a_due_check_is_due_whatever_the_beat_is_cal
     tick, session, progress = start_first_video(learner, c)
     tick.advance(10)
     with tick():
-        body = services.record_heartbeat(learner.id, Beat(session.id, 1, 10, [[0, 10]], event="pause")).body
+        body = heartbeat.record_heartbeat(learner.id, Beat(session.id, 1, 10, [[0, 10]], event="pause")).body
     assert progress.credited_seconds == 0 and body["pending_seconds"] == 10
     tick.advance(10)
     with tick():
-        body = services.record_heartbeat(learner.id, Beat(session.id, 2, 20, [[10, 20]], event="ended")).body
+        body = heartbeat.record_heartbeat(learner.id, Beat(session.id, 2, 20, [[10, 20]], event="ended")).body
     assert body["attention_check"] is not None and progress.credited_seconds == 0
 
 
@@ -323,18 +323,18 @@ def test_a_new_session_takes_over_the_allowance_and_the_check(db_session, enroll
     for seq in (1, 2):
         tick.advance(10)
         with tick():
-            services.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
+            heartbeat.record_heartbeat(learner.id, Beat(session.id, seq, seq * 10, [[seq * 10 - 10, seq * 10]]))
     # A check is due; a fresh session on another lesson does not shake it off…
     with tick():
-        fresh, _ = services.start_session(learner.id, second.id)
+        fresh, _ = play.start_session(learner.id, second.id)
     assert fresh.check_issued_at is not None and fresh.slack_seconds <= 2
     tick.advance(5)
     with tick():
-        body = services.record_heartbeat(learner.id, Beat(fresh.id, 1, 5, [[0, 5]]))
+        body = heartbeat.record_heartbeat(learner.id, Beat(fresh.id, 1, 5, [[0, 5]]))
     assert body.body["beat_not_counted"] == {"attention": 5}
     # …and answering it credits the waiting time in every lesson.
     with tick():
-        services.answer_attention(learner.id, fresh.id)
+        play.answer_attention(learner.id, fresh.id)
     assert progress.credited_seconds == 20 and progress.pending_seconds == 0
 
 
@@ -345,8 +345,8 @@ def test_a_new_session_starts_with_no_allowance(db_session, enrolled):
     total = 0.0
     for _ in range(5):  # start, then at once a beat claiming a long stretch at 1.5×
         with tick():
-            session, progress = services.start_session(learner.id, lesson.id)
-            services.record_heartbeat(learner.id, Beat(session.id, 1, 0, [[progress.furthest_point,
+            session, progress = play.start_session(learner.id, lesson.id)
+            heartbeat.record_heartbeat(learner.id, Beat(session.id, 1, 0, [[progress.furthest_point,
                                                                           progress.furthest_point + 30]], rate=1.5))
         total = progress.credited_seconds + progress.pending_seconds
     assert total == 0  # no wall-clock time passed: nothing to credit
@@ -356,16 +356,16 @@ def test_session_starts_are_limited_per_learner(app, db_session, enrolled):
     learner, c, _ = enrolled
     lesson = video_lessons(c)[0]
     tick = Clock()
-    limit = services.session_starts_per_minute()
+    limit = play.session_starts_per_minute()
     for _ in range(limit):
         tick.advance(1)
         with tick():
-            services.start_session(learner.id, lesson.id)
+            play.start_session(learner.id, lesson.id)
     with tick(), pytest.raises(TooMany, match="开始播放过于频繁"):
-        services.start_session(learner.id, lesson.id)
+        play.start_session(learner.id, lesson.id)
     tick.advance(60)
     with tick():
-        services.start_session(learner.id, lesson.id)  # a minute on: allowed again
+        play.start_session(learner.id, lesson.id)  # a minute on: allowed again
 
 
 def test_no_lesson_completes_before_a_check_is_passed(db_session, enrolled):
@@ -377,13 +377,13 @@ def test_no_lesson_completes_before_a_check_is_passed(db_session, enrolled):
         seq += 1
         end = min(session.duration_seconds, pos + 10)
         with tick():
-            result = services.record_heartbeat(learner.id, Beat(session.id, seq, end, [[pos, end]], event="ended"))
+            result = heartbeat.record_heartbeat(learner.id, Beat(session.id, seq, end, [[pos, end]], event="ended"))
         pos = end
     # Coverage reached with the time still waiting: the learner is asked; nothing completes unasked.
     assert result.body["attention_check"] is not None
     assert progress.completed_at is None and progress.credited_seconds == 0
     with tick():
-        body = services.answer_attention(learner.id, session.id)
+        body = play.answer_attention(learner.id, session.id)
     assert body["attention"] == "passed" and body["completed"]
     assert progress.credited_seconds == pytest.approx(session.duration_seconds)
 
@@ -399,15 +399,15 @@ def test_the_closing_check_is_asked_once_and_the_lesson_completes_only_when_it_i
         tick.advance(1)
         seq += 1
         with tick():
-            body = services.record_heartbeat(learner.id, Beat(session.id, seq, second, [[second - 1, second]])).body
+            body = heartbeat.record_heartbeat(learner.id, Beat(session.id, seq, second, [[second - 1, second]])).body
             if body["attention_check"] and not open_check:
                 asked += 1
             open_check = bool(body["attention_check"])
             if open_check and second < 29:  # the closing check (coverage reached at 28.5 s) is left open
-                services.answer_attention(learner.id, session.id)
+                play.answer_attention(learner.id, session.id)
                 open_check = False
         if second >= 29:
             assert not body["completed"], "completed with a check still open"
     with tick():
-        body = services.answer_attention(learner.id, session.id)
+        body = play.answer_attention(learner.id, session.id)
     assert body["completed"] and asked == 3  # at 10 s, 20 s, and once at the end

@@ -1,17 +1,20 @@
 """Two sessions of one learner, started and beating at the same moment from different threads,
-each with its own connection to a real database (its own, committed): time is credited at most once."""
+each with its own connection to a real database (its own, committed): time is credited at most once.
+Also with each beat in a POST request of its own, as served (on SQLite the request's transaction
+holds the write lock from BEGIN IMMEDIATE, and the heartbeat takes no lock of its own)."""
 
+import contextlib
 import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from lms.core import clock
 from lms.extensions import db
-from lms.learning import services
+from lms.learning import heartbeat, play, services
+from lms.learning.heartbeat import Beat
 from lms.learning.models import LessonProgress, PlaySession
-from lms.learning.services import Beat
 from tests.conftest import (
     committed_app,
     credit_code,
@@ -23,20 +26,38 @@ from tests.learning_helpers import T0
 ROUNDS = 3  # the demo clip is 30 s long
 
 
+@contextlib.contextmanager
+def count_write_locks(app, seen: list):
+    """Collect the heartbeat's own lock statements (SQLite's no-op UPDATE of the play session)."""
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE play_session SET id="):
+            seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
 @pytest.fixture(scope="module")
 def own_app(tmp_path_factory):
     with committed_app(tmp_path_factory.mktemp("concurrency"), "conc", packages=("GX-NS-001",)) as application:
         yield application
 
 
-def test_concurrent_sessions_credit_time_at_most_once(own_app, monkeypatch):
+@pytest.mark.parametrize("in_requests", [False, True], ids=["services", "requests"])
+def test_concurrent_sessions_credit_time_at_most_once(own_app, monkeypatch, in_requests):
     session_per_thread(own_app, monkeypatch)
     with own_app.test_request_context():
         from lms.accounts import services as accounts
 
         user = accounts.create_person(None, accounts.PersonData(
-            real_name="并发学员", id_number=id_number("11010519900101777"), password="Study2026ok",
-            mobile="13700000777", region_code="110000", employer_name="测试单位",
+            real_name="并发学员", id_number=id_number(f"1101051990010177{int(in_requests)}"), password="Study2026ok",
+            mobile=f"1370000077{int(in_requests)}", region_code="110000", employer_name="测试单位",
             employer_credit_code=credit_code("91110105MA01ABCD2")))
         db.session.commit()
         user_id = user.id
@@ -59,26 +80,35 @@ def test_concurrent_sessions_credit_time_at_most_once(own_app, monkeypatch):
         try:
             with own_app.app_context():
                 barrier.wait()
-                session, _ = services.start_session(user_id, lesson_id)
+                session, _ = play.start_session(user_id, lesson_id)
                 sid = session.id  # read before the commit expires it (a read would open a snapshot)
                 db.session.commit()
-                for n in range(1, ROUNDS + 1):
+                db.session.remove()
+            for n in range(1, ROUNDS + 1):
+                beating = (own_app.test_request_context("/api/v1/learning/heartbeat", method="POST")
+                           if in_requests else own_app.app_context())
+                with beating:
                     barrier.wait()
-                    result = services.record_heartbeat(user_id, Beat(
+                    result = heartbeat.record_heartbeat(user_id, Beat(
                         sid, n, 10 * n, [[10 * (n - 1), 10 * n]], event="pause"))
                     db.session.commit()
                     statuses.append(result.status)
-                db.session.remove()
+                    db.session.remove()
         except Exception as exc:  # reported below, with the thread's traceback
             errors.append(exc)
             barrier.abort()
 
+    locks = []
     threads = [threading.Thread(target=learner_tab) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    with count_write_locks(own_app, locks):
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
     assert not errors, errors
+    if own_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Out of a request, every beat locks first; in a POST request BEGIN IMMEDIATE already did.
+        assert len(locks) == (0 if in_requests else 2 * ROUNDS)
 
     with own_app.app_context():
         active = db.session.scalar(select(func.count()).select_from(PlaySession).where(

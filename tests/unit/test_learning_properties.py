@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lms.core import clock
-from lms.learning import crediting, services
-from lms.learning.services import Beat
+from lms.learning import crediting, heartbeat, play, services
+from lms.learning.heartbeat import Beat
 from tests.learning_helpers import T0, course
 
 beats = st.lists(st.fixed_dictionaries({
@@ -30,7 +30,7 @@ def test_heartbeats_against_the_database(app, db_session, make_user, plan):
         lesson = next(lesson for lesson in c.lessons if lesson.kind == "video")
         now = T0
         with clock.freeze(now):
-            session, progress = services.start_session(learner.id, lesson.id)
+            session, progress = play.start_session(learner.id, lesson.id)
         wall, seq, last_beat, previous = 0.0, 0, None, 0.0
         for step in plan:
             now += timedelta(seconds=step["elapsed"])
@@ -43,7 +43,7 @@ def test_heartbeats_against_the_database(app, db_session, make_user, plan):
                             event=step["event"])
             before = (progress.credited_seconds, progress.pending_seconds, list(progress.watched_intervals or []))
             with clock.freeze(now):
-                result = services.record_heartbeat(learner.id, beat)
+                result = heartbeat.record_heartbeat(learner.id, beat)
             if beat is last_beat:
                 assert result.status == "duplicate"
                 assert (progress.credited_seconds, progress.pending_seconds, progress.watched_intervals) == before

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from lms.core import clock
 from lms.core.outbox import OutboxMessage, OutboxStatus
 from lms.core.outbox_delivery import XAPI, deliver_due
-from lms.learning import exam, services
+from lms.learning import exam, play, services
 from lms.xapi import statements
 from tests.conftest import ROOT
 from tests.learning_helpers import Clock, correct_answers, course, study_all_lessons
@@ -199,7 +199,7 @@ def _launch(db_session, learner, c):
     with clock.freeze(datetime(2026, 3, 2, 1, 0, tzinfo=UTC)):
         services.enroll(learner, c.code)
         lesson = next(lesson for lesson in c.lessons if lesson.kind != "quiz")
-        services.start_session(learner.id, lesson.id)
+        play.start_session(learner.id, lesson.id)
         db_session.commit()
     [message] = outbox(db_session)
     return message
@@ -260,7 +260,7 @@ def test_no_statements_without_an_lrs(db_session, make_user, app):
         c = course(db_session)
         learner = make_user()
         services.enroll(learner, c.code)
-        services.start_session(learner.id, next(lesson for lesson in c.lessons if lesson.kind != "quiz").id)
+        play.start_session(learner.id, next(lesson for lesson in c.lessons if lesson.kind != "quiz").id)
         db_session.commit()
     assert outbox(db_session) == []
 
