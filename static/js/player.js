@@ -149,6 +149,21 @@
       say("未在规定时间内确认学习提示，自上次确认以来的 " + fmt(b.attention_missed) + "未计入学时。点击播放可继续学习。", "warning");
     }
     if (b.attention_check && !checkShown) { showCheck(b.attention_check.remaining_seconds); }
+    maybeNext();
+  }
+
+  // ---- the next lesson: after the lesson ended, once every beat has landed and no check is open
+  var endedPending = false;
+  function maybeNext() {
+    if (!endedPending || stopped || checkShown || inFlight || unacked.length || segments.length) { return; }
+    endedPending = false;
+    if (cfg.nextUrl) { autoplayNext(); }
+  }
+  function settle() {  // send what is left until all of it is acknowledged (retries take over when offline)
+    beat("ended").then(function () {
+      if (!offline && !stopped && sessionId && (unacked.length || segments.length)) { settle(); return; }
+      maybeNext();
+    });
   }
 
   function supersede(message) {
@@ -224,7 +239,7 @@
         } else {
           say("已确认，继续计时。", "success");
           pauseReason = null;
-          if (video && video.ended) { if (cfg.nextUrl && !stopped) { autoplayNext(); } }
+          if (video && video.ended) { endedPending = true; maybeNext(); }
           else if (video) { video.play(); }
         }
       });
@@ -263,7 +278,7 @@
     });
     video.addEventListener("play", function () {
       if (checkShown) { video.pause(); return; }
-      pauseReason = null;
+      pauseReason = null; endedPending = false;
       if (stopped) { video.pause(); return; }
       startSession();
     });
@@ -277,10 +292,10 @@
     });
     video.addEventListener("ended", function () {
       closeSegment();
-      beat("ended").then(function () {
-        // A check asked at the end of the lesson comes first; the next lesson follows the answer.
-        if (cfg.nextUrl && !stopped && !checkShown) { autoplayNext(); }
-      });
+      // The last beats land first, then a check asked at the end of the lesson; the next lesson
+      // follows the answer.
+      endedPending = true;
+      settle();
     });
     var rateSelect = document.getElementById("rate-select");
     rateSelect.addEventListener("change", function () { video.playbackRate = parseFloat(rateSelect.value) || 1; });
