@@ -14,11 +14,11 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
 from ..core.clock import local_zone, now
 from ..core.errors import InvalidInput
+from ..core.forms import Form
 from ..core.web import commit, form_error, writes_on_read
 from . import records, services
 from .models import ExportStatus
@@ -35,7 +35,7 @@ def export_time(value) -> str:
     return value.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
 
 
-class ExportForm(FlaskForm):
+class ExportForm(Form):
     unit = StringField("单位统一社会信用代码（可选）")
     region = StringField("地区代码（可选）")
     year = StringField("年度")
