@@ -3,7 +3,7 @@
 Every POST, PUT, PATCH and DELETE carries the session's CSRF token (``CSRFProtect`` checks it
 before any view runs). When it does not (the page was open past the session, the user signed out
 in another tab, the form was sent from another site), :func:`show_form_again` answers a form POST
-with its page as for a GET: the same URL when it shows the form, else the page the form was sent
+with its page as for a GET (status 400: nothing was done): the same URL when it shows the form, else the page the form was sent
 from (the same-site ``Referer``). The view runs as a GET, so it cannot act, with the forms of
 :class:`lms.core.forms.Form` filled from what was sent and a fresh token; the form that was sent
 says why, or the page does (``refused_notice`` in ``base.html``). Nothing is shown again for a POST
@@ -113,6 +113,8 @@ def show_form_again():
             response = current_app.make_response(current_app.view_functions[rule.endpoint](**args))
         except Exception as exc:  # the page's own refusal (403, 404, a DomainError), as for a GET
             response = current_app.make_response(current_app.handle_user_exception(exc))
+        if 200 <= response.status_code < 300:
+            response.status_code = 400  # shown again, but what was sent was not acted on
     finally:
         request.method, request.url_rule, request.view_args = saved[:3]
         if saved[3] is None:
