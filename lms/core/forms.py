@@ -35,7 +35,7 @@ class Outcome:
 
     done: bool
     value: Any = None
-    error: DomainError | None = None
+    error: Exception | None = None  # a DomainError, or another refusal run_service was given
     status: int = 200  # for the page shown again: 400 for invalid input, the error's own status
 
     def __bool__(self) -> bool:
@@ -44,13 +44,13 @@ class Outcome:
 
 def run_service(action: Callable[[], Any], *, refusals: type | tuple = DomainError) -> Outcome:
     """Run ``action()`` (one service call) and commit; when it raises one of ``refusals``, roll
-    back instead and return the error. Anything else propagates (the session is rolled back when
-    the request ends)."""
+    back instead and return the error (status 400 for a refusal that is not a DomainError).
+    Anything else propagates (the session is rolled back when the request ends)."""
     try:
         value = action()
     except refusals as exc:
         db.session.rollback()
-        return Outcome(False, error=exc, status=exc.status)
+        return Outcome(False, error=exc, status=getattr(exc, "status", 400))
     db.session.commit()
     return Outcome(True, value=value)
 

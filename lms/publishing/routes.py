@@ -445,19 +445,20 @@ def upload_part(upload_id: int):
     if not checked:
         return _json_error(checked.error, upload=_upload_json(upload))
     part = checked.value
-    try:
+
+    def receive() -> dict:
         try:
             uploads.write_part(part, request.stream)
         except ClientDisconnected:
             raise uploads.PartNotKept("分片未完整送达（连接中断），已丢弃这一片，请从原位置重试。") from None
         with writing():
-            upload = uploads.record_part(part)
-            body = _upload_json(upload)
-            commit()
-    except DomainError as exc:
-        db.session.rollback()
+            return _upload_json(uploads.record_part(part))
+
+    received = run_service(receive)
+    if not received:
         current = db.session.get(Upload, upload_id)
-        return _json_error(exc, **({"upload": _upload_json(current)} if current is not None else {}))
+        return _json_error(received.error, **({"upload": _upload_json(current)} if current is not None else {}))
+    body = received.value
     return jsonify(upload=body), 200, {"Upload-Offset": str(body["offset"])}
 
 
@@ -623,34 +624,34 @@ def import_package():
                                problems=[f"课程包超过大小上限 {max_bytes // (1024 * 1024)} MB。"]), 413
     upload = request.files.get("file")
     org = next((o for o in orgs if o.id == request.form.get("organization_id", type=int)), orgs[0] if orgs else None)
-    created: list = []
+    created: list = []  # files the import stored: removed again unless its rows are committed
+
+    def load(scratch: str):
+        if org is None:
+            raise InvalidInput("您还没有所属的发布机构，请联系平台管理员开通。")
+        if upload is None or not upload.filename:
+            raise InvalidInput("请选择课程包（.zip）。")
+        if not upload.filename.lower().endswith(".zip"):
+            raise InvalidInput("课程包应为 .zip 文件。")
+        path = Path(scratch) / "package.zip"
+        upload.save(path)
+        return services.import_package_archive(current_user, path, max_bytes=max_bytes, organization=org,
+                                               created_files=created)
+
     with tempfile.TemporaryDirectory(prefix="upload-") as scratch:
         try:
-            if org is None:
-                raise InvalidInput("您还没有所属的发布机构，请联系平台管理员开通。")
-            if upload is None or not upload.filename:
-                raise InvalidInput("请选择课程包（.zip）。")
-            if not upload.filename.lower().endswith(".zip"):
-                raise InvalidInput("课程包应为 .zip 文件。")
-            path = Path(scratch) / "package.zip"
-            upload.save(path)
-            result = services.import_package_archive(current_user, path, max_bytes=max_bytes, organization=org,
-                                                     created_files=created)
-        except PackageError as exc:
-            db.session.rollback()
-            _remove(created)
-            return render_template("publishing/import.html", organizations=orgs, problems=exc.problems,
-                                   max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), 400
-        except DomainError as exc:
-            db.session.rollback()
-            _remove(created)
-            return render_template("publishing/import.html", organizations=orgs, problems=[exc.message],
-                                   max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), exc.status
+            imported = run_service(lambda: load(scratch), refusals=(PackageError, DomainError))
         except BaseException:
             db.session.rollback()
             _remove(created)
             raise
-    commit()
+    if not imported:
+        _remove(created)
+        exc = imported.error
+        problems = exc.problems if isinstance(exc, PackageError) else [exc.message]
+        return render_template("publishing/import.html", organizations=orgs, problems=problems,
+                               max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), imported.status
+    result = imported.value
     flash(f"已导入 {len(result.imported)} 门课程（草稿）。检查后即可提交审核。", "success")
     return redirect(url_for(".edit_course", course_id=result.imported[0].id))
 
