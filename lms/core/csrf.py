@@ -3,8 +3,9 @@
 Every POST, PUT, PATCH and DELETE carries the session's CSRF token (``CSRFProtect`` checks it
 before any view runs). When it does not (the page was open past the session, the user signed out
 in another tab, the form was sent from another site), :func:`show_form_again` answers a form POST
-with its page as for a GET (status 400: nothing was done): the same URL when it shows the form, else the page the form was sent
-from (the same-site ``Referer``). The view runs as a GET, so it cannot act, with the forms of
+with its page as for a GET, status 400 (nothing was done): the same URL when it shows the form,
+else the page the form was sent from (the same-site ``Referer``). The view runs as a GET, so it
+cannot act (a GET does nothing a link could not do), with the forms of
 :class:`lms.core.forms.Form` filled from what was sent and a fresh token; the form that was sent
 says why, or the page does (``refused_notice`` in ``base.html``). Nothing is shown again for a POST
 known to come from another site (its ``Origin`` or ``Referer``): another site must not be able to
@@ -12,10 +13,11 @@ fill in a form for the user to send.
 """
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from flask import current_app, g, request
 from flask_babel import gettext as _
+from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_qualified_name
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
@@ -65,18 +67,18 @@ def _from_another_site() -> bool:
 
 
 def _page_to_show():
-    """(rule, view args, own page, query string) of the page to show again, or None."""
+    """(rule, view args, path, query string) of the page to show again, or None."""
     adapter = current_app.create_url_adapter(request)
-    candidates = [(request.path, True, None)]
+    candidates = [(request.path, None)]
     if request.referrer:
         referrer = urlsplit(request.referrer)
-        candidates.append((referrer.path, False, referrer.query))
-    for path, own_page, query in candidates:
+        candidates.append((referrer.path, referrer.query))
+    for path, query in candidates:
         try:
             rule, args = adapter.match(path, method="GET", return_rule=True)
         except HTTPException:  # no page there, or only another method
             continue
-        return rule, args, own_page, query
+        return rule, args, path, query
     return None
 
 
@@ -98,16 +100,21 @@ def show_form_again():
     page = _page_to_show()
     if page is None:
         return None
-    rule, args, own_page, query = page
     try:
         _count_against_rate_limits()
-    except Exception as exc:  # over the view's limit: 429, as for any POST
+    except RateLimitExceeded as exc:  # 429, as for any POST over the limit
         return current_app.make_response(current_app.handle_user_exception(exc))
-    saved = request.method, request.url_rule, request.view_args, request.__dict__.get("args")
+    rule, args, path, query = page
+    own_page = query is None
+    # The request, seen as the GET of that page; restored afterwards for the after-request hooks
+    # (a response to a POST is not cached, for one).
+    saved = dict(request.__dict__)
     g._lms_refused_submission = RefusedSubmission(request.form, own_page=own_page)
     request.method, request.url_rule, request.view_args = "GET", rule, args
-    if query is not None:
-        request.args = ImmutableMultiDict(parse_qsl(query, keep_blank_values=True))
+    if not own_page:
+        request.path, request.query_string = path, query.encode()
+        for derived in ("args", "url", "full_path", "base_url"):
+            request.__dict__.pop(derived, None)
     try:
         try:
             response = current_app.make_response(current_app.view_functions[rule.endpoint](**args))
@@ -116,11 +123,8 @@ def show_form_again():
         if 200 <= response.status_code < 300:
             response.status_code = 400  # shown again, but what was sent was not acted on
     finally:
-        request.method, request.url_rule, request.view_args = saved[:3]
-        if saved[3] is None:
-            request.__dict__.pop("args", None)
-        else:
-            request.args = saved[3]
+        request.__dict__.clear()
+        request.__dict__.update(saved)
         g.pop("_lms_refused_submission", None)
     return response
 
