@@ -78,12 +78,12 @@ def run_form(form, action: Callable[[], Any], *, field: str | None = None) -> Ou
     return outcome
 
 
-def run_action(action: Callable[[], Any], success: str | Callable[[Any], str], redirect_to: str):
+def run_action(action: Callable[[], Any], success: str, redirect_to: str):
     """A button's view: run ``action()``, commit and say so, or roll back and say why; then go to
-    ``redirect_to`` either way. ``success`` may be built from what the service returned."""
+    ``redirect_to`` either way."""
     outcome = run_service(action)
     if outcome.done:
-        flash(success(outcome.value) if callable(success) else success, "success")
+        flash(success, "success")
     else:
         flash(outcome.error.message, "danger")
     return redirect(redirect_to)
