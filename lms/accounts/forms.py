@@ -1,7 +1,8 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+
+from ..core.forms import Form
 
 TITLE_SERIES = ["", "工程技术", "卫生", "教师", "经济", "会计", "统计", "农业", "科学研究", "新闻", "出版",
                 "翻译", "律师", "公证", "艺术", "图书资料", "文物博物", "档案", "工艺美术", "技工院校教师",
@@ -15,7 +16,7 @@ def printable(form, field):
         raise ValidationError(_l("含有无法显示的控制字符，请删除后重新输入（可手动输入，不要粘贴）。"))
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(Form):
     real_name = StringField(_l("真实姓名"), validators=[DataRequired(_l("请填写真实姓名。")), Length(max=50),
                                                        printable],
                             render_kw={"autocomplete": "name"})
@@ -44,7 +45,7 @@ class RegistrationForm(FlaskForm):
                          validators=[DataRequired(_l("请阅读并同意个人信息保护说明。"))])
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     login = StringField(_l("身份证号 / 手机号 / 邮箱"), validators=[DataRequired(_l("请填写登录账号。"))],
                         render_kw={"autocomplete": "username"})
     password = PasswordField(_l("密码"), validators=[DataRequired(_l("请填写密码。"))],
@@ -52,7 +53,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("在此设备上保持登录"))
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(_l("当前密码"), validators=[DataRequired(_l("请填写当前密码。"))],
                                      render_kw={"autocomplete": "current-password"})
     password = PasswordField(_l("新密码"), validators=[DataRequired(_l("请填写新密码。"))],

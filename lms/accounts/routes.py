@@ -3,23 +3,20 @@ from datetime import UTC
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 from wtforms import SelectChoice
 
 from ..core.clock import local_zone
-from ..core.errors import DomainError
-from ..core.web import commit, form_error, safe_next_url
-from ..extensions import csrf, db, limiter
+from ..core.forms import run_form
+from ..core.web import commit, safe_next_url
+from ..extensions import limiter
 from . import services, sessions, throttle
 from .forms import ChangePasswordForm, LoginForm, RegistrationForm
-from .models import Region
 
 bp = Blueprint("accounts", __name__)
 
 
 def _region_choices():
-    regions = db.session.execute(select(Region.code, Region.name).order_by(Region.code)).all()
-    return [SelectChoice("", _("请选择"))] + [SelectChoice(code, name) for code, name in regions]
+    return [SelectChoice("", _("请选择"))] + [SelectChoice(code, name) for code, name in services.region_names()]
 
 
 def _login_limit():
@@ -63,35 +60,26 @@ def _failures_notice(outcome) -> str:
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@csrf.exempt  # the form checks its own token and keeps what was typed when it fails
 @limiter.limit(_register_limit, methods=["POST"])
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("catalog.home"))
     form = RegistrationForm()
     form.region_code.choices = _region_choices()
-    if form.validate_on_submit():
-        data = services.PersonData(
-            real_name=form.real_name.data, id_number=form.id_number.data, password=form.password.data,
-            mobile=form.mobile.data, email=form.email.data, region_code=form.region_code.data,
-            employer_name=form.employer_name.data, employer_credit_code=form.employer_credit_code.data,
-            title_series=form.title_series.data,
-        )
-        try:
-            user = services.register_learner(data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            commit()
-            _sign_in(user)
-            flash(_("注册成功，欢迎使用。您的工作单位信息将由单位管理员确认。"), "success")
-            return redirect(url_for("accounts.profile"))
+    registered = run_form(form, lambda: services.register_learner(services.PersonData(
+        real_name=form.real_name.data, id_number=form.id_number.data, password=form.password.data,
+        mobile=form.mobile.data, email=form.email.data, region_code=form.region_code.data,
+        employer_name=form.employer_name.data, employer_credit_code=form.employer_credit_code.data,
+        title_series=form.title_series.data,
+    )))
+    if registered:
+        _sign_in(registered.value)
+        flash(_("注册成功，欢迎使用。您的工作单位信息将由单位管理员确认。"), "success")
+        return redirect(url_for("accounts.profile"))
     return render_template("accounts/register.html", form=form)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@csrf.exempt  # the form checks its own token
 # A flood guard per address (password hashing is costly): attempts that did not sign in count.
 @limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
 def login():
@@ -99,32 +87,29 @@ def login():
         return redirect(safe_next_url(url_for("catalog.home")))
     form = LoginForm()
     wait = 0
-    if form.validate_on_submit():
-        try:
-            outcome = throttle.attempt_login(form.login.data, form.password.data, source=request.remote_addr,
-                                             device_cookie=request.cookies.get(KNOWN_DEVICE_COOKIE))
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
+    # Committed whatever happens next: failures are counted.
+    attempted = run_form(form, lambda: throttle.attempt_login(
+        form.login.data, form.password.data, source=request.remote_addr,
+        device_cookie=request.cookies.get(KNOWN_DEVICE_COOKIE)))
+    if attempted:
+        outcome = attempted.value
+        if outcome.wait_seconds:
+            wait = outcome.wait_seconds
+            form.form_errors.append(_(
+                "该账号（或您所在的网络）近期有多次密码错误的登录尝试。为保护账号安全，请在 %(seconds)d 秒后再试；"
+                "时间到后输入正确的密码即可登录。", seconds=wait))
+        elif outcome.user is None:
+            message = _("账号或密码不正确。请检查后重试。")
+            if outcome.next_wait_seconds:
+                message += _("由于多次密码错误，请在 %(seconds)d 秒后再试。", seconds=outcome.next_wait_seconds)
+            form.form_errors.append(message)
         else:
-            commit()  # failures are counted whatever happens next
-            if outcome.wait_seconds:
-                wait = outcome.wait_seconds
-                form.form_errors.append(_(
-                    "该账号（或您所在的网络）近期有多次密码错误的登录尝试。为保护账号安全，请在 %(seconds)d 秒后再试；"
-                    "时间到后输入正确的密码即可登录。", seconds=wait))
-            elif outcome.user is None:
-                message = _("账号或密码不正确。请检查后重试。")
-                if outcome.next_wait_seconds:
-                    message += _("由于多次密码错误，请在 %(seconds)d 秒后再试。", seconds=outcome.next_wait_seconds)
-                form.form_errors.append(message)
-            else:
-                _sign_in(outcome.user, remember=form.remember.data)
-                if outcome.failures_since_last_login:
-                    flash(_failures_notice(outcome), "warning")
-                response = redirect(safe_next_url(url_for("catalog.home")))
-                _remember_device(response, outcome.user)
-                return response
+            _sign_in(outcome.user, remember=form.remember.data)
+            if outcome.failures_since_last_login:
+                flash(_failures_notice(outcome), "warning")
+            response = redirect(safe_next_url(url_for("catalog.home")))
+            _remember_device(response, outcome.user)
+            return response
     response = make_response(render_template("accounts/login.html", form=form, next=request.args.get("next", "")),
                              429 if wait else 200)
     if wait:
@@ -168,23 +153,16 @@ def logout_device(session_id: int):
 
 
 @bp.route("/profile", methods=["GET", "POST"])
-@csrf.exempt  # the form checks its own token
 @login_required
 def profile():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            services.change_password(current_user, form.current_password.data, form.password.data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            commit()
-            # This device's cookies carry the new epoch (a remember-me cookie keeps its end date).
-            user = current_user._get_current_object()
-            remember = user.login_session.remember
-            login_user(user, fresh=True, remember=remember,
-                       duration=sessions.remaining(user.login_session) if remember else None)
-            flash(_("密码已修改，其他设备上的登录已退出。"), "success")
-            return redirect(url_for("accounts.profile"))
+    if run_form(form, lambda: services.change_password(current_user, form.current_password.data,
+                                                        form.password.data)):
+        # This device's cookies carry the new epoch (a remember-me cookie keeps its end date).
+        user = current_user._get_current_object()
+        remember = user.login_session.remember
+        login_user(user, fresh=True, remember=remember,
+                   duration=sessions.remaining(user.login_session) if remember else None)
+        flash(_("密码已修改，其他设备上的登录已退出。"), "success")
+        return redirect(url_for("accounts.profile"))
     return render_template("accounts/profile.html", form=form, login_sessions=sessions.live_sessions(current_user))

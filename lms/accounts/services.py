@@ -53,6 +53,11 @@ def ensure_regions() -> int:
     return len(added)
 
 
+def region_names() -> list[tuple[str, str]]:
+    """Every region as (code, name), by code: the choices of the forms that ask for one."""
+    return [(code, name) for code, name in db.session.execute(select(Region.code, Region.name).order_by(Region.code))]
+
+
 def check_password_strength(password: str, *, personal: tuple[str, ...] = ()) -> None:
     if len(password) < 8:
         raise InvalidInput("密码至少 8 位。", field="password")

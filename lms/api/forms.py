@@ -1,9 +1,10 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, RadioField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..core.forms import Form
 
-class IssueClientForm(FlaskForm):
+
+class IssueClientForm(Form):
     """Fields are strings: the service checks the scope and names the field that is wrong."""
 
     name = StringField("接口名称", validators=[DataRequired("请填写接口名称。"), Length(max=80)])
@@ -14,7 +15,7 @@ class IssueClientForm(FlaskForm):
     expires_on = DateField("有效期至（可选）", validators=[Optional()])
 
 
-class RotateForm(FlaskForm):
+class RotateForm(Form):
     """A new secret for a client; the old one keeps working for the grace period chosen."""
 
     grace_hours = SelectField("旧密钥", choices=[SelectChoice("24", "24 小时后失效"), SelectChoice("168", "7 天后失效"),
@@ -22,5 +23,5 @@ class RotateForm(FlaskForm):
     expires_on = DateField("新的有效期至（可选，留空则不变）", validators=[Optional()])
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(Form):
     pass

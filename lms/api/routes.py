@@ -7,8 +7,8 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from ..accounts.models import Role
-from ..core.errors import DomainError
-from ..core.web import commit, form_error, roles_required
+from ..core.forms import run_form
+from ..core.web import commit, roles_required
 from . import services
 from .forms import IssueClientForm, RevokeForm, RotateForm
 
@@ -40,18 +40,14 @@ def clients():
 @roles_required(Role.ADMIN, Role.HR_AUDITOR)
 def issue():
     form = _issue_form()
-    if not form.validate_on_submit():
-        return _page(form, status=400)
     by_region = form.scope_kind.data != "unit"
-    try:
-        client, token = services.issue_client(current_user, services.ClientRequest(
-            name=form.name.data, region=form.region.data if by_region else None,
-            unit=None if by_region else form.unit.data, full_id_numbers=form.full_id_numbers.data,
-            expires_on=form.expires_on.data))
-    except DomainError as exc:
-        form_error(form, exc)
-        return _page(form, status=exc.status)
-    commit()
+    issued = run_form(form, lambda: services.issue_client(current_user, services.ClientRequest(
+        name=form.name.data, region=form.region.data if by_region else None,
+        unit=None if by_region else form.unit.data, full_id_numbers=form.full_id_numbers.data,
+        expires_on=form.expires_on.data)))
+    if not issued:
+        return _page(form, status=issued.status)
+    client, token = issued.value
     # The token is shown on this response only; it cannot be displayed again.
     return _page(_issue_form(), issued=client, token=token)
 
@@ -61,17 +57,12 @@ def issue():
 def rotate(client_id: int):
     client = services.visible_client(current_user, client_id)
     form = RotateForm()
-    if not form.validate_on_submit():
-        return _page(_issue_form(), rotate_form=form, rotate_errors_for=client.id, status=400)
-    try:
-        token = services.rotate_client(current_user, client, grace=timedelta(hours=int(form.grace_hours.data)),
-                                       expires_on=form.expires_on.data)
-    except DomainError as exc:
-        form_error(form, exc)
-        return _page(_issue_form(), rotate_form=form, rotate_errors_for=client.id, status=exc.status)
-    commit()
+    rotated = run_form(form, lambda: services.rotate_client(
+        current_user, client, grace=timedelta(hours=int(form.grace_hours.data)), expires_on=form.expires_on.data))
+    if not rotated:
+        return _page(_issue_form(), rotate_form=form, rotate_errors_for=client.id, status=rotated.status)
     # The new token is shown on this response only, as when it was issued.
-    return _page(_issue_form(), issued=client, token=token, rotated=True)
+    return _page(_issue_form(), issued=client, token=rotated.value, rotated=True)
 
 
 @bp.post("/api-clients/<int:client_id>/revoke")

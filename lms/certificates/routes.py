@@ -6,10 +6,10 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_login import current_user, login_required
 
 from ..accounts.models import Role
-from ..core.errors import DomainError
+from ..core.forms import run_form, run_service
 from ..core.web import commit, roles_required, writes_on_read
 from ..credits.forms import ReasonForm
-from ..extensions import db, limiter
+from ..extensions import limiter
 from . import services, signing
 from .settings import verify_rate_limit
 
@@ -29,13 +29,11 @@ def my_certificates():
 @bp.post("/me/certificates/annual/<int:year>")
 @login_required
 def issue_annual(year: int):
-    try:
-        cert = services.issue_annual_certificate(current_user, year)
-    except DomainError as exc:
-        flash(exc.message, "warning")
+    issued = run_service(lambda: services.issue_annual_certificate(current_user, year))
+    if not issued:
+        flash(issued.error.message, "warning")
         return redirect(url_for("credits.my_hours", year=year))
-    commit()
-    flash(f"{year} 年度学时证明已开具，证书编号 {cert.number}。", "success")
+    flash(f"{year} 年度学时证明已开具，证书编号 {issued.value.number}。", "success")
     return redirect(url_for("certificates.my_certificates"))
 
 
@@ -139,25 +137,18 @@ def admin_certificate(number: str):
     cert = services.get_by_number(number)
     form = ReasonForm()
     action = request.form.get("action")
-    status = 200
-    if form.validate_on_submit():
-        try:
-            if action == "revoke":
-                services.revoke_certificate(current_user, cert.number, reason=form.reason.data)
-                message = "证书已撤销，核验页面即时显示撤销状态；该课程学时已同时撤销。"
-            elif action == "reissue":
-                services.reissue_certificate(current_user, cert.number, reason=form.reason.data)
-                message = "证书已补发：编号不变，PDF 与凭证已按当前学时档案重新生成。"
-            else:
-                raise services.InvalidInput("请选择撤销或补发。")
-        except DomainError as exc:
-            db.session.rollback()
-            form.reason.errors = [*form.reason.errors, exc.message]
-            status = exc.status
-        else:
-            commit()
-            flash(message, "success")
-            return redirect(url_for("certificates.admin_certificate", number=cert.number))
-    elif form.is_submitted():
-        status = 400
-    return render_template("certificates/admin_detail.html", cert=cert, form=form), status
+
+    def act() -> str:
+        if action == "revoke":
+            services.revoke_certificate(current_user, cert.number, reason=form.reason.data)
+            return "证书已撤销，核验页面即时显示撤销状态；该课程学时已同时撤销。"
+        if action == "reissue":
+            services.reissue_certificate(current_user, cert.number, reason=form.reason.data)
+            return "证书已补发：编号不变，PDF 与凭证已按当前学时档案重新生成。"
+        raise services.InvalidInput("请选择撤销或补发。")
+
+    done = run_form(form, act, field="reason")
+    if done:
+        flash(done.value, "success")
+        return redirect(url_for("certificates.admin_certificate", number=cert.number))
+    return render_template("certificates/admin_detail.html", cert=cert, form=form), done.status

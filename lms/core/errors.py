@@ -7,6 +7,8 @@ from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from . import csrf
+
 
 class DomainError(Exception):
     status = 400
@@ -63,7 +65,16 @@ def register_error_handlers(app):
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
+        """A form POST is shown again with what was typed (lms/core/csrf.py); a script's request
+        (JSON, or any PUT, PATCH, DELETE) gets a JSON error; anything else an error page."""
+        if _wants_json() or request.is_json or request.method != "POST":
+            return jsonify(error={"code": "csrf", "message": _("页面已过期或来源无法确认，请刷新页面后重试。")}), 400
+        page = csrf.show_form_again()
+        if page is not None:
+            return page
         return _respond(400, "csrf", _("页面已过期"), _("页面已过期或来源无法确认。请返回上一页，刷新后重新提交。"))
+
+    app.context_processor(csrf.refused_notice_context)
 
     @app.errorhandler(403)
     def forbidden(exc):

@@ -23,15 +23,6 @@ class RowIdConverter(IntegerConverter):
         return number if number <= self.MAX_ROW_ID else 0
 
 
-def form_error(form, exc) -> None:
-    """Show a domain error on the form field it names (or above the form), keeping what was typed."""
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
-
-
 def safe_next_url(default: str) -> str:
     """A same-site path from ?next=, never an absolute URL to another host."""
     target = request.args.get("next") or request.form.get("next") or ""

@@ -1,9 +1,10 @@
-from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..core.forms import Form
 
-class RuleSetForm(FlaskForm):
+
+class RuleSetForm(Form):
     """Fields are strings: the service validates them and names the field that is wrong."""
 
     name = StringField("规则名称", validators=[DataRequired("请填写规则名称。"), Length(max=80)])
@@ -22,5 +23,5 @@ class RuleSetForm(FlaskForm):
     quiz_attempts = StringField("结业测验次数（次）", validators=[DataRequired("请填写测验次数。")])
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField("原因", validators=[DataRequired("请填写原因。"), Length(max=500)])

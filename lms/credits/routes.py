@@ -6,10 +6,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
-from ..accounts.models import Region, Role
+from ..accounts.models import Role
+from ..accounts.services import region_names
 from ..core.clock import local_date
-from ..core.errors import DomainError
-from ..core.web import commit, form_error, roles_required
+from ..core.forms import run_form
+from ..core.web import roles_required
 from ..extensions import db
 from . import services
 from .forms import RuleSetForm
@@ -43,9 +44,8 @@ def _form_values(form: RuleSetForm) -> dict:
 
 def _region_choices(current: str | None):
     taken = {r.region_code for r in services.all_rule_sets() if r.region_code and r.region_code != current}
-    regions = db.session.scalars(db.select(Region).order_by(Region.code))
-    return [SelectChoice("", "（请选择地区）")] + [SelectChoice(r.code, f"{r.name}（{r.code}）")
-                                              for r in regions if r.code not in taken]
+    return [SelectChoice("", "（请选择地区）")] + [SelectChoice(code, f"{name}（{code}）")
+                                              for code, name in region_names() if code not in taken]
 
 
 @bp.get("/admin/rules")
@@ -61,14 +61,14 @@ def edit_rule_set(rule_id: int | None = None):
     rule = db.get_or_404(RuleSet, rule_id) if rule_id else None
     form = RuleSetForm()
     form.region_code.choices = _region_choices(rule.region_code if rule else None)
-    if rule is not None and not form.is_submitted():
+    if rule is not None and not form.is_bound:
         for name in services.RULE_FIELDS:
             value = getattr(rule, name)
             if isinstance(value, Decimal):
                 value = format(value.normalize(), "f")
             getattr(form, name).data = "" if value is None else str(value)
         form.coverage_threshold.data = format((rule.coverage_threshold * 100).normalize(), "f")
-    elif rule is None and not form.is_submitted():
+    elif rule is None and not form.is_bound:
         defaults = RuleSet(annual_hours=Decimal(90), public_min_hours=Decimal(30), minutes_per_hour=45,
                            rounding_step=Decimal("0.5"), allowed_rates="1,1.25,1.5", quiz_pass_score=60, quiz_attempts=3)
         for name in ("annual_hours", "public_min_hours", "minutes_per_hour", "allowed_rates", "quiz_pass_score",
@@ -76,15 +76,10 @@ def edit_rule_set(rule_id: int | None = None):
             getattr(form, name).data = str(getattr(defaults, name))
         form.rounding_step.data, form.coverage_threshold.data = "0.5", "95"
         form.cycle_end_month.data, form.cycle_end_day.data = "12", "31"
-    if form.validate_on_submit():
-        try:
-            saved = services.save_rule_set(current_user, rule_id, _form_values(form))
-        except DomainError as exc:  # raised before anything is changed
-            form_error(form, exc)
-        else:
-            commit()
-            flash(f"学时规则“{saved.name}”已保存。已记入的学时不受影响，之后完成的课程按新规则计算。", "success")
-            return redirect(url_for("credits.rule_sets"))
+    saved = run_form(form, lambda: services.save_rule_set(current_user, rule_id, _form_values(form)))
+    if saved:
+        flash(f"学时规则“{saved.value.name}”已保存。已记入的学时不受影响，之后完成的课程按新规则计算。", "success")
+        return redirect(url_for("credits.rule_sets"))
     status = 400 if form.is_submitted() and (form.errors or form.form_errors) else 200
     return render_template("credits/admin_rule_edit.html", form=form, rule=rule), status
 

@@ -14,12 +14,12 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
 from ..core.clock import local_zone, now
 from ..core.errors import InvalidInput
-from ..core.web import commit, form_error, writes_on_read
+from ..core.forms import Form, form_error
+from ..core.web import commit, writes_on_read
 from . import records, services
 from .models import ExportStatus
 from .responses import download_response
@@ -35,7 +35,7 @@ def export_time(value) -> str:
     return value.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
 
 
-class ExportForm(FlaskForm):
+class ExportForm(Form):
     unit = StringField("单位统一社会信用代码（可选）")
     region = StringField("地区代码（可选）")
     year = StringField("年度")
@@ -51,7 +51,9 @@ def _ip() -> str | None:
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new_export():
-    form = ExportForm(formdata=request.form if request.method == "POST" else request.args)
+    form = ExportForm()
+    if not form.is_bound:  # a link may fill in the choices
+        form = ExportForm(formdata=request.args)
     if request.method == "GET":
         form.year.data = form.year.data or str(now().year)
     full_allowed = records.may_see_full_id_numbers(current_user)

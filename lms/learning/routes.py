@@ -4,7 +4,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from ..catalog.models import LessonKind
-from ..core.errors import DomainError
+from ..core.forms import run_service
 from ..core.web import commit
 from ..credits.services import rule_set_for
 from ..extensions import db
@@ -70,13 +70,11 @@ def exam(code: str):
 @login_required
 def start_exam(code: str):
     enrollment = services.require_enrollment(current_user, code)
-    try:
-        attempt = exams.start_attempt(current_user, enrollment)
-    except DomainError as exc:
-        flash(exc.message, "warning")
+    started = run_service(lambda: exams.start_attempt(current_user, enrollment))
+    if not started:
+        flash(started.error.message, "warning")
         return redirect(url_for("learning.exam", code=code))
-    commit()
-    return redirect(url_for("learning.attempt", attempt_id=attempt.id))
+    return redirect(url_for("learning.attempt", attempt_id=started.value.id))
 
 
 @bp.get("/learn/exam/<int:attempt_id>")

@@ -1,15 +1,15 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DecimalField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from ..catalog.models import CATEGORY_LABELS
+from ..core.forms import Form
 
 CATEGORY_CHOICES = [SelectChoice(c.value, label) for c, label in CATEGORY_LABELS.items()]
 
 
-class CourseForm(FlaskForm):
+class CourseForm(Form):
     code = StringField(_l("课程编号"), validators=[Optional(), Length(max=32)],
                        render_kw={"placeholder": "如 GX-NS-101", "spellcheck": "false"})
     organization_id = SelectField(_l("发布机构"), coerce=int, choices=[], validate_choice=False)
@@ -24,18 +24,18 @@ class CourseForm(FlaskForm):
     pass_score = IntegerField(_l("及格分"), default=60, validators=[Optional(), NumberRange(min=0, max=100)])
 
 
-class ChapterForm(FlaskForm):
+class ChapterForm(Form):
     title = StringField(_l("章节名称"), validators=[DataRequired(_l("请填写章节名称。")), Length(max=120)])
 
 
-class LessonForm(FlaskForm):
+class LessonForm(Form):
     title = StringField(_l("课时名称"), validators=[DataRequired(_l("请填写课时名称。")), Length(max=120)])
     kind = SelectField(_l("课时类型"), choices=[SelectChoice("video", "视频"), SelectChoice("reading", "图文")])
     body = TextAreaField(_l("正文 / 讲稿（Markdown）"), render_kw={"rows": 10})
     media_asset_id = SelectField(_l("视频"), coerce=int, choices=[], validate_choice=False)
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(Form):
     kind = SelectField(_l("题型"), choices=[SelectChoice("single", "单选题"), SelectChoice("multiple", "多选题"),
                                           SelectChoice("truefalse", "判断题")])
     text = TextAreaField(_l("题干"), validators=[DataRequired(_l("请填写题干。"))], render_kw={"rows": 2})
@@ -45,18 +45,18 @@ class QuestionForm(FlaskForm):
     explanation = TextAreaField(_l("解析"), render_kw={"rows": 2})
 
 
-class RejectForm(FlaskForm):
+class RejectForm(Form):
     reason = TextAreaField(_l("退回原因"), validators=[DataRequired(_l("请写明退回原因。")), Length(min=5, max=2000)],
                            render_kw={"rows": 3})
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     file = FileField(_l("视频文件"))
 
 
-class CaptionsForm(FlaskForm):
+class CaptionsForm(Form):
     file = FileField(_l("字幕文件（SRT 或 WebVTT）"))
 
 
-class PackageForm(FlaskForm):
+class PackageForm(Form):
     file = FileField(_l("课程包（.zip）"))

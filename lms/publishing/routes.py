@@ -5,19 +5,19 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..accounts.models import Organization, Role
 from ..assessment.models import QuizQuestion
-from ..catalog.models import Chapter, Course, CourseStatus, Lesson, Subject
+from ..catalog.models import Chapter, Course, CourseStatus, Lesson
 from ..catalog.packages import PackageError
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.database import writing
 from ..core.errors import Conflict, DomainError, InvalidInput
+from ..core.forms import run_action, run_form, run_service
 from ..core.storage import media_storage
-from ..core.web import FORM_OVERHEAD_BYTES, body_limit, commit, form_error, roles_required
-from ..extensions import csrf, db
+from ..core.web import FORM_OVERHEAD_BYTES, body_limit, commit, roles_required
+from ..extensions import db
 from ..media import services as media
 from ..media import uploads
 from ..media.models import MediaAsset, Upload, UploadKind, UploadStatus
@@ -69,19 +69,6 @@ def _upload_cap(setting: str):
     return cap
 
 
-def _act(action, success: str, redirect_to: str):
-    """Run one service call; commit and say so, or roll back and say why."""
-    try:
-        action()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-    else:
-        commit()
-        flash(success, "success")
-    return redirect(redirect_to)
-
-
 def _course_data(form: CourseForm) -> services.CourseData:
     return services.CourseData(
         title=form.title.data, subject_id=form.subject_id.data, category=form.category.data,
@@ -91,7 +78,7 @@ def _course_data(form: CourseForm) -> services.CourseData:
 
 
 def _subject_choices(form: CourseForm) -> None:
-    form.subject_id.choices = [(s.id, s.name) for s in db.session.scalars(select(Subject).order_by(Subject.position))]
+    form.subject_id.choices = [(s.id, s.name) for s in services.subjects()]
 
 
 # ---------------------------------------------------------------- courses
@@ -104,52 +91,35 @@ def my_courses():
 
 
 @bp.route("/publish/courses/new", methods=["GET", "POST"])
-@csrf.exempt  # the form checks its own token and keeps what was typed
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def new_course():
     form = CourseForm()
     _subject_choices(form)
-    orgs = db.session.scalars(select(Organization).where(Organization.id.in_(services.publisher_orgs(current_user))))
-    form.organization_id.choices = [(o.id, o.name) for o in orgs]
-    if form.validate_on_submit():
-        org = db.session.get(Organization, form.organization_id.data)
-        try:
-            if org is None:
-                raise InvalidInput("请选择发布机构。", field="organization_id")
-            course = services.create_course(current_user, org, form.code.data, _course_data(form))
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            commit()
-            flash("课程已创建。接下来添加章节和课时。", "success")
-            return redirect(url_for(".edit_course", course_id=course.id))
+    form.organization_id.choices = [(o.id, o.name) for o in services.publisher_organizations(current_user)]
+    created = run_form(form, lambda: services.create_course(
+        current_user, services.organization(form.organization_id.data, refusal="请选择发布机构。",
+                                            field="organization_id"),
+        form.code.data, _course_data(form)))
+    if created:
+        flash("课程已创建。接下来添加章节和课时。", "success")
+        return redirect(url_for(".edit_course", course_id=created.value.id))
     return render_template("publishing/course_new.html", form=form)
 
 
 @bp.route("/publish/courses/<int:course_id>", methods=["GET", "POST"])
-@csrf.exempt  # the form checks its own token and keeps what was typed
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def edit_course(course_id: int):
     course = _course(course_id)
     form = CourseForm(obj=course) if request.method == "GET" else CourseForm()
     _subject_choices(form)
-    if request.method == "GET":
+    if not form.is_bound:
         form.tags.data = "，".join(course.tags or [])
         form.has_exam.data = course.pass_score is not None
         form.pass_score.data = course.pass_score if course.pass_score is not None else 60
-    if form.validate_on_submit():
-        try:
-            services.update_course(current_user, course, _course_data(form))
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            commit()
-            flash("课程信息已保存。", "success")
-            return redirect(url_for(".edit_course", course_id=course.id))
-    assets = db.session.scalars(select(MediaAsset).where(MediaAsset.organization_id == course.publisher_id)
-                                .order_by(MediaAsset.created_at.desc())).all()
+    if run_form(form, lambda: services.update_course(current_user, course, _course_data(form))):
+        flash("课程信息已保存。", "success")
+        return redirect(url_for(".edit_course", course_id=course.id))
+    assets = services.media_assets([course.publisher_id])
     return render_template(
         "publishing/course_edit.html", course=course, form=form, chapter_form=ChapterForm(),
         lesson_form=LessonForm(), question_form=QuestionForm(), questions=services.questions_of(course),
@@ -162,7 +132,7 @@ def edit_course(course_id: int):
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def add_chapter(course_id: int):
     course = _course(course_id)
-    return _act(lambda: services.add_chapter(current_user, course, request.form.get("title", "")),
+    return run_action(lambda: services.add_chapter(current_user, course, request.form.get("title", "")),
                 "章节已添加。", url_for(".edit_course", course_id=course.id, _anchor="outline"))
 
 
@@ -170,7 +140,7 @@ def add_chapter(course_id: int):
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def rename_chapter(chapter_id: int):
     chapter = _chapter(chapter_id)
-    return _act(lambda: services.rename_chapter(current_user, chapter, request.form.get("title", "")),
+    return run_action(lambda: services.rename_chapter(current_user, chapter, request.form.get("title", "")),
                 "章节名称已修改。", url_for(".edit_course", course_id=chapter.course_id, _anchor="outline"))
 
 
@@ -179,7 +149,7 @@ def rename_chapter(chapter_id: int):
 def delete_chapter(chapter_id: int):
     chapter = _chapter(chapter_id)
     course_id = chapter.course_id
-    return _act(lambda: services.delete_chapter(current_user, chapter), "章节已删除。",
+    return run_action(lambda: services.delete_chapter(current_user, chapter), "章节已删除。",
                 url_for(".edit_course", course_id=course_id, _anchor="outline"))
 
 
@@ -189,39 +159,26 @@ def add_lesson(chapter_id: int):
     chapter = _chapter(chapter_id)
     data = services.LessonData(title=request.form.get("title", ""), kind=request.form.get("kind", "video"),
                                body=request.form.get("body", ""))
-    return _act(lambda: services.add_lesson(current_user, chapter, data), "课时已添加。",
+    return run_action(lambda: services.add_lesson(current_user, chapter, data), "课时已添加。",
                 url_for(".edit_course", course_id=chapter.course_id, _anchor="outline"))
 
 
 @bp.route("/publish/lessons/<int:lesson_id>", methods=["GET", "POST"])
-@csrf.exempt  # the form checks its own token and keeps what was typed
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def edit_lesson(lesson_id: int):
     lesson = _lesson(lesson_id)
     course = lesson.chapter.course
     form = LessonForm(obj=lesson) if request.method == "GET" else LessonForm()
-    assets = db.session.scalars(select(MediaAsset).where(MediaAsset.organization_id == course.publisher_id)
-                                .order_by(MediaAsset.created_at.desc())).all()
     form.media_asset_id.choices = [(0, "（未选择）")] + [(a.id, f"{a.original_name}（{a.duration_seconds} 秒）")
-                                                      for a in assets]
-    if request.method == "GET":
+                                                      for a in services.media_assets([course.publisher_id])]
+    if not form.is_bound:
         form.media_asset_id.data = lesson.media_asset_id or 0
-    if form.validate_on_submit():
-        try:
-            services.update_lesson(current_user, lesson, services.LessonData(
-                title=form.title.data, kind=form.kind.data, body=form.body.data or ""))
-            if form.kind.data == "video" and form.media_asset_id.data:
-                asset = db.session.get(MediaAsset, form.media_asset_id.data)
-                if asset is None:
-                    raise InvalidInput("所选视频不存在。", field="media_asset_id")
-                services.attach_video(current_user, lesson, asset)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            commit()
-            flash("课时已保存。", "success")
-            return redirect(url_for(".edit_course", course_id=course.id, _anchor="outline"))
+    if run_form(form, lambda: services.save_lesson(
+            current_user, lesson, services.LessonData(title=form.title.data, kind=form.kind.data,
+                                                      body=form.body.data or ""),
+            media_asset_id=form.media_asset_id.data)):
+        flash("课时已保存。", "success")
+        return redirect(url_for(".edit_course", course_id=course.id, _anchor="outline"))
     return render_template("publishing/lesson_edit.html", lesson=lesson, course=course, form=form)
 
 
@@ -230,7 +187,7 @@ def edit_lesson(lesson_id: int):
 def delete_lesson(lesson_id: int):
     lesson = _lesson(lesson_id)
     course_id = lesson.chapter.course_id
-    return _act(lambda: services.delete_lesson(current_user, lesson), "课时已删除。",
+    return run_action(lambda: services.delete_lesson(current_user, lesson), "课时已删除。",
                 url_for(".edit_course", course_id=course_id, _anchor="outline"))
 
 
@@ -241,7 +198,7 @@ def move(course_id: int):
     kind = "chapter" if request.form.get("kind") == "chapter" else "lesson"
     direction = -1 if request.form.get("direction") == "up" else 1
     item_id = request.form.get("id", type=int) or 0
-    return _act(lambda: services.move(current_user, course, kind, item_id, direction), "顺序已调整。",
+    return run_action(lambda: services.move(current_user, course, kind, item_id, direction), "顺序已调整。",
                 url_for(".edit_course", course_id=course.id, _anchor="outline"))
 
 
@@ -255,17 +212,13 @@ def save_outline(course_id: int):
         order = [(int(item["chapter"]), [int(x) for x in item["lessons"]]) for item in payload.get("outline", [])]
     except (KeyError, TypeError, ValueError):
         return jsonify(error={"code": "invalid_input", "message": "目录数据格式不正确，请刷新页面后重试。"}), 400
-    try:
-        services.reorder_outline(current_user, course, order)
-    except DomainError as exc:
-        db.session.rollback()
-        return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
-    commit()
+    saved = run_service(lambda: services.reorder_outline(current_user, course, order))
+    if not saved:
+        return _json_error(saved.error)
     return jsonify(ok=True, message="顺序已保存。")
 
 
 @bp.post("/publish/courses/<int:course_id>/questions")
-@csrf.exempt  # the form checks its own token
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def add_question(course_id: int):
     course = _course(course_id)
@@ -276,16 +229,16 @@ def add_question(course_id: int):
     data = services.QuestionData(kind=form.kind.data, text=form.text.data,
                                  options=(form.options.data or "").splitlines(), answer=form.answer.data,
                                  explanation=form.explanation.data or "")
-    return _act(lambda: services.add_question(current_user, course, data), "题目已添加。",
+    return run_action(lambda: services.add_question(current_user, course, data), "题目已添加。",
                 url_for(".edit_course", course_id=course.id, _anchor="exam"))
 
 
 @bp.post("/publish/questions/<int:question_id>/delete")
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def delete_question(question_id: int):
-    question = db.session.get(QuizQuestion, question_id) or abort(404)
+    question = db.get_or_404(QuizQuestion, question_id)
     course = _course(question.course_id)
-    return _act(lambda: services.delete_question(current_user, question), "题目已删除。",
+    return run_action(lambda: services.delete_question(current_user, question), "题目已删除。",
                 url_for(".edit_course", course_id=course.id, _anchor="exam"))
 
 
@@ -293,7 +246,7 @@ def delete_question(question_id: int):
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def submit(course_id: int):
     course = _course(course_id)
-    return _act(lambda: services.submit_course(current_user, course), "已提交审核，审核结果会显示在本页。",
+    return run_action(lambda: services.submit_course(current_user, course), "已提交审核，审核结果会显示在本页。",
                 url_for(".edit_course", course_id=course.id))
 
 
@@ -301,13 +254,11 @@ def submit(course_id: int):
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def new_version(course_id: int):
     course = _course(course_id)
-    try:
-        draft = services.new_version(current_user, course)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
+    created = run_service(lambda: services.new_version(current_user, course))
+    if not created:
+        flash(created.error.message, "danger")
         return redirect(url_for(".edit_course", course_id=course.id))
-    commit()
+    draft = created.value
     flash(f"已创建第 {draft.version} 版草稿。已报名的学员继续学习原版本，直到学完。", "success")
     return redirect(url_for(".edit_course", course_id=draft.id))
 
@@ -315,10 +266,10 @@ def new_version(course_id: int):
 @bp.post("/publish/courses/<int:course_id>/retire")
 @roles_required(Role.PUBLISHER, Role.ADMIN, Role.REVIEWER)
 def retire(course_id: int):
-    course = db.session.get(Course, course_id) or abort(404)
+    course = db.get_or_404(Course, course_id)
     target = url_for(".edit_course", course_id=course.id) if services.can_edit(current_user, course) \
         else url_for(".review_queue")
-    return _act(lambda: services.retire_course(current_user, course, request.form.get("reason", "")),
+    return run_action(lambda: services.retire_course(current_user, course, request.form.get("reason", "")),
                 "课程已下线，不再出现在课程目录中。", target)
 
 
@@ -327,12 +278,10 @@ def retire(course_id: int):
 @bp.get("/publish/media")
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def media_library():
-    orgs = services.publisher_orgs(current_user)
-    assets = db.session.scalars(select(MediaAsset).where(MediaAsset.organization_id.in_(orgs))
-                                .order_by(MediaAsset.created_at.desc())).all()
+    assets = services.media_assets(services.publisher_orgs(current_user))
     return render_template("publishing/media.html", assets=assets, form=UploadForm(), captions_form=CaptionsForm(),
                            max_mb=current_app.config["LMS_MAX_UPLOAD_MB"], is_stalled=media.is_stalled,
-                           organizations=db.session.scalars(select(Organization).where(Organization.id.in_(orgs))).all())
+                           organizations=services.publisher_organizations(current_user))
 
 
 @bp.post("/publish/media")
@@ -350,20 +299,23 @@ def upload_media():
     orgs = services.publisher_orgs(current_user)
     org_id = request.form.get("organization_id", type=int) or (orgs[0] if orgs else None)
     upload = request.files.get("file")
-    try:
+
+    def save():
         if org_id not in orgs:
             raise InvalidInput("请选择发布机构。")
         if upload is None or not upload.filename:
             raise InvalidInput("请选择要上传的视频文件。")
-        asset = media.save_upload(upload.stream, original_name=upload.filename,
-                                  organization=db.session.get(Organization, org_id), max_bytes=max_bytes)
-    except DomainError as exc:
-        db.session.rollback()
+        return media.save_upload(upload.stream, original_name=upload.filename,
+                                 organization=services.organization(org_id, refusal="请选择发布机构。"),
+                                 max_bytes=max_bytes)
+
+    saved = run_service(save)
+    if not saved:
         if wants_json:
-            return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
-        flash(exc.message, "danger")
+            return _json_error(saved.error)
+        flash(saved.error.message, "danger")
         return redirect(url_for(".media_library"))
-    commit()
+    asset = saved.value
     _enqueue_transcode(asset)
     if wants_json:
         return jsonify(asset=_asset_json(asset)), 201
@@ -394,13 +346,10 @@ def media_status(asset_id: int):
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def retry_media(asset_id: int):
     asset = _asset(asset_id)
-    try:
-        media.mark_for_transcode(asset)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
+    marked = run_service(lambda: media.mark_for_transcode(asset))
+    if not marked:
+        flash(marked.error.message, "danger")
         return redirect(url_for(".media_library"))
-    commit()
     _enqueue_transcode(asset)
     flash("已重新开始转码。", "success")
     return redirect(url_for(".media_library"))
@@ -417,7 +366,7 @@ def upload_captions(asset_id: int):
             raise InvalidInput("请选择字幕文件。")
         media.save_captions(asset, upload.stream, original_name=upload.filename)
 
-    return _act(save, "字幕已保存（WebVTT）。", url_for(".media_library"))
+    return run_action(save, "字幕已保存（WebVTT）。", url_for(".media_library"))
 
 
 # ---------------------------------------------------------------- uploads in parts (lms/media/uploads.py)
@@ -457,17 +406,18 @@ def create_upload():
         org_id = int(payload.get("organization_id") or (orgs[0] if orgs else 0))
     except (TypeError, ValueError):
         org_id = 0
-    try:
+
+    def create():
         if org_id not in orgs:
             raise InvalidInput("请选择发布机构。" if orgs else "您还没有所属的发布机构，请联系平台管理员开通。")
-        upload = uploads.create_upload(current_user, db.session.get(Organization, org_id),
-                                       kind=str(payload.get("kind") or ""), filename=str(payload.get("filename") or ""),
-                                       total_bytes=payload.get("size"))
-    except DomainError as exc:
-        db.session.rollback()
-        return _json_error(exc)
-    commit()
-    body = _upload_json(upload)
+        return uploads.create_upload(current_user, services.organization(org_id, refusal="请选择发布机构。"),
+                                     kind=str(payload.get("kind") or ""), filename=str(payload.get("filename") or ""),
+                                     total_bytes=payload.get("size"))
+
+    created = run_service(create)
+    if not created:
+        return _json_error(created.error)
+    body = _upload_json(created.value)
     return jsonify(upload=body), 201, {"Location": body["url"], "Upload-Offset": "0"}
 
 
@@ -489,25 +439,26 @@ def upload_part(upload_id: int):
     if request.mimetype != "application/offset+octet-stream":
         return jsonify(error={"code": "unsupported_media_type",
                               "message": "分片应以 application/offset+octet-stream 发送，请刷新页面后重试。"}), 415
-    try:
-        part = uploads.check_part(upload, request.headers.get("Upload-Offset", type=int), request.content_length)
-    except DomainError as exc:
-        db.session.rollback()
-        return _json_error(exc, upload=_upload_json(upload))
-    commit()  # nothing held (SQLite's write lock, a pooled connection) while the part streams in
-    try:
+    # Committed: nothing is held (SQLite's write lock, a pooled connection) while the part streams in.
+    checked = run_service(lambda: uploads.check_part(upload, request.headers.get("Upload-Offset", type=int),
+                                                     request.content_length))
+    if not checked:
+        return _json_error(checked.error, upload=_upload_json(upload))
+    part = checked.value
+
+    def receive() -> dict:
         try:
             uploads.write_part(part, request.stream)
         except ClientDisconnected:
             raise uploads.PartNotKept("分片未完整送达（连接中断），已丢弃这一片，请从原位置重试。") from None
         with writing():
-            upload = uploads.record_part(part)
-            body = _upload_json(upload)
-            commit()
-    except DomainError as exc:
-        db.session.rollback()
+            return _upload_json(uploads.record_part(part))
+
+    received = run_service(receive)
+    if not received:
         current = db.session.get(Upload, upload_id)
-        return _json_error(exc, **({"upload": _upload_json(current)} if current is not None else {}))
+        return _json_error(received.error, **({"upload": _upload_json(current)} if current is not None else {}))
+    body = received.value
     return jsonify(upload=body), 200, {"Upload-Offset": str(body["offset"])}
 
 
@@ -531,12 +482,10 @@ def finish_upload(upload_id: int):
     A refused file (not a playable video, a package with problems) is gone afterwards, parts,
     file and row; after an unexpected error the upload stays and the finish can be retried."""
     upload = _upload(upload_id)
-    try:
-        was_assembled = uploads.begin_finish(upload)
-    except DomainError as exc:
-        db.session.rollback()
-        return _json_error(exc, upload=_upload_json(upload))
-    commit()
+    begun = run_service(lambda: uploads.begin_finish(upload))
+    if not begun:
+        return _json_error(begun.error, upload=_upload_json(upload))
+    was_assembled = begun.value
     kind, filename, started = upload.kind, upload.filename, upload.created_at
     created: list = []
     assembled = was_assembled
@@ -605,7 +554,7 @@ def review_queue():
 @bp.get("/review/courses/<int:course_id>")
 @roles_required(Role.REVIEWER, Role.ADMIN)
 def review_course(course_id: int):
-    course = db.session.get(Course, course_id) or abort(404)
+    course = db.get_or_404(Course, course_id)
     return render_template("publishing/review_course.html", course=course, form=RejectForm(),
                            questions=services.questions_of(course), history=services.review_history(course),
                            problems=services.publish_problems(course),
@@ -615,27 +564,19 @@ def review_course(course_id: int):
 @bp.post("/review/courses/<int:course_id>/approve")
 @roles_required(Role.REVIEWER, Role.ADMIN)
 def approve(course_id: int):
-    course = db.session.get(Course, course_id) or abort(404)
-    return _act(lambda: services.approve_course(current_user, course), f"《{course.title}》已通过审核并发布。",
+    course = db.get_or_404(Course, course_id)
+    return run_action(lambda: services.approve_course(current_user, course), f"《{course.title}》已通过审核并发布。",
                 url_for(".review_queue"))
 
 
 @bp.post("/review/courses/<int:course_id>/reject")
-@csrf.exempt  # the form checks its own token and keeps the reason typed
 @roles_required(Role.REVIEWER, Role.ADMIN)
 def reject(course_id: int):
-    course = db.session.get(Course, course_id) or abort(404)
+    course = db.get_or_404(Course, course_id)
     form = RejectForm()
-    if form.validate_on_submit():
-        try:
-            services.reject_course(current_user, course, form.reason.data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            commit()
-            flash(f"《{course.title}》已退回发布机构。", "success")
-            return redirect(url_for(".review_queue"))
+    if run_form(form, lambda: services.reject_course(current_user, course, form.reason.data)):
+        flash(f"《{course.title}》已退回发布机构。", "success")
+        return redirect(url_for(".review_queue"))
     return render_template("publishing/review_course.html", course=course, form=form,
                            questions=services.questions_of(course), history=services.review_history(course),
                            problems=services.publish_problems(course),
@@ -673,7 +614,7 @@ def import_package():
     import tempfile
     from pathlib import Path
 
-    orgs = db.session.scalars(select(Organization).where(Organization.id.in_(services.publisher_orgs(current_user)))).all()
+    orgs = services.publisher_organizations(current_user)
     if request.method == "GET":
         return render_template("publishing/import.html", organizations=orgs,
                                max_mb=current_app.config["LMS_PACKAGE_MAX_MB"])
@@ -683,34 +624,34 @@ def import_package():
                                problems=[f"课程包超过大小上限 {max_bytes // (1024 * 1024)} MB。"]), 413
     upload = request.files.get("file")
     org = next((o for o in orgs if o.id == request.form.get("organization_id", type=int)), orgs[0] if orgs else None)
-    created: list = []
+    created: list = []  # files the import stored: removed again unless its rows are committed
+
+    def load(scratch: str):
+        if org is None:
+            raise InvalidInput("您还没有所属的发布机构，请联系平台管理员开通。")
+        if upload is None or not upload.filename:
+            raise InvalidInput("请选择课程包（.zip）。")
+        if not upload.filename.lower().endswith(".zip"):
+            raise InvalidInput("课程包应为 .zip 文件。")
+        path = Path(scratch) / "package.zip"
+        upload.save(path)
+        return services.import_package_archive(current_user, path, max_bytes=max_bytes, organization=org,
+                                               created_files=created)
+
     with tempfile.TemporaryDirectory(prefix="upload-") as scratch:
         try:
-            if org is None:
-                raise InvalidInput("您还没有所属的发布机构，请联系平台管理员开通。")
-            if upload is None or not upload.filename:
-                raise InvalidInput("请选择课程包（.zip）。")
-            if not upload.filename.lower().endswith(".zip"):
-                raise InvalidInput("课程包应为 .zip 文件。")
-            path = Path(scratch) / "package.zip"
-            upload.save(path)
-            result = services.import_package_archive(current_user, path, max_bytes=max_bytes, organization=org,
-                                                     created_files=created)
-        except PackageError as exc:
-            db.session.rollback()
-            _remove(created)
-            return render_template("publishing/import.html", organizations=orgs, problems=exc.problems,
-                                   max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), 400
-        except DomainError as exc:
-            db.session.rollback()
-            _remove(created)
-            return render_template("publishing/import.html", organizations=orgs, problems=[exc.message],
-                                   max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), exc.status
+            imported = run_service(lambda: load(scratch), refusals=(PackageError, DomainError))
         except BaseException:
             db.session.rollback()
             _remove(created)
             raise
-    commit()
+    if not imported:
+        _remove(created)
+        exc = imported.error
+        problems = exc.problems if isinstance(exc, PackageError) else [exc.message]
+        return render_template("publishing/import.html", organizations=orgs, problems=problems,
+                               max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), imported.status
+    result = imported.value
     flash(f"已导入 {len(result.imported)} 门课程（草稿）。检查后即可提交审核。", "success")
     return redirect(url_for(".edit_course", course_id=result.imported[0].id))
 
@@ -731,4 +672,4 @@ def upload_cover(course_id: int):
             raise InvalidInput("请选择封面图片。")
         services.set_cover(current_user, course, upload.stream)
 
-    return _act(save, "封面已更新。", url_for(".edit_course", course_id=course.id))
+    return run_action(save, "封面已更新。", url_for(".edit_course", course_id=course.id))

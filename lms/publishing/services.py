@@ -314,6 +314,16 @@ def attach_video(actor: User, lesson: Lesson, asset: MediaAsset) -> None:
     _edited(actor, lesson.chapter.course)
 
 
+def save_lesson(actor: User, lesson: Lesson, data: LessonData, *, media_asset_id: int | None = None) -> None:
+    """The lesson page's save: its fields, and for a video lesson the video chosen (if any)."""
+    update_lesson(actor, lesson, data)
+    if data.kind == LessonKind.VIDEO and media_asset_id:
+        asset = db.session.get(MediaAsset, media_asset_id)
+        if asset is None:
+            raise InvalidInput("所选视频不存在。", field="media_asset_id")
+        attach_video(actor, lesson, asset)
+
+
 def reorder_outline(actor: User, course: Course, order: list[tuple[int, list[int]]]) -> None:
     """``order``: [(chapter id, [lesson ids…]), …] — the whole outline, as the editor shows it.
 
@@ -580,6 +590,29 @@ def publisher_courses(actor: User) -> list[Course]:
     return list(db.session.scalars(
         select(Course).join(latest, (Course.code == latest.c.code) & (Course.version == latest.c.version))
         .order_by(Course.updated_at.desc(), Course.id.desc())))
+
+
+def publisher_organizations(actor: User) -> list[Organization]:
+    """The organizations the actor publishes for."""
+    return list(db.session.scalars(select(Organization).where(Organization.id.in_(publisher_orgs(actor)))))
+
+
+def organization(organization_id: int | None, *, refusal: str, field: str | None = None) -> Organization:
+    """An organization chosen on a form; ``refusal`` says what to do when it does not exist."""
+    found = db.session.get(Organization, organization_id) if organization_id else None
+    if found is None:
+        raise InvalidInput(refusal, field=field)
+    return found
+
+
+def subjects() -> list[Subject]:
+    return list(db.session.scalars(select(Subject).order_by(Subject.position)))
+
+
+def media_assets(organization_ids: list[int]) -> list[MediaAsset]:
+    """The media library of these organizations, newest first."""
+    return list(db.session.scalars(select(MediaAsset).where(MediaAsset.organization_id.in_(organization_ids))
+                                   .order_by(MediaAsset.created_at.desc())))
 
 
 def review_queue(actor: User) -> list[Course]:

@@ -1,10 +1,11 @@
 """The unit admin's decision on a learner (the CSRF token is checked for every POST by CSRFProtect)."""
 
-from flask_wtf import FlaskForm
 from wtforms import StringField
 
+from ..core.forms import Form
 
-class DecisionForm(FlaskForm):
+
+class DecisionForm(Form):
     """Approve or reject; ``reason`` is required to reject (checked by the service, which explains why)."""
 
     class Meta:

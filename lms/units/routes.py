@@ -5,8 +5,8 @@ from flask_login import current_user
 
 from ..accounts.models import Role
 from ..core.errors import Conflict, InvalidInput
-from ..core.web import commit, roles_required
-from ..extensions import db
+from ..core.forms import run_service
+from ..core.web import roles_required
 from . import services
 from .forms import DecisionForm
 
@@ -41,13 +41,12 @@ def unit_dashboard():
 
 def _decide(code: str, learner_id: int, approve: bool):
     form = DecisionForm()
-    try:
-        learner = services.decide_employment(current_user, code, learner_id, approve=approve,
-                                             reason=form.reason.data or "")
-    except (Conflict, InvalidInput) as exc:  # nothing was changed; say why on the unit page
-        db.session.rollback()
-        return _unit_page(code, error=exc.message, status=exc.status)
-    commit()
+    decided = run_service(lambda: services.decide_employment(current_user, code, learner_id, approve=approve,
+                                                             reason=form.reason.data or ""),
+                          refusals=(Conflict, InvalidInput))
+    if not decided:  # nothing was changed; say why on the unit page
+        return _unit_page(code, error=decided.error.message, status=decided.status)
+    learner = decided.value
     if approve:
         flash(f"已确认 {learner.real_name} 为本单位人员，其学时将计入本单位统计。", "success")
     else:

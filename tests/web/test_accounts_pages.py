@@ -33,11 +33,11 @@ def test_register_logs_in_and_shows_masked_id(client, csrf_token, db_session):
     assert "等待单位管理员确认" in profile
 
 
-def _post_bad(client, get_token, db_session, **kw):
+def _post_bad(client, get_token, db_session, status=200, **kw):
     token = get_token(client.get("/register").get_data(as_text=True))
     before = user_count(db_session)
     response = client.post("/register", data=form_data(token, **kw))
-    assert response.status_code == 200
+    assert response.status_code == status
     assert user_count(db_session) == before
     return response.get_data(as_text=True)
 
@@ -72,7 +72,8 @@ def test_duplicate_id_number(client, csrf_token, db_session, make_user):
 
 
 def test_missing_csrf_token_keeps_what_was_typed(client, csrf_token, db_session):
-    html = _post_bad(client, csrf_token, db_session, field_csrf_token="forged")
+    # Refused like any post without its token (400), but shown again with what was typed.
+    html = _post_bad(client, csrf_token, db_session, status=400, field_csrf_token="forged")
     assert "页面已过期或来源无法确认" in html
     assert 'value="王芳"' in html
 
