@@ -123,6 +123,7 @@ def _register_blueprints(app: Flask) -> None:
     from .accounts.routes import bp as accounts_bp
     from .api.routes import bp as api_bp
     from .api.v1 import bp as api_v1_bp
+    from .catalog import permissions as _course_permissions  # noqa: F401  (tells media which files are public)
     from .catalog.routes import bp as catalog_bp
     from .certificates.routes import bp as certificates_bp
     from .core.errors import register_error_handlers

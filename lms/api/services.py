@@ -23,7 +23,7 @@ from limits import parse_many
 from sqlalchemy import or_, select, update
 
 from ..accounts import crypto
-from ..accounts.models import Organization, Role
+from ..accounts.models import Organization, Region, Role
 from ..core.audit import record_event
 from ..core.clock import local_zone, now, utcnow_naive
 from ..core.errors import DomainError, InvalidInput, NotAllowed, NotFound
@@ -106,8 +106,6 @@ def visible_client(actor, client_id: int) -> ApiClient:
 
 
 def issuable_regions(actor) -> list:
-    from ..accounts.models import Region
-
     query = select(Region).order_by(Region.code)
     if not actor.has_role(Role.ADMIN):
         query = query.where(Region.code.in_(_auditor_regions(actor)))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import crypto
-from ..accounts.models import Role
+from ..accounts.models import Role, User
 from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import iso_utc, local_date, utcnow_naive
@@ -124,7 +124,6 @@ def issue_course_certificate(record: CreditRecord) -> Certificate:
     existing = certificate_for_course(record.user_id, record.course_code)
     if existing is not None:
         return existing
-    from ..accounts.models import User
 
     user = db.session.get(User, record.user_id)
     cert = _new_certificate(user, CertificateKind.COURSE, record.credit_year)

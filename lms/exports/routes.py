@@ -23,6 +23,7 @@ from ..core.web import commit, form_error, writes_on_read
 from . import records, services
 from .models import ExportStatus
 from .responses import download_response
+from .tasks import export_job
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -75,7 +76,6 @@ def new_export():
                 return _download_now(scope, year, fmt, rows)
             job = services.start_export_job(current_user, scope, year=year, fmt=fmt, rows=rows, ip=_ip())
             commit()
-            from .tasks import export_job
 
             export_job(job.id)  # after the commit, so the worker finds the job
             return redirect(url_for("exports.job_page", job_id=job.id))

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from ..accounts.models import Organization
-from ..core.audit import record_event
+from ..core.audit import AuditEvent, record_event
 from ..core.clock import utcnow_naive
 from ..core.database import commit_apart
 from ..core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
@@ -401,8 +401,6 @@ def recent_jobs(actor, limit: int = 20) -> list[ExportJob]:
 
 def recent_direct_exports(actor, limit: int = 20) -> list:
     """The actor's recent exports downloaded at once (not through a job), from the audit log."""
-    from ..core.audit import AuditEvent
-
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.actor_id == actor.id,
                                                          AuditEvent.action == "records.export")
                                 .order_by(AuditEvent.id.desc()).limit(limit * 2))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import ffmpeg
 from flask import current_app
-from sqlalchemy import select
 
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput
@@ -147,25 +146,6 @@ def demo_cache_dir() -> Path:
     path = Path(configured) if configured else media_root() / "demo-cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def can_view(actor, asset: MediaAsset) -> bool:
-    """Published courseware is open to signed-in users; anything else only to its organization's
-    publishers, reviewers and admins."""
-    from ..accounts.models import Role
-    from ..catalog.models import Chapter, Course, CourseStatus, Lesson
-
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return False
-    published = db.session.scalar(
-        select(Lesson.id).join(Chapter).join(Course)
-        .where(Lesson.media_asset_id == asset.id, Course.status == CourseStatus.PUBLISHED).limit(1)
-    )
-    if published is not None:
-        return True
-    if actor.has_role(Role.ADMIN) or actor.has_role(Role.REVIEWER):
-        return True
-    return any(g.organization_id == asset.organization_id for g in actor.grants_for(Role.PUBLISHER))
 
 
 # ---------------------------------------------------------------- uploads and transcoding
