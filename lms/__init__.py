@@ -8,7 +8,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
-from .config import load_config, settle_config
+from .config import instance_path, load_config, settle_config
 from .core.database import commit_apart, configure_sqlite
 from .core.web import RowIdConverter, init_body_limits
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -23,7 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     app = Flask(
         __name__,
-        instance_path=os.environ.get("LMS_INSTANCE_PATH") or os.path.join(root, "instance"),
+        instance_path=instance_path(os.path.join(root, "instance")),
         static_folder=os.path.join(root, "static"),
         template_folder=os.path.join(root, "templates"),
     )

@@ -84,7 +84,7 @@ def _render_and_sign(cert: Certificate) -> None:
     user = cert.user
     rows = _annual_rows(cert) if cert.kind == CertificateKind.ANNUAL else None
     data = pdf.render(cert, verify_url=verify_url(cert.number), holder_name=user.real_name, rows=rows,
-                      timezone=current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
+                      timezone=current_app.config["BABEL_DEFAULT_TIMEZONE"])
     _store_pdf(cert, data)
     id_number = crypto.decrypt(user.id_number_encrypted)
     if cert.kind == CertificateKind.COURSE:

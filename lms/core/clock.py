@@ -21,7 +21,7 @@ def utcnow_naive() -> datetime:
 
 def local_zone() -> ZoneInfo:
     """The platform's time zone (``LMS_TIMEZONE``, default Asia/Shanghai): credit years, dates shown."""
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 def local_date(at: datetime | None, zone: ZoneInfo | None = None) -> date | None:

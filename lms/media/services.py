@@ -68,7 +68,7 @@ def probe_video(path: Path, *, display_name: str | None = None) -> ProbeResult:
 
 
 def cjk_font() -> str:
-    configured = current_app.config.get("LMS_CJK_FONT")
+    configured = current_app.config["LMS_CJK_FONT"]
     for candidate in ([configured] if configured else []) + list(_FONT_CANDIDATES):
         if candidate and os.path.exists(candidate):
             return candidate
@@ -142,7 +142,7 @@ def store_video(source: Path, *, original_name: str, organization=None,
 
 
 def demo_cache_dir() -> Path:
-    configured = current_app.config.get("LMS_DEMO_CACHE")
+    configured = current_app.config["LMS_DEMO_CACHE"]
     path = Path(configured) if configured else media_root() / "demo-cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -247,7 +247,7 @@ def is_stalled(asset: MediaAsset) -> bool:
     """A job that stopped reporting (its worker died) can be retried instead of waiting forever."""
     if asset.status != MediaStatus.PROCESSING:
         return False
-    limit = current_app.config.get("LMS_TRANSCODE_STALL_SECONDS", 120)
+    limit = current_app.config["LMS_TRANSCODE_STALL_SECONDS"]
     return (utcnow_naive() - asset.updated_at).total_seconds() > limit
 
 
