@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     _init_extensions(app)
     _init_jobs_and_search(app)
     _register_blueprints(app)
+    _init_templating(app)
     _register_cli(app)
     _register_security(app)
     return app
@@ -154,6 +155,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_v1_bp)
     app.register_blueprint(exports_bp)
     register_error_handlers(app)
+
+
+def _init_templating(app: Flask) -> None:
+    from . import templating  # uses the domains: loads with the app, not with this package
+
+    templating.init_app(app)
 
 
 def _register_cli(app: Flask) -> None:

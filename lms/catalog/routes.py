@@ -1,9 +1,6 @@
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_login import current_user
-from markupsafe import Markup
 
-from ..core.formatting import format_duration, format_hours
-from ..core.markdown import render_markdown
 from ..core.storage import media_path
 from ..extensions import db
 from . import services
@@ -11,15 +8,6 @@ from .models import CATEGORY_LABELS, Course, CourseStatus
 from .permissions import can_preview
 
 bp = Blueprint("catalog", __name__)
-
-
-@bp.app_template_filter("markdown")
-def markdown_filter(text: str) -> Markup:
-    return Markup(render_markdown(text or ""))
-
-
-bp.add_app_template_filter(format_hours, "hours")
-bp.add_app_template_filter(format_duration, "duration")
 
 
 @bp.get("/")

@@ -7,7 +7,6 @@ from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from ..accounts.models import Region, Role
-from ..core.clock import local_date
 from ..core.errors import DomainError
 from ..core.web import commit, form_error, roles_required
 from ..extensions import db
@@ -87,11 +86,3 @@ def edit_rule_set(rule_id: int | None = None):
             return redirect(url_for("credits.rule_sets"))
     status = 400 if form.is_submitted() and (form.errors or form.form_errors) else 200
     return render_template("credits/admin_rule_edit.html", form=form, rule=rule), status
-
-
-@bp.app_template_filter("localdate")
-def localdate_filter(value) -> str:
-    """A stored UTC time as the platform's local date, e.g. 2026-03-02."""
-    if value is None:
-        return "—"
-    return local_date(value).isoformat()

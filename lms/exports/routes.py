@@ -2,8 +2,6 @@
 
 Who may export what is decided only by :func:`records.scope_for`; the service does the rest."""
 
-from datetime import UTC
-
 from flask import (
     Blueprint,
     jsonify,
@@ -17,7 +15,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
-from ..core.clock import local_zone, now
+from ..core.clock import now
 from ..core.errors import InvalidInput
 from ..core.web import commit, form_error, writes_on_read
 from . import records, services
@@ -26,14 +24,6 @@ from .responses import download_response
 from .tasks import export_job
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
-
-
-@bp.app_template_filter("export_time")
-def export_time(value) -> str:
-    """A stored UTC time in the platform's time zone, to the minute."""
-    if value is None:
-        return "—"
-    return value.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
 
 
 class ExportForm(FlaskForm):

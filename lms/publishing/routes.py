@@ -24,7 +24,7 @@ from werkzeug.exceptions import ClientDisconnected
 
 from ..accounts.models import Organization, Role
 from ..assessment.models import QuizQuestion
-from ..catalog.models import Chapter, Course, CourseStatus, Lesson, Subject
+from ..catalog.models import Chapter, Course, Lesson, Subject
 from ..catalog.packages import PackageError
 from ..catalog.services import export_archive
 from ..core.audit import record_event
@@ -42,7 +42,6 @@ from . import services
 from .forms import CaptionsForm, ChapterForm, CourseForm, LessonForm, QuestionForm, RejectForm, UploadForm
 
 bp = Blueprint("publishing", __name__)
-bp.add_app_template_filter(lambda status: CourseStatus(status).label, "course_status")
 
 
 # ---------------------------------------------------------------- loading and authorization
