@@ -357,3 +357,14 @@ def test_the_sweep_runs_every_minute_in_the_default_worker(app, tmp_path):
     for minute in range(0, 60, 7):
         assert periodic[0].validate_datetime(datetime(2026, 3, 10, 2, minute))
     assert tasks.sweep_outbox.call_local() == 0  # what the worker runs: nothing due, nothing sent
+
+
+def test_kinds_of_message_register_their_sender_and_an_unknown_one_is_undeliverable(db_session, app, ctx):
+    assert outbox_delivery.channels() == sorted([WEBHOOK, XAPI])
+    with pytest.raises(ValueError, match="has a sender already"):
+        outbox_delivery.sender(XAPI)(lambda message: None)
+    message = add_message(channel="fax", event_type="fax.sent", event_id=str(uuid.uuid4()), payload={"id": "x"})
+    db_session.commit()
+    assert deliver_due().failed == 1
+    db_session.refresh(message)
+    assert message.status == OutboxStatus.UNDELIVERABLE and "fax" in message.last_error
