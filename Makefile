@@ -1,4 +1,5 @@
-# Two commands: `make run` serves the platform on SQLite with demo data (plus one job worker);
+# Two commands: `make run` serves the platform on SQLite with demo data (plus a job worker per queue,
+# started through the worker's entry point lms/worker.py);
 # `make test` runs every test.
 PYTHON ?= python3
 VENV := .venv
@@ -14,8 +15,8 @@ run: system-deps $(VENV)/.installed
 	$(BIN)/flask demo
 	$(BIN)/flask search rebuild --inline
 	@echo "平台地址 / serving at http://$(HOST):$(PORT)，另有后台任务进程两个 / with two job workers"
-	@$(BIN)/flask jobs worker & worker=$$!; \
-	  $(BIN)/flask jobs worker --queue media & media=$$!; \
+	@$(BIN)/huey_consumer lms.worker.huey -w 1 -k thread -m 1 & worker=$$!; \
+	  $(BIN)/huey_consumer lms.worker.media_huey -w 1 -k thread -m 1 & media=$$!; \
 	  trap 'kill $$worker $$media 2>/dev/null; wait $$worker $$media 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/flask run --host $(HOST) --port $(PORT)
 

@@ -53,7 +53,7 @@ def prepare(env: dict, rows: int) -> None:
     from lms.catalog.models import Course
     from lms.catalog.services import import_packages, load_packages
     from lms.certificates.models import Certificate, CertificateKind
-    from lms.core.cli import ensure_reference_data
+    from lms.cli import ensure_reference_data
     from lms.credits.models import CreditRecord, EntryKind
     from lms.extensions import db
     from lms.learning.models import Enrollment

@@ -61,7 +61,7 @@ def prepare(env: dict, learners: int, out: Path) -> None:
     from lms.accounts import services as accounts
     from lms.accounts.identifiers import credit_code_check_char, id_number_check_char
     from lms.catalog.services import import_packages, load_packages
-    from lms.core.cli import ensure_reference_data
+    from lms.cli import ensure_reference_data
     from lms.extensions import db
     from lms.learning import play
     from lms.learning import services as learning

@@ -46,7 +46,7 @@ def main() -> None:
     from lms import create_app
     from lms.accounts.models import OrgKind
     from lms.accounts.services import get_or_create_organization
-    from lms.core.cli import ensure_reference_data
+    from lms.cli import ensure_reference_data
     from lms.extensions import db
     from lms.media import services
     from lms.media.models import MediaAsset
@@ -88,7 +88,7 @@ def main() -> None:
         with open(clip, "rb") as fh:  # the same file again is a new asset with its own renditions
             second = services.save_upload(fh, original_name="b.mp4", organization=org, max_bytes=1 << 34)
         db.session.commit()
-        consumer = subprocess.Popen([str(Path(sys.executable).with_name("huey_consumer")), "lms.core.jobs.media_huey",
+        consumer = subprocess.Popen([str(Path(sys.executable).with_name("huey_consumer")), "lms.worker.media_huey",
                                      "-w", "1", "-k", "thread"], cwd=ROOT, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
         try:

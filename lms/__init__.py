@@ -5,9 +5,16 @@ import os
 
 from flask import Flask, request, session
 from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import WSGIRequestHandler
 
-from .config import load_config, settle_config
+from .config import instance_path, load_config, settle_config
+from .core.database import commit_apart, configure_sqlite
+from .core.web import RowIdConverter, init_body_limits
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+# The domains are imported inside the functions below, not here: importing any ``lms.*`` module runs
+# this file first, and a service, a model or a test must not load the whole platform with it.
 
 __all__ = ["create_app"]
 
@@ -16,12 +23,10 @@ def create_app(config: dict | None = None) -> Flask:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     app = Flask(
         __name__,
-        instance_path=os.environ.get("LMS_INSTANCE_PATH") or os.path.join(root, "instance"),
+        instance_path=instance_path(os.path.join(root, "instance")),
         static_folder=os.path.join(root, "static"),
         template_folder=os.path.join(root, "templates"),
     )
-    from .core.web import RowIdConverter
-
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path))
@@ -32,30 +37,29 @@ def create_app(config: dict | None = None) -> Flask:
 
     if app.config.get("LMS_PROXY_FIX"):
         # Behind nginx: trust one proxy hop for the client address and scheme.
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     _init_extensions(app)
     _init_jobs_and_search(app)
     _register_blueprints(app)
+    _init_templating(app)
     _register_cli(app)
     _register_security(app)
     return app
 
 
 def _init_extensions(app: Flask) -> None:
-    from .accounts import models as _accounts  # noqa: F401  (models register with the metadata)
+    # Domains load with the app, not with this package (see the top); models register with the metadata.
+    from .accounts import models as _accounts  # noqa: F401
     from .api import models as _api  # noqa: F401
     from .assessment import models as _assessment  # noqa: F401
     from .catalog import models as _catalog  # noqa: F401
     from .certificates import models as _certificates  # noqa: F401
     from .core import audit as _audit  # noqa: F401
-    from .core import outbox as _outbox  # noqa: F401
-    from .core.database import configure_sqlite
     from .credits import models as _credits  # noqa: F401
     from .exports import models as _exports  # noqa: F401
     from .learning import models as _learning  # noqa: F401
     from .media import models as _media  # noqa: F401
+    from .outbox import models as _outbox  # noqa: F401
     from .publishing import models as _publishing  # noqa: F401
 
     db.init_app(app)
@@ -64,8 +68,6 @@ def _init_extensions(app: Flask) -> None:
             configure_sqlite(engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
-    from .core.web import init_body_limits
-
     init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form
     csrf.init_app(app)
     limiter.init_app(app)
@@ -79,8 +81,7 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from .accounts import sessions
-        from .core.database import commit_apart
+        from .accounts import sessions  # a domain: loads with the app, not with this package
 
         # "<id>.<login epoch>.<session id>": an ended or expired session, or one from before the
         # last password change, no longer loads (lms/accounts/sessions.py).
@@ -95,25 +96,36 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _init_jobs_and_search(app: Flask) -> None:
+    """The job queues, every domain's tasks (registered with the queues by being imported) and the
+    signal handlers that queue work or write outbox messages."""
+    # Domains load with the app, not with this package (see the top).
+    from .api import webhooks
+    from .certificates import services as certificates
     from .core import jobs
+    from .exports import tasks as _export_tasks  # noqa: F401
+    from .media import tasks as _media_tasks  # noqa: F401
+    from .outbox import tasks as outbox_tasks
     from .search import services as search
     from .search import tasks as search_tasks
+    from .xapi import services as xapi
 
     jobs.init_app(app)
     # jieba costs ~0.6 s and ~60 MiB on first use: pay it once per process, at start-up.
     search.init_jieba(os.path.join(app.instance_path, "jieba-cache"))
     search_tasks.connect(app)
-    from .core import tasks as outbox_tasks
-
-    outbox_tasks.connect(app)  # webhooks and xAPI statements through the outbox
+    outbox_tasks.connect()
+    webhooks.connect_signals()  # credit record events → webhook messages (sender "webhook")
+    xapi.connect_signals()  # learning events → statements (sender "xapi")
+    certificates.connect_signals()
 
 
 def _register_blueprints(app: Flask) -> None:
+    # Domains load with the app, not with this package (see the top).
     from .accounts.routes import bp as accounts_bp
     from .api.routes import bp as api_bp
     from .api.v1 import bp as api_v1_bp
+    from .catalog import permissions as _course_permissions  # noqa: F401  (tells media which files are public)
     from .catalog.routes import bp as catalog_bp
-    from .certificates import services as certificates
     from .certificates.routes import bp as certificates_bp
     from .core.errors import register_error_handlers
     from .core.routes import bp as core_bp
@@ -142,17 +154,23 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(api_v1_bp)
     app.register_blueprint(exports_bp)
-    certificates.connect_signals()
     register_error_handlers(app)
 
 
+def _init_templating(app: Flask) -> None:
+    from . import templating  # uses the domains: loads with the app, not with this package
+
+    templating.init_app(app)
+
+
 def _register_cli(app: Flask) -> None:
+    # Domains load with the app, not with this package (see the top).
     from .accounts.cli import users_cli
     from .catalog.cli import courses_cli
     from .certificates.cli import credentials_cli
-    from .core.cli import demo_command, jobs_cli, setup_command
-    from .core.outbox_cli import outbox_cli
+    from .cli import demo_command, jobs_cli, setup_command
     from .exports.cli import export_cli
+    from .outbox.cli import outbox_cli
     from .search.cli import search_cli
 
     app.cli.add_command(users_cli)
@@ -170,8 +188,6 @@ def _quiet_dev_server() -> None:
     """Werkzeug's server (``flask run``, ``make run``) names itself and Python with their versions in
     every response's Server header, and has no setting for it: its handler says "lms" instead.
     (gunicorn says "gunicorn", without a version.)"""
-    from werkzeug.serving import WSGIRequestHandler
-
     WSGIRequestHandler.version_string = lambda self: "lms"
 
 

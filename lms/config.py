@@ -1,9 +1,23 @@
-"""Configuration from environment variables, with safe defaults for one machine."""
+"""Configuration in one place: every setting the code reads is declared here, with its default and
+what it means.
+
+- :data:`ENVIRONMENT`: what an operator sets in the environment (``LMS_*`` and a few common names),
+  read by :func:`load_config` into ``app.config``;
+- :data:`FIXED`: app settings the environment does not set (Flask's and its extensions', fixed
+  choices, and switches only tests and benchmarks turn, through ``create_app(config)``);
+- :data:`DERIVED`: app settings computed from the ones above.
+
+The README's settings tables are generated from these (:func:`settings_tables`);
+``tests/unit/test_config.py`` fails when the code reads a setting that is not declared here, or
+when the README's tables differ from what this module prints.
+"""
 
 import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +50,207 @@ def _flag(value: str | None) -> bool | None:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _database_url(value: str) -> str:
+    """``postgres://`` and ``postgresql://`` URLs use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix):]
+    return value
+
+
+def _on(value: str) -> bool:
+    return value == "1"
+
+
+def _in_instance(name: str) -> Callable[[str], str]:
+    return lambda instance_path: str(Path(instance_path) / name)
+
+
+def _secret_in_instance(name: str) -> Callable[[str], str]:
+    return lambda instance_path: _instance_secret(instance_path, name)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting read from the environment variable ``name``."""
+
+    name: str
+    # When the variable is unset (or blank): a value as written in the environment, None for none,
+    # or a function of the instance folder (paths, generated keys), described by ``shown``.
+    default: str | None | Callable[[str], str | None]
+    meaning: str
+    parse: Callable[[str], object] = str
+    key: str | None = None  # the app.config key, when it is not ``name``; "" when it is not kept there
+    shown: str | None = None  # the default as the README shows it, when it is not a plain value
+    blank_is_unset: bool = True  # False: a blank value is read as it is (and may be refused)
+
+    @property
+    def config_key(self) -> str:
+        return self.name if self.key is None else self.key
+
+    def read(self, env, instance_path: str):
+        raw = env.get(self.name)
+        if raw is None or (self.blank_is_unset and not raw.strip()):
+            default = self.default
+            if callable(default):
+                return default(instance_path)
+            return None if default is None else self.parse(default)
+        return self.parse(raw)
+
+
+ENVIRONMENT: tuple[Setting, ...] = (
+    Setting("LMS_ENV", "development", "`development` (one machine, plain http) or `production`: secure cookies and "
+            "https links, no benchmark endpoints, a warning about keys kept in the instance folder; any other value "
+            "stops start-up", blank_is_unset=False),
+    Setting("LMS_INSTANCE_PATH", None, "the instance folder, where the defaults below live", key="",
+            shown="`instance/`"),
+    Setting("DATABASE_URL", lambda instance_path: f"sqlite:///{Path(instance_path) / 'lms.sqlite3'}", "the database, e.g. `postgresql://user@host:5432/lms` "
+            "(SQLite: WAL, foreign keys on)", parse=_database_url, key="SQLALCHEMY_DATABASE_URI",
+            shown="`sqlite:///instance/lms.sqlite3`"),
+    Setting("SECRET_KEY", _secret_in_instance("secret_key"), "signs sessions and CSRF tokens",
+            shown="generated once into `instance/secret_key` (mode 0600)"),
+    Setting("LMS_DATA_KEY", _secret_in_instance("data_key"), "encrypts ID numbers; keys their lookup hash",
+            shown="generated once into `instance/data_key` (mode 0600)"),
+    Setting("LMS_PUBLIC_URL", "http://127.0.0.1:5000", "base of links on certificates, in credentials, API "
+            "answers and xAPI statements"),
+    Setting("LMS_TIMEZONE", "Asia/Shanghai", "the platform's time zone: credit years and the dates shown",
+            key="BABEL_DEFAULT_TIMEZONE"),
+    Setting("LMS_SECURE_COOKIES", None, "`1`/`0`: session and remember-me cookies only over HTTPS, or not",
+            parse=lambda value: _flag(value), key="", shown="decided by `LMS_ENV`"),
+    Setting("LMS_PROXY_FIX", "0", "`1` behind a reverse proxy: trust one hop for the client address and scheme",
+            parse=_on),
+    Setting("REDIS_URL", None, "when set: rate-limit storage shared by all workers, and the job queues (huey on "
+            "Redis, workers on many hosts)"),
+    Setting("LMS_MEDIA_ROOT", _in_instance("media"), "uploaded and generated media files", shown="`instance/media`"),
+    Setting("LMS_JOBS_FILE", _in_instance("jobs.sqlite3"), "the job queues (huey on SQLite) when `REDIS_URL` is "
+            "unset", shown="`instance/jobs.sqlite3`"),
+    Setting("LMS_JOBS_IMMEDIATE", "0", "`1` runs jobs at once in the calling process (tests only; no worker "
+            "needed)", parse=_on),
+    Setting("LMS_SEARCH_INDEX", _in_instance("search-index"), "the Whoosh index (a link to the live generation "
+            "beside it)", shown="`instance/search-index`"),
+    Setting("LMS_CJK_FONT", None, "a Chinese font for generated stand-in videos, tried before the usual "
+            "WenQuanYi and Noto paths"),
+    Setting("LMS_DEMO_CACHE", None, "where generated stand-in videos are kept between imports",
+            shown="`<LMS_MEDIA_ROOT>/demo-cache`"),
+    # Login sessions (lms/accounts/sessions.py).
+    Setting("LMS_REMEMBER_DAYS", "30", "a remembered login (在此设备上保持登录) ends this many days after "
+            "sign-in, whatever the browser keeps", parse=int),
+    Setting("LMS_SESSION_HOURS", "168", "any other login ends on the server this many hours after sign-in (and "
+            "when the browser closes)", parse=int),
+    Setting("LMS_SESSION_TOUCH_SECONDS", "600", "how often page views record a session's last activity (shown "
+            "on the profile page)", parse=int),
+    # Login throttling (lms/accounts/throttle.py): no lock; the right password works once the delay has passed.
+    Setting("LMS_LOGIN_RATE_LIMIT", "60 per minute", "login requests per address, whatever their outcome (a "
+            "flood guard; a workplace may share one address)"),
+    Setting("LMS_LOGIN_FREE_FAILURES", "5", "wrong passwords for one account before each next attempt waits",
+            parse=int),
+    Setting("LMS_LOGIN_DELAY_SECONDS", "30", "the first wait, doubling with each further wrong password",
+            parse=float),
+    Setting("LMS_LOGIN_MAX_DELAY_SECONDS", "900", "the longest wait", parse=float),
+    Setting("LMS_LOGIN_FAILURE_WINDOW_HOURS", "24", "wrong passwords older than this (or before the last "
+            "successful login) no longer count", parse=int),
+    Setting("LMS_LOGIN_SOURCE_FREE_FAILURES", "30", "wrong passwords from one address across accounts before it "
+            "must wait too", parse=int),
+    Setting("LMS_LOGIN_SOURCE_WINDOW_SECONDS", "3600", "how long an address's wrong passwords count", parse=int),
+    Setting("LMS_KNOWN_DEVICE_DAYS", "180", "a browser where the account signed in before keeps its own failure "
+            "count this long", parse=int),
+    Setting("LMS_REGISTER_RATE_LIMIT", "20 per hour", "registrations per address"),
+    # Certificates.
+    Setting("LMS_CERT_ISSUER_CODE", "GX", "issuer in certificate numbers (2-6 capitals or digits: `GX` + year + "
+            "sequence + MOD 37-2 check character)"),
+    Setting("LMS_CERT_ISSUER_NAME", "公需科目继续教育平台", "the issuer named on certificates, credentials and xAPI "
+            "statements"),
+    Setting("LMS_SIGNING_KEY_DIR", _in_instance("signing-keys"), "Ed25519 keys (0600) that sign credentials; "
+            "`flask credentials rotate-key` adds one; public keys at `/.well-known/jwks.json`",
+            shown="`instance/signing-keys`"),
+    Setting("LMS_VERIFY_RATE_LIMIT", "30 per minute;300 per hour", "public certificate lookups per client"),
+    # The HR API and its webhooks.
+    Setting("LMS_API_RATE_LIMIT", "120 per minute", "HR API requests per client token (429 JSON beyond; tokens "
+            "issued at `/api-clients`, spec at `/api/v1/openapi.json`)"),
+    Setting("LMS_API_AUTH_FAILURE_LIMIT", "10 per minute;50 per hour", "wrong HR API secrets per key id and "
+            "address, and per address over all key ids"),
+    Setting("LMS_WEBHOOK_ALLOW_HTTP", "0", "`1` lets webhook URLs use plain http (development, tests)", parse=_on),
+    Setting("LMS_WEBHOOK_ALLOW_PRIVATE", "0", "`1` lets webhook URLs point at localhost or private addresses "
+            "(development, tests)", parse=_on),
+    Setting("LMS_WEBHOOK_MAX_PER_CLIENT", "10", "webhook subscriptions one API client may have", parse=int),
+    # The player.
+    Setting("LMS_HEARTBEAT_SECONDS", "12", "seconds between the player's heartbeats", parse=int),
+    Setting("LMS_READING_MIN_SECONDS", "60", "the minimum reading time of a text lesson", parse=int),
+    Setting("LMS_SESSION_STARTS_PER_MINUTE", "12", "play sessions one learner may start in a minute (each "
+            "supersedes the last); more get a clear 429", parse=int),
+    # Uploads and media (lms/media/uploads.py).
+    Setting("LMS_MAX_UPLOAD_MB", "2048", "largest video a publisher may upload (checked when the upload is "
+            "created)", parse=int),
+    Setting("LMS_PACKAGE_MAX_MB", "2048", "largest course package a publisher may upload", parse=int),
+    Setting("LMS_UPLOAD_CHUNK_MB", "8", "size of each part of an upload (object storage needs at least 5)",
+            parse=int),
+    Setting("LMS_UPLOAD_TTL_HOURS", "24", "an upload with no new part for this long is deleted with its parts "
+            "(the `media` worker sweeps hourly)", parse=int),
+    Setting("LMS_UPLOAD_MAX_OPEN", "10", "unfinished uploads one person may have at once", parse=int),
+    Setting("LMS_TRANSCODE_STALL_SECONDS", "120", "a transcode without progress this long shows as interrupted "
+            "and may be retried", parse=int),
+    # Record exports.
+    Setting("LMS_EXPORT_INLINE_MAX_ROWS", "5000", "exports up to this many rows download at once; larger ones "
+            "run as a job with a progress bar", parse=int),
+    Setting("LMS_EXPORT_TTL_HOURS", "24", "a job export's download link (requester only) expires after this; "
+            "the worker deletes expired files hourly", parse=int),
+    Setting("LMS_EXPORT_CHUNK_ROWS", "5000", "rows an export job writes between progress updates", parse=int),
+    # The outbox (webhooks, xAPI statements): retries with exponential backoff, then "failed".
+    Setting("LMS_OUTBOX_BACKOFF_SECONDS", "30", "the first retry delay of an outgoing message, doubling (capped "
+            "at 6 hours)", parse=float),
+    Setting("LMS_OUTBOX_MAX_ATTEMPTS", "24", "attempts before a message is given up as failed (kept; `flask "
+            "outbox retry`)", parse=int),
+    Setting("LMS_OUTBOX_TIMEOUT_SECONDS", "10", "how long one send may take", parse=float),
+    # A Learning Record Store (xAPI 1.0.3); statements are sent only when the endpoint is set.
+    Setting("LMS_XAPI_ENDPOINT", None, "the LRS (e.g. `https://lrs.example.org/xAPI`); statements are written "
+            "only when it is set"),
+    Setting("LMS_XAPI_USERNAME", "", "HTTP basic auth user for the LRS"),
+    Setting("LMS_XAPI_PASSWORD", "", "HTTP basic auth password for the LRS"),
+)
+
+# app.config key → (value, meaning): not read from the environment.
+FIXED: dict[str, tuple[object, str]] = {
+    "SQLALCHEMY_ENGINE_OPTIONS": ({"pool_pre_ping": True,
+                                   "json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False)},
+                                  "JSON stored as readable UTF-8, so Chinese tags can be searched on every database"),
+    "RATELIMIT_HEADERS_ENABLED": (True, "rate-limited answers say when to try again"),
+    "BABEL_DEFAULT_LOCALE": ("zh_Hans_CN", "the language of the pages"),
+    "WTF_CSRF_TIME_LIMIT": (None, "a form's CSRF token lasts as long as the session"),
+    "SESSION_COOKIE_HTTPONLY": (True, "scripts cannot read the session cookie"),
+    "SESSION_COOKIE_SAMESITE": ("Lax", "the session cookie is not sent with other sites' form posts"),
+    "REMEMBER_COOKIE_HTTPONLY": (True, "scripts cannot read the remember-me cookie"),
+    "REMEMBER_COOKIE_SAMESITE": ("Lax", "the remember-me cookie is not sent with other sites' form posts"),
+    "PREFERRED_URL_SCHEME": ("http", "scheme of links built outside a request; production takes it from "
+                                     "`LMS_PUBLIC_URL`"),
+    "MAX_CONTENT_LENGTH": (16 * 1024 * 1024, "largest request body; views that take uploads raise it for "
+                                             "themselves (`body_limit`)"),
+    "CATALOG_PAGE_SIZE": (12, "courses per catalog page"),
+    "LMS_SEARCH_PAGE_SIZE": (10, "results per search page"),
+    "LMS_PASSWORD_METHOD": ("scrypt", "password hashing (tests and benchmarks use a fast one)"),
+    "LMS_BENCH_ENDPOINTS": (False, "the benchmark-only endpoints (benchmarks only; refused in production)"),
+}
+
+# app.config key → meaning: computed by load_config() or settle_config() from the settings above.
+DERIVED: dict[str, str] = {
+    "LMS_KEYS_IN_INSTANCE": "`SECRET_KEY` or `LMS_DATA_KEY` comes from the instance folder (warned about in "
+                            "production)",
+    "RATELIMIT_STORAGE_URI": "`REDIS_URL`, or memory (one process)",
+    "SESSION_COOKIE_SECURE": "`LMS_SECURE_COOKIES`, or on in production",
+    "REMEMBER_COOKIE_SECURE": "`LMS_SECURE_COOKIES`, or on in production",
+    "REMEMBER_COOKIE_DURATION": "`LMS_REMEMBER_DAYS` as a duration",
+}
+
+
+def declared_keys() -> set[str]:
+    """Every app.config key this module declares."""
+    return {s.config_key for s in ENVIRONMENT if s.config_key} | set(FIXED) | set(DERIVED)
+
+
+def instance_path(default: str) -> str:
+    """The instance folder: ``LMS_INSTANCE_PATH``, else ``default``."""
+    return os.environ.get("LMS_INSTANCE_PATH") or default
+
+
 def load_config(instance_path: str) -> dict:
     env = os.environ
     if env.get("DATABASE_URL") and not (env.get("SECRET_KEY") and env.get("LMS_DATA_KEY")):
@@ -43,104 +258,41 @@ def load_config(instance_path: str) -> dict:
         logging.getLogger(__name__).warning(
             "DATABASE_URL is set but SECRET_KEY / LMS_DATA_KEY are not: using the keys in %s. "
             "Every host that shares this database must use the same keys.", instance_path)
-    database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'lms.sqlite3'}"
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
-    elif database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
-    redis_url = env.get("REDIS_URL") or None
-    return {
-        # development (the default: one machine, plain http) or production; see settle_config().
-        "LMS_ENV": env.get("LMS_ENV", "development"),
+    config = {key: value for key, (value, _meaning) in FIXED.items()}
+    values = {s.name: s.read(env, instance_path) for s in ENVIRONMENT}
+    config.update({s.config_key: values[s.name] for s in ENVIRONMENT if s.config_key})
+    secure = values["LMS_SECURE_COOKIES"]  # None: on in production, off in development (settle_config)
+    config.update({
         "LMS_KEYS_IN_INSTANCE": not (env.get("SECRET_KEY") and env.get("LMS_DATA_KEY")),
-        "SECRET_KEY": env.get("SECRET_KEY") or _instance_secret(instance_path, "secret_key"),
-        "LMS_DATA_KEY": env.get("LMS_DATA_KEY") or _instance_secret(instance_path, "data_key"),
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        # JSON stored as readable UTF-8, so Chinese tags can be searched on every database.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True,
-                                      "json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False)},
-        "LMS_MEDIA_ROOT": env.get("LMS_MEDIA_ROOT") or str(Path(instance_path) / "media"),
-        "REDIS_URL": redis_url,
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
-        # Login: requests per address whatever their outcome (a flood guard; a workplace may share one
-        # address), then failures only, per account and per address, each adding a doubling delay
-        # (lms/accounts/throttle.py). No lock: the right password works once the delay has passed.
-        "LMS_LOGIN_RATE_LIMIT": env.get("LMS_LOGIN_RATE_LIMIT", "60 per minute"),
-        "LMS_LOGIN_FREE_FAILURES": int(env.get("LMS_LOGIN_FREE_FAILURES", "5")),
-        "LMS_LOGIN_FAILURE_WINDOW_HOURS": int(env.get("LMS_LOGIN_FAILURE_WINDOW_HOURS", "24")),
-        "LMS_LOGIN_SOURCE_FREE_FAILURES": int(env.get("LMS_LOGIN_SOURCE_FREE_FAILURES", "30")),
-        "LMS_LOGIN_SOURCE_WINDOW_SECONDS": int(env.get("LMS_LOGIN_SOURCE_WINDOW_SECONDS", "3600")),
-        "LMS_LOGIN_DELAY_SECONDS": float(env.get("LMS_LOGIN_DELAY_SECONDS", "30")),
-        "LMS_LOGIN_MAX_DELAY_SECONDS": float(env.get("LMS_LOGIN_MAX_DELAY_SECONDS", "900")),
-        "LMS_KNOWN_DEVICE_DAYS": int(env.get("LMS_KNOWN_DEVICE_DAYS", "180")),
-        "LMS_PUBLIC_URL": env.get("LMS_PUBLIC_URL", "http://127.0.0.1:5000"),
-        # Certificates: issuer code in numbers (2-6 capitals/digits), issuer name, credential signing keys.
-        "LMS_CERT_ISSUER_CODE": env.get("LMS_CERT_ISSUER_CODE", "GX"),
-        "LMS_CERT_ISSUER_NAME": env.get("LMS_CERT_ISSUER_NAME", "公需科目继续教育平台"),
-        "LMS_SIGNING_KEY_DIR": env.get("LMS_SIGNING_KEY_DIR") or str(Path(instance_path) / "signing-keys"),
-        "LMS_VERIFY_RATE_LIMIT": env.get("LMS_VERIFY_RATE_LIMIT", "30 per minute;300 per hour"),
-        # HR API: requests per client (key), and where webhooks may point (https, public hosts).
-        "LMS_API_RATE_LIMIT": env.get("LMS_API_RATE_LIMIT", "120 per minute"),
-        # Wrong API secrets per key id from one address, and per address over all key ids.
-        "LMS_API_AUTH_FAILURE_LIMIT": env.get("LMS_API_AUTH_FAILURE_LIMIT", "10 per minute;50 per hour"),
-        "LMS_WEBHOOK_ALLOW_HTTP": env.get("LMS_WEBHOOK_ALLOW_HTTP", "0") == "1",
-        "LMS_WEBHOOK_ALLOW_PRIVATE": env.get("LMS_WEBHOOK_ALLOW_PRIVATE", "0") == "1",
-        "LMS_WEBHOOK_MAX_PER_CLIENT": int(env.get("LMS_WEBHOOK_MAX_PER_CLIENT", "10")),
-        "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
-        "BABEL_DEFAULT_TIMEZONE": env.get("LMS_TIMEZONE", "Asia/Shanghai"),
-        "WTF_CSRF_TIME_LIMIT": None,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        # None: on in production, off in development (settle_config); LMS_SECURE_COOKIES decides when set.
-        "SESSION_COOKIE_SECURE": _flag(env.get("LMS_SECURE_COOKIES")),
-        # Login sessions (lms/accounts/sessions.py): "在此设备上保持登录" lasts at most this many
-        # days; other sessions end when the browser closes, and on the server after this many hours
-        # at most (a week: a browser left open is not asked again mid-week, a copied cookie does not
-        # live on). Page views record activity at most this often.
-        "LMS_REMEMBER_DAYS": int(env.get("LMS_REMEMBER_DAYS", "30")),
-        "LMS_SESSION_HOURS": int(env.get("LMS_SESSION_HOURS", "168")),
-        "LMS_SESSION_TOUCH_SECONDS": int(env.get("LMS_SESSION_TOUCH_SECONDS", "600")),
-        "REMEMBER_COOKIE_DURATION": timedelta(days=int(env.get("LMS_REMEMBER_DAYS", "30"))),
-        "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": _flag(env.get("LMS_SECURE_COOKIES")),
-        "LMS_PROXY_FIX": env.get("LMS_PROXY_FIX", "0") == "1",
-        "LMS_REGISTER_RATE_LIMIT": env.get("LMS_REGISTER_RATE_LIMIT", "20 per hour"),
-        # The player: seconds between heartbeats, the minimum reading time of a text lesson, and how many
-        # play sessions one learner may start in a minute (each start supersedes the previous one).
-        "LMS_HEARTBEAT_SECONDS": int(env.get("LMS_HEARTBEAT_SECONDS", "12")),
-        "LMS_READING_MIN_SECONDS": int(env.get("LMS_READING_MIN_SECONDS", "60")),
-        "LMS_SESSION_STARTS_PER_MINUTE": int(env.get("LMS_SESSION_STARTS_PER_MINUTE", "12")),
-        "CATALOG_PAGE_SIZE": 12,
-        "LMS_MAX_UPLOAD_MB": int(env.get("LMS_MAX_UPLOAD_MB", "2048")),
-        "LMS_TRANSCODE_STALL_SECONDS": int(env.get("LMS_TRANSCODE_STALL_SECONDS", "120")),
-        "LMS_PACKAGE_MAX_MB": int(env.get("LMS_PACKAGE_MAX_MB", "2048")),
-        # Uploads in parts (lms/media/uploads.py): part size, how long an idle upload is kept, and
-        # how many open uploads one person may have.
-        "LMS_UPLOAD_CHUNK_MB": int(env.get("LMS_UPLOAD_CHUNK_MB", "8")),
-        "LMS_UPLOAD_TTL_HOURS": int(env.get("LMS_UPLOAD_TTL_HOURS", "24")),
-        "LMS_UPLOAD_MAX_OPEN": int(env.get("LMS_UPLOAD_MAX_OPEN", "10")),
-        # Search index (Whoosh + jieba) and the job queue that is its only writer.
-        "LMS_SEARCH_INDEX": env.get("LMS_SEARCH_INDEX") or str(Path(instance_path) / "search-index"),
-        "LMS_SEARCH_PAGE_SIZE": 10,
-        "LMS_JOBS_FILE": env.get("LMS_JOBS_FILE") or str(Path(instance_path) / "jobs.sqlite3"),
-        "LMS_JOBS_IMMEDIATE": env.get("LMS_JOBS_IMMEDIATE", "0") == "1",
-        # Record exports: up to this many rows download at once, more run as a job; files kept this long.
-        "LMS_EXPORT_INLINE_MAX_ROWS": int(env.get("LMS_EXPORT_INLINE_MAX_ROWS", "5000")),
-        "LMS_EXPORT_TTL_HOURS": int(env.get("LMS_EXPORT_TTL_HOURS", "24")),
-        "LMS_EXPORT_CHUNK_ROWS": int(env.get("LMS_EXPORT_CHUNK_ROWS", "5000")),
-        # Every request body; views that take uploads raise it for themselves (core/web.py body_limit).
-        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
-        # The outbox (webhooks, xAPI statements): retries with exponential backoff, then "failed".
-        "LMS_OUTBOX_BACKOFF_SECONDS": float(env.get("LMS_OUTBOX_BACKOFF_SECONDS", "30")),
-        "LMS_OUTBOX_MAX_ATTEMPTS": int(env.get("LMS_OUTBOX_MAX_ATTEMPTS", "24")),
-        "LMS_OUTBOX_TIMEOUT_SECONDS": float(env.get("LMS_OUTBOX_TIMEOUT_SECONDS", "10")),
-        # A Learning Record Store (xAPI 1.0.3); statements are sent only when the endpoint is set.
-        "LMS_XAPI_ENDPOINT": env.get("LMS_XAPI_ENDPOINT") or None,
-        "LMS_XAPI_USERNAME": env.get("LMS_XAPI_USERNAME", ""),
-        "LMS_XAPI_PASSWORD": env.get("LMS_XAPI_PASSWORD", ""),
-    }
+        "RATELIMIT_STORAGE_URI": values["REDIS_URL"] or "memory://",
+        "SESSION_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_DURATION": timedelta(days=values["LMS_REMEMBER_DAYS"]),
+    })
+    return config
+
+
+def settings_tables() -> str:
+    """The README's settings tables (Markdown), generated from the declarations above."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in ENVIRONMENT:
+        if s.shown is not None:
+            default = s.shown
+        elif s.default is None:
+            default = "unset"
+        elif s.default == "":
+            default = "empty"
+        else:
+            default = f"`{s.default}`"
+        lines.append(f"| `{s.name}` | {default} | {s.meaning} |")
+    lines += ["", "Fixed in `lms/config.py` (tests and benchmarks may pass others to `create_app(config)`):", "",
+              "| setting | value | meaning |", "|---|---|---|"]
+    for key, (value, meaning) in FIXED.items():
+        shown = "JSON as UTF-8, pre-ping" if key == "SQLALCHEMY_ENGINE_OPTIONS" else f"`{value!r}`"
+        lines.append(f"| `{key}` | {shown} | {meaning} |")
+    lines += ["", "Derived from the settings above:", "", "| setting | from |", "|---|---|"]
+    lines += [f"| `{key}` | {meaning} |" for key, meaning in DERIVED.items()]
+    return "\n".join(lines) + "\n"
 
 
 def settle_config(config) -> list[str]:

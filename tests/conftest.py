@@ -70,7 +70,7 @@ def build_database(app, packages=()):
     from flask_migrate import upgrade
 
     from lms.catalog.services import import_packages, load_packages
-    from lms.core.cli import ensure_reference_data
+    from lms.cli import ensure_reference_data
     from lms.extensions import db
 
     with app.app_context():

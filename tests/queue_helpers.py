@@ -63,7 +63,7 @@ def queue_site(app, tmp_path: Path, name: str, *, use_redis: bool, packages=(), 
 
 def start_consumer(env, tmp_path, queue: str = "media_huey"):
     log = open(tmp_path / "consumer.log", "ab")  # noqa: SIM115 (closed by stop)
-    process = subprocess.Popen([str(CONSUMER), f"lms.core.jobs.{queue}", "-w", "1", "-k", "thread"],
+    process = subprocess.Popen([str(CONSUMER), f"lms.worker.{queue}", "-w", "1", "-k", "thread"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     process.log_file = log
     return process

@@ -74,7 +74,7 @@ def check_password_strength(password: str, *, personal: tuple[str, ...] = ()) ->
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method=current_app.config.get("LMS_PASSWORD_METHOD", "scrypt"))
+    return generate_password_hash(password, method=current_app.config["LMS_PASSWORD_METHOD"])
 
 
 def _clean_person(data: PersonData) -> dict:
@@ -177,7 +177,7 @@ _DUMMY_HASHES: dict[str, str] = {}
 
 
 def _dummy_hash() -> str:
-    method = current_app.config.get("LMS_PASSWORD_METHOD", "scrypt")
+    method = current_app.config["LMS_PASSWORD_METHOD"]
     if method not in _DUMMY_HASHES:
         _DUMMY_HASHES[method] = generate_password_hash("not-a-password-0", method=method)
     return _DUMMY_HASHES[method]

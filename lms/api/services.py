@@ -23,7 +23,7 @@ from limits import parse_many
 from sqlalchemy import or_, select, update
 
 from ..accounts import crypto
-from ..accounts.models import Organization, Role
+from ..accounts.models import Organization, Region, Role
 from ..core.audit import record_event
 from ..core.clock import local_zone, now, utcnow_naive
 from ..core.errors import DomainError, InvalidInput, NotAllowed, NotFound
@@ -106,8 +106,6 @@ def visible_client(actor, client_id: int) -> ApiClient:
 
 
 def issuable_regions(actor) -> list:
-    from ..accounts.models import Region
-
     query = select(Region).order_by(Region.code)
     if not actor.has_role(Role.ADMIN):
         query = query.where(Region.code.in_(_auditor_regions(actor)))
@@ -234,7 +232,7 @@ _BEARER = 'Bearer realm="gongxu-lms"'
 
 
 def _failure_limits():
-    return parse_many(current_app.config.get("LMS_API_AUTH_FAILURE_LIMIT") or "10 per minute;50 per hour")
+    return parse_many(current_app.config["LMS_API_AUTH_FAILURE_LIMIT"])
 
 
 def _failure_keys(key_id: str, source: str | None) -> list[tuple[str, ...]]:
@@ -350,8 +348,8 @@ def check_webhook_url(url: str, *, allow_http: bool | None = None, allow_private
 
     Delivery checks the resolved address again (:func:`resolve_public_address`) before each send."""
     config = current_app.config
-    allow_http = config.get("LMS_WEBHOOK_ALLOW_HTTP", False) if allow_http is None else allow_http
-    allow_private = config.get("LMS_WEBHOOK_ALLOW_PRIVATE", False) if allow_private is None else allow_private
+    allow_http = config["LMS_WEBHOOK_ALLOW_HTTP"] if allow_http is None else allow_http
+    allow_private = config["LMS_WEBHOOK_ALLOW_PRIVATE"] if allow_private is None else allow_private
     url = (url or "").strip() if isinstance(url, str) else ""
     if not url:
         raise InvalidInput("请提供接收事件的网址 url。", field="url")
@@ -399,7 +397,7 @@ def register_webhook(client: ApiClient, url: str, events=None) -> tuple[WebhookS
     before holding any lock). A client has at most ``LMS_WEBHOOK_MAX_PER_CLIENT`` active subscriptions."""
     # The client's row is locked (PostgreSQL) so two registrations at once cannot both pass the cap.
     db.session.execute(select(ApiClient.id).where(ApiClient.id == client.id).with_for_update())
-    limit = int(current_app.config.get("LMS_WEBHOOK_MAX_PER_CLIENT", 10))
+    limit = int(current_app.config["LMS_WEBHOOK_MAX_PER_CLIENT"])
     if len(client_webhooks(client)) >= limit:
         raise InvalidInput(f"每个接口凭证最多登记 {limit} 个事件订阅，已达上限。请先删除不再使用的订阅"
                            "（DELETE /api/v1/webhooks/<编号>），再登记新的。", field="url")

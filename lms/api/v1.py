@@ -78,7 +78,7 @@ def _rate_limit(client) -> None:
     if not limiter.enabled:
         return
     strategy = limiter.limiter
-    for item in parse_many(current_app.config.get("LMS_API_RATE_LIMIT") or "120 per minute"):
+    for item in parse_many(current_app.config["LMS_API_RATE_LIMIT"]):
         if not strategy.hit(item, "lms-api", client.key_id):
             reset_at, _remaining = strategy.get_window_stats(item, "lms-api", client.key_id)
             retry = max(1, int(reset_at - time.time()) + 1)
@@ -300,7 +300,7 @@ def _openapi_document() -> dict:
 @bp.get("/openapi.json")
 def openapi():
     document = dict(_openapi_document())
-    base = current_app.config.get("LMS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    base = current_app.config["LMS_PUBLIC_URL"].rstrip("/")
     document["servers"] = [{"url": f"{base}/api/v1", "description": "本平台"}]
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"

@@ -59,11 +59,15 @@ from ..accounts import crypto
 from ..accounts.models import EmploymentStatus, User
 from ..core import signals
 from ..core.clock import iso_utc, now, utcnow_naive
-from ..core.errors import InvalidInput
-from ..core.outbox_delivery import WEBHOOK, NotReady, OutgoingRequest, Undeliverable, add_message
+from ..core.errors import InvalidInput, NotAllowed
 from ..credits.models import CreditRecord
+from ..exports import records
 from ..extensions import db
+from ..outbox.delivery import NotReady, OutgoingRequest, Undeliverable, add_message, sender
 from .models import ApiClient, WebhookSubscription
+from .services import resolve_public_address
+
+CHANNEL = "webhook"  # the outbox channel of webhook messages
 
 CREATED = "credit_record.created"
 VOIDED = "credit_record.voided"
@@ -109,9 +113,6 @@ def active_subscriptions(event_type: str, user: User | None = None) -> list[Webh
 
 def _row_in_scope(client: ApiClient, record_id: int | None):
     """The entry as the client may read it, or None when it is outside the client's scope."""
-    from ..core.errors import NotAllowed
-    from ..exports import records
-
     if record_id is None:
         return None
     try:
@@ -139,7 +140,7 @@ def enqueue_event(event_type: str, record: CreditRecord, *, voided_by: CreditRec
         if not in_scope[sub.api_client_id]:
             continue
         event_id = str(uuid.uuid4())
-        add_message(channel=WEBHOOK, event_type=event_type, event_id=event_id, subscription_id=sub.id,
+        add_message(channel=CHANNEL, event_type=event_type, event_id=event_id, subscription_id=sub.id,
                     payload={"id": event_id, "type": event_type, "created_at": iso_utc(now()), "record_id": record.id,
                              "voided_by_id": voided_by.id if voided_by is not None else None})
         added += 1
@@ -174,8 +175,6 @@ def event_body(message, client: ApiClient) -> tuple[bytes, int]:
     """The JSON body of a message as the client may read it now, and the record's id.
 
     Undeliverable when the record is no longer in the client's scope."""
-    from ..exports import records
-
     stored = json.loads(message.payload)
     record_id, voided_by_id = _stored_ids(stored)
     row = _row_in_scope(client, record_id)
@@ -200,8 +199,6 @@ def pinned_target(url: str) -> tuple[str, dict[str, str], dict]:
     the original host, so the connection cannot go anywhere else."""
     if current_app.config.get("LMS_WEBHOOK_ALLOW_PRIVATE"):
         return url, {}, {}
-    from .services import resolve_public_address
-
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
@@ -218,6 +215,7 @@ def pinned_target(url: str) -> tuple[str, dict[str, str], dict]:
     return target, headers, extensions
 
 
+@sender(CHANNEL)
 def build_request(message) -> OutgoingRequest:
     """The signed POST for one webhook message: the body as the client may read it now, timestamped
     now, to an address checked now."""

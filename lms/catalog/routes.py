@@ -1,21 +1,13 @@
-from flask import Blueprint, current_app, render_template, request
-from markupsafe import Markup
+from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask_login import current_user
 
-from ..core.formatting import format_duration, format_hours
-from ..core.markdown import render_markdown
+from ..core.storage import media_path
+from ..extensions import db
 from . import services
-from .models import CATEGORY_LABELS
+from .models import CATEGORY_LABELS, Course, CourseStatus
+from .permissions import can_preview
 
 bp = Blueprint("catalog", __name__)
-
-
-@bp.app_template_filter("markdown")
-def markdown_filter(text: str) -> Markup:
-    return Markup(render_markdown(text or ""))
-
-
-bp.add_app_template_filter(format_hours, "hours")
-bp.add_app_template_filter(format_duration, "duration")
 
 
 @bp.get("/")
@@ -46,20 +38,10 @@ def course(code: str):
 
 @bp.get("/courses/<int:course_id>/cover.jpg")
 def cover(course_id: int):
-    """Covers of published courses are public; drafts' only to those who may edit them."""
-    from flask import abort, send_file
-    from flask_login import current_user
-
-    from ..core.storage import media_path
-    from ..extensions import db
-    from .models import Course, CourseStatus
-
+    """Covers of published courses are public; drafts' only to those who may edit or review them."""
     course = db.session.get(Course, course_id)
     if course is None or not course.cover_path:
         abort(404)
-    if course.status != CourseStatus.PUBLISHED:
-        from ..publishing.services import can_edit
-
-        if not (current_user.is_authenticated and (can_edit(current_user, course) or current_user.has_role("reviewer"))):
-            abort(404)
+    if course.status != CourseStatus.PUBLISHED and not can_preview(current_user, course):
+        abort(404)
     return send_file(media_path(course.cover_path), mimetype="image/jpeg", max_age=3600)

@@ -28,7 +28,7 @@ CLR_CONTEXT = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
 
 
 def base_url() -> str:
-    return current_app.config.get("LMS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    return current_app.config["LMS_PUBLIC_URL"].rstrip("/")
 
 
 def identity_object(id_number: str, salt: str | None = None) -> dict:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..catalog.models import CATEGORY_LABELS, Category
 from ..core.clock import utcnow_naive
 from ..extensions import db
 
@@ -64,8 +65,6 @@ class Certificate(db.Model):
 
     @property
     def category_label(self) -> str:
-        from ..catalog.models import CATEGORY_LABELS, Category
-
         if not self.category:
             return "全部类别"
         try:

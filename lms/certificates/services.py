@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import crypto
-from ..accounts.models import Role
+from ..accounts.models import Role, User
 from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import iso_utc, local_date, utcnow_naive
@@ -84,7 +84,7 @@ def _render_and_sign(cert: Certificate) -> None:
     user = cert.user
     rows = _annual_rows(cert) if cert.kind == CertificateKind.ANNUAL else None
     data = pdf.render(cert, verify_url=verify_url(cert.number), holder_name=user.real_name, rows=rows,
-                      timezone=current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
+                      timezone=current_app.config["BABEL_DEFAULT_TIMEZONE"])
     _store_pdf(cert, data)
     id_number = crypto.decrypt(user.id_number_encrypted)
     if cert.kind == CertificateKind.COURSE:
@@ -124,7 +124,6 @@ def issue_course_certificate(record: CreditRecord) -> Certificate:
     existing = certificate_for_course(record.user_id, record.course_code)
     if existing is not None:
         return existing
-    from ..accounts.models import User
 
     user = db.session.get(User, record.user_id)
     cert = _new_certificate(user, CertificateKind.COURSE, record.credit_year)

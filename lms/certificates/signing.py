@@ -24,7 +24,7 @@ ALGORITHM = "EdDSA"
 
 
 def key_dir() -> Path:
-    path = Path(current_app.config.get("LMS_SIGNING_KEY_DIR") or Path(current_app.instance_path) / "signing-keys")
+    path = Path(current_app.config["LMS_SIGNING_KEY_DIR"])
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 

@@ -4,6 +4,8 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from flask import current_app
+
 _frozen: datetime | None = None
 
 
@@ -19,9 +21,7 @@ def utcnow_naive() -> datetime:
 
 def local_zone() -> ZoneInfo:
     """The platform's time zone (``LMS_TIMEZONE``, default Asia/Shanghai): credit years, dates shown."""
-    from flask import current_app
-
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 def local_date(at: datetime | None, zone: ZoneInfo | None = None) -> date | None:

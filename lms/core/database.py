@@ -7,6 +7,8 @@ from flask import g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from ..extensions import db
+
 _WRITING = contextvars.ContextVar("lms_sqlite_writing", default=False)
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Key of a SQLite connection's ``info``: whether its current transaction began with BEGIN IMMEDIATE
@@ -32,8 +34,6 @@ def commit_apart(change, *, commit=None) -> None:
     write once another writer has committed meanwhile. Nothing may be pending when it is called.
     ``commit`` defaults to the app session's commit."""
     if commit is None:
-        from ..extensions import db
-
         commit = db.session.commit
     commit()
     with writing():

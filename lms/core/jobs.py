@@ -1,32 +1,32 @@
 """The background job queue (huey).
 
-One huey instance per process. It is configured from the environment when imported, so that
-``huey_consumer lms.core.jobs.huey -w 1 -k thread`` finds the same queue as the web app, and
-reconfigured from the app's config by :func:`init_app`:
+One huey instance per queue and process, created here unconfigured (in memory) so that domains
+can declare their tasks with :func:`app_task` when their modules are imported, and pointed at the
+app's configuration by :func:`init_app` (which :func:`lms.create_app` calls):
 
 - ``REDIS_URL`` set → Redis queue (workers on many hosts);
 - otherwise a SQLite queue file, ``LMS_JOBS_FILE`` (default ``<instance>/jobs.sqlite3``);
 - ``LMS_JOBS_IMMEDIATE`` true → jobs run at once in the calling process (tests only).
 
+This module knows no domain and no app factory. Domains register their tasks by being imported:
+the app factory imports every task module as it wires the app, so a worker knows every task once
+it has built the app. The worker's entry point is :mod:`lms.worker` (``huey_consumer
+lms.worker.huey``), which builds the app; ``flask jobs worker`` runs the same consumer inside the
+app the ``flask`` command built.
+
 Every job runs inside an app context (:func:`app_task`): the caller's when there is one
-(immediate mode), otherwise the app of this process (``flask jobs worker``), created on first use
-in a bare ``huey_consumer``.
+(immediate mode), otherwise the app of this process, the last one :func:`init_app` was given.
 """
 
 import functools
-import importlib
-import os
 import threading
 from pathlib import Path
 
 from flask import Flask, has_app_context
 from huey import Huey
-from huey.storage import RedisStorage, SqliteStorage
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
-# Modules that define jobs; imported with this module so a consumer knows every task.
-TASK_MODULES = ("lms.search.tasks", "lms.media.tasks", "lms.core.tasks", "lms.exports.tasks")
-
-_lock = threading.RLock()  # re-entrant: create_app() calls init_app()
+_lock = threading.RLock()
 _app: Flask | None = None
 
 
@@ -37,18 +37,10 @@ def _storage(redis_url: str | None, jobs_file: str) -> tuple[type, dict]:
     return SqliteStorage, {"filename": jobs_file}
 
 
-def _from_environment(name: str) -> Huey:
-    root = Path(__file__).resolve().parents[2]
-    instance = os.environ.get("LMS_INSTANCE_PATH") or str(root / "instance")
-    jobs_file = os.environ.get("LMS_JOBS_FILE") or str(Path(instance) / "jobs.sqlite3")
-    storage_class, kwargs = _storage(os.environ.get("REDIS_URL") or None, jobs_file)
-    return Huey(name, storage_class=storage_class, **kwargs)
-
-
 # Two queues, each with its own consumer: short jobs (the search index, whose single writer keeps
-# updates in order) never wait behind a long video transcode.
-huey = _from_environment("gongxu-lms")
-media_huey = _from_environment("gongxu-lms-media")
+# updates in order) never wait behind a long video transcode. In memory until init_app().
+huey = Huey("gongxu-lms", storage_class=MemoryStorage)
+media_huey = Huey("gongxu-lms-media", storage_class=MemoryStorage)
 QUEUES = {"default": huey, "media": media_huey}
 
 
@@ -67,13 +59,11 @@ def init_app(app: Flask) -> None:
 
 
 def job_app() -> Flask:
-    """The app jobs run in; a bare ``huey_consumer`` process creates it on first use."""
-    global _app
+    """The app jobs run in: the one this process built (``lms.worker`` builds it for a consumer)."""
     with _lock:
         if _app is None:
-            from .. import create_app
-
-            _app = create_app()
+            raise RuntimeError("no app for jobs: run the consumer as `huey_consumer lms.worker.huey` "
+                               "(or `flask jobs worker`), which builds the app first")
         return _app
 
 
@@ -101,17 +91,9 @@ def app_task(queue: str = "default", **task_options):
 
 def app_periodic_task(schedule, queue: str = "default", **task_options):
     """``huey.periodic_task`` (e.g. ``crontab(minute="*")``) run inside an app context by the
-    queue's consumer (``flask jobs worker`` runs periodic tasks)."""
+    queue's consumer (``huey_consumer lms.worker.huey`` and ``flask jobs worker`` run periodic tasks)."""
 
     def decorator(fn):
         return QUEUES[queue].periodic_task(schedule, **task_options)(_in_app(fn))
 
     return decorator
-
-
-def load_task_modules() -> None:
-    for name in TASK_MODULES:
-        importlib.import_module(name)
-
-
-load_task_modules()

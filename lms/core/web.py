@@ -7,7 +7,7 @@ from flask import abort, request
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from ..extensions import db
+from ..extensions import db, login_manager
 from .database import writing
 
 
@@ -40,7 +40,6 @@ def roles_required(*roles):
         @wraps(view)
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
-                from ..extensions import login_manager
                 return login_manager.unauthorized()
             if not any(current_user.has_role(r) for r in roles):
                 abort(403)

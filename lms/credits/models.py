@@ -5,6 +5,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from ..catalog.models import CATEGORY_LABELS, Category
 from ..core.clock import utcnow_naive
 from ..extensions import db
 
@@ -113,8 +114,6 @@ class CreditRecord(db.Model):
 
     @property
     def category_label(self) -> str:
-        from ..catalog.models import CATEGORY_LABELS, Category
-
         try:
             return CATEGORY_LABELS[Category(self.category)]
         except ValueError:

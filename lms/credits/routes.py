@@ -8,7 +8,6 @@ from wtforms import SelectChoice
 
 from ..accounts.models import Role
 from ..accounts.services import region_names
-from ..core.clock import local_date
 from ..core.forms import run_form
 from ..core.web import roles_required
 from ..extensions import db
@@ -82,11 +81,3 @@ def edit_rule_set(rule_id: int | None = None):
         return redirect(url_for("credits.rule_sets"))
     status = 400 if form.is_submitted() and (form.errors or form.form_errors) else 200
     return render_template("credits/admin_rule_edit.html", form=form, rule=rule), status
-
-
-@bp.app_template_filter("localdate")
-def localdate_filter(value) -> str:
-    """A stored UTC time as the platform's local date, e.g. 2026-03-02."""
-    if value is None:
-        return "—"
-    return local_date(value).isoformat()

@@ -12,10 +12,12 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from ..accounts.models import Region
 from ..catalog.models import CATEGORY_LABELS, Category, LessonKind
 from ..core.audit import record_event
 from ..core.clock import local_date, local_zone, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotFound
+from ..core.formatting import format_hours
 from ..core.signals import credit_record_created, credit_record_voided
 from ..extensions import db
 from .models import CreditRecord, EntryKind, RuleSet
@@ -166,8 +168,6 @@ def lock_ledger() -> None:
 
 
 def _fmt(hours) -> str:
-    from ..core.formatting import format_hours
-
     return format_hours(hours)
 
 
@@ -483,8 +483,6 @@ def save_rule_set(actor, rule_id: int | None, values: dict) -> RuleSet:
         if rule.region_code is None:
             clean["region_code"] = None  # the national default stays the default
     if clean["region_code"] is not None:
-        from ..accounts.models import Region
-
         if db.session.get(Region, clean["region_code"]) is None:
             raise InvalidInput("请选择有效的地区。", field="region_code")
         other = db.session.scalar(select(RuleSet).where(RuleSet.region_code == clean["region_code"]))

@@ -18,6 +18,8 @@ from ..accounts import crypto
 from ..accounts.identifiers import lookup_code
 from ..accounts.models import EmploymentStatus, Organization, Region, Role, User
 from ..catalog.models import CATEGORY_LABELS, Category
+from ..certificates import services as certificates
+from ..certificates.credentials import base_url
 from ..certificates.models import Certificate, CertificateKind
 from ..core.clock import iso_utc, local_date
 from ..core.errors import InvalidInput, NotAllowed
@@ -207,9 +209,7 @@ def id_number(row, full: bool) -> str:
 def verify_url(number: str | None) -> str:
     if not number:
         return ""
-    from ..certificates.services import verify_url as url
-
-    return url(number)
+    return certificates.verify_url(number)
 
 
 def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> list:
@@ -242,8 +242,6 @@ def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> l
 def credential_url(number: str | None) -> str | None:
     if not number:
         return None
-    from ..certificates.credentials import base_url
-
     return f"{base_url()}/api/v1/credentials/{number}"
 
 

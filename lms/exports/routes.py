@@ -2,8 +2,6 @@
 
 Who may export what is decided only by :func:`records.scope_for`; the service does the rest."""
 
-from datetime import UTC
-
 from flask import (
     Blueprint,
     jsonify,
@@ -16,23 +14,16 @@ from flask import (
 from flask_login import current_user, login_required
 from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
-from ..core.clock import local_zone, now
+from ..core.clock import now
 from ..core.errors import InvalidInput
 from ..core.forms import Form, form_error
 from ..core.web import commit, writes_on_read
 from . import records, services
 from .models import ExportStatus
 from .responses import download_response
+from .tasks import export_job
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
-
-
-@bp.app_template_filter("export_time")
-def export_time(value) -> str:
-    """A stored UTC time in the platform's time zone, to the minute."""
-    if value is None:
-        return "—"
-    return value.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
 
 
 class ExportForm(Form):
@@ -77,7 +68,6 @@ def new_export():
                 return _download_now(scope, year, fmt, rows)
             job = services.start_export_job(current_user, scope, year=year, fmt=fmt, rows=rows, ip=_ip())
             commit()
-            from .tasks import export_job
 
             export_job(job.id)  # after the commit, so the worker finds the job
             return redirect(url_for("exports.job_page", job_id=job.id))

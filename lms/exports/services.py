@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from ..accounts.models import Organization
-from ..core.audit import record_event
+from ..core.audit import AuditEvent, record_event
 from ..core.clock import utcnow_naive
 from ..core.database import commit_apart
 from ..core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
@@ -54,15 +54,15 @@ class Gone(DomainError):
 # ---------------------------------------------------------------- settings and input
 
 def inline_max_rows() -> int:
-    return int(current_app.config.get("LMS_EXPORT_INLINE_MAX_ROWS", 5000))
+    return int(current_app.config["LMS_EXPORT_INLINE_MAX_ROWS"])
 
 
 def ttl() -> timedelta:
-    return timedelta(hours=float(current_app.config.get("LMS_EXPORT_TTL_HOURS", 24)))
+    return timedelta(hours=float(current_app.config["LMS_EXPORT_TTL_HOURS"]))
 
 
 def _chunk_rows() -> int:
-    return max(1, int(current_app.config.get("LMS_EXPORT_CHUNK_ROWS", 5000)))
+    return max(1, int(current_app.config["LMS_EXPORT_CHUNK_ROWS"]))
 
 
 def parse_format(value) -> str:
@@ -351,7 +351,7 @@ def file_for_download(actor, job: ExportJob, token: str, *, ip: str | None = Non
         raise NotAllowed("下载链接不完整或不正确，请从“我的导出”页面重新打开。")
     if is_expired(job):
         expire_job(job)
-        hours = current_app.config.get("LMS_EXPORT_TTL_HOURS", 24)
+        hours = current_app.config["LMS_EXPORT_TTL_HOURS"]
         raise Gone(f"下载链接已过期（导出文件保留 {hours} 小时），文件已删除。请重新导出。")
     if job.status != ExportStatus.DONE or not job.file_path:
         raise Conflict("导出尚未完成，请稍候在进度页面下载。" if job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
@@ -401,8 +401,6 @@ def recent_jobs(actor, limit: int = 20) -> list[ExportJob]:
 
 def recent_direct_exports(actor, limit: int = 20) -> list:
     """The actor's recent exports downloaded at once (not through a job), from the audit log."""
-    from ..core.audit import AuditEvent
-
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.actor_id == actor.id,
                                                          AuditEvent.action == "records.export")
                                 .order_by(AuditEvent.id.desc()).limit(limit * 2))

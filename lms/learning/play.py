@@ -50,7 +50,7 @@ def load_lesson(enrollment: Enrollment, lesson_id: int) -> Lesson:
 
 
 def session_starts_per_minute() -> int:
-    return int(current_app.config.get("LMS_SESSION_STARTS_PER_MINUTE", 12))
+    return int(current_app.config["LMS_SESSION_STARTS_PER_MINUTE"])
 
 
 def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProgress]:

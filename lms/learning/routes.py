@@ -102,17 +102,3 @@ def submit_exam(attempt_id: int):
     return redirect(url_for("learning.attempt", attempt_id=attempt.id))
 
 
-@bp.app_template_global("enrollment_for")
-def enrollment_for(course):
-    """The signed-in learner's enrolment in a course (any version), for the course page's button."""
-    if not current_user.is_authenticated:
-        return None
-    return services.find_enrollment(current_user.id, course.code)
-
-
-@bp.app_template_filter("minutes")
-def minutes_filter(seconds) -> str:
-    """Seconds → “12 分 05 秒” / “45 秒”, with units."""
-    seconds = int(round(float(seconds or 0)))
-    m, s = divmod(seconds, 60)
-    return f"{m} 分 {s:02d} 秒" if m else f"{s} 秒"

@@ -35,11 +35,11 @@ system_random = random.SystemRandom()
 
 
 def heartbeat_seconds() -> int:
-    return int(current_app.config.get("LMS_HEARTBEAT_SECONDS", 12))
+    return int(current_app.config["LMS_HEARTBEAT_SECONDS"])
 
 
 def reading_min_seconds() -> int:
-    return int(current_app.config.get("LMS_READING_MIN_SECONDS", 60))
+    return int(current_app.config["LMS_READING_MIN_SECONDS"])
 
 
 # ---------------------------------------------------------------- enrolment

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from ..core.storage import media_path
 from ..extensions import db
-from . import services
+from . import permissions
 from .models import MediaAsset
 
 bp = Blueprint("media", __name__, url_prefix="/media")
@@ -15,7 +15,7 @@ _KINDS = {"video": ("mp4_path", None), "poster": ("poster_path", "image/jpeg"), 
 
 def _load(asset_id: int) -> MediaAsset:
     asset = db.get_or_404(MediaAsset, asset_id)
-    if not services.can_view(current_user, asset):
+    if not permissions.can_view(current_user, asset):
         abort(403)
     return asset
 

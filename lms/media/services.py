@@ -11,7 +11,6 @@ from pathlib import Path
 
 import ffmpeg
 from flask import current_app
-from sqlalchemy import select
 
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput
@@ -69,7 +68,7 @@ def probe_video(path: Path, *, display_name: str | None = None) -> ProbeResult:
 
 
 def cjk_font() -> str:
-    configured = current_app.config.get("LMS_CJK_FONT")
+    configured = current_app.config["LMS_CJK_FONT"]
     for candidate in ([configured] if configured else []) + list(_FONT_CANDIDATES):
         if candidate and os.path.exists(candidate):
             return candidate
@@ -143,29 +142,10 @@ def store_video(source: Path, *, original_name: str, organization=None,
 
 
 def demo_cache_dir() -> Path:
-    configured = current_app.config.get("LMS_DEMO_CACHE")
+    configured = current_app.config["LMS_DEMO_CACHE"]
     path = Path(configured) if configured else media_root() / "demo-cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def can_view(actor, asset: MediaAsset) -> bool:
-    """Published courseware is open to signed-in users; anything else only to its organization's
-    publishers, reviewers and admins."""
-    from ..accounts.models import Role
-    from ..catalog.models import Chapter, Course, CourseStatus, Lesson
-
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return False
-    published = db.session.scalar(
-        select(Lesson.id).join(Chapter).join(Course)
-        .where(Lesson.media_asset_id == asset.id, Course.status == CourseStatus.PUBLISHED).limit(1)
-    )
-    if published is not None:
-        return True
-    if actor.has_role(Role.ADMIN) or actor.has_role(Role.REVIEWER):
-        return True
-    return any(g.organization_id == asset.organization_id for g in actor.grants_for(Role.PUBLISHER))
 
 
 # ---------------------------------------------------------------- uploads and transcoding
@@ -267,7 +247,7 @@ def is_stalled(asset: MediaAsset) -> bool:
     """A job that stopped reporting (its worker died) can be retried instead of waiting forever."""
     if asset.status != MediaStatus.PROCESSING:
         return False
-    limit = current_app.config.get("LMS_TRANSCODE_STALL_SECONDS", 120)
+    limit = current_app.config["LMS_TRANSCODE_STALL_SECONDS"]
     return (utcnow_naive() - asset.updated_at).total_seconds() > limit
 
 

@@ -1,15 +1,31 @@
 """Publisher workspace (/publish) and review queue (/review): parse, load + authorize, one service, respond."""
 
 import shutil
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    after_this_request,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user
+from werkzeug.exceptions import ClientDisconnected
 
 from ..accounts.models import Organization, Role
 from ..assessment.models import QuizQuestion
-from ..catalog.models import Chapter, Course, CourseStatus, Lesson
+from ..catalog.models import Chapter, Course, Lesson
 from ..catalog.packages import PackageError
+from ..catalog.services import export_archive
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.database import writing
@@ -21,11 +37,11 @@ from ..extensions import db
 from ..media import services as media
 from ..media import uploads
 from ..media.models import MediaAsset, Upload, UploadKind, UploadStatus
+from ..media.tasks import transcode_job
 from . import services
 from .forms import CaptionsForm, ChapterForm, CourseForm, LessonForm, QuestionForm, RejectForm, UploadForm
 
 bp = Blueprint("publishing", __name__)
-bp.add_app_template_filter(lambda status: CourseStatus(status).label, "course_status")
 
 
 # ---------------------------------------------------------------- loading and authorization
@@ -324,8 +340,6 @@ def upload_media():
 
 
 def _enqueue_transcode(asset: MediaAsset) -> None:
-    from ..media.tasks import transcode_job
-
     transcode_job(asset.id)
 
 
@@ -433,8 +447,6 @@ def upload_state(upload_id: int):
 @body_limit(_part_cap)
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def upload_part(upload_id: int):
-    from werkzeug.exceptions import ClientDisconnected
-
     upload = _upload(upload_id)
     if request.mimetype != "application/offset+octet-stream":
         return jsonify(error={"code": "unsupported_media_type",
@@ -588,13 +600,6 @@ def reject(course_id: int):
 @bp.get("/publish/courses/<int:course_id>/export")
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def export_course(course_id: int):
-    import tempfile
-    from pathlib import Path
-
-    from flask import after_this_request, send_file
-
-    from ..catalog.services import export_archive
-
     course = _course(course_id)
     scratch = Path(tempfile.mkdtemp(prefix="export-"))
     archive = export_archive(course, scratch / f"{course.code}-v{course.version}.zip")
@@ -611,9 +616,6 @@ def export_course(course_id: int):
 @body_limit(_upload_cap("LMS_PACKAGE_MAX_MB"))
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def import_package():
-    import tempfile
-    from pathlib import Path
-
     orgs = services.publisher_organizations(current_user)
     if request.method == "GET":
         return render_template("publishing/import.html", organizations=orgs,

@@ -6,37 +6,36 @@ they flush, and the caller commits. Every change to a version records its author
 (``lms.core.duties``).
 """
 
+import hashlib
+import io
 import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
+from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select
 
 from ..accounts.models import Organization, Role, User
 from ..assessment.models import QuestionKind, QuizQuestion
 from ..catalog.models import Category, Chapter, Course, CourseStatus, Lesson, LessonKind, Subject
 from ..catalog.packages import CODE_PATTERN
+from ..catalog.permissions import can_edit, publisher_orgs
 from ..catalog.services import import_archive
 from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.duties import ensure_not_involved
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..core.storage import media_path
+from ..credits.services import completions_by_course, ensure_national_rule_set
 from ..extensions import db
+from ..learning.models import Enrollment
 from ..media.models import MediaAsset, MediaStatus
 from .models import Contribution, CourseEditor, ReviewEvent
 
 # ---------------------------------------------------------------- who may do what
-
-
-def publisher_orgs(actor: User) -> list[int]:
-    return [g.organization_id for g in actor.grants_for(Role.PUBLISHER)]
-
-
-def can_edit(actor: User, course: Course) -> bool:
-    return actor.has_role(Role.ADMIN) or course.publisher_id in publisher_orgs(actor)
 
 
 def require_editor(actor: User, course: Course) -> None:
@@ -180,8 +179,6 @@ def update_course(actor: User, course: Course, data: CourseData) -> Course:
 
 def _national_rule():
     """Course hours are set once for every learner, so they follow the national rule set."""
-    from ..credits.services import ensure_national_rule_set
-
     return ensure_national_rule_set()
 
 
@@ -627,9 +624,6 @@ def versions_of(course: Course) -> list[Course]:
 
 def course_stats(courses: list[Course]) -> dict[int, dict]:
     """Enrolments and completions (valid credit records) per course version, two grouped queries."""
-    from ..credits.services import completions_by_course
-    from ..learning.models import Enrollment
-
     ids = [course.id for course in courses]
     enrolments = dict(db.session.execute(select(Enrollment.course_id, func.count())
                                          .where(Enrollment.course_id.in_(ids)).group_by(Enrollment.course_id)).all())
@@ -639,13 +633,6 @@ def course_stats(courses: list[Course]) -> dict[int, dict]:
 
 def set_cover(actor: User, course: Course, stream, *, max_bytes: int = 5 * 1024 * 1024) -> None:
     """A cover picture, checked by decoding it and stored re-encoded as JPEG (nothing of the upload kept)."""
-    import hashlib
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    from ..core.storage import media_path
-
     require_editable(actor, course)
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:

@@ -7,6 +7,7 @@ from huey.exceptions import ResultTimeout
 
 from ..core.jobs import huey
 from . import services, tasks
+from .documents import published_documents
 
 search_cli = AppGroup("search", help="全文检索索引（Search index）.")
 
@@ -19,8 +20,6 @@ def rebuild_command(inline: bool, timeout: int):
     """从数据库重建课程索引：在旁边的新目录中建好后原子切换，重建期间检索照常可用。"""
     start = time.monotonic()
     if inline:
-        from .documents import published_documents
-
         n = services.rebuild_index(published_documents(), progress=lambda k: click.echo(f"  已写入 {k} 门课程……"))
         tasks.rebuild_done()
     else:

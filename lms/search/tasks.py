@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from ..core import signals
 from ..core.jobs import app_task, huey
+from ..extensions import db
 from . import services
+from .documents import course_document, is_searchable, published_documents
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,6 @@ def remove_course_job(code: str) -> str:
 
 
 def _rebuild_for_update(exc: services.SearchUnavailable) -> None:
-    from ..extensions import db
-    from .documents import published_documents
-
     log.warning("search index unusable (%s): rebuilding it from the database", exc.reason)
     # A session of its own: in immediate mode this job runs inside the publisher's after_commit,
     # where that session may not query any more.
@@ -60,8 +59,6 @@ def _rebuild_for_update(exc: services.SearchUnavailable) -> None:
 
 @app_task()
 def rebuild_index_job() -> int:
-    from .documents import published_documents
-
     count = services.rebuild_index(published_documents())
     rebuild_done()
     return count
@@ -108,14 +105,10 @@ def _queue_change(course, *, publish: bool, session: Session) -> None:
 
 
 def on_course_published(sender, course, **extra):
-    from ..extensions import db
-
     _queue_change(course, publish=True, session=db.session())
 
 
 def on_course_retired(sender, course, **extra):
-    from ..extensions import db
-
     _queue_change(course, publish=False, session=db.session())
 
 
@@ -123,7 +116,6 @@ def _before_commit(session: Session) -> None:
     pending = session.info.get(_PENDING)
     if not pending:
         return
-    from .documents import course_document, is_searchable
 
     # Read the documents now, while the session can still load lessons and names.
     session.info["search_ready"] = [

@@ -13,11 +13,6 @@ from .forms import DecisionForm
 bp = Blueprint("units", __name__)
 
 
-@bp.app_template_global("employment_rejection_reason")
-def employment_rejection_reason(user) -> str | None:
-    return services.rejection_reason(user)
-
-
 def _unit_page(unit_code, *, error: str | None = None, status: int = 200):
     args = request.args
     try:

@@ -18,10 +18,13 @@ from sqlalchemy import func, select
 
 from ..catalog.models import Chapter, Course, Lesson, LessonKind
 from ..core import signals
-from ..core.outbox_delivery import XAPI, NotReady, OutgoingRequest, add_message
+from ..credits.models import CreditRecord
 from ..extensions import db
 from ..learning.models import Enrollment, LessonProgress
+from ..outbox.delivery import NotReady, OutgoingRequest, add_message, sender
 from . import statements
+
+CHANNEL = "xapi"  # the outbox channel of statements
 
 
 def enabled() -> bool:
@@ -30,7 +33,7 @@ def enabled() -> bool:
 
 def enqueue(statement: dict):
     verb = statement["verb"]["id"].rsplit("/", 1)[-1]
-    return add_message(channel=XAPI, event_type=f"xapi.{verb}", event_id=statement["id"], payload=statement)
+    return add_message(channel=CHANNEL, event_type=f"xapi.{verb}", event_id=statement["id"], payload=statement)
 
 
 def course_percent(enrollment: Enrollment) -> int:
@@ -70,8 +73,6 @@ def on_lesson_completed(progress, **extra):
 def on_course_completed(enrollment, **extra):
     if not enabled():
         return
-    from ..credits.models import CreditRecord
-
     course = db.session.get(Course, enrollment.course_id)
     score = db.session.scalar(select(CreditRecord.exam_score).where(
         CreditRecord.user_id == enrollment.user_id, CreditRecord.course_id == enrollment.course_id)
@@ -102,6 +103,7 @@ def statements_url() -> str | None:
     return endpoint.rstrip("/") + "/statements" if endpoint else None
 
 
+@sender(CHANNEL)
 def build_request(message) -> OutgoingRequest:
     url = statements_url()
     if url is None:  # kept pending (with backoff) until an LRS is configured again

@@ -81,7 +81,7 @@ def exam_activity(course) -> dict:
 
 def _context(course, enrollment_id: int, *, parent: bool) -> dict:
     context = {"registration": registration(enrollment_id),
-               "platform": current_app.config.get("LMS_CERT_ISSUER_NAME") or "Gongxu LMS",
+               "platform": current_app.config["LMS_CERT_ISSUER_NAME"],
                "language": "zh-CN",
                "extensions": {f"{public_url()}/xapi/extensions/course-version": course.version}}
     if parent:

@@ -3,6 +3,8 @@ and the periodic sweep."""
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,10 +15,13 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from lms.accounts import crypto
-from lms.core import clock, outbox_delivery
-from lms.core.outbox import OutboxMessage, OutboxStatus
-from lms.core.outbox_delivery import WEBHOOK, XAPI, add_message, claim_due, deliver_due
-from tests.conftest import TEST_PASSWORD, build_database, fresh_database, id_number, make_test_app
+from lms.api.webhooks import CHANNEL as WEBHOOK
+from lms.core import clock
+from lms.outbox import delivery as outbox_delivery
+from lms.outbox.delivery import add_message, claim_due, deliver_due
+from lms.outbox.models import OutboxMessage, OutboxStatus
+from lms.xapi.services import CHANNEL as XAPI
+from tests.conftest import ROOT, TEST_PASSWORD, build_database, fresh_database, id_number, make_test_app
 from tests.records_helpers import UNIT_A, completion, employee
 from tests.unit.test_webhooks import Receiver, subscribe
 
@@ -334,12 +339,32 @@ def test_statements_wait_while_no_lrs_is_configured(db_session, app, ctx, monkey
     assert message.status == OutboxStatus.PENDING and "LMS_XAPI_ENDPOINT" in message.last_error
 
 
-def test_the_sweep_runs_every_minute_in_the_default_worker(app):
-    from lms.core import jobs, tasks
+def test_the_sweep_runs_every_minute_in_the_default_worker(app, tmp_path):
+    from lms.core import jobs
+    from lms.outbox import tasks
 
-    assert "lms.core.tasks" in jobs.TASK_MODULES
-    periodic = [t for t in jobs.huey._registry.periodic_tasks if t.name == "lms.core.tasks.sweep_outbox"]
+    # The worker's entry point, in a process of its own, knows the sweep and the delivery job.
+    probe = ("import lms.worker as w; registry = w.huey._registry; "
+             "print(sorted(t.name for t in registry.periodic_tasks)); print(sorted(registry._registry))")
+    env = {**os.environ, "LMS_INSTANCE_PATH": str(tmp_path / "instance"), "PYTHONPATH": str(ROOT),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}", "LMS_JOBS_FILE": str(tmp_path / "jobs.sqlite3"),
+           "SECRET_KEY": "test-secret-key", "LMS_DATA_KEY": "test-data-key"}
+    known = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=120, check=True).stdout
+    assert "lms.outbox.tasks.sweep_outbox" in known and "lms.outbox.tasks.deliver_outbox_job" in known
+    periodic = [t for t in jobs.huey._registry.periodic_tasks if t.name == "lms.outbox.tasks.sweep_outbox"]
     assert len(periodic) == 1
     for minute in range(0, 60, 7):
         assert periodic[0].validate_datetime(datetime(2026, 3, 10, 2, minute))
     assert tasks.sweep_outbox.call_local() == 0  # what the worker runs: nothing due, nothing sent
+
+
+def test_kinds_of_message_register_their_sender_and_an_unknown_one_is_undeliverable(db_session, app, ctx):
+    assert outbox_delivery.channels() == sorted([WEBHOOK, XAPI])
+    with pytest.raises(ValueError, match="has a sender already"):
+        outbox_delivery.sender(XAPI)(lambda message: None)
+    message = add_message(channel="fax", event_type="fax.sent", event_id=str(uuid.uuid4()), payload={"id": "x"})
+    db_session.commit()
+    assert deliver_due().failed == 1
+    db_session.refresh(message)
+    assert message.status == OutboxStatus.UNDELIVERABLE and "fax" in message.last_error

@@ -14,9 +14,9 @@ from lms.accounts import crypto
 from lms.api import webhooks
 from lms.api.models import WEBHOOK_EVENTS, ApiClient, WebhookSubscription
 from lms.core import clock
-from lms.core.outbox import OutboxMessage, OutboxStatus
-from lms.core.outbox_delivery import deliver_due
 from lms.credits import services as ledger
+from lms.outbox.delivery import deliver_due
+from lms.outbox.models import OutboxMessage, OutboxStatus
 from tests.records_helpers import UNIT_A, UNIT_B, completion, employee
 
 pytestmark = pytest.mark.usefixtures("ctx", "loopback_receivers")
@@ -501,7 +501,7 @@ def test_an_unresolvable_receiver_is_retried_with_the_reason(db_session, make_us
 
     monkeypatch.setitem(app.config, "LMS_WEBHOOK_ALLOW_PRIVATE", False)
     monkeypatch.setattr(socket, "getaddrinfo", fail)
-    from lms.core.outbox_delivery import NotReady
+    from lms.outbox.delivery import NotReady
 
     with pytest.raises(NotReady, match="无法解析"):
         webhooks.pinned_target("https://gone.example.cn/in")

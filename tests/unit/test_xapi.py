@@ -20,10 +20,11 @@ import pytest
 from sqlalchemy import select
 
 from lms.core import clock
-from lms.core.outbox import OutboxMessage, OutboxStatus
-from lms.core.outbox_delivery import XAPI, deliver_due
 from lms.learning import exam, play, services
+from lms.outbox.delivery import deliver_due
+from lms.outbox.models import OutboxMessage, OutboxStatus
 from lms.xapi import statements
+from lms.xapi.services import CHANNEL as XAPI
 from tests.conftest import ROOT
 from tests.learning_helpers import Clock, correct_answers, course, study_all_lessons
 

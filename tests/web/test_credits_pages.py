@@ -92,13 +92,10 @@ def test_uploaded_pdf_is_compared(client, learner_with_cert, csrf_token):
     assert "文件不一致" in other.get_data(as_text=True)
 
 
-def test_verification_is_rate_limited(app, client, learner_with_cert):
+def test_verification_is_rate_limited(app, client, learner_with_cert, monkeypatch):
     _user, cert = learner_with_cert
-    app.config["LMS_VERIFY_RATE_LIMIT"] = "3 per minute"
-    try:
-        codes = [client.get(f"/verify?no={cert.number}").status_code for _ in range(5)]
-    finally:
-        app.config.pop("LMS_VERIFY_RATE_LIMIT")
+    monkeypatch.setitem(app.config, "LMS_VERIFY_RATE_LIMIT", "3 per minute")
+    codes = [client.get(f"/verify?no={cert.number}").status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[-1] == 429
 
 

@@ -4,7 +4,7 @@ How a message travels:
 
 1. A signal handler (webhooks: :mod:`lms.api.webhooks`; statements: :mod:`lms.xapi.services`) calls
    :func:`add_message` inside the transaction that makes the change. Nothing is sent there.
-2. When that transaction commits, :mod:`lms.core.tasks` queues one delivery job; a rolled-back
+2. When that transaction commits, :mod:`lms.outbox.tasks` queues one delivery job; a rolled-back
    transaction queues nothing (and its messages never existed). A periodic sweep (every minute)
    and ``flask outbox deliver`` deliver whatever is due, so a lost job or a receiver that was down
    only delays a message.
@@ -18,7 +18,8 @@ How a message travels:
 4. Webhook messages of one subscription go out in order: a message waits while an earlier one of
    the same subscription is pending (in backoff or in flight) or ``failed`` (until ``flask outbox
    retry`` puts it back). Statements have no order.
-5. The request is built when it is sent (:func:`build_request`): a webhook body is read from the
+5. The request is built when it is sent, by the function its channel registered with
+   :func:`sender` (:func:`build_request` looks it up; the dispatcher names no sender): a webhook body is read from the
    database as it is then, so the outbox row itself holds no personal data. A message that can
    never be sent (its subscription deleted, its client revoked, its record no longer in the
    client's scope) is marked ``undeliverable`` and holds nothing back.
@@ -36,6 +37,7 @@ puts it back.
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -44,14 +46,13 @@ from flask import current_app
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import aliased
 
+from ..core.audit import record_event
+from ..core.clock import utcnow_naive
 from ..extensions import db
-from .clock import utcnow_naive
-from .outbox import OutboxMessage, OutboxStatus
+from .models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-WEBHOOK = "webhook"
-XAPI = "xapi"
 BACKOFF_CAP_SECONDS = 6 * 3600
 SESSION_FLAG = "outbox_added"  # Session.info key: messages were added in this transaction
 _ERROR_LIMIT = 2000
@@ -161,16 +162,33 @@ def backoff_seconds(attempts: int) -> float:
     return full * random.uniform(0.5, 1.0)
 
 
+# channel → the function that builds a message's request when it is sent
+_senders: dict[str, Callable[[OutboxMessage], OutgoingRequest]] = {}
+
+
+def sender(channel: str):
+    """Register the request builder of a kind of message (``@sender("webhook")``). It raises
+    :class:`Undeliverable` or :class:`NotReady` when the message cannot be sent (now)."""
+
+    def register(build: Callable[[OutboxMessage], OutgoingRequest]):
+        if _senders.get(channel, build) is not build:
+            raise ValueError(f"outbox channel {channel!r} has a sender already")
+        _senders[channel] = build
+        return build
+
+    return register
+
+
+def channels() -> list[str]:
+    """The channels that registered a sender."""
+    return sorted(_senders)
+
+
 def build_request(message: OutboxMessage) -> OutgoingRequest:
-    if message.channel == WEBHOOK:
-        from ..api.webhooks import build_request as build
-
-        return build(message)
-    if message.channel == XAPI:
-        from ..xapi.services import build_request as build
-
-        return build(message)
-    raise Undeliverable(f"unknown channel {message.channel!r}")
+    build = _senders.get(message.channel)
+    if build is None:
+        raise Undeliverable(f"unknown channel {message.channel!r}")
+    return build(message)
 
 
 def send(request: OutgoingRequest) -> tuple[bool, int | None, str | None]:
@@ -233,8 +251,6 @@ def deliver_message(message_id: int) -> str:
                                                    OutboxMessage.attempts == attempts)
                        .values(**values).execution_options(synchronize_session=False))
     if request is not None and request.audit is not None:  # the body left, whatever the answer
-        from .audit import record_event
-
         action, detail = request.audit
         record_event(None, action, None, http_status=status, delivered=ok, **detail)
     db.session.commit()

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..core.clock import utcnow_naive
 from ..extensions import db
-from .clock import utcnow_naive
 
 
 class OutboxStatus:
@@ -29,7 +29,7 @@ class OutboxMessage(db.Model):
     __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))  # "webhook" | "xapi"
+    channel: Mapped[str] = mapped_column(String(16))  # the sender that builds its request: "webhook", "xapi"
     subscription_id: Mapped[int | None] = mapped_column(
         ForeignKey("webhook_subscription.id", ondelete="SET NULL"), index=True)
     event_type: Mapped[str] = mapped_column(String(64))

@@ -4,7 +4,7 @@ import click
 from flask.cli import AppGroup
 
 from ..extensions import db
-from . import outbox_delivery as delivery
+from . import delivery
 
 outbox_cli = AppGroup("outbox", help="待发消息（webhook 事件、xAPI 学习记录语句）Outbox.")
 

@@ -4,7 +4,7 @@ The job is queued from the session's ``after_commit`` event, so a transaction th
 queues nothing. The sweep (a huey periodic task, run by ``flask jobs worker``) delivers whatever is
 due — messages whose job was lost, retries whose backoff has passed — so no message depends on its
 job. In immediate mode (tests) nothing is queued: a delivery inside the commit hook could not use
-the session that is committing; tests deliver with :func:`lms.core.outbox_delivery.deliver_due`.
+the session that is committing; tests deliver with :func:`lms.outbox.delivery.deliver_due`.
 """
 
 import logging
@@ -13,8 +13,8 @@ from huey import crontab
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from .jobs import app_periodic_task, app_task, huey
-from .outbox_delivery import SESSION_FLAG, deliver_due
+from ..core.jobs import app_periodic_task, app_task, huey
+from .delivery import SESSION_FLAG, deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def deliver_outbox_job() -> int:
     return report.delivered
 
 
-@app_periodic_task(crontab(minute="*"), name="lms.core.tasks.sweep_outbox")
+@app_periodic_task(crontab(minute="*"), name="lms.outbox.tasks.sweep_outbox")
 def sweep_outbox() -> int:
     """Every minute: deliver due messages (lost jobs, retries after their backoff)."""
     report = deliver_due()
@@ -51,13 +51,9 @@ def _after_soft_rollback(session: Session, previous_transaction) -> None:
         session.info.pop(SESSION_FLAG, None)
 
 
-def connect(app) -> None:
-    """Session hooks and the signal handlers that write messages (idempotent)."""
-    from ..api import webhooks
-    from ..xapi import services as xapi
-
+def connect() -> None:
+    """The session hooks that queue a delivery run after a commit that added messages (idempotent).
+    The kinds of message connect their own signal handlers."""
     if not event.contains(Session, "after_commit", _after_commit):
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_soft_rollback", _after_soft_rollback)
-    webhooks.connect_signals()
-    xapi.connect_signals()

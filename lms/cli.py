@@ -1,3 +1,6 @@
+"""Application-level commands: ``flask setup``, ``flask demo`` and ``flask jobs worker``. They use
+every domain, so they live above them all; each domain's own commands live in its ``cli.py``."""
+
 import os
 import secrets
 from pathlib import Path
@@ -7,15 +10,19 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 
-from ..extensions import db
+from .accounts import services as accounts
+from .accounts.identifiers import credit_code_check_char, id_number_check_char
+from .accounts.models import OrgKind, Role
+from .catalog.cli import import_command
+from .catalog.services import ensure_subjects
+from .core.jobs import QUEUES
+from .credits.services import ensure_example_rule_sets, ensure_national_rule_set
+from .extensions import db
 
 
 def ensure_reference_data() -> None:
-    from ..accounts.services import ensure_regions
-    from ..catalog.services import ensure_subjects
-    from ..credits.services import ensure_example_rule_sets, ensure_national_rule_set
-
-    ensure_regions()
+    """Regions, subjects and rule sets every installation starts with (idempotent; flushes)."""
+    accounts.ensure_regions()
     ensure_subjects()
     ensure_national_rule_set()
     ensure_example_rule_sets()
@@ -50,11 +57,6 @@ DEMO_ACCOUNTS = [
 @with_appcontext
 def demo_command(courses_dir: Path):
     """创建演示账号、导入演示课程（记为演示审核员审核通过），并打印登录信息（可重复执行）。"""
-    from ..accounts import services as accounts
-    from ..accounts.identifiers import credit_code_check_char, id_number_check_char
-    from ..accounts.models import OrgKind, Role
-    from ..catalog.cli import import_command
-
     credentials_file = Path(current_app.instance_path) / "demo-accounts.txt"
     saved = {}
     if credentials_file.exists():
@@ -108,9 +110,9 @@ jobs_cli = AppGroup("jobs", help="后台任务（Background jobs）.")
 @click.option("-w", "--workers", default=1, show_default=True,
               help="工作线程数；default 队列写检索索引，只允许一个写入者，保持 1")
 def jobs_worker_command(queue_name: str, workers: int):
-    """运行后台任务进程（huey consumer），与网站一同运行；Ctrl-C 停止。"""
-    from .jobs import QUEUES
+    """运行后台任务进程（huey consumer），与网站一同运行；Ctrl-C 停止。
 
+    The same consumer as ``huey_consumer lms.worker.huey``, in the app this command built."""
     queue = QUEUES[queue_name]
     click.echo(f"后台任务进程已启动（队列 {queue_name}，{type(queue.storage).__name__}，{workers} 个线程）。")
     # An idle consumer backs off between polls; capped at 1 s so a new upload starts promptly.

@@ -1,0 +1,87 @@
+"""What every template may use, registered on the app in one place: the filters (hours, dates,
+Markdown...), the helpers some pages call, and the workspace menu of ``templates/base.html``, whose
+entries follow the same roles as the views they lead to."""
+
+from datetime import UTC
+
+from flask import Flask, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from markupsafe import Markup
+
+from .accounts.models import Role
+from .catalog.models import CourseStatus
+from .core.clock import local_date, local_zone
+from .core.formatting import format_duration, format_hours
+from .core.markdown import render_markdown
+from .learning import services as learning
+from .units import services as units
+
+# The workspace menu: (endpoint, label, the roles that see it). Admins see every entry.
+WORKSPACE = (
+    ("publishing.my_courses", _l("课程发布"), (Role.PUBLISHER,)),
+    ("publishing.review_queue", _l("课程审核"), (Role.REVIEWER,)),
+    ("units.unit_dashboard", _l("单位管理"), (Role.UNIT_ADMIN,)),
+    ("units.region_dashboard", _l("地区学时"), (Role.HR_AUDITOR,)),
+    ("api.clients", _l("接口凭证"), (Role.HR_AUDITOR,)),
+    ("exports.list_exports", _l("导出记录"), (Role.UNIT_ADMIN, Role.HR_AUDITOR)),
+    ("credits.rule_sets", _l("规则与证书"), ()),
+)
+
+
+def workspace_links() -> list[tuple[str, str]]:
+    """(URL, label) of the workspace pages the signed-in person may open, in menu order."""
+    if not current_user.is_authenticated:
+        return []
+    return [(url_for(endpoint), label) for endpoint, label, allowed in WORKSPACE
+            if any(current_user.has_role(role) for role in (*allowed, Role.ADMIN))]
+
+
+# ---------------------------------------------------------------- filters
+
+def markdown(text: str) -> Markup:
+    return Markup(render_markdown(text or ""))
+
+
+def localdate(value) -> str:
+    """A stored UTC time as the platform's local date, e.g. 2026-03-02."""
+    if value is None:
+        return "—"
+    return local_date(value).isoformat()
+
+
+def local_minute(value) -> str:
+    """A stored UTC time in the platform's time zone, to the minute."""
+    if value is None:
+        return "—"
+    return value.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+
+
+def minutes(seconds) -> str:
+    """Seconds → “12 分 05 秒” / “45 秒”, with units (“0 秒” for none, where ``duration`` shows nothing)."""
+    seconds = int(round(float(seconds or 0)))
+    m, s = divmod(seconds, 60)
+    return f"{m} 分 {s:02d} 秒" if m else f"{s} 秒"
+
+
+def course_status(status) -> str:
+    return CourseStatus(status).label
+
+
+# ---------------------------------------------------------------- helpers pages call
+
+def enrollment_for(course):
+    """The signed-in learner's enrolment in a course (any version), for the course page's button."""
+    if not current_user.is_authenticated:
+        return None
+    return learning.find_enrollment(current_user.id, course.code)
+
+
+def init_app(app: Flask) -> None:
+    for name, function in (("markdown", markdown), ("hours", format_hours), ("duration", format_duration),
+                           ("minutes", minutes), ("localdate", localdate), ("export_time", local_minute),
+                           ("course_status", course_status)):
+        app.add_template_filter(function, name)
+    app.add_template_global(enrollment_for, "enrollment_for")
+    app.add_template_global(units.rejection_reason, "employment_rejection_reason")
+    app.add_template_global(workspace_links, "workspace_links")
