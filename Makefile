@@ -6,9 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+TRANSLATIONS := lms/translations
 export FLASK_APP := wsgi
 
-.PHONY: run test setup system-deps browser-deps lint clean
+.PHONY: run test setup system-deps browser-deps lint messages clean
 
 run: system-deps $(VENV)/.installed
 	$(BIN)/flask setup
@@ -33,11 +34,23 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/pybabel compile --domain messages --directory $(TRANSLATIONS) --statistics
 	touch $@
 
 lint: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check lms tests migrations
+
+# The message catalog: extract every wrapped string (lms/ Python, templates/) into messages.pot,
+# merge it into each language's catalog, compile the .mo files Flask-Babel reads (not committed:
+# built here and at install). A new language: pybabel init -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l xx
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract --mapping-file babel.cfg --keywords _l --keywords lazy_gettext --keywords N_ \
+	  --no-location --sort-output --project "Gongxu LMS" --copyright-holder "Gongxu LMS" \
+	  --output-file $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update --input-file $(TRANSLATIONS)/messages.pot --domain messages --output-dir $(TRANSLATIONS) \
+	  --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile --domain messages --directory $(TRANSLATIONS) --statistics
 
 clean:
 	rm -rf $(VENV) .cache

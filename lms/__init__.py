@@ -4,12 +4,14 @@ import logging
 import os
 
 from flask import Flask, request, session
+from flask_babel import gettext
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
 from .config import instance_path, load_config, settle_config
 from .core.database import commit_apart, configure_sqlite
+from .core.enums import N_
 from .core.web import RowIdConverter, init_body_limits
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -71,11 +73,13 @@ def _init_extensions(app: Flask) -> None:
     init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form
     csrf.init_app(app)
     limiter.init_app(app)
+    # Catalogs in lms/translations (Flask-Babel's default folder, relative to the package; `make messages`).
     babel.init_app(app, locale_selector=lambda: "zh_Hans_CN")
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
-    login_manager.login_message = "请先登录。"
+    login_manager.login_message = N_("请先登录。")
+    login_manager.localize_callback = gettext  # translated when flashed, in the request's language
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 

@@ -5,6 +5,7 @@ entries follow the same roles as the views they lead to."""
 from datetime import UTC
 
 from flask import Flask, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
@@ -61,7 +62,7 @@ def minutes(seconds) -> str:
     """Seconds → “12 分 05 秒” / “45 秒”, with units (“0 秒” for none, where ``duration`` shows nothing)."""
     seconds = int(round(float(seconds or 0)))
     m, s = divmod(seconds, 60)
-    return f"{m} 分 {s:02d} 秒" if m else f"{s} 秒"
+    return _("%(m)s 分 %(s)s 秒", m=m, s=f"{s:02d}") if m else _("%(s)s 秒", s=s)
 
 
 def course_status(status) -> str:

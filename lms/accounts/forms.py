@@ -34,7 +34,7 @@ class RegistrationForm(Form):
     employer_credit_code = StringField(
         _l("单位统一社会信用代码"), validators=[DataRequired(_l("请填写 18 位统一社会信用代码。"))],
         render_kw={"maxlength": 24, "spellcheck": "false"})
-    title_series = SelectField(_l("职称系列"), choices=[SelectChoice(s, s or "（暂无或不确定）") for s in TITLE_SERIES],
+    title_series = SelectField(_l("职称系列"), choices=[SelectChoice(s, s or _l("（暂无或不确定）")) for s in TITLE_SERIES],
                                validators=[Optional()])
     password = PasswordField(_l("密码"), validators=[DataRequired(_l("请设置密码。"))],
                              render_kw={"autocomplete": "new-password"})

@@ -13,6 +13,8 @@ import re
 import unicodedata
 from datetime import date
 
+from flask_babel import gettext as _
+
 from ..core import clock
 from ..core.errors import InvalidInput
 from .regions import PROVINCES
@@ -43,14 +45,14 @@ def fold(raw: str | None, label: str, *, drop: str = "") -> str:
     after NFKC; raises IdentifierError naming the first characters that cannot be part of ``label``."""
     raw = raw or ""
     if len(raw) > _MAX_TYPED:
-        raise IdentifierError(f"{label}过长（{len(raw)} 个字符），请核对后重新输入。")
+        raise IdentifierError(_("%(label)s过长（%(n)s 个字符），请核对后重新输入。", label=label, n=len(raw)))
     value = _SPACES.sub("", unicodedata.normalize("NFKC", raw))
     for ch in drop:
         value = value.replace(ch, "")
     bad = list(dict.fromkeys(ch for ch in value if not ("!" <= ch <= "~")))
     if bad:
-        raise IdentifierError(f"{label}含有无法识别的字符：{'、'.join(_shown(ch) for ch in bad[:3])}。"
-                              f"请用数字和英文字母（全角、半角均可）重新输入，不要粘贴其他符号。")
+        raise IdentifierError(_("%(label)s含有无法识别的字符：%(chars)s。请用数字和英文字母（全角、半角均可）重新输入，不要粘贴其他符号。",
+                                label=label, chars=_("、").join(_shown(ch) for ch in bad[:3])))
     return value.upper()
 
 
@@ -69,22 +71,22 @@ def id_number_check_char(first17: str) -> str:
 
 def normalize_id_number(raw: str, *, today: date | None = None) -> str:
     """Return the 18-character ID number in canonical form, or raise IdentifierError."""
-    value = fold(raw, "身份证号")
+    value = fold(raw, _("身份证号"))
     if len(value) != 18:
-        raise IdentifierError(f"身份证号应为 18 位，您输入了 {len(value)} 位。")
+        raise IdentifierError(_("身份证号应为 18 位，您输入了 %(n)s 位。", n=len(value)))
     if not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):  # ASCII only after fold
-        raise IdentifierError("身份证号前 17 位应为数字，最后一位为数字或字母 X。")
+        raise IdentifierError(_("身份证号前 17 位应为数字，最后一位为数字或字母 X。"))
     if value[:2] + "0000" not in PROVINCES:
-        raise IdentifierError("身份证号前两位不是有效的省级行政区划代码，请核对。")
+        raise IdentifierError(_("身份证号前两位不是有效的省级行政区划代码，请核对。"))
     try:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise IdentifierError("身份证号中的出生日期（第 7–14 位）不是有效日期，请核对。") from None
+        raise IdentifierError(_("身份证号中的出生日期（第 7–14 位）不是有效日期，请核对。")) from None
     today = today or clock.now().date()
     if birth > today or birth.year < 1900:
-        raise IdentifierError("身份证号中的出生日期（第 7–14 位）不在合理范围内，请核对。")
+        raise IdentifierError(_("身份证号中的出生日期（第 7–14 位）不在合理范围内，请核对。"))
     if id_number_check_char(value[:17]) != value[17]:
-        raise IdentifierError("身份证号校验码（最后一位）不正确，请逐位核对是否有输错。")
+        raise IdentifierError(_("身份证号校验码（最后一位）不正确，请逐位核对是否有输错。"))
     return value
 
 
@@ -100,26 +102,26 @@ def credit_code_check_char(first17: str) -> str:
 
 def normalize_credit_code(raw: str) -> str:
     """Return the 18-character unified social credit code, or raise IdentifierError."""
-    value = fold(raw, "统一社会信用代码")
+    value = fold(raw, _("统一社会信用代码"))
     if len(value) != 18:
-        raise IdentifierError(f"统一社会信用代码应为 18 位，您输入了 {len(value)} 位。")
+        raise IdentifierError(_("统一社会信用代码应为 18 位，您输入了 %(n)s 位。", n=len(value)))
     bad = sorted({c for c in value if c not in _USCC_CHARS})
     if bad:
         raise IdentifierError(
-            f"统一社会信用代码含有不允许的字符：{'、'.join(bad)}（代码不使用 I、O、S、V、Z）。"
+            _("统一社会信用代码含有不允许的字符：%(chars)s（代码不使用 I、O、S、V、Z）。", chars=_("、").join(bad))
         )
     if not value[2:8].isdigit():
-        raise IdentifierError("统一社会信用代码第 3–8 位应为登记管理机关行政区划码（数字）。")
+        raise IdentifierError(_("统一社会信用代码第 3–8 位应为登记管理机关行政区划码（数字）。"))
     if credit_code_check_char(value[:17]) != value[17]:
-        raise IdentifierError("统一社会信用代码校验码（最后一位）不正确，请逐位核对。")
+        raise IdentifierError(_("统一社会信用代码校验码（最后一位）不正确，请逐位核对。"))
     return value
 
 
 def normalize_mobile(raw: str) -> str:
     """An 11-digit mainland mobile number (spaces and hyphens between the digits are ignored)."""
-    value = fold(raw, "手机号", drop="-")
+    value = fold(raw, _("手机号"), drop="-")
     if not _MOBILE.fullmatch(value):
-        raise IdentifierError("手机号应为 11 位中国大陆手机号码。")
+        raise IdentifierError(_("手机号应为 11 位中国大陆手机号码。"))
     return value
 
 
@@ -131,10 +133,10 @@ def normalize_email(raw: str | None) -> str | None:
     None when empty. Raises IdentifierError when it is not an address."""
     raw = (raw or "").strip()
     if len(raw) > _MAX_EMAIL:
-        raise IdentifierError(f"电子邮箱最多 {_MAX_EMAIL} 个字符。")
+        raise IdentifierError(_("电子邮箱最多 %(_MAX_EMAIL)s 个字符。", _MAX_EMAIL=_MAX_EMAIL))
     value = unicodedata.normalize("NFKC", raw).strip().lower()
     if not value:
         return None
     if len(value) > _MAX_EMAIL or not value.isprintable() or not _EMAIL.fullmatch(value):
-        raise IdentifierError("电子邮箱格式不正确。")
+        raise IdentifierError(_("电子邮箱格式不正确。"))
     return value

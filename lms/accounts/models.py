@@ -6,30 +6,19 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
+from ..core.enums import N_, LabelledEnum
 from ..extensions import db
 
 
-class Role(StrEnum):
-    LEARNER = "learner"
-    PUBLISHER = "publisher"
-    REVIEWER = "reviewer"
-    UNIT_ADMIN = "unit_admin"
-    HR_AUDITOR = "hr_auditor"
-    ADMIN = "admin"
-
-    @property
-    def label(self) -> str:
-        return ROLE_LABELS[self]
+class Role(LabelledEnum):
+    LEARNER = "learner", N_("学员")
+    PUBLISHER = "publisher", N_("课件发布机构")
+    REVIEWER = "reviewer", N_("课程审核员")
+    UNIT_ADMIN = "unit_admin", N_("单位管理员")
+    HR_AUDITOR = "hr_auditor", N_("人社审核")
+    ADMIN = "admin", N_("平台管理员")
 
 
-ROLE_LABELS = {
-    Role.LEARNER: "学员",
-    Role.PUBLISHER: "课件发布机构",
-    Role.REVIEWER: "课程审核员",
-    Role.UNIT_ADMIN: "单位管理员",
-    Role.HR_AUDITOR: "人社审核",
-    Role.ADMIN: "平台管理员",
-}
 # Roles that act for an organization, and for a region.
 ORG_ROLES = {Role.PUBLISHER, Role.UNIT_ADMIN}
 REGION_ROLES = {Role.HR_AUDITOR}
@@ -41,10 +30,10 @@ class OrgKind(StrEnum):
     HR_BUREAU = "hr_bureau"
 
 
-class EmploymentStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
+class EmploymentStatus(LabelledEnum):
+    PENDING = "pending", N_("待单位审核")
+    APPROVED = "approved", N_("已通过")
+    REJECTED = "rejected", N_("未通过")
 
 
 class Region(db.Model):

@@ -51,7 +51,7 @@ def _local_minute(at) -> str:
 
 
 def _failures_notice(outcome) -> str:
-    times = "、".join(_local_minute(at) for at in outcome.failure_times)
+    times = _("、").join(_local_minute(at) for at in outcome.failure_times)
     if outcome.failures_since_last_login > len(outcome.failure_times):
         times += _("等")
     return _("您的账号自上次登录以来有 %(count)d 次密码错误的登录尝试（%(times)s）。如果不是您本人所为，"

@@ -5,6 +5,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -60,17 +61,17 @@ def region_names() -> list[tuple[str, str]]:
 
 def check_password_strength(password: str, *, personal: tuple[str, ...] = ()) -> None:
     if len(password) < 8:
-        raise InvalidInput("密码至少 8 位。", field="password")
+        raise InvalidInput(_("密码至少 8 位。"), field="password")
     if len(password) > 128:
-        raise InvalidInput("密码最多 128 位。", field="password")
+        raise InvalidInput(_("密码最多 128 位。"), field="password")
     if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
-        raise InvalidInput("密码须同时包含字母和数字。", field="password")
+        raise InvalidInput(_("密码须同时包含字母和数字。"), field="password")
     if password.lower() in _COMMON_PASSWORDS or len(set(password)) < 4:
-        raise InvalidInput("密码过于常见，容易被猜中，请换一个。", field="password")
+        raise InvalidInput(_("密码过于常见，容易被猜中，请换一个。"), field="password")
     lowered = password.lower()
     for item in personal:
         if item and len(item) >= 6 and (item.lower() in lowered or lowered in item.lower()):
-            raise InvalidInput("密码不能包含身份证号、手机号或邮箱。", field="password")
+            raise InvalidInput(_("密码不能包含身份证号、手机号或邮箱。"), field="password")
 
 
 def hash_password(password: str) -> str:
@@ -80,7 +81,7 @@ def hash_password(password: str) -> str:
 def _clean_person(data: PersonData) -> dict:
     real_name = (data.real_name or "").strip()
     if not 2 <= len(real_name) <= 50:
-        raise InvalidInput("请填写 2–50 个字的真实姓名（与身份证一致）。", field="real_name")
+        raise InvalidInput(_("请填写 2–50 个字的真实姓名（与身份证一致）。"), field="real_name")
     try:
         id_number = normalize_id_number(data.id_number)
     except IdentifierError as exc:
@@ -94,10 +95,10 @@ def _clean_person(data: PersonData) -> dict:
     except IdentifierError as exc:
         raise InvalidInput(str(exc), field="email") from None
     if not mobile and not email:
-        raise InvalidInput("请至少填写手机号或电子邮箱中的一项，用于登录和找回密码。", field="mobile")
+        raise InvalidInput(_("请至少填写手机号或电子邮箱中的一项，用于登录和找回密码。"), field="mobile")
     region_code = data.region_code or None
     if region_code and db.session.get(Region, region_code) is None:
-        raise InvalidInput("请选择所在地区。", field="region_code")
+        raise InvalidInput(_("请选择所在地区。"), field="region_code")
     check_password_strength(data.password, personal=(id_number, mobile or "", email or ""))
     return {"real_name": real_name, "id_number": id_number, "mobile": mobile, "email": email,
             "region_code": region_code}
@@ -105,11 +106,11 @@ def _clean_person(data: PersonData) -> dict:
 
 def _check_unique(id_hash: str, mobile: str | None, email: str | None) -> None:
     if db.session.scalar(select(User.id).where(User.id_number_hash == id_hash)):
-        raise Conflict("该身份证号已注册。如忘记密码，请使用“找回密码”或联系单位管理员。", field="id_number")
+        raise Conflict(_("该身份证号已注册。如忘记密码，请使用“找回密码”或联系单位管理员。"), field="id_number")
     if mobile and db.session.scalar(select(User.id).where(User.mobile == mobile)):
-        raise Conflict("该手机号已被其他账号使用。", field="mobile")
+        raise Conflict(_("该手机号已被其他账号使用。"), field="mobile")
     if email and db.session.scalar(select(User.id).where(User.email == email)):
-        raise Conflict("该电子邮箱已被其他账号使用。", field="email")
+        raise Conflict(_("该电子邮箱已被其他账号使用。"), field="email")
 
 
 def _comparable_name(name: str) -> str:
@@ -120,7 +121,7 @@ def _comparable_name(name: str) -> str:
 def find_or_create_employer(name: str, credit_code: str, region_code: str | None) -> Organization:
     name = (name or "").strip()
     if not 2 <= len(name) <= 120:
-        raise InvalidInput("请填写工作单位全称。", field="employer_name")
+        raise InvalidInput(_("请填写工作单位全称。"), field="employer_name")
     try:
         code = normalize_credit_code(credit_code)
     except IdentifierError as exc:
@@ -132,7 +133,7 @@ def find_or_create_employer(name: str, credit_code: str, region_code: str | None
         db.session.flush()
     elif _comparable_name(org.name) != _comparable_name(name):
         raise InvalidInput(
-            f"统一社会信用代码 {code} 已登记为“{org.name}”。请核对单位名称或代码。", field="employer_name"
+            _("统一社会信用代码 %(code)s 已登记为“%(name)s”。请核对单位名称或代码。", code=code, name=org.name), field="employer_name"
         )
     return org
 
@@ -209,14 +210,14 @@ def authenticate(login: str, password: str) -> User | None:
     if not check_password_hash(user.password_hash, password or ""):
         return None
     if not user.is_active_account:
-        raise NotAllowed("该账号已停用，请联系平台管理员。")
+        raise NotAllowed(_("该账号已停用，请联系平台管理员。"))
     user.last_login_at = utcnow_naive()
     return user
 
 
 def change_password(user: User, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current or ""):
-        raise InvalidInput("当前密码不正确。", field="current_password")
+        raise InvalidInput(_("当前密码不正确。"), field="current_password")
     check_password_strength(new, personal=(crypto.decrypt(user.id_number_encrypted), user.mobile or "",
                                            user.email or ""))
     user.password_hash = hash_password(new)
@@ -230,11 +231,11 @@ def grant_role(actor: User | None, user: User, role: Role, *, organization: Orga
                region_code: str | None = None) -> RoleGrant:
     role = Role(role)
     if role in ORG_ROLES and organization is None:
-        raise InvalidInput(f"授予“{role.label}”角色时必须指定机构。", field="organization")
+        raise InvalidInput(_("授予“%(label)s”角色时必须指定机构。", label=role.label), field="organization")
     if role in REGION_ROLES and region_code is None:
-        raise InvalidInput(f"授予“{role.label}”角色时必须指定地区。", field="region")
+        raise InvalidInput(_("授予“%(label)s”角色时必须指定地区。", label=role.label), field="region")
     if region_code is not None and db.session.get(Region, region_code) is None:
-        raise NotFound(f"地区代码 {region_code} 不存在。", field="region")
+        raise NotFound(_("地区代码 %(region_code)s 不存在。", region_code=region_code), field="region")
     for grant in user.role_grants:
         if grant.role == role and grant.organization_id == getattr(organization, "id", None) \
                 and grant.region_code == region_code:
@@ -266,6 +267,6 @@ def get_or_create_organization(name: str, kind: OrgKind, *, credit_code: str | N
         db.session.add(org)
         db.session.flush()
     elif org.kind != kind:
-        raise Conflict(f"统一社会信用代码 {credit_code} 已登记为“{org.name}”（另一类机构），请核对。",
+        raise Conflict(_("统一社会信用代码 %(credit_code)s 已登记为“%(name)s”（另一类机构），请核对。", credit_code=credit_code, name=org.name),
                        field="credit_code")
     return org

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 
 from ..core.audit import record_event
@@ -99,7 +100,7 @@ def describe_device(user_agent: str | None) -> str:
     browser = next((f"{name} {m.group(1)}" if m.groups() and m.group(1) else name
                     for pattern, name in _BROWSERS if (m := re.search(pattern, agent))), "")
     system = next((name for pattern, name in _SYSTEMS if re.search(pattern, agent)), "")
-    return " · ".join(part for part in (browser, system) if part) or "未知设备"
+    return " · ".join(part for part in (browser, system) if part) or _("未知设备")
 
 
 # ----------------------------------------------------------------------------- lifecycle
@@ -191,7 +192,7 @@ def end_session_of(user: User, session_id: int) -> UserSession:
     """End one of the user's own sessions (from the list on the profile page)."""
     login_session = db.session.get(UserSession, session_id)
     if login_session is None or login_session.user_id != user.id:
-        raise NotFound("没有找到这个登录设备，它可能已经退出。")
+        raise NotFound(_("没有找到这个登录设备，它可能已经退出。"))
     end_session(login_session)
     return login_session
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from .services import ApiError
@@ -38,9 +39,9 @@ def read_cursor(cursor: str, query_fingerprint: str) -> int:
         payload = None
     if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)
             and not isinstance(payload[0], bool) and payload[0] >= 0 and isinstance(payload[1], str)):
-        raise ApiError(400, "invalid_cursor", "参数 cursor 无效或已被改动。请使用上一页响应中的 next_cursor 原样传回。",
+        raise ApiError(400, "invalid_cursor", _("参数 cursor 无效或已被改动。请使用上一页响应中的 next_cursor 原样传回。"),
                        parameter="cursor")
     if payload[1] != query_fingerprint:
-        raise ApiError(400, "cursor_mismatch", "参数 cursor 属于另一组查询条件。翻页时请保持 year、unit、region、updated_since 不变，"
-                       "或去掉 cursor 从头开始。", parameter="cursor")
+        raise ApiError(400, "cursor_mismatch", _("参数 cursor 属于另一组查询条件。翻页时请保持 year、unit、region、updated_since 不变，"
+                                                 "或去掉 cursor 从头开始。"), parameter="cursor")
     return payload[0]

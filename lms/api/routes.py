@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -17,8 +18,8 @@ bp = Blueprint("api", __name__)
 
 def _issue_form() -> IssueClientForm:
     form = IssueClientForm()
-    form.region.choices = [SelectChoice("", "（请选择地区）")] + [
-        SelectChoice(r.code, f"{r.name}（{r.code}）") for r in services.issuable_regions(current_user)]
+    form.region.choices = [SelectChoice("", _("（请选择地区）"))] + [
+        SelectChoice(r.code, _("%(name)s（%(code)s）", name=r.name, code=r.code)) for r in services.issuable_regions(current_user)]
     return form
 
 
@@ -71,5 +72,5 @@ def revoke(client_id: int):
     client = services.visible_client(current_user, client_id)  # CSRF is checked before the view runs
     services.revoke_client(current_user, client)
     commit()
-    flash(f"接口凭证“{client.name}”已吊销，使用它的请求将被拒绝。", "success")
+    flash(_("接口凭证“%(name)s”已吊销，使用它的请求将被拒绝。", name=client.name), "success")
     return redirect(url_for("api.clients"))

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+from flask_babel import gettext as _
 from limits import parse_many
 from sqlalchemy import or_, select, update
 
@@ -69,7 +70,7 @@ def _auditor_regions(actor) -> set[str]:
 
 def _require_manager(actor) -> None:
     if actor is None or not (actor.has_role(Role.ADMIN) or actor.has_role(Role.HR_AUDITOR)):
-        raise NotAllowed("只有人社审核人员和平台管理员可以管理接口凭证。")
+        raise NotAllowed(_("只有人社审核人员和平台管理员可以管理接口凭证。"))
 
 
 def _client_region(client: ApiClient) -> str | None:
@@ -101,7 +102,7 @@ def visible_client(actor, client_id: int) -> ApiClient:
     _require_manager(actor)
     client = db.session.get(ApiClient, client_id)
     if client is None or not may_manage(actor, client):
-        raise NotFound("没有找到这个接口凭证，或您无权管理它。")
+        raise NotFound(_("没有找到这个接口凭证，或您无权管理它。"))
     return client
 
 
@@ -133,13 +134,14 @@ def _expiry(last_day: date | None) -> datetime | None:
         return None
     today = _today()
     if last_day < today:
-        raise InvalidInput(f"有效期不能早于今天（{today.isoformat()}）。", field="expires_on")
+        raise InvalidInput(_("有效期不能早于今天（%(today)s）。", today=today.isoformat()), field="expires_on")
     try:
         latest = today.replace(year=today.year + MAX_VALID_YEARS)
     except ValueError:  # 29 February
         latest = today.replace(year=today.year + MAX_VALID_YEARS, day=28)
     if last_day > latest:
-        raise InvalidInput(f"有效期最长 {MAX_VALID_YEARS} 年（至 {latest.isoformat()}）；到期前可更换密钥并重新设定。",
+        raise InvalidInput(_("有效期最长 %(years)s 年（至 %(latest)s）；到期前可更换密钥并重新设定。", years=MAX_VALID_YEARS,
+                             latest=latest.isoformat()),
                            field="expires_on")
     midnight = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=local_zone())
     return midnight.astimezone(UTC).replace(tzinfo=None)
@@ -157,23 +159,23 @@ def issue_client(actor, data: ClientRequest) -> tuple[ApiClient, str]:
     _require_manager(actor)
     name = (data.name or "").strip()
     if not 1 <= len(name) <= MAX_NAME:
-        raise InvalidInput(f"请填写接口名称（不超过 {MAX_NAME} 字），例如对接系统的名称。", field="name")
+        raise InvalidInput(_("请填写接口名称（不超过 %(MAX_NAME)s 字），例如对接系统的名称。", MAX_NAME=MAX_NAME), field="name")
     region = (data.region or "").strip()
     unit = (data.unit or "").strip()
     if bool(region) == bool(unit):
-        raise InvalidInput("请选择一个地区，或填写一个单位的统一社会信用代码（二选一）。", field="unit" if unit else "region")
+        raise InvalidInput(_("请选择一个地区，或填写一个单位的统一社会信用代码（二选一）。"), field="unit" if unit else "region")
     is_admin = actor.has_role(Role.ADMIN)
     org = None
     if region:
         reg = records.region_by_code(region)
         if not is_admin and reg.code not in _auditor_regions(actor):
-            raise NotAllowed(f"您只能为本人负责的地区签发接口凭证，不能为 {reg.name}（{reg.code}）签发。")
+            raise NotAllowed(_("您只能为本人负责的地区签发接口凭证，不能为 %(name)s（%(code)s）签发。", name=reg.name, code=reg.code))
         region = reg.code
     else:
         org = records.organization_by_code(unit)
         if not is_admin:
             if org.region_code not in _auditor_regions(actor):
-                raise NotAllowed(f"单位 {org.name}（{org.credit_code}）不在您负责的地区，不能为其签发接口凭证。")
+                raise NotAllowed(_("单位 %(name)s（%(credit_code)s）不在您负责的地区，不能为其签发接口凭证。", name=org.name, credit_code=org.credit_code))
             # An auditor reads their region only: the unit's employees who live elsewhere stay out.
             region = org.region_code
     expires_at = _expiry(data.expires_on)
@@ -196,11 +198,11 @@ def rotate_client(actor, client: ApiClient, *, grace: timedelta, expires_on: dat
     switch without a gap; a secret from before that one ends now. ``expires_on`` sets a new last day
     (None keeps the current end)."""
     if not may_manage(actor, client):
-        raise NotFound("没有找到这个接口凭证，或您无权管理它。")
+        raise NotFound(_("没有找到这个接口凭证，或您无权管理它。"))
     if client.revoked_at is not None:
-        raise InvalidInput("此接口凭证已吊销，不能更换密钥。请签发新的凭证。", field="grace_hours")
+        raise InvalidInput(_("此接口凭证已吊销，不能更换密钥。请签发新的凭证。"), field="grace_hours")
     if grace < timedelta(0) or grace > timedelta(hours=max(ROTATION_GRACE_CHOICES)):
-        raise InvalidInput("旧密钥的过渡期最长 7 天。", field="grace_hours")
+        raise InvalidInput(_("旧密钥的过渡期最长 7 天。"), field="grace_hours")
     new_expiry = _expiry(expires_on) if expires_on is not None else client.expires_at
     at = utcnow_naive()
     secret = secrets.token_urlsafe(32)
@@ -217,7 +219,7 @@ def rotate_client(actor, client: ApiClient, *, grace: timedelta, expires_on: dat
 
 def revoke_client(actor, client: ApiClient) -> None:
     if not may_manage(actor, client):
-        raise NotFound("没有找到这个接口凭证，或您无权管理它。")
+        raise NotFound(_("没有找到这个接口凭证，或您无权管理它。"))
     if client.revoked_at is not None:
         return
     client.revoked_at = utcnow_naive()
@@ -266,10 +268,10 @@ def authenticate(authorization: str | None, *, source: str | None = None) -> Api
     ``LMS_API_AUTH_FAILURE_LIMIT``: then not even the right one is checked from there, while the
     client keeps working from its own address)."""
     if not authorization or not authorization.strip():
-        raise ApiError(401, "missing_token", "缺少接口凭证。请在请求头中提供 Authorization: Bearer <凭证>。",
+        raise ApiError(401, "missing_token", _("缺少接口凭证。请在请求头中提供 Authorization: Bearer <凭证>。"),
                        headers={"WWW-Authenticate": _BEARER})
-    scheme, _, token = authorization.strip().partition(" ")
-    invalid = ApiError(401, "invalid_token", "接口凭证无效。请核对凭证，或联系签发人重新签发。",
+    scheme, _space, token = authorization.strip().partition(" ")
+    invalid = ApiError(401, "invalid_token", _("接口凭证无效。请核对凭证，或联系签发人重新签发。"),
                        headers={"WWW-Authenticate": f'{_BEARER}, error="invalid_token"'})
     if scheme.lower() != "bearer":
         raise invalid
@@ -278,8 +280,9 @@ def authenticate(authorization: str | None, *, source: str | None = None) -> Api
         raise invalid
     wait = _refused_for(key_id, source)
     if wait:
-        raise ApiError(429, "rate_limited", f"接口凭证错误次数过多，请 {wait} 秒后再试。请核对凭证是否完整，"
-                       "以及是否已更换密钥（更换后旧密钥只在过渡期内有效）。", headers={"Retry-After": str(wait)})
+        raise ApiError(429, "rate_limited", _("接口凭证错误次数过多，请 %(wait)s 秒后再试。请核对凭证是否完整，"
+                                              "以及是否已更换密钥（更换后旧密钥只在过渡期内有效）。", wait=wait),
+                       headers={"Retry-After": str(wait)})
     client = db.session.scalar(select(ApiClient).where(ApiClient.key_id == key_id))
     presented = secret_hash(secret)
     at = utcnow_naive()
@@ -290,11 +293,11 @@ def authenticate(authorization: str | None, *, source: str | None = None) -> Api
         _count_failure(key_id, source)
         raise invalid
     if client.revoked_at is not None:
-        raise ApiError(401, "token_revoked", "此接口凭证已被吊销。请联系签发人重新签发。",
+        raise ApiError(401, "token_revoked", _("此接口凭证已被吊销。请联系签发人重新签发。"),
                        headers={"WWW-Authenticate": f'{_BEARER}, error="invalid_token"'})
     if client.is_expired(at):
-        raise ApiError(401, "token_expired", f"此接口凭证的有效期已于 {last_valid_day(client).isoformat()} 结束。"
-                       "请联系签发人更换密钥并设定新的有效期，或重新签发。",
+        raise ApiError(401, "token_expired", _("此接口凭证的有效期已于 %(day)s 结束。请联系签发人更换密钥并设定新的有效期，"
+                                               "或重新签发。", day=last_valid_day(client).isoformat()),
                        headers={"WWW-Authenticate": f'{_BEARER}, error="invalid_token"'})
     return client
 
@@ -332,14 +335,14 @@ def resolve_public_address(host: str, port: int) -> str:
     changed since)."""
     host = (host or "").rstrip(".")
     if not host or host == "localhost" or host.endswith(".localhost"):
-        raise InvalidInput("网址 url 不能指向本机或内部网络地址。", field="url")
+        raise InvalidInput(_("网址 url 不能指向本机或内部网络地址。"), field="url")
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
-        raise InvalidInput(f"无法解析网址 url 中的主机名 {host}，请核对。", field="url") from None
+        raise InvalidInput(_("无法解析网址 url 中的主机名 %(host)s，请核对。", host=host), field="url") from None
     addresses = [info[4][0].split("%")[0] for info in infos]
     if not addresses or any(_refused_address(a) for a in addresses):
-        raise InvalidInput("网址 url 不能指向本机或内部网络地址。", field="url")
+        raise InvalidInput(_("网址 url 不能指向本机或内部网络地址。"), field="url")
     return addresses[0]
 
 
@@ -352,27 +355,27 @@ def check_webhook_url(url: str, *, allow_http: bool | None = None, allow_private
     allow_private = config["LMS_WEBHOOK_ALLOW_PRIVATE"] if allow_private is None else allow_private
     url = (url or "").strip() if isinstance(url, str) else ""
     if not url:
-        raise InvalidInput("请提供接收事件的网址 url。", field="url")
+        raise InvalidInput(_("请提供接收事件的网址 url。"), field="url")
     if len(url) > MAX_URL:
-        raise InvalidInput(f"网址 url 过长（不超过 {MAX_URL} 个字符）。", field="url")
+        raise InvalidInput(_("网址 url 过长（不超过 %(MAX_URL)s 个字符）。", MAX_URL=MAX_URL), field="url")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise InvalidInput("网址 url 不能包含空白或控制字符。", field="url")
+        raise InvalidInput(_("网址 url 不能包含空白或控制字符。"), field="url")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise InvalidInput("网址 url 格式不正确，应为 https://主机名/路径。", field="url") from None
+        raise InvalidInput(_("网址 url 格式不正确，应为 https://主机名/路径。"), field="url") from None
     allowed = ("https", "http") if allow_http else ("https",)
     if parts.scheme.lower() not in allowed:
-        raise InvalidInput("网址 url 必须以 https:// 开头。" if not allow_http else "网址 url 必须以 http:// 或 https:// 开头。",
+        raise InvalidInput(_("网址 url 必须以 https:// 开头。") if not allow_http else _("网址 url 必须以 http:// 或 https:// 开头。"),
                            field="url")
     if parts.username is not None or parts.password is not None:
-        raise InvalidInput("网址 url 不能包含用户名或密码；请用签名密钥验证事件来源。", field="url")
+        raise InvalidInput(_("网址 url 不能包含用户名或密码；请用签名密钥验证事件来源。"), field="url")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise InvalidInput("网址 url 缺少主机名。", field="url")
+        raise InvalidInput(_("网址 url 缺少主机名。"), field="url")
     if parts.fragment:
-        raise InvalidInput("网址 url 不能包含 # 片段。", field="url")
+        raise InvalidInput(_("网址 url 不能包含 # 片段。"), field="url")
     if not allow_private:
         resolve_public_address(host, port or (443 if parts.scheme.lower() == "https" else 80))
     return url
@@ -382,10 +385,12 @@ def _events(events) -> list[str]:
     if events is None:
         return list(WEBHOOK_EVENTS)
     if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
-        raise InvalidInput(f"events 应为事件名称的列表，可选：{'、'.join(WEBHOOK_EVENTS)}。", field="events")
+        raise InvalidInput(_("events 应为事件名称的列表，可选：%(events)s。", events=_("、").join(WEBHOOK_EVENTS)),
+                           field="events")
     unknown = [e for e in events if e not in WEBHOOK_EVENTS]
     if unknown:
-        raise InvalidInput(f"events 中的事件 {'、'.join(unknown)} 不受支持，可选：{'、'.join(WEBHOOK_EVENTS)}。",
+        raise InvalidInput(_("events 中的事件 %(unknown)s 不受支持，可选：%(events)s。", unknown=_("、").join(unknown),
+                             events=_("、").join(WEBHOOK_EVENTS)),
                            field="events")
     return [e for e in WEBHOOK_EVENTS if e in events]
 
@@ -399,8 +404,8 @@ def register_webhook(client: ApiClient, url: str, events=None) -> tuple[WebhookS
     db.session.execute(select(ApiClient.id).where(ApiClient.id == client.id).with_for_update())
     limit = int(current_app.config["LMS_WEBHOOK_MAX_PER_CLIENT"])
     if len(client_webhooks(client)) >= limit:
-        raise InvalidInput(f"每个接口凭证最多登记 {limit} 个事件订阅，已达上限。请先删除不再使用的订阅"
-                           "（DELETE /api/v1/webhooks/<编号>），再登记新的。", field="url")
+        raise InvalidInput(_("每个接口凭证最多登记 %(limit)s 个事件订阅，已达上限。请先删除不再使用的订阅"
+                             "（DELETE /api/v1/webhooks/<编号>），再登记新的。", limit=limit), field="url")
     chosen = _events(events)
     secret = secrets.token_urlsafe(32)
     subscription = WebhookSubscription(client=client, url=url, secret_encrypted=crypto.encrypt(secret),
@@ -421,14 +426,14 @@ def client_webhook(client: ApiClient, subscription_id: int) -> WebhookSubscripti
     """One live subscription of ``client``; ApiError 404 for another client's, a deleted or a missing one."""
     subscription = db.session.get(WebhookSubscription, subscription_id) if 0 < subscription_id < 2**31 else None
     if subscription is None or subscription.api_client_id != client.id or subscription.deleted_at is not None:
-        raise ApiError(404, "not_found", f"没有找到编号为 {subscription_id} 的事件订阅。")
+        raise ApiError(404, "not_found", _("没有找到编号为 %(subscription_id)s 的事件订阅。", subscription_id=subscription_id))
     return subscription
 
 
 def delete_webhook(client: ApiClient, subscription_id: int) -> None:
     subscription = db.session.get(WebhookSubscription, subscription_id) if 0 < subscription_id < 2**31 else None
     if subscription is None or subscription.api_client_id != client.id or subscription.deleted_at is not None:
-        raise ApiError(404, "not_found", f"没有找到编号为 {subscription_id} 的事件订阅。")
+        raise ApiError(404, "not_found", _("没有找到编号为 %(subscription_id)s 的事件订阅。", subscription_id=subscription_id))
     subscription.deleted_at = utcnow_naive()
     record_event(None, "webhook.delete", subscription, api_client_id=client.id, url=subscription.url)
     db.session.flush()

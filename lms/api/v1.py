@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask_babel import gettext as _
 from limits import parse_many
 from sqlalchemy import select
 
@@ -82,22 +83,23 @@ def _rate_limit(client) -> None:
         if not strategy.hit(item, "lms-api", client.key_id):
             reset_at, _remaining = strategy.get_window_stats(item, "lms-api", client.key_id)
             retry = max(1, int(reset_at - time.time()) + 1)
-            raise ApiError(429, "rate_limited", f"请求过于频繁（上限 {item}），请 {retry} 秒后再试。",
+            raise ApiError(429, "rate_limited", _("请求过于频繁（上限 %(item)s），请 %(retry)s 秒后再试。", item=item, retry=retry),
                            headers={"Retry-After": str(retry)})
 
 
 # ---------------------------------------------------------------- query parameters
 
 def _bad(parameter: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_parameter", f"参数 {parameter} 不正确：{message}", parameter=parameter)
+    return ApiError(400, "invalid_parameter", _("参数 %(parameter)s 不正确：%(message)s", parameter=parameter, message=message), parameter=parameter)
 
 
 def _only_params(*accepted: str) -> None:
     """Refuse query parameters the route does not know (a misspelt filter must not be ignored)."""
     unknown = [name for name in request.args if name not in accepted]
     if unknown:
-        names = "、".join(name[:60] for name in unknown[:5])
-        raise ApiError(400, "invalid_parameter", f"不支持参数 {names}。此接口可用的参数：{'、'.join(accepted)}。",
+        names = _("、").join(name[:60] for name in unknown[:5])
+        raise ApiError(400, "invalid_parameter", _("不支持参数 %(names)s。此接口可用的参数：%(accepted)s。", names=names,
+                                                   accepted=_("、").join(accepted)),
                        parameter=unknown[0][:60])
 
 
@@ -114,11 +116,11 @@ def _since_arg() -> datetime | None:
     raw = request.args.get("updated_since", "").strip()
     if not raw:
         return None
-    hint = "应为 ISO 8601 日期时间（含时区），例如 2026-03-01T00:00:00Z 或 2026-03-01T08:00:00+08:00。"
+    hint = _("应为 ISO 8601 日期时间（含时区），例如 2026-03-01T00:00:00Z 或 2026-03-01T08:00:00+08:00。")
     try:
         at = datetime.fromisoformat(raw)
         if at.tzinfo is None or at.utcoffset() is None:
-            raise _bad("updated_since", "缺少时区。" + hint)
+            raise _bad("updated_since", _("缺少时区。") + hint)
         return at.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):
         raise _bad("updated_since", hint) from None
@@ -126,14 +128,14 @@ def _since_arg() -> datetime | None:
 
 def _unit_region_args() -> tuple[str | None, str | None]:
     try:
-        unit = fold(request.args.get("unit", ""), "统一社会信用代码") or None
+        unit = fold(request.args.get("unit", ""), _("统一社会信用代码")) or None
     except IdentifierError as exc:
         raise _bad("unit", str(exc)) from None
     region = request.args.get("region", "").strip() or None
     if unit and not re.fullmatch(r"[0-9A-Z]{18}", unit):
-        raise _bad("unit", "应为单位的 18 位统一社会信用代码。")
+        raise _bad("unit", _("应为单位的 18 位统一社会信用代码。"))
     if region and not re.fullmatch(r"[0-9]{6}", region):
-        raise _bad("region", "应为 6 位行政区划代码，例如 110000。")
+        raise _bad("region", _("应为 6 位行政区划代码，例如 110000。"))
     return unit, region
 
 
@@ -156,8 +158,8 @@ EXPORT_PARAMS = ("year", "format", "unit", "region")
 def credit_records():
     client = g.api_client
     _only_params(*RECORD_PARAMS)
-    year = _int_arg("year", 2000, 2100, "应为 2000–2100 之间的年份，例如 2026。")
-    limit = _int_arg("limit", 1, MAX_LIMIT, f"应为 1–{MAX_LIMIT} 之间的整数。") or DEFAULT_LIMIT
+    year = _int_arg("year", 2000, 2100, _("应为 2000–2100 之间的年份，例如 2026。"))
+    limit = _int_arg("limit", 1, MAX_LIMIT, _("应为 1–%(MAX_LIMIT)s 之间的整数。", MAX_LIMIT=MAX_LIMIT)) or DEFAULT_LIMIT
     since = _since_arg()
     unit, region = _unit_region_args()
     scope = _scope(client, unit, region)
@@ -190,12 +192,12 @@ def export_credit_records():
     """The export page's file, for systems: the same service, audited with the client's key id."""
     client = g.api_client
     _only_params(*EXPORT_PARAMS)
-    year = _int_arg("year", 2000, 2100, "应为 2000–2100 之间的年份，例如 2026。")
+    year = _int_arg("year", 2000, 2100, _("应为 2000–2100 之间的年份，例如 2026。"))
     if year is None:
-        raise _bad("year", "导出须指定年度，例如 year=2026。")
+        raise _bad("year", _("导出须指定年度，例如 year=2026。"))
     fmt = request.args.get("format", "csv").strip().lower() or "csv"
     if fmt not in exports.MEDIA_TYPES:
-        raise _bad("format", "应为 csv 或 xlsx。")
+        raise _bad("format", _("应为 csv 或 xlsx。"))
     unit, region = _unit_region_args()
     scope = _scope(client, unit, region)
     rows = exports.count_rows(scope, year)
@@ -213,10 +215,11 @@ def credential(number: str):
     digits, so it may not fetch it. Every fetch is audited."""
     client = g.api_client
     if not client.full_id_numbers:
-        raise ApiError(403, "full_id_required", "课程证书凭证含有可识别本人身份证号的信息，只有签发时授权查看完整身份证号的"
-                       "接口凭证才能下载。请联系签发人签发授权完整身份证号的凭证。")
+        raise ApiError(403, "full_id_required", _("课程证书凭证含有可识别本人身份证号的信息，只有签发时授权查看完整身份证号的"
+                                                  "接口凭证才能下载。请联系签发人签发授权完整身份证号的凭证。"))
     scope = _scope(client, None, None)
-    not_found = ApiError(404, "not_found", f"没有找到编号为 {number[:40]} 的课程证书，或它不在此接口凭证可查看的范围内。")
+    not_found = ApiError(404, "not_found", _("没有找到编号为 %(number)s 的课程证书，或它不在此接口凭证可查看的范围内。",
+                                               number=number[:40]))
     normalized = numbers.normalize(number)
     cert = None
     if re.fullmatch(r"[A-Z0-9]{1,24}", normalized):
@@ -229,7 +232,7 @@ def credential(number: str):
     if in_scope is None:
         raise not_found
     if cert.status == CertificateStatus.REVOKED:
-        raise ApiError(410, "credential_revoked", f"课程证书 {cert.number} 已被撤销，其凭证不再有效，不再提供下载。")
+        raise ApiError(410, "credential_revoked", _("课程证书 %(number)s 已被撤销，其凭证不再有效，不再提供下载。", number=cert.number))
     jwt, cert_number = cert.credential_jwt, cert.number
     _finish(dict(action="api.credential_fetch", number=cert_number, credit_record_id=cert.credit_record_id))
     return Response(jwt, mimetype="application/vc+jwt")
@@ -249,7 +252,7 @@ def _webhook_json(subscription, secret: str | None = None) -> dict:
 def create_webhook():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "请求体应为 JSON 对象，例如 {\"url\": \"https://hr.example.cn/hooks\"}。")
+        raise ApiError(400, "invalid_body", _("请求体应为 JSON 对象，例如 {\"url\": \"https://hr.example.cn/hooks\"}。"))
     # Checking the URL resolves its host (DNS, possibly slow): end authentication's transaction first,
     # which on SQLite holds the write lock (a POST begins IMMEDIATE), so no lock is held meanwhile.
     commit()
@@ -301,7 +304,7 @@ def _openapi_document() -> dict:
 def openapi():
     document = dict(_openapi_document())
     base = current_app.config["LMS_PUBLIC_URL"].rstrip("/")
-    document["servers"] = [{"url": f"{base}/api/v1", "description": "本平台"}]
+    document["servers"] = [{"url": f"{base}/api/v1", "description": _("本平台")}]
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

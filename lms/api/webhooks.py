@@ -53,6 +53,7 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from ..accounts import crypto
@@ -179,8 +180,8 @@ def event_body(message, client: ApiClient) -> tuple[bytes, int]:
     record_id, voided_by_id = _stored_ids(stored)
     row = _row_in_scope(client, record_id)
     if row is None:
-        raise Undeliverable(f"学时记录 #{record_id} 已不在此接口凭证的查看范围内（如人员已离开该单位或地区），"
-                            "事件不再发送。")
+        raise Undeliverable(_("学时记录 #%(record_id)s 已不在此接口凭证的查看范围内（如人员已离开该单位或地区），"
+                              "事件不再发送。", record_id=record_id))
     full = client.full_id_numbers
     body = {"id": message.event_id, "type": message.event_type, "created_at": stored.get("created_at"),
             "data": records.record_json(row, full_id_numbers=full)}
@@ -205,8 +206,8 @@ def pinned_target(url: str) -> tuple[str, dict[str, str], dict]:
     try:
         address = resolve_public_address(host, parts.port or (443 if scheme == "https" else 80))
     except (InvalidInput, ValueError) as exc:
-        raise NotReady(f"发送前检查接收地址未通过（{host}）：{getattr(exc, 'message', exc)}"
-                       "事件暂不发送，稍后重试。") from None
+        raise NotReady(_("发送前检查接收地址未通过（%(host)s）：%(reason)s事件暂不发送，稍后重试。", host=host,
+                         reason=getattr(exc, "message", exc))) from None
     literal = f"[{address}]" if ":" in address else address
     netloc = literal + (f":{parts.port}" if parts.port is not None else "")
     target = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
@@ -221,12 +222,12 @@ def build_request(message) -> OutgoingRequest:
     now, to an address checked now."""
     sub = db.session.get(WebhookSubscription, message.subscription_id) if message.subscription_id else None
     if sub is None or sub.deleted_at is not None:
-        raise Undeliverable("订阅已删除，事件不再发送。")
+        raise Undeliverable(_("订阅已删除，事件不再发送。"))
     client = sub.client
     if client is None or client.revoked_at is not None:
-        raise Undeliverable("接口凭证已吊销，事件不再发送。")
+        raise Undeliverable(_("接口凭证已吊销，事件不再发送。"))
     if client.is_expired():
-        raise Undeliverable("接口凭证已过有效期，事件不再发送。")
+        raise Undeliverable(_("接口凭证已过有效期，事件不再发送。"))
     body, record_id = event_body(message, client)
     url, extra_headers, extensions = pinned_target(sub.url)
     timestamp = int(now().timestamp())

@@ -1,19 +1,14 @@
-from enum import StrEnum
-
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
+from ..core.enums import N_, LabelledEnum
 from ..extensions import db
 
 
-class QuestionKind(StrEnum):
-    SINGLE = "single"
-    MULTIPLE = "multiple"
-    TRUE_FALSE = "truefalse"
-
-    @property
-    def label(self) -> str:
-        return {"single": "单选题", "multiple": "多选题", "truefalse": "判断题"}[self]
+class QuestionKind(LabelledEnum):
+    SINGLE = "single", N_("单选题")
+    MULTIPLE = "multiple", N_("多选题")
+    TRUE_FALSE = "truefalse", N_("判断题")
 
 
 class QuizQuestion(db.Model):

@@ -3,6 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -61,12 +62,12 @@ class Certificate(db.Model):
 
     @property
     def kind_label(self) -> str:
-        return "年度学时汇总证明" if self.kind == CertificateKind.ANNUAL else "课程学时证明"
+        return _("年度学时汇总证明") if self.kind == CertificateKind.ANNUAL else _("课程学时证明")
 
     @property
     def category_label(self) -> str:
         if not self.category:
-            return "全部类别"
+            return _("全部类别")
         try:
             return CATEGORY_LABELS[Category(self.category)]
         except ValueError:

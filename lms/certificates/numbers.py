@@ -26,6 +26,8 @@ certificate, the PDF hash identifies the file.
 import re
 import unicodedata
 
+from flask_babel import gettext as _
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
 _VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 _SHAPE = re.compile(r"^([A-Z0-9]{2,6}?)(\d{4})(\d{6})([0-9A-Z*])$")
@@ -80,9 +82,9 @@ def parse(text: str) -> str:
     """A cleaned, checked number; raises NumberError with a message for the visitor."""
     number = normalize(text)
     if not number:
-        raise NumberError("format", "请输入证书编号。")
+        raise NumberError("format", _("请输入证书编号。"))
     if len(number) > 24 or not re.fullmatch(r"[A-Z0-9*]+", number) or not _SHAPE.match(number):
-        raise NumberError("format", "编号格式不正确：证书编号由发证机构代码、4 位年份、6 位序号和 1 位校验码组成，如 GX20260000017。")
+        raise NumberError("format", _("编号格式不正确：证书编号由发证机构代码、4 位年份、6 位序号和 1 位校验码组成，如 GX20260000017。"))
     if not is_valid(number):
-        raise NumberError("check", "编号校验位不正确，可能有输错，请逐位核对证书上的编号。")
+        raise NumberError("check", _("编号校验位不正确，可能有输错，请逐位核对证书上的编号。"))
     return number

@@ -3,6 +3,7 @@
 import io
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..accounts.models import Role
@@ -33,7 +34,7 @@ def issue_annual(year: int):
     if not issued:
         flash(issued.error.message, "warning")
         return redirect(url_for("credits.my_hours", year=year))
-    flash(f"{year} 年度学时证明已开具，证书编号 {issued.value.number}。", "success")
+    flash(_("%(year)s 年度学时证明已开具，证书编号 %(number)s。", year=year, number=issued.value.number), "success")
     return redirect(url_for("certificates.my_certificates"))
 
 
@@ -45,7 +46,7 @@ def download_pdf(number: str):
     commit()  # an admin's download is audited
     data = services.pdf_file(cert).read_bytes()  # small; read whole so no file handle outlives the request
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"学时证明-{cert.number}.pdf")
+                     download_name=_("学时证明-%(number)s.pdf", number=cert.number))
 
 
 @bp.get("/credentials/<number>.jwt")
@@ -113,9 +114,9 @@ def verify_pdf():
     if result.certificate is not None:
         data = upload.read(MAX_PDF_BYTES + 1) if upload else b""
         if not data:
-            error = "请选择要比对的 PDF 文件。"
+            error = _("请选择要比对的 PDF 文件。")
         elif len(data) > MAX_PDF_BYTES:
-            error = "文件超过 10 MB，不是本平台签发的证书文件。"
+            error = _("文件超过 10 MB，不是本平台签发的证书文件。")
         else:
             services.compare_pdf(result, data)
     status = 200 if result.outcome == "found" and not error else 400 if result.outcome != "not_found" else 404
@@ -141,11 +142,11 @@ def admin_certificate(number: str):
     def act() -> str:
         if action == "revoke":
             services.revoke_certificate(current_user, cert.number, reason=form.reason.data)
-            return "证书已撤销，核验页面即时显示撤销状态；该课程学时已同时撤销。"
+            return _("证书已撤销，核验页面即时显示撤销状态；该课程学时已同时撤销。")
         if action == "reissue":
             services.reissue_certificate(current_user, cert.number, reason=form.reason.data)
-            return "证书已补发：编号不变，PDF 与凭证已按当前学时档案重新生成。"
-        raise services.InvalidInput("请选择撤销或补发。")
+            return _("证书已补发：编号不变，PDF 与凭证已按当前学时档案重新生成。")
+        raise services.InvalidInput(_("请选择撤销或补发。"))
 
     done = run_form(form, act, field="reason")
     if done:

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -76,7 +77,8 @@ def _store_pdf(cert: Certificate, data: bytes) -> None:
 
 
 def _annual_rows(cert: Certificate) -> list[tuple[str, str]]:
-    return [(f"{r.course_title}（{r.category_label}）", f"{format_hours(r.hours)} 学时")
+    return [(_("%(title)s（%(category)s）", title=r.course_title, category=r.category_label),
+             _("%(hours)s 学时", hours=format_hours(r.hours)))
             for r in ledger.active_records(cert.user_id, cert.credit_year)]
 
 
@@ -92,7 +94,7 @@ def _render_and_sign(cert: Certificate) -> None:
     else:
         courses = course_certificates(user.id, cert.credit_year)
         document = credentials.clr(user, id_number, courses, issued_at=cert.issued_at,
-                                   name=f"{cert.credit_year}年度继续教育学时档案")
+                                   name=_("%(credit_year)s年度继续教育学时档案", credit_year=cert.credit_year))
         document["id"] = f"{credentials.base_url()}/credentials/{cert.number}"
         document["credentialStatus"] = {"id": f"{credentials.base_url()}/credentials/{cert.number}/status",
                                         "type": "GongxuCertificateStatus"}
@@ -140,7 +142,7 @@ def issue_annual_certificate(actor, year: int) -> Certificate:
     """The learner's summary of a credit year; asking again reissues it with the same number."""
     summary = ledger.year_summary(actor, year)
     if not summary.records:
-        raise InvalidInput(f"{year} 年度还没有已记入的学时，暂不能开具年度学时证明。")
+        raise InvalidInput(_("%(year)s 年度还没有已记入的学时，暂不能开具年度学时证明。", year=year))
     cert = db.session.scalar(select(Certificate).where(
         Certificate.user_id == actor.id, Certificate.kind == CertificateKind.ANNUAL, Certificate.credit_year == year))
     created = cert is None
@@ -148,11 +150,11 @@ def issue_annual_certificate(actor, year: int) -> Certificate:
         cert = _new_certificate(actor, CertificateKind.ANNUAL, year)
         db.session.add(cert)
     elif not cert.is_valid:
-        raise Conflict("该年度学时证明已被撤销，不能自行重新开具。如有疑问请联系平台管理员。")
+        raise Conflict(_("该年度学时证明已被撤销，不能自行重新开具。如有疑问请联系平台管理员。"))
     else:
         cert.version += 1
         cert.issued_at = utcnow_naive()
-    cert.title = f"{year}年度继续教育学时汇总"
+    cert.title = _("%(year)s年度继续教育学时汇总", year=year)
     cert.category = None
     cert.hours = summary.total
     cert.exam_score = None
@@ -181,14 +183,14 @@ def connect_signals() -> None:
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not 2 <= len(reason) <= MAX_REASON:
-        raise InvalidInput(f"请填写原因（2–{MAX_REASON} 字），原因会显示在核验页面并记入审计日志。", field="reason")
+        raise InvalidInput(_("请填写原因（2–%(MAX_REASON)s 字），原因会显示在核验页面并记入审计日志。", MAX_REASON=MAX_REASON), field="reason")
     return reason
 
 
 def get_by_number(number: str) -> Certificate:
     cert = db.session.scalar(select(Certificate).where(Certificate.number == numbers.normalize(number)))
     if cert is None:
-        raise NotFound("没有找到这份证书。")
+        raise NotFound(_("没有找到这份证书。"))
     return cert
 
 
@@ -198,11 +200,11 @@ def reissue_certificate(actor, number: str, *, reason: str) -> Certificate:
     reason = _reason(reason)
     cert = get_by_number(number)
     if not cert.is_valid:
-        raise Conflict("已撤销的证书不能补发。")
+        raise Conflict(_("已撤销的证书不能补发。"))
     if cert.kind == CertificateKind.COURSE:
         record = ledger.latest_in_chain(cert.credit_record)
         if not ledger.is_active(record):
-            raise Conflict("这门课程的学时已被撤销，不能补发证书；请改为撤销证书。")
+            raise Conflict(_("这门课程的学时已被撤销，不能补发证书；请改为撤销证书。"))
         _fill_from_record(cert, record)
     else:
         cert.hours = ledger.year_summary(cert.user, cert.credit_year).total
@@ -223,7 +225,7 @@ def revoke_certificate(actor, number: str, *, reason: str) -> Certificate:
     reason = _reason(reason)
     cert = get_by_number(number)
     if not cert.is_valid:
-        raise Conflict("这份证书已经撤销。")
+        raise Conflict(_("这份证书已经撤销。"))
     cert.status = CertificateStatus.REVOKED
     cert.revoked_at = utcnow_naive()
     cert.revoked_by_id = actor.id
@@ -231,7 +233,7 @@ def revoke_certificate(actor, number: str, *, reason: str) -> Certificate:
     if cert.kind == CertificateKind.COURSE and cert.credit_record is not None:
         record = ledger.latest_in_chain(cert.credit_record)
         if ledger.is_active(record):
-            ledger.revoke_record(actor, record.id, reason=f"证书 {cert.number} 撤销：{reason}")
+            ledger.revoke_record(actor, record.id, reason=_("证书 %(number)s 撤销：%(reason)s", number=cert.number, reason=reason))
     db.session.flush()
     record_event(actor, "certificate.revoke", cert, number=cert.number, reason=reason)
     return cert
@@ -270,13 +272,13 @@ def own_certificate(actor, number: str) -> Certificate:
     try:
         cleaned = numbers.parse(number)
     except numbers.NumberError:
-        raise NotFound("没有找到这份证书。") from None
+        raise NotFound(_("没有找到这份证书。")) from None
     cert = db.session.scalar(select(Certificate).where(Certificate.number == cleaned))
     if cert is None:
-        raise NotFound("没有找到这份证书。")
+        raise NotFound(_("没有找到这份证书。"))
     if cert.user_id != actor.id:
         if not actor.has_role(Role.ADMIN):
-            raise NotAllowed("只能下载本人的证书和学时凭证。")
+            raise NotAllowed(_("只能下载本人的证书和学时凭证。"))
         record_event(actor, "certificate.admin_download", cert, number=cert.number)
     return cert
 
@@ -289,7 +291,7 @@ def learner_clr(actor) -> str:
     """The learner's whole record (valid course certificates) as a signed ClrCredential."""
     certs = course_certificates(actor.id)
     if not certs:
-        raise InvalidInput("您还没有已完成课程的证书，暂无学时档案可下载。")
+        raise InvalidInput(_("您还没有已完成课程的证书，暂无学时档案可下载。"))
     now = utcnow_naive()
     document = credentials.clr(actor, crypto.decrypt(actor.id_number_encrypted), certs, issued_at=now)
     record_event(actor, "credential.clr_download", None, certificates=len(certs))
@@ -317,7 +319,7 @@ def verify(number_text: str, *, ip: str | None = None, via: str = "form") -> Ver
     else:
         cert = db.session.scalar(select(Certificate).where(Certificate.number == number))
         if cert is None:
-            result = Verification(number, "not_found", "编号校验通过，但平台没有这份证书。请确认编号是否为本平台签发。")
+            result = Verification(number, "not_found", _("编号校验通过，但平台没有这份证书。请确认编号是否为本平台签发。"))
         else:
             result = Verification(number, "found", certificate=cert)
     record_event(None, "certificate.verify", result.certificate, ip=ip, number=typed, outcome=result.outcome, via=via)

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..catalog.models import CATEGORY_LABELS, Category
 from ..core.clock import utcnow_naive
+from ..core.enums import N_, LabelledEnum
 from ..extensions import db
 
 
@@ -65,13 +66,10 @@ class RuleSet(db.Model):
         return (self.cycle_end_month, self.cycle_end_day) != (12, 31)
 
 
-class EntryKind:
-    COMPLETION = "completion"  # a course completed
-    CORRECTION = "correction"  # replaces (voids) an earlier entry with corrected values
-    REVOCATION = "revocation"  # voids an earlier entry; counts nothing itself
-
-
-ENTRY_KIND_LABELS = {EntryKind.COMPLETION: "课程完成", EntryKind.CORRECTION: "更正", EntryKind.REVOCATION: "撤销"}
+class EntryKind(LabelledEnum):
+    COMPLETION = "completion", N_("课程完成")  # a course completed
+    CORRECTION = "correction", N_("更正")  # replaces (voids) an earlier entry with corrected values
+    REVOCATION = "revocation", N_("撤销")  # voids an earlier entry; counts nothing itself
 
 
 class CreditRecord(db.Model):
@@ -110,7 +108,10 @@ class CreditRecord(db.Model):
 
     @property
     def kind_label(self) -> str:
-        return ENTRY_KIND_LABELS.get(self.entry_kind, self.entry_kind)
+        try:
+            return EntryKind(self.entry_kind).label
+        except ValueError:
+            return self.entry_kind
 
     @property
     def category_label(self) -> str:

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
@@ -43,7 +44,7 @@ def _form_values(form: RuleSetForm) -> dict:
 
 def _region_choices(current: str | None):
     taken = {r.region_code for r in services.all_rule_sets() if r.region_code and r.region_code != current}
-    return [SelectChoice("", "（请选择地区）")] + [SelectChoice(code, f"{name}（{code}）")
+    return [SelectChoice("", _("（请选择地区）"))] + [SelectChoice(code, _("%(name)s（%(code)s）", name=name, code=code))
                                               for code, name in region_names() if code not in taken]
 
 
@@ -77,7 +78,7 @@ def edit_rule_set(rule_id: int | None = None):
         form.cycle_end_month.data, form.cycle_end_day.data = "12", "31"
     saved = run_form(form, lambda: services.save_rule_set(current_user, rule_id, _form_values(form)))
     if saved:
-        flash(f"学时规则“{saved.value.name}”已保存。已记入的学时不受影响，之后完成的课程按新规则计算。", "success")
+        flash(_("学时规则“%(name)s”已保存。已记入的学时不受影响，之后完成的课程按新规则计算。", name=saved.value.name), "success")
         return redirect(url_for("credits.rule_sets"))
     status = 400 if form.is_submitted() and (form.errors or form.form_errors) else 200
     return render_template("credits/admin_rule_edit.html", form=form, rule=rule), status

@@ -11,6 +11,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms import BooleanField, RadioField, SelectChoice, StringField
 
@@ -27,12 +28,13 @@ bp = Blueprint("exports", __name__, url_prefix="/exports")
 
 
 class ExportForm(Form):
-    unit = StringField("单位统一社会信用代码（可选）")
-    region = StringField("地区代码（可选）")
-    year = StringField("年度")
-    format = RadioField("文件格式", choices=[SelectChoice("xlsx", "Excel 表格（XLSX）"), SelectChoice("csv", "CSV（UTF-8）")], default="xlsx",
+    unit = StringField(_l("单位统一社会信用代码（可选）"))
+    region = StringField(_l("地区代码（可选）"))
+    year = StringField(_l("年度"))
+    format = RadioField(_l("文件格式"), choices=[SelectChoice("xlsx", _l("Excel 表格（XLSX）")),
+                                                SelectChoice("csv", _l("CSV（UTF-8）"))], default="xlsx",
                         validate_choice=False)  # checked by the service, with its message
-    full_id_numbers = BooleanField("含完整身份证号")
+    full_id_numbers = BooleanField(_l("含完整身份证号"))
 
 
 def _ip() -> str | None:

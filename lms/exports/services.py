@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import xlsxwriter
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..accounts.models import Organization
@@ -68,21 +69,21 @@ def _chunk_rows() -> int:
 def parse_format(value) -> str:
     fmt = (value or "").strip().lower()
     if fmt not in FORMATS:
-        raise InvalidInput(f"导出格式 {value or '（空）'} 不支持，请选择 csv 或 xlsx。", field="format")
+        raise InvalidInput(_("导出格式 %(value)s 不支持，请选择 csv 或 xlsx。", value=value or _("（空）")), field="format")
     return fmt
 
 
 def parse_year(value) -> int:
     text = str(value if value is not None else "").strip()
     if not text.isdigit() or not YEAR_RANGE[0] <= int(text) <= YEAR_RANGE[1]:
-        raise InvalidInput(f"年度 {text or '（空）'} 不正确，应为 4 位年份，如 2026。", field="year")
+        raise InvalidInput(_("年度 %(year)s 不正确，应为 4 位年份，如 2026。", year=text or _("（空）")), field="year")
     return int(text)
 
 
 def file_name(scope: records.Scope, year: int | None, fmt: str) -> str:
     """学时记录-<scope>-<year>.<fmt>, safe as a file name."""
-    label = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", scope.label).strip() or "导出"
-    return f"学时记录-{label}-{year if year is not None else '全部年度'}.{fmt}"
+    label = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", scope.label).strip() or _("导出")
+    return _("学时记录-%(scope)s-%(year)s", scope=label, year=year if year is not None else _("全部年度")) + f".{fmt}"
 
 
 def content_disposition(name: str) -> str:
@@ -184,7 +185,7 @@ def _write_xlsx(rows: Iterator[list], out: Path) -> int:
                                               "strings_to_urls": False, "strings_to_numbers": False,
                                               "tmpdir": str(out.parent)})
     try:
-        sheet = workbook.add_worksheet("学时记录")
+        sheet = workbook.add_worksheet(_("学时记录"))
         bold = workbook.add_format({"bold": True})
         for col, width in enumerate(_WIDTHS):
             sheet.set_column(col, col, width)
@@ -313,7 +314,7 @@ def run_export_job(job: ExportJob, *, commit: Callable[[], None]) -> ExportJob:
         job_id = job.id
         db.session.rollback()
         job = db.session.get(ExportJob, job_id)
-        error = exc.message if isinstance(exc, DomainError) else "导出过程中出错，请稍后重试或联系平台管理员。"
+        error = exc.message if isinstance(exc, DomainError) else _("导出过程中出错，请稍后重试或联系平台管理员。")
         save(status=ExportStatus.FAILED, finished_at=utcnow_naive(), error=error)
         if not isinstance(exc, DomainError):
             raise
@@ -328,9 +329,9 @@ def job_for(actor, job_id: int) -> ExportJob:
     """The requester's own job; anyone else is refused."""
     job = db.session.get(ExportJob, job_id)
     if job is None:
-        raise NotFound("没有找到这个导出任务。")
+        raise NotFound(_("没有找到这个导出任务。"))
     if actor is None or job.requested_by_id != getattr(actor, "id", None):
-        raise NotAllowed("这个导出任务不是您发起的，只有发起人可以查看和下载。")
+        raise NotAllowed(_("这个导出任务不是您发起的，只有发起人可以查看和下载。"))
     return job
 
 
@@ -346,20 +347,20 @@ def expire_job(job: ExportJob) -> None:
 def file_for_download(actor, job: ExportJob, token: str, *, ip: str | None = None) -> Path:
     """The finished file, for its requester with the right token before it expires; audited."""
     if job.requested_by_id != getattr(actor, "id", None):
-        raise NotAllowed("这个导出文件只能由发起导出的人下载。")
+        raise NotAllowed(_("这个导出文件只能由发起导出的人下载。"))
     if not token or not secrets.compare_digest(str(token), job.token):
-        raise NotAllowed("下载链接不完整或不正确，请从“我的导出”页面重新打开。")
+        raise NotAllowed(_("下载链接不完整或不正确，请从“我的导出”页面重新打开。"))
     if is_expired(job):
         expire_job(job)
         hours = current_app.config["LMS_EXPORT_TTL_HOURS"]
-        raise Gone(f"下载链接已过期（导出文件保留 {hours} 小时），文件已删除。请重新导出。")
+        raise Gone(_("下载链接已过期（导出文件保留 %(hours)s 小时），文件已删除。请重新导出。", hours=hours))
     if job.status != ExportStatus.DONE or not job.file_path:
-        raise Conflict("导出尚未完成，请稍候在进度页面下载。" if job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
-                       else "这次导出没有成功，没有可下载的文件。请重新导出。")
+        raise Conflict(_("导出尚未完成，请稍候在进度页面下载。") if job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+                       else _("这次导出没有成功，没有可下载的文件。请重新导出。"))
     path = media_path(job.file_path)
     if not path.is_file():
         expire_job(job)
-        raise Gone("导出文件已不存在，请重新导出。")
+        raise Gone(_("导出文件已不存在，请重新导出。"))
     record_event(actor, "records.export_download", job, ip=ip, format=job.format, rows=job.rows_done,
                  full_id_numbers=job.full_id_numbers)
     return path
@@ -381,7 +382,7 @@ def purge_expired(now=None) -> int:
         for partial in media_path(EXPORT_FOLDER).glob(f"{job.id}-*.partial"):
             partial.unlink(missing_ok=True)
         job.status, job.finished_at = ExportStatus.FAILED, now
-        job.error = "导出在后台中断，没有完成。请重新导出。"
+        job.error = _("导出在后台中断，没有完成。请重新导出。")
     # Direct downloads are unlinked once opened; one left by a process killed mid-write goes after a day.
     folder = media_path(EXPORT_FOLDER)
     if folder.is_dir():

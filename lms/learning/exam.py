@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..assessment.models import QuestionKind, QuizQuestion
@@ -96,18 +97,18 @@ def attempts_left(actor, enrollment: Enrollment) -> int:
 def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
     state = course_state(enrollment)
     if not state.has_exam:
-        raise NotFound("本课程没有结业测验。")
+        raise NotFound(_("本课程没有结业测验。"))
     if not state.lessons_done:
-        raise Conflict("请先完成全部课时的学习，再参加结业测验。")
+        raise Conflict(_("请先完成全部课时的学习，再参加结业测验。"))
     if state.exam_passed:
-        raise Conflict("您已通过本课程的结业测验，无需再考。")
+        raise Conflict(_("您已通过本课程的结业测验，无需再考。"))
     attempts = attempts_of(actor, enrollment)
     open_attempt = next((a for a in attempts if a.submitted_at is None), None)
     if open_attempt is not None:
         return open_attempt
     rules = exam_rules(actor, state.course)
     if len(attempts) >= rules.attempts:
-        raise Conflict(f"结业测验最多可参加 {rules.attempts} 次，您的次数已用完。如有疑问请联系所在单位或平台管理员。")
+        raise Conflict(_("结业测验最多可参加 %(attempts)s 次，您的次数已用完。如有疑问请联系所在单位或平台管理员。", attempts=rules.attempts))
     pool = list(db.session.scalars(select(QuizQuestion).where(QuizQuestion.course_id == state.course.id)
                                    .order_by(QuizQuestion.position, QuizQuestion.id)))
     layout = []
@@ -124,7 +125,7 @@ def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
 
 
 def get_own_attempt(actor, attempt_id: int) -> QuizAttempt:
-    return get_own(QuizAttempt, attempt_id, actor, missing="没有找到这次测验。", others="只能查看和作答自己的测验。")
+    return get_own(QuizAttempt, attempt_id, actor, missing=_("没有找到这次测验。"), others=_("只能查看和作答自己的测验。"))
 
 
 @dataclass
@@ -185,7 +186,7 @@ def shown_questions(attempt: QuizAttempt, *, reveal: bool) -> list[ShownQuestion
         if q is None:
             continue
         if q.kind == QuestionKind.TRUE_FALSE:
-            choices = [("true", "正确"), ("false", "错误")]
+            choices = [("true", _("正确")), ("false", _("错误"))]
         else:
             choices = [(LETTERS[i], q.options[orig]) for i, orig in enumerate(item["o"])]
         sq = ShownQuestion(n, q.id, QuestionKind(q.kind), q.text, choices)
@@ -217,12 +218,12 @@ def _to_shown(q: QuizQuestion, order: list[int], original: str) -> str:
 def submit_attempt(actor, attempt: QuizAttempt, answers: dict[str, list[str]]) -> QuizAttempt:
     """Grade on the server. ``answers`` maps question id → the shown letters (or true/false) chosen."""
     if attempt.user_id != actor.id:
-        raise NotAllowed("只能作答自己的测验。")
+        raise NotAllowed(_("只能作答自己的测验。"))
     lock_for_write(QuizAttempt, attempt.id)
     attempt = db.session.scalar(select(QuizAttempt).where(QuizAttempt.id == attempt.id).with_for_update()
                                 .execution_options(populate_existing=True))
     if attempt.submitted_at is not None:
-        raise Conflict("这次测验已经提交过，不能重复提交。")
+        raise Conflict(_("这次测验已经提交过，不能重复提交。"))
     questions = {q.id: q for q in db.session.scalars(
         select(QuizQuestion).where(QuizQuestion.id.in_([i["q"] for i in attempt.layout])))}
     stored, correct = {}, 0

@@ -4,17 +4,27 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
+from ..core.enums import N_, LabelledEnum
 from ..extensions import db
 
-# Why played time was not counted; keys of LessonProgress.not_counted.
-NOT_COUNTED_LABELS = {
-    "seek": "拖动进度条跳过未看内容",
-    "hidden": "页面在后台或被遮挡",
-    "superseded": "已在其他页面或设备播放",
-    "attention": "未及时确认在线学习提示",
-    "rate": "使用了规则不允许的播放倍速",
-    "over_wallclock": "上报的播放时长超过实际经过的时间",
-}
+
+class NotCounted(LabelledEnum):
+    """Why played time was not counted; keys of LessonProgress.not_counted."""
+
+    SEEK = "seek", N_("拖动进度条跳过未看内容")
+    HIDDEN = "hidden", N_("页面在后台或被遮挡")
+    SUPERSEDED = "superseded", N_("已在其他页面或设备播放")
+    ATTENTION = "attention", N_("未及时确认在线学习提示")
+    RATE = "rate", N_("使用了规则不允许的播放倍速")
+    OVER_WALLCLOCK = "over_wallclock", N_("上报的播放时长超过实际经过的时间")
+
+
+def not_counted_label(reason: str) -> str:
+    """The label of a ``not_counted`` key; an unknown key (from an older version) shows as it is."""
+    try:
+        return NotCounted(reason).label
+    except ValueError:
+        return reason
 
 
 class Enrollment(db.Model):
@@ -41,7 +51,7 @@ class LessonProgress(db.Model):
 
     ``watched_intervals`` is a sorted list of disjoint [start, end] media seconds;
     ``credited_seconds`` is wall-clock learning time the server accepted; ``not_counted`` tallies
-    the seconds it refused, by reason (keys of NOT_COUNTED_LABELS).
+    the seconds it refused, by reason (values of NotCounted).
     """
 
     __tablename__ = "lesson_progress"

@@ -12,12 +12,14 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..accounts.models import User
 from ..catalog.models import Chapter, Lesson, LessonKind
 from ..core import signals
 from ..core.clock import utcnow_naive
+from ..core.enums import N_
 from ..core.errors import Conflict, NotAllowed, NotFound, TooMany
 from ..credits import services as credits
 from ..extensions import db
@@ -27,7 +29,7 @@ from .services import heartbeat_seconds, lesson_duration, lock_for_write, progre
 
 ATTENTION_GRACE_SECONDS = 3  # network delay allowed on top of the answer window
 COMPLETION_EPSILON_SECONDS = 0.5
-SUPERSEDED_MESSAGE = "已在其他页面或设备播放，本页面已停止计时。"
+SUPERSEDED_MESSAGE = N_("已在其他页面或设备播放，本页面已停止计时。")  # translated where it is sent
 
 
 def _get_or_create_progress(user_id: int, lesson: Lesson, enrollment: Enrollment) -> LessonProgress:
@@ -45,7 +47,7 @@ def load_lesson(enrollment: Enrollment, lesson_id: int) -> Lesson:
     lesson = db.session.scalar(select(Lesson).join(Chapter).where(
         Lesson.id == lesson_id, Chapter.course_id == enrollment.course_id))
     if lesson is None:
-        raise NotFound("该课时不属于您报名的课程版本。")
+        raise NotFound(_("该课时不属于您报名的课程版本。"))
     return lesson
 
 
@@ -65,14 +67,14 @@ def start_session(user_id: int, lesson_id: int) -> tuple[PlaySession, LessonProg
     actor = db.session.scalar(select(User).where(User.id == user_id).with_for_update())
     lesson = db.session.get(Lesson, lesson_id)
     if lesson is None or lesson.kind == LessonKind.QUIZ:
-        raise NotFound("没有找到可以学习的课时。")
+        raise NotFound(_("没有找到可以学习的课时。"))
     enrollment = db.session.scalar(select(Enrollment).where(
         Enrollment.user_id == user_id, Enrollment.course_id == lesson.chapter.course_id))
     if enrollment is None:
-        raise NotAllowed("您还没有报名这门课程（或报名的是其他版本），不能计时学习。")
+        raise NotAllowed(_("您还没有报名这门课程（或报名的是其他版本），不能计时学习。"))
     duration = lesson_duration(lesson)
     if lesson.kind == LessonKind.VIDEO and (not lesson.media_asset or not lesson.media_asset.is_playable):
-        raise Conflict("该课时的视频尚未就绪，请稍后再试。")
+        raise Conflict(_("该课时的视频尚未就绪，请稍后再试。"))
     # Lock the sessions being superseded before reading the clock: a beat that holds one of them was
     # credited up to its own clock, which must not be later than this session's start (PostgreSQL
     # lets such a beat run while this transaction waits; SQLite has one writer).
@@ -111,8 +113,8 @@ def _limit_starts(user_id: int, now: datetime) -> None:
         .order_by(PlaySession.started_at.desc()).limit(limit)))
     if len(recent) >= limit:
         wait = max(1, int(60 - (now - recent[-1]).total_seconds()) + 1)
-        raise TooMany(f"开始播放过于频繁：一分钟内最多开始 {limit} 次。请等待 {wait} 秒后再点击播放，"
-                      "已记录的学习时间不受影响。")
+        raise TooMany(_("开始播放过于频繁：一分钟内最多开始 %(limit)s 次。请等待 %(wait)s 秒后再点击播放，"
+                        "已记录的学习时间不受影响。", limit=limit, wait=wait))
 
 
 def _carried_state(previous: list[PlaySession], rule) -> dict:
@@ -151,10 +153,10 @@ def load_own_session(user_id: int, session_id: str) -> tuple[PlaySession, Lesson
         .where(PlaySession.id == session_id)
         .with_for_update(of=(PlaySession.__table__, LessonProgress.__table__))).first()
     if row is None:
-        raise NotFound("播放会话不存在，请刷新页面。")
+        raise NotFound(_("播放会话不存在，请刷新页面。"))
     session, progress, active = row
     if session.user_id != user_id or not active:
-        raise NotAllowed("这不是您的播放会话。")
+        raise NotAllowed(_("这不是您的播放会话。"))
     return session, progress
 
 
@@ -228,7 +230,7 @@ def answer_attention(user_id: int, session_id: str) -> dict:
     session, progress = load_own_session(user_id, session_id)
     now = utcnow_naive()
     if session.superseded_at is not None:
-        return {"status": "superseded", "message": SUPERSEDED_MESSAGE}
+        return {"status": "superseded", "message": _(SUPERSEDED_MESSAGE)}
     extra = {}
     if session.check_issued_at is None:
         extra["attention"] = "none"

@@ -1,6 +1,7 @@
 """Learner pages: enrol, my learning, the player, the final exam."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..catalog.models import LessonKind
@@ -10,7 +11,6 @@ from ..credits.services import rule_set_for
 from ..extensions import db
 from . import exam as exams
 from . import play, services
-from .models import NOT_COUNTED_LABELS
 
 bp = Blueprint("learning", __name__)
 
@@ -20,7 +20,7 @@ bp = Blueprint("learning", __name__)
 def enrol(code: str):
     enrollment = services.enroll(current_user, code)
     commit()
-    flash("报名成功，课程已加入“我的学习”。", "success")
+    flash(_("报名成功，课程已加入“我的学习”。"), "success")
     return redirect(url_for("learning.course_home", code=enrollment.course_code))
 
 
@@ -51,7 +51,7 @@ def player(code: str, lesson_id: int):
     next_lesson = state.next_lesson(lesson.id)
     return render_template(
         "learning/player.html", state=state, lesson=lesson, current=state.state_of(lesson.id), rule=rule,
-        next_lesson=next_lesson, LessonKind=LessonKind, reasons=NOT_COUNTED_LABELS,
+        next_lesson=next_lesson, LessonKind=LessonKind,
         heartbeat_seconds=services.heartbeat_seconds(), reading_seconds=services.reading_min_seconds())
 
 

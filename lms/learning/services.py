@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass, field
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
@@ -29,7 +30,7 @@ from ..core.clock import utcnow_naive
 from ..core.errors import NotAllowed, NotFound
 from ..credits import services as credits
 from ..extensions import db
-from .models import NOT_COUNTED_LABELS, Enrollment, LessonProgress, QuizAttempt
+from .models import Enrollment, LessonProgress, QuizAttempt, not_counted_label
 
 system_random = random.SystemRandom()
 
@@ -53,7 +54,7 @@ def enroll(actor, course_code: str) -> Enrollment:
         select(Course).where(Course.code == course_code, Course.status == CourseStatus.PUBLISHED)
         .order_by(Course.version.desc()).limit(1))
     if course is None:
-        raise NotFound("该课程不存在或已下线，无法报名。")
+        raise NotFound(_("该课程不存在或已下线，无法报名。"))
     enrollment = Enrollment(user_id=actor.id, course_id=course.id, course_code=course.code)
     db.session.add(enrollment)
     db.session.flush()
@@ -69,7 +70,7 @@ def find_enrollment(user_id: int, course_code: str) -> Enrollment | None:
 def require_enrollment(actor, course_code: str) -> Enrollment:
     enrollment = find_enrollment(actor.id, course_code)
     if enrollment is None:
-        raise NotAllowed("您还没有报名这门课程。请先在课程页点击“报名学习”（免费）。")
+        raise NotAllowed(_("您还没有报名这门课程。请先在课程页点击“报名学习”（免费）。"))
     return enrollment
 
 
@@ -107,14 +108,14 @@ class LessonState:
     @property
     def not_counted(self) -> list[tuple[str, str, float]]:
         tally = (self.progress.not_counted if self.progress else None) or {}
-        return [(reason, NOT_COUNTED_LABELS.get(reason, reason), seconds)
+        return [(reason, not_counted_label(reason), seconds)
                 for reason, seconds in sorted(tally.items(), key=lambda kv: -kv[1]) if seconds >= 0.5]
 
     @property
     def state_label(self) -> str:
         if self.completed:
-            return "已完成"
-        return "学习中" if self.progress else "未开始"
+            return _("已完成")
+        return _("学习中") if self.progress else _("未开始")
 
 
 @dataclass
@@ -207,7 +208,7 @@ def get_own(model, row_id: int, actor, *, missing: str, others: str):
 
 
 def get_own_progress(actor, progress_id: int) -> LessonProgress:
-    return get_own(LessonProgress, progress_id, actor, missing="没有找到这条学习记录。", others="只能查看自己的学习记录。")
+    return get_own(LessonProgress, progress_id, actor, missing=_("没有找到这条学习记录。"), others=_("只能查看自己的学习记录。"))
 
 
 def progress_summary(progress: LessonProgress, duration: float) -> dict:
@@ -220,7 +221,7 @@ def progress_summary(progress: LessonProgress, duration: float) -> dict:
         "credited_seconds": round(progress.credited_seconds, 1),
         "pending_seconds": round(progress.pending_seconds or 0.0, 1),
         "completed": progress.completed_at is not None,
-        "not_counted": [{"reason": r, "label": NOT_COUNTED_LABELS.get(r, r), "seconds": round(s, 1)}
+        "not_counted": [{"reason": r, "label": not_counted_label(r), "seconds": round(s, 1)}
                         for r, s in sorted((progress.not_counted or {}).items(), key=lambda kv: -kv[1])
                         if s >= 0.5],
     }

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
 from ..core.clock import utcnow_naive
@@ -70,14 +71,14 @@ def part_size() -> int:
 def _check_name(kind: str, filename: str) -> str:
     name = Path((filename or "").replace("\\", "/")).name.strip()
     if not name:
-        raise InvalidInput("请选择要上传的文件。")
+        raise InvalidInput(_("请选择要上传的文件。"))
     suffix = Path(name).suffix.lower()
     if kind == UploadKind.MEDIA and suffix not in VIDEO_TYPES:
-        raise InvalidInput(f"“{name}”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。")
+        raise InvalidInput(_("“%(name)s”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。", name=name))
     if kind == UploadKind.PACKAGE and suffix != ".zip":
-        raise InvalidInput("课程包应为 .zip 文件。")
+        raise InvalidInput(_("课程包应为 .zip 文件。"))
     if len(name) > 255 or not name.isprintable():
-        raise InvalidInput("文件名过长或含有控制字符，请改用简短的文件名（255 个字符以内）后重新选择文件。")
+        raise InvalidInput(_("文件名过长或含有控制字符，请改用简短的文件名（255 个字符以内）后重新选择文件。"))
     return name
 
 
@@ -86,19 +87,19 @@ def create_upload(actor, organization, *, kind: str, filename: str, total_bytes:
     ``organization``: the caller checks). Flushes; the caller commits."""
     sweep_expired_uploads(limit=20)
     if kind not in (UploadKind.MEDIA, UploadKind.PACKAGE):
-        raise InvalidInput("上传类型不正确，请刷新页面后重试。")
+        raise InvalidInput(_("上传类型不正确，请刷新页面后重试。"))
     name = _check_name(kind, filename)
     if not isinstance(total_bytes, int) or isinstance(total_bytes, bool) or total_bytes <= 0:
-        raise InvalidInput(f"“{name}”是空文件。")
+        raise InvalidInput(_("“%(name)s”是空文件。", name=name))
     limit = size_limit(kind)
     if total_bytes > limit:
-        what = "视频" if kind == UploadKind.MEDIA else "课程包"
-        raise UploadTooLarge(f"{what}“{name}”有 {total_bytes / MB:.0f} MB，超过大小上限 {limit // MB} MB，"
-                             f"请压缩或拆分后再上传。")
+        what = _("视频") if kind == UploadKind.MEDIA else _("课程包")
+        raise UploadTooLarge(_("%(what)s“%(name)s”有 %(size)s MB，超过大小上限 %(limit)s MB，请压缩或拆分后再上传。",
+                               what=what, name=name, size=format(total_bytes / MB, ".0f"), limit=limit // MB))
     open_count = db.session.scalar(select(func.count(Upload.id)).where(Upload.owner_id == actor.id))
     if open_count >= current_app.config["LMS_UPLOAD_MAX_OPEN"]:
-        raise TooMany(f"您已有 {open_count} 个未完成的上传。请先完成或取消其中一些（未完成的上传 "
-                      f"{current_app.config['LMS_UPLOAD_TTL_HOURS']} 小时无进展后自动清除）。")
+        raise TooMany(_("您已有 %(n)s 个未完成的上传。请先完成或取消其中一些（未完成的上传 %(hours)s 小时无进展后自动清除）。",
+                        n=open_count, hours=current_app.config["LMS_UPLOAD_TTL_HOURS"]))
     now = utcnow_naive()
     upload = Upload(owner_id=actor.id, organization_id=organization.id, kind=kind, filename=name,
                     total_bytes=total_bytes, received_bytes=0, part_bytes=part_size(),
@@ -129,19 +130,19 @@ class Part:
 def check_part(upload: Upload, offset: int | None, length: int | None) -> Part:
     """Refuse a part that does not continue the upload where it stands."""
     if upload.status != UploadStatus.RECEIVING:
-        raise Conflict("这个文件已上传完毕，正在处理，不能再追加内容。")
+        raise Conflict(_("这个文件已上传完毕，正在处理，不能再追加内容。"))
     if offset is None:
-        raise InvalidInput("缺少上传位置（Upload-Offset），请刷新页面后继续上传。")
+        raise InvalidInput(_("缺少上传位置（Upload-Offset），请刷新页面后继续上传。"))
     if upload.received_bytes >= upload.total_bytes:
-        raise Conflict("这个文件的内容已全部收到，请点击完成上传。")
+        raise Conflict(_("这个文件的内容已全部收到，请点击完成上传。"))
     if offset != upload.received_bytes:
-        raise OffsetMismatch(f"上传位置不一致：服务器已收到 {upload.received_bytes} 字节，请从该位置继续。",
+        raise OffsetMismatch(_("上传位置不一致：服务器已收到 %(received_bytes)s 字节，请从该位置继续。", received_bytes=upload.received_bytes),
                              offset=upload.received_bytes)
     if length is None:
-        raise InvalidInput("缺少分片长度（Content-Length），请刷新页面后继续上传。")
+        raise InvalidInput(_("缺少分片长度（Content-Length），请刷新页面后继续上传。"))
     expected = min(upload.part_bytes, upload.total_bytes - offset)
     if length != expected:
-        raise InvalidInput(f"分片长度应为 {expected} 字节，实际为 {length} 字节。请刷新页面后继续上传。")
+        raise InvalidInput(_("分片长度应为 %(expected)s 字节，实际为 %(length)s 字节。请刷新页面后继续上传。", expected=expected, length=length))
     return Part(upload.id, offset, length, upload.part_bytes, upload.storage_key, upload.storage_ref)
 
 
@@ -156,9 +157,9 @@ def write_part(part: Part, stream: BinaryIO) -> None:
         media_storage().write_part(part.storage_key, part.storage_ref, part.offset, stream, part.length,
                                    part.part_bytes)
     except PartBusy:
-        raise Conflict("这个文件的另一个分片正在写入，请稍候重试。") from None
+        raise Conflict(_("这个文件的另一个分片正在写入，请稍候重试。")) from None
     except PartIncomplete:
-        raise PartNotKept("分片未完整送达（连接中断），已丢弃这一片，请从原位置重试。") from None
+        raise PartNotKept(_("分片未完整送达（连接中断），已丢弃这一片，请从原位置重试。")) from None
 
 
 def record_part(part: Part) -> Upload:
@@ -172,7 +173,7 @@ def record_part(part: Part) -> Upload:
         .execution_options(synchronize_session=False))
     upload = db.session.get(Upload, part.upload_id, populate_existing=True)
     if moved.rowcount != 1 or upload is None:
-        raise Conflict("这个上传已被取消或已过期，请重新上传。")
+        raise Conflict(_("这个上传已被取消或已过期，请重新上传。"))
     return upload
 
 
@@ -180,17 +181,17 @@ def begin_finish(upload: Upload) -> bool:
     """Claim a complete upload for assembly, one finish at a time (a conditional update, so two
     requests cannot both claim it). Returns whether it was assembled by an earlier attempt."""
     if upload.status == UploadStatus.FINISHING:
-        raise Conflict("这个文件正在处理，请稍候。")
+        raise Conflict(_("这个文件正在处理，请稍候。"))
     if upload.received_bytes != upload.total_bytes:
-        raise InvalidInput(f"文件尚未传完（已收到 {upload.received_bytes} / {upload.total_bytes} 字节），"
-                           f"请继续上传。")
+        raise InvalidInput(_("文件尚未传完（已收到 %(received)s / %(total)s 字节），请继续上传。",
+                             received=upload.received_bytes, total=upload.total_bytes))
     was_assembled = upload.status == UploadStatus.ASSEMBLED
     claimed = db.session.execute(
         update(Upload).where(Upload.id == upload.id, Upload.status == upload.status)
         .values(status=UploadStatus.FINISHING, updated_at=utcnow_naive())
         .execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
-        raise Conflict("这个文件正在处理，请稍候。")
+        raise Conflict(_("这个文件正在处理，请稍候。"))
     db.session.refresh(upload)
     return was_assembled
 

@@ -11,14 +11,14 @@ CATEGORY_CHOICES = [SelectChoice(c.value, label) for c, label in CATEGORY_LABELS
 
 class CourseForm(Form):
     code = StringField(_l("课程编号"), validators=[Optional(), Length(max=32)],
-                       render_kw={"placeholder": "如 GX-NS-101", "spellcheck": "false"})
+                       render_kw={"placeholder": _l("如 GX-NS-101"), "spellcheck": "false"})
     organization_id = SelectField(_l("发布机构"), coerce=int, choices=[], validate_choice=False)
     title = StringField(_l("课程名称"), validators=[DataRequired(_l("请填写课程名称。")), Length(max=120)])
     subject_id = SelectField(_l("科目主题"), coerce=int, choices=[], validators=[InputRequired(_l("请选择科目主题。"))])
     category = SelectField(_l("科目类别"), choices=CATEGORY_CHOICES)
     summary = TextAreaField(_l("课程简介"), validators=[Length(max=500)], render_kw={"rows": 3})
     syllabus = TextAreaField(_l("教学大纲"), validators=[Length(max=20000)], render_kw={"rows": 8})
-    tags = StringField(_l("关键词"), validators=[Length(max=300)], render_kw={"placeholder": "用逗号或空格分隔"})
+    tags = StringField(_l("关键词"), validators=[Length(max=300)], render_kw={"placeholder": _l("用逗号或空格分隔")})
     credit_hours = DecimalField(_l("学时"), places=1, validators=[Optional(), NumberRange(min=0.5, max=20)])
     has_exam = BooleanField(_l("设置结业测验"), default=True)
     pass_score = IntegerField(_l("及格分"), default=60, validators=[Optional(), NumberRange(min=0, max=100)])
@@ -30,18 +30,18 @@ class ChapterForm(Form):
 
 class LessonForm(Form):
     title = StringField(_l("课时名称"), validators=[DataRequired(_l("请填写课时名称。")), Length(max=120)])
-    kind = SelectField(_l("课时类型"), choices=[SelectChoice("video", "视频"), SelectChoice("reading", "图文")])
+    kind = SelectField(_l("课时类型"), choices=[SelectChoice("video", _l("视频")), SelectChoice("reading", _l("图文"))])
     body = TextAreaField(_l("正文 / 讲稿（Markdown）"), render_kw={"rows": 10})
     media_asset_id = SelectField(_l("视频"), coerce=int, choices=[], validate_choice=False)
 
 
 class QuestionForm(Form):
-    kind = SelectField(_l("题型"), choices=[SelectChoice("single", "单选题"), SelectChoice("multiple", "多选题"),
-                                          SelectChoice("truefalse", "判断题")])
+    kind = SelectField(_l("题型"), choices=[SelectChoice("single", _l("单选题")), SelectChoice("multiple", _l("多选题")),
+                                          SelectChoice("truefalse", _l("判断题"))])
     text = TextAreaField(_l("题干"), validators=[DataRequired(_l("请填写题干。"))], render_kw={"rows": 2})
     options = TextAreaField(_l("选项（每行一个，判断题不填）"), render_kw={"rows": 4})
     answer = StringField(_l("答案"), validators=[DataRequired(_l("请填写答案。"))],
-                         render_kw={"placeholder": "单选如 B，多选如 ACD，判断题填 true 或 false"})
+                         render_kw={"placeholder": _l("单选如 B，多选如 ACD，判断题填 true 或 false")})
     explanation = TextAreaField(_l("解析"), render_kw={"rows": 2})
 
 

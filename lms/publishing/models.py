@@ -1,10 +1,10 @@
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
+from ..core.enums import N_, LabelledEnum
 from ..extensions import db
 
 
@@ -24,14 +24,10 @@ class ReviewEvent(db.Model):
     actor = relationship("User")
 
 
-class Contribution(StrEnum):
-    CREATED = "created"  # made the version: a new course, a new version, a package imported on the web
-    EDITED = "edited"  # changed its fields, outline, lessons, questions or cover
-    SUBMITTED = "submitted"  # sent it for review
-
-    @property
-    def label(self) -> str:
-        return {"created": "创建", "edited": "编辑", "submitted": "提交审核"}[self]
+class Contribution(LabelledEnum):
+    CREATED = "created", N_("创建")  # made the version: a new course, a new version, a package imported on the web
+    EDITED = "edited", N_("编辑")  # changed its fields, outline, lessons, questions or cover
+    SUBMITTED = "submitted", N_("提交审核")  # sent it for review
 
 
 class CourseEditor(db.Model):

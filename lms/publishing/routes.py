@@ -18,6 +18,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import ClientDisconnected
 
@@ -113,11 +114,11 @@ def new_course():
     _subject_choices(form)
     form.organization_id.choices = [(o.id, o.name) for o in services.publisher_organizations(current_user)]
     created = run_form(form, lambda: services.create_course(
-        current_user, services.organization(form.organization_id.data, refusal="请选择发布机构。",
+        current_user, services.organization(form.organization_id.data, refusal=_("请选择发布机构。"),
                                             field="organization_id"),
         form.code.data, _course_data(form)))
     if created:
-        flash("课程已创建。接下来添加章节和课时。", "success")
+        flash(_("课程已创建。接下来添加章节和课时。"), "success")
         return redirect(url_for(".edit_course", course_id=created.value.id))
     return render_template("publishing/course_new.html", form=form)
 
@@ -129,11 +130,11 @@ def edit_course(course_id: int):
     form = CourseForm(obj=course) if request.method == "GET" else CourseForm()
     _subject_choices(form)
     if not form.is_bound:
-        form.tags.data = "，".join(course.tags or [])
+        form.tags.data = _("，").join(course.tags or [])
         form.has_exam.data = course.pass_score is not None
         form.pass_score.data = course.pass_score if course.pass_score is not None else 60
     if run_form(form, lambda: services.update_course(current_user, course, _course_data(form))):
-        flash("课程信息已保存。", "success")
+        flash(_("课程信息已保存。"), "success")
         return redirect(url_for(".edit_course", course_id=course.id))
     assets = services.media_assets([course.publisher_id])
     return render_template(
@@ -149,7 +150,7 @@ def edit_course(course_id: int):
 def add_chapter(course_id: int):
     course = _course(course_id)
     return run_action(lambda: services.add_chapter(current_user, course, request.form.get("title", "")),
-                "章节已添加。", url_for(".edit_course", course_id=course.id, _anchor="outline"))
+                _("章节已添加。"), url_for(".edit_course", course_id=course.id, _anchor="outline"))
 
 
 @bp.post("/publish/chapters/<int:chapter_id>/rename")
@@ -157,7 +158,7 @@ def add_chapter(course_id: int):
 def rename_chapter(chapter_id: int):
     chapter = _chapter(chapter_id)
     return run_action(lambda: services.rename_chapter(current_user, chapter, request.form.get("title", "")),
-                "章节名称已修改。", url_for(".edit_course", course_id=chapter.course_id, _anchor="outline"))
+                _("章节名称已修改。"), url_for(".edit_course", course_id=chapter.course_id, _anchor="outline"))
 
 
 @bp.post("/publish/chapters/<int:chapter_id>/delete")
@@ -165,7 +166,7 @@ def rename_chapter(chapter_id: int):
 def delete_chapter(chapter_id: int):
     chapter = _chapter(chapter_id)
     course_id = chapter.course_id
-    return run_action(lambda: services.delete_chapter(current_user, chapter), "章节已删除。",
+    return run_action(lambda: services.delete_chapter(current_user, chapter), _("章节已删除。"),
                 url_for(".edit_course", course_id=course_id, _anchor="outline"))
 
 
@@ -175,7 +176,7 @@ def add_lesson(chapter_id: int):
     chapter = _chapter(chapter_id)
     data = services.LessonData(title=request.form.get("title", ""), kind=request.form.get("kind", "video"),
                                body=request.form.get("body", ""))
-    return run_action(lambda: services.add_lesson(current_user, chapter, data), "课时已添加。",
+    return run_action(lambda: services.add_lesson(current_user, chapter, data), _("课时已添加。"),
                 url_for(".edit_course", course_id=chapter.course_id, _anchor="outline"))
 
 
@@ -185,7 +186,7 @@ def edit_lesson(lesson_id: int):
     lesson = _lesson(lesson_id)
     course = lesson.chapter.course
     form = LessonForm(obj=lesson) if request.method == "GET" else LessonForm()
-    form.media_asset_id.choices = [(0, "（未选择）")] + [(a.id, f"{a.original_name}（{a.duration_seconds} 秒）")
+    form.media_asset_id.choices = [(0, _("（未选择）"))] + [(a.id, _("%(original_name)s（%(duration_seconds)s 秒）", original_name=a.original_name, duration_seconds=a.duration_seconds))
                                                       for a in services.media_assets([course.publisher_id])]
     if not form.is_bound:
         form.media_asset_id.data = lesson.media_asset_id or 0
@@ -193,7 +194,7 @@ def edit_lesson(lesson_id: int):
             current_user, lesson, services.LessonData(title=form.title.data, kind=form.kind.data,
                                                       body=form.body.data or ""),
             media_asset_id=form.media_asset_id.data)):
-        flash("课时已保存。", "success")
+        flash(_("课时已保存。"), "success")
         return redirect(url_for(".edit_course", course_id=course.id, _anchor="outline"))
     return render_template("publishing/lesson_edit.html", lesson=lesson, course=course, form=form)
 
@@ -203,7 +204,7 @@ def edit_lesson(lesson_id: int):
 def delete_lesson(lesson_id: int):
     lesson = _lesson(lesson_id)
     course_id = lesson.chapter.course_id
-    return run_action(lambda: services.delete_lesson(current_user, lesson), "课时已删除。",
+    return run_action(lambda: services.delete_lesson(current_user, lesson), _("课时已删除。"),
                 url_for(".edit_course", course_id=course_id, _anchor="outline"))
 
 
@@ -214,7 +215,7 @@ def move(course_id: int):
     kind = "chapter" if request.form.get("kind") == "chapter" else "lesson"
     direction = -1 if request.form.get("direction") == "up" else 1
     item_id = request.form.get("id", type=int) or 0
-    return run_action(lambda: services.move(current_user, course, kind, item_id, direction), "顺序已调整。",
+    return run_action(lambda: services.move(current_user, course, kind, item_id, direction), _("顺序已调整。"),
                 url_for(".edit_course", course_id=course.id, _anchor="outline"))
 
 
@@ -227,11 +228,11 @@ def save_outline(course_id: int):
     try:
         order = [(int(item["chapter"]), [int(x) for x in item["lessons"]]) for item in payload.get("outline", [])]
     except (KeyError, TypeError, ValueError):
-        return jsonify(error={"code": "invalid_input", "message": "目录数据格式不正确，请刷新页面后重试。"}), 400
+        return jsonify(error={"code": "invalid_input", "message": _("目录数据格式不正确，请刷新页面后重试。")}), 400
     saved = run_service(lambda: services.reorder_outline(current_user, course, order))
     if not saved:
         return _json_error(saved.error)
-    return jsonify(ok=True, message="顺序已保存。")
+    return jsonify(ok=True, message=_("顺序已保存。"))
 
 
 @bp.post("/publish/courses/<int:course_id>/questions")
@@ -240,12 +241,13 @@ def add_question(course_id: int):
     course = _course(course_id)
     form = QuestionForm()
     if not form.validate_on_submit():
-        flash("题目未保存：" + "；".join(e for errors in form.errors.values() for e in errors), "danger")
+        flash(_("题目未保存：%(errors)s", errors=_("；").join(str(e) for errors in form.errors.values() for e in errors)),
+              "danger")
         return redirect(url_for(".edit_course", course_id=course.id, _anchor="exam"))
     data = services.QuestionData(kind=form.kind.data, text=form.text.data,
                                  options=(form.options.data or "").splitlines(), answer=form.answer.data,
                                  explanation=form.explanation.data or "")
-    return run_action(lambda: services.add_question(current_user, course, data), "题目已添加。",
+    return run_action(lambda: services.add_question(current_user, course, data), _("题目已添加。"),
                 url_for(".edit_course", course_id=course.id, _anchor="exam"))
 
 
@@ -254,7 +256,7 @@ def add_question(course_id: int):
 def delete_question(question_id: int):
     question = db.get_or_404(QuizQuestion, question_id)
     course = _course(question.course_id)
-    return run_action(lambda: services.delete_question(current_user, question), "题目已删除。",
+    return run_action(lambda: services.delete_question(current_user, question), _("题目已删除。"),
                 url_for(".edit_course", course_id=course.id, _anchor="exam"))
 
 
@@ -262,7 +264,7 @@ def delete_question(question_id: int):
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def submit(course_id: int):
     course = _course(course_id)
-    return run_action(lambda: services.submit_course(current_user, course), "已提交审核，审核结果会显示在本页。",
+    return run_action(lambda: services.submit_course(current_user, course), _("已提交审核，审核结果会显示在本页。"),
                 url_for(".edit_course", course_id=course.id))
 
 
@@ -275,7 +277,7 @@ def new_version(course_id: int):
         flash(created.error.message, "danger")
         return redirect(url_for(".edit_course", course_id=course.id))
     draft = created.value
-    flash(f"已创建第 {draft.version} 版草稿。已报名的学员继续学习原版本，直到学完。", "success")
+    flash(_("已创建第 %(version)s 版草稿。已报名的学员继续学习原版本，直到学完。", version=draft.version), "success")
     return redirect(url_for(".edit_course", course_id=draft.id))
 
 
@@ -286,7 +288,7 @@ def retire(course_id: int):
     target = url_for(".edit_course", course_id=course.id) if services.can_edit(current_user, course) \
         else url_for(".review_queue")
     return run_action(lambda: services.retire_course(current_user, course, request.form.get("reason", "")),
-                "课程已下线，不再出现在课程目录中。", target)
+                _("课程已下线，不再出现在课程目录中。"), target)
 
 
 # ---------------------------------------------------------------- media library
@@ -307,7 +309,7 @@ def upload_media():
     max_bytes = current_app.config["LMS_MAX_UPLOAD_MB"] * 1024 * 1024
     wants_json = request.accept_mimetypes.best == "application/json"
     if (request.content_length or 0) > max_bytes + FORM_OVERHEAD_BYTES:  # refused before anything is read
-        message = f"视频超过大小上限 {current_app.config['LMS_MAX_UPLOAD_MB']} MB，请压缩后再上传。"
+        message = _("视频超过大小上限 %(mb)s MB，请压缩后再上传。", mb=current_app.config["LMS_MAX_UPLOAD_MB"])
         if wants_json:
             return jsonify(error={"code": "too_large", "message": message}), 413
         flash(message, "danger")
@@ -318,11 +320,11 @@ def upload_media():
 
     def save():
         if org_id not in orgs:
-            raise InvalidInput("请选择发布机构。")
+            raise InvalidInput(_("请选择发布机构。"))
         if upload is None or not upload.filename:
-            raise InvalidInput("请选择要上传的视频文件。")
+            raise InvalidInput(_("请选择要上传的视频文件。"))
         return media.save_upload(upload.stream, original_name=upload.filename,
-                                 organization=services.organization(org_id, refusal="请选择发布机构。"),
+                                 organization=services.organization(org_id, refusal=_("请选择发布机构。")),
                                  max_bytes=max_bytes)
 
     saved = run_service(save)
@@ -335,7 +337,7 @@ def upload_media():
     _enqueue_transcode(asset)
     if wants_json:
         return jsonify(asset=_asset_json(asset)), 201
-    flash("视频已上传，正在转码。", "success")
+    flash(_("视频已上传，正在转码。"), "success")
     return redirect(url_for(".media_library"))
 
 
@@ -365,7 +367,7 @@ def retry_media(asset_id: int):
         flash(marked.error.message, "danger")
         return redirect(url_for(".media_library"))
     _enqueue_transcode(asset)
-    flash("已重新开始转码。", "success")
+    flash(_("已重新开始转码。"), "success")
     return redirect(url_for(".media_library"))
 
 
@@ -377,10 +379,10 @@ def upload_captions(asset_id: int):
 
     def save():
         if upload is None or not upload.filename:
-            raise InvalidInput("请选择字幕文件。")
+            raise InvalidInput(_("请选择字幕文件。"))
         media.save_captions(asset, upload.stream, original_name=upload.filename)
 
-    return run_action(save, "字幕已保存（WebVTT）。", url_for(".media_library"))
+    return run_action(save, _("字幕已保存（WebVTT）。"), url_for(".media_library"))
 
 
 # ---------------------------------------------------------------- uploads in parts (lms/media/uploads.py)
@@ -423,8 +425,8 @@ def create_upload():
 
     def create():
         if org_id not in orgs:
-            raise InvalidInput("请选择发布机构。" if orgs else "您还没有所属的发布机构，请联系平台管理员开通。")
-        return uploads.create_upload(current_user, services.organization(org_id, refusal="请选择发布机构。"),
+            raise InvalidInput(_("请选择发布机构。") if orgs else _("您还没有所属的发布机构，请联系平台管理员开通。"))
+        return uploads.create_upload(current_user, services.organization(org_id, refusal=_("请选择发布机构。")),
                                      kind=str(payload.get("kind") or ""), filename=str(payload.get("filename") or ""),
                                      total_bytes=payload.get("size"))
 
@@ -450,7 +452,7 @@ def upload_part(upload_id: int):
     upload = _upload(upload_id)
     if request.mimetype != "application/offset+octet-stream":
         return jsonify(error={"code": "unsupported_media_type",
-                              "message": "分片应以 application/offset+octet-stream 发送，请刷新页面后重试。"}), 415
+                              "message": _("分片应以 application/offset+octet-stream 发送，请刷新页面后重试。")}), 415
     # Committed: nothing is held (SQLite's write lock, a pooled connection) while the part streams in.
     checked = run_service(lambda: uploads.check_part(upload, request.headers.get("Upload-Offset", type=int),
                                                      request.content_length))
@@ -462,7 +464,7 @@ def upload_part(upload_id: int):
         try:
             uploads.write_part(part, request.stream)
         except ClientDisconnected:
-            raise uploads.PartNotKept("分片未完整送达（连接中断），已丢弃这一片，请从原位置重试。") from None
+            raise uploads.PartNotKept(_("分片未完整送达（连接中断），已丢弃这一片，请从原位置重试。")) from None
         with writing():
             return _upload_json(uploads.record_part(part))
 
@@ -479,7 +481,7 @@ def upload_part(upload_id: int):
 def cancel_upload(upload_id: int):
     upload = _upload(upload_id)
     if upload.status == UploadStatus.FINISHING:
-        return _json_error(Conflict("文件正在处理，不能取消。处理完成后可在媒体库或课程列表中删除。"),
+        return _json_error(Conflict(_("文件正在处理，不能取消。处理完成后可在媒体库或课程列表中删除。")),
                            upload=_upload_json(upload))
     uploads.discard_upload(upload)
     commit()
@@ -522,7 +524,7 @@ def finish_upload(upload_id: int):
             _upload_finished(upload, result.imported[0], started, courses=[c.code for c in result.imported])
             commit()
         media_storage().delete(key)  # the package was read; its courses and videos are stored now
-        flash(f"已导入 {len(result.imported)} 门课程（草稿）。检查后即可提交审核。", "success")
+        flash(_("已导入 %(n)s 门课程（草稿）。检查后即可提交审核。", n=len(result.imported)), "success")
         return jsonify(imported=[c.code for c in result.imported],
                        redirect=url_for(".edit_course", course_id=result.imported[0].id)), 201
     except (PackageError, DomainError) as exc:
@@ -535,8 +537,8 @@ def finish_upload(upload_id: int):
             commit()
         problems = [str(p) for p in exc.problems] if isinstance(exc, PackageError) else [exc.message]
         status = exc.status if isinstance(exc, DomainError) else 400
-        message = ("课程包有误，未导入任何内容，上传的文件已清除。" if kind == UploadKind.PACKAGE
-                   else f"{problems[0]} 上传的文件已清除。")
+        message = (_("课程包有误，未导入任何内容，上传的文件已清除。") if kind == UploadKind.PACKAGE
+                   else _("%(problem)s 上传的文件已清除。", problem=problems[0]))
         return jsonify(error={"code": getattr(exc, "code", "invalid_package"), "message": message,
                               "problems": problems}), status
     except BaseException:
@@ -577,7 +579,7 @@ def review_course(course_id: int):
 @roles_required(Role.REVIEWER, Role.ADMIN)
 def approve(course_id: int):
     course = db.get_or_404(Course, course_id)
-    return run_action(lambda: services.approve_course(current_user, course), f"《{course.title}》已通过审核并发布。",
+    return run_action(lambda: services.approve_course(current_user, course), _("《%(title)s》已通过审核并发布。", title=course.title),
                 url_for(".review_queue"))
 
 
@@ -587,7 +589,7 @@ def reject(course_id: int):
     course = db.get_or_404(Course, course_id)
     form = RejectForm()
     if run_form(form, lambda: services.reject_course(current_user, course, form.reason.data)):
-        flash(f"《{course.title}》已退回发布机构。", "success")
+        flash(_("《%(title)s》已退回发布机构。", title=course.title), "success")
         return redirect(url_for(".review_queue"))
     return render_template("publishing/review_course.html", course=course, form=form,
                            questions=services.questions_of(course), history=services.review_history(course),
@@ -623,18 +625,18 @@ def import_package():
     max_bytes = current_app.config["LMS_PACKAGE_MAX_MB"] * 1024 * 1024
     if (request.content_length or 0) > max_bytes + FORM_OVERHEAD_BYTES:  # refused before anything is read
         return render_template("publishing/import.html", organizations=orgs, max_mb=max_bytes // (1024 * 1024),
-                               problems=[f"课程包超过大小上限 {max_bytes // (1024 * 1024)} MB。"]), 413
+                               problems=[_("课程包超过大小上限 %(mb)s MB。", mb=max_bytes // (1024 * 1024))]), 413
     upload = request.files.get("file")
     org = next((o for o in orgs if o.id == request.form.get("organization_id", type=int)), orgs[0] if orgs else None)
     created: list = []  # files the import stored: removed again unless its rows are committed
 
     def load(scratch: str):
         if org is None:
-            raise InvalidInput("您还没有所属的发布机构，请联系平台管理员开通。")
+            raise InvalidInput(_("您还没有所属的发布机构，请联系平台管理员开通。"))
         if upload is None or not upload.filename:
-            raise InvalidInput("请选择课程包（.zip）。")
+            raise InvalidInput(_("请选择课程包（.zip）。"))
         if not upload.filename.lower().endswith(".zip"):
-            raise InvalidInput("课程包应为 .zip 文件。")
+            raise InvalidInput(_("课程包应为 .zip 文件。"))
         path = Path(scratch) / "package.zip"
         upload.save(path)
         return services.import_package_archive(current_user, path, max_bytes=max_bytes, organization=org,
@@ -654,7 +656,7 @@ def import_package():
         return render_template("publishing/import.html", organizations=orgs, problems=problems,
                                max_mb=current_app.config["LMS_PACKAGE_MAX_MB"]), imported.status
     result = imported.value
-    flash(f"已导入 {len(result.imported)} 门课程（草稿）。检查后即可提交审核。", "success")
+    flash(_("已导入 %(n)s 门课程（草稿）。检查后即可提交审核。", n=len(result.imported)), "success")
     return redirect(url_for(".edit_course", course_id=result.imported[0].id))
 
 
@@ -671,7 +673,7 @@ def upload_cover(course_id: int):
 
     def save():
         if upload is None or not upload.filename:
-            raise InvalidInput("请选择封面图片。")
+            raise InvalidInput(_("请选择封面图片。"))
         services.set_cover(current_user, course, upload.stream)
 
-    return run_action(save, "封面已更新。", url_for(".edit_course", course_id=course.id))
+    return run_action(save, _("封面已更新。"), url_for(".edit_course", course_id=course.id))

@@ -1,5 +1,7 @@
 from flask import Blueprint, current_app, render_template, request
+from flask_babel import gettext as _
 
+from ..core.enums import N_
 from ..core.errors import InvalidInput
 from . import services, tasks
 
@@ -11,7 +13,7 @@ def parse_search_args(args) -> tuple[str, services.SearchFilters, str, int]:
     try:
         page = int(args.get("page") or 1)
     except ValueError:
-        raise InvalidInput("页码应为正整数。", field="page") from None
+        raise InvalidInput(_("页码应为正整数。"), field="page") from None
     filters = services.SearchFilters(**{name: (args.get(name) or "").strip() or None for name in services.FACETS})
     return args.get("q") or "", filters, args.get("sort") or "relevance", page
 
@@ -24,8 +26,9 @@ def search_page():
     except services.SearchUnavailable as exc:
         # A page that works (200), says why and points to the catalog, which does not need the index.
         return render_template("search/unavailable.html", query=q, message=exc.message)
-    return render_template("search/results.html", result=result, sorts=services.SORTS,
-                           facet_titles=FACET_TITLES)
+    return render_template("search/results.html", result=result,
+                           sorts={key: _(label) for key, label in services.SORTS.items()},
+                           facet_titles={name: _(title) for name, title in FACET_TITLES.items()})
 
 
-FACET_TITLES = {"subject": "科目主题", "category": "科目类别", "hours": "学时", "publisher": "发布机构"}
+FACET_TITLES = {"subject": N_("科目主题"), "category": N_("科目类别"), "hours": N_("学时"), "publisher": N_("发布机构")}

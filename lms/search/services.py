@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from whoosh import highlight, index, sorting
 from whoosh.fields import DATETIME, ID, NUMERIC, TEXT, SchemaClass
@@ -37,20 +38,22 @@ from whoosh.index import LockError
 from whoosh.qparser import MultifieldParser, OrGroup
 from whoosh.query import And, Every, Term
 
+from ..core.enums import N_
 from ..core.errors import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
 
-CATEGORY_LABELS = {"public": "公需", "professional": "专业", "elective": "选修"}
+# Labels are marked for the catalog (N_) and translated where shown (_facet_values, search hits, the page).
+CATEGORY_LABELS = {"public": N_("公需"), "professional": N_("专业"), "elective": N_("选修")}
 # Credit-hour ranges offered as a facet: (key, label, lower bound inclusive, upper bound exclusive).
 HOURS_RANGES = [
-    ("lt1", "1 学时以下", Decimal("0"), Decimal("1")),
-    ("1to2", "1–2 学时", Decimal("1"), Decimal("2")),
-    ("2to4", "2–4 学时", Decimal("2"), Decimal("4")),
-    ("ge4", "4 学时及以上", Decimal("4"), None),
+    ("lt1", N_("1 学时以下"), Decimal("0"), Decimal("1")),
+    ("1to2", N_("1–2 学时"), Decimal("1"), Decimal("2")),
+    ("2to4", N_("2–4 学时"), Decimal("2"), Decimal("4")),
+    ("ge4", N_("4 学时及以上"), Decimal("4"), None),
 ]
 HOURS_LABELS = {key: label for key, label, _, _ in HOURS_RANGES}
-SORTS = {"relevance": "相关度", "newest": "最新发布", "hours": "学时从多到少"}
+SORTS = {"relevance": N_("相关度"), "newest": N_("最新发布"), "hours": N_("学时从多到少")}
 FACETS = ("subject", "category", "hours", "publisher")
 MAX_QUERY_LENGTH = 100
 MAX_PAGE = 1000
@@ -214,8 +217,8 @@ class SearchUnavailable(DomainError):
 
     def __init__(self, reason: str, *, transient: bool = False):
         self.reason, self.transient = reason, transient  # transient: a file vanished mid-read; try again
-        super().__init__("搜索暂不可用：课程索引正在重建，请过几分钟再试。"
-                         "在此期间您仍可以在课程目录中按主题和类别浏览全部课程。")
+        super().__init__(_("搜索暂不可用：课程索引正在重建，请过几分钟再试。"
+                           "在此期间您仍可以在课程目录中按主题和类别浏览全部课程。"))
 
 
 def _live_path(index_dir: str | os.PathLike | None) -> Path:
@@ -371,7 +374,7 @@ def _filter_query(filters: SearchFilters):
 
 def _facet_values(name: str, counts: dict, filters: SearchFilters, labels: dict) -> list[FacetValue]:
     selected = getattr(filters, name)
-    values = [FacetValue(value=key, label=labels.get(key, key), count=count, selected=key == selected)
+    values = [FacetValue(value=key, label=_(labels[key]) if key in labels else key, count=count, selected=key == selected)
               for key, count in counts.items() if key]
     if name == "hours":
         order = [key for key, *_ in HOURS_RANGES]
@@ -384,17 +387,18 @@ def _facet_values(name: str, counts: dict, filters: SearchFilters, labels: dict)
 def validate(query: str, filters: SearchFilters, sort: str, page: int) -> str:
     query = " ".join((query or "").split())
     if len(query) > MAX_QUERY_LENGTH:
-        raise InvalidInput(f"搜索词过长，请控制在 {MAX_QUERY_LENGTH} 个字以内。", field="q")
+        raise InvalidInput(_("搜索词过长，请控制在 %(MAX_QUERY_LENGTH)s 个字以内。", MAX_QUERY_LENGTH=MAX_QUERY_LENGTH), field="q")
     if sort not in SORTS:
-        raise InvalidInput("排序方式无效，可选：" + "、".join(f"{k}（{v}）" for k, v in SORTS.items()) + "。",
+        choices = _("、").join(_("%(k)s（%(v)s）", k=k, v=_(v)) for k, v in SORTS.items())
+        raise InvalidInput(_("排序方式无效，可选：%(choices)s。", choices=choices),
                            field="sort")
     if not 1 <= page <= MAX_PAGE:
-        raise InvalidInput(f"页码应为 1 到 {MAX_PAGE} 之间的整数。", field="page")
+        raise InvalidInput(_("页码应为 1 到 %(MAX_PAGE)s 之间的整数。", MAX_PAGE=MAX_PAGE), field="page")
     if filters.category and filters.category not in CATEGORY_LABELS:
-        raise InvalidInput("科目类别无效，可选：public（公需）、professional（专业）、elective（选修）。",
+        raise InvalidInput(_("科目类别无效，可选：public（公需）、professional（专业）、elective（选修）。"),
                            field="category")
     if filters.hours and filters.hours not in HOURS_LABELS:
-        raise InvalidInput("学时范围无效，可选：" + "、".join(HOURS_LABELS) + "。", field="hours")
+        raise InvalidInput(_("学时范围无效，可选：%(choices)s。", choices=_("、").join(HOURS_LABELS)), field="hours")
     return query
 
 
@@ -477,14 +481,14 @@ def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: 
                 title_html=_highlight(hit, "title", hit["title"], top=1, fallback_chars=120),
                 snippet_html=_snippet(hit),
                 subject_code=hit["subject"], subject_name=hit["subject_name"], category=hit["category"],
-                category_label=CATEGORY_LABELS.get(hit["category"], hit["category"]),
+                category_label=_(CATEGORY_LABELS[hit["category"]]) if hit["category"] in CATEGORY_LABELS else hit["category"],
                 credit_hours=Decimal(hit["credit_tenths"]) / 10, publisher=hit["publisher"],
                 published_at=hit.get("published_at"),
                 score=float(hit.score) if isinstance(hit.score, int | float) else 0.0,  # a tuple when sorted
             ))
         subject_counts, subject_names = {}, {}
         for key, count in results.groups("subject_facet").items():
-            code, _, name = key.partition("|")
+            code, _bar, name = key.partition("|")
             subject_counts[code], subject_names[code] = count, name
         facets = {
             "subject": _facet_values("subject", subject_counts, filters, subject_names),

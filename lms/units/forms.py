@@ -1,5 +1,6 @@
 """The unit admin's decision on a learner (the CSRF token is checked for every POST by CSRFProtect)."""
 
+from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 
 from ..core.forms import Form
@@ -11,5 +12,5 @@ class DecisionForm(Form):
     class Meta:
         csrf = False  # already checked application-wide before the view runs
 
-    reason = StringField("不通过的原因")
-    unit = StringField("单位")
+    reason = StringField(_l("不通过的原因"))
+    unit = StringField(_l("单位"))

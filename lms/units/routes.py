@@ -1,6 +1,7 @@
 """单位管理 (/unit) and 地区学时 (/region): thin views over :mod:`lms.units.services`."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.models import Role
@@ -43,9 +44,9 @@ def _decide(code: str, learner_id: int, approve: bool):
         return _unit_page(code, error=decided.error.message, status=decided.status)
     learner = decided.value
     if approve:
-        flash(f"已确认 {learner.real_name} 为本单位人员，其学时将计入本单位统计。", "success")
+        flash(_("已确认 %(real_name)s 为本单位人员，其学时将计入本单位统计。", real_name=learner.real_name), "success")
     else:
-        flash(f"已将 {learner.real_name} 标记为未通过，学员会在个人信息页看到原因。", "info")
+        flash(_("已将 %(real_name)s 标记为未通过，学员会在个人信息页看到原因。", real_name=learner.real_name), "info")
     return redirect(url_for("units.unit_dashboard", unit=code, year=request.args.get("year")), 303)
 
 

@@ -9,6 +9,7 @@ person). Functions only flush; the caller commits.
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, case, distinct, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
@@ -27,15 +28,13 @@ PAGE_SIZE = 50
 PENDING_SHOWN = 200
 APPROVED_ACTION = "employment.approved"
 REJECTED_ACTION = "employment.rejected"
-STATUS_LABELS = {EmploymentStatus.PENDING: "待单位审核", EmploymentStatus.APPROVED: "已通过",
-                 EmploymentStatus.REJECTED: "未通过"}
 
 
 # ---------------------------------------------------------------- who may act for which unit or region
 
 def _signed_in(actor) -> None:
     if actor is None or not getattr(actor, "is_authenticated", False):
-        raise NotAllowed("请先登录。")
+        raise NotAllowed(_("请先登录。"))
 
 
 def managed_units(actor) -> list[Organization]:
@@ -69,9 +68,10 @@ def authorize_unit(actor, code: str | None) -> Organization | None:
 
     None: the actor must choose (several units, or an admin who named none)."""
     _signed_in(actor)
-    return _choose(actor, lookup_code(code, "统一社会信用代码", field="unit"), managed_units(actor), key=lambda u: u.credit_code,
-                   lookup=records.organization_by_code, none_message="只有单位管理员和平台管理员可以管理单位。",
-                   other_message=lambda units: "您不是该单位的管理员，只能管理：" + "、".join(u.name for u in units) + "。")
+    return _choose(actor, lookup_code(code, _("统一社会信用代码"), field="unit"), managed_units(actor), key=lambda u: u.credit_code,
+                   lookup=records.organization_by_code, none_message=_("只有单位管理员和平台管理员可以管理单位。"),
+                   other_message=lambda units: _("您不是该单位的管理员，只能管理：%(units)s。",
+                                                 units=_("、").join(u.name for u in units)))
 
 
 def authorize_region(actor, code: str | None) -> Region | None:
@@ -79,9 +79,9 @@ def authorize_region(actor, code: str | None) -> Region | None:
     _signed_in(actor)
     code = (code or "").strip()
     return _choose(actor, code, managed_regions(actor), key=lambda r: r.code, lookup=records.region_by_code,
-                   none_message="只有人社审核人员和平台管理员可以查看地区学时。",
-                   other_message=lambda regions: "您只能查看" + "、".join(r.name for r in regions)
-                   + "的学时，不能查看地区 " + code + "。")
+                   none_message=_("只有人社审核人员和平台管理员可以查看地区学时。"),
+                   other_message=lambda regions: _("您只能查看%(regions)s的学时，不能查看地区 %(code)s。",
+                                                   regions=_("、").join(r.name for r in regions), code=code))
 
 
 def unit_scope(unit: Organization) -> Scope:
@@ -117,9 +117,9 @@ def choose_year(value, region_code: str | None) -> int:
     try:
         year = int(value)
     except (TypeError, ValueError):
-        raise InvalidInput("年度应为四位数字，如 2026。", field="year") from None
+        raise InvalidInput(_("年度应为四位数字，如 2026。"), field="year") from None
     if not 2000 <= year <= 2100:
-        raise InvalidInput("年度应在 2000–2100 之间。", field="year")
+        raise InvalidInput(_("年度应在 2000–2100 之间。"), field="year")
     return year
 
 
@@ -298,13 +298,13 @@ def decide_employment(actor, unit_code: str, learner_id: int, *, approve: bool, 
     (NotFound: the unit cannot tell whom it does not employ) and when already decided (Conflict)."""
     unit = authorize_unit(actor, unit_code)
     if unit is None:
-        raise InvalidInput("请先选择单位。", field="unit")
+        raise InvalidInput(_("请先选择单位。"), field="unit")
     learner = db.session.scalar(select(User).where(User.id == learner_id, User.employer_id == unit.id))
     if learner is None:
-        raise NotFound("没有找到这位学员：他（她）没有填报本单位。")
+        raise NotFound(_("没有找到这位学员：他（她）没有填报本单位。"))
     reason = " ".join((reason or "").split())
     if not approve and not 2 <= len(reason) <= 200:
-        raise InvalidInput("请填写不通过的原因（2–200 字），学员会在个人信息页看到这条原因。", field="reason")
+        raise InvalidInput(_("请填写不通过的原因（2–200 字），学员会在个人信息页看到这条原因。"), field="reason")
     new_status = EmploymentStatus.APPROVED if approve else EmploymentStatus.REJECTED
     # Conditional: of two decisions made at once, exactly one changes the row.
     result = db.session.execute(
@@ -314,8 +314,8 @@ def decide_employment(actor, unit_code: str, learner_id: int, *, approve: bool, 
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         db.session.refresh(learner)
-        done = STATUS_LABELS.get(EmploymentStatus(learner.employment_status), learner.employment_status)
-        raise Conflict(f"{learner.real_name} 的单位确认已处理（{done}），不能重复操作。请刷新页面查看最新状态。")
+        done = EmploymentStatus(learner.employment_status).label
+        raise Conflict(_("%(real_name)s 的单位确认已处理（%(done)s），不能重复操作。请刷新页面查看最新状态。", real_name=learner.real_name, done=done))
     db.session.refresh(learner)
     record_event(actor, APPROVED_ACTION if approve else REJECTED_ACTION, learner, organization_id=unit.id,
                  credit_code=unit.credit_code, **({} if approve else {"reason": reason}))

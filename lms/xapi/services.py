@@ -14,6 +14,7 @@ that already holds it answers 204 or 409, both taken as delivered.
 """
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..catalog.models import Chapter, Course, Lesson, LessonKind
@@ -107,7 +108,7 @@ def statements_url() -> str | None:
 def build_request(message) -> OutgoingRequest:
     url = statements_url()
     if url is None:  # kept pending (with backoff) until an LRS is configured again
-        raise NotReady("LMS_XAPI_ENDPOINT 未设置，语句暂存待发。")
+        raise NotReady(_("LMS_XAPI_ENDPOINT 未设置，语句暂存待发。"))
     config = current_app.config
     auth = (config["LMS_XAPI_USERNAME"], config["LMS_XAPI_PASSWORD"]) if config.get("LMS_XAPI_USERNAME") else None
     return OutgoingRequest(url=url, body=message.payload.encode("utf-8"), auth=auth, also_delivered=frozenset({409}),

@@ -7,6 +7,12 @@
   var bar = box.querySelector(".progress-bar");
   var state = document.getElementById("export-state");
   var link = document.getElementById("export-download");
+  var messages = JSON.parse(box.dataset.messages || "{}");  // translated by the page: data-messages
+  function t(key, values) {
+    return String(messages[key] || key).replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
 
   function setBar(percent) {
     bar.style.width = percent + "%";
@@ -20,25 +26,25 @@
     setBar(body.percent);
     if (body.status === "done" && body.download_url) {
       bar.classList.add("bg-success");
-      state.textContent = "已完成，共 " + body.rows_done + " 条记录。";
+      state.textContent = t("done", { n: body.rows_done });
       link.href = body.download_url;
       link.classList.remove("d-none");
       return true;
     }
     if (body.status === "done" || body.status === "expired") {
-      state.textContent = "下载链接已过期，文件已删除。请重新导出。";
+      state.textContent = t("expired");
       state.classList.add("text-danger");
       return true;
     }
     if (body.status === "failed") {
       bar.classList.add("bg-danger");
-      state.textContent = "导出失败：" + (body.error || "请稍后重试。");
+      state.textContent = t("failed") + (body.error || t("retry"));
       state.classList.add("text-danger");
       return true;
     }
     state.textContent = body.status === "running"
-      ? "正在导出：已写入 " + body.rows_done + " / " + (body.rows_total === null ? "?" : body.rows_total) + " 条……"
-      : "排队等待导出……";
+      ? t("running", { d: body.rows_done, t: body.rows_total === null ? "?" : body.rows_total })
+      : t("queued");
     return false;
   }
 
@@ -56,7 +62,7 @@
       .catch(function () {
         failures += 1;
         if (failures >= 5) {
-          state.textContent = "暂时无法获取导出进度，请稍后刷新页面。";
+          state.textContent = t("unreachable");
           return;
         }
         window.setTimeout(poll, 3000);

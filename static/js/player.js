@@ -15,11 +15,17 @@
   var segments = [], segStart = null, lastTime = null, segRate = 1;  // segRate: the rate the open segment is played at
   var pauseReason = null, checkShown = false, checkTimer = null, nextTimer = null;
   var msg = document.getElementById("player-message");
+  var messages = JSON.parse(cfg.messages || "{}");  // translated by the page
+  function t(key, values) {
+    return String(messages[key] || key).replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
 
   function fmt(sec) {
     sec = Math.round(sec || 0);
     var m = Math.floor(sec / 60), s = sec % 60;
-    return m ? m + " 分 " + (s < 10 ? "0" : "") + s + " 秒" : s + " 秒";
+    return m ? t("minutesSeconds", { m: m, s: (s < 10 ? "0" : "") + s }) : t("seconds", { s: s });
   }
   function say(text, level) {
     msg.textContent = text;
@@ -54,13 +60,13 @@
     if (starting) { return starting; }
     starting = post(cfg.sessionUrl, {lesson_id: parseInt(cfg.lessonId, 10)}).then(function (r) {
       starting = null;
-      if (r.status !== 200) { say((r.body.error && r.body.error.message) || "无法开始计时，请刷新页面。", "danger"); stopped = true; return; }
+      if (r.status !== 200) { say((r.body.error && r.body.error.message) || t("startFailed"), "danger"); stopped = true; return; }
       sessionId = r.body.session_id; seq = 0; stopped = false; unacked = [];
       furthest = Math.max(furthest, r.body.furthest_point || 0);
       beatSeconds = r.body.heartbeat_seconds || beatSeconds;
       render(r.body);
       if (r.body.attention_missed !== undefined) {
-        say("未在规定时间内确认学习提示，自上次确认以来的 " + fmt(r.body.attention_missed) + "未计入学时。", "warning");
+        say(t("attentionMissed", { time: fmt(r.body.attention_missed) }), "warning");
       }
       if (r.body.attention_check && !checkShown) { showCheck(r.body.attention_check.remaining_seconds); }
     });
@@ -116,13 +122,13 @@
       failures = 0;
       if (offline) {
         offline = false;
-        say("网络已恢复，中断期间播放的内容已补记。", "success");
+        say(t("reconnected"), "success");
       }
       handle(r);
     }).catch(function () {
       inFlight = null;
       failures += 1; offline = true;
-      say("网络中断，恢复后将补记。正在重试（第 " + failures + " 次）…", "warning");
+      say(t("offline", { n: failures }), "warning");
       var delay = Math.min(30000, 1000 * Math.pow(2, Math.min(failures, 5))) * (0.75 + Math.random() * 0.5);
       retryTimer = setTimeout(function () { beat("retry"); }, delay);
     });
@@ -141,12 +147,12 @@
     if (r.status === 409 || b.status === "superseded") { supersede(b.message); return; }
     if (r.status !== 200) {
       unacked = [];  // refused as a whole (a 4xx): resending it would be refused again
-      say((b.error && b.error.message) || "计时出错，请刷新页面。", "danger"); return;
+      say((b.error && b.error.message) || t("beatFailed"), "danger"); return;
     }
     render(b);
     if (b.attention_missed !== undefined) {
       hideCheck();
-      say("未在规定时间内确认学习提示，自上次确认以来的 " + fmt(b.attention_missed) + "未计入学时。点击播放可继续学习。", "warning");
+      say(t("attentionMissedPlay", { time: fmt(b.attention_missed) }), "warning");
     }
     if (b.attention_check && !checkShown) { showCheck(b.attention_check.remaining_seconds); }
     maybeNext();
@@ -170,9 +176,9 @@
     stopped = true; sessionId = null;
     pauseReason = "superseded";
     if (video && !video.paused) { video.pause(); }
-    say(message || "已在其他页面或设备播放，本页面已停止计时。", "warning");
+    say(message || t("superseded"), "warning");
     var again = document.createElement("button");
-    again.type = "button"; again.className = "btn btn-sm btn-primary ms-2"; again.textContent = "在本页继续学习";
+    again.type = "button"; again.className = "btn btn-sm btn-primary ms-2"; again.textContent = t("continueHere");
     again.addEventListener("click", function () { msg.className = "alert mt-3 d-none"; startSession().then(function () { if (video) { video.play(); } }); });
     msg.appendChild(again);
   }
@@ -181,27 +187,27 @@
     if (b.furthest_point !== undefined) { furthest = Math.max(furthest, b.furthest_point); }
     var w = document.getElementById("st-watched"); if (w) { w.textContent = b.watched_percent; }
     document.getElementById("st-credited").textContent = fmt(b.credited_seconds);
-    document.getElementById("st-pending").textContent = b.pending_seconds >= 0.5 ? "，另有 " + fmt(b.pending_seconds) + "待您下次确认在线学习后计入（看完本课时也会请您确认）" : "";
-    document.getElementById("st-state").textContent = b.completed ? "已完成" : "学习中";
+    document.getElementById("st-pending").textContent = b.pending_seconds >= 0.5 ? t("pending", { time: fmt(b.pending_seconds) }) : "";
+    document.getElementById("st-state").textContent = b.completed ? t("completed") : t("studying");
     var list = document.getElementById("st-not-counted");
     list.textContent = "";
-    (b.not_counted && b.not_counted.length ? b.not_counted : [{label: "无"}]).forEach(function (n) {
+    (b.not_counted && b.not_counted.length ? b.not_counted : [{label: t("none")}]).forEach(function (n) {
       var li = document.createElement("li");
-      li.textContent = n.seconds !== undefined ? n.label + "：" + fmt(n.seconds) : n.label;
+      li.textContent = n.seconds !== undefined ? t("notCountedItem", { label: n.label, time: fmt(n.seconds) }) : n.label;
       list.appendChild(li);
     });
     var item = document.getElementById("outline-" + cfg.lessonId);
     if (item) {
       var st = item.querySelector("[data-role=state]");
-      st.textContent = b.completed ? "已完成" : "学习中";
+      st.textContent = b.completed ? t("completed") : t("studying");
       if (b.completed) { st.className = "badge text-bg-success"; }
       var ow = item.querySelector("[data-role=watched]"); if (ow) { ow.textContent = b.watched_percent; }
       item.querySelector("[data-role=credited]").textContent = fmt(b.credited_seconds);
     }
     var beatNc = b.beat_not_counted || {};
-    if (beatNc.seek) { say("拖动跳过的内容不计入学习时间，请从已观看的位置继续。", "warning"); }
-    else if (beatNc.hidden) { say("页面在后台时不计时。", "warning"); }
-    else if (beatNc.rate) { say("当前倍速不在允许范围内，本段时间未计入。", "warning"); }
+    if (beatNc.seek) { say(t("seekSkipped"), "warning"); }
+    else if (beatNc.hidden) { say(t("hiddenNotCounted"), "warning"); }
+    else if (beatNc.rate) { say(t("rateNotCounted"), "warning"); }
   }
 
   // ---- attention checks
@@ -235,9 +241,9 @@
         if (r.status === 409) { supersede(r.body.message); return; }
         render(r.body);
         if (r.body.attention_missed !== undefined) {
-          say("确认超时，自上次确认以来的 " + fmt(r.body.attention_missed) + "未计入学时。", "warning");
+          say(t("attentionLate", { time: fmt(r.body.attention_missed) }), "warning");
         } else {
-          say("已确认，继续计时。", "success");
+          say(t("attentionOk"), "success");
           pauseReason = null;
           if (video && video.ended) { endedPending = true; maybeNext(); }
           else if (video) { video.play(); }
@@ -273,7 +279,7 @@
       var limit = Math.max(furthest, resumeAt) + 1;
       if (video.currentTime > limit) {
         video.currentTime = Math.max(furthest, resumeAt);
-        say("不能拖动到尚未观看的位置，已回到您看到的最远处。", "warning");
+        say(t("seekBack"), "warning");
       }
     });
     video.addEventListener("play", function () {
@@ -302,7 +308,7 @@
     video.addEventListener("ratechange", function () {
       closeSegment();  // what was played so far was played at the previous rate
       var ok = rates.some(function (r) { return Math.abs(r - video.playbackRate) < 0.01; });
-      if (!ok) { video.playbackRate = 1; rateSelect.value = "1.0"; say("该倍速不在学时规则允许的范围内，已恢复为 1 倍。", "warning"); }
+      if (!ok) { video.playbackRate = 1; rateSelect.value = "1.0"; say(t("rateReset"), "warning"); }
     });
   }
 
@@ -313,21 +319,21 @@
     var left = 5;
     go.href = cfg.nextUrl;
     notice.classList.remove("d-none");
-    text.textContent = left + " 秒后自动播放下一课时：" + cfg.nextTitle;
+    text.textContent = t("nextIn", { n: left, title: cfg.nextTitle });
     nextTimer = setInterval(function () {
       left -= 1;
-      text.textContent = left + " 秒后自动播放下一课时：" + cfg.nextTitle;
+      text.textContent = t("nextIn", { n: left, title: cfg.nextTitle });
       if (left <= 0) { clearInterval(nextTimer); window.location.href = cfg.nextUrl; }
     }, 1000);
     document.getElementById("next-cancel").addEventListener("click", function () {
-      clearInterval(nextTimer); text.textContent = "已取消自动播放。";
+      clearInterval(nextTimer); text.textContent = t("nextCancelled");
     });
   }
 
   // ---- page visibility, periodic beats, leaving the page
   document.addEventListener("visibilitychange", function () {
     if (!visible()) {
-      if (video && !video.paused) { pauseReason = "hidden"; video.pause(); say("页面切到后台，已暂停播放和计时。", "info"); }
+      if (video && !video.paused) { pauseReason = "hidden"; video.pause(); say(t("hiddenPaused"), "info"); }
       else if (kind !== "video") { beat("hidden"); }
     } else if (kind !== "video" && !stopped) {
       startSession();

@@ -1,6 +1,13 @@
 /* Publisher workspace: upload with progress, live transcode progress, drag-to-reorder outline. */
 (function () {
   "use strict";
+  var source = document.getElementById("publisher-messages");
+  var messages = source ? JSON.parse(source.textContent) : {};  // translated by the page
+  function t(key, values) {
+    return String(messages[key] || key).replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
 
   function setBar(bar, percent) {
     bar.style.width = percent + "%";
@@ -32,7 +39,7 @@
     options.headers = Object.assign({ Accept: "application/json", "X-CSRFToken": csrf }, options.headers || {});
     return fetch(url, options).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) { return { status: r.status, ok: r.ok, body: body }; });
-    }, function () { throw new UploadError("网络中断，正在重试……", true); });
+    }, function () { throw new UploadError(t("networkRetrying"), true); });
   }
 
   function startUpload(form, kind) {
@@ -53,7 +60,7 @@
     function show(offset) {
       var percent = file.size ? Math.floor((offset / file.size) * 100) : 100;
       setBar(bar, percent);
-      say("已上传 " + fmtMB(offset) + " / " + fmtMB(file.size) + "（" + percent + "%）");
+      say(t("uploaded", { done: fmtMB(offset), total: fmtMB(file.size), percent: percent }));
     }
     function stop(message) {
       button.disabled = false; cancel.classList.add("d-none");
@@ -65,13 +72,13 @@
       cancelled = true; cancel.disabled = true;
       remember(key, null);
       if (url) call(url, { method: "DELETE" }, csrf);
-      wrap.classList.add("d-none"); stop("已取消上传，服务器上已删除这次上传的内容。");
+      wrap.classList.add("d-none"); stop(t("cancelled"));
     };
 
     function open() {
       var known = recall(key);
       var resume = known ? call(known, { method: "GET" }, csrf).then(function (res) {
-        if (res.ok) { say("继续上次未完成的上传……"); return res.body.upload; }
+        if (res.ok) { say(t("resuming")); return res.body.upload; }
         remember(key, null); return null;  // expired or finished: start again
       }) : Promise.resolve(null);
       return resume.then(function (upload) {
@@ -80,7 +87,7 @@
         if (org) body.organization_id = org.value;
         return call(form.dataset.createUrl, { method: "POST", headers: { "Content-Type": "application/json" },
                                                body: JSON.stringify(body) }, csrf).then(function (res) {
-          if (!res.ok) throw new UploadError((res.body.error && res.body.error.message) || "无法开始上传（" + res.status + "）。", false);
+          if (!res.ok) throw new UploadError((res.body.error && res.body.error.message) || t("startFailed", { status: res.status }), false);
           remember(key, res.body.upload.url);
           return res.body.upload;
         });
@@ -95,16 +102,16 @@
         .then(function (res) {
           if (res.ok) return res.body.upload.offset;
           if (res.status === 409 && res.body.upload) return res.body.upload.offset;  // carry on where the server is
-          var message = (res.body.error && res.body.error.message) || "上传失败（" + res.status + "）。";
+          var message = (res.body.error && res.body.error.message) || t("uploadFailed", { status: res.status });
           throw new UploadError(message, res.status >= 500 || res.status === 400 && res.body.error && res.body.error.code === "part_incomplete");
         })
         .catch(function (err) {
           if (cancelled || !(err instanceof UploadError) || !err.retry || attempt >= 8) throw err;
           var wait = Math.min(30000, 1000 * Math.pow(2, attempt));
-          say("网络中断，" + Math.round(wait / 1000) + " 秒后重试（第 " + (attempt + 1) + " 次）……", true);
+          say(t("retryIn", { seconds: Math.round(wait / 1000), n: attempt + 1 }), true);
           return sleep(wait).then(function () {
             return call(upload.url, { method: "GET" }, csrf).then(function (res) {
-              if (!res.ok) throw new UploadError("这次上传已失效，请重新选择文件上传。", false);
+              if (!res.ok) throw new UploadError(t("expired"), false);
               return sendPart(upload, res.body.upload.offset, attempt + 1);
             }, function () { return sendPart(upload, offset, attempt + 1); });
           });
@@ -118,28 +125,28 @@
     }
 
     function finish(upload) {
-      say(kind === "media" ? "上传完成，正在检查视频……" : "上传完成，正在检查并导入课程包……");
+      say(kind === "media" ? t("checkingVideo") : t("checkingPackage"));
       cancel.classList.add("d-none");
       return call(upload.url + "/finish", { method: "POST" }, csrf).then(function (res) {
         remember(key, res.status === 201 || res.status === 400 ? null : upload.url);
         if (res.status === 201) {
           setBar(bar, 100);
-          if (kind === "media") { say("上传完成，正在排队转码……"); window.location.reload(); }
-          else { say("导入完成，正在打开课程……"); window.location.href = res.body.redirect; }
+          if (kind === "media") { say(t("queued")); window.location.reload(); }
+          else { say(t("imported")); window.location.href = res.body.redirect; }
           return;
         }
         var error = res.body.error || {};
-        var problems = error.problems && error.problems.length > 1 ? "：" + error.problems.join("；") : "";
+        var problems = error.problems && error.problems.length > 1 ? t("problems", { problems: error.problems.join(t("problemSeparator")) }) : "";
         wrap.classList.add("d-none");
-        stop((error.message || "处理失败（" + res.status + "），请重试。") + problems);
+        stop((error.message || t("processingFailed", { status: res.status })) + problems);
       });
     }
 
     open().then(function (upload) { url = upload.url; return loop(upload, upload.offset); })
       .catch(function (err) {
         if (cancelled) return;
-        if (err && err.retry) stop("网络中断，上传已暂停。重新选择同一文件并点击上传，将从中断处继续。");
-        else stop((err && err.message) || "上传未完成，请重新选择同一文件继续。");
+        if (err && err.retry) stop(t("paused"));
+        else stop((err && err.message) || t("unfinished"));
       });
   }
 
@@ -158,8 +165,7 @@
       }
     } catch (e) { /* storage unavailable */ }
     if (pending.length) {
-      form.querySelector(".upload-status").textContent = "有未完成的上传：" + pending.join("、") +
-        "。重新选择同一文件并点击上传，将从中断处继续。";
+      form.querySelector(".upload-status").textContent = t("pending", { names: pending.join(t("listSeparator")) });
     }
   });
 
@@ -177,13 +183,12 @@
             window.location.reload();
             return;
           }
-          state.textContent = a.status === "processing" ? "正在转码……" : "排队等待转码……";
+          state.textContent = a.status === "processing" ? t("transcoding") : t("waiting");
           window.setTimeout(poll, 1000);
         })
         .catch(function () { window.setTimeout(poll, 3000); });
     }
-    var text = state.textContent;
-    if (text.indexOf("正在转码") >= 0 || text.indexOf("排队") >= 0) window.setTimeout(poll, 500);
+    if (state.dataset.waiting === "true") window.setTimeout(poll, 500);
   });
 
   // ------------------------------------------------------------ outline drag-to-reorder
@@ -199,17 +204,17 @@
           })
         };
       });
-      statusLine.textContent = "正在保存顺序……";
+      statusLine.textContent = t("savingOrder");
       fetch(editor.dataset.saveUrl, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": editor.dataset.csrf, Accept: "application/json" },
         body: JSON.stringify({ outline: outline })
       }).then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
         .then(function (res) {
-          statusLine.textContent = res[0] ? res[1].message : (res[1].error ? res[1].error.message : "保存失败，请刷新后重试。");
+          statusLine.textContent = res[0] ? res[1].message : (res[1].error ? res[1].error.message : t("saveFailed"));
           if (res[0]) window.location.reload();
         })
-        .catch(function () { statusLine.textContent = "网络中断，顺序未保存，请刷新后重试。"; });
+        .catch(function () { statusLine.textContent = t("orderNotSaved"); });
     };
     window.Sortable.create(editor, { handle: ".drag-handle", draggable: ".outline-chapter", onEnd: save });
     editor.querySelectorAll(".outline-lessons").forEach(function (list) {

@@ -5,6 +5,12 @@
   var form = document.getElementById("pdf-form");
   if (!form || !window.crypto || !window.crypto.subtle || !window.FileReader) { return; }
   var out = document.getElementById("pdf-local-result");
+  var messages = JSON.parse(form.dataset.messages || "{}");  // translated by the page: data-messages
+  function t(key, values) {
+    return String(messages[key] || key).replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
   form.addEventListener("submit", function (event) {
     var file = form.querySelector("input[type=file]").files[0];
     if (!file) { return; }
@@ -18,8 +24,8 @@
       var same = hex === form.dataset.expected;
       out.className = "mt-2 alert " + (same ? "alert-success" : "alert-danger");
       out.textContent = same
-        ? "文件一致：与平台签发的证书文件完全相同。"
-        : "文件不一致：这个 PDF 的 SHA-256 为 " + hex + "，与平台记录不同，可能被改动过。请以本页显示的信息为准。";
+        ? t("same")
+        : t("different", { hash: hex });
     });
   });
 })();
