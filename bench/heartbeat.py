@@ -2,7 +2,7 @@
 
 For each database: a fresh database, migrated and seeded with one course; many learners, each
 enrolled with a play session; the app under gunicorn (2 sync workers); wrk drives valid heartbeats
-(bench/heartbeat.lua) and the bench-only one-INSERT endpoint (LMS_BENCH_ENDPOINTS) on the same
+(bench/heartbeat.lua) and a one-INSERT endpoint (bench/baseline.py, on this app only) on the same
 server in the same run, alternating (insert, heartbeat) for --rounds rounds so that load from other
 processes on the machine falls on both alike. Prints each endpoint's median round (requests/s,
 p50 / p99 latency), the ratio of the medians, and every round's ratio. Every measured beat must be a
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,14 +30,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("LMS_BENCH_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 USER_AGENT = "gongxu-bench"  # the same for the set-up client and wrk (flask-login strong sessions)
 PASSWORD = "Bench2026ok"
+INSERT_PATH = "/api/v1/learning/_bench/insert"  # the baseline, served by bench/baseline.py
 
 
 def make_app():
-    """gunicorn entry point: the app with the benchmark endpoint switched on."""
+    """gunicorn entry point: the platform's app, plus the baseline endpoint of bench/baseline.py."""
+    # Imported here: lms reads its environment when imported, which prepare() sets first.
+    from bench import baseline
     from lms import create_app
 
-    return create_app({"LMS_BENCH_ENDPOINTS": True, "LMS_LOGIN_RATE_LIMIT": "100000 per minute",
-                       "LMS_PASSWORD_METHOD": "pbkdf2:sha256:1000", "LMS_DEMO_CACHE": str(ROOT / ".cache" / "demo-video")})
+    app = create_app({"LMS_LOGIN_RATE_LIMIT": "100000 per minute", "LMS_PASSWORD_METHOD": "pbkdf2:sha256:1000",
+                      "LMS_DEMO_CACHE": str(ROOT / ".cache" / "demo-video")})
+    app.register_blueprint(baseline.bp)
+    return app
 
 
 def ensure_wrk() -> str:
@@ -51,6 +57,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_serving(server: subprocess.Popen, base: str, timeout: float = 180) -> None:
+    """Until the app answers. gunicorn's master accepts connections at once, but each worker loads
+    the app first (seconds on a busy machine): a run started before that measures nothing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s")
 
 
 def prepare(env: dict, learners: int, out: Path) -> None:
@@ -170,21 +192,18 @@ def _bench_on(tmp: Path, url: str, args, wrk: str) -> dict:
          "--log-level", "warning", "bench.heartbeat:make_app()"], cwd=ROOT, env={**os.environ, **env})
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_serving(server, base)
         beats = ROOT / "bench" / "heartbeat.lua"
         runs = iter(range(1, 1000))
 
         def beat_env():  # each run's sequence numbers start above every earlier run's
             return {"BENCH_LEARNERS": str(learners_file), "BENCH_SEQ_BASE": str(next(runs) * 1_000_000)}
 
-        insert_url = base + "/api/v1/learning/_bench/insert"
+        insert_url = base + INSERT_PATH
         insert_script = tmp / "insert.lua"
-        insert_script.write_text('wrk.method = "POST"\n')
+        # An empty body, so wrk sends "Content-Length: 0": a POST without one leaves the worker
+        # waiting for a body on the kept-alive connection, and no insert is ever answered.
+        insert_script.write_text('wrk.method = "POST"\nwrk.body = ""\n')
         run_wrk(wrk, insert_url, 2, args.connections, insert_script, {})  # warm-up
         run_wrk(wrk, base, 2, args.connections, beats, beat_env())
         inserts, beat_runs = [], []
@@ -193,7 +212,11 @@ def _bench_on(tmp: Path, url: str, args, wrk: str) -> dict:
             beat_runs.append(run_wrk(wrk, base, args.seconds, args.connections, beats, beat_env()))
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a worker stuck in a request: do not leave the server behind
+            server.kill()
+            server.wait()
     return {"insert": inserts, "heartbeat": beat_runs}
 
 

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.heartbeat import USER_AGENT, prepare, scratch_database
+from bench.heartbeat import INSERT_PATH, USER_AGENT, prepare, scratch_database
 
 
 def main() -> None:
@@ -56,7 +56,7 @@ def _profile(tmp: Path, url: str, args) -> None:
         return response
 
     def insert(_):
-        response = client.post("/api/v1/learning/_bench/insert", headers={"User-Agent": USER_AGENT})
+        response = client.post(INSERT_PATH, headers={"User-Agent": USER_AGENT})
         assert response.status_code == 200
         return response
 

@@ -5,12 +5,11 @@ headers), as ``csrf_token`` in the JSON body. Bodies are parsed whatever their c
 because sendBeacon posts text/plain.
 """
 
-from flask import Blueprint, abort, current_app, jsonify, request, session
+from flask import Blueprint, current_app, jsonify, request, session
 from flask_login import current_user
 from flask_wtf.csrf import ValidationError, validate_csrf
 
 from ..accounts.sessions import LoginId, parse_login_id
-from ..core.audit import AuditEvent
 from ..core.errors import InvalidInput, NotAllowed, NotFound
 from ..extensions import csrf, db
 from . import heartbeat as beats
@@ -107,13 +106,3 @@ def progress(progress_id: int):
     lesson = item.lesson
     duration = float(lesson.duration_seconds or 0) if lesson.kind == "video" else services.reading_min_seconds()
     return jsonify(services.progress_summary(item, duration))
-
-
-@bp.post("/_bench/insert")
-def bench_insert():
-    """Benchmark baseline only (LMS_BENCH_ENDPOINTS): one INSERT and a commit, nothing else."""
-    if not current_app.config.get("LMS_BENCH_ENDPOINTS"):
-        abort(404)
-    db.session.add(AuditEvent(action="bench.insert", detail={}))
-    db.session.commit()
-    return jsonify(ok=True)

@@ -88,7 +88,6 @@ learning_api.start_session         POST   /api/v1/learning/sessions             
 learning_api.heartbeat             POST   /api/v1/learning/heartbeat                          403   200   403   403   403   403   403   403   403   403   403
 learning_api.attention             POST   /api/v1/learning/attention                          403   200   403   403   403   403   403   403   403   403   403
 learning_api.progress              GET    /api/v1/learning/progress/{progress}                403   200   403   403   403   403   403   403   403   403   403
-learning_api.bench_insert          POST   /api/v1/learning/_bench/insert                      404   404   404   404   404   404   404   404   404   404   404
 # ---- credits and certificates of the learner
 credits.my_hours                   GET    /me/hours                                           login 200   200   200   200   200   200   200   200   200   200
 credits.my_hours~year              GET    /me/hours/2026                                      login 200   200   200   200   200   200   200   200   200   200
@@ -212,7 +211,6 @@ REQUESTS = {
     "learning_api.heartbeat": dict(json=lambda w: {"session_id": w.ids["play_session"], "seq": 1, "position": 1,
                                                    "segments": [[0, 1]], "rate": 1, "visible": True}),
     "learning_api.attention": dict(json=lambda w: {"session_id": w.ids["play_session"]}),
-    "learning_api.bench_insert": dict(json={}),
     "certificates.issue_annual": dict(to="/me/"),
     "certificates.admin_certificate:POST": dict(form={"action": "revoke", "reason": "测试撤销：重复颁发"},
                                                 to="/admin/certificates/"),

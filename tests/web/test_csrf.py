@@ -16,7 +16,6 @@ CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 BEARER = "bearer tokens in the Authorization header, never cookies: a cross-site form has nothing to ride on"
 PLAYER = ("the player's JSON API checks the token itself (lms/learning/api.py): in the X-CSRFToken header, "
           "or in the JSON body for navigator.sendBeacon, which cannot set headers")
-BENCH = "benchmark baseline, 404 unless LMS_BENCH_ENDPOINTS is set; writes one audit row and nothing else"
 
 # Every endpoint that changes something without CSRFProtect's check, and why that is safe.
 EXEMPT = {
@@ -25,7 +24,6 @@ EXEMPT = {
     "learning_api.start_session": PLAYER,
     "learning_api.heartbeat": PLAYER,
     "learning_api.attention": PLAYER,
-    "learning_api.bench_insert": BENCH,
 }
 
 

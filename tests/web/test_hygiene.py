@@ -72,6 +72,12 @@ def test_bench_endpoints_cannot_be_switched_on_in_production(clean_env, monkeypa
         settled(clean_env, LMS_BENCH_ENDPOINTS=True)
 
 
+def test_the_platform_serves_no_benchmark_endpoint(app, client):
+    """The benchmarks add their baseline endpoint to their own app (bench/baseline.py), not to this one."""
+    assert [rule.rule for rule in app.url_map.iter_rules() if "bench" in rule.rule or "bench" in rule.endpoint] == []
+    assert client.post("/api/v1/learning/_bench/insert", json={}).status_code == 404
+
+
 def test_the_secure_setting_covers_every_login_cookie(app, client, make_user, csrf_token, monkeypatch):
     monkeypatch.setitem(app.config, "SESSION_COOKIE_SECURE", True)
     user = make_user()
