@@ -17,6 +17,7 @@ from ..accounts.identifiers import IdentifierError, normalize_credit_code
 from ..media.services import VIDEO_TYPES
 from .models import CATEGORY_LABELS
 
+COURSE_FILE = "course.yaml"
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,30}[A-Z0-9]$")
 LESSON_KINDS = ("video", "reading")
 QUESTION_KINDS = ("single", "multiple", "truefalse")
@@ -178,113 +179,166 @@ class _Checker:
 
 
 def load_package(root: Path, *, subjects: set[str]) -> CoursePackage:
+    """Check a package folder completely: every problem found is reported at once (PackageError)."""
     root = Path(root)
     check = _Checker(root)
     if not root.is_dir():
         raise PackageError([Problem(str(root), "", "不是课程包文件夹")])
-    data = check.yaml("course.yaml")
+    data = check.yaml(COURSE_FILE)
     if data is None:
         raise PackageError(check.problems)
-    f = "course.yaml"
-    check.unknown_keys(data, _COURSE_KEYS, f)
+    check.unknown_keys(data, _COURSE_KEYS, COURSE_FILE)
+    course = _CourseYaml(check, data, subjects)
+    values = {}
+    for read in _COURSE_FIELDS:
+        values.update(read(course))
+    if check.problems:
+        raise PackageError(check.problems)
+    return CoursePackage(root=root, **values)
 
-    code = str(data.get("code") or "").strip()
+
+@dataclass(frozen=True)
+class _CourseYaml:
+    """course.yaml being read: where its problems go, its mapping, and the subjects it may name."""
+
+    check: _Checker
+    data: dict
+    subjects: set[str]
+
+    def text(self, key: str, **kw) -> str:
+        return self.check.text(self.data, key, COURSE_FILE, **kw)
+
+    def problem(self, field_: str, message: str) -> None:
+        self.check.problem(COURSE_FILE, field_, message)
+
+
+def _code(course: _CourseYaml) -> dict:
+    code = str(course.data.get("code") or "").strip()
     if not code:
-        check.problem(f, "code", "缺少此字段")
+        course.problem("code", "缺少此字段")
     elif not CODE_PATTERN.match(code):
-        check.problem(f, "code", f"课程编号“{code}”只能由大写字母、数字和连字符组成，3–32 位")
-    elif code != root.name:
-        check.problem(f, "code", f"课程编号“{code}”应与文件夹名“{root.name}”一致")
+        course.problem("code", f"课程编号“{code}”只能由大写字母、数字和连字符组成，3–32 位")
+    elif code != course.check.root.name:
+        course.problem("code", f"课程编号“{code}”应与文件夹名“{course.check.root.name}”一致")
+    return {"code": code}
 
-    title = check.text(data, "title", f, max_len=120)
-    subject = check.text(data, "subject", f)
-    if subject and subject not in subjects:
-        check.problem(f, "subject", f"未知的科目主题“{subject}”，可选：{'、'.join(sorted(subjects))}")
-    category = check.text(data, "category", f)
+
+def _text_field(key: str, *, max_len: int):
+    def read(course: _CourseYaml) -> dict:
+        return {key: course.text(key, max_len=max_len)}
+
+    return read
+
+
+def _subject(course: _CourseYaml) -> dict:
+    subject = course.text("subject")
+    if subject and subject not in course.subjects:
+        course.problem("subject", f"未知的科目主题“{subject}”，可选：{'、'.join(sorted(course.subjects))}")
+    return {"subject": subject}
+
+
+def _category(course: _CourseYaml) -> dict:
+    category = course.text("category")
     if category and category not in CATEGORY_LABELS.values():
-        check.problem(f, "category", f"科目类别“{category}”无效，可选：公需、专业、选修")
+        course.problem("category", f"科目类别“{category}”无效，可选：公需、专业、选修")
+    return {"category": category}
 
+
+def _credit_hours(course: _CourseYaml) -> dict:
     hours = Decimal(0)
-    raw_hours = data.get("credit_hours")
+    raw_hours = course.data.get("credit_hours")
     try:
         hours = Decimal(str(raw_hours))
         if isinstance(raw_hours, bool) or not (Decimal("0.5") <= hours <= 20) or hours % Decimal("0.5"):
             raise InvalidOperation
     except (InvalidOperation, ValueError):
-        check.problem(f, "credit_hours", "学时应为 0.5 的整数倍，范围 0.5–20" if raw_hours is not None else "缺少此字段")
+        course.problem("credit_hours", "学时应为 0.5 的整数倍，范围 0.5–20" if raw_hours is not None else "缺少此字段")
+    return {"credit_hours": hours}
 
-    publisher = data.get("publisher")
-    publisher_name, publisher_code = "", None
+
+def _publisher(course: _CourseYaml) -> dict:
+    publisher = course.data.get("publisher")
+    name, credit_code = "", None
     if not isinstance(publisher, dict):
-        check.problem(f, "publisher", "应包含发布机构名称 name（及可选的 credit_code）")
+        course.problem("publisher", "应包含发布机构名称 name（及可选的 credit_code）")
     else:
-        check.unknown_keys(publisher, {"name", "credit_code"}, f, "publisher.")
-        publisher_name = check.text(publisher, "name", f, prefix="publisher.", max_len=120)
+        course.check.unknown_keys(publisher, {"name", "credit_code"}, COURSE_FILE, "publisher.")
+        name = course.check.text(publisher, "name", COURSE_FILE, prefix="publisher.", max_len=120)
         if publisher.get("credit_code"):
             try:
-                publisher_code = normalize_credit_code(str(publisher["credit_code"]))
+                credit_code = normalize_credit_code(str(publisher["credit_code"]))
             except IdentifierError as exc:
-                check.problem(f, "publisher.credit_code", str(exc))
+                course.problem("publisher.credit_code", str(exc))
+    return {"publisher_name": name, "publisher_credit_code": credit_code}
 
-    summary = check.text(data, "summary", f, max_len=500)
-    syllabus = check.text(data, "syllabus", f, max_len=20000)
-    tags = data.get("tags") or []
+
+def _tags(course: _CourseYaml) -> dict:
+    tags = course.data.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, (str, int)) for t in tags):
-        check.problem(f, "tags", "应为关键词列表")
+        course.problem("tags", "应为关键词列表")
         tags = []
-    tags = [str(t).strip() for t in tags if str(t).strip()]
+    return {"tags": [str(t).strip() for t in tags if str(t).strip()]}
 
-    pass_score, questions, attempt_size = None, [], None
-    exam = data.get("exam")
-    if exam is not None:
-        if not isinstance(exam, dict):
-            check.problem(f, "exam", "应包含 questions（题库文件）与 pass_score（及格分），可选 attempt_size（每次抽题数）")
-        else:
-            check.unknown_keys(exam, _EXAM_KEYS, f, "exam.")
-            pass_score = exam.get("pass_score", 60)
-            if isinstance(pass_score, bool) or not isinstance(pass_score, int) or not 0 <= pass_score <= 100:
-                check.problem(f, "exam.pass_score", "及格分应为 0–100 的整数")
-                pass_score = None
-            before = len(check.problems)
-            quiz_path = check.path(exam.get("questions"), f, "exam.questions", max_bytes=MAX_TEXT_BYTES)
-            if quiz_path is not None:
-                questions = _load_questions(check, quiz_path.relative_to(root).as_posix())
-            pool_known = quiz_path is not None and len(check.problems) == before
-            attempt_size = _attempt_size(check, exam.get("attempt_size"), f, pool=len(questions) if pool_known else 0)
 
-    chapters = []
-    raw_chapters = data.get("chapters")
+def _exam(course: _CourseYaml) -> dict:
+    """``exam:``: the pass score, the question pool (its own file) and how many one attempt draws."""
+    values = {"pass_score": None, "questions": [], "exam_attempt_size": None}
+    exam = course.data.get("exam")
+    if exam is None:
+        return values
+    if not isinstance(exam, dict):
+        course.problem("exam", "应包含 questions（题库文件）与 pass_score（及格分），可选 attempt_size（每次抽题数）")
+        return values
+    check = course.check
+    check.unknown_keys(exam, _EXAM_KEYS, COURSE_FILE, "exam.")
+    pass_score = exam.get("pass_score", 60)
+    if isinstance(pass_score, bool) or not isinstance(pass_score, int) or not 0 <= pass_score <= 100:
+        course.problem("exam.pass_score", "及格分应为 0–100 的整数")
+        pass_score = None
+    before = len(check.problems)
+    quiz_path = check.path(exam.get("questions"), COURSE_FILE, "exam.questions", max_bytes=MAX_TEXT_BYTES)
+    questions = [] if quiz_path is None else _load_questions(check, quiz_path.relative_to(check.root).as_posix())
+    pool_known = quiz_path is not None and len(check.problems) == before
+    attempt_size = _attempt_size(check, exam.get("attempt_size"), COURSE_FILE,
+                                 pool=len(questions) if pool_known else 0)
+    return {"pass_score": pass_score, "questions": questions, "exam_attempt_size": attempt_size}
+
+
+def _chapters(course: _CourseYaml) -> dict:
+    raw_chapters = course.data.get("chapters")
     if not isinstance(raw_chapters, list) or not raw_chapters:
-        check.problem(f, "chapters", "至少需要一章，每章至少一个课时")
+        course.problem("chapters", "至少需要一章，每章至少一个课时")
         raw_chapters = []
-    for ci, raw in enumerate(raw_chapters):
-        prefix = f"chapters[{ci}]."
-        if not isinstance(raw, dict):
-            check.problem(f, prefix[:-1], "应包含 title 与 lessons")
-            continue
-        check.unknown_keys(raw, {"title", "lessons"}, f, prefix)
-        chapter_title = check.text(raw, "title", f, prefix=prefix, max_len=120)
-        lessons = []
-        raw_lessons = raw.get("lessons")
-        if not isinstance(raw_lessons, list) or not raw_lessons:
-            check.problem(f, prefix + "lessons", "每章至少需要一个课时")
-            raw_lessons = []
-        for li, lesson in enumerate(raw_lessons):
-            lp = f"{prefix}lessons[{li}]."
-            if not isinstance(lesson, dict):
-                check.problem(f, lp[:-1], "应包含 title 与 kind")
-                continue
-            lessons.append(_lesson(check, lesson, f, lp))
-        chapters.append(ChapterSpec(title=chapter_title, lessons=[x for x in lessons if x]))
+    chapters = (_chapter(course.check, raw, f"chapters[{ci}].") for ci, raw in enumerate(raw_chapters))
+    return {"chapters": [chapter for chapter in chapters if chapter is not None]}
 
-    if check.problems:
-        raise PackageError(check.problems)
-    return CoursePackage(
-        root=root, code=code, title=title, subject=subject, category=category, credit_hours=hours,
-        publisher_name=publisher_name, publisher_credit_code=publisher_code, summary=summary,
-        syllabus=syllabus, tags=tags, pass_score=pass_score, chapters=chapters, questions=questions,
-        exam_attempt_size=attempt_size,
-    )
+
+def _chapter(check: _Checker, raw, prefix: str) -> ChapterSpec | None:
+    if not isinstance(raw, dict):
+        check.problem(COURSE_FILE, prefix[:-1], "应包含 title 与 lessons")
+        return None
+    check.unknown_keys(raw, {"title", "lessons"}, COURSE_FILE, prefix)
+    title = check.text(raw, "title", COURSE_FILE, prefix=prefix, max_len=120)
+    raw_lessons = raw.get("lessons")
+    if not isinstance(raw_lessons, list) or not raw_lessons:
+        check.problem(COURSE_FILE, prefix + "lessons", "每章至少需要一个课时")
+        raw_lessons = []
+    lessons = []
+    for li, lesson in enumerate(raw_lessons):
+        lp = f"{prefix}lessons[{li}]."
+        if not isinstance(lesson, dict):
+            check.problem(COURSE_FILE, lp[:-1], "应包含 title 与 kind")
+            continue
+        lessons.append(_lesson(check, lesson, COURSE_FILE, lp))
+    return ChapterSpec(title=title, lessons=[x for x in lessons if x])
+
+
+# course.yaml field by field, in the order its problems are reported; each reader checks its
+# field and returns the CoursePackage values it gives.
+_COURSE_FIELDS = (
+    _code, _text_field("title", max_len=120), _subject, _category, _credit_hours, _publisher,
+    _text_field("summary", max_len=500), _text_field("syllabus", max_len=20000), _tags, _exam, _chapters,
+)
 
 
 def _attempt_size(check: _Checker, value, f: str, *, pool: int) -> int | None:
@@ -352,49 +406,58 @@ def _load_questions(check: _Checker, rel: str) -> list[QuestionSpec]:
     if not isinstance(raw, list) or len(raw) < MIN_QUESTIONS:
         check.problem(rel, "questions", f"题库至少需要 {MIN_QUESTIONS} 道题")
         return []
-    questions = []
-    for qi, q in enumerate(raw):
-        qp = f"questions[{qi}]."
-        if not isinstance(q, dict):
-            check.problem(rel, qp[:-1], "应包含 type、text、answer")
-            continue
-        check.unknown_keys(q, _QUESTION_KEYS, rel, qp)
-        kind = q.get("type")
-        text = check.text(q, "text", rel, prefix=qp, max_len=1000)
-        explanation = check.text(q, "explanation", rel, prefix=qp, required=False, max_len=2000)
-        if kind not in QUESTION_KINDS:
-            check.problem(rel, qp + "type", "题型应为 single（单选）、multiple（多选）或 truefalse（判断）")
-            continue
-        options, answer = [], ""
-        if kind == "truefalse":
-            if not isinstance(q.get("answer"), bool):
-                check.problem(rel, qp + "answer", "判断题答案应为 true 或 false")
-                continue
-            answer = "true" if q["answer"] else "false"
-            if q.get("options"):
-                check.problem(rel, qp + "options", "判断题不需要选项")
-        else:
-            options = q.get("options")
-            if not isinstance(options, list) or not 2 <= len(options) <= 6 \
-                    or not all(isinstance(o, (str, int, float)) and str(o).strip() for o in options):
-                check.problem(rel, qp + "options", "选择题需要 2–6 个非空选项")
-                continue
-            options = [str(o).strip() for o in options]
-            letters = "ABCDEF"[: len(options)]
-            answer = str(q.get("answer") or "").strip().upper()
-            if not answer or any(c not in letters for c in answer) or len(set(answer)) != len(answer):
-                check.problem(rel, qp + "answer", f"答案应为选项字母（{letters[0]}–{letters[-1]}）")
-                continue
-            if kind == "single" and len(answer) != 1:
-                check.problem(rel, qp + "answer", "单选题只能有一个正确答案")
-                continue
-            if kind == "multiple" and len(answer) < 2:
-                check.problem(rel, qp + "answer", "多选题应有两个及以上正确答案")
-                continue
-            answer = "".join(sorted(answer))
-        questions.append(QuestionSpec(kind=kind, text=text, options=options, answer=answer,
-                                      explanation=explanation))
-    return questions
+    questions = (_question(check, rel, q, f"questions[{qi}].") for qi, q in enumerate(raw))
+    return [question for question in questions if question is not None]
+
+
+def _question(check: _Checker, rel: str, q, qp: str) -> QuestionSpec | None:
+    if not isinstance(q, dict):
+        check.problem(rel, qp[:-1], "应包含 type、text、answer")
+        return None
+    check.unknown_keys(q, _QUESTION_KEYS, rel, qp)
+    kind = q.get("type")
+    text = check.text(q, "text", rel, prefix=qp, max_len=1000)
+    explanation = check.text(q, "explanation", rel, prefix=qp, required=False, max_len=2000)
+    if kind not in QUESTION_KINDS:
+        check.problem(rel, qp + "type", "题型应为 single（单选）、multiple（多选）或 truefalse（判断）")
+        return None
+    read_answer = _true_or_false if kind == "truefalse" else _choices
+    options_and_answer = read_answer(check, rel, q, qp)
+    if options_and_answer is None:
+        return None
+    options, answer = options_and_answer
+    return QuestionSpec(kind=kind, text=text, options=options, answer=answer, explanation=explanation)
+
+
+def _true_or_false(check: _Checker, rel: str, q: dict, qp: str) -> tuple[list[str], str] | None:
+    """A true/false question: no options, the answer stored as "true" or "false"."""
+    if not isinstance(q.get("answer"), bool):
+        check.problem(rel, qp + "answer", "判断题答案应为 true 或 false")
+        return None
+    if q.get("options"):
+        check.problem(rel, qp + "options", "判断题不需要选项")
+    return [], "true" if q["answer"] else "false"
+
+
+def _choices(check: _Checker, rel: str, q: dict, qp: str) -> tuple[list[str], str] | None:
+    """A single or multiple choice question: 2–6 options, the answer as their letters in order ("AC")."""
+    options = q.get("options")
+    if not isinstance(options, list) or not 2 <= len(options) <= 6 \
+            or not all(isinstance(o, (str, int, float)) and str(o).strip() for o in options):
+        check.problem(rel, qp + "options", "选择题需要 2–6 个非空选项")
+        return None
+    letters = "ABCDEF"[: len(options)]
+    answer = str(q.get("answer") or "").strip().upper()
+    if not answer or any(c not in letters for c in answer) or len(set(answer)) != len(answer):
+        check.problem(rel, qp + "answer", f"答案应为选项字母（{letters[0]}–{letters[-1]}）")
+        return None
+    if q["type"] == "single" and len(answer) != 1:
+        check.problem(rel, qp + "answer", "单选题只能有一个正确答案")
+        return None
+    if q["type"] == "multiple" and len(answer) < 2:
+        check.problem(rel, qp + "answer", "多选题应有两个及以上正确答案")
+        return None
+    return [str(o).strip() for o in options], "".join(sorted(answer))
 
 
 def find_package_dirs(paths: list[Path]) -> list[Path]:
