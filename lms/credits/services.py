@@ -397,78 +397,125 @@ def _decimal(value, label: str, field_name: str) -> Decimal:
 
 
 def validate_rule_values(values: dict) -> dict:
-    """Check and normalise an admin's rule set; raises InvalidInput naming the field."""
+    """Check and normalise an admin's rule set; raises InvalidInput naming the field.
+
+    Fields are checked in the form's order (:data:`_RULE_CHECKS`); a check may rely on the cleaned
+    value of an earlier field (the public minimum on the annual hours, the day on the month)."""
     clean = {}
-    name = (values.get("name") or "").strip()
+    for field_name, check in _RULE_CHECKS.items():
+        clean[field_name] = check(values.get(field_name), field_name, clean)
+    return clean
+
+
+def _in_range(label: str, low, high, message: str, *, whole: bool = False):
+    """A check: a number (truncated to an integer when ``whole``) from ``low`` to ``high``; ``high``
+    may be a function of the values cleaned so far."""
+
+    def check(raw, field_name: str, clean: dict):
+        number = _decimal(raw, label, field_name)
+        if whole:
+            number = int(number)
+        if not low <= number <= (high(clean) if callable(high) else high):
+            raise InvalidInput(message, field=field_name)
+        return number
+
+    return check
+
+
+def _rule_name(raw, field_name: str, clean: dict) -> str:
+    name = (raw or "").strip()
     if not 2 <= len(name) <= 80:
-        raise InvalidInput("请填写 2–80 个字的规则名称。", field="name")
-    clean["name"] = name
-    clean["region_code"] = (values.get("region_code") or "").strip() or None
-    annual = _decimal(values.get("annual_hours"), "年度总学时", "annual_hours")
-    if not Decimal(1) <= annual <= Decimal(500):
-        raise InvalidInput("年度总学时应在 1–500 学时之间。", field="annual_hours")
-    public = _decimal(values.get("public_min_hours"), "公需科目最低学时", "public_min_hours")
-    if not Decimal(0) <= public <= annual:
-        raise InvalidInput("公需科目最低学时应在 0 到年度总学时之间。", field="public_min_hours")
-    clean.update(annual_hours=annual, public_min_hours=public)
-    minutes = int(_decimal(values.get("minutes_per_hour"), "每学时分钟数", "minutes_per_hour"))
-    if not 20 <= minutes <= 60:
-        raise InvalidInput("每学时分钟数应在 20–60 分钟之间（常见为 45 分钟）。", field="minutes_per_hour")
-    clean["minutes_per_hour"] = minutes
-    step = _decimal(values.get("rounding_step"), "取整单位", "rounding_step")
+        raise InvalidInput("请填写 2–80 个字的规则名称。", field=field_name)
+    return name
+
+
+def _region_code(raw, field_name: str, clean: dict) -> str | None:
+    return (raw or "").strip() or None
+
+
+def _rounding_step(raw, field_name: str, clean: dict) -> Decimal:
+    step = _decimal(raw, "取整单位", field_name)
     if step not in ALLOWED_STEPS:
-        raise InvalidInput("取整单位应为 0.1、0.25、0.5 或 1 学时。", field="rounding_step")
-    clean["rounding_step"] = step
-    tiers = (values.get("hour_tiers") or "").replace("，", ",").replace("：", ":").replace(" ", "")
-    if tiers:
-        seen = set()
-        for item in tiers.split(","):
-            try:
-                m, h = item.split(":")
-                m, h = int(m), Decimal(h)
-            except (ValueError, InvalidOperation):
-                raise InvalidInput("分档格式应为“分钟:学时”，用逗号分隔，如 20:0.5,40:1。", field="hour_tiers") from None
-            if not (1 <= m <= 600 and Decimal("0.1") <= h <= Decimal(20)) or m in seen:
-                raise InvalidInput("分档的分钟数应在 1–600 之间且不重复，学时应在 0.1–20 之间。", field="hour_tiers")
-            seen.add(m)
-    clean["hour_tiers"] = tiers or None
-    cap = str(values.get("daily_cap_hours") or "").strip()
-    if cap:
-        cap_value = _decimal(cap, "每日上限", "daily_cap_hours")
-        if not Decimal("0.5") <= cap_value <= Decimal(24):
-            raise InvalidInput("每日上限应在 0.5–24 学时之间；不限请留空。", field="daily_cap_hours")
-        clean["daily_cap_hours"] = cap_value
-    else:
-        clean["daily_cap_hours"] = None
-    month = int(_decimal(values.get("cycle_end_month"), "结算月份", "cycle_end_month"))
-    day = int(_decimal(values.get("cycle_end_day"), "结算日", "cycle_end_day"))
+        raise InvalidInput("取整单位应为 0.1、0.25、0.5 或 1 学时。", field=field_name)
+    return step
+
+
+def _hour_tiers(raw, field_name: str, clean: dict) -> str | None:
+    """Tiers such as "20:0.5,40:1" (minutes:hours): a lesson of 20 minutes or more earns 0.5 hours, of 40 one hour."""
+    tiers = (raw or "").replace("，", ",").replace("：", ":").replace(" ", "")
+    seen = set()
+    for item in tiers.split(",") if tiers else ():
+        try:
+            m, h = item.split(":")
+            m, h = int(m), Decimal(h)
+        except (ValueError, InvalidOperation):
+            raise InvalidInput("分档格式应为“分钟:学时”，用逗号分隔，如 20:0.5,40:1。", field=field_name) from None
+        if not (1 <= m <= 600 and Decimal("0.1") <= h <= Decimal(20)) or m in seen:
+            raise InvalidInput("分档的分钟数应在 1–600 之间且不重复，学时应在 0.1–20 之间。", field=field_name)
+        seen.add(m)
+    return tiers or None
+
+
+_DAILY_CAP = _in_range("每日上限", Decimal("0.5"), Decimal(24), "每日上限应在 0.5–24 学时之间；不限请留空。")
+
+
+def _daily_cap_hours(raw, field_name: str, clean: dict) -> Decimal | None:
+    cap = str(raw or "").strip()
+    return _DAILY_CAP(cap, field_name, clean) if cap else None  # left empty: no cap
+
+
+def _cycle_end_month(raw, field_name: str, clean: dict) -> int:
+    return int(_decimal(raw, "结算月份", field_name))  # checked with the day, below
+
+
+def _cycle_end_day(raw, field_name: str, clean: dict) -> int:
+    day = int(_decimal(raw, "结算日", field_name))
     try:
-        date(2023, month, day)  # a non-leap year: 29 February would not exist every year
+        date(2023, clean["cycle_end_month"], day)  # a non-leap year: 29 February would not exist every year
     except ValueError:
-        raise InvalidInput("年度结算日不是每年都有的日期（如 2 月 29 日），请重新选择。", field="cycle_end_day") from None
-    clean.update(cycle_end_month=month, cycle_end_day=day)
-    coverage = _decimal(values.get("coverage_threshold"), "观看比例", "coverage_threshold")
+        raise InvalidInput("年度结算日不是每年都有的日期（如 2 月 29 日），请重新选择。", field=field_name) from None
+    return day
+
+
+def _coverage_threshold(raw, field_name: str, clean: dict) -> Decimal:
+    coverage = _decimal(raw, "观看比例", field_name)
     if coverage > 1:
         coverage = coverage / 100  # typed as a percentage
     if not Decimal("0.5") <= coverage <= Decimal(1):
-        raise InvalidInput("课时完成所需观看比例应在 50%–100% 之间。", field="coverage_threshold")
-    clean["coverage_threshold"] = coverage.quantize(Decimal("0.01"))
-    rates = (values.get("allowed_rates") or "").replace("，", ",").replace(" ", "")
+        raise InvalidInput("课时完成所需观看比例应在 50%–100% 之间。", field=field_name)
+    return coverage.quantize(Decimal("0.01"))
+
+
+def _allowed_rates(raw, field_name: str, clean: dict) -> str:
+    rates = (raw or "").replace("，", ",").replace(" ", "")
     try:
         parsed = sorted({Decimal(r) for r in rates.split(",") if r})
     except InvalidOperation:
-        raise InvalidInput("允许的播放倍速应为数字，用逗号分隔，如 1,1.25,1.5。", field="allowed_rates") from None
+        raise InvalidInput("允许的播放倍速应为数字，用逗号分隔，如 1,1.25,1.5。", field=field_name) from None
     if not parsed or Decimal(1) not in parsed or any(not Decimal("0.5") <= r <= Decimal(2) for r in parsed):
-        raise InvalidInput("允许的播放倍速须包含 1，且每项在 0.5–2 之间。", field="allowed_rates")
-    clean["allowed_rates"] = ",".join(format(r.normalize(), "f") for r in parsed)
-    passing = int(_decimal(values.get("quiz_pass_score"), "测验合格分", "quiz_pass_score"))
-    if not 0 <= passing <= 100:
-        raise InvalidInput("测验合格分应在 0–100 分之间。", field="quiz_pass_score")
-    attempts = int(_decimal(values.get("quiz_attempts"), "测验次数", "quiz_attempts"))
-    if not 1 <= attempts <= 20:
-        raise InvalidInput("测验次数应在 1–20 次之间。", field="quiz_attempts")
-    clean.update(quiz_pass_score=passing, quiz_attempts=attempts)
-    return clean
+        raise InvalidInput("允许的播放倍速须包含 1，且每项在 0.5–2 之间。", field=field_name)
+    return ",".join(format(r.normalize(), "f") for r in parsed)
+
+
+# One check per field of RULE_FIELDS, in that order: (raw value, field name, values cleaned so far) → clean value.
+_RULE_CHECKS = {
+    "name": _rule_name,
+    "region_code": _region_code,
+    "annual_hours": _in_range("年度总学时", Decimal(1), Decimal(500), "年度总学时应在 1–500 学时之间。"),
+    "public_min_hours": _in_range("公需科目最低学时", Decimal(0), lambda clean: clean["annual_hours"],
+                                  "公需科目最低学时应在 0 到年度总学时之间。"),
+    "minutes_per_hour": _in_range("每学时分钟数", 20, 60, "每学时分钟数应在 20–60 分钟之间（常见为 45 分钟）。",
+                                  whole=True),
+    "rounding_step": _rounding_step,
+    "hour_tiers": _hour_tiers,
+    "daily_cap_hours": _daily_cap_hours,
+    "cycle_end_month": _cycle_end_month,
+    "cycle_end_day": _cycle_end_day,
+    "coverage_threshold": _coverage_threshold,
+    "allowed_rates": _allowed_rates,
+    "quiz_pass_score": _in_range("测验合格分", 0, 100, "测验合格分应在 0–100 分之间。", whole=True),
+    "quiz_attempts": _in_range("测验次数", 1, 20, "测验次数应在 1–20 次之间。", whole=True),
+}
 
 
 def save_rule_set(actor, rule_id: int | None, values: dict) -> RuleSet:
