@@ -94,33 +94,44 @@ def scope_for(actor, *, unit: str | None = None, region: str | None = None, full
         raise NotAllowed("只有人社审核人员和平台管理员可以导出完整身份证号。")
     if actor.has_role(Role.ADMIN):
         return narrow(Scope(full_id_numbers=full_id_numbers), unit=unit, region=region)
-
-    candidates: list[Scope] = []
-    for grant in actor.grants_for(Role.HR_AUDITOR):
-        if grant.region is not None:
-            candidates.append(Scope(region_code=grant.region_code, label=grant.region.name,
-                                    full_id_numbers=full_id_numbers))
-    for grant in actor.grants_for(Role.UNIT_ADMIN):
-        if grant.organization is not None:
-            candidates.append(Scope(organization_id=grant.organization_id, label=grant.organization.name))
-    if not candidates:
-        raise NotAllowed("只有单位管理员、人社审核人员和平台管理员可以查看学时记录。")
-
-    refused: NotAllowed | None = None
-    fitting = []
-    for candidate in candidates:
-        try:
-            fitting.append(narrow(candidate, unit=unit, region=region))
-        except NotAllowed as exc:
-            refused = exc
-    if not fitting:
-        raise refused or NotAllowed("您无权查看这些记录。")
-    fitting = list(dict.fromkeys(fitting))
+    fitting = _narrowed(_granted_scopes(actor, full_id_numbers), unit=unit, region=region)
     if full_id_numbers:  # asked for full ID numbers: only a grant that allows them will do
         fitting = [s for s in fitting if s.full_id_numbers]
         if not fitting:
             raise NotAllowed("您在所选范围内的权限不能导出完整身份证号（只有人社审核人员和平台管理员可以）。")
-    if len(fitting) > 1 and unit:  # e.g. the unit's own admin who also audits its region: the unit grant
+    return _the_one_meant(fitting, unit=unit, region=region)
+
+
+def _granted_scopes(actor, full_id_numbers: bool) -> list[Scope]:
+    """One scope per grant: each region the actor audits, each unit they administer."""
+    scopes = [Scope(region_code=grant.region_code, label=grant.region.name, full_id_numbers=full_id_numbers)
+              for grant in actor.grants_for(Role.HR_AUDITOR) if grant.region is not None]
+    scopes += [Scope(organization_id=grant.organization_id, label=grant.organization.name)
+               for grant in actor.grants_for(Role.UNIT_ADMIN) if grant.organization is not None]
+    if not scopes:
+        raise NotAllowed("只有单位管理员、人社审核人员和平台管理员可以查看学时记录。")
+    return scopes
+
+
+def _narrowed(scopes: list[Scope], *, unit: str | None, region: str | None) -> list[Scope]:
+    """The scopes that the chosen unit or region fits in, each narrowed to it (no duplicates); when
+    none does, the refusal of the last."""
+    refused: NotAllowed | None = None
+    fitting = []
+    for scope in scopes:
+        try:
+            fitting.append(narrow(scope, unit=unit, region=region))
+        except NotAllowed as exc:
+            refused = exc
+    if not fitting:
+        raise refused or NotAllowed("您无权查看这些记录。")
+    return list(dict.fromkeys(fitting))
+
+
+def _the_one_meant(fitting: list[Scope], *, unit: str | None, region: str | None) -> Scope:
+    """Of several fitting scopes, the unit grant when a unit was chosen (e.g. the unit's own admin who
+    also audits its region), the region grant when a region was; still several: ask to choose."""
+    if len(fitting) > 1 and unit:
         fitting = [s for s in fitting if s.region_code is None] or fitting
     elif len(fitting) > 1 and region:
         fitting = [s for s in fitting if s.organization_id is None] or fitting
