@@ -57,10 +57,9 @@ def watch_video(user_id: int, lesson, tick: Clock, *, rate=1.0, step=10.0, event
 def read_lesson(user_id: int, lesson, tick: Clock, *, step=12.0):
     with tick():
         session, _ = play.start_session(user_id, lesson.id)
-    seq, result = 0, None
-    for _ in range(int(services.reading_min_seconds() // step) + 2):
+    result = None
+    for seq in range(1, int(services.reading_min_seconds() // step) + 3):
         tick.advance(step)
-        seq += 1
         with tick():
             result = heartbeat.record_heartbeat(user_id, Beat(session_id=session.id, seq=seq, position=0, segments=[]))
     return session, result

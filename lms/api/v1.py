@@ -175,10 +175,8 @@ def credit_records():
     rows = rows[:limit]
     data = [records.record_json(row, full_id_numbers=scope.full_id_numbers, credential_links=client.full_id_numbers)
             for row in rows]
-    if rows:
-        next_cursor = paging.make_cursor(rows[-1].id, query_fingerprint)
-    else:
-        next_cursor = cursor or None  # nothing new yet: resume later from the same place
+    # No rows: nothing new yet, and the client resumes later from the same place.
+    next_cursor = paging.make_cursor(rows[-1].id, query_fingerprint) if rows else cursor or None
     audit = None
     if scope.full_id_numbers and data:
         audit = dict(action="api.records_full_id_numbers", filters=filters, scope=scope.filters(), count=len(data),

@@ -281,10 +281,8 @@ def job_file_name(job: ExportJob) -> str:
 
 def _remove(relative: str | None) -> None:
     if relative:
-        try:
+        with contextlib.suppress(ValueError):  # a path outside the media folder: nothing of ours to remove
             media_path(relative).unlink(missing_ok=True)
-        except ValueError:
-            pass
 
 
 def run_export_job(job: ExportJob, *, commit: Callable[[], None]) -> ExportJob:

@@ -394,10 +394,9 @@ def test_the_closing_check_is_asked_once_and_the_lesson_completes_only_when_it_i
                            attention_check_max_seconds=10, attention_window_seconds=30))
     db_session.flush()
     tick, session, progress = start_first_video(learner, c)  # 30 s of video, checks every 10 s of play
-    asked, seq, open_check = 0, 0, False
-    for second in range(1, 31):  # one beat a second at 1×, every check answered at once
+    asked, open_check = 0, False
+    for seq, second in enumerate(range(1, 31), start=1):  # one beat a second at 1×, every check answered at once
         tick.advance(1)
-        seq += 1
         with tick():
             body = heartbeat.record_heartbeat(learner.id, Beat(session.id, seq, second, [[second - 1, second]])).body
             if body["attention_check"] and not open_check:

@@ -268,6 +268,6 @@ def test_no_statements_without_an_lrs(db_session, make_user, app):
 
 def test_the_actor_is_a_stable_pseudonym(app):
     assert statements.pseudonym(7) == statements.pseudonym(7) != statements.pseudonym(8)
-    assert len(statements.pseudonym(7)) == 32 and "7" != statements.pseudonym(7)
+    assert len(statements.pseudonym(7)) == 32 and statements.pseudonym(7) != "7"
     assert statements.registration(3) == statements.registration(3) != statements.registration(4)
     assert uuid.UUID(statements.registration(3)).version == 5

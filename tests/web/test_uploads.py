@@ -167,12 +167,11 @@ def test_cancel_and_expiry_leave_nothing(app, uploader, clips, tmp_path, small_p
 
     abandoned = uploader.create(video).get_json()["upload"]["url"]
     uploader.send(abandoned, video, part_size=MB, stop_after=2)
-    with clock.freeze(clock.now() + timedelta(hours=app.config["LMS_UPLOAD_TTL_HOURS"] - 1)):
-        with app.app_context():
-            assert sweep_uploads.call_local() == 0  # still within its time
-    with clock.freeze(clock.now() + timedelta(hours=app.config["LMS_UPLOAD_TTL_HOURS"], minutes=1)):
-        with app.app_context():
-            assert sweep_uploads.call_local() == 1
+    ttl = timedelta(hours=app.config["LMS_UPLOAD_TTL_HOURS"])
+    with clock.freeze(clock.now() + ttl - timedelta(hours=1)), app.app_context():
+        assert sweep_uploads.call_local() == 0  # still within its time
+    with clock.freeze(clock.now() + ttl + timedelta(minutes=1)), app.app_context():
+        assert sweep_uploads.call_local() == 1
     assert files_under_uploads(app) == leftovers and count(db_session, Upload) == 0
     assert uploader.client.get(abandoned).status_code == 404
 
