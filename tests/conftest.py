@@ -15,12 +15,21 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
+from tests.layers import layer_marks
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PASSWORD = "Study2026ok"
 
 
 def pytest_report_header(config):
     return f"database: {os.environ.get('LMS_TEST_DATABASE', 'sqlite')}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its layer (tests/layers.py): ``-m "not e2e and not integration"`` is the quick loop."""
+    for item in items:
+        for name in layer_marks(item):
+            item.add_marker(name)
 
 
 @contextmanager
