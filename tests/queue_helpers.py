@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,19 +63,50 @@ def queue_site(app, tmp_path: Path, name: str, *, use_redis: bool, packages=(), 
 
 
 def start_consumer(env, tmp_path, queue: str = "media_huey"):
+    """A consumer in a process group of its own: it and the programs it runs (ffmpeg) can be stopped
+    together, and nothing else is."""
     log = open(tmp_path / "consumer.log", "ab")  # noqa: SIM115 (closed by stop)
     process = subprocess.Popen([str(CONSUMER), f"lms.worker.{queue}", "-w", "1", "-k", "thread"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     process.log_file = log
     return process
 
 
 def stop(process, sig=signal.SIGINT) -> str:
-    process.send_signal(sig)
+    """Stop a consumer started by :func:`start_consumer`; returns its log. SIGINT lets it finish the
+    job in hand; SIGKILL ends it and every program it started at once, as a crash of its host would,
+    and returns once they are all gone."""
+    if sig == signal.SIGKILL:
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    if sig == signal.SIGKILL:
+        wait_until_gone(process.pid)
     process.log_file.close()
     return Path(process.log_file.name).read_text(errors="replace")
+
+
+def wait_until_gone(group: int, timeout: float = 30) -> None:
+    """Until no live process is left in process group ``group``, read from /proc: the programs the
+    consumer ran were its children, not the test's, so the test cannot wait for them."""
+    deadline = time.monotonic() + timeout
+    while (alive := _alive_in_group(group)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive, f"processes {alive} of group {group} are still running"
+
+
+def _alive_in_group(group: int) -> list[int]:
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()  # after "pid (command)": state, ppid, group
+        except OSError:  # ended while being read
+            continue
+        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            alive.append(int(stat.parent.name))
+    return alive
