@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, once on SQLite and once on PostgreSQL (browser tests included in both).
-# Extra arguments go to pytest, e.g. scripts/test.sh -k catalog
+# Extra arguments go to pytest on each database, e.g. scripts/test.sh -k catalog, and the layers
+# (markers set by tests/layers.py) give quicker loops:
+#   scripts/test.sh -m "not e2e"                       # without the browser tests
+#   scripts/test.sh -m "not e2e and not integration"   # service and route tests only
+# LMS_TEST_DATABASES chooses the databases: LMS_TEST_DATABASES=sqlite scripts/test.sh -m "not e2e" -x
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTEST=.venv/bin/pytest
+DATABASES=${LMS_TEST_DATABASES:-sqlite postgresql}
 
 # PostgreSQL on 127.0.0.1:5432: start the local cluster if it is down.
-if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+if [[ " $DATABASES " == *" postgresql "* ]] && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     echo "启动 PostgreSQL / starting PostgreSQL"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
@@ -25,7 +30,7 @@ if [ -z "${RALPH_BIN:-}" ] && [ ! -f .venv-ralph/.installed ]; then
 fi
 
 status=0
-for database in sqlite postgresql; do
+for database in $DATABASES; do
   echo "=== 测试数据库 / database: $database"
   start=$(date +%s)
   LMS_TEST_DATABASE=$database "$PYTEST" "$@" || status=1
