@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, once on SQLite and once on PostgreSQL (browser tests included in both).
 # Extra arguments go to pytest on each database, e.g. scripts/test.sh -k catalog, and the layers
-# (markers set by tests/layers.py) give quicker loops:
+# (markers set by tests/markers.py) give quicker loops:
 #   scripts/test.sh -m "not e2e"                       # without the browser tests
 #   scripts/test.sh -m "not e2e and not integration"   # service and route tests only
 # LMS_TEST_DATABASES chooses the databases: LMS_TEST_DATABASES=sqlite scripts/test.sh -m "not e2e" -x

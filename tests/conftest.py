@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from tests.layers import layer_marks
+from tests.markers import layer_marks
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PASSWORD = "Study2026ok"
@@ -26,7 +26,7 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark each test with its layer (tests/layers.py): ``-m "not e2e and not integration"`` is the quick loop."""
+    """Mark each test with its layer (tests/markers.py): ``-m "not e2e and not integration"`` is the quick loop."""
     for item in items:
         for name in layer_marks(item):
             item.add_marker(name)

@@ -1,8 +1,8 @@
-"""A test's layer follows what it runs (tests/layers.py), so a new test is marked without a list to edit."""
+"""A test's layer follows what it runs (tests/markers.py), so a new test is marked without a list to edit."""
 
 from types import SimpleNamespace
 
-from tests.layers import layer_marks, runs_beside_the_test
+from tests.markers import layer_marks, runs_beside_the_test
 
 # Helpers as a test module would write them; compiled here, so this module itself names none of them
 # and stays a quick test.
