@@ -100,7 +100,7 @@ class Setting:
 
 ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_ENV", "development", "`development` (one machine, plain http) or `production`: secure cookies and "
-            "https links, no benchmark endpoints, a warning about keys kept in the instance folder; any other value "
+            "https links, a warning about keys kept in the instance folder; any other value "
             "stops start-up", blank_is_unset=False),
     Setting("LMS_INSTANCE_PATH", None, "the instance folder, where the defaults below live", key="",
             shown="`instance/`"),
@@ -227,7 +227,6 @@ FIXED: dict[str, tuple[object, str]] = {
     "CATALOG_PAGE_SIZE": (12, "courses per catalog page"),
     "LMS_SEARCH_PAGE_SIZE": (10, "results per search page"),
     "LMS_PASSWORD_METHOD": ("scrypt", "password hashing (tests and benchmarks use a fast one)"),
-    "LMS_BENCH_ENDPOINTS": (False, "the benchmark-only endpoints (benchmarks only; refused in production)"),
 }
 
 # app.config key → meaning: computed by load_config() or settle_config() from the settings above.
@@ -312,8 +311,6 @@ def settle_config(config) -> list[str]:
             config[key] = production
     if not production:
         return []
-    if config.get("LMS_BENCH_ENDPOINTS"):
-        raise ValueError("LMS_BENCH_ENDPOINTS is for benchmarks only and cannot be switched on with LMS_ENV=production.")
     public_url = str(config.get("LMS_PUBLIC_URL") or "")
     config["PREFERRED_URL_SCHEME"] = "http" if public_url.startswith("http://") else "https"
     warnings = []

@@ -66,12 +66,6 @@ def test_an_unknown_environment_is_refused_at_start(clean_env, monkeypatch, valu
         settled(clean_env)
 
 
-def test_bench_endpoints_cannot_be_switched_on_in_production(clean_env, monkeypatch):
-    monkeypatch.setenv("LMS_ENV", "production")
-    with pytest.raises(ValueError, match="LMS_BENCH_ENDPOINTS"):
-        settled(clean_env, LMS_BENCH_ENDPOINTS=True)
-
-
 def test_the_platform_serves_no_benchmark_endpoint(app, client):
     """The benchmarks add their baseline endpoint to their own app (bench/baseline.py), not to this one."""
     assert [rule.rule for rule in app.url_map.iter_rules() if "bench" in rule.rule or "bench" in rule.endpoint] == []
