@@ -37,6 +37,10 @@ def _instance_secret(instance_path: str, name: str, nbytes: int = 32) -> str:
 
 ENVIRONMENTS = ("development", "production")
 
+# The issuer named on certificates when LMS_CERT_ISSUER_NAME is unset: the certificate's fixed
+# wording, a configured value (not translated).
+DEFAULT_ISSUER_NAME = "公需科目继续教育平台"
+
 
 def is_production(config) -> bool:
     """The one question the code asks about where it runs (``LMS_ENV``)."""
@@ -133,8 +137,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_DEMO_CACHE", None, "where generated stand-in videos are kept between imports",
             shown="`<LMS_MEDIA_ROOT>/demo-cache`"),
     # Login sessions (lms/accounts/sessions.py).
-    Setting("LMS_REMEMBER_DAYS", "30", "a remembered login (在此设备上保持登录) ends this many days after "
-            "sign-in, whatever the browser keeps", parse=int),
+    Setting("LMS_REMEMBER_DAYS", "30", "a remembered login (the sign-in form's keep-me-signed-in box) ends this "
+            "many days after sign-in, whatever the browser keeps", parse=int),
     Setting("LMS_SESSION_HOURS", "168", "any other login ends on the server this many hours after sign-in (and "
             "when the browser closes)", parse=int),
     Setting("LMS_SESSION_TOUCH_SECONDS", "600", "how often page views record a session's last activity (shown "
@@ -158,7 +162,7 @@ ENVIRONMENT: tuple[Setting, ...] = (
     # Certificates.
     Setting("LMS_CERT_ISSUER_CODE", "GX", "issuer in certificate numbers (2-6 capitals or digits: `GX` + year + "
             "sequence + MOD 37-2 check character)"),
-    Setting("LMS_CERT_ISSUER_NAME", "公需科目继续教育平台", "the issuer named on certificates, credentials and xAPI "
+    Setting("LMS_CERT_ISSUER_NAME", DEFAULT_ISSUER_NAME, "the issuer named on certificates, credentials and xAPI "
             "statements"),
     Setting("LMS_SIGNING_KEY_DIR", _in_instance("signing-keys"), "Ed25519 keys (0600) that sign credentials; "
             "`flask credentials rotate-key` adds one; public keys at `/.well-known/jwks.json`",

@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 import yaml
+from flask_babel import gettext as _
 
 from ..assessment.models import QuizQuestion
 from ..core.errors import InvalidInput
@@ -54,7 +55,7 @@ def export_package(course: Course, folder: Path) -> Path:
         chapters.append({"title": chapter.title, "lessons": lessons})
     data = {
         "code": course.code, "title": course.title, "subject": course.subject.name,
-        "category": Category(course.category).label, "credit_hours": float(format_hours(course.credit_hours)),
+        "category": Category(course.category).source_label, "credit_hours": float(format_hours(course.credit_hours)),
         "publisher": {"name": course.publisher.name,
                       **({"credit_code": course.publisher.credit_code} if course.publisher.credit_code else {})},
         "summary": course.summary, "syllabus": course.syllabus, "tags": list(course.tags or []),
@@ -104,7 +105,7 @@ def unpack(archive_path: Path, dest: Path, *, max_bytes: int) -> Path:
     try:
         archive = zipfile.ZipFile(archive_path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise InvalidInput("上传的文件不是有效的 zip 课程包。") from None
+        raise InvalidInput(_("上传的文件不是有效的 zip 课程包。")) from None
     with archive:
         entries = archive.infolist()
         archive_size = Path(archive_path).stat().st_size
@@ -126,29 +127,30 @@ def unpack(archive_path: Path, dest: Path, *, max_bytes: int) -> Path:
 
 def _check_entries(entries, *, cap: int, max_bytes: int, archive_size: int) -> None:
     if len(entries) > MAX_ENTRIES:
-        raise InvalidInput(f"课程包内文件过多（{len(entries)} 个，上限 {MAX_ENTRIES} 个）。")
+        raise InvalidInput(_("课程包内文件过多（%(n)s 个，上限 %(limit)s 个）。", n=len(entries), limit=MAX_ENTRIES))
     total = 0
     for info in entries:
         name = info.filename
         parts = PurePosixPath(name).parts
         if name.startswith(("/", "\\")) or "\\" in name or ".." in parts or (parts and ":" in parts[0]):
-            raise InvalidInput(f"课程包含有指向包外的路径“{name}”，已拒绝。")
+            raise InvalidInput(_("课程包含有指向包外的路径“%(name)s”，已拒绝。", name=name))
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise InvalidInput(f"课程包含有链接“{name}”，课程包内不允许链接。")
+            raise InvalidInput(_("课程包含有链接“%(name)s”，课程包内不允许链接。", name=name))
         if info.flag_bits & 0x1:
-            raise InvalidInput(f"课程包中“{name}”已加密，无法导入。请导出不加密的 zip 课程包后再上传。")
+            raise InvalidInput(_("课程包中“%(name)s”已加密，无法导入。请导出不加密的 zip 课程包后再上传。", name=name))
         if info.compress_type not in SUPPORTED_METHODS:
-            raise InvalidInput(f"课程包中“{name}”使用了不支持的压缩方式，请用常见的 zip（Deflate）格式重新打包。")
+            raise InvalidInput(_("课程包中“%(name)s”使用了不支持的压缩方式，请用常见的 zip（Deflate）格式重新打包。",
+                                 name=name))
         if info.file_size > 1024 * 1024 and info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-            raise InvalidInput(f"课程包中“{name}”的压缩比异常（疑似压缩炸弹），已拒绝。")
+            raise InvalidInput(_("课程包中“%(name)s”的压缩比异常（疑似压缩炸弹），已拒绝。", name=name))
         total += info.file_size
     if total > max_bytes:
-        raise InvalidInput(f"课程包解压后超过大小上限 {max_bytes // (1024 * 1024)} MB。")
+        raise InvalidInput(_("课程包解压后超过大小上限 %(mb)s MB。", mb=max_bytes // (1024 * 1024)))
     if total > cap:
-        raise InvalidInput(
-            f"课程包的压缩比异常（疑似压缩炸弹）：{_mb(archive_size)} 的压缩包声称解压后有 {_mb(total)}，"
-            f"超过其大小的 {MAX_TOTAL_RATIO} 倍，已拒绝，未解压任何文件。正常的课程包（视频、文本）解压后约为压缩包的 1–3 倍；"
-            f"请检查课程包内容后重新打包。")
+        raise InvalidInput(_(
+            "课程包的压缩比异常（疑似压缩炸弹）：%(size)s 的压缩包声称解压后有 %(total)s，"
+            "超过其大小的 %(ratio)s 倍，已拒绝，未解压任何文件。正常的课程包（视频、文本）解压后约为压缩包的 1–3 倍；"
+            "请检查课程包内容后重新打包。", size=_mb(archive_size), total=_mb(total), ratio=MAX_TOTAL_RATIO))
 
 
 def _blocks(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
@@ -159,16 +161,16 @@ def _blocks(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
                 yield block
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError,
             OSError):  # bz2 reports bad data as OSError
-        raise InvalidInput(f"课程包已损坏：“{info.filename}”无法解压（数据或校验码不符）。"
-                           f"请重新导出课程包后再上传。") from None
+        raise InvalidInput(_("课程包已损坏：“%(name)s”无法解压（数据或校验码不符）。请重新导出课程包后再上传。",
+                             name=info.filename)) from None
 
 
 def _extract(archive: zipfile.ZipFile, entries, dest: Path, *, cap: int, max_bytes: int) -> None:
     if cap < max_bytes:
-        too_much = InvalidInput(f"课程包解压出的数据超过了压缩包大小的 {MAX_TOTAL_RATIO} 倍（上限 {_mb(cap)}），"
-                                f"与包内声明不符，疑似压缩炸弹，已停止解压。")
+        too_much = InvalidInput(_("课程包解压出的数据超过了压缩包大小的 %(ratio)s 倍（上限 %(cap)s），"
+                                  "与包内声明不符，疑似压缩炸弹，已停止解压。", ratio=MAX_TOTAL_RATIO, cap=_mb(cap)))
     else:
-        too_much = InvalidInput(f"课程包解压后超过大小上限 {max_bytes // (1024 * 1024)} MB，已停止解压。")
+        too_much = InvalidInput(_("课程包解压后超过大小上限 %(mb)s MB，已停止解压。", mb=max_bytes // (1024 * 1024)))
     written = 0
     for info in entries:
         target = dest / info.filename
@@ -183,14 +185,15 @@ def _extract(archive: zipfile.ZipFile, entries, dest: Path, *, cap: int, max_byt
                     entry_written += len(block)
                     written += len(block)
                     if entry_written > info.file_size:  # the header lied about this entry
-                        raise InvalidInput(f"课程包中“{info.filename}”的实际大小与声明不符，已停止解压。"
-                                           f"请重新导出课程包后再上传。")
+                        raise InvalidInput(_("课程包中“%(name)s”的实际大小与声明不符，已停止解压。"
+                                             "请重新导出课程包后再上传。", name=info.filename))
                     if written > cap:
                         raise too_much
                     out.write(block)
         except (FileExistsError, IsADirectoryError, NotADirectoryError):
-            raise InvalidInput(f"课程包的文件结构有冲突：“{info.filename}”与包内另一个同名的文件或文件夹重复。") from None
+            raise InvalidInput(_("课程包的文件结构有冲突：“%(name)s”与包内另一个同名的文件或文件夹重复。",
+                                 name=info.filename)) from None
         except OSError as exc:
             if exc.errno != errno.ENAMETOOLONG:
                 raise
-            raise InvalidInput(f"课程包中的文件名过长：“{info.filename[:60]}…”。") from None
+            raise InvalidInput(_("课程包中的文件名过长：“%(name)s…”。", name=info.filename[:60])) from None

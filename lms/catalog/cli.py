@@ -3,6 +3,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..accounts.identifiers import IdentifierError, mask_id_number, normalize_id_number
@@ -95,8 +96,8 @@ def _masked(login: str) -> str:
 def _approve(approver, course: Course) -> None:
     """Record ``approver`` as the reviewer who approved an imported version, under the same rule as a
     review on the web: nobody who created it may approve it (an import has no creator)."""
-    ensure_not_involved(approver, {course.created_by_id} - {None}, "审核通过",
-                        subject=f"《{course.title}》第 {course.version} 版")
+    ensure_not_involved(approver, {course.created_by_id} - {None}, _("审核通过"),
+                        subject=_("《%(title)s》第 %(version)s 版", title=course.title, version=course.version))
     course.approved_by_id = approver.id
     record_event(approver, "course.approved", course, code=course.code, version=course.version, via="import")
 

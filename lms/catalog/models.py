@@ -1,60 +1,42 @@
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Organization
 from ..core.clock import utcnow_naive
+from ..core.enums import N_, LabelledEnum
 from ..extensions import db
 
 
-class Category(StrEnum):
-    PUBLIC = "public"
-    PROFESSIONAL = "professional"
-    ELECTIVE = "elective"
-
-    @property
-    def label(self) -> str:
-        return CATEGORY_LABELS[self]
-
-    @classmethod
-    def from_label(cls, label: str) -> "Category":
-        for category, text in CATEGORY_LABELS.items():
-            if label in (text, category.value):
-                return category
-        raise ValueError(label)
+class Category(LabelledEnum):
+    PUBLIC = "public", N_("公需")
+    PROFESSIONAL = "professional", N_("专业")
+    ELECTIVE = "elective", N_("选修")
 
 
-CATEGORY_LABELS = {Category.PUBLIC: "公需", Category.PROFESSIONAL: "专业", Category.ELECTIVE: "选修"}
+# The categories' fixed Chinese wording (source labels, plain strings), as course packages and HR
+# exports write them. On screen use ``Category.label`` / ``Category.labels()``.
+CATEGORY_LABELS = {category: category.source_label for category in Category}
 
 
-class CourseStatus(StrEnum):
-    DRAFT = "draft"
-    IN_REVIEW = "in_review"
-    REJECTED = "rejected"
-    PUBLISHED = "published"
-    RETIRED = "retired"
-
-    @property
-    def label(self) -> str:
-        return {"draft": "草稿", "in_review": "审核中", "rejected": "已退回", "published": "已发布",
-                "retired": "已下线"}[self]
+class CourseStatus(LabelledEnum):
+    DRAFT = "draft", N_("草稿")
+    IN_REVIEW = "in_review", N_("审核中")
+    REJECTED = "rejected", N_("已退回")
+    PUBLISHED = "published", N_("已发布")
+    RETIRED = "retired", N_("已下线")
 
     @property
     def editable(self) -> bool:
         return self in (CourseStatus.DRAFT, CourseStatus.REJECTED)
 
 
-class LessonKind(StrEnum):
-    VIDEO = "video"
-    READING = "reading"
-    QUIZ = "quiz"
-
-    @property
-    def label(self) -> str:
-        return {"video": "视频", "reading": "图文", "quiz": "测验"}[self]
+class LessonKind(LabelledEnum):
+    VIDEO = "video", N_("视频")
+    READING = "reading", N_("图文")
+    QUIZ = "quiz", N_("测验")
 
 
 class Subject(db.Model):

@@ -4,7 +4,7 @@ from flask_login import current_user
 from ..core.storage import media_path
 from ..extensions import db
 from . import services
-from .models import CATEGORY_LABELS, Course, CourseStatus
+from .models import Category, Course, CourseStatus
 from .permissions import can_preview
 
 bp = Blueprint("catalog", __name__)
@@ -20,14 +20,14 @@ def home():
 def catalog():
     subject = request.args.get("subject") or None
     category = request.args.get("category") or None
-    if category not in (None, *[c.value for c in CATEGORY_LABELS]):
+    if category not in (None, *[c.value for c in Category]):
         category = None
     q = (request.args.get("q") or "").strip()[:100] or None
     page = request.args.get("page", 1, type=int) or 1
     result = services.list_catalog(services.CatalogFilter(subject=subject, category=category, q=q, page=page),
                                    per_page=current_app.config["CATALOG_PAGE_SIZE"])
     return render_template("catalog/catalog.html", result=result, subject=subject, category=category, q=q,
-                           subjects=services.theme_counts(), categories=CATEGORY_LABELS)
+                           subjects=services.theme_counts(), categories=Category.labels())
 
 
 @bp.get("/courses/<code>")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -113,7 +114,7 @@ def get_published_course(code: str) -> Course:
         .options(selectinload(Course.chapters).selectinload(Chapter.lessons).selectinload(Lesson.media_asset))
     )
     if course is None:
-        raise NotFound("课程不存在或尚未发布。请从课程目录中查找。")
+        raise NotFound(_("课程不存在或尚未发布。请从课程目录中查找。"))
     return course
 
 
@@ -131,7 +132,7 @@ def load_packages(paths: list[Path]) -> list[CoursePackage]:
     packages, problems = [], []
     dirs = find_package_dirs(paths)
     if not dirs:
-        raise InvalidInput("没有找到课程包（含 course.yaml 的文件夹）。")
+        raise InvalidInput(_("没有找到课程包（含 course.yaml 的文件夹）。"))
     for path in dirs:
         try:
             packages.append(load_package(path, subjects=subjects))
@@ -139,7 +140,7 @@ def load_packages(paths: list[Path]) -> list[CoursePackage]:
             problems.extend(exc.problems)
     codes = [p.code for p in packages]
     for code in {c for c in codes if codes.count(c) > 1}:
-        problems.append(Problem(code, "code", "同一批导入中出现了重复的课程编号"))
+        problems.append(Problem(code, "code", _("同一批导入中出现了重复的课程编号")))
     if problems:
         raise PackageError(problems)
     return packages
@@ -159,8 +160,8 @@ def import_packages(actor: User | None, packages: list[CoursePackage], *, publis
             if skip_existing:
                 skipped.append(package.code)
                 continue
-            raise Conflict(f"课程编号 {package.code} 已存在。更新已发布的课程请创建新版本，或换用新的课程编号。",
-                           field="code")
+            raise Conflict(_("课程编号 %(code)s 已存在。更新已发布的课程请创建新版本，或换用新的课程编号。",
+                             code=package.code), field="code")
         imported.append(_import_one(actor, package, subjects[package.subject], publish, created_files, progress,
                                     publisher))
     return ImportResult(imported=imported, skipped=skipped)
@@ -224,7 +225,7 @@ def import_archive(actor: User | None, archive: Path, *, max_bytes: int, publish
         root = unpack(archive, Path(scratch), max_bytes=max_bytes)
         dirs = [p.parent for p in root.rglob("course.yaml")]
         if not dirs:
-            raise InvalidInput("压缩包中没有找到课程包（含 course.yaml 的文件夹）。")
+            raise InvalidInput(_("压缩包中没有找到课程包（含 course.yaml 的文件夹）。"))
         packages = load_packages(dirs)
         return import_packages(actor, packages, publish=publish, publisher=publisher, created_files=created_files)
 

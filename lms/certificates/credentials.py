@@ -50,10 +50,10 @@ def achievement(cert) -> dict:
         "achievementType": "Course",
         "humanCode": cert.course_code,
         "name": cert.title,
-        "description": f"{cert.category_label}科目课程，{format_hours(cert.hours)} 学时。",
+        "description": f"{cert.category_source_label}科目课程，{format_hours(cert.hours)} 学时。",
         "criteria": {"narrative": "完成全部课时（服务器核验的有效学习时间）并通过结业测验（如有）。"},
         "creditsAvailable": float(cert.hours),
-        "fieldOfStudy": cert.category_label,
+        "fieldOfStudy": cert.category_source_label,
     }
 
 

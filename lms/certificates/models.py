@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..catalog.models import CATEGORY_LABELS, Category
+from ..catalog.models import Category
 from ..core.clock import utcnow_naive
 from ..extensions import db
 
@@ -69,9 +69,17 @@ class Certificate(db.Model):
         if not self.category:
             return _("全部类别")
         try:
-            return CATEGORY_LABELS[Category(self.category)]
+            return Category(self.category).label
         except ValueError:
             return self.category
+
+    @property
+    def category_source_label(self) -> str:
+        """A course certificate's category in the certificate's fixed wording (the PDF, signed credentials)."""
+        try:
+            return Category(self.category).source_label
+        except ValueError:
+            return self.category or ""
 
 
 class CertificateSequence(db.Model):

@@ -70,7 +70,7 @@ def render(cert, *, verify_url: str, holder_name: str, rows: list[tuple[str, str
         ("课程" if cert.kind == "course" else "年度", cert.title),
     ]
     if cert.kind == "course":
-        lines += [("课程编号", cert.course_code or "—"), ("科目类别", cert.category_label)]
+        lines += [("课程编号", cert.course_code or "—"), ("科目类别", cert.category_source_label)]
     lines += [
         ("学时", f"{format_hours(cert.hours)} 学时"),
         ("学时年度", f"{cert.credit_year} 年度"),

@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+from flask_babel import gettext as _
+
 
 def format_hours(value) -> str:
     """Decimal('2.0') → '2', Decimal('1.5') → '1.5'."""
@@ -14,4 +16,6 @@ def format_duration(seconds) -> str:
     if not seconds:
         return ""
     minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes} 分 {secs:02d} 秒" if minutes else f"{secs} 秒"
+    if minutes:
+        return _("%(minutes)s 分 %(seconds)s 秒", minutes=minutes, seconds=format(secs, "02d"))
+    return _("%(seconds)s 秒", seconds=secs)

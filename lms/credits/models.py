@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from ..catalog.models import CATEGORY_LABELS, Category
+from ..catalog.models import Category
 from ..core.clock import utcnow_naive
 from ..core.enums import N_, LabelledEnum
 from ..extensions import db
@@ -116,7 +116,7 @@ class CreditRecord(db.Model):
     @property
     def category_label(self) -> str:
         try:
-            return CATEGORY_LABELS[Category(self.category)]
+            return Category(self.category).label
         except ValueError:
             return self.category
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import ffmpeg
 from flask import current_app
+from flask_babel import gettext as _
 
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput
@@ -42,7 +43,7 @@ class ProbeResult:
 def probe_video(path: Path, *, display_name: str | None = None) -> ProbeResult:
     """Read duration and size; refuse anything that is not a playable video, saying why."""
     name = display_name or Path(path).name
-    unplayable = f"“{name}”不是可以播放的视频文件（无法识别其格式），请上传 MP4、MOV、MKV 或 WebM 视频。"
+    unplayable = _("“%(name)s”不是可以播放的视频文件（无法识别其格式），请上传 MP4、MOV、MKV 或 WebM 视频。", name=name)
     if Path(name).suffix.lower() not in VIDEO_TYPES:
         raise InvalidInput(unplayable)
     try:
@@ -55,13 +56,13 @@ def probe_video(path: Path, *, display_name: str | None = None) -> ProbeResult:
     video = [s for s in info.get("streams", []) if s.get("codec_type") == "video"
              and s.get("disposition", {}).get("attached_pic") != 1]
     if not video:
-        raise InvalidInput(f"“{name}”中没有视频画面（可能是纯音频文件），请上传包含画面的视频。")
+        raise InvalidInput(_("“%(name)s”中没有视频画面（可能是纯音频文件），请上传包含画面的视频。", name=name))
     try:
         duration = float(info.get("format", {}).get("duration") or video[0].get("duration") or 0)
     except ValueError:
         duration = 0
     if duration <= 0:
-        raise InvalidInput(f"无法读出“{name}”的时长，文件可能已损坏或不完整，请重新导出后上传。")
+        raise InvalidInput(_("无法读出“%(name)s”的时长，文件可能已损坏或不完整，请重新导出后上传。", name=name))
     return ProbeResult(duration_seconds=duration, width=int(video[0].get("width") or 0),
                        height=int(video[0].get("height") or 0),
                        has_audio=any(s.get("codec_type") == "audio" for s in info["streams"]))
@@ -72,7 +73,7 @@ def cjk_font() -> str:
     for candidate in ([configured] if configured else []) + list(_FONT_CANDIDATES):
         if candidate and os.path.exists(candidate):
             return candidate
-    raise RuntimeError("未找到中文字体，请安装 fonts-wqy-zenhei（make setup 会自动安装）。")
+    raise RuntimeError(_("未找到中文字体，请安装 fonts-wqy-zenhei（make setup 会自动安装）。"))
 
 
 def generate_demo_video(out_path: Path, *, title: str, subtitle: str, seconds: int) -> None:
@@ -163,7 +164,7 @@ def save_upload(stream, *, original_name: str, organization, max_bytes: int) -> 
     name = Path(original_name or "video").name
     suffix = Path(name).suffix.lower()
     if suffix not in VIDEO_TYPES:
-        raise InvalidInput(f"“{name}”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。")
+        raise InvalidInput(_("“%(name)s”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。", name=name))
     incoming = media_root() / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=incoming, suffix=suffix)
@@ -174,11 +175,11 @@ def save_upload(stream, *, original_name: str, organization, max_bytes: int) -> 
             for block in iter(lambda: stream.read(1 << 20), b""):
                 size += len(block)
                 if size > max_bytes:
-                    raise UploadTooLarge(f"视频超过大小上限 {max_bytes // (1024 * 1024)} MB，请压缩后再上传。")
+                    raise UploadTooLarge(_("视频超过大小上限 %(mb)s MB，请压缩后再上传。", mb=max_bytes // (1024 * 1024)))
                 digest.update(block)
                 out.write(block)
         if size == 0:
-            raise InvalidInput(f"“{name}”是空文件。")
+            raise InvalidInput(_("“%(name)s”是空文件。", name=name))
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -205,10 +206,10 @@ def prepare_video(key: str, *, original_name: str, sha256: str | None = None) ->
     suffix = Path(name).suffix.lower()
     try:
         if suffix not in VIDEO_TYPES:
-            raise InvalidInput(f"“{name}”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。")
+            raise InvalidInput(_("“%(name)s”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。", name=name))
         size = storage.size(key)
         if size == 0:
-            raise InvalidInput(f"“{name}”是空文件。")
+            raise InvalidInput(_("“%(name)s”是空文件。", name=name))
         with storage.local_path(key) as local:
             probe = probe_video(local, display_name=name)
         if sha256 is None:
@@ -253,7 +254,7 @@ def is_stalled(asset: MediaAsset) -> bool:
 
 def mark_for_transcode(asset: MediaAsset) -> None:
     if asset.status == MediaStatus.PROCESSING and not is_stalled(asset):
-        raise Conflict("这段视频正在转码，请等待完成。")
+        raise Conflict(_("这段视频正在转码，请等待完成。"))
     asset.status, asset.progress, asset.error = MediaStatus.UPLOADED, 0, None
     asset.updated_at = utcnow_naive()
 
@@ -307,7 +308,7 @@ def _run_ffmpeg(stream, duration: float, on_progress, *, interval: float = 0.5) 
         process.stderr.close()
     if process.returncode != 0:
         raise TranscodeError("\n".join(line for line in reader.stderr_tail if line)
-                             or f"ffmpeg 退出码 {process.returncode}")
+                             or _("ffmpeg 退出码 %(code)s", code=process.returncode))
     on_progress(1.0)
 
 
@@ -375,14 +376,14 @@ def save_captions(asset: MediaAsset, stream, *, original_name: str, max_bytes: i
     name = Path(original_name or "captions").name
     suffix = Path(name).suffix.lower()
     if suffix not in (".srt", ".vtt"):
-        raise InvalidInput("字幕文件应为 SRT 或 WebVTT（.srt / .vtt）。")
+        raise InvalidInput(_("字幕文件应为 SRT 或 WebVTT（.srt / .vtt）。"))
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise InvalidInput("字幕文件过大（上限 2 MB）。")
+        raise InvalidInput(_("字幕文件过大（上限 2 MB）。"))
     try:
         data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput("字幕文件应为 UTF-8 编码，请另存为 UTF-8 后上传。") from None
+        raise InvalidInput(_("字幕文件应为 UTF-8 编码，请另存为 UTF-8 后上传。")) from None
     with tempfile.TemporaryDirectory() as tmp:
         source, out = Path(tmp, "in" + suffix), Path(tmp, "out.vtt")
         source.write_bytes(data)
@@ -390,10 +391,10 @@ def save_captions(asset: MediaAsset, stream, *, original_name: str, max_bytes: i
             ffmpeg.input(str(source)).output(str(out), f="webvtt").global_args(
                 "-hide_banner", "-loglevel", "error").overwrite_output().run(capture_stdout=True, capture_stderr=True)
         except ffmpeg.Error:
-            raise InvalidInput(f"无法读取字幕文件“{name}”，请检查时间轴格式。") from None
+            raise InvalidInput(_("无法读取字幕文件“%(name)s”，请检查时间轴格式。", name=name)) from None
         text = out.read_text(encoding="utf-8")
         if not text.startswith("WEBVTT") or "-->" not in text:
-            raise InvalidInput(f"字幕文件“{name}”中没有字幕条目。")
+            raise InvalidInput(_("字幕文件“%(name)s”中没有字幕条目。", name=name))
         relative = f"captions/{asset.id}.vtt"
         target = media_path(relative)
         target.parent.mkdir(parents=True, exist_ok=True)

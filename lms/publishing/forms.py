@@ -3,10 +3,11 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, DecimalField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from ..catalog.models import CATEGORY_LABELS
+from ..assessment.models import QuestionKind
+from ..catalog.models import Category, LessonKind
 from ..core.forms import Form
 
-CATEGORY_CHOICES = [SelectChoice(c.value, label) for c, label in CATEGORY_LABELS.items()]
+CATEGORY_CHOICES = [SelectChoice(c.value, _l(c.source_label)) for c in Category]
 
 
 class CourseForm(Form):
@@ -30,14 +31,14 @@ class ChapterForm(Form):
 
 class LessonForm(Form):
     title = StringField(_l("课时名称"), validators=[DataRequired(_l("请填写课时名称。")), Length(max=120)])
-    kind = SelectField(_l("课时类型"), choices=[SelectChoice("video", _l("视频")), SelectChoice("reading", _l("图文"))])
+    kind = SelectField(_l("课时类型"), choices=[SelectChoice(k.value, _l(k.source_label))
+                                                   for k in (LessonKind.VIDEO, LessonKind.READING)])
     body = TextAreaField(_l("正文 / 讲稿（Markdown）"), render_kw={"rows": 10})
     media_asset_id = SelectField(_l("视频"), coerce=int, choices=[], validate_choice=False)
 
 
 class QuestionForm(Form):
-    kind = SelectField(_l("题型"), choices=[SelectChoice("single", _l("单选题")), SelectChoice("multiple", _l("多选题")),
-                                          SelectChoice("truefalse", _l("判断题"))])
+    kind = SelectField(_l("题型"), choices=[SelectChoice(k.value, _l(k.source_label)) for k in QuestionKind])
     text = TextAreaField(_l("题干"), validators=[DataRequired(_l("请填写题干。"))], render_kw={"rows": 2})
     options = TextAreaField(_l("选项（每行一个，判断题不填）"), render_kw={"rows": 4})
     answer = StringField(_l("答案"), validators=[DataRequired(_l("请填写答案。"))],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
+from flask_babel import gettext as _
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select
 
@@ -40,20 +41,20 @@ from .models import Contribution, CourseEditor, ReviewEvent
 
 def require_editor(actor: User, course: Course) -> None:
     if not can_edit(actor, course):
-        raise NotAllowed("您不是这门课程所属机构的课件发布人员，不能编辑或查看它。")
+        raise NotAllowed(_("您不是这门课程所属机构的课件发布人员，不能编辑或查看它。"))
 
 
 def require_editable(actor: User, course: Course) -> None:
     require_editor(actor, course)
     if not CourseStatus(course.status).editable:
         if course.status == CourseStatus.IN_REVIEW:
-            raise Conflict("课程正在审核中，不能修改。如需修改，请等待审核结果。")
-        raise Conflict("已发布的课程内容不能直接修改。请点击“创建新版本”，修改后重新提交审核。")
+            raise Conflict(_("课程正在审核中，不能修改。如需修改，请等待审核结果。"))
+        raise Conflict(_("已发布的课程内容不能直接修改。请点击“创建新版本”，修改后重新提交审核。"))
 
 
 def require_reviewer(actor: User) -> None:
     if not (actor.has_role(Role.REVIEWER) or actor.has_role(Role.ADMIN)):
-        raise NotAllowed("只有课程审核员可以审核课程。")
+        raise NotAllowed(_("只有课程审核员可以审核课程。"))
 
 
 # ---------------------------------------------------------------- authorship (separation of duties)
@@ -84,14 +85,14 @@ def involved_user_ids(course: Course) -> set[int]:
 
 
 def _approval_subject(course: Course) -> str:
-    return f"《{course.title}》第 {course.version} 版"
+    return _("《%(title)s》第 %(version)s 版", title=course.title, version=course.version)
 
 
 def ensure_may_approve(actor: User | None, course: Course) -> None:
     """The approver is a named reviewer (or admin) who took no part in making this version."""
     if actor is not None:
         require_reviewer(actor)
-    ensure_not_involved(actor, involved_user_ids(course), "审核通过", subject=_approval_subject(course))
+    ensure_not_involved(actor, involved_user_ids(course), _("审核通过"), subject=_approval_subject(course))
 
 
 def approval_refusal(actor: User, course: Course) -> str | None:
@@ -120,24 +121,25 @@ class CourseData:
 
 
 def _clean_tags(raw: str) -> list[str]:
-    tags = [t.strip() for t in re.split(r"[,，、;；\s]+", raw or "") if t.strip()]
+    # Separators as typed on any keyboard: , ; and the full-width comma, enumeration comma and semicolon.
+    tags = [t.strip() for t in re.split(r"[,\uff0c\u3001;\uff1b\s]+", raw or "") if t.strip()]
     return list(dict.fromkeys(tags))[:12]
 
 
 def _apply(course: Course, data: CourseData) -> None:
     title = (data.title or "").strip()
     if not 2 <= len(title) <= 120:
-        raise InvalidInput("课程名称应为 2–120 个字。", field="title")
+        raise InvalidInput(_("课程名称应为 2–120 个字。"), field="title")
     if db.session.get(Subject, data.subject_id) is None:
-        raise InvalidInput("请选择科目主题。", field="subject_id")
+        raise InvalidInput(_("请选择科目主题。"), field="subject_id")
     try:
         category = Category(data.category)
     except ValueError:
-        raise InvalidInput("请选择科目类别：公需、专业或选修。", field="category") from None
+        raise InvalidInput(_("请选择科目类别：公需、专业或选修。"), field="category") from None
     if len(data.summary or "") > 500:
-        raise InvalidInput("课程简介不能超过 500 字。", field="summary")
+        raise InvalidInput(_("课程简介不能超过 500 字。"), field="summary")
     if data.has_exam and (data.pass_score is None or not 0 <= data.pass_score <= 100):
-        raise InvalidInput("及格分应为 0–100 的整数。", field="pass_score")
+        raise InvalidInput(_("及格分应为 0–100 的整数。"), field="pass_score")
     course.title = title
     course.subject_id = data.subject_id
     course.category = category.value
@@ -151,12 +153,12 @@ def _apply(course: Course, data: CourseData) -> None:
 
 def create_course(actor: User, organization: Organization, code: str, data: CourseData) -> Course:
     if organization.id not in publisher_orgs(actor) and not actor.has_role(Role.ADMIN):
-        raise NotAllowed("您不能以该机构的名义发布课程。")
+        raise NotAllowed(_("您不能以该机构的名义发布课程。"))
     code = unicodedata.normalize("NFKC", code or "").strip().upper()  # full-width input from Chinese keyboards too
     if not CODE_PATTERN.match(code):
-        raise InvalidInput("课程编号只能由大写字母、数字和连字符组成，3–32 位，如 GX-NS-101。", field="code")
+        raise InvalidInput(_("课程编号只能由大写字母、数字和连字符组成，3–32 位，如 GX-NS-101。"), field="code")
     if db.session.scalar(select(Course.id).where(Course.code == code)):
-        raise Conflict(f"课程编号 {code} 已被使用，请换一个。", field="code")
+        raise Conflict(_("课程编号 %(code)s 已被使用，请换一个。", code=code), field="code")
     course = Course(code=code, version=1, publisher_id=organization.id, status=CourseStatus.DRAFT,
                     credit_hours=Decimal("0.5"), created_by_id=actor.id)
     _apply(course, data)
@@ -215,13 +217,13 @@ def credit_hours_bounds(course: Course) -> tuple[Decimal, Decimal]:
 def check_credit_hours(course: Course, hours: Decimal) -> Decimal:
     step = rule_hours_step()
     if hours <= 0 or hours % step:
-        raise InvalidInput(f"学时应为 {step} 的整数倍。", field="credit_hours")
+        raise InvalidInput(_("学时应为 %(step)s 的整数倍。", step=step), field="credit_hours")
     if course.id is None or not video_seconds(course):
         return hours  # bounds apply once there is video to measure
     low, high = credit_hours_bounds(course)
     if not low <= hours <= high:
-        raise InvalidInput(f"按视频总时长，本课程建议 {suggested_credit_hours(course)} 学时，"
-                           f"可调整范围为 {low}–{high} 学时。", field="credit_hours")
+        raise InvalidInput(_("按视频总时长，本课程建议 %(suggested)s 学时，可调整范围为 %(low)s–%(high)s 学时。",
+                             suggested=suggested_credit_hours(course), low=low, high=high), field="credit_hours")
     return hours
 
 
@@ -232,7 +234,7 @@ def add_chapter(actor: User, course: Course, title: str) -> Chapter:
     require_editable(actor, course)
     title = (title or "").strip()
     if not 1 <= len(title) <= 120:
-        raise InvalidInput("章节名称应为 1–120 个字。", field="title")
+        raise InvalidInput(_("章节名称应为 1–120 个字。"), field="title")
     chapter = Chapter(title=title, position=len(course.chapters) + 1)
     course.chapters.append(chapter)
     _edited(actor, course)
@@ -243,7 +245,7 @@ def rename_chapter(actor: User, chapter: Chapter, title: str) -> None:
     require_editable(actor, chapter.course)
     title = (title or "").strip()
     if not 1 <= len(title) <= 120:
-        raise InvalidInput("章节名称应为 1–120 个字。", field="title")
+        raise InvalidInput(_("章节名称应为 1–120 个字。"), field="title")
     chapter.title = title
     _edited(actor, chapter.course)
 
@@ -281,13 +283,13 @@ def update_lesson(actor: User, lesson: Lesson, data: LessonData) -> None:
 def _apply_lesson(lesson: Lesson, data: LessonData) -> None:
     title = (data.title or "").strip()
     if not 1 <= len(title) <= 120:
-        raise InvalidInput("课时名称应为 1–120 个字。", field="title")
+        raise InvalidInput(_("课时名称应为 1–120 个字。"), field="title")
     if data.kind not in (LessonKind.VIDEO, LessonKind.READING):
-        raise InvalidInput("课时类型应为视频或图文。", field="kind")
+        raise InvalidInput(_("课时类型应为视频或图文。"), field="kind")
     if data.kind == LessonKind.READING and not (data.body or "").strip():
-        raise InvalidInput("图文课时需要正文。", field="body")
+        raise InvalidInput(_("图文课时需要正文。"), field="body")
     if len(data.body or "") > 100_000:
-        raise InvalidInput("正文过长（上限 10 万字）。", field="body")
+        raise InvalidInput(_("正文过长（上限 10 万字）。"), field="body")
     lesson.title, lesson.kind, lesson.body = title, data.kind, (data.body or "").strip()
     if lesson.kind != LessonKind.VIDEO:
         lesson.media_asset_id = None
@@ -304,9 +306,9 @@ def delete_lesson(actor: User, lesson: Lesson) -> None:
 def attach_video(actor: User, lesson: Lesson, asset: MediaAsset) -> None:
     require_editable(actor, lesson.chapter.course)
     if asset.organization_id != lesson.chapter.course.publisher_id:
-        raise NotAllowed("只能使用本机构媒体库中的视频。")
+        raise NotAllowed(_("只能使用本机构媒体库中的视频。"))
     if lesson.kind != LessonKind.VIDEO:
-        raise InvalidInput("只有视频课时可以关联视频。")
+        raise InvalidInput(_("只有视频课时可以关联视频。"))
     lesson.media_asset_id = asset.id
     _edited(actor, lesson.chapter.course)
 
@@ -317,7 +319,7 @@ def save_lesson(actor: User, lesson: Lesson, data: LessonData, *, media_asset_id
     if data.kind == LessonKind.VIDEO and media_asset_id:
         asset = db.session.get(MediaAsset, media_asset_id)
         if asset is None:
-            raise InvalidInput("所选视频不存在。", field="media_asset_id")
+            raise InvalidInput(_("所选视频不存在。"), field="media_asset_id")
         attach_video(actor, lesson, asset)
 
 
@@ -332,7 +334,7 @@ def reorder_outline(actor: User, course: Course, order: list[tuple[int, list[int
     seen_chapters = [cid for cid, _ in order]
     seen_lessons = [lid for _, lids in order for lid in lids]
     if sorted(seen_chapters) != sorted(chapters) or sorted(seen_lessons) != sorted(lessons):
-        raise InvalidInput("目录已在别处被修改，请刷新页面后再调整顺序。")
+        raise InvalidInput(_("目录已在别处被修改，请刷新页面后再调整顺序。"))
     for position, (cid, lids) in enumerate(order, start=1):
         chapter = chapters[cid]
         chapter.position = position
@@ -353,7 +355,7 @@ def move(actor: User, course: Course, kind: str, item_id: int, direction: int) -
     if kind == "chapter":
         ids = [cid for cid, _ in order]
         if item_id not in ids:
-            raise NotFound("章节不存在。")
+            raise NotFound(_("章节不存在。"))
         i = ids.index(item_id)
         j = i + direction
         if 0 <= j < len(order):
@@ -371,7 +373,7 @@ def move(actor: User, course: Course, kind: str, item_id: int, direction: int) -
                     target.insert(len(target) if direction < 0 else 0, item_id)
                 break
         else:
-            raise NotFound("课时不存在。")
+            raise NotFound(_("课时不存在。"))
     reorder_outline(actor, course, order)
 
 
@@ -398,25 +400,25 @@ def _clean_question(data: QuestionData) -> tuple[list[str], str]:
     try:
         kind = QuestionKind(data.kind)
     except ValueError:
-        raise InvalidInput("请选择题型。", field="kind") from None
+        raise InvalidInput(_("请选择题型。"), field="kind") from None
     if not (data.text or "").strip():
-        raise InvalidInput("请填写题干。", field="text")
+        raise InvalidInput(_("请填写题干。"), field="text")
     if kind == QuestionKind.TRUE_FALSE:
         answer = (data.answer or "").strip().lower()
         if answer not in ("true", "false"):
-            raise InvalidInput("判断题答案应为“正确”或“错误”。", field="answer")
+            raise InvalidInput(_("判断题答案应为“正确”或“错误”。"), field="answer")
         return [], answer
     options = [o.strip() for o in data.options if o and o.strip()]
     if not 2 <= len(options) <= 6:
-        raise InvalidInput("选择题需要 2–6 个选项。", field="options")
+        raise InvalidInput(_("选择题需要 2–6 个选项。"), field="options")
     letters = "ABCDEF"[: len(options)]
     answer = "".join(sorted(set((data.answer or "").strip().upper())))
     if not answer or any(c not in letters for c in answer):
-        raise InvalidInput(f"答案应为选项字母（{letters[0]}–{letters[-1]}）。", field="answer")
+        raise InvalidInput(_("答案应为选项字母（%(first)s–%(last)s）。", first=letters[0], last=letters[-1]), field="answer")
     if kind == QuestionKind.SINGLE and len(answer) != 1:
-        raise InvalidInput("单选题只能有一个正确答案。", field="answer")
+        raise InvalidInput(_("单选题只能有一个正确答案。"), field="answer")
     if kind == QuestionKind.MULTIPLE and len(answer) < 2:
-        raise InvalidInput("多选题应有两个及以上正确答案。", field="answer")
+        raise InvalidInput(_("多选题应有两个及以上正确答案。"), field="answer")
     return options, answer
 
 
@@ -459,18 +461,18 @@ def publish_problems(course: Course) -> list[str]:
     problems = []
     lessons = course.lessons
     if not lessons:
-        problems.append("课程还没有任何课时。")
+        problems.append(_("课程还没有任何课时。"))
     for lesson in lessons:
         if lesson.kind == LessonKind.VIDEO:
             asset = lesson.media_asset
             if asset is None:
-                problems.append(f"视频课时“{lesson.title}”还没有关联视频。")
+                problems.append(_("视频课时“%(title)s”还没有关联视频。", title=lesson.title))
             elif asset.status != MediaStatus.READY or not (asset.mp4_path or asset.hls_path):
-                problems.append(f"视频课时“{lesson.title}”的视频尚未转码完成。")
+                problems.append(_("视频课时“%(title)s”的视频尚未转码完成。", title=lesson.title))
     if course.pass_score is not None and len(questions_of(course)) < 5:
-        problems.append("课程设置了结业测验，题库至少需要 5 道题。")
+        problems.append(_("课程设置了结业测验，题库至少需要 5 道题。"))
     if not course.summary:
-        problems.append("请填写课程简介。")
+        problems.append(_("请填写课程简介。"))
     return problems
 
 
@@ -478,7 +480,7 @@ def submit_course(actor: User, course: Course) -> None:
     require_editable(actor, course)
     problems = publish_problems(course)
     if problems:
-        raise InvalidInput("暂不能提交审核：" + " ".join(problems))
+        raise InvalidInput(_("暂不能提交审核：%(problems)s", problems=" ".join(problems)))
     _transition(actor, course, CourseStatus.IN_REVIEW)
     _record(actor, course, Contribution.SUBMITTED)
     db.session.flush()
@@ -487,16 +489,16 @@ def submit_course(actor: User, course: Course) -> None:
 def approve_course(actor: User, course: Course) -> None:
     require_reviewer(actor)
     if course.status != CourseStatus.IN_REVIEW:
-        raise Conflict("这门课程不在审核中。")
+        raise Conflict(_("这门课程不在审核中。"))
     ensure_may_approve(actor, course)
     problems = publish_problems(course)
     if problems:
-        raise InvalidInput("不能通过：" + " ".join(problems))
+        raise InvalidInput(_("不能通过：%(problems)s", problems=" ".join(problems)))
     previous = db.session.scalars(select(Course).where(Course.code == course.code, Course.id != course.id,
                                                        Course.status == CourseStatus.PUBLISHED)).all()
     for old in previous:
         # Learners who enrolled in the old version keep studying it; it leaves the catalog.
-        _transition(actor, old, CourseStatus.RETIRED, reason=f"由第 {course.version} 版替代")
+        _transition(actor, old, CourseStatus.RETIRED, reason=_("由第 %(version)s 版替代", version=course.version))
     _transition(actor, course, CourseStatus.PUBLISHED)
     course.published_at = utcnow_naive()
     course.approved_by_id = actor.id
@@ -510,19 +512,19 @@ def approve_course(actor: User, course: Course) -> None:
 def reject_course(actor: User, course: Course, reason: str) -> None:
     require_reviewer(actor)
     if course.status != CourseStatus.IN_REVIEW:
-        raise Conflict("这门课程不在审核中。")
+        raise Conflict(_("这门课程不在审核中。"))
     reason = (reason or "").strip()
     if len(reason) < 5:
-        raise InvalidInput("请写明退回原因（至少 5 个字），以便发布机构修改。", field="reason")
+        raise InvalidInput(_("请写明退回原因（至少 5 个字），以便发布机构修改。"), field="reason")
     _transition(actor, course, CourseStatus.REJECTED, reason=reason)
     db.session.flush()
 
 
 def retire_course(actor: User, course: Course, reason: str) -> None:
     if not (can_edit(actor, course) or actor.has_role(Role.REVIEWER)):
-        raise NotAllowed("您不能下线这门课程。")
+        raise NotAllowed(_("您不能下线这门课程。"))
     if course.status != CourseStatus.PUBLISHED:
-        raise Conflict("只有已发布的课程可以下线。")
+        raise Conflict(_("只有已发布的课程可以下线。"))
     _transition(actor, course, CourseStatus.RETIRED, reason=(reason or "").strip())
     db.session.flush()
     signals.course_retired.send(current_app._get_current_object(), course=course)
@@ -562,7 +564,7 @@ def import_package_archive(actor: User, archive, *, max_bytes: int, organization
     """A zip package uploaded by a publisher, imported as drafts of ``organization`` that count as
     created by ``actor`` (who therefore may not approve them)."""
     if organization.id not in publisher_orgs(actor) and not actor.has_role(Role.ADMIN):
-        raise NotAllowed("您不能以该机构的名义导入课程。")
+        raise NotAllowed(_("您不能以该机构的名义导入课程。"))
     result = import_archive(actor, archive, max_bytes=max_bytes, publisher=organization, created_files=created_files)
     for course in result.imported:
         course.created_by_id = actor.id
@@ -636,17 +638,17 @@ def set_cover(actor: User, course: Course, stream, *, max_bytes: int = 5 * 1024 
     require_editable(actor, course)
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise InvalidInput("封面图片不能超过 5 MB。")
+        raise InvalidInput(_("封面图片不能超过 5 MB。"))
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in ("JPEG", "PNG", "WEBP") or image.width * image.height > 40_000_000:
-                raise InvalidInput("封面应为 JPG、PNG 或 WebP 图片。")
+                raise InvalidInput(_("封面应为 JPG、PNG 或 WebP 图片。"))
             image = image.convert("RGB")
             image.thumbnail((1280, 720))
             out = io.BytesIO()
             image.save(out, "JPEG", quality=85)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise InvalidInput("无法识别该图片，请上传 JPG、PNG 或 WebP 格式的封面。") from None
+        raise InvalidInput(_("无法识别该图片，请上传 JPG、PNG 或 WebP 格式的封面。")) from None
     relative = f"covers/{course.id}-{hashlib.sha256(out.getvalue()).hexdigest()[:16]}.jpg"
     target = media_path(relative)
     target.parent.mkdir(parents=True, exist_ok=True)
