@@ -52,6 +52,13 @@ ALLOWED = {
                                               "cached by its text, not interface text",
     "lms/exports/records.py::COLUMNS": "the fixed export column headers that HR systems parse: exactly these 15 "
                                        "names in this order (ARCHITECTURE §7), whatever language the exporter reads",
+    "lms/credits/services.py::NATIONAL_RULE_NAME": "seed data: the name the national rule set is created with, "
+                                                   "stored in the rule-set table and edited there by admins",
+    "lms/credits/services.py::EXAMPLE_RULE_SETS": "demo content: the provincial example rule sets' names, stored "
+                                                  "as written (see NATIONAL_RULE_NAME)",
+    "lms/credits/services.py::record_course_completion": "the note stored with an append-only ledger entry (the "
+                                                        "daily cap's effect): part of the record, written once in "
+                                                        "the source wording like the entry's course title",
     "lms/config.py::DEFAULT_ISSUER_NAME": "the certificate's fixed wording (see lms/certificates/pdf.py): the "
                                           "issuer's default name, a configured value printed on certificates and "
                                           "signed into credentials",
@@ -61,7 +68,6 @@ WAVE_2 = "wave 2: the file is being reworked under the same issue; converted aft
 # Files not converted yet → why. Emptied by the second wave.
 PENDING = {
     "lms/catalog/packages.py": WAVE_2,
-    "lms/credits/services.py": WAVE_2,
 }
 
 
