@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -16,6 +17,7 @@ from ..accounts.models import Region
 from ..catalog.models import CATEGORY_LABELS, Category, LessonKind
 from ..core.audit import record_event
 from ..core.clock import local_date, local_zone, utcnow_naive
+from ..core.enums import N_
 from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.formatting import format_hours
 from ..core.signals import credit_record_created, credit_record_voided
@@ -216,7 +218,7 @@ def history(user_id: int) -> list[CreditRecord]:
 def latest_in_chain(record: CreditRecord) -> CreditRecord:
     """Follow corrections forward: the entry that now stands for this completion."""
     current = record
-    for _ in range(1000):
+    for _attempt in range(1000):
         nxt = db.session.scalar(select(CreditRecord).where(CreditRecord.voids_id == current.id))
         if nxt is None:
             return current
@@ -234,21 +236,21 @@ def years_with_records(user_id: int) -> list[int]:
 def _get_record(record_id: int) -> CreditRecord:
     record = db.session.get(CreditRecord, record_id)
     if record is None:
-        raise NotFound("没有找到这条学时记录。")
+        raise NotFound(_("没有找到这条学时记录。"))
     return record
 
 
 def _void(actor, record: CreditRecord, entry: CreditRecord) -> CreditRecord:
     if not (entry.reason or "").strip():
-        raise InvalidInput("请填写原因（将记入档案并告知学员）。", field="reason")
+        raise InvalidInput(_("请填写原因（将记入档案并告知学员）。"), field="reason")
     if not is_active(record):
-        raise Conflict("这条学时记录已被更正或撤销，不能再次操作。请刷新后查看最新记录。")
+        raise Conflict(_("这条学时记录已被更正或撤销，不能再次操作。请刷新后查看最新记录。"))
     lock_ledger()
     try:
         with db.session.begin_nested():
             db.session.add(entry)
     except IntegrityError:
-        raise Conflict("这条学时记录刚被他人更正或撤销，请刷新后查看最新记录。") from None
+        raise Conflict(_("这条学时记录刚被他人更正或撤销，请刷新后查看最新记录。")) from None
     record_event(actor, f"credit.{entry.entry_kind}", entry, voids=record.id, reason=entry.reason)
     credit_record_voided.send(record, by=entry)
     if entry.entry_kind != EntryKind.REVOCATION:
@@ -273,17 +275,17 @@ def correct_record(actor, record_id: int, *, reason: str, hours=None, category: 
         try:
             hours = Decimal(str(hours))
         except InvalidOperation:
-            raise InvalidInput("学时应为数字，如 1.5。", field="hours") from None
+            raise InvalidInput(_("学时应为数字，如 1.5。"), field="hours") from None
         if not Decimal(0) <= hours <= Decimal(99):
-            raise InvalidInput("学时应在 0–99 之间。", field="hours")
+            raise InvalidInput(_("学时应在 0–99 之间。"), field="hours")
         changes["hours"] = hours
     if category is not None:
         if category not in {c.value for c in Category}:
-            raise InvalidInput("科目类别应为公需、专业或选修。", field="category")
+            raise InvalidInput(_("科目类别应为公需、专业或选修。"), field="category")
         changes["category"] = category
     if year is not None:
         if not 2000 <= int(year) <= 2100:
-            raise InvalidInput("学时年度不正确。", field="year")
+            raise InvalidInput(_("学时年度不正确。"), field="year")
         changes["credit_year"] = int(year)
     entry = _copy(record, **changes, entry_kind=EntryKind.CORRECTION, voids_id=record.id,
                   entered_by_id=getattr(actor, "id", None), reason=(reason or "").strip())
@@ -384,15 +386,18 @@ RULE_FIELDS = ("name", "region_code", "annual_hours", "public_min_hours", "minut
                "hour_tiers", "daily_cap_hours", "cycle_end_month", "cycle_end_day", "coverage_threshold",
                "allowed_rates", "quiz_pass_score", "quiz_attempts")
 ALLOWED_STEPS = {Decimal("0.1"), Decimal("0.25"), Decimal("0.5"), Decimal("1")}
+# The full-width comma and colon (U+FF0C, U+FF1A) a Chinese input method types, read as "," and ":".
+_FULL_WIDTH = str.maketrans({0xFF0C: ",", 0xFF1A: ":"})
 
 
 def _decimal(value, label: str, field_name: str) -> Decimal:
+    """``value`` as a number; ``label`` (translated) names the field in the message."""
     try:
         result = Decimal(str(value).strip())
     except (InvalidOperation, AttributeError):
-        raise InvalidInput(f"{label}应为数字。", field=field_name) from None
+        raise InvalidInput(_("%(label)s应为数字。", label=label), field=field_name) from None
     if not result.is_finite():
-        raise InvalidInput(f"{label}应为数字。", field=field_name)
+        raise InvalidInput(_("%(label)s应为数字。", label=label), field=field_name)
     return result
 
 
@@ -409,14 +414,15 @@ def validate_rule_values(values: dict) -> dict:
 
 def _in_range(label: str, low, high, message: str, *, whole: bool = False):
     """A check: a number (truncated to an integer when ``whole``) from ``low`` to ``high``; ``high``
-    may be a function of the values cleaned so far."""
+    may be a function of the values cleaned so far. ``label`` and ``message`` are marked with
+    :func:`N_` (the checks are built at import time) and translated when the check runs."""
 
     def check(raw, field_name: str, clean: dict):
-        number = _decimal(raw, label, field_name)
+        number = _decimal(raw, _(label), field_name)
         if whole:
             number = int(number)
         if not low <= number <= (high(clean) if callable(high) else high):
-            raise InvalidInput(message, field=field_name)
+            raise InvalidInput(_(message), field=field_name)
         return number
 
     return check
@@ -425,7 +431,7 @@ def _in_range(label: str, low, high, message: str, *, whole: bool = False):
 def _rule_name(raw, field_name: str, clean: dict) -> str:
     name = (raw or "").strip()
     if not 2 <= len(name) <= 80:
-        raise InvalidInput("请填写 2–80 个字的规则名称。", field=field_name)
+        raise InvalidInput(_("请填写 2–80 个字的规则名称。"), field=field_name)
     return name
 
 
@@ -434,29 +440,29 @@ def _region_code(raw, field_name: str, clean: dict) -> str | None:
 
 
 def _rounding_step(raw, field_name: str, clean: dict) -> Decimal:
-    step = _decimal(raw, "取整单位", field_name)
+    step = _decimal(raw, _("取整单位"), field_name)
     if step not in ALLOWED_STEPS:
-        raise InvalidInput("取整单位应为 0.1、0.25、0.5 或 1 学时。", field=field_name)
+        raise InvalidInput(_("取整单位应为 0.1、0.25、0.5 或 1 学时。"), field=field_name)
     return step
 
 
 def _hour_tiers(raw, field_name: str, clean: dict) -> str | None:
     """Tiers such as "20:0.5,40:1" (minutes:hours): a lesson of 20 minutes or more earns 0.5 hours, of 40 one hour."""
-    tiers = (raw or "").replace("，", ",").replace("：", ":").replace(" ", "")
+    tiers = (raw or "").translate(_FULL_WIDTH).replace(" ", "")
     seen = set()
     for item in tiers.split(",") if tiers else ():
         try:
             m, h = item.split(":")
             m, h = int(m), Decimal(h)
         except (ValueError, InvalidOperation):
-            raise InvalidInput("分档格式应为“分钟:学时”，用逗号分隔，如 20:0.5,40:1。", field=field_name) from None
+            raise InvalidInput(_("分档格式应为“分钟:学时”，用逗号分隔，如 20:0.5,40:1。"), field=field_name) from None
         if not (1 <= m <= 600 and Decimal("0.1") <= h <= Decimal(20)) or m in seen:
-            raise InvalidInput("分档的分钟数应在 1–600 之间且不重复，学时应在 0.1–20 之间。", field=field_name)
+            raise InvalidInput(_("分档的分钟数应在 1–600 之间且不重复，学时应在 0.1–20 之间。"), field=field_name)
         seen.add(m)
     return tiers or None
 
 
-_DAILY_CAP = _in_range("每日上限", Decimal("0.5"), Decimal(24), "每日上限应在 0.5–24 学时之间；不限请留空。")
+_DAILY_CAP = _in_range(N_("每日上限"), Decimal("0.5"), Decimal(24), N_("每日上限应在 0.5–24 学时之间；不限请留空。"))
 
 
 def _daily_cap_hours(raw, field_name: str, clean: dict) -> Decimal | None:
@@ -465,35 +471,35 @@ def _daily_cap_hours(raw, field_name: str, clean: dict) -> Decimal | None:
 
 
 def _cycle_end_month(raw, field_name: str, clean: dict) -> int:
-    return int(_decimal(raw, "结算月份", field_name))  # checked with the day, below
+    return int(_decimal(raw, _("结算月份"), field_name))  # checked with the day, below
 
 
 def _cycle_end_day(raw, field_name: str, clean: dict) -> int:
-    day = int(_decimal(raw, "结算日", field_name))
+    day = int(_decimal(raw, _("结算日"), field_name))
     try:
         date(2023, clean["cycle_end_month"], day)  # a non-leap year: 29 February would not exist every year
     except ValueError:
-        raise InvalidInput("年度结算日不是每年都有的日期（如 2 月 29 日），请重新选择。", field=field_name) from None
+        raise InvalidInput(_("年度结算日不是每年都有的日期（如 2 月 29 日），请重新选择。"), field=field_name) from None
     return day
 
 
 def _coverage_threshold(raw, field_name: str, clean: dict) -> Decimal:
-    coverage = _decimal(raw, "观看比例", field_name)
+    coverage = _decimal(raw, _("观看比例"), field_name)
     if coverage > 1:
         coverage = coverage / 100  # typed as a percentage
     if not Decimal("0.5") <= coverage <= Decimal(1):
-        raise InvalidInput("课时完成所需观看比例应在 50%–100% 之间。", field=field_name)
+        raise InvalidInput(_("课时完成所需观看比例应在 50%–100% 之间。"), field=field_name)
     return coverage.quantize(Decimal("0.01"))
 
 
 def _allowed_rates(raw, field_name: str, clean: dict) -> str:
-    rates = (raw or "").replace("，", ",").replace(" ", "")
+    rates = (raw or "").translate(_FULL_WIDTH).replace(" ", "")
     try:
         parsed = sorted({Decimal(r) for r in rates.split(",") if r})
     except InvalidOperation:
-        raise InvalidInput("允许的播放倍速应为数字，用逗号分隔，如 1,1.25,1.5。", field=field_name) from None
+        raise InvalidInput(_("允许的播放倍速应为数字，用逗号分隔，如 1,1.25,1.5。"), field=field_name) from None
     if not parsed or Decimal(1) not in parsed or any(not Decimal("0.5") <= r <= Decimal(2) for r in parsed):
-        raise InvalidInput("允许的播放倍速须包含 1，且每项在 0.5–2 之间。", field=field_name)
+        raise InvalidInput(_("允许的播放倍速须包含 1，且每项在 0.5–2 之间。"), field=field_name)
     return ",".join(format(r.normalize(), "f") for r in parsed)
 
 
@@ -501,10 +507,10 @@ def _allowed_rates(raw, field_name: str, clean: dict) -> str:
 _RULE_CHECKS = {
     "name": _rule_name,
     "region_code": _region_code,
-    "annual_hours": _in_range("年度总学时", Decimal(1), Decimal(500), "年度总学时应在 1–500 学时之间。"),
-    "public_min_hours": _in_range("公需科目最低学时", Decimal(0), lambda clean: clean["annual_hours"],
-                                  "公需科目最低学时应在 0 到年度总学时之间。"),
-    "minutes_per_hour": _in_range("每学时分钟数", 20, 60, "每学时分钟数应在 20–60 分钟之间（常见为 45 分钟）。",
+    "annual_hours": _in_range(N_("年度总学时"), Decimal(1), Decimal(500), N_("年度总学时应在 1–500 学时之间。")),
+    "public_min_hours": _in_range(N_("公需科目最低学时"), Decimal(0), lambda clean: clean["annual_hours"],
+                                  N_("公需科目最低学时应在 0 到年度总学时之间。")),
+    "minutes_per_hour": _in_range(N_("每学时分钟数"), 20, 60, N_("每学时分钟数应在 20–60 分钟之间（常见为 45 分钟）。"),
                                   whole=True),
     "rounding_step": _rounding_step,
     "hour_tiers": _hour_tiers,
@@ -513,8 +519,8 @@ _RULE_CHECKS = {
     "cycle_end_day": _cycle_end_day,
     "coverage_threshold": _coverage_threshold,
     "allowed_rates": _allowed_rates,
-    "quiz_pass_score": _in_range("测验合格分", 0, 100, "测验合格分应在 0–100 分之间。", whole=True),
-    "quiz_attempts": _in_range("测验次数", 1, 20, "测验次数应在 1–20 次之间。", whole=True),
+    "quiz_pass_score": _in_range(N_("测验合格分"), 0, 100, N_("测验合格分应在 0–100 分之间。"), whole=True),
+    "quiz_attempts": _in_range(N_("测验次数"), 1, 20, N_("测验次数应在 1–20 次之间。"), whole=True),
 }
 
 
@@ -526,17 +532,17 @@ def save_rule_set(actor, rule_id: int | None, values: dict) -> RuleSet:
     else:
         rule = db.session.get(RuleSet, rule_id)
         if rule is None:
-            raise NotFound("没有找到这套学时规则。")
+            raise NotFound(_("没有找到这套学时规则。"))
         if rule.region_code is None:
             clean["region_code"] = None  # the national default stays the default
     if clean["region_code"] is not None:
         if db.session.get(Region, clean["region_code"]) is None:
-            raise InvalidInput("请选择有效的地区。", field="region_code")
+            raise InvalidInput(_("请选择有效的地区。"), field="region_code")
         other = db.session.scalar(select(RuleSet).where(RuleSet.region_code == clean["region_code"]))
         if other is not None and other is not rule:
-            raise Conflict(f"该地区已有学时规则“{other.name}”，请直接编辑那一套。")
+            raise Conflict(_("该地区已有学时规则“%(name)s”，请直接编辑那一套。", name=other.name))
     elif rule_id is None:
-        raise InvalidInput("全国默认规则只有一套；新建规则请选择地区。", field="region_code")
+        raise InvalidInput(_("全国默认规则只有一套；新建规则请选择地区。"), field="region_code")
     before = {k: str(getattr(rule, k)) for k in RULE_FIELDS} if rule_id is not None else {}
     for key, value in clean.items():
         setattr(rule, key, value)

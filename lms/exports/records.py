@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
 
@@ -22,6 +23,7 @@ from ..certificates import services as certificates
 from ..certificates.credentials import base_url
 from ..certificates.models import Certificate, CertificateKind
 from ..core.clock import iso_utc, local_date
+from ..core.enums import N_
 from ..core.errors import InvalidInput, NotAllowed
 from ..credits.models import CreditRecord, EntryKind
 from ..extensions import db
@@ -31,6 +33,9 @@ from ..learning.models import Enrollment
 COLUMNS = ("姓名", "身份证号", "工作单位", "统一社会信用代码", "地区", "年度", "科目类别", "课程编号", "课程名称",
            "学时", "开始日期", "完成日期", "考试成绩", "证书编号", "验证网址")
 
+# The label of the scope that holds every record (admins, the CLI): translated where a request shows it.
+EVERYTHING = N_("全部单位和地区")
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -39,7 +44,7 @@ class Scope:
     organization_id: int | None = None
     region_code: str | None = None
     full_id_numbers: bool = False
-    label: str = "全部单位和地区"
+    label: str = EVERYTHING
 
     def filters(self) -> dict:
         """For the audit log."""
@@ -48,10 +53,11 @@ class Scope:
 
 
 def organization_by_code(code: str) -> Organization:
-    code = lookup_code(code, "统一社会信用代码", field="unit")
+    code = lookup_code(code, _("统一社会信用代码"), field="unit")
     org = db.session.scalar(select(Organization).where(Organization.credit_code == code)) if code else None
     if org is None:
-        raise InvalidInput(f"没有登记统一社会信用代码为 {code or '（空）'} 的单位。请核对 18 位代码。", field="unit")
+        raise InvalidInput(_("没有登记统一社会信用代码为 %(code)s 的单位。请核对 18 位代码。",
+                             code=code or _("（空）")), field="unit")
     return org
 
 
@@ -59,7 +65,8 @@ def region_by_code(code: str) -> Region:
     code = (code or "").strip()
     region = db.session.get(Region, code) if code else None
     if region is None:
-        raise InvalidInput(f"地区代码 {code or '（空）'} 不正确，应为 6 位行政区划代码，如 110000。", field="region")
+        raise InvalidInput(_("地区代码 %(code)s 不正确，应为 6 位行政区划代码，如 110000。", code=code or _("（空）")),
+                           field="region")
     return region
 
 
@@ -68,12 +75,13 @@ def narrow(scope: Scope, *, unit: str | None = None, region: str | None = None) 
     if region:
         reg = region_by_code(region)
         if scope.region_code is not None and reg.code != scope.region_code:
-            raise NotAllowed(f"您只能查看{scope.label}的记录，不能查看地区 {reg.code}。")
+            raise NotAllowed(_("您只能查看%(scope)s的记录，不能查看地区 %(code)s。", scope=scope.label, code=reg.code))
         scope = replace(scope, region_code=reg.code, label=reg.name if scope.organization_id is None else scope.label)
     if unit:
         org = organization_by_code(unit)
         if scope.organization_id is not None and org.id != scope.organization_id:
-            raise NotAllowed(f"您只能查看{scope.label}的记录，不能查看单位 {org.credit_code}。")
+            raise NotAllowed(_("您只能查看%(scope)s的记录，不能查看单位 %(code)s。", scope=scope.label,
+                               code=org.credit_code))
         scope = replace(scope, organization_id=org.id, label=org.name)
     return scope
 
@@ -89,16 +97,16 @@ def scope_for(actor, *, unit: str | None = None, region: str | None = None, full
     Admins read everything; an HR auditor their region(s); a unit admin their unit(s). Someone with
     several grants must choose one unless only one applies. Full ID numbers: auditors and admins."""
     if actor is None or not getattr(actor, "is_authenticated", False):
-        raise NotAllowed("请先登录。")
+        raise NotAllowed(_("请先登录。"))
     if full_id_numbers and not may_see_full_id_numbers(actor):
-        raise NotAllowed("只有人社审核人员和平台管理员可以导出完整身份证号。")
+        raise NotAllowed(_("只有人社审核人员和平台管理员可以导出完整身份证号。"))
     if actor.has_role(Role.ADMIN):
-        return narrow(Scope(full_id_numbers=full_id_numbers), unit=unit, region=region)
+        return narrow(Scope(full_id_numbers=full_id_numbers, label=_(EVERYTHING)), unit=unit, region=region)
     fitting = _narrowed(_granted_scopes(actor, full_id_numbers), unit=unit, region=region)
     if full_id_numbers:  # asked for full ID numbers: only a grant that allows them will do
         fitting = [s for s in fitting if s.full_id_numbers]
         if not fitting:
-            raise NotAllowed("您在所选范围内的权限不能导出完整身份证号（只有人社审核人员和平台管理员可以）。")
+            raise NotAllowed(_("您在所选范围内的权限不能导出完整身份证号（只有人社审核人员和平台管理员可以）。"))
     return _the_one_meant(fitting, unit=unit, region=region)
 
 
@@ -109,7 +117,7 @@ def _granted_scopes(actor, full_id_numbers: bool) -> list[Scope]:
     scopes += [Scope(organization_id=grant.organization_id, label=grant.organization.name)
                for grant in actor.grants_for(Role.UNIT_ADMIN) if grant.organization is not None]
     if not scopes:
-        raise NotAllowed("只有单位管理员、人社审核人员和平台管理员可以查看学时记录。")
+        raise NotAllowed(_("只有单位管理员、人社审核人员和平台管理员可以查看学时记录。"))
     return scopes
 
 
@@ -124,7 +132,7 @@ def _narrowed(scopes: list[Scope], *, unit: str | None, region: str | None) -> l
         except NotAllowed as exc:
             refused = exc
     if not fitting:
-        raise refused or NotAllowed("您无权查看这些记录。")
+        raise refused or NotAllowed(_("您无权查看这些记录。"))
     return list(dict.fromkeys(fitting))
 
 
@@ -136,18 +144,18 @@ def _the_one_meant(fitting: list[Scope], *, unit: str | None, region: str | None
     elif len(fitting) > 1 and region:
         fitting = [s for s in fitting if s.organization_id is None] or fitting
     if len(fitting) > 1:
-        raise InvalidInput("您管理多个单位或地区，请选择其中一个。", field="unit")
+        raise InvalidInput(_("您管理多个单位或地区，请选择其中一个。"), field="unit")
     return fitting[0]
 
 
 def scope_of_client(client) -> Scope:
     """An API client's fixed scope (set when it was issued)."""
     if client.organization_id is not None:
-        label = client.organization.name if client.organization else f"单位 #{client.organization_id}"
+        label = client.organization.name if client.organization else _("单位 #%(id)s", id=client.organization_id)
     elif client.region_code is not None:
         label = client.region.name if client.region else client.region_code
     else:
-        raise NotAllowed("此接口凭证没有限定单位或地区，已停用。请联系签发人重新签发。")
+        raise NotAllowed(_("此接口凭证没有限定单位或地区，已停用。请联系签发人重新签发。"))
     return Scope(organization_id=client.organization_id, region_code=client.region_code,
                  full_id_numbers=client.full_id_numbers, label=label)
 

@@ -272,7 +272,7 @@ def job_label(job: ExportJob) -> str:
         return job.organization.name
     if job.region is not None:
         return job.region.name
-    return records.Scope().label
+    return _(records.EVERYTHING)
 
 
 def job_file_name(job: ExportJob) -> str:

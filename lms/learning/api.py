@@ -6,6 +6,7 @@ because sendBeacon posts text/plain.
 """
 
 from flask import Blueprint, current_app, jsonify, request, session
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import ValidationError, validate_csrf
 
@@ -25,7 +26,7 @@ def _json_body() -> dict:
     except RecursionError:  # nested beyond the parser's depth: not a heartbeat
         data = None
     if not isinstance(data, dict):
-        raise InvalidInput("请求内容不是有效的 JSON。")
+        raise InvalidInput(_("请求内容不是有效的 JSON。"))
     return data
 
 
@@ -33,12 +34,12 @@ def _learner_id(data: dict) -> int:
     """The signed-in learner's id after the CSRF check; then ends the read transaction on SQLite,
     so the service's first statement takes the write lock (see services.lock_for_write)."""
     if not current_user.is_authenticated:
-        raise NotAllowed("登录已过期，请重新登录后继续学习（本次未计时）。")
+        raise NotAllowed(_("登录已过期，请重新登录后继续学习（本次未计时）。"))
     token = request.headers.get("X-CSRFToken") or data.get("csrf_token")
     try:
         validate_csrf(token)
     except ValidationError:
-        raise NotAllowed("页面已过期，请刷新后继续学习。") from None
+        raise NotAllowed(_("页面已过期，请刷新后继续学习。")) from None
     user_id = current_user.id
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.commit()
@@ -52,9 +53,9 @@ def start_session():
     try:
         lesson_id = int(data.get("lesson_id"))
     except (TypeError, ValueError, OverflowError):
-        raise InvalidInput("缺少课时编号。") from None
+        raise InvalidInput(_("缺少课时编号。")) from None
     if not 0 < lesson_id <= beats.MAX_SEQ:
-        raise NotFound("没有找到可以学习的课时。")
+        raise NotFound(_("没有找到可以学习的课时。"))
     session, progress = play.start_session(user_id, lesson_id)
     body = play.start_body(session, progress)
     db.session.commit()
@@ -76,7 +77,7 @@ def _beating_learner_id(data: dict) -> tuple[int, LoginId | None]:
     try:
         validate_csrf(token)
     except ValidationError:
-        raise NotAllowed("页面已过期，请刷新后继续学习。") from None
+        raise NotAllowed(_("页面已过期，请刷新后继续学习。")) from None
     return login.user_id, login
 
 
@@ -101,7 +102,7 @@ def attention():
 @bp.get("/progress/<int:progress_id>")
 def progress(progress_id: int):
     if not current_user.is_authenticated:
-        raise NotAllowed("请先登录。")
+        raise NotAllowed(_("请先登录。"))
     item = services.get_own_progress(current_user, progress_id)
     lesson = item.lesson
     duration = float(lesson.duration_seconds or 0) if lesson.kind == "video" else services.reading_min_seconds()
