@@ -6,20 +6,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The address every link handed out is built from (certificates, exports, API answers): the host and
+# port served (127.0.0.1 when listening on every interface), unless LMS_PUBLIC_URL is set.
+PUBLIC_URL := $(or $(LMS_PUBLIC_URL),http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT))
 TRANSLATIONS := lms/translations
 export FLASK_APP := wsgi
 
 .PHONY: run test setup system-deps browser-deps lint messages clean
 
 run: system-deps $(VENV)/.installed
-	$(BIN)/flask setup
-	$(BIN)/flask demo
+	LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask setup
+	LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask demo
 	$(BIN)/flask search rebuild --inline
-	@echo "平台地址 / serving at http://$(HOST):$(PORT)，另有后台任务进程两个 / with two job workers"
-	@$(BIN)/huey_consumer lms.worker.huey -w 1 -k thread -m 1 & worker=$$!; \
-	  $(BIN)/huey_consumer lms.worker.media_huey -w 1 -k thread -m 1 & media=$$!; \
+	@echo "平台地址 / serving at $(PUBLIC_URL)，另有后台任务进程两个 / with two job workers"
+	@LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/huey_consumer lms.worker.huey -w 1 -k thread -m 1 & worker=$$!; \
+	  LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/huey_consumer lms.worker.media_huey -w 1 -k thread -m 1 & media=$$!; \
 	  trap 'kill $$worker $$media 2>/dev/null; wait $$worker $$media 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/flask run --host $(HOST) --port $(PORT)
+	  LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 test: browser-deps $(VENV)/.installed
 	scripts/test.sh

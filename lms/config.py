@@ -102,6 +102,8 @@ class Setting:
         return self.parse(raw)
 
 
+DEVELOPMENT_PUBLIC_URL = "http://127.0.0.1:5000"
+
 ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_ENV", "development", "`development` (one machine, plain http) or `production`: secure cookies and "
             "https links, a warning about keys kept in the instance folder; any other value "
@@ -115,8 +117,9 @@ ENVIRONMENT: tuple[Setting, ...] = (
             shown="generated once into `instance/secret_key` (mode 0600)"),
     Setting("LMS_DATA_KEY", _secret_in_instance("data_key"), "encrypts ID numbers; keys their lookup hash",
             shown="generated once into `instance/data_key` (mode 0600)"),
-    Setting("LMS_PUBLIC_URL", "http://127.0.0.1:5000", "base of links on certificates, in credentials, API "
-            "answers and xAPI statements"),
+    Setting("LMS_PUBLIC_URL", DEVELOPMENT_PUBLIC_URL, "the platform's public address: the base of every link "
+            "handed out (certificates, credentials, exports, API answers, xAPI statements), never the request's "
+            "`Host` header; `make run` sets it from the host and port it serves"),
     Setting("LMS_TIMEZONE", "Asia/Shanghai", "the platform's time zone: credit years and the dates shown",
             key="BABEL_DEFAULT_TIMEZONE"),
     Setting("LMS_SECURE_COOKIES", None, "`1`/`0`: session and remember-me cookies only over HTTPS, or not",
@@ -320,7 +323,10 @@ def settle_config(config) -> list[str]:
     warnings = []
     if not config["SESSION_COOKIE_SECURE"]:
         warnings.append("LMS_ENV=production with LMS_SECURE_COOKIES=0: login cookies are sent over plain http too.")
-    if public_url.startswith("http://"):
+    if public_url.rstrip("/") == DEVELOPMENT_PUBLIC_URL:
+        warnings.append(f"LMS_ENV=production without LMS_PUBLIC_URL: certificates, exports and API answers would "
+                        f"link to {DEVELOPMENT_PUBLIC_URL}; set it to the platform's public address.")
+    elif public_url.startswith("http://"):
         warnings.append(f"LMS_ENV=production with LMS_PUBLIC_URL={public_url}: links on certificates use plain http.")
     if config.get("LMS_KEYS_IN_INSTANCE"):
         warnings.append("LMS_ENV=production without SECRET_KEY and LMS_DATA_KEY in the environment: using the keys "

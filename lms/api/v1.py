@@ -23,7 +23,7 @@ from ..core.audit import record_event
 from ..core.clock import iso_utc
 from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput, NotAllowed
-from ..core.web import commit
+from ..core.web import commit, public_base
 from ..credits.models import CreditRecord
 from ..exports import records
 from ..exports import services as exports
@@ -301,7 +301,7 @@ def _openapi_document() -> dict:
 @bp.get("/openapi.json")
 def openapi():
     document = dict(_openapi_document())
-    base = current_app.config["LMS_PUBLIC_URL"].rstrip("/")
+    base = public_base()
     document["servers"] = [{"url": f"{base}/api/v1", "description": _("本平台")}]
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"

@@ -15,10 +15,9 @@ import hashlib
 import secrets
 from datetime import UTC, datetime
 
-from flask import current_app
-
 from ..core.clock import iso_utc
 from ..core.formatting import format_hours
+from ..core.web import public_base
 from . import signing
 from .settings import issuer_name
 
@@ -28,7 +27,7 @@ CLR_CONTEXT = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
 
 
 def base_url() -> str:
-    return current_app.config["LMS_PUBLIC_URL"].rstrip("/")
+    return public_base()
 
 
 def identity_object(id_number: str, salt: str | None = None) -> dict:

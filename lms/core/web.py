@@ -3,7 +3,7 @@
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, request
+from flask import abort, current_app, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
@@ -21,6 +21,19 @@ class RowIdConverter(IntegerConverter):
     def to_python(self, value: str) -> int:
         number = super().to_python(value)
         return number if number <= self.MAX_ROW_ID else 0
+
+
+def public_base() -> str:
+    """The platform's public address (``LMS_PUBLIC_URL``), without a trailing slash."""
+    return current_app.config["LMS_PUBLIC_URL"].rstrip("/")
+
+
+def public_url(endpoint: str, **values) -> str:
+    """An absolute link for whoever reads it outside this request (API answers, certificates,
+    exports, mail): the public address and the endpoint's path. Never ``url_for(..., _external=True)``,
+    which takes the host from the request's ``Host`` header: a client could make the platform hand
+    out links to a host of its choosing."""
+    return public_base() + url_for(endpoint, **values)
 
 
 def safe_next_url(default: str) -> str:

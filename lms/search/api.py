@@ -1,5 +1,6 @@
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request
 
+from ..core.web import public_url
 from . import services, tasks
 from .routes import parse_search_args
 
@@ -17,7 +18,7 @@ def search():
         query=result.query, filters=result.filters.as_dict(), sort=result.sort, page=result.page,
         pages=result.pages, per_page=result.per_page, total=result.total,
         hits=[{
-            "code": hit.code, "title": hit.title, "url": url_for("catalog.course", code=hit.code, _external=True),
+            "code": hit.code, "title": hit.title, "url": public_url("catalog.course", code=hit.code),
             "subject": {"code": hit.subject_code, "name": hit.subject_name},
             "category": {"code": hit.category, "name": hit.category_label},
             "credit_hours": str(hit.credit_hours), "publisher": hit.publisher,

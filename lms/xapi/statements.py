@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+from ..core.web import public_base
+
 VERSION = "1.0.3"
 ADL = "http://adlnet.gov/expapi/verbs/"
 VERBS = {
@@ -37,7 +39,7 @@ _REGISTRATION_NAMESPACE = uuid.UUID("6f1c1d6e-3b0a-5a43-9c55-8f0e6f6d2a11")
 
 
 def public_url() -> str:
-    return current_app.config["LMS_PUBLIC_URL"].rstrip("/")
+    return public_base()
 
 
 def verb_id(name: str) -> str:

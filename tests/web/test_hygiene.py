@@ -56,6 +56,15 @@ def test_production_may_turn_secure_cookies_off_explicitly_with_a_warning(clean_
     assert any("LMS_PUBLIC_URL" in w for w in warnings)  # http:// in production
 
 
+def test_production_without_a_public_address_says_so_at_start(clean_env, monkeypatch):
+    monkeypatch.setenv("LMS_ENV", "production")
+    _config, warnings = settled(clean_env)
+    assert any("without LMS_PUBLIC_URL" in w and "public address" in w for w in warnings)
+    monkeypatch.setenv("LMS_PUBLIC_URL", "https://lms.example.gov.cn")
+    _config, warnings = settled(clean_env)
+    assert not any("LMS_PUBLIC_URL" in w for w in warnings)
+
+
 @pytest.mark.parametrize("value", ["prod", "Production ", "dev", "testing", ""])
 def test_an_unknown_environment_is_refused_at_start(clean_env, monkeypatch, value):
     monkeypatch.setenv("LMS_ENV", value)
