@@ -86,6 +86,22 @@ def grant(login, role, org_name, org_code, region_code):
     click.echo(f"已为 {user.real_name} 授予角色：{role.label}")
 
 
+@users_cli.command("reset-password")
+@click.argument("login")
+@click.password_option("--password", prompt="新密码", help="新密码（不给出时在终端输入，不回显）")
+def reset_password(login, password):
+    """为忘记密码的用户设置新密码（按身份证号、手机号或邮箱）；该账号的所有登录随即失效。"""
+    user = services.find_by_login(login)
+    if user is None:
+        raise click.ClickException(f"找不到账号 {_masked_login(login)}。")
+    try:
+        services.reset_password(None, user, password)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"已为 {user.real_name}（{user.id_number_masked}）设置新密码；该账号在所有设备上的登录已失效。")
+
+
 @users_cli.command("list")
 def list_users():
     """列出用户（身份证号脱敏）。"""

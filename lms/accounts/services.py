@@ -95,7 +95,7 @@ def _clean_person(data: PersonData) -> dict:
     except IdentifierError as exc:
         raise InvalidInput(str(exc), field="email") from None
     if not mobile and not email:
-        raise InvalidInput(_("请至少填写手机号或电子邮箱中的一项，用于登录和找回密码。"), field="mobile")
+        raise InvalidInput(_("请至少填写手机号或电子邮箱中的一项，以便联系您。"), field="mobile")
     region_code = data.region_code or None
     if region_code and db.session.get(Region, region_code) is None:
         raise InvalidInput(_("请选择所在地区。"), field="region_code")
@@ -106,7 +106,8 @@ def _clean_person(data: PersonData) -> dict:
 
 def _check_unique(id_hash: str, mobile: str | None, email: str | None) -> None:
     if db.session.scalar(select(User.id).where(User.id_number_hash == id_hash)):
-        raise Conflict(_("该身份证号已注册。如忘记密码，请使用“找回密码”或联系单位管理员。"), field="id_number")
+        raise Conflict(_("该身份证号已注册。请用注册时的手机号、电子邮箱或身份证号登录；如忘记密码，请联系平台管理员重置。"),
+                       field="id_number")
     if mobile and db.session.scalar(select(User.id).where(User.mobile == mobile)):
         raise Conflict(_("该手机号已被其他账号使用。"), field="mobile")
     if email and db.session.scalar(select(User.id).where(User.email == email)):
@@ -225,6 +226,17 @@ def change_password(user: User, current: str, new: str) -> None:
     # ... and ends their rows, so the profile page lists only the session that changed it.
     sessions.end_sessions(user, keep=user.login_session)
     record_event(user, "user.password_changed", user)
+
+
+def reset_password(actor: User | None, user: User, new: str) -> None:
+    """An operator sets a new password for someone who lost theirs (``flask users reset-password``):
+    the same strength rules as the person's own change; every session of the account ends."""
+    check_password_strength(new, personal=(crypto.decrypt(user.id_number_encrypted), user.mobile or "",
+                                           user.email or ""))
+    user.password_hash = hash_password(new)
+    user.login_epoch = (user.login_epoch or 0) + 1
+    sessions.end_sessions(user)
+    record_event(actor, "user.password_reset", user)
 
 
 def grant_role(actor: User | None, user: User, role: Role, *, organization: Organization | None = None,

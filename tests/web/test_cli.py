@@ -128,3 +128,31 @@ def test_demo_prints_one_account_per_role_and_can_run_twice(app, runner, db_sess
     credentials = Path(app.instance_path) / "demo-accounts.txt"
     assert credentials.stat().st_mode & 0o077 == 0
     credentials.unlink()
+
+
+def test_users_reset_password_sets_a_new_one_and_ends_every_session(runner, db_session, make_user, client, login):
+    from lms.accounts import services
+    from lms.accounts.models import UserSession
+    from lms.core.audit import AuditEvent
+
+    user = make_user()
+    login(user)
+    assert client.get("/profile").status_code == 200
+    new = "Reset2026ok"
+    weak = runner.invoke(args=["users", "reset-password", user.mobile, "--password", "abcdefgh"])
+    assert weak.exit_code != 0 and "字母和数字" in weak.output  # the same rules as a change of one's own
+    assert services.authenticate(user.mobile, TEST_PASSWORD) is not None  # nothing changed
+    unknown = runner.invoke(args=["users", "reset-password", "13999999999", "--password", new])
+    assert unknown.exit_code != 0 and "找不到账号" in unknown.output
+
+    result = runner.invoke(args=["users", "reset-password", user.mobile, "--password", new])
+    assert result.exit_code == 0, result.output
+    assert user.id_number_masked in result.output and new not in result.output
+    assert services.authenticate(user.mobile, TEST_PASSWORD) is None
+    assert services.authenticate(user.mobile, new) is not None
+    assert client.get("/profile").status_code in (302, 401)  # the old session is over
+    live = db_session.scalar(select(func.count()).select_from(UserSession).where(
+        UserSession.user_id == user.id, UserSession.revoked_at.is_(None)))
+    assert live == 0
+    assert db_session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "user.password_reset")) == 1
