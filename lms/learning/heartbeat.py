@@ -32,7 +32,7 @@ from .play import (
     rates,
     under_checks,
 )
-from .services import heartbeat_seconds
+from .services import course_summary, heartbeat_seconds
 
 
 @dataclass(frozen=True)
@@ -255,6 +255,8 @@ def _apply_beat(session, progress, beat: Beat) -> tuple[BeatResult, bool]:
         answer = beat_body(session, progress, not_counted)
         answer["accepted"] = [[round(a, 3), round(b, 3)] for a, b in accepted]
         answer.update(extra)
+        if completed:  # the outline and the exam's state change with it
+            answer["course"] = course_summary(progress.enrollment_id)
         return answer
 
     return BeatResult("ok", body), completed

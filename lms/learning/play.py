@@ -25,7 +25,14 @@ from ..credits import services as credits
 from ..extensions import db
 from . import crediting
 from .models import Enrollment, LessonProgress, PlaySession
-from .services import heartbeat_seconds, lesson_duration, lock_for_write, progress_summary, system_random
+from .services import (
+    course_summary,
+    heartbeat_seconds,
+    lesson_duration,
+    lock_for_write,
+    progress_summary,
+    system_random,
+)
 
 ATTENTION_GRACE_SECONDS = 3  # network delay allowed on top of the answer window
 COMPLETION_EPSILON_SECONDS = 0.5
@@ -241,10 +248,13 @@ def answer_attention(user_id: int, session_id: str) -> dict:
         next_schedule(session)
         session.last_beat_at = now  # the pause while the prompt was shown is not play time
         extra["attention"] = "passed"
+        was_complete = progress.completed_at is not None
         for row in pending_rows(user_id):
             _flush_pending(row)
             db.session.flush()
             _complete_if_done(row, session, now)
+        if progress.completed_at is not None and not was_complete:  # the outline and the exam change with it
+            extra["course"] = course_summary(progress.enrollment_id)
     body = beat_body(session, progress, {})
     body.update(extra)
     return body

@@ -150,6 +150,21 @@ class CourseState:
                 return s.lesson
         return last.lesson if last else (self.lessons[0].lesson if self.lessons else None)
 
+    @property
+    def exam_status(self) -> str:
+        """The exam's line in the outline."""
+        if self.exam_passed:
+            return _("已通过（%(s)s 分）", s=self.best_score)
+        return _("可以参加") if self.lessons_done else _("完成全部课时后开放")
+
+    def summary(self) -> dict:
+        """What the player shows of the course after one of its lessons completes (no reload needed)."""
+        return {"completed_lessons": self.completed_lessons, "lessons": len(self.lessons),
+                "lessons_done": self.lessons_done, "has_exam": self.has_exam, "exam_passed": self.exam_passed,
+                "completed": self.enrollment.completed_at is not None,
+                "progress_text": _("已完成 %(d)s / %(t)s", d=self.completed_lessons, t=len(self.lessons)),
+                "exam_status": self.exam_status if self.has_exam else None}
+
     def state_of(self, lesson_id: int) -> LessonState | None:
         return next((s for s in self.lessons if s.lesson.id == lesson_id), None)
 
@@ -186,6 +201,10 @@ def course_state(enrollment: Enrollment) -> CourseState:
                                                       QuizAttempt.passed.is_(True)))
         state.exam_passed = state.best_score is not None
     return state
+
+
+def course_summary(enrollment_id: int) -> dict:
+    return course_state(db.session.get(Enrollment, enrollment_id)).summary()
 
 
 def my_learning(actor) -> list[CourseState]:

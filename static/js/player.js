@@ -204,10 +204,22 @@
       var ow = item.querySelector("[data-role=watched]"); if (ow) { ow.textContent = b.watched_percent; }
       item.querySelector("[data-role=credited]").textContent = fmt(b.credited_seconds);
     }
+    if (b.course) { renderCourse(b.course); }
     var beatNc = b.beat_not_counted || {};
     if (beatNc.seek) { say(t("seekSkipped"), "warning"); }
     else if (beatNc.hidden) { say(t("hiddenNotCounted"), "warning"); }
     else if (beatNc.rate) { say(t("rateNotCounted"), "warning"); }
+  }
+
+  // A lesson just completed: the outline's count and the exam's state change without a reload, and
+  // once every lesson is done the page says what comes next (the exam, or the hours recorded).
+  function renderCourse(c) {
+    var progress = document.getElementById("outline-progress");
+    if (progress && c.progress_text) { progress.textContent = c.progress_text; }
+    var exam = document.getElementById("exam-status");
+    if (exam && c.exam_status) { exam.textContent = c.exam_status; }
+    var ready = document.getElementById("course-ready");
+    if (ready && c.lessons_done && !c.exam_passed && (c.has_exam || c.completed)) { ready.classList.remove("d-none"); }
   }
 
   // ---- attention checks

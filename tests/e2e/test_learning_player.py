@@ -130,3 +130,37 @@ def test_unanswered_attention_check_is_reported(page: Page, site):
     saved = progress_of(app, user_id, lessons[0])
     assert saved.not_counted.get("attention", 0) >= 3 and saved.credited_seconds == 0
     expect(page.locator("#st-not-counted")).to_contain_text("未及时确认在线学习提示")
+
+
+def test_completing_the_last_lesson_updates_the_outline_and_offers_the_exam(page: Page, site):
+    """No reload: the outline's count, the exam's state and a prompt to take it follow the beat that
+    completed the course's last lesson."""
+    from lms.catalog.models import Course
+    from tests.learning_helpers import Clock, read_lesson, watch_video
+
+    app, base = site
+    user_id, mobile, _ = learner(app)
+    with app.test_request_context():
+        course = db.session.scalar(select(Course).where(Course.code == CODE))
+        lessons = course.lessons
+        last = next(lesson for lesson in lessons if lesson.kind == "reading")
+        tick = Clock()
+        for lesson in lessons:
+            if lesson.id != last.id:
+                (watch_video if lesson.kind == "video" else read_lesson)(user_id, lesson, tick)
+        db.session.commit()
+        total, last_id = len(lessons), last.id
+        db.session.remove()
+
+    sign_in(page, base, mobile)
+    page.goto(f"{base}/learn/{CODE}/{last_id}")
+    expect(page.locator("#outline-progress")).to_have_text(f"已完成 {total - 1} / {total}")
+    expect(page.locator("#exam-status")).to_have_text("完成全部课时后开放")
+    expect(page.locator("#course-ready")).to_be_hidden()
+    # Reading for LMS_READING_MIN_SECONDS (5 s) completes it; the page follows without a reload.
+    expect(page.locator("#outline-progress")).to_have_text(f"已完成 {total} / {total}", timeout=30_000)
+    expect(page.locator("#exam-status")).to_have_text("可以参加")
+    ready = page.locator("#course-ready")
+    expect(ready).to_be_visible()
+    ready.get_by_role("link", name="参加结业测验").click()
+    expect(page).to_have_url(re.compile(rf"/learn/{CODE}/exam"))

@@ -410,3 +410,33 @@ def test_the_closing_check_is_asked_once_and_the_lesson_completes_only_when_it_i
     with tick():
         body = play.answer_attention(learner.id, session.id)
     assert body["completed"] and asked == 3  # at 10 s, 20 s, and once at the end
+
+
+def test_the_beat_that_completes_a_lesson_brings_the_course_state(db_session, enrolled):
+    """The player updates the outline and offers the exam without a reload: the answer that completes a
+    lesson carries the course's counts and the exam's state; other answers do not."""
+    learner, c, _ = enrolled
+    last = next(lesson for lesson in c.lessons if lesson.kind == "reading")
+    tick = Clock()
+    for lesson in c.lessons:
+        if lesson.id == last.id:
+            continue
+        if lesson.kind == "video":
+            watch_video(learner.id, lesson, tick)
+        else:
+            read_lesson(learner.id, lesson, tick)
+    with tick():
+        session, _ = play.start_session(learner.id, last.id)
+    bodies = []
+    for seq in range(1, int(services.reading_min_seconds() // 12) + 3):
+        tick.advance(12)
+        with tick():
+            bodies.append(heartbeat.record_heartbeat(
+                learner.id, Beat(session_id=session.id, seq=seq, position=0, segments=[])).body)
+    with_course = [b for b in bodies if "course" in b]
+    assert len(with_course) == 1 and with_course[0]["completed"]  # only the completing beat
+    summary = with_course[0]["course"]
+    total = len(c.lessons)
+    assert summary["completed_lessons"] == summary["lessons"] == total and summary["lessons_done"]
+    assert summary["progress_text"] == f"已完成 {total} / {total}"
+    assert summary["has_exam"] and not summary["exam_passed"] and summary["exam_status"] == "可以参加"

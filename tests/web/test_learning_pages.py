@@ -142,7 +142,12 @@ def test_exam_page_waits_for_the_lessons_and_never_sends_answers(enrolled_client
     data.update({f"q-{qid}": letters for qid, letters in answers.items()})
     result = client.post(response.headers["Location"], data=data, follow_redirects=True).get_data(as_text=True)
     assert "得分：100 分" in result and "学时已记入您的年度学时档案" in result and "解析" in result
-    assert re.search(r"已完成，学时已记入档案", client.get("/my/learning").get_data(as_text=True))
+    mine = client.get("/my/learning").get_data(as_text=True)
+    assert re.search(r"已完成，学时已记入档案", mine)
+    # A completed course offers a look back and the hours, not "continue".
+    assert "回顾课程" in mine and "查看我的学时" in mine and "继续学习" not in mine
+    course_page = client.get(f"/courses/{c.code}").get_data(as_text=True)
+    assert "已完成 · 回顾课程" in course_page and "继续学习" not in course_page
 
 
 def test_heartbeats_stop_counting_once_the_password_was_changed_elsewhere(enrolled_client, db_session):
