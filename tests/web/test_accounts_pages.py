@@ -172,3 +172,34 @@ def test_changing_the_password_signs_out_other_sessions(client_factory, make_use
     assert response.status_code == 302
     assert here.get("/profile").status_code == 200       # the session that changed it stays signed in
     assert elsewhere.get("/profile").status_code == 302  # the other one is sent to the login page
+
+
+def _described_ids_missing(html: str) -> list[str]:
+    """aria-describedby values that are empty, "None", or name an id the page does not have."""
+    ids = set(re.findall(r'\sid="([^"]+)"', html))
+    problems = []
+    for value in re.findall(r'aria-describedby="([^"]*)"', html):
+        if not value.strip() or value == "None":
+            problems.append(repr(value))
+        problems += [ref for ref in value.split() if ref not in ids and ref != "None"]
+    return problems
+
+
+def test_form_fields_describe_themselves_only_by_ids_on_the_page(client, csrf_token, db_session):
+    """The consent box once said aria-describedby="None"; other fields an empty one."""
+    blank = client.get("/register").get_data(as_text=True)
+    refused = _post_bad(client, csrf_token, db_session, password="abcdefgh", password_confirm="abcdefgh", consent="")
+    assert "aria-describedby" in refused  # the errors are tied to their fields
+    for html in (blank, refused, client.get("/login").get_data(as_text=True)):
+        assert _described_ids_missing(html) == [] and '="None"' not in html
+
+
+def test_every_page_names_an_icon_the_server_has(client):
+    """Without one, browsers asked for /favicon.ico on every page and got 404."""
+    for url in ("/", "/login", "/register", "/courses"):
+        html = client.get(url).get_data(as_text=True)
+        icon = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)"', html)
+        assert icon, url
+        served = client.get(icon.group(1))
+        assert served.status_code == 200 and served.mimetype == "image/svg+xml"
+        served.close()
