@@ -38,10 +38,6 @@ PROGRESS_EXTENSION = "https://w3id.org/xapi/cmi5/result/extensions/progress"
 _REGISTRATION_NAMESPACE = uuid.UUID("6f1c1d6e-3b0a-5a43-9c55-8f0e6f6d2a11")
 
 
-def public_url() -> str:
-    return public_base()
-
-
 def verb_id(name: str) -> str:
     return ADL + name
 
@@ -54,11 +50,11 @@ def pseudonym(user_id: int) -> str:
 
 
 def actor(user_id: int) -> dict:
-    return {"objectType": "Agent", "account": {"homePage": public_url(), "name": pseudonym(user_id)}}
+    return {"objectType": "Agent", "account": {"homePage": public_base(), "name": pseudonym(user_id)}}
 
 
 def registration(enrollment_id: int) -> str:
-    return str(uuid.uuid5(_REGISTRATION_NAMESPACE, f"{public_url()}/enrollments/{enrollment_id}"))
+    return str(uuid.uuid5(_REGISTRATION_NAMESPACE, f"{public_base()}/enrollments/{enrollment_id}"))
 
 
 def timestamp(at: datetime) -> str:
@@ -67,17 +63,17 @@ def timestamp(at: datetime) -> str:
 
 
 def course_activity(course) -> dict:
-    return {"objectType": "Activity", "id": f"{public_url()}/courses/{course.code}",
+    return {"objectType": "Activity", "id": f"{public_base()}/courses/{course.code}",
             "definition": {"name": {"zh-CN": course.title}, "type": ACTIVITY_TYPES["course"]}}
 
 
 def lesson_activity(course, lesson) -> dict:
-    return {"objectType": "Activity", "id": f"{public_url()}/courses/{course.code}/lessons/{lesson.id}",
+    return {"objectType": "Activity", "id": f"{public_base()}/courses/{course.code}/lessons/{lesson.id}",
             "definition": {"name": {"zh-CN": lesson.title}, "type": ACTIVITY_TYPES["lesson"]}}
 
 
 def exam_activity(course) -> dict:
-    return {"objectType": "Activity", "id": f"{public_url()}/courses/{course.code}/exam",
+    return {"objectType": "Activity", "id": f"{public_base()}/courses/{course.code}/exam",
             "definition": {"name": {"zh-CN": f"{course.title} · 结业测验"}, "type": ACTIVITY_TYPES["assessment"]}}
 
 
@@ -85,7 +81,7 @@ def _context(course, enrollment_id: int, *, parent: bool) -> dict:
     context = {"registration": registration(enrollment_id),
                "platform": current_app.config["LMS_CERT_ISSUER_NAME"],
                "language": "zh-CN",
-               "extensions": {f"{public_url()}/xapi/extensions/course-version": course.version}}
+               "extensions": {f"{public_base()}/xapi/extensions/course-version": course.version}}
     if parent:
         context["contextActivities"] = {"parent": [course_activity(course)]}
     return context
