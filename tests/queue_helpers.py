@@ -18,7 +18,8 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from tests.conftest import ROOT, build_database, fresh_database, make_test_app
 
 CONSUMER = Path(sys.executable).with_name("huey_consumer")
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# One Redis database per concurrent run: LMS_TEST_REDIS_URL gives another one (the tests flush it).
+REDIS_URL = os.environ.get("LMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 @contextmanager
