@@ -184,7 +184,7 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_SMTP_PASSWORD", "", "SMTP login password"),
     Setting("LMS_SMTP_TLS", "none", "`none`, `starttls` or `ssl` (implicit TLS)", parse=_smtp_tls),
     Setting("LMS_MAIL_FROM", "noreply@localhost", "the sender of the platform's mail, e.g. "
-            "`公需科目平台 <noreply@example.gov.cn>`"),
+            "`Gongxu LMS <noreply@example.gov.cn>` (a display name in Chinese works too)"),
     Setting("LMS_SMS_SENDER", None, "how text messages go: `http` (a gateway, contract in docs/sms-gateway.md) or "
             "`console` (printed to the server's standard error, development only; refused with "
             "`LMS_ENV=production`); unset: no text messages", parse=_sms_sender),

@@ -350,7 +350,7 @@ def _parse_address(address: str) -> tuple[str, str]:
     """(channel, normalized address) of what an operator typed: an e-mail or a mobile number."""
     raw = (address or "").strip()
     try:
-        if "@" in raw or "＠" in raw:
+        if "@" in unicodedata.normalize("NFKC", raw):  # a full-width at sign too
             return Channel.MAIL, normalize_email(raw) or ""
         return Channel.SMS, normalize_mobile(raw)
     except IdentifierError as exc:

@@ -7,7 +7,7 @@ commit, retried with backoff like every outbox message, and its payload is erase
 delivered, has expired (``Undeliverable``: a code nobody can use any more is not sent) or is given
 up. Neither the text nor the address is ever written to a log.
 
-Mail goes over SMTP (``LMS_SMTP_*``). Text messages go through ``LMS_SMS_SENDER``:
+Mail goes over SMTP (``LMS_SMTP_HOST`` and the settings beside it). Text messages go through ``LMS_SMS_SENDER``:
 
 - ``http``: one JSON POST to ``LMS_SMS_GATEWAY_URL`` (the contract: docs/sms-gateway.md);
 - ``console``: printed to the server's standard error, for development. It is not a log handler,
