@@ -51,12 +51,18 @@ def queue(message: messages.PersonalMessage) -> OutboxMessage:
                        event_id=str(uuid.uuid4()), payload=sealed)
 
 
-def _open(message: OutboxMessage) -> dict:
-    """The message's content, or Undeliverable when it is gone (erased, another key) or expired."""
+def unseal(message: OutboxMessage) -> dict:
+    """The message's content (to, subject, text, purpose, expires_at), or Undeliverable when it is
+    gone (erased once sent) or was sealed with another key."""
     try:
-        content = json.loads(fernet(_KEY_PURPOSE).decrypt(message.payload.encode()))
+        return json.loads(fernet(_KEY_PURPOSE).decrypt(message.payload.encode()))
     except (InvalidToken, ValueError):
         raise Undeliverable("the message's content cannot be read (erased, or sealed with another key)") from None
+
+
+def _open(message: OutboxMessage) -> dict:
+    """The content of a message still worth sending; Undeliverable when it is gone or expired."""
+    content = unseal(message)
     if datetime.fromisoformat(content["expires_at"]) <= utcnow_naive():
         raise Undeliverable("expired before it could be sent: the code in it no longer works")
     return content
