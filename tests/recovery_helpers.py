@@ -1,6 +1,7 @@
 """Shared by the recovery tests: switch the ways of sending on, and read what was queued."""
 
 import re
+import socket
 
 from sqlalchemy import select
 
@@ -37,3 +38,32 @@ def secret_in(text: str) -> str:
 
 def last_secret(channel: str | None = None) -> str:
     return secret_in(queued(channel)[-1]["text"])
+
+
+class MailBox:
+    """A real SMTP server on loopback (aiosmtpd) keeping what it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages = []  # email.message.EmailMessage
+        box = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                from email import message_from_bytes, policy
+
+                box.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
+                return "250 Message accepted for delivery"
+
+        with socket.socket() as probe:  # aiosmtpd checks its server by connecting: it needs a real port
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()

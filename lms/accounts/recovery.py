@@ -48,7 +48,7 @@ from ..core.keys import keyed_hash
 from ..core.messages import Channel, PersonalMessage, queue_message
 from ..core.web import public_url
 from ..extensions import db
-from . import crypto, services, sessions
+from . import crypto, services, sessions, throttle
 from .identifiers import IdentifierError, normalize_email, normalize_mobile
 from .models import LoginFailure, RecoveryCode, RecoveryRequest, Role, User
 
@@ -198,7 +198,7 @@ def request_reset(login: str, channel: str, *, source: str | None, now: datetime
     now = now or utcnow_naive()
     config = current_app.config
     db.session.execute(delete(RecoveryRequest).where(RecoveryRequest.at < now - _KEEP))
-    if source:
+    if throttle.counted_source(source):
         recent = db.session.scalar(select(func.count(RecoveryRequest.id)).where(
             RecoveryRequest.source == source, RecoveryRequest.at > _window_start(now)))
         if recent >= config["LMS_RECOVERY_PER_SOURCE"]:
