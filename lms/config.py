@@ -274,6 +274,8 @@ FIXED: dict[str, tuple[object, str]] = {
     "CATALOG_PAGE_SIZE": (12, "courses per catalog page"),
     "LMS_SEARCH_PAGE_SIZE": (10, "results per search page"),
     "LMS_PASSWORD_METHOD": ("scrypt", "password hashing (tests and benchmarks use a fast one)"),
+    "LMS_RECOVERY_ANSWER_SECONDS": (0.25, "a password-reset request is answered no sooner than this after it "
+                                          "arrives, so that whether an account exists does not show in the time"),
 }
 
 # app.config key → meaning: computed by load_config() or settle_config() from the settings above.

@@ -83,6 +83,9 @@ class OutgoingRequest:
     extensions: dict = field(default_factory=dict)
     # An audit event (action, detail) written with the outcome, in the transaction that records it.
     audit: tuple[str, dict] | None = None
+    # Whether a refusal's response body is kept in ``last_error`` (and logged): not when the
+    # receiver might echo a secret of the request (an SMS gateway echoing the text with its code).
+    quote_response: bool = True
 
 
 @dataclass
@@ -224,7 +227,7 @@ def send(request: "OutgoingRequest | Transport") -> tuple[bool, int | None, str 
     status = response.status_code
     if 200 <= status < 300 or status in request.also_delivered:
         return True, status, None
-    text = response.text[:500]
+    text = response.text[:500] if request.quote_response else "(response body not kept)"
     if 400 <= status < 500 and status != 429:
         return False, status, f"HTTP {status} (the receiver refused the request; check its URL and settings): {text}"
     return False, status, f"HTTP {status}: {text}"

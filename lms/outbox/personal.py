@@ -146,7 +146,7 @@ def build_text(message: OutboxMessage) -> "OutgoingRequest | ConsoleText":
     if _config("LMS_SMS_GATEWAY_KEY"):
         headers["Authorization"] = f"Bearer {_config('LMS_SMS_GATEWAY_KEY')}"
     body = json.dumps(gateway_body(message, content), ensure_ascii=False).encode()
-    return OutgoingRequest(url=_config("LMS_SMS_GATEWAY_URL"), body=body, headers=headers)
+    return OutgoingRequest(url=_config("LMS_SMS_GATEWAY_URL"), body=body, headers=headers, quote_response=False)
 
 
 def connect() -> None:

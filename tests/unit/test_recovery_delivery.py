@@ -35,9 +35,11 @@ class Gateway:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 gateway.received.append((dict(self.headers), json.loads(body)))
+                echo = body if gateway.status >= 400 else b""  # a careless gateway echoes what it got
                 self.send_response(gateway.status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(echo)))
                 self.end_headers()
+                self.wfile.write(echo)
 
             def log_message(self, *args):
                 pass
@@ -123,6 +125,8 @@ def test_the_sms_gateway_receives_the_documented_json(app, db_session, monkeypat
             db_session.commit()
             gateway.status = 503
             assert deliver_due().retrying == 1
+            code = secret_in(gateway.received[0][1]["text"])
+            assert "HTTP 503" in _message("sms").last_error and code not in _message("sms").last_error
         gateway.status = 200
         with freeze(T0 + timedelta(minutes=5)):
             assert deliver_due().delivered == 1
@@ -133,8 +137,7 @@ def test_the_sms_gateway_receives_the_documented_json(app, db_session, monkeypat
     assert set(body) == {"id", "to", "text", "purpose", "expires_at"}
     assert body["to"] == person.mobile and body["purpose"] == "reset"
     assert body["expires_at"].startswith("2026-03-02T01:10:00") and body["expires_at"].endswith("Z")
-    code = secret_in(body["text"])
-    assert _message("sms").payload == ""
+    assert secret_in(body["text"]) == code and _message("sms").payload == ""
     with freeze(T0 + timedelta(minutes=6)):
         assert recovery.reset_with_code(person.mobile, code, NEW).user is person
 
