@@ -92,7 +92,8 @@ class OutgoingMail:
                 refused = smtp.send_message(self.message)
         except smtplib.SMTPResponseException as exc:
             return False, exc.smtp_code, f"SMTP {exc.smtp_code}: {exc.__class__.__name__}"
-        except (OSError, smtplib.SMTPException) as exc:  # connection refused, timeout, TLS, recipients refused
+        # Connection refused, timeout, TLS, recipients refused; an address the server cannot take (ValueError).
+        except (OSError, smtplib.SMTPException, ValueError) as exc:
             return False, None, f"{exc.__class__.__name__} talking to {host}:{port}"
         if refused:
             return False, None, "the mail server refused the recipient"
