@@ -1,6 +1,7 @@
 import time
 from datetime import UTC
 
+from cryptography.fernet import InvalidToken
 from flask import (
     Blueprint,
     abort,
@@ -22,7 +23,7 @@ from ..core.forms import run_form
 from ..core.messages import Channel
 from ..core.web import commit, roles_required, safe_next_url
 from ..extensions import db, limiter
-from . import recovery, services, sessions, throttle
+from . import crypto, recovery, services, sessions, throttle
 from .forms import (
     ChangePasswordForm,
     ForgotPasswordForm,
@@ -232,8 +233,9 @@ def forgot_password():
                                   minutes=requested.value.wait_minutes))
     elif requested:
         # The same answer whatever the account: the next page says what happens *if* it exists.
-        session["recovery_login"] = form.login.data.strip()[:254]
         if form.channel.data == Channel.SMS:
+            # Typed again on the next page for them; sealed, since it may be an ID number.
+            session["recovery_login"] = crypto.encrypt(form.login.data.strip()[:254])
             flash(_("如果该账号存在并登记了手机号，验证码已发送到该手机，%(minutes)d 分钟内有效。",
                     minutes=current_app.config["LMS_RESET_CODE_MINUTES"]), "info")
             return redirect(url_for("accounts.reset_with_code"))
@@ -260,8 +262,11 @@ def _after_reset():
 @limiter.limit(_recovery_limit, methods=["POST"])
 def reset_with_code():
     form = ResetWithCodeForm()
-    if not form.is_bound:
-        form.login.data = session.get("recovery_login", "")
+    if not form.is_bound and session.get("recovery_login"):
+        try:
+            form.login.data = crypto.decrypt(session["recovery_login"])
+        except InvalidToken:  # sealed under another LMS_DATA_KEY: the person types it
+            session.pop("recovery_login")
     reset = run_form(form, lambda: recovery.reset_with_code(form.login.data, form.code.data, form.password.data),
                      field="code")
     if reset and reset.value.user is not None:

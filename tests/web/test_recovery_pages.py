@@ -189,3 +189,16 @@ def test_an_operator_sends_a_reset_to_a_new_address_and_unlocks(client, login, c
     actions = set(db_session.scalars(select(AuditEvent.action).where(AuditEvent.actor_id == admin.id)))
     assert {"user.reset_sent_to_address", "user.unlocked"} <= actions
     assert db_session.scalar(select(func.count(RecoveryCode.id)).where(RecoveryCode.sent_by_id == admin.id)) == 1
+
+
+def test_the_login_kept_for_the_code_page_is_sealed_in_the_session(app, client, csrf_token, person, db_session):
+    from lms.accounts import crypto
+
+    with app.app_context():
+        typed = crypto.decrypt(person.id_number_encrypted)
+    _post(client, csrf_token, "/password/forgot", {"login": typed, "channel": "sms"})
+    cookie = client.get_cookie("session").value
+    with app.test_request_context():
+        stored = app.session_interface.get_signing_serializer(app).loads(cookie)
+    assert typed not in str(stored)
+    assert f'value="{typed}"' in client.get("/password/code").get_data(as_text=True)
