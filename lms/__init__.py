@@ -108,6 +108,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .core import jobs
     from .exports import tasks as _export_tasks  # noqa: F401
     from .media import tasks as _media_tasks  # noqa: F401
+    from .outbox import personal as outbox_personal
     from .outbox import tasks as outbox_tasks
     from .search import services as search
     from .search import tasks as search_tasks
@@ -118,6 +119,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     search.init_jieba(os.path.join(app.instance_path, "jieba-cache"))
     search_tasks.connect(app)
     outbox_tasks.connect()
+    outbox_personal.connect()  # mail and text messages to a person (senders "mail", "sms")
     webhooks.connect_signals()  # credit record events → webhook messages (sender "webhook")
     xapi.connect_signals()  # learning events → statements (sender "xapi")
     certificates.connect_signals()

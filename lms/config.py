@@ -66,6 +66,20 @@ def _on(value: str) -> bool:
     return value == "1"
 
 
+def _smtp_tls(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ("none", "starttls", "ssl"):
+        raise ValueError(f"LMS_SMTP_TLS must be none, starttls or ssl, not {value!r}.")
+    return value
+
+
+def _sms_sender(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ("http", "console"):
+        raise ValueError(f"LMS_SMS_SENDER must be http or console, not {value!r}.")
+    return value
+
+
 def _in_instance(name: str) -> Callable[[str], str]:
     return lambda instance_path: str(Path(instance_path) / name)
 
@@ -162,6 +176,32 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_KNOWN_DEVICE_DAYS", "180", "a browser where the account signed in before keeps its own failure "
             "count this long", parse=int),
     Setting("LMS_REGISTER_RATE_LIMIT", "20 per hour", "registrations per address"),
+    # Account recovery and contact verification (lms/accounts/recovery.py).
+    Setting("LMS_SMTP_HOST", None, "the mail server that sends password-reset links and verification codes; "
+            "unset: no mail is sent and the reset page offers text messages only"),
+    Setting("LMS_SMTP_PORT", "25", "its port (587 with `starttls`, 465 with `ssl`)", parse=int),
+    Setting("LMS_SMTP_USER", "", "SMTP login user (empty: no login)"),
+    Setting("LMS_SMTP_PASSWORD", "", "SMTP login password"),
+    Setting("LMS_SMTP_TLS", "none", "`none`, `starttls` or `ssl` (implicit TLS)", parse=_smtp_tls),
+    Setting("LMS_MAIL_FROM", "noreply@localhost", "the sender of the platform's mail, e.g. "
+            "`Gongxu LMS <noreply@example.gov.cn>` (a display name in Chinese works too)"),
+    Setting("LMS_SMS_SENDER", None, "how text messages go: `http` (a gateway, contract in docs/sms-gateway.md) or "
+            "`console` (printed to the server's standard error, development only; refused with "
+            "`LMS_ENV=production`); unset: no text messages", parse=_sms_sender),
+    Setting("LMS_SMS_GATEWAY_URL", None, "the SMS gateway's endpoint (`LMS_SMS_SENDER=http`)"),
+    Setting("LMS_SMS_GATEWAY_KEY", "", "the bearer key sent to the SMS gateway"),
+    Setting("LMS_RESET_LINK_MINUTES", "30", "a password-reset link by mail works this long, once", parse=int),
+    Setting("LMS_RESET_CODE_MINUTES", "10", "a six-digit code by text message (or a verification code) works "
+            "this long, once", parse=int),
+    Setting("LMS_RECOVERY_CODE_ATTEMPTS", "5", "wrong entries that end a code", parse=int),
+    Setting("LMS_RECOVERY_PER_ACCOUNT", "5", "codes and links sent to one account, and to one address, per "
+            "`LMS_RECOVERY_WINDOW_MINUTES`; further requests get the same answer and send nothing", parse=int),
+    Setting("LMS_RECOVERY_PER_SOURCE", "20", "reset requests from one client address per "
+            "`LMS_RECOVERY_WINDOW_MINUTES` (whether or not they name an account)", parse=int),
+    Setting("LMS_RECOVERY_WINDOW_MINUTES", "60", "the window of the two limits above", parse=int),
+    Setting("LMS_RECOVERY_RATE_LIMIT", "10 per minute", "posts to the reset pages per address (a flood guard)"),
+    Setting("LMS_VERIFY_CONTACT", "0", "`1`: after registration the person is asked to confirm their mobile "
+            "number or e-mail with a code sent there", parse=_on),
     # Certificates.
     Setting("LMS_CERT_ISSUER_CODE", "GX", "issuer in certificate numbers (2-6 capitals or digits: `GX` + year + "
             "sequence + MOD 37-2 check character)"),
@@ -234,6 +274,8 @@ FIXED: dict[str, tuple[object, str]] = {
     "CATALOG_PAGE_SIZE": (12, "courses per catalog page"),
     "LMS_SEARCH_PAGE_SIZE": (10, "results per search page"),
     "LMS_PASSWORD_METHOD": ("scrypt", "password hashing (tests and benchmarks use a fast one)"),
+    "LMS_RECOVERY_ANSWER_SECONDS": (0.25, "a password-reset request is answered no sooner than this after it "
+                                          "arrives, so that whether an account exists does not show in the time"),
 }
 
 # app.config key → meaning: computed by load_config() or settle_config() from the settings above.
@@ -318,6 +360,12 @@ def settle_config(config) -> list[str]:
             config[key] = production
     if not production:
         return []
+    if config.get("LMS_SMS_SENDER") == "console":
+        # The console sender prints one-time codes; a production server's output ends in its logs.
+        raise ValueError("LMS_SMS_SENDER=console prints reset codes to the server's output and is refused with "
+                         "LMS_ENV=production; set LMS_SMS_SENDER=http and LMS_SMS_GATEWAY_URL.")
+    if config.get("LMS_SMS_SENDER") == "http" and not config.get("LMS_SMS_GATEWAY_URL"):
+        raise ValueError("LMS_SMS_SENDER=http needs LMS_SMS_GATEWAY_URL.")
     public_url = str(config.get("LMS_PUBLIC_URL") or "")
     config["PREFERRED_URL_SCHEME"] = "http" if public_url.startswith("http://") else "https"
     warnings = []

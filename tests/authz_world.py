@@ -236,6 +236,7 @@ def build(app) -> World:
     for role, token in tokens.items():
         identities[role] = Identity(bearer=token)
     ids["learner_login"] = _login_session_id(app, user_ids["learner"])
+    ids["learner_user"] = user_ids["learner"]
     return World(ids=ids, identities=identities, files={"pdf": pdf, "jpeg": _jpeg()})
 
 

@@ -22,6 +22,7 @@ INTEGRATION_NAMES = frozenset({
     "app_process",  # the app in a process of its own (tests/app_process.py)
     "Popen",  # any other long-lived process
     "Thread", "ThreadPoolExecutor",
+    "Controller",  # aiosmtpd's SMTP server, which runs in a thread of its own
 })
 BROWSER_FIXTURES = frozenset({"page", "browser", "context"})
 

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectChoice, SelectField, StringField
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Optional, ValidationError
 
 from ..core.forms import Form
 
@@ -61,3 +61,56 @@ class ChangePasswordForm(Form):
     password_confirm = PasswordField(_l("确认新密码"), validators=[
         DataRequired(_l("请再次输入新密码。")), EqualTo("password", _l("两次输入的密码不一致。"))],
         render_kw={"autocomplete": "new-password"})
+
+
+class ForgotPasswordForm(Form):
+    login = StringField(_l("身份证号 / 手机号 / 邮箱"), validators=[DataRequired(_l("请填写注册时的身份证号、手机号或电子邮箱。")),
+                                                          Length(max=254)],
+                        render_kw={"autocomplete": "username", "spellcheck": "false"})
+    channel = RadioField(_l("找回方式"), validators=[DataRequired(_l("请选择找回方式。"))], choices=[])
+
+
+class ResetWithCodeForm(Form):
+    login = StringField(_l("身份证号 / 手机号 / 邮箱"), validators=[DataRequired(_l("请填写申请找回时填写的账号。")),
+                                                          Length(max=254)],
+                        render_kw={"autocomplete": "username", "spellcheck": "false"})
+    code = StringField(_l("短信验证码"), validators=[DataRequired(_l("请输入收到的 6 位数字验证码。")), Length(max=20)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 12})
+    password = PasswordField(_l("新密码"), validators=[DataRequired(_l("请填写新密码。"))],
+                             render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(_l("确认新密码"), validators=[
+        DataRequired(_l("请再次输入新密码。")), EqualTo("password", _l("两次输入的密码不一致。"))],
+        render_kw={"autocomplete": "new-password"})
+
+
+class ResetWithLinkForm(Form):
+    # Filled in by static/js/reset-link.js from the link's #fragment, which browsers never send to a
+    # server: the secret stays out of every access log and Referer header.
+    token = HiddenField(validators=[Length(max=400)])
+    password = PasswordField(_l("新密码"), validators=[DataRequired(_l("请填写新密码。"))],
+                             render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(_l("确认新密码"), validators=[
+        DataRequired(_l("请再次输入新密码。")), EqualTo("password", _l("两次输入的密码不一致。"))],
+        render_kw={"autocomplete": "new-password"})
+
+
+class VerifyContactForm(Form):
+    channel = HiddenField(validators=[AnyOf(("mail", "sms"))])
+    code = StringField(_l("验证码"), validators=[DataRequired(_l("请输入收到的 6 位数字验证码。")), Length(max=20)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 12})
+
+
+class SendVerificationForm(Form):
+    channel = HiddenField(validators=[AnyOf(("mail", "sms"))])
+
+
+class SendResetToAddressForm(Form):
+    address = StringField(_l("新的电子邮箱或手机号"),
+                          validators=[DataRequired(_l("请填写新的电子邮箱或手机号。")), Length(max=254)],
+                          render_kw={"autocomplete": "off", "spellcheck": "false"})
+    checked = BooleanField(_l("我已核实申请人的身份（如核对身份证件），并确认这个地址属于本人"),
+                           validators=[DataRequired(_l("请先核实申请人的身份。"))])
+
+
+class UnlockForm(Form):
+    pass

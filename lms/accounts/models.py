@@ -78,6 +78,9 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None]
     # Part of the login session's user id: raising it (a password change) ends every other session.
     login_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the person proved they receive mail / text messages there (a code sent to it was entered).
+    email_verified_at: Mapped[datetime | None]
+    mobile_verified_at: Mapped[datetime | None]
 
     employer: Mapped[Organization | None] = relationship()
     region: Mapped[Region | None] = relationship()
@@ -173,3 +176,42 @@ class RoleGrant(db.Model):
     user: Mapped[User] = relationship(back_populates="role_grants", foreign_keys=[user_id])
     organization: Mapped[Organization | None] = relationship()
     region: Mapped[Region | None] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """A one-time secret sent to a person: a password-reset link or code, or a code that verifies a
+    mobile number or e-mail address (lms/accounts/recovery.py). Only a keyed hash of the secret is
+    kept; it works once, before ``expires_at``, for its own account, and a code dies after
+    ``LMS_RECOVERY_CODE_ATTEMPTS`` wrong tries."""
+
+    __tablename__ = "recovery_code"
+    __table_args__ = (Index("ix_recovery_code_user_id_created_at", "user_id", "created_at"),
+                      Index("ix_recovery_code_destination_hash_created_at", "destination_hash", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))  # "reset", "verify_email", "verify_mobile"
+    channel: Mapped[str] = mapped_column(String(8))  # "mail" (a link, or a code to verify) or "sms" (a code)
+    # Where it was sent: a keyed hash (rate limits per address) and a masked form (audit, pages).
+    destination_hash: Mapped[str] = mapped_column(String(64))
+    destination_masked: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # An operator who sent it to an address they entered (for someone without working mail or phone).
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+
+class RecoveryRequest(db.Model):
+    """One request for a reset, whether or not it named an account: what the per-address limit
+    counts (kept 30 days)."""
+
+    __tablename__ = "recovery_request"
+    __table_args__ = (Index("ix_recovery_request_source_at", "source", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str | None] = mapped_column(String(45))  # the client address
+    at: Mapped[datetime] = mapped_column(default=utcnow_naive, index=True)
+

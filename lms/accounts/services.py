@@ -106,7 +106,7 @@ def _clean_person(data: PersonData) -> dict:
 
 def _check_unique(id_hash: str, mobile: str | None, email: str | None) -> None:
     if db.session.scalar(select(User.id).where(User.id_number_hash == id_hash)):
-        raise Conflict(_("该身份证号已注册。请用注册时的手机号、电子邮箱或身份证号登录；如忘记密码，请联系平台管理员重置。"),
+        raise Conflict(_("该身份证号已注册。请用注册时的手机号、电子邮箱或身份证号登录；如忘记密码，请点击页面下方的“忘记密码？”，通过邮箱或短信找回。"),
                        field="id_number")
     if mobile and db.session.scalar(select(User.id).where(User.mobile == mobile)):
         raise Conflict(_("该手机号已被其他账号使用。"), field="mobile")

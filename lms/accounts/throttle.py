@@ -123,7 +123,7 @@ def _count(*conditions) -> tuple[int, datetime | None]:
                               .where(*conditions)).one()
 
 
-def _counted_source(source: str | None) -> bool:
+def counted_source(source: str | None) -> bool:
     try:
         return bool(source) and not ipaddress.ip_address(source).is_loopback
     except ValueError:
@@ -135,7 +135,7 @@ def wait_seconds(user: User | None, *, source: str | None, device: str | None, n
     with this browser's ``device`` id (None: not known for this account) has to wait."""
     config = current_app.config
     waits = [0]
-    if device is None and _counted_source(source):
+    if device is None and counted_source(source):
         count, last = _count(LoginFailure.source == source,
                              LoginFailure.at > now - timedelta(seconds=config["LMS_LOGIN_SOURCE_WINDOW_SECONDS"]))
         waits.append(_wait(count, last, now, free=config["LMS_LOGIN_SOURCE_FREE_FAILURES"]))

@@ -40,6 +40,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import httpx
 from flask import current_app
@@ -82,6 +83,9 @@ class OutgoingRequest:
     extensions: dict = field(default_factory=dict)
     # An audit event (action, detail) written with the outcome, in the transaction that records it.
     audit: tuple[str, dict] | None = None
+    # Whether a refusal's response body is kept in ``last_error`` (and logged): not when the
+    # receiver might echo a secret of the request (an SMS gateway echoing the text with its code).
+    quote_response: bool = True
 
 
 @dataclass
@@ -162,18 +166,33 @@ def backoff_seconds(attempts: int) -> float:
     return full * random.uniform(0.5, 1.0)
 
 
+class Transport(Protocol):
+    """What a sender may build besides an HTTP request (an e-mail over SMTP, a line on the console):
+    it sends itself and says how it went, as :func:`send` does for HTTP."""
+
+    audit: tuple[str, dict] | None
+
+    def send(self) -> tuple[bool, int | None, str | None]: ...
+
+
 # channel → the function that builds a message's request when it is sent
-_senders: dict[str, Callable[[OutboxMessage], OutgoingRequest]] = {}
+_senders: dict[str, Callable[[OutboxMessage], "OutgoingRequest | Transport"]] = {}
+# Channels whose payload holds a secret (a one-time code): erased once the message is delivered,
+# undeliverable or failed, so the secret does not outlive its use in the database.
+_private: set[str] = set()
 
 
-def sender(channel: str):
+def sender(channel: str, *, private: bool = False):
     """Register the request builder of a kind of message (``@sender("webhook")``). It raises
-    :class:`Undeliverable` or :class:`NotReady` when the message cannot be sent (now)."""
+    :class:`Undeliverable` or :class:`NotReady` when the message cannot be sent (now). ``private``:
+    the payload is erased when the message leaves the ``pending`` state."""
 
-    def register(build: Callable[[OutboxMessage], OutgoingRequest]):
+    def register(build: Callable[[OutboxMessage], "OutgoingRequest | Transport"]):
         if _senders.get(channel, build) is not build:
             raise ValueError(f"outbox channel {channel!r} has a sender already")
         _senders[channel] = build
+        if private:
+            _private.add(channel)
         return build
 
     return register
@@ -184,15 +203,18 @@ def channels() -> list[str]:
     return sorted(_senders)
 
 
-def build_request(message: OutboxMessage) -> OutgoingRequest:
+def build_request(message: OutboxMessage) -> "OutgoingRequest | Transport":
     build = _senders.get(message.channel)
     if build is None:
         raise Undeliverable(f"unknown channel {message.channel!r}")
     return build(message)
 
 
-def send(request: OutgoingRequest) -> tuple[bool, int | None, str | None]:
-    """POST the request; (delivered, HTTP status or None, error text or None)."""
+def send(request: "OutgoingRequest | Transport") -> tuple[bool, int | None, str | None]:
+    """POST the request (or let another transport send itself); (delivered, HTTP status or None,
+    error text or None)."""
+    if not isinstance(request, OutgoingRequest):
+        return request.send()
     timeout = float(_config("LMS_OUTBOX_TIMEOUT_SECONDS"))
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
@@ -205,7 +227,7 @@ def send(request: OutgoingRequest) -> tuple[bool, int | None, str | None]:
     status = response.status_code
     if 200 <= status < 300 or status in request.also_delivered:
         return True, status, None
-    text = response.text[:500]
+    text = response.text[:500] if request.quote_response else "(response body not kept)"
     if 400 <= status < 500 and status != 429:
         return False, status, f"HTTP {status} (the receiver refused the request; check its URL and settings): {text}"
     return False, status, f"HTTP {status}: {text}"
@@ -222,7 +244,7 @@ def deliver_message(message_id: int) -> str:
     if message is None or message.status != OutboxStatus.PENDING:
         db.session.commit()
         return message.status if message is not None else "missing"
-    attempts = message.attempts
+    attempts, channel = message.attempts, message.channel
     request, undeliverable = None, False
     try:
         request = build_request(message)
@@ -245,6 +267,8 @@ def deliver_message(message_id: int) -> str:
         values.update(status=OutboxStatus.FAILED)
     else:
         values.update(next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)))
+    if channel in _private and "status" in values:
+        values["payload"] = ""
     # Only while still ours: a message an operator changed meanwhile is left as they set it.
     db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id,
                                                    OutboxMessage.status == OutboxStatus.PENDING,

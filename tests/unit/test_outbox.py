@@ -360,7 +360,7 @@ def test_the_sweep_runs_every_minute_in_the_default_worker(app, tmp_path):
 
 
 def test_kinds_of_message_register_their_sender_and_an_unknown_one_is_undeliverable(db_session, app, ctx):
-    assert outbox_delivery.channels() == sorted([WEBHOOK, XAPI])
+    assert outbox_delivery.channels() == sorted([WEBHOOK, XAPI, "mail", "sms"])
     with pytest.raises(ValueError, match="has a sender already"):
         outbox_delivery.sender(XAPI)(lambda message: None)
     message = add_message(channel="fax", event_type="fax.sent", event_id=str(uuid.uuid4()), payload={"id": "x"})

@@ -69,8 +69,8 @@ def test_duplicate_id_number(client, csrf_token, db_session, make_user):
     make_user(id_number=ID)
     html = _post_bad(client, csrf_token, db_session, mobile="13700000000")
     assert "该身份证号已注册" in html
-    # It points only to what exists: signing in, and an operator's reset (flask users reset-password).
-    assert "找回密码" not in html and "联系平台管理员重置" in html
+    # It points to what exists: signing in, and the 忘记密码 page linked below the form.
+    assert "忘记密码？" in html and 'href="/password/forgot"' in html
 
 
 def test_missing_csrf_token_keeps_what_was_typed(client, csrf_token, db_session):

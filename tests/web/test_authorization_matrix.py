@@ -72,6 +72,20 @@ accounts.logout_everywhere         POST   /sessions/logout-all                  
 accounts.logout_device             POST   /sessions/{learner_login}/logout                    login 302   404   404   404   404   404   404   404   404   404
 accounts.profile                   GET    /profile                                            login 200   200   200   200   200   200   200   200   200   200
 accounts.profile                   POST   /profile                                            login 200   200   200   200   200   200   200   200   200   200
+accounts.forgot_password           GET    /password/forgot                                    200   200   200   200   200   200   200   200   200   200   200
+accounts.forgot_password           POST   /password/forgot                                    302   302   302   302   302   302   302   302   302   302   302
+accounts.reset_sent                GET    /password/sent                                      200   200   200   200   200   200   200   200   200   200   200
+accounts.reset_with_code           GET    /password/code                                      200   200   200   200   200   200   200   200   200   200   200
+accounts.reset_with_code           POST   /password/code                                      400   400   400   400   400   400   400   400   400   400   400
+accounts.reset_with_link           GET    /password/reset                                     200   200   200   200   200   200   200   200   200   200   200
+accounts.reset_with_link           POST   /password/reset                                     400   400   400   400   400   400   400   400   400   400   400
+accounts.verify_contact            GET    /profile/verify                                     login 200   200   200   200   200   200   200   200   200   200
+accounts.verify_contact            POST   /profile/verify                                     login 400   400   400   400   400   400   400   400   400   400
+accounts.send_verification         POST   /profile/verify/send                                login 302!  302!  302!  302!  302!  302!  302!  302!  302!  302!
+accounts.admin_recovery            GET    /accounts/{learner_user}/recovery                   login 403   403   403   403   403   403   403   403   403   200
+accounts.admin_recovery            POST   /accounts/{learner_user}/recovery                   login 403   403   403   403   403   403   403   403   403   400
+accounts.admin_recovery~missing    GET    /accounts/99999999/recovery                         login 403   403   403   403   403   403   403   403   403   404
+accounts.admin_unlock              POST   /accounts/{learner_user}/unlock                     login 403   403   403   403   403   403   403   403   403   302
 # ---- learning (pages)
 learning.my_learning               GET    /my/learning                                        login 200   200   200   200   200   200   200   200   200   200
 learning.enrol                     POST   /learn/{published_code}/enrol                       login 302   302   302   302   302   302   302   302   302   302
@@ -203,6 +217,13 @@ REQUESTS = {
     "accounts.logout_everywhere:POST": dict(to="/login"),
     "accounts.logout_device": dict(to="/"),
     "accounts.profile:POST": dict(form={}),
+    "accounts.forgot_password:POST": dict(form={"login": "13650009999", "channel": "sms"}, to="/password/code"),
+    "accounts.reset_with_code:POST": dict(form={}),
+    "accounts.reset_with_link:POST": dict(form={}),
+    "accounts.verify_contact:POST": dict(form={}),
+    "accounts.send_verification": dict(form={}, to="/profile/verify"),
+    "accounts.admin_recovery:POST": dict(form={}),
+    "accounts.admin_unlock": dict(to="/accounts/"),
     "learning.enrol": dict(to="/learn/GX-NS-001"),
     "learning.course_home": dict(to="/learn/GX-NS-001/"),
     "learning.start_exam": dict(to="/learn/GX-NS-001/exam"),
@@ -308,7 +329,9 @@ assert set(REQUESTS) <= {r.name for r in ALL_ROWS}, set(REQUESTS) - {r.name for 
 def app(tmp_path_factory):
     """An app on a database of its own: the world is committed once, each case rolls back."""
     with committed_app(tmp_path_factory.mktemp("authz"), "authz", packages=("GX-NS-001", "GX-DT-002"),
-                       LMS_WEBHOOK_ALLOW_HTTP=True, LMS_WEBHOOK_ALLOW_PRIVATE=True) as application:
+                       LMS_WEBHOOK_ALLOW_HTTP=True, LMS_WEBHOOK_ALLOW_PRIVATE=True,
+                       # 找回密码 offers the ways that are configured: both, so every page has its form.
+                       LMS_SMTP_HOST="127.0.0.1", LMS_SMS_SENDER="console") as application:
         yield application
 
 
