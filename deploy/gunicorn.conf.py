@@ -18,10 +18,11 @@ bind = "127.0.0.1:8000"
 workers = 2
 worker_class = "sync"
 timeout = 60
-# Application logs go to stderr in LMS_LOG_FORMAT; gunicorn's access log would repeat each request
-# without its id, so it stays off (the request line is in the metrics and the app's own lines).
+# The app writes one line per request itself (LMS_ACCESS_LOG), in LMS_LOG_FORMAT and with the
+# request id; gunicorn's own access log would repeat it without, so it stays off.
 accesslog = None
 errorlog = "-"
+os.environ.setdefault("LMS_ACCESS_LOG", "1")
 
 _instance = Path(os.environ.get("LMS_INSTANCE_PATH") or Path(__file__).resolve().parent.parent / "instance")
 multiprocess_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_instance / "prometheus")))

@@ -236,6 +236,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_LOG_FORMAT", "text", "`text` (readable in a terminal) or `json` (one object per line: time, level, "
             "logger, message, request_id); every line names its request's `X-Request-ID`, jobs the request that "
             "enqueued them", parse=_log_format),
+    Setting("LMS_ACCESS_LOG", "0", "`1` logs one line per request (logger `lms.access`: method, path without the "
+            "query, endpoint, status, milliseconds, request_id); `deploy/gunicorn.conf.py` turns it on", parse=_on),
     Setting("LMS_METRICS_TOKEN", None, "a scrape of `/metrics` with `Authorization: Bearer <token>` is let in"),
     Setting("LMS_METRICS_ALLOW", "", "networks whose scrapes of `/metrics` are let in without the token, e.g. "
             "`10.0.0.0/8, 127.0.0.1` (the client address as the app sees it: behind a proxy set "

@@ -7,6 +7,8 @@
 - A job enqueued during the request carries the id with it (:mod:`lms.core.jobs` adds it to the
   task and sets it again around the job in the worker), so the worker's lines for that job name
   the same request.
+- ``LMS_ACCESS_LOG=1`` adds one line per request (logger ``lms.access``: method, path without
+  the query string, which may hold a download token, endpoint, status, milliseconds).
 - ``LMS_LOG_FORMAT=json`` writes one JSON object per line (time, level, logger, message,
   request_id, and the exception when there is one); ``text`` (the default) stays readable in a
   terminal.
@@ -17,10 +19,11 @@ import json
 import logging
 import re
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a proxy or client may hand us: short, and nothing that could forge a log line or a header.
@@ -70,6 +73,9 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", None),
             "process": record.process,
         }
+        http = getattr(record, "http", None)
+        if http is not None:
+            entry["http"] = http
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -122,10 +128,25 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def take_request_id():
         g.request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER)) or new_request_id()
+        g.request_clock = time.perf_counter()
 
     @app.after_request
     def give_request_id(response):
         rid = g.get("request_id")
         if rid is not None:
             response.headers[REQUEST_ID_HEADER] = rid
+        if current_app.config["LMS_ACCESS_LOG"]:
+            _log_access(response)
         return response
+
+
+def _log_access(response) -> None:
+    started = g.get("request_clock")
+    millis = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
+    rule = request.url_rule
+    http = {"method": request.method, "path": request.path, "endpoint": rule.endpoint if rule else None,
+            "status": response.status_code, "ms": millis}
+    _access.info("%s %s %s %sms", request.method, request.path, response.status_code, millis, extra={"http": http})
+
+
+_access = logging.getLogger("lms.access")
