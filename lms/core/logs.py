@@ -28,6 +28,7 @@ from flask import Flask, current_app, g, has_request_context, request
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a proxy or client may hand us: short, and nothing that could forge a log line or a header.
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
+NO_REQUEST = "-"  # the request_id of lines outside any request or job (JSON: null)
 
 # The id of the job this thread is running (the worker); a request's id lives in ``g``.
 _job_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_request_id", default=None)
@@ -70,7 +71,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
+            "request_id": _or_none(getattr(record, "request_id", None)),
             "process": record.process,
         }
         http = getattr(record, "http", None)
@@ -81,6 +82,10 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _or_none(request_id: str | None) -> str | None:
+    return None if request_id in (None, NO_REQUEST) else request_id
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
@@ -94,7 +99,7 @@ def _install_record_factory() -> None:
 
     def record_with_request_id(*args, **kwargs):
         record = previous(*args, **kwargs)
-        record.request_id = current_request_id() or "-"
+        record.request_id = current_request_id() or NO_REQUEST
         return record
 
     record_with_request_id.adds_request_id = True
