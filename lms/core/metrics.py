@@ -41,6 +41,7 @@ REQUEST_SECONDS = Histogram(
     ["endpoint", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 
+_timers: dict[tuple[str, str, str], object] = {}  # the histogram's children, looked up once each
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _sources: dict[str, Callable[[], Iterable[Metric]]] = {}
 
@@ -139,6 +140,9 @@ def init_app(app: Flask) -> None:
         if started is not None:
             rule = request.url_rule
             method = request.method if request.method in _METHODS else "other"  # a bounded set of labels
-            REQUEST_SECONDS.labels(rule.endpoint if rule is not None else "unmatched", method,
-                                   str(response.status_code)).observe(time.perf_counter() - started)
+            key = (rule.endpoint if rule is not None else "unmatched", method, str(response.status_code))
+            timer = _timers.get(key)
+            if timer is None:
+                timer = _timers.setdefault(key, REQUEST_SECONDS.labels(*key))
+            timer.observe(time.perf_counter() - started)
         return response
