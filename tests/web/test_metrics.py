@@ -145,3 +145,22 @@ def test_a_bad_allow_list_stops_start_up():
     with pytest.raises(ValueError, match="LMS_METRICS_ALLOW"):
         _networks("10.0.0.300/8")
     assert _networks("") == ()
+
+
+def test_a_beat_after_the_password_changed_elsewhere_counts_as_login_ended(
+        app, scraping, learner, client_factory, db_session):
+    client, c, token = learner
+    scraper = client_factory()
+    sid = client.post("/api/v1/learning/sessions", json={"lesson_id": c.lessons[0].id},
+                      headers={"X-CSRFToken": token}).json["session_id"]
+    before = samples(scraper)
+    from lms.accounts.models import User
+    from lms.learning.models import PlaySession
+
+    user = db_session.get(User, db_session.get(PlaySession, sid).user_id)
+    user.login_epoch += 1  # what a password change on another device does
+    db_session.commit()
+    assert _beat(client, {"session_id": sid, "seq": 1, "position": 1, "segments": [[0, 1]]}, token).status_code == 403
+    after = samples(scraper)
+    assert delta(before, after, "lms_heartbeats_refused_total", reason="login_ended") == 1
+    assert delta(before, after, "lms_heartbeats_accepted_total") == 0
