@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
 from .config import instance_path, load_config, settle_config
+from .core import logs, metrics
 from .core.database import commit_apart, configure_sqlite
 from .core.enums import N_
 from .core.web import RowIdConverter, init_body_limits
@@ -34,12 +35,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     if config:
         app.config.update(config)
+    # First: log lines in the configured format from here on, and the request id and the request's
+    # clock (metrics) set before any other hook runs.
+    logs.init_app(app)
     for warning in settle_config(app.config):  # LMS_ENV decides what was left open (secure cookies...)
         logging.getLogger(__name__).warning(warning)
 
     if app.config.get("LMS_PROXY_FIX"):
         # Behind nginx: trust one proxy hop for the client address and scheme.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    metrics.init_app(app)
     _init_extensions(app)
     _init_jobs_and_search(app)
     _register_blueprints(app)
@@ -96,8 +101,6 @@ def _init_extensions(app: Flask) -> None:
             commit_apart(lambda: sessions.touch_session(user.login_session))
         return user
 
-    logging.basicConfig(level=logging.INFO)
-
 
 def _init_jobs_and_search(app: Flask) -> None:
     """The job queues, every domain's tasks (registered with the queues by being imported) and the
@@ -106,9 +109,11 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .api import webhooks
     from .certificates import services as certificates
     from .core import jobs
+    from .exports import metrics as _export_metrics  # noqa: F401  (scrape-time gauges, as tasks register)
     from .exports import tasks as _export_tasks  # noqa: F401
     from .media import tasks as _media_tasks  # noqa: F401
     from .outbox import personal as outbox_personal
+    from .outbox import metrics as _outbox_metrics  # noqa: F401
     from .outbox import tasks as outbox_tasks
     from .search import services as search
     from .search import tasks as search_tasks

@@ -12,6 +12,7 @@ The README's settings tables are generated from these (:func:`settings_tables`);
 when the README's tables differ from what this module prints.
 """
 
+import ipaddress
 import json
 import logging
 import os
@@ -78,6 +79,24 @@ def _sms_sender(value: str) -> str:
     if value not in ("http", "console"):
         raise ValueError(f"LMS_SMS_SENDER must be http or console, not {value!r}.")
     return value
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(value: str) -> str:
+    name = value.strip().lower()
+    if name not in LOG_FORMATS:
+        raise ValueError(f"LMS_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}.")
+    return name
+
+
+def _networks(value: str) -> tuple:
+    """Networks separated by commas or spaces (``10.0.0.0/8, 127.0.0.1``); a bad one stops start-up."""
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in value.replace(",", " ").split())
+    except ValueError as exc:
+        raise ValueError(f"LMS_METRICS_ALLOW: {exc}") from None
 
 
 def _in_instance(name: str) -> Callable[[str], str]:
@@ -253,6 +272,24 @@ ENVIRONMENT: tuple[Setting, ...] = (
             "only when it is set"),
     Setting("LMS_XAPI_USERNAME", "", "HTTP basic auth user for the LRS"),
     Setting("LMS_XAPI_PASSWORD", "", "HTTP basic auth password for the LRS"),
+    # Operations: logs and metrics (lms/core/logs.py, lms/core/metrics.py; deploy/gunicorn.conf.py).
+    Setting("LMS_LOG_FORMAT", "text", "`text` (readable in a terminal) or `json` (one object per line: time, level, "
+            "logger, message, request_id); every line names its request's `X-Request-ID`, jobs the request that "
+            "enqueued them", parse=_log_format),
+    Setting("LMS_ACCESS_LOG", "0", "`1` logs one line per request (logger `lms.access`: method, path without the "
+            "query, endpoint, status, milliseconds, request_id); `deploy/gunicorn.conf.py` turns it on", parse=_on),
+    Setting("LMS_METRICS_TOKEN", None, "a scrape of `/metrics` with `Authorization: Bearer <token>` is let in"),
+    Setting("LMS_METRICS_ALLOW", "", "networks whose scrapes of `/metrics` are let in without the token, e.g. "
+            "`10.0.0.0/8, 127.0.0.1` (the client address as the app sees it: behind a proxy set "
+            "`LMS_PROXY_FIX=1`); with neither this nor the token, `/metrics` refuses everyone", parse=_networks),
+    Setting("PROMETHEUS_MULTIPROC_DIR", None, "a folder where each gunicorn worker keeps its counts, so that "
+            "`/metrics` adds up all workers (prometheus-client reads it when first imported; "
+            "`deploy/gunicorn.conf.py` sets it and empties it at start)", key=""),
+    # The page footer: the operator's details, shown as given (values, not translated).
+    Setting("LMS_SITE_SPONSOR", "", "the organization running the platform (sponsor), named in the footer"),
+    Setting("LMS_SITE_ICP", "", "the ICP filing number, shown in the footer and linked to https://beian.miit.gov.cn/"),
+    Setting("LMS_SITE_CONTACT", "", "contact shown in the footer (telephone or e-mail)"),
+    Setting("LMS_HELPDESK_HOURS", "", "help desk hours shown in the footer, e.g. `Mon-Fri 9:00-17:00`"),
 )
 
 # app.config key → (value, meaning): not read from the environment.

@@ -1,7 +1,8 @@
 """Serve a test app from a process of its own, for tests that stop or restart the server.
 
 Run as ``python -m tests.app_process`` with LMS_TEST_APP (JSON: ``database_url``, ``tmp_dir`` and
-config overrides, as for ``make_test_app``) and LMS_TEST_APP_PORT in the environment.
+config overrides, as for ``make_test_app``) and LMS_TEST_APP_PORT in the environment; or under
+gunicorn as ``tests.app_process:served_app()``, each worker building the app from LMS_TEST_APP.
 """
 
 import json
@@ -51,6 +52,12 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def served_app():
+    """The test app for a WSGI server (gunicorn's app factory), from LMS_TEST_APP."""
+    settings = json.loads(os.environ["LMS_TEST_APP"])
+    return make_test_app(settings.pop("database_url"), Path(settings.pop("tmp_dir")), **settings)
 
 
 def main() -> None:

@@ -14,10 +14,11 @@ class DomainError(Exception):
     status = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, field: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None, reason: str | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.reason = reason  # a short name of why, where operators count refusals (lms/core/metrics.py)
 
 
 class InvalidInput(DomainError):

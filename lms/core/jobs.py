@@ -16,6 +16,11 @@ app the ``flask`` command built.
 
 Every job runs inside an app context (:func:`app_task`): the caller's when there is one
 (immediate mode), otherwise the app of this process, the last one :func:`init_app` was given.
+
+A job enqueued while a request (or another job) runs carries that request's id (lms/core/logs.py)
+as the keyword argument ``REQUEST_ID_KWARG``: the worker sets it around the job, so the job's log
+lines, huey's own included, name the request that asked for it, and hands the job's function its
+other arguments only. A retried job keeps it.
 """
 
 import functools
@@ -24,7 +29,10 @@ from pathlib import Path
 
 from flask import Flask, has_app_context
 from huey import Huey
+from huey.signals import SIGNAL_ENQUEUED
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+
+from . import logs, metrics
 
 _lock = threading.RLock()
 _app: Flask | None = None
@@ -42,6 +50,32 @@ def _storage(redis_url: str | None, jobs_file: str) -> tuple[type, dict]:
 huey = Huey("gongxu-lms", storage_class=MemoryStorage)
 media_huey = Huey("gongxu-lms-media", storage_class=MemoryStorage)
 QUEUES = {"default": huey, "media": media_huey}
+REQUEST_ID_KWARG = "_lms_request_id"
+_running: dict[str, object] = {}  # task id → the log context token to restore after it ran
+
+
+def _carry_request_id(signal, task) -> None:
+    """On enqueue: the task takes the id of the request (or job) that enqueues it."""
+    rid = logs.current_request_id()
+    if rid is not None and REQUEST_ID_KWARG not in task.kwargs:
+        task.kwargs = {**task.kwargs, REQUEST_ID_KWARG: rid}
+
+
+def _enter_request_id(task) -> None:
+    """Before a job runs: its log lines carry the id it was enqueued with (or none)."""
+    _running[task.id] = logs.set_job_request_id(task.kwargs.get(REQUEST_ID_KWARG))
+
+
+def _leave_request_id(task, value, exception) -> None:
+    token = _running.pop(task.id, None)
+    if token is not None:
+        logs.reset_job_request_id(token)
+
+
+for _queue in QUEUES.values():
+    _queue.signal(SIGNAL_ENQUEUED)(_carry_request_id)
+    _queue.pre_execute("request_id")(_enter_request_id)
+    _queue.post_execute("request_id")(_leave_request_id)
 
 
 def init_app(app: Flask) -> None:
@@ -72,6 +106,7 @@ def _in_app(fn):
 
     @functools.wraps(fn)
     def run_in_app(*args, **kwargs):
+        kwargs.pop(REQUEST_ID_KWARG, None)  # set around the job by _enter_request_id
         if has_app_context():  # immediate mode: the caller's app
             return fn(*args, **kwargs)
         with job_app().app_context():
@@ -97,3 +132,14 @@ def app_periodic_task(schedule, queue: str = "default", **task_options):
         return QUEUES[queue].periodic_task(schedule, **task_options)(_in_app(fn))
 
     return decorator
+
+
+@metrics.scrape_source("job_queues")
+def queue_depths():
+    """Jobs waiting in each queue and jobs scheduled for later (retries, delayed), read from the
+    queue's storage at scrape time."""
+    pending = {(name,): queue.pending_count() for name, queue in QUEUES.items()}
+    scheduled = {(name,): queue.scheduled_count() for name, queue in QUEUES.items()}
+    return [metrics.gauge("lms_job_queue_pending", "Jobs waiting for a worker, by queue", pending, ["queue"]),
+            metrics.gauge("lms_job_queue_scheduled", "Jobs scheduled for later (retries, delays), by queue",
+                          scheduled, ["queue"])]

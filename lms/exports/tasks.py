@@ -21,6 +21,8 @@ def export_job(job_id: int) -> str:
     job = services.run_export_job(job, commit=db.session.commit)
     if job.error:
         log.warning("export job %s failed: %s", job_id, job.error)
+    else:
+        log.info("export job %s %s: %s rows", job_id, job.status, job.rows_done)
     return job.status
 
 

@@ -9,15 +9,26 @@ from flask import Blueprint, current_app, jsonify, request, session
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import ValidationError, validate_csrf
+from prometheus_client import Counter
 
 from ..accounts.sessions import LoginId, parse_login_id
-from ..core.errors import InvalidInput, NotAllowed, NotFound
+from ..core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ..extensions import csrf, db
 from . import heartbeat as beats
 from . import play, services
 
 bp = Blueprint("learning_api", __name__, url_prefix="/api/v1/learning")
 csrf.exempt(bp)
+
+# Heartbeats counted per process (lms/core/metrics.py adds up the workers). A refused beat credits
+# nothing: its reason is the error's (malformed, signed_out, stale_page, unknown_session, not_owner,
+# login_ended) or the beat's status (duplicate: a resent beat already processed; superseded: a
+# session replaced by a newer one). The children are made once: the hot path only adds one.
+BEATS_ACCEPTED = Counter("lms_heartbeats_accepted_total", "Heartbeats processed by the crediting rules")
+_refused = Counter("lms_heartbeats_refused_total", "Heartbeats that credited nothing, by reason", ["reason"])
+REFUSAL_REASONS = ("malformed", "signed_out", "stale_page", "unknown_session", "not_owner", "login_ended",
+                   "duplicate", "superseded", "other")
+BEATS_REFUSED = {reason: _refused.labels(reason) for reason in REFUSAL_REASONS}
 
 
 def _json_body() -> dict:
@@ -26,7 +37,7 @@ def _json_body() -> dict:
     except RecursionError:  # nested beyond the parser's depth: not a heartbeat
         data = None
     if not isinstance(data, dict):
-        raise InvalidInput(_("请求内容不是有效的 JSON。"))
+        raise InvalidInput(_("请求内容不是有效的 JSON。"), reason="malformed")
     return data
 
 
@@ -34,12 +45,12 @@ def _learner_id(data: dict) -> int:
     """The signed-in learner's id after the CSRF check; then ends the read transaction on SQLite,
     so the service's first statement takes the write lock (see services.lock_for_write)."""
     if not current_user.is_authenticated:
-        raise NotAllowed(_("登录已过期，请重新登录后继续学习（本次未计时）。"))
+        raise NotAllowed(_("登录已过期，请重新登录后继续学习（本次未计时）。"), reason="signed_out")
     token = request.headers.get("X-CSRFToken") or data.get("csrf_token")
     try:
         validate_csrf(token)
     except ValidationError:
-        raise NotAllowed(_("页面已过期，请刷新后继续学习。")) from None
+        raise NotAllowed(_("页面已过期，请刷新后继续学习。"), reason="stale_page") from None
     user_id = current_user.id
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.commit()
@@ -77,16 +88,24 @@ def _beating_learner_id(data: dict) -> tuple[int, LoginId | None]:
     try:
         validate_csrf(token)
     except ValidationError:
-        raise NotAllowed(_("页面已过期，请刷新后继续学习。")) from None
+        raise NotAllowed(_("页面已过期，请刷新后继续学习。"), reason="stale_page") from None
     return login.user_id, login
 
 
 @bp.post("/heartbeat")
 def heartbeat():
-    data = _json_body()
-    user_id, login = _beating_learner_id(data)
-    result = beats.record_heartbeat(user_id, beats.parse_beat(data), login=login)
+    try:
+        data = _json_body()
+        user_id, login = _beating_learner_id(data)
+        result = beats.record_heartbeat(user_id, beats.parse_beat(data), login=login)
+    except DomainError as refused:
+        BEATS_REFUSED.get(refused.reason, BEATS_REFUSED["other"]).inc()
+        raise
     db.session.commit()
+    if result.status == "ok":
+        BEATS_ACCEPTED.inc()
+    else:
+        BEATS_REFUSED.get(result.status, BEATS_REFUSED["other"]).inc()
     return jsonify(result.body), 409 if result.status == "superseded" else 200
 
 

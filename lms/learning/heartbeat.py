@@ -81,7 +81,7 @@ MAX_SEQ = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
 
 def parse_beat(data) -> Beat:
     if not isinstance(data, dict):
-        raise InvalidInput(_("心跳数据格式不正确。"))
+        raise InvalidInput(_("心跳数据格式不正确。"), reason="malformed")
     try:
         resend = tuple((int(item["seq"]), list(item.get("segments") or []))
                        for item in list(data.get("resend") or [])[:MAX_RESEND_BATCHES + 1])
@@ -90,13 +90,13 @@ def parse_beat(data) -> Beat:
                     rate=float(data.get("rate") or 1), visible=bool(data.get("visible", True)),
                     event=str(data.get("event") or "tick")[:16], resend=resend)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
-        raise InvalidInput(_("心跳数据格式不正确。")) from None
+        raise InvalidInput(_("心跳数据格式不正确。"), reason="malformed") from None
     total = len(beat.segments) + sum(len(segs) for _, segs in beat.resend)
     if (not 1 <= beat.seq <= MAX_SEQ or any(not 1 <= seq <= MAX_SEQ for seq, _ in beat.resend)
             or not (math.isfinite(beat.position) and math.isfinite(beat.rate))
             or len(beat.segments) > crediting.MAX_SEGMENTS or len(beat.resend) > MAX_RESEND_BATCHES
             or total > crediting.MAX_TOTAL_SEGMENTS):
-        raise InvalidInput(_("心跳数据格式不正确。"))
+        raise InvalidInput(_("心跳数据格式不正确。"), reason="malformed")
     return beat
 
 
@@ -175,15 +175,15 @@ def _load_beat_rows(conn, user_id: int, session_id: str, login) -> tuple[_Row, _
     row = conn.execute(st.load, {"sid": session_id, "login_sid": login.session_id if login else 0,
                                  "now": utcnow_naive()}).first()
     if row is None:
-        raise NotFound(_("播放会话不存在，请刷新页面。"))
+        raise NotFound(_("播放会话不存在，请刷新页面。"), reason="unknown_session")
     n = len(st.session_columns)
     session = _Row(dict(zip(st.session_columns, row[:n], strict=True)))
     progress = _Row(dict(zip(st.progress_columns, row[n:-3], strict=True)))
     active, epoch, live = row[-3], row[-2], row[-1]
     if session.user_id != user_id or not active:
-        raise NotAllowed(_("这不是您的播放会话。"))
+        raise NotAllowed(_("这不是您的播放会话。"), reason="not_owner")
     if login is not None and (epoch != login.login_epoch or not live):
-        raise NotAllowed(_("登录已失效（已退出登录或密码已修改），请重新登录后继续学习。"))
+        raise NotAllowed(_("登录已失效（已退出登录或密码已修改），请重新登录后继续学习。"), reason="login_ended")
     return session, progress
 
 

@@ -48,6 +48,7 @@ endpoint                           method path                                  
 # ---- public pages
 core.healthz                       GET    /healthz                                            200   200   200   200   200   200   200   200   200   200   200
 core.help_page                     GET    /help                                               200   200   200   200   200   200   200   200   200   200   200
+core.metrics_page                  GET    /metrics                                            403   403   403   403   403   403   403   403   403   403   403
 core.privacy                       GET    /privacy                                            200   200   200   200   200   200   200   200   200   200   200
 catalog.home                       GET    /                                                   200   200   200   200   200   200   200   200   200   200   200
 catalog.catalog                    GET    /courses                                            200   200   200   200   200   200   200   200   200   200   200
