@@ -12,6 +12,7 @@ own. axe is injected as a script tag, so these contexts bypass the page's Conten
 
 import io
 import re
+from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -105,7 +106,7 @@ def test_main_pages_have_no_serious_violations(browser: Browser, site, role, vie
         for path in PAGES[role]:
             url = base + path.format(**world.ids)
             response = page.goto(url)
-            assert response.status == 200 and page.url == url, f"{role} {url}: HTTP {response.status} at {page.url}"
+            assert response.status == 200 and unquote(page.url) == url, f"{role} {url}: HTTP {response.status} at {page.url}"
             page.wait_for_load_state("load")
             try:
                 assert_accessible(page, f"{role} {path} at {viewport['width']} px")
