@@ -265,7 +265,7 @@ def test_unit_approvals_are_cards_within_reach_on_a_phone(browser: Browser, site
     context, page = role_page(browser, base, world, "unit-admin", PHONE)
     try:
         page.goto(base + "/unit")
-        card = page.locator(".pending-table tbody tr", has_text="待审甲")
+        card = page.locator("section[aria-labelledby='pending-h'] tbody tr", has_text="待审甲")
         expect(card).to_be_visible()
         no_sideways_scroll(page)
         within_viewport(page, card)
@@ -291,7 +291,7 @@ def test_my_hours_headers_keep_words_whole_on_a_phone(browser: Browser, site):
     context, page = role_page(browser, base, world, "learner", PHONE)
     try:
         page.goto(base + "/me/hours")
-        headers = page.locator("table.headers-whole th")
+        headers = page.locator("main table th")
         expect(headers.first).to_be_visible()
         # A header's text on one line: its text node spans a single line box.
         lines = headers.evaluate_all("""ths => ths.map(th => {
@@ -300,7 +300,7 @@ def test_my_hours_headers_keep_words_whole_on_a_phone(browser: Browser, site):
           return [th.textContent.trim(), tops.size];
         })""")
         assert lines and all(count == 1 for _, count in lines), lines
-        fits = page.locator("table.headers-whole").evaluate("t => t.scrollWidth <= t.parentElement.clientWidth")
+        fits = page.locator("main table").evaluate("t => t.scrollWidth <= t.parentElement.clientWidth")
         assert fits, "the records table scrolls sideways"
         no_sideways_scroll(page)
     finally:
