@@ -315,6 +315,26 @@
       endedPending = true;
       settle();
     });
+    // Buttons beside the video's own controls: named, in the tab order, Enter and Space work as on
+    // any button. The captions toggle shows or hides the lesson's captions track.
+    var playToggle = document.getElementById("play-toggle");
+    function showPlayState() { playToggle.textContent = video.paused ? t("play") : t("pause"); }
+    playToggle.addEventListener("click", function () {
+      if (video.paused) { video.play(); } else { video.pause(); }
+    });
+    ["play", "pause", "ended"].forEach(function (name) { video.addEventListener(name, showPlayState); });
+    var captionsToggle = document.getElementById("captions-toggle");
+    var track = video.textTracks && video.textTracks[0];
+    if (captionsToggle && track) {
+      var showCaptionsState = function () { captionsToggle.setAttribute("aria-pressed", String(track.mode === "showing")); };
+      captionsToggle.addEventListener("click", function () {
+        var shown = captionsToggle.getAttribute("aria-pressed") === "true";  // the track may not have loaded yet
+        track.mode = shown ? "hidden" : "showing";
+        showCaptionsState();
+      });
+      video.textTracks.addEventListener("change", showCaptionsState);  // the video's own menu
+    }
+
     var rateSelect = document.getElementById("rate-select");
     rateSelect.addEventListener("change", function () { video.playbackRate = parseFloat(rateSelect.value) || 1; });
     video.addEventListener("ratechange", function () {
