@@ -51,7 +51,8 @@ ACTION_LABELS = {
 
 
 def _admin(actor) -> None:
-    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.has_role(Role.ADMIN):
+    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.has_role(Role.ADMIN) \
+            or not actor.is_active_account:
         raise NotAllowed(_("只有平台管理员可以使用管理后台。"))
 
 
@@ -191,8 +192,9 @@ def _organization_for(role: Role, named: str) -> Organization:
     try:
         query = select(Organization).where(Organization.credit_code == normalize_credit_code(named))
     except IdentifierError:
-        query = select(Organization).where(Organization.name == named, Organization.kind == kind)
-    org = db.session.scalars(query.order_by(Organization.id)).first()
+        query = select(Organization).where(Organization.name == named)
+    # By name, one of the right kind first; one of another kind only to say why it will not do.
+    org = db.session.scalars(query.order_by(Organization.kind != kind, Organization.id)).first()
     if org is None:
         raise NotFound(_("找不到机构“%(name)s”。请填写已登记的机构全称或统一社会信用代码。", name=named), field="organization")
     if org.kind != kind:
