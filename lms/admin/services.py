@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..accounts import crypto
@@ -326,8 +326,8 @@ class AuditChoices:
 
 def audit_choices(actor) -> AuditChoices:
     _admin(actor)
-    actions = sorted(set(db.session.scalars(select(distinct(AuditEvent.action)))) | set(ACTION_LABELS))
-    types = sorted(t for t in db.session.scalars(select(distinct(AuditEvent.target_type))) if t)
+    actions = sorted(set(db.session.scalars(select(AuditEvent.action).distinct())) | set(ACTION_LABELS))
+    types = sorted(t for t in db.session.scalars(select(AuditEvent.target_type).distinct()) if t)
     return AuditChoices(actions=[(a, action_label(a)) for a in actions], target_types=types)
 
 

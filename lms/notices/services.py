@@ -261,13 +261,14 @@ def unread_count(viewer) -> int:
 
 
 def read_notice(viewer, notice_id: int) -> Notice:
-    """One notice as a visitor opens it, marked read for a signed-in person. A notice not in force
-    for them is not found, unless they may manage it (they see it as readers will)."""
+    """One notice as a visitor opens it, marked read for a signed-in person. A notice in force opens
+    for anyone who has its link (the region decides the lists, not who may read); one withdrawn,
+    expired or not yet shown is not found, except by those who may manage it (to check it)."""
     notice = db.session.get(Notice, notice_id)
     if notice is None:
         raise NotFound(_("没有找到这条通知，它可能已撤回或过期。"))
-    in_force = db.session.scalar(select(Notice.id).where(Notice.id == notice.id, *_in_force(
-        viewer_region(viewer), today()))) is not None
+    in_force = db.session.scalar(select(Notice.id).where(
+        Notice.id == notice.id, *_in_force(notice.region_code, today()))) is not None
     if not in_force:
         if not may_manage(viewer, notice):
             raise NotFound(_("没有找到这条通知，它可能已撤回或过期。"))

@@ -141,10 +141,13 @@ def test_unread_marks_follow_what_a_learner_opened(people, db_session):
 
 def test_a_notice_not_in_force_is_not_found_except_by_who_may_manage_it(people):
     notice = services.publish_notice(people["admin"], data(title="广东的", region_code="440000"))
+    assert services.read_notice(people["learner_bj"], notice.id) is notice  # its link opens for anyone
+    later = services.publish_notice(people["admin"], data(region_code="440000",
+                                                          starts_on=services.today() + timedelta(days=3)))
     with pytest.raises(NotFound):
-        services.read_notice(people["learner_bj"], notice.id)
+        services.read_notice(people["learner_gd"], later.id)
     with pytest.raises(NotFound):
-        services.read_notice(people["beijing"], notice.id)
+        services.read_notice(people["beijing"], later.id)
     services.withdraw_notice(people["admin"], notice)
     with pytest.raises(NotFound):
         services.read_notice(people["learner_gd"], notice.id)
