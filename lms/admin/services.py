@@ -379,7 +379,8 @@ def _export_rows(filters: AuditFilter) -> Iterator[list]:
             at = e.at.replace(tzinfo=UTC).astimezone(local_zone()).replace(tzinfo=None)
             yield [at, row.actor.real_name if row.actor else _("系统"), e.actor_id, action_label(e.action), e.action,
                    e.target_type, e.target_id,
-                   f"{row.target.real_name}（{row.target.id_number_masked}）" if row.target else None,
+                   _("%(name)s（%(id)s）", name=row.target.real_name, id=row.target.id_number_masked)
+                   if row.target else None,
                    row.detail_text, e.ip]
         if len(events) < _CHUNK:
             return
