@@ -50,6 +50,27 @@ def test_users_grant_role_needing_org_says_so(runner, make_user):
     assert result.exit_code != 0 and "--org-name" in result.output
 
 
+def test_users_revoke_disable_and_enable_call_the_console_services(runner, make_user, db_session):
+    user = make_user(roles=(Role.LEARNER, Role.REVIEWER))
+    result = runner.invoke(args=["users", "revoke", user.mobile, "reviewer", "--reason", "岗位调整"])
+    assert result.exit_code == 0, result.output
+    db_session.refresh(user)
+    assert not user.has_role(Role.REVIEWER)
+    assert "没有角色" in runner.invoke(args=["users", "revoke", user.mobile, "reviewer"]).output
+    result = runner.invoke(args=["users", "disable", user.mobile, "--reason", "本人申请"])
+    assert result.exit_code == 0 and "已停用" in result.output and user.id_number_masked in result.output
+    db_session.refresh(user)
+    assert not user.is_active_account
+    again = runner.invoke(args=["users", "disable", user.mobile, "--reason", "本人申请"])
+    assert again.exit_code != 0 and "已是停用状态" in again.output
+    result = runner.invoke(args=["users", "enable", user.mobile, "--reason", "核实身份"])
+    assert result.exit_code == 0, result.output
+    db_session.refresh(user)
+    assert user.is_active_account
+    short = runner.invoke(args=["users", "disable", user.mobile, "--reason", "短"])
+    assert short.exit_code != 0 and "原因" in short.output
+
+
 def test_courses_import_reports_file_and_field_and_imports_nothing(runner, db_session, tmp_path, make_user):
     good = tmp_path / "GX-EM-001"
     bad = tmp_path / "GX-EM-002"
