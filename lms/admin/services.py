@@ -339,7 +339,14 @@ class AuditRow:
 
     @property
     def detail_text(self) -> str:
+        """The detail as stored (JSON), for the export."""
         return json.dumps(self.event.detail or {}, ensure_ascii=False, sort_keys=True)
+
+    @property
+    def detail_pairs(self) -> list[tuple[str, str]]:
+        """The detail's filled-in entries, for the page."""
+        return [(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+                for key, value in sorted((self.event.detail or {}).items()) if value not in (None, "", [], {})]
 
 
 def _rows(events: list[AuditEvent]) -> list[AuditRow]:

@@ -165,3 +165,35 @@ def test_sessions_of_a_disabled_person_are_ended_in_the_database(client, login, 
     live = db_session.scalar(select(func.count(UserSession.id)).where(UserSession.user_id == person.id,
                                                                        UserSession.revoked_at.is_(None)))
     assert live == 0
+
+
+def test_an_admin_gives_a_learner_their_exam_attempts_back(app, client, login, admin, make_user, csrf_token,
+                                                          db_session):
+    from lms.learning import exam
+    from lms.learning import services as learning
+    from tests.learning_helpers import Clock, course, study_all_lessons
+
+    learner = make_user(real_name="补考学员")
+    with app.test_request_context():
+        c = course(db_session)
+        enrollment = learning.enroll(learner, c.code)
+        tick = Clock()
+        study_all_lessons(learner.id, c, tick)
+        allowed = exam.exam_rules(learner, c).attempts
+        with tick():
+            for _n in range(allowed):
+                exam.submit_attempt(learner, exam.start_attempt(learner, enrollment), {})
+        db_session.commit()
+    login(admin)
+    url = f"/admin/people/{learner.id}"
+    page = client.get(url).get_data(as_text=True)
+    assert f"已计入 {allowed} / {allowed} 次" in page and "重置测验次数" in page
+    refused = client.post(f"{url}/exams/{enrollment.id}/reset", data={"reason": "", "csrf_token": csrf_token(page)})
+    assert refused.status_code == 400 and f'id="reason-exam-{enrollment.id}-err"' in refused.get_data(as_text=True)
+    done = client.post(f"{url}/exams/{enrollment.id}/reset",
+                       data={"reason": "考试时系统故障", "csrf_token": csrf_token(page)})
+    assert done.status_code == 303
+    page = client.get(url).get_data(as_text=True)
+    assert f"已重置 {allowed} 次测验" in page and f"已计入 0 / {allowed} 次" in page
+    with app.test_request_context():
+        assert exam.attempts_left(learner, enrollment) == allowed
