@@ -175,6 +175,7 @@ def _init_templating(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     # Domains load with the app, not with this package (see the top).
     from .accounts.cli import users_cli
+    from .admin.cli import audit_cli, exams_cli
     from .catalog.cli import courses_cli
     from .certificates.cli import credentials_cli
     from .cli import demo_command, jobs_cli, setup_command
@@ -191,6 +192,8 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(credentials_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(export_cli)
+    app.cli.add_command(exams_cli)
+    app.cli.add_command(audit_cli)
 
 
 def _quiet_dev_server() -> None:

@@ -242,6 +242,15 @@ def enable_account(actor, user: User, *, reason: str) -> None:
     accounts.enable_account(actor, user, reason=reason)
 
 
+def enrollment_of(user: User, course_code: str) -> Enrollment:
+    """The person's enrolment in a course, by its code (the command line names courses so)."""
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id,
+                                                            Enrollment.course_code == (course_code or "").strip().upper()))
+    if enrollment is None:
+        raise NotFound(_("%(name)s 没有报名课程 %(code)s。", name=user.real_name, code=course_code))
+    return enrollment
+
+
 def reset_exam_attempts(actor, user: User, enrollment_id: int, *, reason: str) -> int:
     """Give a learner their attempts at one course's exam back (see :func:`lms.learning.exam.reset_attempts`)."""
     _admin(actor)
@@ -402,10 +411,15 @@ def audit_export(actor, filters: AuditFilter, fmt: str, *, ip: str | None = None
     """Record that ``actor`` exported the log with this filter (before the file is sent); returns
     how many events it holds."""
     _admin(actor)
+    return record_audit_export(actor, filters, fmt, ip=ip)
+
+
+def record_audit_export(actor, filters: AuditFilter, fmt: str, *, ip: str | None = None, via: str = "web") -> int:
+    """The audit event of an export of the log (``actor`` None: the command line)."""
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(_("导出格式应为 CSV 或 XLSX。"), field="format")
     rows = db.session.scalar(select(func.count()).select_from(audit_query(filters).order_by(None).subquery())) or 0
-    record_event(actor, "audit.exported", None, ip=ip, format=fmt, rows=rows, filter=filters.args())
+    record_event(actor, "audit.exported", None, ip=ip, format=fmt, rows=rows, filter=filters.args(), via=via)
     db.session.flush()
     return rows
 

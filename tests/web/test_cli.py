@@ -177,3 +177,40 @@ def test_users_reset_password_sets_a_new_one_and_ends_every_session(runner, db_s
     assert live == 0
     assert db_session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "user.password_reset")) == 1
+
+
+def test_exams_reset_and_audit_export(app, runner, make_user, db_session, tmp_path):
+    import csv
+
+    from lms.core.audit import AuditEvent
+    from lms.learning import exam
+    from lms.learning import services as learning
+    from tests.learning_helpers import Clock, course, study_all_lessons
+
+    learner = make_user(real_name="命令行补考")
+    with app.test_request_context():
+        c = course(db_session)
+        enrollment = learning.enroll(learner, c.code)
+        tick = Clock()
+        study_all_lessons(learner.id, c, tick)
+        with tick():
+            exam.submit_attempt(learner, exam.start_attempt(learner, enrollment), {})
+        db_session.commit()
+    missing = runner.invoke(args=["exams", "reset", learner.mobile, "GX-XX-999", "--reason", "系统故障"])
+    assert missing.exit_code != 0 and "没有报名课程" in missing.output
+    result = runner.invoke(args=["exams", "reset", learner.mobile, "gx-ns-001", "--reason", "系统故障"])
+    assert result.exit_code == 0 and "重置课程 GX-NS-001 的 1 次测验" in result.output, result.output
+    again = runner.invoke(args=["exams", "reset", learner.mobile, "GX-NS-001", "--reason", "系统故障"])
+    assert again.exit_code != 0 and "无需重置" in again.output
+
+    out = tmp_path / "audit.csv"
+    result = runner.invoke(args=["audit", "export", "--out", str(out), "--action", "exam.attempts_reset",
+                                 "--target-id", str(learner.id)])
+    assert result.exit_code == 0 and "已导出 1 条" in result.output, result.output
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert len(rows) == 2 and rows[1][1] == "系统" and rows[1][4] == "exam.attempts_reset"
+    assert db_session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "audit.exported")) >= 1
+    bad = runner.invoke(args=["audit", "export", "--out", str(tmp_path / "a.pdf")])
+    assert bad.exit_code != 0 and "CSV 或 XLSX" in bad.output
+    bad = runner.invoke(args=["audit", "export", "--out", str(out), "--since", "2026-02-30"])
+    assert bad.exit_code != 0 and "开始日期" in bad.output
