@@ -66,6 +66,7 @@ def _init_extensions(app: Flask) -> None:
     from .exports import models as _exports  # noqa: F401
     from .learning import models as _learning  # noqa: F401
     from .media import models as _media  # noqa: F401
+    from .notices import models as _notices  # noqa: F401
     from .outbox import models as _outbox  # noqa: F401
     from .publishing import models as _publishing  # noqa: F401
 
@@ -133,6 +134,7 @@ def _init_jobs_and_search(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     # Domains load with the app, not with this package (see the top).
     from .accounts.routes import bp as accounts_bp
+    from .admin.routes import bp as admin_bp
     from .api.routes import bp as api_bp
     from .api.v1 import bp as api_v1_bp
     from .catalog import permissions as _course_permissions  # noqa: F401  (tells media which files are public)
@@ -145,6 +147,7 @@ def _register_blueprints(app: Flask) -> None:
     from .learning.api import bp as learning_api_bp
     from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
+    from .notices.routes import bp as notices_bp
     from .publishing.routes import bp as publishing_bp
     from .search.api import bp as search_api_bp
     from .search.routes import bp as search_bp
@@ -165,6 +168,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(api_v1_bp)
     app.register_blueprint(exports_bp)
+    app.register_blueprint(notices_bp)
+    app.register_blueprint(admin_bp)
     register_error_handlers(app)
 
 
@@ -177,6 +182,7 @@ def _init_templating(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     # Domains load with the app, not with this package (see the top).
     from .accounts.cli import users_cli
+    from .admin.cli import audit_cli, exams_cli
     from .catalog.cli import courses_cli
     from .certificates.cli import credentials_cli
     from .cli import demo_command, jobs_cli, setup_command
@@ -193,6 +199,8 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(credentials_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(export_cli)
+    app.cli.add_command(exams_cli)
+    app.cli.add_command(audit_cli)
 
 
 def _quiet_dev_server() -> None:

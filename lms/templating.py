@@ -11,11 +11,13 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from .accounts.models import Role
+from .admin import services as admin
 from .catalog.models import CourseStatus
 from .core.clock import local_date, local_zone
 from .core.formatting import format_duration, format_hours
 from .core.markdown import render_markdown
 from .learning import services as learning
+from .notices import services as notices
 from .units import services as units
 
 # The workspace menu: (endpoint, label, the roles that see it). Admins see every entry.
@@ -26,7 +28,10 @@ WORKSPACE = (
     ("units.region_dashboard", _l("地区学时"), (Role.HR_AUDITOR,)),
     ("api.clients", _l("接口凭证"), (Role.HR_AUDITOR,)),
     ("exports.list_exports", _l("导出记录"), (Role.UNIT_ADMIN, Role.HR_AUDITOR)),
+    ("notices.manage", _l("通知管理"), (Role.HR_AUDITOR,)),
     ("credits.rule_sets", _l("规则与证书"), ()),
+    ("admin.people", _l("人员与权限"), ()),
+    ("admin.audit_log", _l("审计日志"), ()),
 )
 
 
@@ -65,6 +70,10 @@ def minutes(seconds) -> str:
     return _("%(m)s 分 %(s)s 秒", m=m, s=f"{s:02d}") if m else _("%(s)s 秒", s=s)
 
 
+def role_label(role) -> str:
+    return Role(role).label
+
+
 def course_status(status) -> str:
     return CourseStatus(status).label
 
@@ -81,8 +90,10 @@ def enrollment_for(course):
 def init_app(app: Flask) -> None:
     for name, function in (("markdown", markdown), ("hours", format_hours), ("duration", format_duration),
                            ("minutes", minutes), ("localdate", localdate), ("export_time", local_minute),
-                           ("course_status", course_status)):
+                           ("course_status", course_status), ("role_label", role_label),
+                           ("audit_action", admin.action_label)):
         app.add_template_filter(function, name)
     app.add_template_global(enrollment_for, "enrollment_for")
     app.add_template_global(units.rejection_reason, "employment_rejection_reason")
     app.add_template_global(workspace_links, "workspace_links")
+    app.add_template_global(notices.unread_count, "unread_notice_count")

@@ -68,6 +68,7 @@ def _jpeg() -> bytes:
 
 
 def build(app) -> World:
+    from lms.accounts import services as accounts_services
     from lms.accounts.models import EmploymentStatus, Organization, OrgKind, Role
     from lms.accounts.services import get_or_create_organization
     from lms.api import services as api
@@ -227,6 +228,25 @@ def build(app) -> World:
         s.commit()
         ids.update(api_client=managed.id, webhook=subscription.id)
         user_ids = {role: user.id for role, user in people.items()}
+
+        # Notices: one of the Beijing auditor's in force, one withdrawn; a disabled account; the
+        # reviewer's grant (revoked by the admin console's row).
+        from lms.accounts.models import RoleGrant
+        from lms.notices import services as notices
+
+        notice = notices.publish_notice(people["hr-auditor"], notices.NoticeData(
+            title="北京地区年度学习提醒", body="请按时完成。", region_code="110000"))
+        withdrawn = notices.publish_notice(people["hr-auditor"], notices.NoticeData(
+            title="已撤回的通知", body="撤回。", region_code="110000"))
+        notices.withdraw_notice(people["hr-auditor"], withdrawn)
+        stopped = _person(14, "已停用者")
+        accounts_services.disable_account(None, stopped, reason="授权矩阵：停用的账号")
+        s.commit()
+        ids.update(notice=notice.id, notice_withdrawn=withdrawn.id, disabled=stopped.id, learner=user_ids["learner"],
+                   admin=user_ids["admin"],
+                   enrollment=enrollment.id, reviewer=user_ids["reviewer"],
+                   reviewer_grant=s.scalar(select(RoleGrant.id).where(RoleGrant.user_id == user_ids["reviewer"],
+                                                                      RoleGrant.role == "reviewer")))
 
     identities = {role: _sign_in(app, people_mobile) for role, people_mobile in
                   ((role, f"1365000{n:04d}") for role, n in _NUMBERS.items())}

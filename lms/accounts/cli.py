@@ -86,6 +86,60 @@ def grant(login, role, org_name, org_code, region_code):
     click.echo(f"已为 {user.real_name} 授予角色：{role.label}")
 
 
+def _account(login: str) -> User:
+    user = services.find_by_login(login)
+    if user is None:
+        raise click.ClickException(f"找不到账号 {_masked_login(login)}。")
+    return user
+
+
+@users_cli.command("revoke")
+@click.argument("login")
+@click.argument("role", type=_ROLE_CHOICE)
+@click.option("--reason", default="", help="原因（记入审计日志）")
+def revoke(login, role, reason):
+    """撤销用户的某一角色（该角色的全部授权）；平台须保留至少一位可用的管理员。"""
+    user = _account(login)
+    grants = user.grants_for(role)
+    if not grants:
+        raise click.ClickException(f"{user.real_name} 没有角色 {Role(role).label}。")
+    try:
+        for grant in grants:
+            services.revoke_role(None, grant, reason=reason)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"已撤销 {user.real_name} 的角色：{Role(role).label}")
+
+
+@users_cli.command("disable")
+@click.argument("login")
+@click.option("--reason", required=True, help="原因（记入审计日志）")
+def disable(login, reason):
+    """停用账号：不能再登录，所有设备上的登录立即失效。"""
+    user = _account(login)
+    try:
+        ended = services.disable_account(None, user, reason=reason)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"已停用 {user.real_name}（{user.id_number_masked}）的账号，结束登录 {ended} 处。")
+
+
+@users_cli.command("enable")
+@click.argument("login")
+@click.option("--reason", required=True, help="原因（记入审计日志）")
+def enable(login, reason):
+    """重新启用已停用的账号。"""
+    user = _account(login)
+    try:
+        services.enable_account(None, user, reason=reason)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"已重新启用 {user.real_name}（{user.id_number_masked}）的账号。")
+
+
 @users_cli.command("reset-password")
 @click.argument("login")
 @click.password_option("--password", prompt="新密码", help="新密码（不给出时在终端输入，不回显）")

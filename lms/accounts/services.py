@@ -240,7 +240,9 @@ def reset_password(actor: User | None, user: User, new: str) -> None:
 
 
 def grant_role(actor: User | None, user: User, role: Role, *, organization: Organization | None = None,
-               region_code: str | None = None) -> RoleGrant:
+               region_code: str | None = None, reason: str | None = None) -> RoleGrant:
+    """Grant ``role`` (for an organization or a region where the role acts for one); granting what
+    the user already holds changes nothing."""
     role = Role(role)
     if role in ORG_ROLES and organization is None:
         raise InvalidInput(_("授予“%(label)s”角色时必须指定机构。", label=role.label), field="organization")
@@ -256,8 +258,9 @@ def grant_role(actor: User | None, user: User, role: Role, *, organization: Orga
                       granted_by_id=getattr(actor, "id", None))
     db.session.add(grant)
     db.session.flush()
+    detail = {"reason": reason} if reason else {}
     record_event(actor, "role.granted", user, role=str(role), organization_id=getattr(organization, "id", None),
-                 region_code=region_code)
+                 region_code=region_code, **detail)
     return grant
 
 
@@ -282,3 +285,67 @@ def get_or_create_organization(name: str, kind: OrgKind, *, credit_code: str | N
         raise Conflict(_("统一社会信用代码 %(credit_code)s 已登记为“%(name)s”（另一类机构），请核对。", credit_code=credit_code, name=org.name),
                        field="credit_code")
     return org
+
+
+# ---------------------------------------------------------------- admins: the platform keeps one
+
+def enabled_admin_ids() -> set[int]:
+    """The enabled accounts holding the admin role."""
+    return set(db.session.scalars(
+        select(User.id).join(RoleGrant, RoleGrant.user_id == User.id)
+        .where(RoleGrant.role == Role.ADMIN, User.is_active_account.is_(True))))
+
+
+def _keep_an_admin(user: User, what: str) -> None:
+    """Refuse a change that would leave no enabled admin: nobody could then grant a role, enable an
+    account or read the audit log from the console."""
+    if enabled_admin_ids() <= {user.id}:
+        raise Conflict(_("%(what)s后平台将没有可用的管理员账号，无法继续管理。请先为另一位人员授予“平台管理员”角色。",
+                         what=what))
+
+
+def revoke_role(actor: User | None, grant: RoleGrant, *, reason: str = "") -> None:
+    """Take back one grant. The last enabled admin keeps the admin role."""
+    user = grant.user
+    if grant.role == Role.ADMIN and len(user.grants_for(Role.ADMIN)) == 1 and user.is_active_account:
+        _keep_an_admin(user, _("撤销该角色"))
+    record_event(actor, "role.revoked", user, role=str(grant.role), organization_id=grant.organization_id,
+                 region_code=grant.region_code, reason=reason or None)
+    user.role_grants.remove(grant)
+    db.session.flush()
+
+
+def clean_reason(reason: str | None) -> str:
+    """A reason an admin gives for an action on an account (kept in the audit log)."""
+    reason = (reason or "").strip()
+    if not 2 <= len(reason) <= 200:
+        raise InvalidInput(_("请写明原因（2–200 字），它将记入审计日志。"), field="reason")
+    return reason
+
+
+def disable_account(actor: User | None, user: User, *, reason: str) -> int:
+    """Stop an account: it can no longer sign in, and every session it has ends now. An admin cannot
+    disable their own account, nor the last enabled admin. Returns how many sessions ended."""
+    reason = clean_reason(reason)
+    if actor is not None and actor.id == user.id:
+        raise Conflict(_("不能停用自己的账号：停用后您将无法登录。如需停用，请由另一位管理员操作。"))
+    if not user.is_active_account:
+        raise Conflict(_("该账号已是停用状态。"))
+    if user.has_role(Role.ADMIN):
+        _keep_an_admin(user, _("停用该账号"))
+    user.is_active_account = False
+    user.login_epoch = (user.login_epoch or 0) + 1  # no cookie of theirs signs in again
+    ended = sessions.end_sessions(user)
+    record_event(actor, "user.disabled", user, reason=reason, sessions=ended)
+    db.session.flush()
+    return ended
+
+
+def enable_account(actor: User | None, user: User, *, reason: str) -> None:
+    """Let a stopped account sign in again (with its password as it was)."""
+    reason = clean_reason(reason)
+    if user.is_active_account:
+        raise Conflict(_("该账号未被停用，无需启用。"))
+    user.is_active_account = True
+    record_event(actor, "user.enabled", user, reason=reason)
+    db.session.flush()

@@ -3,6 +3,7 @@ from flask_login import current_user
 
 from ..core.storage import media_path
 from ..extensions import db
+from ..notices import services as notices
 from . import services
 from .models import Category, Course, CourseStatus
 from .permissions import can_preview
@@ -13,7 +14,7 @@ bp = Blueprint("catalog", __name__)
 @bp.get("/")
 def home():
     return render_template("catalog/home.html", themes=services.theme_counts(),
-                           newest=services.newest_courses())
+                           newest=services.newest_courses(), notices=notices.home_notices(current_user))
 
 
 @bp.get("/courses")

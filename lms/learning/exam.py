@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from ..assessment.models import QuestionKind, QuizQuestion
 from ..catalog.models import Course
 from ..core import signals
+from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, NotAllowed, NotFound
 from ..credits import services as credits
@@ -88,9 +89,14 @@ def attempts_of(actor, enrollment: Enrollment) -> list[QuizAttempt]:
         QuizAttempt.user_id == actor.id, QuizAttempt.enrollment_id == enrollment.id).order_by(QuizAttempt.id)))
 
 
+def counted(attempts: Sequence[QuizAttempt]) -> list[QuizAttempt]:
+    """The attempts that count against the rule set's limit: all but those an admin reset."""
+    return [a for a in attempts if a.reset_at is None]
+
+
 def attempts_left(actor, enrollment: Enrollment) -> int:
     """How many more attempts the rule set allows this learner on this course."""
-    used = sum(a.submitted_at is not None for a in attempts_of(actor, enrollment))
+    used = sum(a.submitted_at is not None for a in counted(attempts_of(actor, enrollment)))
     return max(0, exam_rules(actor, enrollment.course).attempts - used)
 
 
@@ -107,7 +113,7 @@ def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
     if open_attempt is not None:
         return open_attempt
     rules = exam_rules(actor, state.course)
-    if len(attempts) >= rules.attempts:
+    if len(counted(attempts)) >= rules.attempts:
         raise Conflict(_("结业测验最多可参加 %(attempts)s 次，您的次数已用完。如有疑问请联系所在单位或平台管理员。", attempts=rules.attempts))
     pool = list(db.session.scalars(select(QuizQuestion).where(QuizQuestion.course_id == state.course.id)
                                    .order_by(QuizQuestion.position, QuizQuestion.id)))
@@ -122,6 +128,25 @@ def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
     db.session.add(attempt)
     db.session.flush()
     return attempt
+
+
+def reset_attempts(actor, enrollment: Enrollment, *, reason: str) -> int:
+    """An admin gives a learner their exam attempts back (a failed sitting caused by a broken
+    question, an outage...): the submitted attempts stop counting against the limit; they stay on
+    record, marked as reset. Refused once the exam is passed. Returns how many were reset."""
+    learner = enrollment.user
+    if course_state(enrollment).exam_passed:
+        raise Conflict(_("%(name)s 已通过本课程的结业测验，无需重置。", name=learner.real_name))
+    reset = [a for a in counted(attempts_of(learner, enrollment)) if a.submitted_at is not None]
+    if not reset:
+        raise Conflict(_("%(name)s 在本课程没有已计入次数的测验，无需重置。", name=learner.real_name))
+    now = utcnow_naive()
+    for attempt in reset:
+        attempt.reset_at = now
+    record_event(actor, "exam.attempts_reset", learner, course_code=enrollment.course_code,
+                 enrollment_id=enrollment.id, attempts=len(reset), reason=reason)
+    db.session.flush()
+    return len(reset)
 
 
 def get_own_attempt(actor, attempt_id: int) -> QuizAttempt:

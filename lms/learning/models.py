@@ -136,3 +136,5 @@ class QuizAttempt(db.Model):
     score: Mapped[int | None]
     pass_score: Mapped[int] = mapped_column(default=60)
     passed: Mapped[bool | None]
+    # Set when an admin reset the learner's attempts (with a reason, audited): no longer counted.
+    reset_at: Mapped[datetime | None]

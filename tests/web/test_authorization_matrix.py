@@ -188,6 +188,30 @@ api.issue                          POST   /api-clients                          
 api.issue~other-region-unit        POST   /api-clients                                        login 403   403   403   403   403   403   403   403   200   200
 api.rotate                         POST   /api-clients/{api_client}/rotate                    login 403   403   403   403   403   403   403   200   404   200
 api.revoke                         POST   /api-clients/{api_client}/revoke                    login 403   403   403   403   403   403   403   302   404   302
+# ---- notices (the Beijing auditor's notice; the other region's auditor is refused on the object)
+notices.notice_list                GET    /notices                                            200   200   200   200   200   200   200   200   200   200   200
+notices.notice                     GET    /notices/{notice}                                   200   200   200   200   200   200   200   200   200   200   200
+notices.notice~withdrawn           GET    /notices/{notice_withdrawn}                         404   404   404   404   404   404   404   404   200   404   200
+notices.read_all                   POST   /notices/read-all                                   login 302   302   302   302   302   302   302   302   302   302
+notices.manage                     GET    /notices/manage                                     login 403   403   403   403   403   403   403   200   200   200
+notices.new_notice                 GET    /notices/new                                        login 403   403   403   403   403   403   403   200   200   200
+notices.new_notice                 POST   /notices/new                                        login 403   403   403   403   403   403   403   303   403   303
+notices.edit_notice                GET    /notices/{notice}/edit                              login 403   403   403   403   403   403   403   200   403   200
+notices.edit_notice                POST   /notices/{notice}/edit                              login 403   403   403   403   403   403   403   303   403   303
+notices.withdraw                   POST   /notices/{notice}/withdraw                          login 403   403   403   403   403   403   403   302   403   302
+# ---- the admin console
+admin.people                       GET    /admin/people?q=学员                                login 403   403   403   403   403   403   403   403   403   200
+admin.person                       GET    /admin/people/{learner}                             login 403   403   403   403   403   403   403   403   403   200
+admin.grant_role                   POST   /admin/people/{learner}/roles                       login 403   403   403   403   403   403   403   403   403   303
+admin.grant_role~no-region         POST   /admin/people/{learner}/roles                       login 403   403   403   403   403   403   403   403   403   400
+admin.revoke_role                  POST   /admin/people/{reviewer}/roles/{reviewer_grant}/revoke login 403 403 403   403   403   403   403   403   403   303
+admin.revoke_role~other-person     POST   /admin/people/{learner}/roles/{reviewer_grant}/revoke login 403 403 403   403   403   403   403   403   403   404
+admin.disable                      POST   /admin/people/{learner}/disable                     login 403   403   403   403   403   403   403   403   403   303
+admin.disable~self                 POST   /admin/people/{admin}/disable                       login 403   403   403   403   403   403   403   403   403   409
+admin.enable                       POST   /admin/people/{disabled}/enable                     login 403   403   403   403   403   403   403   403   403   303
+admin.reset_exam                   POST   /admin/people/{learner}/exams/{enrollment}/reset    login 403   403   403   403   403   403   403   403   403   409
+admin.audit_log                    GET    /admin/audit?action=role.granted                    login 403   403   403   403   403   403   403   403   403   200
+admin.export_audit                 GET    /admin/audit/export?format=csv                      login 403   403   403   403   403   403   403   403   403   200
 """
 
 API_COLUMNS = "none cookie unit region region2 full revoked expired"
@@ -286,6 +310,20 @@ REQUESTS = {
     "api.rotate": dict(form={"grace_hours": "0"}),
     "api.revoke": dict(to="/api-clients"),
     "api_v1.create_webhook": dict(json={"url": "http://127.0.0.1:9/another"}),
+    "notices.read_all": dict(to="/notices"),
+    "notices.new_notice:POST": dict(form={"title": "北京地区的新通知", "body": "请于年底前完成学习。", "region_code": "110000"},
+                                    to="/notices/"),
+    "notices.edit_notice:POST": dict(form={"title": "改过的通知", "body": "改过的正文。", "region_code": "110000"},
+                                     to="/notices/"),
+    "notices.withdraw": dict(to="/notices/manage"),
+    "admin.grant_role": dict(form={"grant-role": "reviewer", "grant-reason": "授权矩阵：担任审核"}, to="/admin/people/"),
+    "admin.grant_role~no-region": dict(form={"grant-role": "hr_auditor", "grant-reason": "授权矩阵：没有地区"}),
+    "admin.revoke_role": dict(form={"reason": "授权矩阵：岗位调整"}, to="/admin/people/"),
+    "admin.revoke_role~other-person": dict(form={"reason": "授权矩阵：岗位调整"}),
+    "admin.disable": dict(form={"reason": "授权矩阵：停用"}, to="/admin/people/"),
+    "admin.disable~self": dict(form={"reason": "授权矩阵：停用自己"}),
+    "admin.enable": dict(form={"reason": "授权矩阵：启用"}, to="/admin/people/"),
+    "admin.reset_exam": dict(form={"reason": "授权矩阵：重置"}),
 }
 
 # Columns that change on reads (last activity, last use): left out of "nothing changed".

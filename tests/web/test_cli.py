@@ -50,6 +50,27 @@ def test_users_grant_role_needing_org_says_so(runner, make_user):
     assert result.exit_code != 0 and "--org-name" in result.output
 
 
+def test_users_revoke_disable_and_enable_call_the_console_services(runner, make_user, db_session):
+    user = make_user(roles=(Role.LEARNER, Role.REVIEWER))
+    result = runner.invoke(args=["users", "revoke", user.mobile, "reviewer", "--reason", "岗位调整"])
+    assert result.exit_code == 0, result.output
+    db_session.refresh(user)
+    assert not user.has_role(Role.REVIEWER)
+    assert "没有角色" in runner.invoke(args=["users", "revoke", user.mobile, "reviewer"]).output
+    result = runner.invoke(args=["users", "disable", user.mobile, "--reason", "本人申请"])
+    assert result.exit_code == 0 and "已停用" in result.output and user.id_number_masked in result.output
+    db_session.refresh(user)
+    assert not user.is_active_account
+    again = runner.invoke(args=["users", "disable", user.mobile, "--reason", "本人申请"])
+    assert again.exit_code != 0 and "已是停用状态" in again.output
+    result = runner.invoke(args=["users", "enable", user.mobile, "--reason", "核实身份"])
+    assert result.exit_code == 0, result.output
+    db_session.refresh(user)
+    assert user.is_active_account
+    short = runner.invoke(args=["users", "disable", user.mobile, "--reason", "短"])
+    assert short.exit_code != 0 and "原因" in short.output
+
+
 def test_courses_import_reports_file_and_field_and_imports_nothing(runner, db_session, tmp_path, make_user):
     good = tmp_path / "GX-EM-001"
     bad = tmp_path / "GX-EM-002"
@@ -156,3 +177,40 @@ def test_users_reset_password_sets_a_new_one_and_ends_every_session(runner, db_s
     assert live == 0
     assert db_session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "user.password_reset")) == 1
+
+
+def test_exams_reset_and_audit_export(app, runner, make_user, db_session, tmp_path):
+    import csv
+
+    from lms.core.audit import AuditEvent
+    from lms.learning import exam
+    from lms.learning import services as learning
+    from tests.learning_helpers import Clock, course, study_all_lessons
+
+    learner = make_user(real_name="命令行补考")
+    with app.test_request_context():
+        c = course(db_session)
+        enrollment = learning.enroll(learner, c.code)
+        tick = Clock()
+        study_all_lessons(learner.id, c, tick)
+        with tick():
+            exam.submit_attempt(learner, exam.start_attempt(learner, enrollment), {})
+        db_session.commit()
+    missing = runner.invoke(args=["exams", "reset", learner.mobile, "GX-XX-999", "--reason", "系统故障"])
+    assert missing.exit_code != 0 and "没有报名课程" in missing.output
+    result = runner.invoke(args=["exams", "reset", learner.mobile, "gx-ns-001", "--reason", "系统故障"])
+    assert result.exit_code == 0 and "重置课程 GX-NS-001 的 1 次测验" in result.output, result.output
+    again = runner.invoke(args=["exams", "reset", learner.mobile, "GX-NS-001", "--reason", "系统故障"])
+    assert again.exit_code != 0 and "无需重置" in again.output
+
+    out = tmp_path / "audit.csv"
+    result = runner.invoke(args=["audit", "export", "--out", str(out), "--action", "exam.attempts_reset",
+                                 "--target-id", str(learner.id)])
+    assert result.exit_code == 0 and "已导出 1 条" in result.output, result.output
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert len(rows) == 2 and rows[1][1] == "系统" and rows[1][4] == "exam.attempts_reset"
+    assert db_session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "audit.exported")) >= 1
+    bad = runner.invoke(args=["audit", "export", "--out", str(tmp_path / "a.pdf")])
+    assert bad.exit_code != 0 and "CSV 或 XLSX" in bad.output
+    bad = runner.invoke(args=["audit", "export", "--out", str(out), "--since", "2026-02-30"])
+    assert bad.exit_code != 0 and "开始日期" in bad.output
