@@ -31,6 +31,9 @@ def test_find_a_person_by_part_of_their_mobile_and_open_their_page(client, login
     assert "司马查找" in html and person.id_number_masked in html and f"/admin/people/{person.id}" in html
     page = client.get(f"/admin/people/{person.id}").get_data(as_text=True)
     assert "司马查找" in page and "13755556666" in page and "授予角色" in page and "停用账号" in page
+    # Someone without working mail or phone: the person page leads to the operator's recovery page.
+    assert f'href="/accounts/{person.id}/recovery"' in page
+    assert client.get(f"/accounts/{person.id}/recovery").status_code == 200
     assert "没有找到符合条件的人员" in client.get("/admin/people?q=查无此人").get_data(as_text=True)
     assert client.get("/admin/people/999999").status_code == 404
 
