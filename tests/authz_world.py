@@ -160,6 +160,9 @@ def build(app) -> World:
         media_path(hls).parent.mkdir(parents=True, exist_ok=True)
         media_path(hls).write_text("#EXTM3U\n#EXT-X-VERSION:3\n", encoding="utf-8")
         played.hls_path = unpublished.hls_path = hls
+        # Changing the row would stamp updated_at with now (onupdate): keep it in the future, or on a slow
+        # run the retry row finds the transcode "stalled" after LMS_TRANSCODE_STALL_SECONDS and accepts it.
+        unpublished.updated_at = datetime.now() + timedelta(days=1)
         s.flush()
         assert lesson.kind == "video"
         # An upload in parts begun by org A's publisher (2 KiB, nothing received yet).
