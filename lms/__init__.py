@@ -12,6 +12,7 @@ from werkzeug.serving import WSGIRequestHandler
 from .config import instance_path, load_config, settle_config
 from .core.database import commit_apart, configure_sqlite
 from .core.enums import N_
+from .core.i18n import select_locale
 from .core.web import RowIdConverter, init_body_limits
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -73,8 +74,9 @@ def _init_extensions(app: Flask) -> None:
     init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form
     csrf.init_app(app)
     limiter.init_app(app)
-    # Catalogs in lms/translations (Flask-Babel's default folder, relative to the package; `make messages`).
-    babel.init_app(app, locale_selector=lambda: "zh_Hans_CN")
+    # Catalogs in lms/translations (Flask-Babel's default folder, relative to the package; `make messages`);
+    # the language: the account's choice, the browser's, Accept-Language, else Chinese (lms/core/i18n.py).
+    babel.init_app(app, locale_selector=select_locale)
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"

@@ -2,7 +2,7 @@
 Markdown...), the helpers some pages call, and the workspace menu of ``templates/base.html``, whose
 entries follow the same roles as the views they lead to."""
 
-from datetime import UTC
+from datetime import UTC, date
 
 from flask import Flask, url_for
 from flask_babel import gettext as _
@@ -13,7 +13,8 @@ from markupsafe import Markup
 from .accounts.models import Role
 from .catalog.models import CourseStatus
 from .core.clock import local_date, local_zone
-from .core.formatting import format_duration, format_hours
+from .core.formatting import format_duration, reader_hours
+from .core.i18n import format_day, format_minute, html_lang
 from .core.markdown import render_markdown
 from .learning import services as learning
 from .units import services as units
@@ -45,17 +46,18 @@ def markdown(text: str) -> Markup:
 
 
 def localdate(value) -> str:
-    """A stored UTC time as the platform's local date, e.g. 2026-03-02."""
+    """A stored UTC time (or a date) as the platform's local date in the reader's language:
+    2026-03-02 in Chinese, Mar 2, 2026 in English."""
     if value is None:
         return "—"
-    return local_date(value).isoformat()
+    return format_day(value if type(value) is date else local_date(value))
 
 
 def local_minute(value) -> str:
-    """A stored UTC time in the platform's time zone, to the minute."""
+    """A stored UTC time in the platform's time zone, to the minute, in the reader's language."""
     if value is None:
         return "—"
-    return value.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+    return format_minute(value.replace(tzinfo=UTC).astimezone(local_zone()))
 
 
 def minutes(seconds) -> str:
@@ -79,10 +81,11 @@ def enrollment_for(course):
 
 
 def init_app(app: Flask) -> None:
-    for name, function in (("markdown", markdown), ("hours", format_hours), ("duration", format_duration),
+    for name, function in (("markdown", markdown), ("hours", reader_hours), ("duration", format_duration),
                            ("minutes", minutes), ("localdate", localdate), ("export_time", local_minute),
                            ("course_status", course_status)):
         app.add_template_filter(function, name)
     app.add_template_global(enrollment_for, "enrollment_for")
     app.add_template_global(units.rejection_reason, "employment_rejection_reason")
     app.add_template_global(workspace_links, "workspace_links")
+    app.add_template_global(html_lang, "html_lang")

@@ -78,6 +78,9 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None]
     # Part of the login session's user id: raising it (a password change) ends every other session.
     login_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The interface language chosen with the header's switcher ("zh_Hans_CN", "en"; lms/core/i18n.py),
+    # applied on every device the person signs in on. None: the browser's language decides.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     employer: Mapped[Organization | None] = relationship()
     region: Mapped[Region | None] = relationship()

@@ -70,6 +70,8 @@ accounts.logout                    POST   /logout                               
 accounts.logout_everywhere         GET    /sessions/logout-all                                login 200   200   200   200   200   200   200   200   200   200
 accounts.logout_everywhere         POST   /sessions/logout-all                                login 302   302   302   302   302   302   302   302   302   302
 accounts.logout_device             POST   /sessions/{learner_login}/logout                    login 302   404   404   404   404   404   404   404   404   404
+accounts.choose_language           GET    /language?locale=en                                 302   302   302   302   302   302   302   302   302   302   302
+accounts.choose_language           POST   /language                                           302   302   302   302   302   302   302   302   302   302   302
 accounts.profile                   GET    /profile                                            login 200   200   200   200   200   200   200   200   200   200
 accounts.profile                   POST   /profile                                            login 200   200   200   200   200   200   200   200   200   200
 # ---- learning (pages)
@@ -203,6 +205,8 @@ REQUESTS = {
     "accounts.logout_everywhere:POST": dict(to="/login"),
     "accounts.logout_device": dict(to="/"),
     "accounts.profile:POST": dict(form={}),
+    "accounts.choose_language:GET": dict(to="/"),
+    "accounts.choose_language:POST": dict(form={"locale": "en", "next": "/me/hours"}, to="/me/hours"),
     "learning.enrol": dict(to="/learn/GX-NS-001"),
     "learning.course_home": dict(to="/learn/GX-NS-001/"),
     "learning.start_exam": dict(to="/learn/GX-NS-001/exam"),
