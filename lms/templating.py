@@ -14,7 +14,7 @@ from .accounts.models import Role
 from .catalog.models import CourseStatus
 from .core.clock import local_date, local_zone
 from .core.formatting import format_duration, reader_hours
-from .core.i18n import format_day, format_minute, html_lang
+from .core.i18n import format_day, format_minute, format_month_day, html_lang
 from .core.markdown import render_markdown
 from .learning import services as learning
 from .units import services as units
@@ -53,6 +53,11 @@ def localdate(value) -> str:
     return format_day(value if type(value) is date else local_date(value))
 
 
+def longdate(value) -> str:
+    """A date written out in the reader's language: 2026年3月2日, March 2, 2026."""
+    return "—" if value is None else format_day(value, long=True)
+
+
 def local_minute(value) -> str:
     """A stored UTC time in the platform's time zone, to the minute, in the reader's language."""
     if value is None:
@@ -82,10 +87,11 @@ def enrollment_for(course):
 
 def init_app(app: Flask) -> None:
     for name, function in (("markdown", markdown), ("hours", reader_hours), ("duration", format_duration),
-                           ("minutes", minutes), ("localdate", localdate), ("export_time", local_minute),
+                           ("minutes", minutes), ("localdate", localdate), ("longdate", longdate), ("export_time", local_minute),
                            ("course_status", course_status)):
         app.add_template_filter(function, name)
     app.add_template_global(enrollment_for, "enrollment_for")
     app.add_template_global(units.rejection_reason, "employment_rejection_reason")
     app.add_template_global(workspace_links, "workspace_links")
     app.add_template_global(html_lang, "html_lang")
+    app.add_template_global(format_month_day, "month_day")

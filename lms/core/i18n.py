@@ -16,6 +16,7 @@ from decimal import Decimal
 from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_skeleton as babel_format_skeleton
 from babel.dates import format_time as babel_format_time
 from babel.numbers import format_decimal as babel_format_decimal
 from flask import has_request_context, request
@@ -64,9 +65,17 @@ def html_lang() -> str:
     return LOCALES.get(str(active_locale()), LOCALES[DEFAULT_LOCALE])
 
 
-def format_day(value: date) -> str:
+def format_day(value: date, *, long: bool = False) -> str:
+    """2026-03-02 / Mar 2, 2026; ``long``: 2026年3月2日 / March 2, 2026 (Babel's long date)."""
     locale = active_locale()
+    if long:
+        return babel_format_date(value, "long", locale=locale)
     return babel_format_date(value, _DATE_PATTERNS.get(locale.language, "medium"), locale=locale)
+
+
+def format_month_day(month: int, day: int) -> str:
+    """A day of every year: 12月31日, December 31."""
+    return babel_format_skeleton("MMMMd", date(2000, month, day), locale=active_locale())
 
 
 def format_minute(value: datetime) -> str:

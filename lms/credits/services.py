@@ -374,7 +374,7 @@ def year_summary(user, year: int | None = None) -> YearSummary:
         by_category[record.category] = by_category.get(record.category, Decimal(0)) + record.hours
     for category in Category:
         required = Decimal(rule.public_min_hours) if category == Category.PUBLIC else None
-        summary.lines.append(CategoryLine(category.value, CATEGORY_LABELS[category], by_category[category.value],
+        summary.lines.append(CategoryLine(category.value, category.label, by_category[category.value],
                                           required))
     summary.total = sum(by_category.values(), Decimal(0))
     return summary
