@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from ..accounts.models import Region
-from ..catalog.models import CATEGORY_LABELS, Category, LessonKind
+from ..catalog.models import Category, LessonKind
 from ..core.audit import record_event
 from ..core.clock import local_date, local_zone, utcnow_naive
 from ..core.enums import N_
