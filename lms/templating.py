@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from .accounts.models import Role
 from .catalog.models import CourseStatus
+from .certificates.pdf import TITLES as CERTIFICATE_TITLES
 from .core.clock import local_date, local_zone
 from .core.formatting import format_duration, reader_hours
 from .core.i18n import format_day, format_minute, format_month_day, html_lang
@@ -72,6 +73,11 @@ def minutes(seconds) -> str:
     return _("%(m)s 分 %(s)s 秒", m=m, s=f"{s:02d}") if m else _("%(s)s 秒", s=s)
 
 
+def certificate_titles(kind: str) -> tuple[str, str]:
+    """A certificate's title as printed on it: (Chinese, English)."""
+    return CERTIFICATE_TITLES.get(kind, CERTIFICATE_TITLES["course"])
+
+
 def course_status(status) -> str:
     return CourseStatus(status).label
 
@@ -95,3 +101,4 @@ def init_app(app: Flask) -> None:
     app.add_template_global(workspace_links, "workspace_links")
     app.add_template_global(html_lang, "html_lang")
     app.add_template_global(format_month_day, "month_day")
+    app.add_template_global(certificate_titles, "certificate_titles")
