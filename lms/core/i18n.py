@@ -51,8 +51,7 @@ def select_locale() -> str:
     """Flask-Babel's locale selector (see the module docstring for the order)."""
     if not has_request_context():
         return DEFAULT_LOCALE
-    user = current_user._get_current_object() if current_user else None
-    chosen = offered(getattr(user, "locale", None)) if user is not None and user.is_authenticated else None
+    chosen = offered(current_user.locale) if current_user.is_authenticated else None
     return chosen or offered(request.cookies.get(LOCALE_COOKIE)) or from_accept_language() or DEFAULT_LOCALE
 
 
