@@ -13,6 +13,7 @@ from .config import instance_path, load_config, settle_config
 from .core import logs, metrics
 from .core.database import commit_apart, configure_sqlite
 from .core.enums import N_
+from .core.i18n import select_locale
 from .core.web import RowIdConverter, init_body_limits
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -79,8 +80,9 @@ def _init_extensions(app: Flask) -> None:
     init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form
     csrf.init_app(app)
     limiter.init_app(app)
-    # Catalogs in lms/translations (Flask-Babel's default folder, relative to the package; `make messages`).
-    babel.init_app(app, locale_selector=lambda: "zh_Hans_CN")
+    # Catalogs in lms/translations (Flask-Babel's default folder, relative to the package; `make messages`);
+    # the language: the account's choice, the browser's, Accept-Language, else Chinese (lms/core/i18n.py).
+    babel.init_app(app, locale_selector=select_locale)
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -113,8 +115,8 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .exports import metrics as _export_metrics  # noqa: F401  (scrape-time gauges, as tasks register)
     from .exports import tasks as _export_tasks  # noqa: F401
     from .media import tasks as _media_tasks  # noqa: F401
-    from .outbox import personal as outbox_personal
     from .outbox import metrics as _outbox_metrics  # noqa: F401
+    from .outbox import personal as outbox_personal
     from .outbox import tasks as outbox_tasks
     from .search import services as search
     from .search import tasks as search_tasks

@@ -2,7 +2,7 @@
 Markdown...), the helpers some pages call, and the workspace menu of ``templates/base.html``, whose
 entries follow the same roles as the views they lead to."""
 
-from datetime import UTC
+from datetime import UTC, date
 
 from flask import Flask, url_for
 from flask_babel import gettext as _
@@ -13,8 +13,10 @@ from markupsafe import Markup
 from .accounts.models import Role
 from .admin import services as admin
 from .catalog.models import CourseStatus
+from .certificates.pdf import TITLES as CERTIFICATE_TITLES
 from .core.clock import local_date, local_zone
-from .core.formatting import format_duration, format_hours
+from .core.formatting import format_duration, reader_hours
+from .core.i18n import format_day, format_minute, format_month_day, html_lang
 from .core.markdown import render_markdown
 from .learning import services as learning
 from .notices import services as notices
@@ -50,17 +52,23 @@ def markdown(text: str) -> Markup:
 
 
 def localdate(value) -> str:
-    """A stored UTC time as the platform's local date, e.g. 2026-03-02."""
+    """A stored UTC time (or a date) as the platform's local date in the reader's language:
+    2026-03-02 in Chinese, Mar 2, 2026 in English."""
     if value is None:
         return "—"
-    return local_date(value).isoformat()
+    return format_day(value if type(value) is date else local_date(value))
+
+
+def longdate(value) -> str:
+    """A date written out in the reader's language: 2026年3月2日, March 2, 2026."""
+    return "—" if value is None else format_day(value, long=True)
 
 
 def local_minute(value) -> str:
-    """A stored UTC time in the platform's time zone, to the minute."""
+    """A stored UTC time in the platform's time zone, to the minute, in the reader's language."""
     if value is None:
         return "—"
-    return value.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+    return format_minute(value.replace(tzinfo=UTC).astimezone(local_zone()))
 
 
 def minutes(seconds) -> str:
@@ -72,6 +80,11 @@ def minutes(seconds) -> str:
 
 def role_label(role) -> str:
     return Role(role).label
+
+
+def certificate_titles(kind: str) -> tuple[str, str]:
+    """A certificate's title as printed on it: (Chinese, English)."""
+    return CERTIFICATE_TITLES.get(kind, CERTIFICATE_TITLES["course"])
 
 
 def course_status(status) -> str:
@@ -88,12 +101,15 @@ def enrollment_for(course):
 
 
 def init_app(app: Flask) -> None:
-    for name, function in (("markdown", markdown), ("hours", format_hours), ("duration", format_duration),
-                           ("minutes", minutes), ("localdate", localdate), ("export_time", local_minute),
-                           ("course_status", course_status), ("role_label", role_label),
-                           ("audit_action", admin.action_label)):
+    for name, function in (("markdown", markdown), ("hours", reader_hours), ("duration", format_duration),
+                           ("minutes", minutes), ("localdate", localdate), ("longdate", longdate),
+                           ("export_time", local_minute), ("course_status", course_status),
+                           ("role_label", role_label), ("audit_action", admin.action_label)):
         app.add_template_filter(function, name)
     app.add_template_global(enrollment_for, "enrollment_for")
     app.add_template_global(units.rejection_reason, "employment_rejection_reason")
     app.add_template_global(workspace_links, "workspace_links")
     app.add_template_global(notices.unread_count, "unread_notice_count")
+    app.add_template_global(html_lang, "html_lang")
+    app.add_template_global(format_month_day, "month_day")
+    app.add_template_global(certificate_titles, "certificate_titles")

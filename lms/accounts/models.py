@@ -81,6 +81,9 @@ class User(UserMixin, db.Model):
     # When the person proved they receive mail / text messages there (a code sent to it was entered).
     email_verified_at: Mapped[datetime | None]
     mobile_verified_at: Mapped[datetime | None]
+    # The interface language chosen with the header's switcher ("zh_Hans_CN", "en"; lms/core/i18n.py),
+    # applied on every device the person signs in on. None: the browser's language decides.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     employer: Mapped[Organization | None] = relationship()
     region: Mapped[Region | None] = relationship()

@@ -19,7 +19,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 from wtforms import SelectChoice
 
 from ..core.clock import local_zone, utcnow_naive
-from ..core.forms import run_form
+from ..core.forms import run_form, run_service
+from ..core.i18n import LOCALE_COOKIE, LOCALE_COOKIE_DAYS, format_minute, offered
 from ..core.messages import Channel
 from ..core.web import commit, roles_required, safe_next_url
 from ..extensions import db, limiter
@@ -73,7 +74,7 @@ def _remember_device(response, user) -> None:
 
 
 def _local_minute(at) -> str:
-    return at.replace(tzinfo=UTC).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+    return format_minute(at.replace(tzinfo=UTC).astimezone(local_zone()))
 
 
 def _failures_notice(outcome) -> str:
@@ -178,6 +179,29 @@ def logout_device(session_id: int):
         return redirect(url_for("catalog.home"))
     flash(_("已退出该设备（%(device)s）的登录。", device=ended.device), "success")
     return redirect(url_for("accounts.profile"))
+
+
+@bp.route("/language", methods=["GET", "POST"])
+def choose_language():
+    """The header's language switcher: back to the page it was used on, in the chosen language.
+
+    GET (the links shown to visitors who are not signed in) only sets this browser's cookie and changes
+    nothing on the server; POST (a form with its CSRF token, shown to the signed-in) also keeps the
+    choice on the account, so that it follows the person to every device they sign in on."""
+    back = safe_next_url(url_for("catalog.home"))
+    locale = offered(request.values.get("locale"))
+    if request.method == "POST" and current_user.is_authenticated:
+        outcome = run_service(lambda: services.choose_locale(current_user, request.form.get("locale", "")))
+        if not outcome.done:
+            flash(outcome.error.message, "danger")
+            return redirect(back)
+    elif locale is None:
+        flash(_("请选择界面语言：中文或 English。"), "danger")
+        return redirect(back)
+    response = redirect(back)
+    response.set_cookie(LOCALE_COOKIE, locale, max_age=LOCALE_COOKIE_DAYS * 86400, httponly=True, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
 
 
 @bp.route("/profile", methods=["GET", "POST"])

@@ -13,6 +13,7 @@ from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..core.i18n import offered
 from ..extensions import db
 from . import crypto, sessions
 from .identifiers import (
@@ -226,6 +227,14 @@ def change_password(user: User, current: str, new: str) -> None:
     # ... and ends their rows, so the profile page lists only the session that changed it.
     sessions.end_sessions(user, keep=user.login_session)
     record_event(user, "user.password_changed", user)
+
+
+def choose_locale(user: User, locale: str) -> None:
+    """The interface language the person chose (the header's switcher), kept on the account so that it
+    follows them to every device they sign in on."""
+    if offered(locale) is None:
+        raise InvalidInput(_("请选择界面语言：中文或 English。"), field="locale")
+    user.locale = locale
 
 
 def reset_password(actor: User | None, user: User, new: str) -> None:

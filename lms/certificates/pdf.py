@@ -38,6 +38,12 @@ def _qr(url: str) -> ImageReader:
     return ImageReader(buffer)
 
 
+# The title in Chinese, the language the certificate is issued in, and in English beneath it for readers
+# abroad; the certificate's wording is otherwise Chinese whatever language its holder reads the site in.
+TITLES = {"course": ("课程学时证明", "Certificate of Course Credit Hours"),
+          "annual": ("年度学时汇总证明", "Annual Certificate of Credit Hours")}
+
+
 def _date(value) -> str:
     return f"{value.year}年{value.month}月{value.day}日" if value else "—"
 
@@ -48,7 +54,8 @@ def render(cert, *, verify_url: str, holder_name: str, rows: list[tuple[str, str
     font = _font()
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1)
-    pdf.setTitle(f"{cert.kind_label} {cert.number}")
+    title, english_title = TITLES.get(cert.kind, TITLES["course"])
+    pdf.setTitle(f"{title} / {english_title} {cert.number}")
     pdf.setAuthor(cert.issuer_name)
     pdf.setSubject(cert.number)
     width, height = A4
@@ -57,10 +64,12 @@ def render(cert, *, verify_url: str, holder_name: str, rows: list[tuple[str, str
     pdf.rect(15 * mm, 15 * mm, width - 30 * mm, height - 30 * mm)
     pdf.setFillColor(BLUE)
     pdf.setFont(font, 26)
-    pdf.drawCentredString(width / 2, height - 45 * mm, cert.kind_label)
+    pdf.drawCentredString(width / 2, height - 42 * mm, title)
+    pdf.setFont(font, 12)
+    pdf.drawCentredString(width / 2, height - 50 * mm, english_title)
     pdf.setFillColor(colors.black)
     pdf.setFont(font, 11)
-    pdf.drawCentredString(width / 2, height - 55 * mm, f"证书编号：{cert.number}")
+    pdf.drawCentredString(width / 2, height - 59 * mm, f"证书编号：{cert.number}")
 
     issued_local = cert.issued_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(timezone)) \
         if isinstance(cert.issued_at, datetime) else cert.issued_at

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from ..core.audit import record_event
 from ..core.clock import iso_utc, local_date, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
+from ..core.i18n import DEFAULT_LOCALE
 from ..core.storage import media_path
 from ..credits import services as ledger
 from ..credits.models import CreditRecord
@@ -83,6 +85,12 @@ def _annual_rows(cert: Certificate) -> list[tuple[str, str]]:
 
 
 def _render_and_sign(cert: Certificate) -> None:
+    # A certificate is issued in Chinese whatever language the request that issued it reads.
+    with force_locale(DEFAULT_LOCALE):
+        _render_and_sign_chinese(cert)
+
+
+def _render_and_sign_chinese(cert: Certificate) -> None:
     user = cert.user
     rows = _annual_rows(cert) if cert.kind == CertificateKind.ANNUAL else None
     data = pdf.render(cert, verify_url=verify_url(cert.number), holder_name=user.real_name, rows=rows,

@@ -4,12 +4,20 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 
+from .i18n import format_number
+
 
 def format_hours(value) -> str:
-    """Decimal('2.0') → '2', Decimal('1.5') → '1.5'."""
+    """Decimal('2.0') → '2', Decimal('1.5') → '1.5': the same in every language, for files, certificates
+    and signed credentials (pages use ``reader_hours``)."""
     value = Decimal(value)
     text = format(value.quantize(Decimal("0.1")), "f")
     return text[:-2] if text.endswith(".0") else text
+
+
+def reader_hours(value) -> str:
+    """Hours on a page: to a tenth, with the reader's number separators (Babel, the request's locale)."""
+    return format_number(Decimal(value).quantize(Decimal("0.1")))
 
 
 def format_duration(seconds) -> str:

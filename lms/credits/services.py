@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from ..accounts.models import Region
-from ..catalog.models import CATEGORY_LABELS, Category, LessonKind
+from ..catalog.models import Category, LessonKind
 from ..core.audit import record_event
 from ..core.clock import local_date, local_zone, utcnow_naive
 from ..core.enums import N_
@@ -374,7 +374,7 @@ def year_summary(user, year: int | None = None) -> YearSummary:
         by_category[record.category] = by_category.get(record.category, Decimal(0)) + record.hours
     for category in Category:
         required = Decimal(rule.public_min_hours) if category == Category.PUBLIC else None
-        summary.lines.append(CategoryLine(category.value, CATEGORY_LABELS[category], by_category[category.value],
+        summary.lines.append(CategoryLine(category.value, category.label, by_category[category.value],
                                           required))
     summary.total = sum(by_category.values(), Decimal(0))
     return summary

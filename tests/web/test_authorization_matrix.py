@@ -71,6 +71,8 @@ accounts.logout                    POST   /logout                               
 accounts.logout_everywhere         GET    /sessions/logout-all                                login 200   200   200   200   200   200   200   200   200   200
 accounts.logout_everywhere         POST   /sessions/logout-all                                login 302   302   302   302   302   302   302   302   302   302
 accounts.logout_device             POST   /sessions/{learner_login}/logout                    login 302   404   404   404   404   404   404   404   404   404
+accounts.choose_language           GET    /language?locale=en                                 302   302   302   302   302   302   302   302   302   302   302
+accounts.choose_language           POST   /language                                           302   302   302   302   302   302   302   302   302   302   302
 accounts.profile                   GET    /profile                                            login 200   200   200   200   200   200   200   200   200   200
 accounts.profile                   POST   /profile                                            login 200   200   200   200   200   200   200   200   200   200
 accounts.forgot_password           GET    /password/forgot                                    200   200   200   200   200   200   200   200   200   200   200
@@ -249,6 +251,8 @@ REQUESTS = {
     "accounts.send_verification": dict(form={}, to="/profile/verify"),
     "accounts.admin_recovery:POST": dict(form={}),
     "accounts.admin_unlock": dict(to="/accounts/"),
+    "accounts.choose_language:GET": dict(to="/"),
+    "accounts.choose_language:POST": dict(form={"locale": "en", "next": "/me/hours"}, to="/me/hours"),
     "learning.enrol": dict(to="/learn/GX-NS-001"),
     "learning.course_home": dict(to="/learn/GX-NS-001/"),
     "learning.start_exam": dict(to="/learn/GX-NS-001/exam"),
