@@ -319,7 +319,7 @@ def learner_clr(actor) -> str:
 @dataclass
 class Verification:
     number: str
-    outcome: str  # found / not_found / check / format
+    outcome: str  # found / not_found / example / check / format
     message: str | None = None
     certificate: Certificate | None = None
     pdf_match: bool | None = None
@@ -334,7 +334,9 @@ def verify(number_text: str, *, ip: str | None = None, via: str = "form") -> Ver
         result = Verification(typed, exc.reason, exc.message)
     else:
         cert = db.session.scalar(select(Certificate).where(Certificate.number == number))
-        if cert is None:
+        if numbers.is_example(number):
+            result = Verification(number, "example", _("这是示例编号，只用来说明证书编号的格式，不对应任何证书。请输入您证书上印的编号。"))
+        elif cert is None:
             result = Verification(number, "not_found", _("编号校验通过，但平台没有这份证书。请确认编号是否为本平台签发。"))
         else:
             result = Verification(number, "found", certificate=cert)
