@@ -109,6 +109,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .exports import tasks as _export_tasks  # noqa: F401
     from .media import tasks as _media_tasks  # noqa: F401
     from .outbox import tasks as outbox_tasks
+    from .publishing import services as publishing
     from .search import services as search
     from .search import tasks as search_tasks
     from .xapi import services as xapi
@@ -121,6 +122,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     webhooks.connect_signals()  # credit record events → webhook messages (sender "webhook")
     xapi.connect_signals()  # learning events → statements (sender "xapi")
     certificates.connect_signals()
+    publishing.connect_signals()  # imported packages are held to the national rule's hours
 
 
 def _register_blueprints(app: Flask) -> None:
