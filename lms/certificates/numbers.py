@@ -2,9 +2,9 @@
 
 Format: ``ISSUER`` (2–6 capital letters or digits, ``LMS_CERT_ISSUER_CODE``, default ``GX``), the
 four-digit year, a six-digit sequence within issuer and year, and one check character, e.g.
-``GX2026000001`` + check → ``GX20260000017`` (the first number ``GX`` issues in 2026). What people type is folded first (Unicode NFKC, so the
-full-width ``ＧＸ２０２６…`` of a Chinese input method is the same number), spaces and hyphens are
-ignored and letters are folded to capitals.
+``GX2026000001`` + check → ``GX20260000017`` (the first number ``GX`` issues in 2026). What people
+type is folded first (Unicode NFKC, so the full-width ``ＧＸ２０２６…`` of a Chinese input method is
+the same number), spaces and hyphens are ignored and letters are folded to capitals.
 
 The check character follows ISO/IEC 7064 MOD 37-2 (pure system, modulus 37, radix 2) over the
 alphabet ``0-9 A-Z *``. We use the pure system rather than the hybrid MOD 37,36: the hybrid one

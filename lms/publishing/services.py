@@ -28,9 +28,9 @@ from ..catalog.services import import_archive
 from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
-from ..core.formatting import format_hours
 from ..core.duties import ensure_not_involved
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..core.formatting import format_hours
 from ..core.storage import media_path
 from ..credits.services import completions_by_course, ensure_national_rule_set, round_down
 from ..extensions import db
