@@ -14,7 +14,7 @@ export FLASK_APP := wsgi
 
 .PHONY: run test setup system-deps browser-deps lint messages clean
 
-run: system-deps $(VENV)/.installed
+run: system-deps $(VENV)/.installed-run
 	LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask setup
 	LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask demo
 	$(BIN)/flask search rebuild --inline
@@ -24,7 +24,7 @@ run: system-deps $(VENV)/.installed
 	  trap 'kill $$worker $$media 2>/dev/null; wait $$worker $$media 2>/dev/null' EXIT INT TERM; \
 	  LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask run --host $(HOST) --port $(PORT)
 
-test: browser-deps $(VENV)/.installed
+test: browser-deps $(VENV)/.installed-test
 	scripts/test.sh
 
 system-deps:
@@ -33,21 +33,27 @@ system-deps:
 browser-deps:
 	scripts/system-deps.sh --browser
 
-$(VENV)/.installed: pyproject.toml
+# Two stamps: running needs the runtime dependencies only (`pip install -e .`, quicker on a first
+# start); the tests add the test extras on top. Either is redone when pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	$(BIN)/pybabel compile --domain messages --directory $(TRANSLATIONS) --statistics
 	touch $@
 
-lint: $(VENV)/.installed
+$(VENV)/.installed-test: $(VENV)/.installed-run
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+lint: $(VENV)/.installed-run
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check lms tests migrations
 
 # The message catalog: extract every wrapped string (lms/ Python, templates/) into messages.pot,
 # merge it into each language's catalog, compile the .mo files Flask-Babel reads (not committed:
 # built here and at install). A new language: pybabel init -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l xx
-messages: $(VENV)/.installed
+messages: $(VENV)/.installed-run
 	$(BIN)/pybabel extract --mapping-file babel.cfg --keywords _l --keywords lazy_gettext --keywords N_ \
 	  --no-location --sort-output --project "Gongxu LMS" --copyright-holder "Gongxu LMS" \
 	  --output-file $(TRANSLATIONS)/messages.pot .

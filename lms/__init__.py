@@ -118,6 +118,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .outbox import metrics as _outbox_metrics  # noqa: F401
     from .outbox import personal as outbox_personal
     from .outbox import tasks as outbox_tasks
+    from .publishing import services as publishing
     from .search import services as search
     from .search import tasks as search_tasks
     from .xapi import services as xapi
@@ -131,6 +132,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     webhooks.connect_signals()  # credit record events → webhook messages (sender "webhook")
     xapi.connect_signals()  # learning events → statements (sender "xapi")
     certificates.connect_signals()
+    publishing.connect_signals()  # imported packages are held to the national rule's hours
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -12,7 +12,7 @@ from flask_migrate import upgrade
 
 from .accounts import services as accounts
 from .accounts.identifiers import credit_code_check_char, id_number_check_char
-from .accounts.models import OrgKind, Role
+from .accounts.models import EmploymentStatus, OrgKind, Role
 from .catalog.cli import import_command
 from .catalog.services import ensure_subjects
 from .core.jobs import QUEUES
@@ -51,6 +51,16 @@ DEMO_ACCOUNTS = [
 ]
 
 
+def _confirm_demo_unit_admin() -> None:
+    """The demo unit admin works for the unit they run: a confirmed member, not a learner waiting for
+    their own decision on /unit (also mended in databases made by earlier runs)."""
+    mobile = next(mobile for role, _name, _id17, mobile in DEMO_ACCOUNTS if role == "unit_admin")
+    admin = accounts.find_by_login(mobile)
+    if admin is not None and admin.employment_status == EmploymentStatus.PENDING:
+        admin.employment_status = EmploymentStatus.APPROVED
+    db.session.flush()
+
+
 @click.command("demo")
 @click.option("--courses", "courses_dir", default="courses", type=click.Path(path_type=Path),
               help="课程包所在文件夹")
@@ -84,6 +94,7 @@ def demo_command(courses_dir: Path):
             accounts.grant_role(None, user, role, organization=user.employer if role == Role.UNIT_ADMIN else org,
                                 region_code="110000" if role == Role.HR_AUDITOR else None)
         lines.append(f"{role.label}\t{mobile}\t{password}")
+    _confirm_demo_unit_admin()
     db.session.commit()
     fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

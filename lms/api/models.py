@@ -56,6 +56,24 @@ class ApiClient(db.Model):
         return self.expires_at is not None and self.expires_at <= (at or utcnow_naive())
 
 
+class TokenReveal(db.Model):
+    """A token just issued or rotated, held for the one page view that shows it (redirect after the
+    POST, so a reload does not resubmit the form): encrypted, deleted when shown, and useless after
+    ``expires_at`` in any case. The browser holds only the row's random key in its session cookie;
+    the token itself is never in a URL or a cookie."""
+
+    __tablename__ = "api_token_reveal"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_client.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    rotated: Mapped[bool] = mapped_column(default=False, server_default=false())
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+    client = relationship("ApiClient")
+
+
 class WebhookSubscription(db.Model):
     """A URL that receives ``credit_record.*`` events for its client's scope, signed with its own secret."""
 

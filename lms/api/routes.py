@@ -2,18 +2,20 @@
 
 from datetime import timedelta
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from ..accounts.models import Role
 from ..core.forms import run_form
-from ..core.web import commit, roles_required
+from ..core.web import commit, roles_required, writes_on_read
 from . import services
 from .forms import IssueClientForm, RevokeForm, RotateForm
 
 bp = Blueprint("api", __name__)
+# The session cookie names the held token to show next (lms.api.services.hold_token), never the token.
+REVEAL = "api_token_reveal"
 
 
 def _issue_form() -> IssueClientForm:
@@ -33,8 +35,21 @@ def _page(form, issued=None, token=None, status=200, rotated=False, rotate_form=
 
 @bp.get("/api-clients")
 @roles_required(Role.ADMIN, Role.HR_AUDITOR)
+@writes_on_read
 def clients():
-    return _page(_issue_form())
+    shown = services.take_token(current_user, session.pop(REVEAL, None))
+    commit()
+    if shown is None:
+        return _page(_issue_form())
+    client, token, rotated = shown
+    # The token is shown on this response only; it cannot be displayed again.
+    return _page(_issue_form(), issued=client, token=token, rotated=rotated)
+
+
+def _show_once(held):
+    """After a POST that made a token: to the listing (an empty form), which shows the token once."""
+    session[REVEAL] = held
+    return redirect(url_for("api.clients"), 303)
 
 
 @bp.post("/api-clients")
@@ -42,15 +57,14 @@ def clients():
 def issue():
     form = _issue_form()
     by_region = form.scope_kind.data != "unit"
-    issued = run_form(form, lambda: services.issue_client(current_user, services.ClientRequest(
-        name=form.name.data, region=form.region.data if by_region else None,
-        unit=None if by_region else form.unit.data, full_id_numbers=form.full_id_numbers.data,
-        expires_on=form.expires_on.data)))
+    issued = run_form(form, lambda: services.hold_token(current_user, *services.issue_client(
+        current_user, services.ClientRequest(
+            name=form.name.data, region=form.region.data if by_region else None,
+            unit=None if by_region else form.unit.data, full_id_numbers=form.full_id_numbers.data,
+            expires_on=form.expires_on.data))))
     if not issued:
         return _page(form, status=issued.status)
-    client, token = issued.value
-    # The token is shown on this response only; it cannot be displayed again.
-    return _page(_issue_form(), issued=client, token=token)
+    return _show_once(issued.value)
 
 
 @bp.post("/api-clients/<int:client_id>/rotate")
@@ -58,12 +72,12 @@ def issue():
 def rotate(client_id: int):
     client = services.visible_client(current_user, client_id)
     form = RotateForm()
-    rotated = run_form(form, lambda: services.rotate_client(
-        current_user, client, grace=timedelta(hours=int(form.grace_hours.data)), expires_on=form.expires_on.data))
+    rotated = run_form(form, lambda: services.hold_token(current_user, client, services.rotate_client(
+        current_user, client, grace=timedelta(hours=int(form.grace_hours.data)), expires_on=form.expires_on.data),
+        rotated=True))
     if not rotated:
         return _page(_issue_form(), rotate_form=form, rotate_errors_for=client.id, status=rotated.status)
-    # The new token is shown on this response only, as when it was issued.
-    return _page(_issue_form(), issued=client, token=rotated.value, rotated=True)
+    return _show_once(rotated.value)
 
 
 @bp.post("/api-clients/<int:client_id>/revoke")

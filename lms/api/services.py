@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from flask_babel import gettext as _
 from limits import parse_many
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from ..accounts import crypto
 from ..accounts.models import Organization, Region, Role
@@ -30,7 +30,7 @@ from ..core.clock import local_zone, now, utcnow_naive
 from ..core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ..exports import records
 from ..extensions import db, limiter
-from .models import WEBHOOK_EVENTS, ApiClient, WebhookSubscription
+from .models import WEBHOOK_EVENTS, ApiClient, TokenReveal, WebhookSubscription
 
 MAX_NAME = 80
 MAX_URL = 500
@@ -215,6 +215,35 @@ def rotate_client(actor, client: ApiClient, *, grace: timedelta, expires_on: dat
                  expires_on=last_valid_day(client).isoformat() if client.expires_at else None)
     db.session.flush()
     return f"{client.key_id}.{secret}"
+
+
+# A token is shown on the page after the POST that made it, within this many seconds, once.
+REVEAL_SECONDS = 300
+
+
+def hold_token(actor, client: ApiClient, token: str, *, rotated: bool = False) -> str:
+    """Keep a new token (encrypted) for the next page view of ``actor``; returns the key to find it by.
+    Tokens held longer than REVEAL_SECONDS are deleted here, shown or not."""
+    at = utcnow_naive()
+    db.session.execute(delete(TokenReveal).where(TokenReveal.expires_at <= at))
+    key = secrets.token_urlsafe(32)
+    db.session.add(TokenReveal(key=key, client_id=client.id, user_id=actor.id, token_encrypted=crypto.encrypt(token),
+                               rotated=rotated, expires_at=at + timedelta(seconds=REVEAL_SECONDS)))
+    db.session.flush()
+    return key
+
+
+def take_token(actor, key: str | None) -> tuple[ApiClient, str, bool] | None:
+    """The token held under ``key`` for ``actor`` (client, token, rotated), deleted as it is taken;
+    None when there is none, it was shown already, it expired or it is someone else's."""
+    reveal = db.session.get(TokenReveal, key) if isinstance(key, str) and key else None
+    if reveal is None:
+        return None
+    db.session.delete(reveal)
+    db.session.flush()
+    if reveal.user_id != actor.id or reveal.expires_at <= utcnow_naive():
+        return None
+    return reveal.client, crypto.decrypt(reveal.token_encrypted), reveal.rotated
 
 
 def revoke_client(actor, client: ApiClient) -> None:

@@ -398,8 +398,8 @@ def _lesson(check: _Checker, lesson: dict, f: str, lp: str) -> LessonSpec | None
             check.problem(f, lp + "video", _("“%(name)s”不是支持的视频格式（MP4、MOV、MKV、WebM）", name=video.name))
             video = None
     demo_seconds = lesson.get("demo_seconds", 30)
-    if isinstance(demo_seconds, bool) or not isinstance(demo_seconds, int) or not 5 <= demo_seconds <= 600:
-        check.problem(f, lp + "demo_seconds", _("演示视频时长应为 5–600 的整数（秒）"))
+    if isinstance(demo_seconds, bool) or not isinstance(demo_seconds, int) or not 5 <= demo_seconds <= 7200:
+        check.problem(f, lp + "demo_seconds", _("演示视频时长应为 5–7200 的整数（秒）"))
         demo_seconds = 30
     return LessonSpec(title=title, kind=kind, body=body, video=video, demo_seconds=demo_seconds)
 

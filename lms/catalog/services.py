@@ -207,7 +207,7 @@ def _lesson_video(package: CoursePackage, chapter_title: str, spec, publisher: O
         return media.store_video(spec.video, original_name=spec.video.name, organization=publisher,
                                  created_files=created_files)
     # No video in the package: a generated title card, cached by its content.
-    key = hashlib.sha256(f"{package.title}|{spec.title}|{spec.demo_seconds}|v1".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{package.title}|{spec.title}|{spec.demo_seconds}|v3".encode()).hexdigest()[:24]
     clip = media.demo_cache_dir() / f"{key}.mp4"
     if not clip.exists():
         media.generate_demo_video(clip, title=spec.title, subtitle=f"《{package.title}》· {chapter_title}",

@@ -40,6 +40,8 @@ class Certificate(db.Model):
     hours: Mapped[Decimal] = mapped_column(Numeric(5, 1))
     exam_score: Mapped[int | None]
     completed_on: Mapped[date | None]
+    # Annual summaries: the year's hours against the rule's yearly requirement, as printed (met or not).
+    target_note: Mapped[str | None] = mapped_column(String(200))
     holder_name_masked: Mapped[str] = mapped_column(String(50))
     holder_id_masked: Mapped[str] = mapped_column(String(18))
     issuer_name: Mapped[str] = mapped_column(String(120))

@@ -2,9 +2,9 @@
 
 Format: ``ISSUER`` (2–6 capital letters or digits, ``LMS_CERT_ISSUER_CODE``, default ``GX``), the
 four-digit year, a six-digit sequence within issuer and year, and one check character, e.g.
-``GX2026000001`` + check → ``GX20260000017``. What people type is folded first (Unicode NFKC, so the
-full-width ``ＧＸ２０２６…`` of a Chinese input method is the same number), spaces and hyphens are
-ignored and letters are folded to capitals.
+``GX2026000001`` + check → ``GX20260000017`` (the first number ``GX`` issues in 2026). What people
+type is folded first (Unicode NFKC, so the full-width ``ＧＸ２０２６…`` of a Chinese input method is
+the same number), spaces and hyphens are ignored and letters are folded to capitals.
 
 The check character follows ISO/IEC 7064 MOD 37-2 (pure system, modulus 37, radix 2) over the
 alphabet ``0-9 A-Z *``. We use the pure system rather than the hybrid MOD 37,36: the hybrid one
@@ -18,6 +18,11 @@ Computing the check character: start with p = 0; for each character c of the num
 check character, p = ((p + value(c)) × 2) mod 37, where value is the character's index in
 ``0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*``; the check character is the one whose value is
 (38 − p mod 37) mod 37. A number is valid when recomputing gives its last character.
+
+Sequence ``000000`` is reserved for examples and never issued (allocation starts at 1 and
+:func:`compose` refuses 0): the example shown to people, :data:`EXAMPLE` (``GX20260000009``), is a
+well-formed number with a correct check character, so it passes the format and check tests, yet it can
+never be anyone's certificate, whatever the issuer code or year; the verification page says so.
 
 A number re-issued (new PDF after a correction) keeps its number: the number identifies the
 certificate, the PDF hash identifies the file.
@@ -64,10 +69,26 @@ def valid_issuer(code: str) -> bool:
 
 
 def compose(issuer: str, year: int, sequence: int) -> str | None:
-    """The full number, or None when its check character would be ``*`` (that sequence is skipped)."""
-    body = f"{issuer}{year:04d}{sequence:06d}"
+    """The full number, or None when its check character would be ``*`` (that sequence is skipped).
+    Sequence 0 is the reserved example sequence and is refused here."""
+    if not 1 <= sequence <= 999_999:
+        raise ValueError(f"certificate sequence out of range 1-999999: {sequence}")
+    return _with_check(f"{issuer}{year:04d}{sequence:06d}")
+
+
+def _with_check(body: str) -> str | None:
     check = check_char(body)
     return None if check == "*" else body + check
+
+
+EXAMPLE_SEQUENCE = "000000"
+EXAMPLE = _with_check(f"GX2026{EXAMPLE_SEQUENCE}")  # GX20260000009: well formed, never issued
+
+
+def is_example(number: str) -> bool:
+    """A number of the reserved example sequence (any issuer, any year)."""
+    match = _SHAPE.match(number)
+    return bool(match) and match.group(3) == EXAMPLE_SEQUENCE
 
 
 def normalize(text: str) -> str:
@@ -84,7 +105,8 @@ def parse(text: str) -> str:
     if not number:
         raise NumberError("format", _("请输入证书编号。"))
     if len(number) > 24 or not re.fullmatch(r"[A-Z0-9*]+", number) or not _SHAPE.match(number):
-        raise NumberError("format", _("编号格式不正确：证书编号由发证机构代码、4 位年份、6 位序号和 1 位校验码组成，如 GX20260000017。"))
+        raise NumberError("format", _("编号格式不正确：证书编号由发证机构代码、4 位年份、6 位序号和 1 位校验码组成，如 %(example)s。",
+                                     example=EXAMPLE))
     if not is_valid(number):
         raise NumberError("check", _("编号校验位不正确，可能有输错，请逐位核对证书上的编号。"))
     return number

@@ -48,6 +48,17 @@ def _date(value) -> str:
     return f"{value.year}年{value.month}月{value.day}日" if value else "—"
 
 
+def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    """Lines of at most ``width`` points (Chinese breaks between any two characters)."""
+    lines, current = [], ""
+    for ch in text:
+        if current and pdfmetrics.stringWidth(current + ch, font, size) > width:
+            lines.append(current)
+            current = ""
+        current += ch
+    return [*lines, current]
+
+
 def render(cert, *, verify_url: str, holder_name: str, rows: list[tuple[str, str]] | None = None,
            timezone: str = "Asia/Shanghai") -> bytes:
     """One A4 page. ``rows`` (annual summary): (course, hours text) lines listed under the header."""
@@ -84,6 +95,8 @@ def render(cert, *, verify_url: str, holder_name: str, rows: list[tuple[str, str
         ("学时", f"{format_hours(cert.hours)} 学时"),
         ("学时年度", f"{cert.credit_year} 年度"),
     ]
+    if cert.target_note:
+        lines.append(("年度要求", cert.target_note))
     if cert.kind == "course":
         lines += [("考试成绩", f"{cert.exam_score} 分" if cert.exam_score is not None else "本课程无结业测验"),
                   ("完成日期", _date(cert.completed_on))]
@@ -96,8 +109,10 @@ def render(cert, *, verify_url: str, holder_name: str, rows: list[tuple[str, str
         pdf.drawString(30 * mm, y, label)
         pdf.setFillColor(colors.black)
         pdf.setFont(font, 13)
-        pdf.drawString(62 * mm, y, value)
-        y -= 10 * mm
+        wrapped = _wrap(value, font, 13, width - 62 * mm - 22 * mm)
+        for i, part in enumerate(wrapped):
+            pdf.drawString(62 * mm, y - i * 6 * mm, part)
+        y -= 10 * mm + (len(wrapped) - 1) * 6 * mm
     if rows:
         pdf.setFont(font, 11)
         pdf.drawString(30 * mm, y, "所含课程：")

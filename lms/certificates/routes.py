@@ -11,10 +11,17 @@ from ..core.forms import run_form, run_service
 from ..core.web import commit, roles_required, writes_on_read
 from ..credits.forms import ReasonForm
 from ..extensions import limiter
-from . import services, signing
+from . import numbers, services, signing
 from .settings import verify_rate_limit
 
 bp = Blueprint("certificates", __name__)
+
+
+@bp.app_context_processor
+def example_number() -> dict:
+    """The reserved example certificate number (never issued) for the pages that explain numbers."""
+    return {"example_number": numbers.EXAMPLE}
+
 
 MAX_PDF_BYTES = 10 * 1024 * 1024
 
@@ -98,7 +105,7 @@ def verify():
     if number.strip():
         result = services.verify(number, ip=_ip(), via=request.args.get("via", "form")[:8])
         commit()
-        status = 200 if result.outcome == "found" else 404 if result.outcome == "not_found" else 400
+        status = 200 if result.outcome == "found" else 404 if result.outcome in ("not_found", "example") else 400
     return render_template("certificates/verify.html", result=result, number=number), status
 
 
@@ -119,7 +126,8 @@ def verify_pdf():
             error = _("文件超过 10 MB，不是本平台签发的证书文件。")
         else:
             services.compare_pdf(result, data)
-    status = 200 if result.outcome == "found" and not error else 400 if result.outcome != "not_found" else 404
+    status = 200 if result.outcome == "found" and not error else 404 if result.outcome in ("not_found", "example") \
+        else 400
     return render_template("certificates/verify.html", result=result, number=number, upload_error=error), status
 
 

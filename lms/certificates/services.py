@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts import crypto
 from ..accounts.models import Role, User
+from ..catalog.models import Category
 from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import iso_utc, local_date, utcnow_naive
@@ -146,6 +147,20 @@ def issue_course_certificate(record: CreditRecord) -> Certificate:
     return cert
 
 
+def target_note(summary) -> str:
+    """What an annual summary says about the year's requirement (the learner's rule set): met or not,
+    with the numbers, so a certificate of 0.5 hours can never pass for a completed year."""
+    total, required = format_hours(summary.total), format_hours(summary.required)
+    if summary.missing:
+        return _("本年度累计 %(total)s 学时，未达到年度 %(required)s 学时的要求（尚差 %(missing)s 学时）。",
+                 total=total, required=required, missing=format_hours(summary.missing))
+    if summary.public_missing:
+        public = next(line for line in summary.lines if line.category == Category.PUBLIC)
+        return _("本年度累计 %(total)s 学时，其中公需科目 %(public)s 学时，未达到公需科目至少 %(minimum)s 学时的要求。",
+                 total=total, public=format_hours(public.hours), minimum=format_hours(public.required))
+    return _("本年度累计 %(total)s 学时，已达到年度 %(required)s 学时的要求。", total=total, required=required)
+
+
 def issue_annual_certificate(actor, year: int) -> Certificate:
     """The learner's summary of a credit year; asking again reissues it with the same number."""
     summary = ledger.year_summary(actor, year)
@@ -165,6 +180,7 @@ def issue_annual_certificate(actor, year: int) -> Certificate:
     cert.title = _("%(year)s年度继续教育学时汇总", year=year)
     cert.category = None
     cert.hours = summary.total
+    cert.target_note = target_note(summary)
     cert.exam_score = None
     cert.completed_on = None
     _render_and_sign(cert)
@@ -311,7 +327,7 @@ def learner_clr(actor) -> str:
 @dataclass
 class Verification:
     number: str
-    outcome: str  # found / not_found / check / format
+    outcome: str  # found / not_found / example / check / format
     message: str | None = None
     certificate: Certificate | None = None
     pdf_match: bool | None = None
@@ -326,7 +342,9 @@ def verify(number_text: str, *, ip: str | None = None, via: str = "form") -> Ver
         result = Verification(typed, exc.reason, exc.message)
     else:
         cert = db.session.scalar(select(Certificate).where(Certificate.number == number))
-        if cert is None:
+        if numbers.is_example(number):
+            result = Verification(number, "example", _("这是示例编号，只用来说明证书编号的格式，不对应任何证书。请输入您证书上印的编号。"))
+        elif cert is None:
             result = Verification(number, "not_found", _("编号校验通过，但平台没有这份证书。请确认编号是否为本平台签发。"))
         else:
             result = Verification(number, "found", certificate=cert)

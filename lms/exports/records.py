@@ -234,7 +234,8 @@ def verify_url(number: str | None) -> str:
 def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> list:
     """The 15 export columns (:data:`COLUMNS`) of one row of :func:`record_query`.
 
-    Dates are local calendar dates; hours and the year are numbers; empty values are ''."""
+    Dates are local calendar dates (:class:`datetime.date`, written as dates by each format); hours
+    and the year are numbers; empty values are ''."""
     started = local_date(row.started_at, zone)
     completed = local_date(row.completed_at, zone)
     return [
@@ -248,8 +249,8 @@ def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> l
         row.course_code,
         row.course_title,
         Decimal(row.hours),
-        started.isoformat() if started else "",
-        completed.isoformat() if completed else "",
+        started or "",
+        completed or "",
         row.exam_score if row.exam_score is not None else "",
         row.certificate_number or "",
         verify_url(row.certificate_number),

@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
@@ -136,6 +136,8 @@ def csv_cell(value) -> str:
         return format_hours(value)
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
     text = str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
@@ -180,13 +182,16 @@ _WIDTHS = (10, 20, 28, 21, 10, 6, 10, 12, 30, 6, 11, 11, 8, 20, 48)
 
 def _write_xlsx(rows: Iterator[list], out: Path) -> int:
     """XlsxWriter in constant-memory mode; every cell written with an explicit type, so text stays
-    text (never a formula, a URL or a number: ID numbers keep all 18 digits)."""
+    text (never a formula, a URL or a number: ID numbers, credit codes and certificate numbers keep
+    every digit), numbers are numbers and dates are date cells (``yyyy-mm-dd``) that sort and filter
+    as dates."""
     workbook = xlsxwriter.Workbook(str(out), {"constant_memory": True, "strings_to_formulas": False,
                                               "strings_to_urls": False, "strings_to_numbers": False,
                                               "tmpdir": str(out.parent)})
     try:
         sheet = workbook.add_worksheet(_("学时记录"))
         bold = workbook.add_format({"bold": True})
+        day = workbook.add_format({"num_format": "yyyy-mm-dd"})
         for col, width in enumerate(_WIDTHS):
             sheet.set_column(col, col, width)
         for col, title in enumerate(records.COLUMNS):
@@ -199,6 +204,8 @@ def _write_xlsx(rows: Iterator[list], out: Path) -> int:
                     continue
                 if isinstance(value, int | float | Decimal):
                     sheet.write_number(n, col, float(value))
+                elif isinstance(value, date):
+                    sheet.write_datetime(n, col, datetime.combine(value, datetime.min.time()), day)
                 else:
                     sheet.write_string(n, col, str(value))
     finally:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from ..accounts.models import Organization, Role, User
 from ..assessment.models import QuestionKind, QuizQuestion
+from ..catalog import duration
 from ..catalog.models import Category, Chapter, Course, CourseStatus, Lesson, LessonKind, Subject
 from ..catalog.packages import CODE_PATTERN
 from ..catalog.permissions import can_edit, publisher_orgs
@@ -29,8 +30,9 @@ from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.duties import ensure_not_involved
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..core.formatting import format_hours
 from ..core.storage import media_path
-from ..credits.services import completions_by_course, ensure_national_rule_set
+from ..credits.services import completions_by_course, ensure_national_rule_set, round_down
 from ..extensions import db
 from ..learning.models import Enrollment
 from ..media.models import MediaAsset, MediaStatus
@@ -193,8 +195,37 @@ def rule_hours_step() -> Decimal:
 
 
 def video_seconds(course: Course) -> int:
-    return sum(lesson.media_asset.duration_seconds for lesson in course.lessons
-               if lesson.kind == LessonKind.VIDEO and lesson.media_asset is not None)
+    return duration.video_seconds(course)
+
+
+def most_credit_hours(course: Course) -> Decimal:
+    """The most hours the national rule allows for the course's videos and reading time: their
+    minutes ÷ the rule's minutes per 学时, rounded down to the rule's step."""
+    video, reading = duration.study_seconds(course)
+    return round_down(Decimal(video + reading) / 60 / rule_minutes_per_hour(), rule_hours_step())
+
+
+def check_hours_fit_content(course: Course, hours: Decimal) -> Decimal:
+    """Refuse hours beyond :func:`most_credit_hours`, saying the numbers (the import and the editor)."""
+    most = most_credit_hours(course)
+    if Decimal(hours) > most:
+        video, reading = duration.study_seconds(course)
+        most_text = f"{most:.1f}"  # 0.0 too: the rule allows nothing
+        raise InvalidInput(_("课程标称 %(hours)s 学时，但视频与阅读时长合计 %(length)s（视频 %(video)s，阅读约 %(reading)s），"
+                             "按每学时 %(minutes)s 分钟最多可认定 %(most)s 学时。请补充课程内容或降低学时。",
+                             hours=format_hours(hours), length=duration.format_duration(video + reading),
+                             video=duration.format_duration(video), reading=duration.format_duration(reading),
+                             minutes=rule_minutes_per_hour(), most=most_text), field="credit_hours")
+    return hours
+
+
+def _check_imported_course(_sender, course: Course, **_kwargs) -> None:
+    check_hours_fit_content(course, course.credit_hours)
+
+
+def connect_signals() -> None:
+    """Every imported package (command line or upload) is held to the national rule's hours."""
+    signals.course_imported.connect(_check_imported_course, weak=False)
 
 
 def round_to_step(hours: Decimal, step: Decimal) -> Decimal:
@@ -209,9 +240,11 @@ def suggested_credit_hours(course: Course) -> Decimal:
 
 
 def credit_hours_bounds(course: Course) -> tuple[Decimal, Decimal]:
-    """The publisher may adjust the suggestion by at most one step either way."""
+    """The publisher may adjust the suggestion by at most one step either way, and never above what the
+    videos and reading time allow (:func:`most_credit_hours`)."""
     step, suggested = rule_hours_step(), suggested_credit_hours(course)
-    return max(step, suggested - step), suggested + step
+    low = max(step, suggested - step)
+    return low, max(low, min(suggested + step, most_credit_hours(course)))
 
 
 def check_credit_hours(course: Course, hours: Decimal) -> Decimal:
@@ -220,6 +253,7 @@ def check_credit_hours(course: Course, hours: Decimal) -> Decimal:
         raise InvalidInput(_("学时应为 %(step)s 的整数倍。", step=step), field="credit_hours")
     if course.id is None or not video_seconds(course):
         return hours  # bounds apply once there is video to measure
+    check_hours_fit_content(course, hours)
     low, high = credit_hours_bounds(course)
     if not low <= hours <= high:
         raise InvalidInput(_("按视频总时长，本课程建议 %(suggested)s 学时，可调整范围为 %(low)s–%(high)s 学时。",

@@ -4,6 +4,8 @@ transposition, so a mistyped number is refused before any lookup."""
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lms.certificates import numbers
 
@@ -57,3 +59,27 @@ def test_parse_refuses_with_a_reason(typed, reason):
     assert exc.value.reason == reason
     if reason == "check":
         assert exc.value.message.startswith("编号校验位不正确，可能有输错")
+
+
+# ---------------------------------------------------------------- the reserved example
+
+@given(issuer=st.from_regex(r"[A-Z][A-Z0-9]{1,5}", fullmatch=True), year=st.integers(2000, 2100),
+       sequence=st.integers(1, 999_999))
+def test_the_issuer_never_produces_the_example_number(issuer, year, sequence):
+    number = numbers.compose(issuer, year, sequence)
+    assert number != numbers.EXAMPLE
+    assert number is None or not numbers.is_example(number)
+
+
+def test_the_example_is_well_formed_but_of_the_reserved_sequence():
+    assert numbers.EXAMPLE == "GX20260000009"
+    assert numbers.parse(numbers.EXAMPLE) == numbers.EXAMPLE and numbers.is_example(numbers.EXAMPLE)
+    with pytest.raises(ValueError):
+        numbers.compose("GX", 2026, 0)
+
+
+def test_allocation_starts_after_the_example(ctx, db_session):
+    from lms.certificates import services
+
+    first = services.allocate_number(2031)
+    assert first[6:12] == "000001" and not numbers.is_example(first)

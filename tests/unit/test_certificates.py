@@ -168,3 +168,32 @@ def test_every_lookup_is_logged(issued, db_session):
     assert outcomes[0] == "found" and outcomes[1] == "check" and outcomes[3] == "format"
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "certificate.verify")).all()
     assert len(events) >= 4 and all(e.ip == "203.0.113.9" for e in events[-4:])
+
+
+def pdf_text(cert) -> str:
+    """The PDF's text without spaces and line breaks (a long line wraps on the page)."""
+    text = subprocess.run(["pdftotext", "-layout", str(media_path(cert.pdf_path)), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    return "".join(text.split())
+
+
+def test_annual_certificate_says_the_yearly_requirement_was_not_met(issued, client, db_session):
+    user, record, _cert = issued
+    annual = services.issue_annual_certificate(user, 2026)
+    db_session.commit()
+    hours = f"{float(record.hours):g}"
+    expected = f"本年度累计 {hours} 学时，未达到年度 90 学时的要求"
+    assert annual.target_note.startswith(expected)
+    assert expected.replace(" ", "") in pdf_text(annual)
+    page = client.get(f"/verify?no={annual.number}").get_data(as_text=True)
+    assert expected in page
+
+
+def test_annual_certificate_says_the_yearly_requirement_was_met(issued, db_session):
+    user, record, _cert = issued
+    rule = ledger.rule_set_for(user)
+    rule.annual_hours, rule.public_min_hours = record.hours, 0
+    annual = services.issue_annual_certificate(user, 2026)
+    hours = f"{float(record.hours):g}"
+    assert annual.target_note == f"本年度累计 {hours} 学时，已达到年度 {hours} 学时的要求。"
+    assert f"已达到年度{hours}学时的要求" in pdf_text(annual)

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import openpyxl
@@ -55,6 +55,10 @@ def norm(value) -> str:
         return ""
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return f"{Decimal(str(value)).normalize():f}"
+    if isinstance(value, datetime):  # a date cell read back
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     return str(value)
 
 
@@ -80,6 +84,35 @@ def test_csv_has_the_columns_in_order_a_bom_and_every_row(people, tmp_path):
     # 乙一's region (Guangdong) closes its year later: a March completion counts for 2025 there.
     assert services.count_rows(scope, 2026) == 3 and services.count_rows(scope, 2025) == 1
     assert services.count_rows(scope, 2024) == 0
+
+
+def test_xlsx_writes_dates_as_date_cells_and_codes_as_text(people, tmp_path, db_session):
+    from lms.learning import services as learning
+
+    learning.enroll(people["a1"], "GX-NS-001")  # a start date (the others have none: written as empty)
+    scope = records.scope_for(people["admin"], full_id_numbers=True)
+    services.write_export(scope, year=None, fmt="xlsx", out=tmp_path / "a.xlsx")
+    sheet = openpyxl.load_workbook(tmp_path / "a.xlsx")["学时记录"]
+    column = {title: i + 1 for i, title in enumerate(records.COLUMNS)}
+    rows = range(2, sheet.max_row + 1)
+    assert len(rows) == 4
+    for r in rows:
+        for title in ("开始日期", "完成日期"):
+            cell = sheet.cell(r, column[title])
+            if title == "开始日期" and cell.value is None:
+                continue
+            assert cell.is_date and isinstance(cell.value, datetime) and cell.number_format == "yyyy-mm-dd", title
+            assert cell.value.time() == datetime.min.time()
+        for title in ("身份证号", "统一社会信用代码", "课程编号", "证书编号", "验证网址"):
+            cell = sheet.cell(r, column[title])
+            if title in ("证书编号", "验证网址") and cell.value is None:  # no certificate: an empty cell
+                continue
+            assert cell.data_type == "s" and isinstance(cell.value, str), title
+        for title in ("年度", "学时"):
+            assert sheet.cell(r, column[title]).data_type == "n", title
+    first = {title: sheet.cell(2, i).value for title, i in column.items()}
+    assert first["完成日期"] == datetime(2026, 3, 10) and first["身份证号"] == full_id(people["a1"])
+    assert isinstance(first["开始日期"], datetime)
 
 
 def test_xlsx_reads_back_with_the_same_rows_as_csv(people, tmp_path):

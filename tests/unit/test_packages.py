@@ -1,6 +1,7 @@
 """Course package validation and import: every shipped package is valid; broken ones say where."""
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -8,10 +9,12 @@ import yaml
 from sqlalchemy import func, select
 
 from lms.assessment.models import QuizQuestion
+from lms.catalog import duration
+from lms.catalog.duration import reading_seconds
 from lms.catalog.models import Course, CourseStatus
 from lms.catalog.packages import PackageError, exam_section, load_package
 from lms.catalog.services import SUBJECTS, import_packages, load_packages
-from lms.core.errors import Conflict
+from lms.core.errors import Conflict, InvalidInput
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBJECT_NAMES = {name for _, name, _ in SUBJECTS}
@@ -145,6 +148,55 @@ def test_import_writes_course_outline_questions_and_probed_video(app, db_session
     assert [v.media_asset.duration_seconds for v in videos] == spec_seconds
     count = db_session.scalar(select(func.count(QuizQuestion.id)).where(QuizQuestion.course_id == course.id))
     assert count == len(package.questions)
+
+
+def test_import_refuses_hours_beyond_the_videos_and_reading_time(app, db_session, broken, runner):
+    def short(data):
+        data["code"] = "GX-NS-001"
+        data["credit_hours"] = 0.5
+        for chapter in data["chapters"]:
+            for lesson in chapter["lessons"]:
+                if lesson["kind"] == "video":
+                    lesson["demo_seconds"] = 25  # 75 s of video in all
+
+    broken(short)
+    with app.test_request_context():
+        [package] = [replace(p, code="GX-HRS-001") for p in load_packages([broken.path])]  # a code not taken
+        reading = sum(reading_seconds(lesson.body) for ch in package.chapters for lesson in ch.lessons
+                      if lesson.kind == "reading")
+        total = 75 + reading
+        expected = (f"课程标称 0.5 学时，但视频与阅读时长合计 {total // 60} 分 {total % 60} 秒"
+                    f"（视频 1 分 15 秒，阅读约 {reading // 60} 分 {reading % 60} 秒），按每学时 45 分钟最多可认定 0.0 学时")
+        with pytest.raises(InvalidInput) as info:
+            import_packages(None, [package])
+        assert expected in info.value.message
+        db_session.rollback()
+        assert db_session.scalar(select(Course.id).where(Course.code == "GX-HRS-001")) is None
+    folder = broken.path.rename(broken.path.with_name("GX-HRS-001"))
+    text = (folder / "course.yaml").read_text(encoding="utf-8").replace("code: GX-NS-001", "code: GX-HRS-001")
+    (folder / "course.yaml").write_text(text, encoding="utf-8")
+    result = runner.invoke(args=["courses", "import", "--draft", str(folder)])
+    assert result.exit_code != 0 and "未导入任何内容" in result.output and expected in result.output
+
+
+def test_every_shipped_package_earns_no_more_hours_than_its_content_allows(app, db_session):
+    from lms.publishing import services as publishing
+
+    with app.test_request_context():
+        shipped = load_packages(sorted(p.parent for p in (ROOT / "courses").glob("*/course.yaml")))
+        # Under codes of their own (the test database holds some of them already); import checks the rule.
+        result = import_packages(None, [replace(p, code="T" + p.code) for p in shipped])
+        assert len(result.imported) >= 8
+        for course in result.imported:
+            video, reading = duration.study_seconds(course)
+            assert publishing.most_credit_hours(course) >= course.credit_hours, (course.code, video, reading)
+            assert (video + reading) >= course.credit_hours * 45 * 60  # 45 minutes a 学时, the national rule
+
+
+def test_reading_time_counts_the_characters_read_at_300_a_minute():
+    assert duration.READING_CHARS_PER_MINUTE == 300
+    assert reading_seconds("一" * 300) == 60
+    assert reading_seconds("## 标题\n\n- **要点** 一\n> 引文") == reading_seconds("标题要点一引文") == 1
 
 
 def test_duplicate_code_is_a_conflict_unless_skipped(app, db_session):

@@ -113,11 +113,12 @@ def test_outline_reorders_by_buttons_and_by_drag(db_session, publisher, org):
 def test_credit_hours_are_suggested_from_video_minutes(db_session, publisher, org):
     course = complete_course(db_session, publisher, org)  # 45 minutes of video
     assert services.suggested_credit_hours(course) == Decimal("1.0")
-    assert services.credit_hours_bounds(course) == (Decimal("0.5"), Decimal("1.5"))
-    services.update_course(publisher, course, data(db_session, credit_hours=Decimal("1.5")))
-    assert course.credit_hours == Decimal("1.5")
-    with pytest.raises(InvalidInput, match="可调整范围为 0.5–1.5 学时"):
-        services.update_course(publisher, course, data(db_session, credit_hours=Decimal("3")))
+    assert services.credit_hours_bounds(course) == (Decimal("0.5"), Decimal("1.0"))  # 1.5: more than 45 minutes
+    services.update_course(publisher, course, data(db_session, credit_hours=Decimal("1.0")))
+    assert course.credit_hours == Decimal("1.0")
+    with pytest.raises(InvalidInput, match="课程标称 1.5 学时，但视频与阅读时长合计 45 分 1 秒（视频 45 分 0 秒，阅读约 1 秒），按每学时 45 分钟最多可认定 1.0 学时"):
+        services.update_course(publisher, course, data(db_session, credit_hours=Decimal("1.5")))
+    assert course.credit_hours == Decimal("1.0")
     with pytest.raises(InvalidInput, match="整数倍"):
         services.update_course(publisher, course, data(db_session, credit_hours=Decimal("1.2")))
 

@@ -1,5 +1,7 @@
 """Who may read which completion records: units, regions, admins; narrowing never widens."""
 
+from datetime import date
+
 import pytest
 
 from lms.accounts.models import EmploymentStatus, Role
@@ -62,7 +64,7 @@ def test_rows_follow_the_export_columns_and_mask_ids(people, db_session):
     first = dict(zip(records.COLUMNS, rows[0], strict=True))
     assert first["身份证号"] == people["a1"].id_number_masked and "*" in first["身份证号"]
     assert first["统一社会信用代码"] == UNIT_A and first["年度"] == 2026 and first["课程编号"] == "GX-NS-001"
-    assert first["完成日期"] == "2026-03-10" and first["考试成绩"] == 90
+    assert first["完成日期"] == date(2026, 3, 10) and first["考试成绩"] == 90
     assert first["证书编号"] == "" and first["验证网址"] == ""  # no certificate issued for this one
     full = records.scope_for(people["admin"], unit=UNIT_A, full_id_numbers=True)
     row = next(iter(db.session.execute(records.record_query(full))))

@@ -1,12 +1,14 @@
 """The /api-clients pages: who may issue and revoke which clients; the token is shown once."""
 
+import json
 import re
+from html import unescape
 
 import pytest
 from sqlalchemy import select
 
 from lms.accounts.models import Organization, Role
-from lms.api.models import ApiClient
+from lms.api.models import ApiClient, TokenReveal
 from lms.core.audit import AuditEvent
 from tests.records_helpers import UNIT_A, UNIT_B, completion, employee
 
@@ -28,7 +30,7 @@ def people(db_session, make_user):
 def issue(client, csrf_token, **form):
     page = client.get("/api-clients")
     data = {"csrf_token": csrf_token(page.get_data(as_text=True)), "scope_kind": "region", **form}
-    return client.post("/api-clients", data=data)
+    return client.post("/api-clients", data=data, follow_redirects=True)
 
 
 def shown_token(response) -> str:
@@ -53,6 +55,44 @@ def test_an_admin_issues_a_token_shown_once_that_works(client, login, people, cs
     assert api.status_code == 200
     event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "api_client.issue"))
     assert event.actor_id == people["admin"].id and event.target_id == str(stored.id)
+
+
+def test_issuing_redirects_to_an_empty_form_showing_the_token_once(client, login, people, csrf_token, db_session):
+    login(people["admin"])
+    page = client.get("/api-clients").get_data(as_text=True)
+    posted = client.post("/api-clients", data={"csrf_token": csrf_token(page), "scope_kind": "region",
+                                               "name": "市职称评审系统", "region": "440000"})
+    assert posted.status_code == 303 and posted.headers["Location"] == "/api-clients"
+    assert "issued-token" not in posted.get_data(as_text=True)
+    shown = client.get("/api-clients")
+    html = shown.get_data(as_text=True)
+    token = shown_token(shown)
+    assert token.split(".")[1] not in posted.headers["Location"] + posted.headers.get("Set-Cookie", "")
+    assert shown.headers["Cache-Control"] == "no-store" and "市职称评审系统" in html
+    name_field = re.search(r'<input[^>]*name="name"[^>]*>', html).group(0)
+    assert 'value="' not in name_field or 'value=""' in name_field
+    button = re.search(r'<button[^>]*id="copy-token"[^>]*>', html).group(0)
+    messages = json.loads(unescape(re.search(r"data-messages='([^']+)'", button).group(1)))
+    assert messages["copied"] == "已复制" and messages["manual"].startswith("请手动复制")
+    assert "issued-token" not in client.get("/api-clients").get_data(as_text=True)  # shown once
+    assert db_session.scalar(select(TokenReveal)) is None
+
+
+def test_a_held_token_is_shown_to_its_issuer_only_and_not_after_it_expires(app, ctx, db_session, people):
+    from datetime import timedelta
+
+    from lms.api import services
+    from lms.core import clock
+
+    admin, other = people["admin"], people["auditor_bj"]
+    api_client, token = services.issue_client(admin, services.ClientRequest(name="甲", region="110000"))
+    key = services.hold_token(admin, api_client, token)
+    assert db_session.get(TokenReveal, key).token_encrypted != token and token not in key
+    assert services.take_token(other, key) is None and db_session.get(TokenReveal, key) is None
+    key = services.hold_token(admin, api_client, token)
+    with clock.freeze(clock.utcnow_naive() + timedelta(seconds=services.REVEAL_SECONDS + 1)):
+        assert services.take_token(admin, key) is None
+    assert services.take_token(admin, services.hold_token(admin, api_client, token)) == (api_client, token, False)
 
 
 def test_an_auditor_issues_only_for_their_region_and_its_units(client, login, people, csrf_token, db_session):

@@ -186,9 +186,9 @@ exports.download                   GET    /exports/{job}/download?token={job_tok
 exports.download~wrong-token       GET    /exports/{job}/download?token=not-the-token         login 403   403   403   403   403   403   403   403   403   403
 # ---- API clients (issued by HR auditors and admins)
 api.clients                        GET    /api-clients                                        login 403   403   403   403   403   403   403   200   200   200
-api.issue                          POST   /api-clients                                        login 403   403   403   403   403   403   403   200   400   200
-api.issue~other-region-unit        POST   /api-clients                                        login 403   403   403   403   403   403   403   403   200   200
-api.rotate                         POST   /api-clients/{api_client}/rotate                    login 403   403   403   403   403   403   403   200   404   200
+api.issue                          POST   /api-clients                                        login 403   403   403   403   403   403   403   303   400   303
+api.issue~other-region-unit        POST   /api-clients                                        login 403   403   403   403   403   403   403   403   303   303
+api.rotate                         POST   /api-clients/{api_client}/rotate                    login 403   403   403   403   403   403   403   303   404   303
 api.revoke                         POST   /api-clients/{api_client}/revoke                    login 403   403   403   403   403   403   403   302   404   302
 # ---- notices (the Beijing auditor's notice; the other region's auditor is refused on the object)
 notices.notice_list                GET    /notices                                            200   200   200   200   200   200   200   200   200   200   200

@@ -151,6 +151,26 @@ def test_demo_prints_one_account_per_role_and_can_run_twice(app, runner, db_sess
     credentials.unlink()
 
 
+def test_the_demo_unit_admin_is_a_confirmed_member_not_a_pending_learner(app, runner, db_session, tmp_path, client,
+                                                                          login):
+    from lms.accounts.models import EmploymentStatus
+
+    shutil.copytree(ROOT / "courses" / "GX-IP-001", tmp_path / "GX-IP-001")
+    result = runner.invoke(args=["demo", "--courses", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (Path(app.instance_path) / "demo-accounts.txt").unlink()
+    admin = db_session.scalar(select(User).where(User.real_name == "演示单位管理员"))
+    learner = db_session.scalar(select(User).where(User.real_name == "演示学员"))
+    assert admin.employment_status == EmploymentStatus.APPROVED and admin.employer_id == learner.employer_id
+    password = next(line.split()[-1] for line in result.output.splitlines() if f"账号 {admin.mobile}" in line)
+    login(admin, password)
+    page = client.get("/unit")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    pending = html[html.index('id="pending-h"'):html.index("</section>", html.index('id="pending-h"'))]
+    assert "演示学员" in pending and "演示单位管理员" not in pending  # the learner still shows how approval works
+
+
 def test_users_reset_password_sets_a_new_one_and_ends_every_session(runner, db_session, make_user, client, login):
     from lms.accounts import services
     from lms.accounts.models import UserSession

@@ -73,6 +73,19 @@ def test_public_verification(client, learner_with_cert):
     assert client.get("/verify").status_code == 200
 
 
+def test_the_help_pages_example_number_is_answered_as_an_example(client):
+    from lms.certificates.numbers import EXAMPLE, check_char
+
+    help_page = client.get("/help").get_data(as_text=True)
+    assert f"例如 {EXAMPLE}（示例编号" in help_page and "GX20260000017" not in help_page
+    other_issuer = "HRB442031000000" + check_char("HRB442031000000")  # the reserved sequence of any issuer
+    for typed in (EXAMPLE, "ＧＸ２０２６-000000-９", other_issuer):
+        answer = client.get("/verify", query_string={"no": typed})
+        html = answer.get_data(as_text=True)
+        assert answer.status_code == 404 and "这是示例编号" in html and "证书有效" not in html, typed
+    assert f'placeholder="如 {EXAMPLE}"' in client.get("/verify").get_data(as_text=True)
+
+
 def test_uploaded_pdf_is_compared(client, learner_with_cert, csrf_token):
     import io
 

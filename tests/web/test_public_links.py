@@ -43,7 +43,7 @@ def test_make_run_serves_with_the_public_address_of_its_host_and_port(args, env_
     env = {k: v for k, v in os.environ.items() if k not in ("LMS_PUBLIC_URL", "MAKEFLAGS", "MAKELEVEL")}
     if env_url:
         env["LMS_PUBLIC_URL"] = env_url
-    dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", "-o", "system-deps", "run", *args],
+    dry = subprocess.run(["make", "-n", "-o", ".venv/.installed-run", "-o", "system-deps", "run", *args],
                          cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     served = [line for line in dry.splitlines() if "flask run" in line or "huey_consumer" in line]
     assert served and all(f"LMS_PUBLIC_URL={expected} " in line for line in served), dry
