@@ -172,6 +172,6 @@ def bench_queries(docs: list[CourseDocument], n: int, rng: random.Random) -> lis
         elif kind < 0.8 and len(doc.tags) > 1:
             q = " ".join(rng.sample(doc.tags, 2))
         else:
-            q = rng.choice(doc.lessons)
+            q = rng.choice(doc.lessons or (doc.title,))
         queries.setdefault(q, None)
     return list(queries)

@@ -97,6 +97,24 @@ class Snapshot:
             self.postings[cache_key] = found
         return found
 
+    def pieces(self, analyzer, text: str) -> tuple:
+        """``_pieces(text)``, once per generation (the dictionary jieba cuts by comes with it)."""
+        key = ("pieces", text)
+        found = self.postings.get(key)
+        if found is None:
+            whole, pieces = _pieces(analyzer, text)
+            found = self.postings[key] = (whole, tuple(pieces))
+        return found
+
+    def values(self, name: str) -> set:
+        """The distinct values of a column among live courses (the subjects that have courses)."""
+        key = ("values", name)
+        found = self.postings.get(key)
+        if found is None:
+            col = self.column(name)
+            found = self.postings[key] = {col[d] for d in self.live}
+        return found
+
     def filter_set(self, name: str, value: str) -> frozenset:
         key = (name, value)
         found = self.filters.get(key)
@@ -107,6 +125,10 @@ class Snapshot:
 
     def close(self) -> None:
         self.searcher.close()
+
+
+class NoTableOfContents(Exception):
+    """The live generation has no table of contents: there is no index to read."""
 
 
 _snapshots: dict[str, Snapshot] = {}
@@ -129,6 +151,8 @@ def snapshot(live: Path) -> Snapshot:
     """The open searcher of the live generation; reopened (and the dictionary reapplied) when the
     generation changed since the last search in this process."""
     key = _generation_key(live)
+    if not any(name.endswith(".toc") for name, *_rest in key[1]):
+        raise NoTableOfContents(live)
     current = _snapshots.get(str(live))
     if current is not None and current.key == key:
         search_dictionary.apply(current.dictionary)
@@ -175,13 +199,16 @@ class Word:
     alternatives: tuple[str, ...]  # the word and its synonyms
     fields: dict = field(default_factory=dict)  # field -> {docnum: tf}
     marks: set = field(default_factory=set)  # strings to highlight
+    _docs: set | None = None
 
     @property
     def docs(self) -> set:
-        out: set = set()
-        for found in self.fields.values():
-            out |= found.keys()
-        return out
+        if self._docs is None:
+            out: set = set()
+            for found in self.fields.values():
+                out |= found.keys()
+            self._docs = out
+        return self._docs
 
 
 def meaningful_words(query: str) -> list[str]:
@@ -268,39 +295,60 @@ def match_word(snap: Snapshot, analyzer, word: str) -> Word:
         _match_text(snap, analyzer, alt, found)
     if not found.fields and word.isascii():
         _match_pinyin_or_spelling(snap, analyzer, word, found)
+    found._docs = None
     return found
 
 
 def _add(found: Word, fieldname: str, postings: dict) -> None:
-    if postings:
-        into = found.fields.setdefault(fieldname, {})
-        for doc, tf in postings.items():
-            if tf > into.get(doc, 0):
-                into[doc] = tf
+    """Merge ``postings`` into the word's matches in ``fieldname`` (never mutating a cached map)."""
+    if not postings:
+        return
+    into = found.fields.get(fieldname)
+    if into is None:
+        found.fields[fieldname] = postings
+        return
+    merged = dict(into)
+    for doc, tf in postings.items():
+        if tf > merged.get(doc, 0):
+            merged[doc] = tf
+    found.fields[fieldname] = merged
+
+
+def _part_postings(snap: Snapshot, fieldname: str, whole: str | None, pieces: tuple) -> dict:
+    """``{docnum: tf}`` of the courses whose ``fieldname`` has the word whole or all its pieces;
+    read once per generation like the posting lists it is made of."""
+    key = ("word", fieldname, whole, pieces)
+    found = snap.postings.get(key)
+    if found is not None:
+        return found
+    found = snap.posting(fieldname, whole) if whole else {}
+    if fieldname == "body" and found:  # one passing mention in the long text is not what the course is about
+        found = {doc: tf for doc, tf in found.items() if tf >= BODY_MIN_TF}
+    if len(pieces) > 1 or (pieces and not whole):
+        lists = sorted((snap.posting(fieldname, p) for p in pieces), key=len)
+        common = set(lists[0]).intersection(*lists[1:]) - found.keys()
+        if common:
+            found = {**found, **{doc: min(lst[doc] for lst in lists) for doc in common}}
+    snap.postings[key] = found
+    return found
 
 
 def _match_text(snap: Snapshot, analyzer, alt: str, found: Word) -> None:
     parts = alt.split() if alt.isascii() else [alt]
+    cut = [snap.pieces(analyzer, part) for part in parts]
     for fieldname in TEXT_FIELDS:
-        per_part = []
-        for part in parts:
-            whole, pieces = _pieces(analyzer, part)
-            hit = dict(snap.posting(fieldname, whole)) if whole else {}
-            if fieldname == "body":  # one passing mention in the long text is not what the course is about
-                hit = {doc: tf for doc, tf in hit.items() if tf >= BODY_MIN_TF}
-            if len(pieces) > 1 or (pieces and not whole):
-                lists = sorted((snap.posting(fieldname, p) for p in pieces), key=len)
-                common = set(lists[0]).intersection(*lists[1:]) if lists else set()
-                for doc in common:
-                    hit.setdefault(doc, min(lst[doc] for lst in lists))
-            per_part.append(hit)
-        if per_part and all(per_part):
+        per_part = [_part_postings(snap, fieldname, whole, pieces) for whole, pieces in cut]
+        if not all(per_part):
+            continue
+        if len(per_part) == 1:
+            _add(found, fieldname, per_part[0])
+        else:
             common = set(per_part[0]).intersection(*per_part[1:])
             _add(found, fieldname, {d: min(p[d] for p in per_part) for d in common})
     if found.fields:
         found.marks.add(alt)
-        for part in parts:
-            found.marks.update(p for p in _pieces(analyzer, part)[1] if len(p) > 1)
+        for _whole, pieces in cut:
+            found.marks.update(p for p in pieces if len(p) > 1)
 
 
 def _match_pinyin_or_spelling(snap: Snapshot, analyzer, word: str, found: Word) -> None:

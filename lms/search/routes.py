@@ -1,4 +1,4 @@
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
 from ..core.enums import N_
@@ -29,6 +29,16 @@ def search_page():
     return render_template("search/results.html", result=result,
                            sorts={key: _(label) for key, label in services.SORTS.items()},
                            facet_titles={name: _(title) for name, title in FACET_TITLES.items()})
+
+
+@bp.get("/search/suggest")
+def suggest():
+    """What the search boxes offer while one types (JSON): dictionary terms and course titles."""
+    try:
+        found = services.suggest_completions(request.args.get("q") or "")
+    except services.SearchUnavailable:
+        found = []  # suggestions are a convenience; the search page explains an unavailable index
+    return jsonify(suggestions=found)
 
 
 FACET_TITLES = {"subject": N_("科目主题"), "category": N_("科目类别"), "hours": N_("学时"), "publisher": N_("发布机构")}

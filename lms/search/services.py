@@ -85,10 +85,16 @@ def init_jieba(tmp_dir: str | os.PathLike) -> None:
         _jieba_ready = True
 
 
-def _analyzer():
-    from jieba.analyse import ChineseAnalyzer  # imported first by init_jieba(), under its warnings filter
+_analyzers: list = []
 
-    return ChineseAnalyzer()
+
+def _analyzer():
+    """jieba's analyser for Whoosh, one per process (it holds no state between calls)."""
+    if not _analyzers:
+        from jieba.analyse import ChineseAnalyzer  # imported first by init_jieba(), under its warnings filter
+
+        _analyzers.append(ChineseAnalyzer())
+    return _analyzers[0]
 
 
 def make_schema():
@@ -456,9 +462,10 @@ def _snapshot(index_dir) -> "engine.Snapshot":
     live = _live_path(index_dir)
     if not live.is_dir():
         raise SearchUnavailable(f"the index folder {live} is missing")
-    if not index.exists_in(str(live)):
-        raise SearchUnavailable(f"the index in {live} has no table of contents")
-    return engine.snapshot(live)
+    try:
+        return engine.snapshot(live)
+    except engine.NoTableOfContents:
+        raise SearchUnavailable(f"the index in {live} has no table of contents") from None
 
 
 def _filter_value(snap, name: str, value: str) -> str:
@@ -468,7 +475,7 @@ def _filter_value(snap, name: str, value: str) -> str:
 
 
 def _subject_names(snap) -> set[str]:
-    return {snap.column("subject_facet")[d] for d in snap.live} if snap.live else set()
+    return snap.values("subject_facet")
 
 
 def _facets(snap, docs, filters: SearchFilters) -> dict[str, list[FacetValue]]:

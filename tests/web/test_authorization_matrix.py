@@ -57,6 +57,7 @@ catalog.cover                      GET    /courses/{draft}/cover.jpg            
 catalog.cover~missing              GET    /courses/{published}/cover.jpg                      404   404   404   404   404   404   404   404   404   404   404
 search.search_page                 GET    /search?q=安全                                      200   200   200   200   200   200   200   200   200   200   200
 search_api.search                  GET    /api/v1/search?q=安全                               200   200   200   200   200   200   200   200   200   200   200
+search.suggest                     GET    /search/suggest?q=wl                               200   200   200   200   200   200   200   200   200   200   200
 certificates.jwks                  GET    /.well-known/jwks.json                              200   200   200   200   200   200   200   200   200   200   200
 certificates.credential_status     GET    /credentials/{certificate}/status                   200   200   200   200   200   200   200   200   200   200   200
 certificates.verify                GET    /verify?no={certificate}                            200   200   200   200   200   200   200   200   200   200   200
