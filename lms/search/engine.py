@@ -77,7 +77,10 @@ class Snapshot:
     def column(self, name: str) -> list:
         col = self.columns.get(name)
         if col is None:
-            col = self.columns[name] = list(self.reader.column_reader(name))
+            reader = self.reader
+            # An index without documents has no columns at all (Whoosh's EmptyReader).
+            col = list(reader.column_reader(name)) if reader.has_column(name) else [None] * reader.doc_count_all()
+            self.columns[name] = col
         return col
 
     def posting(self, fieldname: str, term: str) -> dict:

@@ -220,7 +220,7 @@ REQUESTS = {
                                                 to="/admin/certificates/"),
     "credits.edit_rule_set:POST": dict(form={}),
     "search.search_terms:POST": dict(form={}),
-    "search.delete_search_term:POST": dict(form={}),
+    "search.delete_search_term": dict(form={}),
     "credits.edit_rule_set~existing:POST": dict(form={}),
     "publishing.new_course:POST": dict(form=lambda w: {
         "code": "GX-AZ-777", "organization_id": w.ids["org_a"], "title": "授权矩阵测试课程", "subject_id": w.ids["subject"],

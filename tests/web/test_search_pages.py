@@ -98,6 +98,7 @@ def test_suggest_endpoint_answers_terms_and_titles_as_json(client):
 def test_partial_matches_are_announced_on_the_page(client):
     html = client.get("/search?q=网络安全法 数据安全 烘焙").get_data(as_text=True)
     assert "未找到同时包含全部词语的课程，以下为部分匹配" in html and "网络安全法" in html
+    assert client.get("/api/v1/search?q=网络安全法 数据安全 烘焙").get_json()["partial"] is True
     html = client.get("/search?q=应急预案不存在的词xyz").get_data(as_text=True)
     assert "没有找到与“应急预案不存在的词xyz”相关的课程" in html and 'class="search-hit' not in html
 
