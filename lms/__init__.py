@@ -70,6 +70,7 @@ def _init_extensions(app: Flask) -> None:
     from .notices import models as _notices  # noqa: F401
     from .outbox import models as _outbox  # noqa: F401
     from .publishing import models as _publishing  # noqa: F401
+    from .search import models as _search  # noqa: F401
 
     db.init_app(app)
     with app.app_context():

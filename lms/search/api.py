@@ -29,4 +29,5 @@ def search():
         facets={name: [{"value": v.value, "label": v.label, "count": v.count, "selected": v.selected}
                        for v in values] for name, values in result.facets.items()},
         suggestions=result.suggestions, unfiltered_total=result.unfiltered_total,
+        partial=result.partial,  # no course has every word: these have most of them
     )

@@ -1,9 +1,14 @@
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
+from ..accounts.models import Role
 from ..core.enums import N_
 from ..core.errors import InvalidInput
-from . import services, tasks
+from ..core.forms import run_action, run_form
+from ..core.web import roles_required
+from . import services, tasks, terms
+from .forms import DeleteTermForm, SearchTermForm
 
 bp = Blueprint("search", __name__)
 
@@ -31,4 +36,45 @@ def search_page():
                            facet_titles={name: _(title) for name, title in FACET_TITLES.items()})
 
 
+@bp.get("/search/suggest")
+def suggest():
+    """What the search boxes offer while one types (JSON): dictionary terms and course titles."""
+    try:
+        found = services.suggest_completions(request.args.get("q") or "")
+    except services.SearchUnavailable:
+        found = []  # suggestions are a convenience; the search page explains an unavailable index
+    return jsonify(suggestions=found)
+
+
 FACET_TITLES = {"subject": N_("科目主题"), "category": N_("科目类别"), "hours": N_("学时"), "publisher": N_("发布机构")}
+
+
+# ---------------------------------------------------------------- admin: the search dictionary
+
+@bp.route("/admin/search/terms", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def search_terms():
+    form = SearchTermForm()
+    saved = run_form(form, lambda: terms.save_term(current_user, _int(form.term_id.data), form.term.data,
+                                                   form.synonyms.data or ""))
+    if saved:
+        flash(_("已保存“%(term)s”。索引将按新词典在后台重建，几分钟内生效。", term=saved.value.term), "success")
+        return redirect(url_for("search.search_terms"))
+    return render_template("search/admin_terms.html", form=form, terms=terms.all_terms(),
+                           dictionary=terms.current_dictionary(), delete_form=DeleteTermForm()), saved.status
+
+
+@bp.post("/admin/search/terms/delete")
+@roles_required(Role.ADMIN)
+def delete_search_term():
+    form = DeleteTermForm()
+    term_id = _int(form.term_id.data) if form.validate_on_submit() else None
+    return run_action(lambda: terms.delete_term(current_user, term_id or 0),
+                      _("已删除。索引将按新词典在后台重建。"), url_for("search.search_terms"))
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None

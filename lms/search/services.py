@@ -16,6 +16,7 @@ swaps the link with one ``rename``, so searches keep being served throughout.
 """
 
 import gc
+import heapq
 import logging
 import math
 import os
@@ -23,6 +24,7 @@ import shutil
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,14 +34,14 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
-from whoosh import highlight, index, sorting
-from whoosh.fields import DATETIME, ID, NUMERIC, TEXT, SchemaClass
+from whoosh import index
+from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, SchemaClass
 from whoosh.index import LockError
-from whoosh.qparser import MultifieldParser, OrGroup
-from whoosh.query import And, Every, Term
 
 from ..core.enums import N_
 from ..core.errors import DomainError, InvalidInput
+from . import dictionary as search_dictionary
+from . import engine
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,6 @@ SORTS = {"relevance": N_("相关度"), "newest": N_("最新发布"), "hours": N_
 FACETS = ("subject", "category", "hours", "publisher")
 MAX_QUERY_LENGTH = 100
 MAX_PAGE = 1000
-# Where a word matches counts differently: a title or tag match says more than one in the syllabus.
-# Few fields on purpose: every field multiplies the postings scored per query term.
-FIELD_BOOSTS = {"title": 4.0, "keywords": 3.0, "lessons": 2.0, "summary": 1.2, "body": 0.6}
-
 
 # ---------------------------------------------------------------- jieba, once per process
 
@@ -87,10 +85,16 @@ def init_jieba(tmp_dir: str | os.PathLike) -> None:
         _jieba_ready = True
 
 
-def _analyzer():
-    from jieba.analyse import ChineseAnalyzer  # imported first by init_jieba(), under its warnings filter
+_analyzers: list = []
 
-    return ChineseAnalyzer()
+
+def _analyzer():
+    """jieba's analyser for Whoosh, one per process (it holds no state between calls)."""
+    if not _analyzers:
+        from jieba.analyse import ChineseAnalyzer  # imported first by init_jieba(), under its warnings filter
+
+        _analyzers.append(ChineseAnalyzer())
+    return _analyzers[0]
 
 
 def make_schema():
@@ -99,6 +103,9 @@ def make_schema():
     class CourseSchema(SchemaClass):
         code = ID(stored=True, unique=True)
         title = TEXT(analyzer=analyzer, stored=True)
+        title_sort = ID(sortable=True)  # the title as typed: exact matches, suggestions
+        pinyin = KEYWORD(lowercase=True, scorable=True)  # full pinyin and initials of the title's words
+        pinyin_column = ID(sortable=True)  # the same, per document, for suggestions
         summary = TEXT(analyzer=analyzer, stored=True)
         lessons = TEXT(analyzer=analyzer, stored=True)  # lesson titles
         keywords = TEXT(analyzer=analyzer, stored=True)  # tags and the subject's name
@@ -185,6 +192,7 @@ class SearchResult:
     facets: dict[str, list[FacetValue]]
     suggestions: list[str] = field(default_factory=list)  # other queries worth trying
     unfiltered_total: int | None = None  # when filters hid every match: how many without them
+    partial: bool = False  # no course has every word of the query: these have most of them
 
 
 def hours_range(hours: Decimal) -> str:
@@ -195,8 +203,9 @@ def hours_range(hours: Decimal) -> str:
 
 
 def _fields(doc: CourseDocument) -> dict:
+    pinyin = search_dictionary.pinyin_terms(doc.title)
     return {
-        "code": doc.code, "title": doc.title, "summary": doc.summary, "lessons": "\n".join(doc.lessons),
+        "code": doc.code, "title": doc.title, "title_sort": doc.title, "pinyin": pinyin, "pinyin_column": pinyin, "summary": doc.summary, "lessons": "\n".join(doc.lessons),
         "keywords": " ".join((*doc.tags, doc.subject_name)),
         "body": "\n".join((doc.syllabus, doc.lesson_text, doc.publisher)),
         "subject": doc.subject_code, "subject_name": doc.subject_name, "category": doc.category,
@@ -286,7 +295,9 @@ def index_courses(docs: Iterable[CourseDocument], *, index_dir=None) -> int:
     docs = list(docs)
 
     def write():
-        with open_for_reading(index_dir).writer(timeout=WRITE_TIMEOUT) as writer:
+        ix = open_for_reading(index_dir)
+        search_dictionary.apply(search_dictionary.read(Path(os.path.realpath(_live_path(index_dir)))))
+        with ix.writer(timeout=WRITE_TIMEOUT) as writer:
             for doc in docs:
                 writer.update_document(**_fields(doc))
 
@@ -302,12 +313,17 @@ def remove_course(code: str, *, index_dir=None) -> None:
     _guarded(write)
 
 
-def rebuild_index(docs: Iterable[CourseDocument], *, index_dir=None, progress=None) -> int:
-    """Build a fresh index from ``docs`` beside the live one, then swap it in atomically."""
+def rebuild_index(docs: Iterable[CourseDocument], *, index_dir=None, progress=None,
+                  dictionary: search_dictionary.Dictionary | None = None) -> int:
+    """Build a fresh index from ``docs`` beside the live one, cut by ``dictionary`` (by default
+    the shipped one), then swap it in atomically; the dictionary travels with the generation."""
     live = _live_path(index_dir)
     live.parent.mkdir(parents=True, exist_ok=True)
     generation = _new_generation(live)
+    dictionary = dictionary or search_dictionary.DEFAULT
     try:
+        search_dictionary.apply(dictionary)
+        search_dictionary.write(dictionary, generation)
         ix = index.create_in(str(generation), make_schema())
         n = 0
         with ix.writer(limitmb=256) as writer:
@@ -325,52 +341,13 @@ def rebuild_index(docs: Iterable[CourseDocument], *, index_dir=None, progress=No
 
 def indexed_codes(*, index_dir=None) -> set[str]:
     def read():
-        with open_for_reading(index_dir).searcher() as searcher:
-            return {fields["code"] for fields in searcher.all_stored_fields()}
+        snap = _snapshot(index_dir)
+        return {snap.searcher.stored_fields(d)["code"] for d in snap.live}
 
     return _read(read)
 
 
 # ---------------------------------------------------------------- searching
-
-class _MarkFormatter(highlight.Formatter):
-    """Escapes all text; only the <mark> tags it adds are markup."""
-
-    between = "…"
-
-    def _text(self, text):
-        return str(escape(text))
-
-    def format_token(self, text, token, replace=False):
-        return f"<mark>{escape(highlight.get_text(text, token, replace))}</mark>"
-
-
-def _highlight(hit, field_name: str, text: str, *, top: int, fallback_chars: int) -> Markup:
-    marked = _TITLE_HIGHLIGHTER.highlight_hit(hit, field_name, text=text, top=top) if text else ""
-    if marked:
-        return Markup(marked)
-    plain = text if len(text) <= fallback_chars else text[:fallback_chars] + "…"
-    return Markup(escape(plain))
-
-
-_TITLE_HIGHLIGHTER = highlight.Highlighter(fragmenter=highlight.WholeFragmenter(), formatter=_MarkFormatter())
-_SNIPPET_HIGHLIGHTER = highlight.Highlighter(fragmenter=highlight.ContextFragmenter(maxchars=120, surround=40),
-                                             formatter=_MarkFormatter())
-
-
-def _parse(ix, text: str):
-    parser = MultifieldParser(list(FIELD_BOOSTS), schema=ix.schema, fieldboosts=FIELD_BOOSTS,
-                              group=OrGroup.factory(0.9))
-    # Quoted phrases never match with jieba (positions are character offsets), and query syntax
-    # typed by a learner (AND, field:, wildcards) is not what they mean: search the words.
-    cleaned = "".join(" " if ch in '"\'():*?~^[]{}+-!\\/' else ch for ch in text)
-    return parser.parse(cleaned)
-
-
-def _filter_query(filters: SearchFilters):
-    terms = [Term(name, value) for name, value in filters.as_dict().items()]
-    return And(terms) if terms else None
-
 
 def _facet_values(name: str, counts: dict, filters: SearchFilters, labels: dict) -> list[FacetValue]:
     selected = getattr(filters, name)
@@ -450,90 +427,160 @@ def _guarded(fn):
 
 
 def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: int, index_dir) -> SearchResult:
-    ix = open_for_reading(index_dir)
-    with ix.searcher() as searcher:
-        parsed = _parse(ix, query) if query else Every()
-        sortedby, reverse = None, False
-        if sort == "newest" or (sort == "relevance" and not query):
-            sortedby, reverse = [sorting.FieldFacet("published_at", reverse=True),
-                                 sorting.FieldFacet("code")], False
-        elif sort == "hours":
-            sortedby = [sorting.FieldFacet("credit_tenths", reverse=True), sorting.ScoreFacet()]
-        groupedby = sorting.Facets()
-        for name in FACETS:
-            groupedby.add_field("subject_facet" if name == "subject" else name, maptype=sorting.Count)
-        def run(limit):
-            return searcher.search(parsed, limit=limit, filter=_filter_query(filters), sortedby=sortedby,
-                                   reverse=reverse, groupedby=groupedby)
-
-        # One pass scores, counts and groups every match (a second, unscored pass for the facets
-        # measured slower: walking the postings is the cost, not the scoring).
-        results = run(page * per_page)
-        total = len(results)
-        pages = max(1, math.ceil(total / per_page))
-        if page > pages:  # past the end: show the last page rather than nothing
-            page = pages
-            results = run(page * per_page)
-        hits = []
-        for hit in results[(page - 1) * per_page: page * per_page]:
-            hits.append(SearchHit(
-                code=hit["code"], title=hit["title"],
-                title_html=_highlight(hit, "title", hit["title"], top=1, fallback_chars=120),
-                snippet_html=_snippet(hit),
-                subject_code=hit["subject"], subject_name=hit["subject_name"], category=hit["category"],
-                category_label=_(CATEGORY_LABELS[hit["category"]]) if hit["category"] in CATEGORY_LABELS else hit["category"],
-                credit_hours=Decimal(hit["credit_tenths"]) / 10, publisher=hit["publisher"],
-                published_at=hit.get("published_at"),
-                score=float(hit.score) if isinstance(hit.score, int | float) else 0.0,  # a tuple when sorted
-            ))
-        subject_counts, subject_names = {}, {}
-        for key, count in results.groups("subject_facet").items():
-            code, _bar, name = key.partition("|")
-            subject_counts[code], subject_names[code] = count, name
-        facets = {
-            "subject": _facet_values("subject", subject_counts, filters, subject_names),
-            "category": _facet_values("category", results.groups("category"), filters, CATEGORY_LABELS),
-            "hours": _facet_values("hours", results.groups("hours"), filters, HOURS_LABELS),
-            "publisher": _facet_values("publisher", results.groups("publisher"), filters, {}),
-        }
-        suggestions, unfiltered_total = [], None
-        if total == 0:
-            suggestions = _suggest(searcher, query, set(searcher.reader().field_terms("subject_name")))
-            if filters.as_dict():
-                unfiltered_total = len(searcher.search(parsed, limit=None))
+    snap = _snapshot(index_dir)
+    analyzer = _analyzer()
+    matches = engine.find(snap, analyzer, query) if query else engine.Matches([], set(snap.live))
+    docs = matches.docs
+    for name, value in filters.as_dict().items():
+        docs = docs & snap.filter_set("subject_facet" if name == "subject" else name, _filter_value(snap, name, value))
+    total = len(docs)
+    pages = max(1, math.ceil(total / per_page))
+    page = min(page, pages)  # past the end: show the last page rather than nothing
+    wanted = page * per_page
+    if sort == "relevance" and query:
+        ordered = engine.rank(snap, matches, docs, query, wanted)
+    elif sort == "hours":
+        tenths = snap.column("credit_tenths")
+        ordered = heapq.nsmallest(wanted, docs, key=lambda d: (-tenths[d], d))
+    else:  # newest, and the relevance of an empty query
+        published = snap.column("published_at")
+        ordered = heapq.nlargest(wanted, docs, key=lambda d: (published[d] or 0, d))
+    mark = engine.marker(matches.words)
+    hits = [_hit(snap, doc, mark) for doc in ordered[(page - 1) * per_page:]]
+    facets = _facets(snap, docs, filters)
+    suggestions, unfiltered_total = [], None
+    if total == 0:
+        suggestions = _suggest(snap, matches, query)
+        if filters.as_dict():
+            unfiltered_total = len(matches.docs)
     return SearchResult(query=query, filters=filters, sort=sort, page=page, pages=pages, per_page=per_page,
                         total=total, hits=hits, facets=facets, suggestions=suggestions,
-                        unfiltered_total=unfiltered_total)
+                        unfiltered_total=unfiltered_total, partial=matches.partial and total > 0)
 
 
-def _snippet(hit) -> Markup:
+def _snapshot(index_dir) -> "engine.Snapshot":
+    live = _live_path(index_dir)
+    if not live.is_dir():
+        raise SearchUnavailable(f"the index folder {live} is missing")
+    try:
+        return engine.snapshot(live)
+    except engine.NoTableOfContents:
+        raise SearchUnavailable(f"the index in {live} has no table of contents") from None
+
+
+def _filter_value(snap, name: str, value: str) -> str:
+    if name != "subject":
+        return value
+    return next((key for key in _subject_names(snap) if key.partition("|")[0] == value), value)
+
+
+def _subject_names(snap) -> set[str]:
+    return snap.values("subject_facet")
+
+
+def _facets(snap, docs, filters: SearchFilters) -> dict[str, list[FacetValue]]:
+    counts = {name: Counter(map(snap.column(name).__getitem__, docs)) for name in engine.FACET_COLUMNS}
+    subject_counts, subject_names = {}, {}
+    for key, count in counts["subject_facet"].items():
+        code, _bar, name = (key or "").partition("|")
+        subject_counts[code], subject_names[code] = count, name
+    return {
+        "subject": _facet_values("subject", subject_counts, filters, subject_names),
+        "category": _facet_values("category", counts["category"], filters, CATEGORY_LABELS),
+        "hours": _facet_values("hours", counts["hours"], filters, HOURS_LABELS),
+        "publisher": _facet_values("publisher", counts["publisher"], filters, {}),
+    }
+
+
+def _hit(snap, doc: int, mark) -> SearchHit:
+    stored = snap.searcher.stored_fields(doc)
+    category = stored["category"]
+    return SearchHit(
+        code=stored["code"], title=stored["title"], title_html=_mark(stored["title"], mark, None),
+        snippet_html=_snippet(stored, mark),
+        subject_code=stored["subject"], subject_name=stored["subject_name"], category=category,
+        category_label=_(CATEGORY_LABELS[category]) if category in CATEGORY_LABELS else category,
+        credit_hours=Decimal(stored["credit_tenths"]) / 10, publisher=stored["publisher"],
+        published_at=stored.get("published_at"), score=0.0,
+    )
+
+
+def _mark(text: str, mark, window: int | None) -> Markup:
+    """``text`` escaped, the matched words in <mark>; cut to ``window`` characters around the first."""
+    found = mark.search(text) if mark and text else None
+    if window is not None and len(text) > window:
+        start = max(0, min(found.start() - window // 3 if found else 0, len(text) - window))
+        piece = text[start:start + window]
+        text = ("…" if start else "") + piece + ("…" if start + window < len(text) else "")
+    if not mark:
+        return Markup(escape(text))
+    out, pos = [], 0
+    for m in mark.finditer(text):
+        out.append(escape(text[pos:m.start()]))
+        out.append(Markup("<mark>%s</mark>") % m.group())
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def _snippet(stored: dict, mark) -> Markup:
     for name in ("summary", "lessons", "keywords"):
-        text = hit.get(name) or ""
-        marked = _SNIPPET_HIGHLIGHTER.highlight_hit(hit, name, text=text, top=2) if text else ""
-        if marked:
-            return Markup(marked)
-    summary = hit.get("summary") or ""
-    return Markup(escape(summary[:120] + ("…" if len(summary) > 120 else "")))
+        text = " ".join((stored.get(name) or "").split())
+        if text and mark and mark.search(text):
+            return _mark(text, mark, SNIPPET_CHARS)
+    return _mark(" ".join((stored.get("summary") or "").split()), mark, SNIPPET_CHARS)
 
 
-def _suggest(searcher, query: str, subject_names: set[str], limit: int = 6) -> list[str]:
-    """Queries that do find something: spelling corrections of the words typed, then the
-    subjects that have courses (the most common way out of an empty page)."""
+SNIPPET_CHARS = 120
+
+
+def _suggest(snap, matches, query: str, limit: int = 6) -> list[str]:
+    """Queries that do find something: the words typed that match, without those that match
+    nothing; close spellings of Latin words; then the subjects that have courses."""
     suggestions: list[str] = []
-    if query:
-        analyzer = _analyzer()
-        words = [t.text for t in analyzer(query)]
-        for name in ("title", "keywords", "summary"):
-            corrector = searcher.corrector(name)
-            corrected = []
-            for word in words:
-                options = corrector.suggest(word, limit=1, maxdist=2 if len(word) > 4 else 1)
-                corrected.append(options[0] if options else None)
-            if any(corrected):
-                candidate = " ".join(c for c in corrected if c)
-                if candidate and candidate != query.lower() and candidate not in suggestions:
-                    suggestions.append(candidate)
-    for name in sorted(subject_names):
-        if name not in suggestions:
+    known = [w.text for w in matches.words if w.docs]
+    if known and len(known) < len(matches.words):
+        sets = [w.docs for w in matches.words if w.docs]
+        if set.intersection(*sets):
+            suggestions.append(" ".join(known))
+    reader = snap.reader
+    for word in matches.words:
+        if not word.docs and word.text.isascii() and len(word.text) > 3:
+            for fieldname in ("title", "keywords"):
+                options = reader.corrector(fieldname).suggest(word.text.lower(), limit=1, maxdist=2)
+                if options and options[0] not in suggestions:
+                    suggestions.append(options[0])
+                    break
+    for key in sorted(_subject_names(snap)):
+        name = (key or "").partition("|")[2]
+        if name and name not in suggestions:
             suggestions.append(name)
     return suggestions[:limit]
+
+
+def suggest_completions(prefix: str, *, limit: int = 8, index_dir=None) -> list[dict]:
+    """What the search box offers while one types: dictionary terms and course titles that
+    contain ``prefix`` (or whose pinyin starts with it), terms first."""
+    prefix = " ".join((prefix or "").split())[:MAX_QUERY_LENGTH]
+    if not prefix:
+        return []
+    return _read(lambda: _completions(_snapshot(index_dir), prefix.lower(), limit))
+
+
+def _completions(snap, prefix: str, limit: int) -> list[dict]:
+    out: list[dict] = []
+    seen: set[str] = set()
+    for term, synonyms in snap.dictionary.entries:
+        if any(w.lower().startswith(prefix) for w in (term, *synonyms)) and term not in seen:
+            seen.add(term)
+            out.append({"text": term, "kind": "term"})
+    pinyin = snap.column("pinyin_column") if prefix.isascii() else None
+    for doc, title in snap.titles:
+        if len(out) >= limit:
+            break
+        if title in seen:
+            continue
+        if prefix in title.lower() or (pinyin and any(p.startswith(prefix) for p in (pinyin[doc] or "").split())):
+            seen.add(title)
+            out.append({"text": title, "kind": "title"})
+    return out[:limit]

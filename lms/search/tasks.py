@@ -21,6 +21,7 @@ from ..core.jobs import app_task, huey
 from ..extensions import db
 from . import services
 from .documents import course_document, is_searchable, published_documents
+from .terms import REBUILD_AFTER_COMMIT, current_dictionary
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,17 @@ def _rebuild_for_update(exc: services.SearchUnavailable) -> None:
     # A session of its own: in immediate mode this job runs inside the publisher's after_commit,
     # where that session may not query any more.
     with Session(db.engine) as session:
-        services.rebuild_index(published_documents(session=session))
+        services.rebuild_index(published_documents(session=session), dictionary=current_dictionary(session))
 
 
 @app_task()
-def rebuild_index_job() -> int:
-    count = services.rebuild_index(published_documents())
+def rebuild_index_job(dictionary=None) -> int:
+    """The whole index afresh, cut with ``dictionary`` (by default the database's as it is now)."""
+    if dictionary is None:
+        count = services.rebuild_index(published_documents(), dictionary=current_dictionary())
+    else:  # queued by a dictionary edit after its commit: read the courses in a session of its own
+        with Session(db.engine) as session:
+            count = services.rebuild_index(published_documents(session=session), dictionary=dictionary)
     rebuild_done()
     return count
 
@@ -113,6 +119,8 @@ def on_course_retired(sender, course, **extra):
 
 
 def _before_commit(session: Session) -> None:
+    if session.info.pop(REBUILD_AFTER_COMMIT, False):  # the dictionary changed: rebuild with it, once committed
+        session.info["search_dictionary"] = current_dictionary(session)
     pending = session.info.get(_PENDING)
     if not pending:
         return
@@ -126,6 +134,12 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    changed = session.info.pop("search_dictionary", None)
+    if changed is not None:
+        try:
+            rebuild_index_job(changed)
+        except Exception:  # the edit stands; `flask search rebuild` applies it
+            log.exception("could not queue the search index rebuild for a dictionary change")
     ready = session.info.pop("search_ready", None)
     for code, doc in ready or ():
         try:
@@ -138,6 +152,8 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_rollback(session: Session) -> None:
+    session.info.pop(REBUILD_AFTER_COMMIT, None)
+    session.info.pop("search_dictionary", None)
     session.info.pop(_PENDING, None)
     session.info.pop("search_ready", None)
 

@@ -18,7 +18,7 @@ def test_visitor_browses_registers_and_logs_in(page: Page, live_server):
 
     page.get_by_role("link", name=re.compile("网络安全")).first.click()
     expect(page).to_have_url(re.compile(r"/courses\?subject=cybersecurity"))
-    expect(page.locator(".course-card")).to_have_count(2)
+    expect(page.locator(".result-card")).to_have_count(2)
 
     page.get_by_role("link", name="个人信息保护实务").click()
     expect(page.get_by_role("heading", name="个人信息保护实务", level=1)).to_be_visible()

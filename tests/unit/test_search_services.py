@@ -73,8 +73,10 @@ def test_no_results_come_with_suggestions(demo_index):
     result = services.search("烘焙蛋糕", index_dir=demo_index)
     assert result.total == 0 and result.hits == []
     assert result.suggestions and set(result.suggestions) & {"数字技术", "知识产权", "网络安全", "应急管理"}
-    # A misspelt English term is corrected from the words in the index.
-    assert "gdpr" in services.search("GDPP", index_dir=demo_index).suggestions
+    # A misspelt English term still finds what it meant (one edit away from a word in the index).
+    assert services.search("GDPP", index_dir=demo_index).hits[0].code == "GX-NS-002"
+    # A query with a word found nowhere suggests the query without it.
+    assert "网络安全法" in services.search("网络安全法 烘焙", index_dir=demo_index).suggestions
     # Filters that hide every match say how many there are without them.
     filtered = services.search("专利", SearchFilters(subject="emergency"), index_dir=demo_index)
     assert filtered.total == 0 and filtered.unfiltered_total == 2

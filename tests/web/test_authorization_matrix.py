@@ -58,6 +58,10 @@ catalog.cover                      GET    /courses/{draft}/cover.jpg            
 catalog.cover~missing              GET    /courses/{published}/cover.jpg                      404   404   404   404   404   404   404   404   404   404   404
 search.search_page                 GET    /search?q=安全                                      200   200   200   200   200   200   200   200   200   200   200
 search_api.search                  GET    /api/v1/search?q=安全                               200   200   200   200   200   200   200   200   200   200   200
+search.suggest                     GET    /search/suggest?q=wl                               200   200   200   200   200   200   200   200   200   200   200
+search.search_terms                GET    /admin/search/terms                                 login 403   403   403   403   403   403   403   403   403   200
+search.search_terms                POST   /admin/search/terms                                 login 403   403   403   403   403   403   403   403   403   400
+search.delete_search_term          POST   /admin/search/terms/delete                          login 403   403   403   403   403   403   403   403   403   302!
 certificates.jwks                  GET    /.well-known/jwks.json                              200   200   200   200   200   200   200   200   200   200   200
 certificates.credential_status     GET    /credentials/{certificate}/status                   200   200   200   200   200   200   200   200   200   200   200
 certificates.verify                GET    /verify?no={certificate}                            200   200   200   200   200   200   200   200   200   200   200
@@ -265,6 +269,8 @@ REQUESTS = {
     "certificates.admin_certificate:POST": dict(form={"action": "revoke", "reason": "测试撤销：重复颁发"},
                                                 to="/admin/certificates/"),
     "credits.edit_rule_set:POST": dict(form={}),
+    "search.search_terms:POST": dict(form={}),
+    "search.delete_search_term": dict(form={}),
     "credits.edit_rule_set~existing:POST": dict(form={}),
     "publishing.new_course:POST": dict(form=lambda w: {
         "code": "GX-AZ-777", "organization_id": w.ids["org_a"], "title": "授权矩阵测试课程", "subject_id": w.ids["subject"],

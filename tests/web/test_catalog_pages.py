@@ -37,8 +37,8 @@ def test_catalog_paginates(app, client, db_session):
     first = client.get("/courses?subject=ethics").get_data(as_text=True)
     second = client.get("/courses?subject=ethics&page=2").get_data(as_text=True)
     assert f"共 {app.config['CATALOG_PAGE_SIZE'] + 3} 门课程" in first
-    assert first.count('class="card course-card') == app.config["CATALOG_PAGE_SIZE"]
-    assert second.count('class="card course-card') == 3
+    assert first.count('class="card result-card') == app.config["CATALOG_PAGE_SIZE"]
+    assert second.count('class="card result-card') == 3
     assert 'aria-current="page">2<' in second
     # A page past the end shows the last page rather than an error.
     assert client.get("/courses?subject=ethics&page=99").status_code == 200

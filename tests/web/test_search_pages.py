@@ -85,3 +85,38 @@ def test_rebuild_command_rebuilds_from_the_database(runner, app):
         assert {"GX-NS-001", "GX-DT-002"} <= services.indexed_codes()
     result = runner.invoke(args=["search", "rebuild", "--inline"])
     assert result.exit_code == 0 and "索引已重建" in result.output
+
+
+def test_suggest_endpoint_answers_terms_and_titles_as_json(client):
+    data = client.get("/search/suggest?q=网络安").get_json()
+    texts = [s["text"] for s in data["suggestions"]]
+    assert "网络安全" in texts and "《网络安全法》与数据安全" in texts
+    assert "《网络安全法》与数据安全" in [s["text"] for s in client.get("/search/suggest?q=wlaq").get_json()["suggestions"]]
+    assert client.get("/search/suggest?q=").get_json() == {"suggestions": []}
+
+
+def test_partial_matches_are_announced_on_the_page(client):
+    html = client.get("/search?q=网络安全法 数据安全 烘焙").get_data(as_text=True)
+    assert "未找到同时包含全部词语的课程，以下为部分匹配" in html and "网络安全法" in html
+    assert client.get("/api/v1/search?q=网络安全法 数据安全 烘焙").get_json()["partial"] is True
+    html = client.get("/search?q=应急预案不存在的词xyz").get_data(as_text=True)
+    assert "没有找到与“应急预案不存在的词xyz”相关的课程" in html and 'class="search-hit' not in html
+
+
+def test_admin_edits_the_search_dictionary(client, login, make_user, db_session):
+    from lms.accounts.models import Role
+    from lms.search.models import SearchTerm
+    from tests.conftest import _csrf_token
+
+    login(make_user(roles=(Role.ADMIN,), real_name="管理员"))
+    page = client.get("/admin/search/terms")
+    assert page.status_code == 200 and "个人信息保护法" in page.get_data(as_text=True)
+    token = _csrf_token(page.get_data(as_text=True))
+    bad = client.post("/admin/search/terms", data={"term": "网络,安全", "synonyms": "", "csrf_token": token})
+    assert bad.status_code == 400 and "不含标点" in bad.get_data(as_text=True)
+    saved = client.post("/admin/search/terms", data={"term": "零信任架构", "synonyms": "ZTA", "csrf_token": token})
+    assert saved.status_code == 302
+    row = db_session.query(SearchTerm).filter_by(term="零信任架构").one()
+    assert row.synonym_list == ("ZTA",)
+    client.post("/admin/search/terms/delete", data={"term_id": row.id, "csrf_token": token})
+    assert db_session.query(SearchTerm).filter_by(term="零信任架构").count() == 0

@@ -1,0 +1,453 @@
+"""How a query finds and ranks courses, on the postings of the Whoosh index.
+
+Precision first. The query is cut into meaningful words (jieba's accurate mode under the search
+dictionary; Chinese and English stop words dropped). A course matches when every word matches it
+in some field: the word whole, a synonym of it, or — when the index cut the text differently —
+all the pieces of the word (its jieba search-mode sub-tokens) within one field. Whoosh's own
+multi-field AND asks every word of one field, and a naive AND over jieba tokens fails on words
+it cut differently (安全法, 保护法); hence matching word by word here. Latin words that match no
+text also try the titles' pinyin (wlaq, rengongzhineng) and then close spellings (one or two
+edits). When no course has every word, a query of three or more words falls back to the courses
+with most of them, and the result says so.
+
+Speed: the work per query is proportional to the courses that match, not to the catalog. Each
+(field, term) posting list is read once per index generation into a ``{docnum: weight}`` map and
+kept (a bounded cache of the index, not of results); facets are counted and sorts keyed from
+per-document columns read once per generation; only the page shown reads stored fields, and its
+highlights mark the matched words in the stored text without cutting it again.
+
+Ranking: an exact title match first, then courses matching more words in the title, keywords
+or title pinyin, then a tf·idf sum over fields weighted title > keywords > lessons > summary > body.
+"""
+
+import math
+import os
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh import index
+
+from . import dictionary as search_dictionary
+
+FIELD_BOOSTS = {"title": 8.0, "pinyin": 6.0, "keywords": 5.0, "lessons": 2.5, "summary": 2.0, "body": 1.0}
+TEXT_FIELDS = ("title", "keywords", "lessons", "summary", "body")
+STRONG_FIELDS = frozenset({"title", "keywords", "pinyin"})
+FUZZY_FIELDS = ("title", "keywords", "lessons", "summary")
+FACET_COLUMNS = ("subject_facet", "category", "hours", "publisher")
+
+# Words that say nothing about which course is wanted. English ones come with jieba's analyser.
+CHINESE_STOP_WORDS = frozenset(str.split(
+    "的 了 和 与 及 以及 或 或者 在 是 有 对 等 中 之 为 把 被 从 到 也 都 而 并 及其 关于 如何 怎么 怎样 什么 哪些 "
+    "一些 一个 这个 那个 我 我们 你 他 吗 呢 吧 啊 不 课程 课 教程 相关 方面 学习 培训 想 要 一下 请 找"))
+ENGLISH_STOP_WORDS = frozenset(str.split(
+    "a an and are as at be by can for from have how if in is it of on or that the this to what with about course "
+    "courses"))
+_PUNCT = re.compile(r"^[\W_]+$")
+_SYNTAX = str.maketrans({ch: " " for ch in "\"'():*?~^[]{}+-!\\/《》“”‘’，。、；：？！（）【】"})
+_NORMAL = re.compile(r"[\s\W_]+")
+BODY_MIN_TF = 2  # times a word must occur in the body alone to match there
+POSTINGS_CACHE_SIZE = 50_000  # (field, term) entries per index generation
+
+
+# ---------------------------------------------------------------- the open index, per generation
+
+@dataclass
+class Snapshot:
+    """One generation of the live index, opened once and shared by every search in the process."""
+
+    key: tuple
+    ix: object
+    searcher: object
+    dictionary: search_dictionary.Dictionary
+    live: frozenset = frozenset()
+    columns: dict = field(default_factory=dict)
+    postings: dict = field(default_factory=dict)
+    filters: dict = field(default_factory=dict)
+    titles: list = field(default_factory=list)  # (docnum, title, pinyin) for suggestions
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def reader(self):
+        return self.searcher.reader()
+
+    def column(self, name: str) -> list:
+        col = self.columns.get(name)
+        if col is None:
+            reader = self.reader
+            # An index without documents has no columns at all (Whoosh's EmptyReader).
+            col = list(reader.column_reader(name)) if reader.has_column(name) else [None] * reader.doc_count_all()
+            self.columns[name] = col
+        return col
+
+    def posting(self, fieldname: str, term: str) -> dict:
+        """``{docnum: weight}`` of ``term`` in ``fieldname``, read once per generation."""
+        cache_key = (fieldname, term)
+        found = self.postings.get(cache_key)
+        if found is None:
+            found = {}
+            reader = self.reader
+            if (fieldname, term) in reader:
+                m = reader.postings(fieldname, term)
+                while m.is_active():
+                    found[m.id()] = m.weight()
+                    m.next()
+            if len(self.postings) >= POSTINGS_CACHE_SIZE:
+                self.postings.clear()
+            self.postings[cache_key] = found
+        return found
+
+    def pieces(self, analyzer, text: str) -> tuple:
+        """``_pieces(text)``, once per generation (the dictionary jieba cuts by comes with it)."""
+        key = ("pieces", text)
+        found = self.postings.get(key)
+        if found is None:
+            whole, pieces = _pieces(analyzer, text)
+            found = self.postings[key] = (whole, tuple(pieces))
+        return found
+
+    def values(self, name: str) -> set:
+        """The distinct values of a column among live courses (the subjects that have courses)."""
+        key = ("values", name)
+        found = self.postings.get(key)
+        if found is None:
+            col = self.column(name)
+            found = self.postings[key] = {col[d] for d in self.live}
+        return found
+
+    def filter_set(self, name: str, value: str) -> frozenset:
+        key = (name, value)
+        found = self.filters.get(key)
+        if found is None:
+            col = self.column(name)
+            found = self.filters[key] = frozenset(d for d in self.live if col[d] == value)
+        return found
+
+    def close(self) -> None:
+        self.searcher.close()
+
+
+class NoTableOfContents(Exception):
+    """The live generation has no table of contents: there is no index to read."""
+
+
+_snapshots: dict[str, Snapshot] = {}
+_retired: list[tuple[float, Snapshot]] = []
+_open_lock = threading.Lock()
+RETIRE_AFTER = 60.0  # seconds a replaced generation stays open for searches still reading it
+
+
+def _generation_key(live: Path) -> tuple:
+    """What identifies the files of the live generation: a rebuild swaps the link, an update
+    commits new segment files, damage changes sizes or times. A listing costs ~50 µs."""
+    real = os.path.realpath(live)
+    with os.scandir(real) as entries:
+        files = tuple(sorted((e.name, *(lambda s: (s.st_size, s.st_mtime_ns))(e.stat())) for e in entries
+                             if e.is_file() and not e.name.endswith(".lock")))
+    return (real, files)
+
+
+def snapshot(live: Path) -> Snapshot:
+    """The open searcher of the live generation; reopened (and the dictionary reapplied) when the
+    generation changed since the last search in this process."""
+    key = _generation_key(live)
+    if not any(name.endswith(".toc") for name, *_rest in key[1]):
+        raise NoTableOfContents(live)
+    current = _snapshots.get(str(live))
+    if current is not None and current.key == key:
+        search_dictionary.apply(current.dictionary)
+        return current
+    with _open_lock:
+        current = _snapshots.get(str(live))
+        if current is not None and current.key == key:
+            return current
+        ix = index.open_dir(str(live))
+        searcher = ix.searcher()
+        try:
+            reader = searcher.reader()
+            fresh = Snapshot(key=key, ix=ix, searcher=searcher, dictionary=search_dictionary.read(Path(key[0])),
+                             live=frozenset(reader.all_doc_ids()))
+            titles = list(reader.column_reader("title_sort")) if reader.has_column("title_sort") else []
+            fresh.titles = [(d, t) for d, t in enumerate(titles) if d in fresh.live]
+        except BaseException:
+            searcher.close()
+            raise
+        search_dictionary.apply(fresh.dictionary)
+        _snapshots[str(live)] = fresh
+        now = time.monotonic()
+        if current is not None:
+            _retired.append((now, current))
+        while _retired and now - _retired[0][0] > RETIRE_AFTER:
+            _retired.pop(0)[1].close()
+        return fresh
+
+
+def close_all() -> None:
+    """Close every open generation (tests and shutdown)."""
+    with _open_lock:
+        for snap in list(_snapshots.values()) + [s for _, s in _retired]:
+            snap.close()
+        _snapshots.clear()
+        _retired.clear()
+
+
+# ---------------------------------------------------------------- the query
+
+@dataclass
+class Word:
+    text: str  # as typed
+    alternatives: tuple[str, ...]  # the word and its synonyms
+    fields: dict = field(default_factory=dict)  # field -> {docnum: tf}
+    marks: set = field(default_factory=set)  # strings to highlight
+    _docs: set | None = None
+
+    @property
+    def docs(self) -> set:
+        if self._docs is None:
+            out: set = set()
+            for found in self.fields.values():
+                out |= found.keys()
+            self._docs = out
+        return self._docs
+
+
+def meaningful_words(query: str) -> list[str]:
+    """The words of ``query`` that say what is wanted: jieba's accurate cut, stop words and
+    punctuation dropped, Latin words kept whole."""
+    import jieba  # loaded by services.init_jieba()
+
+    words = []
+    for token in jieba.cut(query.translate(_SYNTAX)):
+        token = token.strip()
+        if not token or _PUNCT.match(token):
+            continue
+        if token.lower() in ENGLISH_STOP_WORDS or token in CHINESE_STOP_WORDS:
+            continue
+        words.append(token)
+    return list(dict.fromkeys(words))
+
+
+def _join_phrases(words: list[str], dictionary) -> list[str]:
+    """Adjacent Latin words that form a dictionary phrase (machine learning) count as one word."""
+    out, i = [], 0
+    while i < len(words):
+        if i + 1 < len(words) and words[i].isascii() and words[i + 1].isascii():
+            pair = _dictionary_phrase(f"{words[i]} {words[i + 1]}", dictionary)
+            if pair:
+                out.append(pair)
+                i += 2
+                continue
+        out.append(words[i])
+        i += 1
+    return out
+
+
+def _dictionary_phrase(pair: str, dictionary) -> str | None:
+    """``pair`` when the dictionary has it, or its phrase within two edits (machne learning)."""
+    if dictionary.synonyms(pair):
+        return pair
+    for term, synonyms in dictionary.entries:
+        for word in (term, *synonyms):
+            if " " in word and _distance(word.lower(), pair.lower()) <= 2:
+                return word
+    return None
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (short phrases only)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _pieces(analyzer, text: str):
+    """(whole term or None, covering pieces): jieba's search-mode tokens of ``text``; the pieces
+    cover it left to right, longest first."""
+    tokens = [(t.text, t.startchar, t.endchar) for t in analyzer(text, chars=True)]
+    if not tokens:
+        return None, []
+    whole = next((t for t, s, e in tokens if s == 0 and e == len(text)), None)
+    pieces, pos = [], 0
+    by_start: dict[int, list] = {}
+    for t, s, e in tokens:
+        if (t, s, e) != (whole, 0, len(text)):
+            by_start.setdefault(s, []).append((e, t))
+    while pos < len(text):
+        options = by_start.get(pos)
+        if options:
+            end, term = max(options)
+            pieces.append(term)
+            pos = end
+        else:
+            pos += 1
+    return whole, pieces
+
+
+def match_word(snap: Snapshot, analyzer, word: str) -> Word:
+    dictionary = snap.dictionary
+    alternatives = (word, *dictionary.synonyms(word))
+    found = Word(word, alternatives)
+    for alt in alternatives:
+        _match_text(snap, analyzer, alt, found)
+    if not found.fields and word.isascii():
+        _match_pinyin_or_spelling(snap, analyzer, word, found)
+    found._docs = None
+    return found
+
+
+def _add(found: Word, fieldname: str, postings: dict) -> None:
+    """Merge ``postings`` into the word's matches in ``fieldname`` (never mutating a cached map)."""
+    if not postings:
+        return
+    into = found.fields.get(fieldname)
+    if into is None:
+        found.fields[fieldname] = postings
+        return
+    merged = dict(into)
+    for doc, tf in postings.items():
+        if tf > merged.get(doc, 0):
+            merged[doc] = tf
+    found.fields[fieldname] = merged
+
+
+def _part_postings(snap: Snapshot, fieldname: str, whole: str | None, pieces: tuple) -> dict:
+    """``{docnum: tf}`` of the courses whose ``fieldname`` has the word whole or all its pieces;
+    read once per generation like the posting lists it is made of."""
+    key = ("word", fieldname, whole, pieces)
+    found = snap.postings.get(key)
+    if found is not None:
+        return found
+    found = snap.posting(fieldname, whole) if whole else {}
+    if fieldname == "body" and found:  # one passing mention in the long text is not what the course is about
+        found = {doc: tf for doc, tf in found.items() if tf >= BODY_MIN_TF}
+    if len(pieces) > 1 or (pieces and not whole):
+        lists = sorted((snap.posting(fieldname, p) for p in pieces), key=len)
+        common = set(lists[0]).intersection(*lists[1:]) - found.keys()
+        if common:
+            found = {**found, **{doc: min(lst[doc] for lst in lists) for doc in common}}
+    snap.postings[key] = found
+    return found
+
+
+def _match_text(snap: Snapshot, analyzer, alt: str, found: Word) -> None:
+    parts = alt.split() if alt.isascii() else [alt]
+    cut = [snap.pieces(analyzer, part) for part in parts]
+    for fieldname in TEXT_FIELDS:
+        per_part = [_part_postings(snap, fieldname, whole, pieces) for whole, pieces in cut]
+        if not all(per_part):
+            continue
+        if len(per_part) == 1:
+            _add(found, fieldname, per_part[0])
+        else:
+            common = set(per_part[0]).intersection(*per_part[1:])
+            _add(found, fieldname, {d: min(p[d] for p in per_part) for d in common})
+    if found.fields:
+        found.marks.add(alt)
+        for _whole, pieces in cut:
+            found.marks.update(p for p in pieces if len(p) > 1)
+
+
+def _match_pinyin_or_spelling(snap: Snapshot, analyzer, word: str, found: Word) -> None:
+    spelled = word.lower().replace(" ", "")
+    postings = snap.posting("pinyin", spelled)
+    if postings:
+        _add(found, "pinyin", postings)
+        found.marks.update(_titles_words_with_pinyin(snap, postings, spelled))
+        return
+    if len(spelled) < 4 or " " in word:
+        return
+    stemmed = [t.text for t in analyzer(word)]
+    if len(stemmed) != 1:
+        return
+    maxdist = 1 if len(spelled) <= 6 else 2
+    reader = snap.reader
+    for fieldname in FUZZY_FIELDS:
+        for term in reader.terms_within(fieldname, stemmed[0], maxdist, prefix=1):
+            if term.isascii() and len(term) >= 3:
+                _add(found, fieldname, snap.posting(fieldname, term))
+                found.marks.add(term)
+
+
+def _titles_words_with_pinyin(snap: Snapshot, postings: dict, spelled: str) -> set[str]:
+    """The Chinese words of the matched titles whose pinyin was typed, to highlight them."""
+    from pypinyin import lazy_pinyin  # indexing and pinyin queries only
+
+    marks = set()
+    for doc in list(postings)[:20]:
+        title = snap.searcher.stored_fields(doc).get("title", "")
+        for size in range(2, 9):
+            for start in range(len(title) - size + 1):
+                chunk = title[start:start + size]
+                syllables = lazy_pinyin(chunk, errors="ignore")
+                if len(syllables) == size and spelled in ("".join(syllables), "".join(s[0] for s in syllables)):
+                    marks.add(chunk)
+    return marks
+
+
+@dataclass
+class Matches:
+    words: list[Word]
+    docs: set
+    partial: bool = False  # no course had every word: these have most of them
+
+
+def find(snap: Snapshot, analyzer, query: str) -> Matches:
+    words = [match_word(snap, analyzer, w) for w in _join_phrases(meaningful_words(query), snap.dictionary)]
+    if not words:
+        return Matches(words, set(snap.live))
+    sets = sorted((w.docs for w in words), key=len)
+    docs = sets[0].intersection(*sets[1:]) & snap.live
+    if docs or len(words) < 3:
+        return Matches(words, docs)
+    need = len(words) // 2 + 1  # most of the words
+    counts = Counter(d for s in sets for d in s)
+    return Matches(words, {d for d, c in counts.items() if c >= need} & snap.live, partial=True)
+
+
+def normalized(text: str) -> str:
+    return _NORMAL.sub("", text.lower())
+
+
+def rank(snap: Snapshot, matches: Matches, docs, query: str, limit: int) -> list[int]:
+    """The first ``limit`` of ``docs`` by relevance (see the module's docstring)."""
+    total = max(1, len(snap.live))
+    weights = []
+    for word in matches.words:
+        idf = math.log(1 + total / max(1, len(word.docs)))
+        weights.append((idf, [(FIELD_BOOSTS[f], f in STRONG_FIELDS, tfs) for f, tfs in word.fields.items()]))
+    wanted = normalized(query)
+    title_col = snap.column("title_sort") if wanted else None
+    scored = []
+    for doc in docs:
+        strong, score = 0, 0.0
+        for idf, per_field in weights:
+            best, is_strong = 0.0, False
+            for boost, strong_field, tfs in per_field:
+                tf = tfs.get(doc)
+                if tf:
+                    best = max(best, boost * (1 + math.log(tf)))
+                    is_strong = is_strong or strong_field
+            score += idf * best
+            strong += is_strong
+        exact = bool(title_col) and normalized(title_col[doc] or "") == wanted
+        scored.append((exact, strong, score, -doc))
+    scored.sort(reverse=True)
+    return [-key[3] for key in scored[:limit]]
+
+
+# ---------------------------------------------------------------- highlighting
+
+def marker(words: list[Word]):
+    """A regular expression for the matched words (longest first), or None."""
+    marks = sorted({m for w in words for m in w.marks if m.strip()}, key=len, reverse=True)
+    if not marks:
+        return None
+    parts = [re.escape(m) + (r"\w*" if m.isascii() else "") for m in marks]
+    return re.compile("|".join(parts), re.IGNORECASE)
