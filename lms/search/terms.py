@@ -39,7 +39,7 @@ def _clean(term: str, synonyms: str) -> tuple[str, str]:
         raise InvalidInput(_("请填写词语。"), field="term")
     if len(term) > MAX_TERM or not all(_WORD.match(w) for w in term.split()):
         raise InvalidInput(_("词语应为 %(n)s 个字以内的文字、字母或数字，不含标点。", n=MAX_TERM), field="term")
-    words = [w for w in re.split(r"[\s,，、;；]+", synonyms or "") if w]
+    words = [w for w in re.split(r"[\s,\uff0c\u3001;\uff1b]+", synonyms or "") if w]
     if any(not _WORD.match(w) for w in words):
         raise InvalidInput(_("同义词只能包含文字、字母和数字，用空格或逗号分隔；词组用下划线连接，如 machine_learning。"),
                            field="synonyms")
