@@ -21,6 +21,9 @@ The rules, each checked by tests/unit/test_recovery.py (a state machine interlea
   they named an account (only this one is shown, since it does not depend on the account).
   Requests past a limit send nothing.
 - **A reset ends every session** of the account (the login epoch moves, lms/accounts/sessions.py).
+- **Requests naming one account at once take turns**: sending, checking and using its codes hold
+  the account's row lock (``_lock_account``), so on PostgreSQL parallel requests neither send past
+  the limit, nor lose wrong entries, nor reset twice with one code (tests/web/test_recovery_attacks.py).
 
 Worked example: 张三 (mobile 13800000001) asks for a code by text message at 09:00. Row 7 is
 written with ``hmac(key, "7:42:reset:318245")``; the text says 318245 and expires at 09:10. At
@@ -123,6 +126,14 @@ def _contact(user: User, channel: str) -> str | None:
     return user.email if channel == Channel.MAIL else user.mobile
 
 
+def _lock_account(user_id: int) -> User | None:
+    """The account, read afresh under its row lock until the commit: requests naming one account at
+    once (PostgreSQL runs them side by side) count, check and use its codes one after the other.
+    SQLite takes its single write lock at the start of the request already."""
+    return db.session.scalar(select(User).where(User.id == user_id).with_for_update()
+                             .execution_options(populate_existing=True))
+
+
 def _typed_code(raw: str | None) -> str:
     """Six digits, however typed (full-width digits, spaces); else a message to fix it."""
     value = "".join(unicodedata.normalize("NFKC", raw or "").split())
@@ -168,6 +179,7 @@ def issue_code(user: User, purpose: str, channel: str, address: str, *, sent_by:
     """Write a code for ``user`` and queue the message carrying it to ``address``; None when a rate
     limit holds (nothing written). An operator's send (``sent_by``) is limited per address only."""
     now = now or utcnow_naive()
+    _lock_account(user.id)
     if _over_limit(user.id, address, now, per_account=sent_by is None):
         return None
     link = purpose == RESET and channel == Channel.MAIL
@@ -246,7 +258,7 @@ def link_code(token: str) -> RecoveryCode:
     message that says what happened and what to do."""
     try:
         code_id, secret = _link_serializer().loads(token or "")
-        code = db.session.get(RecoveryCode, int(code_id))
+        code = db.session.get(RecoveryCode, int(code_id), populate_existing=True)
     except (BadSignature, ValueError, TypeError):
         code = None
         secret = ""
@@ -263,8 +275,8 @@ def link_code(token: str) -> RecoveryCode:
 def reset_with_link(token: str, new_password: str, *, now: datetime | None = None) -> User:
     """Set a new password with a mailed link; raises InvalidInput (nothing changed) when the link is
     broken, used, expired, or the password too weak."""
-    code = link_code(token)
-    user = db.session.get(User, code.user_id)
+    user = _lock_account(link_code(token).user_id)
+    code = link_code(token)  # again under the lock: a use of the same link at the same moment has ended
     return _complete_reset(code, user, new_password, now or utcnow_naive())
 
 
@@ -275,9 +287,10 @@ def _check_code(user: User | None, purposes: tuple[str, ...], typed: str, now: d
     if user is None:
         return wrong
     attempts = current_app.config["LMS_RECOVERY_CODE_ATTEMPTS"]
+    _lock_account(user.id)  # parallel guesses are counted one after the other, none lost
     recent = list(db.session.scalars(select(RecoveryCode).where(
         RecoveryCode.user_id == user.id, RecoveryCode.purpose.in_(purposes), RecoveryCode.created_at > now - _LOOKBACK)
-        .order_by(RecoveryCode.id.desc())))
+        .order_by(RecoveryCode.id.desc()).execution_options(populate_existing=True)))
     candidates = [c for c in recent if not (c.purpose == RESET and c.channel == Channel.MAIL)]
     live = [c for c in candidates if c.used_at is None and c.expires_at > now and c.failed_attempts < attempts]
     for code in candidates:
