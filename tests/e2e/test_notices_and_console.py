@@ -72,7 +72,7 @@ def test_an_auditor_publishes_a_notice_that_learners_of_the_region_see_on_the_ho
     expect(page.get_by_text("通知已发布")).to_be_visible()
     expect(page.locator(".notice-body strong")).to_have_text("12 月 31 日")
 
-    learner = browser.new_context(viewport={"width": 390, "height": 844}).new_page()  # a phone
+    learner = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN").new_page()  # a phone
     sign_in(learner, base, who["learner"][0])
     learner.goto(base + "/")
     notices = learner.get_by_role("region", name="通知公告")
@@ -98,7 +98,7 @@ def test_the_console_finds_disables_and_enables_a_person(page: Page, browser: Br
         target = db.session.scalar(select(User).where(User.real_name == "郑被停"))
         mobile, masked = target.mobile, target.id_number_masked
         admin_mobile = db.session.scalar(select(User.mobile).where(User.real_name == "吴管理"))
-    theirs = browser.new_context().new_page()
+    theirs = browser.new_context(locale="zh-CN").new_page()
     sign_in(theirs, base, mobile)
 
     sign_in(page, base, admin_mobile)
