@@ -56,7 +56,7 @@ def sign_in(page: Page, base: str, mobile: str):
 
 def test_upload_transcode_submit_approve_and_play(site, browser: Browser, lecture):
     app, base = site
-    publisher = browser.new_page()
+    publisher = browser.new_page(locale="zh-CN")
     sign_in(publisher, base, account(app, "publisher", 1))
 
     # Upload: the bar fills while the file goes up, then follows the transcode to 100 %.
@@ -91,7 +91,7 @@ def test_upload_transcode_submit_approve_and_play(site, browser: Browser, lectur
     publisher.get_by_role("button", name="提交审核").click()
     expect(publisher.get_by_text("已提交审核")).to_be_visible()
 
-    reviewer = browser.new_page()
+    reviewer = browser.new_page(locale="zh-CN")
     sign_in(reviewer, base, account(app, "reviewer", 2))
     reviewer.goto(base + "/review/")
     reviewer.get_by_role("link", name=re.compile("应急预案编制与演练")).click()
@@ -99,7 +99,7 @@ def test_upload_transcode_submit_approve_and_play(site, browser: Browser, lectur
     expect(reviewer.get_by_text("已通过审核并发布")).to_be_visible()
 
     # In the catalog, and the lesson's video plays for a learner.
-    learner = browser.new_page()
+    learner = browser.new_page(locale="zh-CN")
     learner.goto(base + "/courses")
     learner.get_by_role("link", name="应急预案编制与演练").click()
     expect(learner.get_by_text("视频 · 20 秒")).to_be_visible()
@@ -132,7 +132,7 @@ def test_a_large_video_goes_up_in_parts_and_a_reload_resumes_it(site, browser: B
 
     app, base = site
     video = pad_with_free_box(clips["video"], tmp_path / "第五讲-分片上传.mp4", 30 * 1024 * 1024)
-    page = browser.new_page()
+    page = browser.new_page(locale="zh-CN")
     sign_in(page, base, account(app, "publisher", 5))
     page.goto(base + "/publish/media")
     offsets: list[int] = []
