@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core import signals
@@ -305,9 +305,20 @@ def enabled_admin_ids() -> set[int]:
         .where(RoleGrant.role == Role.ADMIN, User.is_active_account.is_(True))))
 
 
+# Any constant: the key of the PostgreSQL advisory lock that orders changes taking admins away.
+_ADMINS_LOCK_KEY = 0x67786164  # "gxad"
+
+
 def _keep_an_admin(user: User, what: str) -> None:
     """Refuse a change that would leave no enabled admin: nobody could then grant a role, enable an
-    account or read the audit log from the console."""
+    account or read the audit log from the console.
+
+    Two such changes at once (two admins disabling each other) must not both pass on what each read
+    before the other committed. On PostgreSQL they take one transaction-scoped advisory lock first,
+    so the second counts the admins after the first has committed; on SQLite a request that writes
+    holds the write lock from BEGIN (lms.core.database)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(_ADMINS_LOCK_KEY)))
     if enabled_admin_ids() <= {user.id}:
         raise Conflict(_("%(what)s后平台将没有可用的管理员账号，无法继续管理。请先为另一位人员授予“平台管理员”角色。",
                          what=what))
