@@ -345,3 +345,173 @@ def test_unread_marks_change_only_for_the_one_who_reads(app, client, client_fact
     assert set(db_session.scalars(select(NoticeRead.user_id))) == {mine.id}
     # Opening marks read (a GET); another site's <img> cannot do it as the reader: no cookie goes with it.
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax" and app.config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
+
+
+# ---------------------------------------------------------------- the console: admins only, CSRF, audit
+
+
+def _console_urls(user_id: int, grant_id: int) -> tuple[list, list]:
+    gets = ["/admin/people", f"/admin/people/{user_id}", "/admin/audit", "/admin/audit/export?format=csv",
+            "/admin/audit/export?format=xlsx", "/admin/search/terms", "/notices/manage", "/notices/new"]
+    posts = [(f"/admin/people/{user_id}/roles", {"grant-role": "admin", "grant-reason": "提权尝试"}),
+             (f"/admin/people/{user_id}/roles/{grant_id}/revoke", {"reason": "撤销尝试"}),
+             (f"/admin/people/{user_id}/disable", {"reason": "停用尝试"}),
+             (f"/admin/people/{user_id}/enable", {"reason": "启用尝试"}),
+             (f"/admin/people/{user_id}/exams/1/reset", {"reason": "重置尝试"}),
+             ("/admin/search/terms", {"term": "攻击词", "synonyms": "x"}),
+             ("/admin/search/terms/delete", {"term_id": "1"})]
+    return gets, posts
+
+
+def _events(db_session) -> int:
+    return db_session.scalar(select(func.count(AuditEvent.id)))
+
+
+@pytest.mark.parametrize("who", ["anonymous", "learner", "hr_auditor", "publisher", "unit_admin", "reviewer"])
+def test_every_console_route_refuses_anyone_but_an_admin(client, login, make_user, admin, csrf_token, db_session, who):
+    victim = make_user(roles=(Role.LEARNER, Role.ADMIN), real_name="被攻击者")
+    grant = next(g for g in victim.role_grants if g.role == Role.ADMIN)
+    gets, posts = _console_urls(victim.id, grant.id)
+    if who != "anonymous":
+        kw = {"region_code": "110000"} if who == "hr_auditor" else {}
+        if who in ("publisher", "unit_admin"):
+            from lms.accounts.models import Organization, OrgKind
+
+            kind = OrgKind.PUBLISHER if who == "publisher" else OrgKind.EMPLOYER
+            kw = {"organization": db_session.scalar(select(Organization).where(Organization.kind == kind))}
+            if kw["organization"] is None:
+                pytest.skip("no organization of that kind in the test data")
+        login(make_user(roles=(Role(who),), real_name="越权者", **kw))
+    token = csrf_token(client.get("/notices").text) if who != "anonymous" else ""
+    before = _events(db_session)
+    for url in gets:
+        if who == "hr_auditor" and url.startswith("/notices"):
+            continue  # theirs to use
+        got = client.get(url)
+        assert got.status_code == (302 if who == "anonymous" else 403), (url, got.status_code)
+        assert "被攻击者" not in got.text and "审计日志" not in got.text[got.text.find("<main"):] or got.status_code == 302
+    for url, data in posts:
+        got = client.post(url, data={**data, "csrf_token": token})
+        assert got.status_code in ((302, 400) if who == "anonymous" else (403,)), (url, got.status_code)
+    db_session.expire_all()
+    assert victim.is_active_account and victim.has_role(Role.ADMIN)
+    assert _events(db_session) == before
+
+
+def test_a_console_post_without_its_csrf_token_changes_nothing(client, login, make_user, admin, db_session):
+    victim = make_user(roles=(Role.LEARNER, Role.ADMIN), real_name="被攻击者")
+    grant = next(g for g in victim.role_grants if g.role == Role.ADMIN)
+    _gets, posts = _console_urls(victim.id, grant.id)
+    notice = _notice(db_session, admin, None)
+    posts += [("/notices/new", {"title": "伪造通知", "body": "正文", "region_code": ""}),
+              (f"/notices/{notice.id}/edit", {"title": "伪造通知", "body": "正文", "region_code": ""}),
+              (f"/notices/{notice.id}/withdraw", {}), ("/notices/read-all", {})]
+    login(admin)
+    before = _events(db_session)
+    for url, data in posts:
+        for token in (None, "forged-token"):
+            sent = client.post(url, data=data if token is None else {**data, "csrf_token": token},
+                               headers={"Origin": "https://evil.example"})
+            assert sent.status_code == 400, (url, sent.status_code)
+    db_session.expire_all()
+    assert victim.is_active_account and victim.has_role(Role.ADMIN) and notice.withdrawn_at is None
+    assert notice.title == "通知" and _events(db_session) == before
+
+
+def test_every_console_action_writes_one_audit_entry(client, login, make_user, admin, csrf_token, db_session):
+    from lms.search.models import SearchTerm
+
+    person = make_user(real_name="张三")
+    login(admin)
+    page = f"/admin/people/{person.id}"
+    before = _events(db_session)
+
+    def post(url, **data):
+        token = csrf_token(client.get(page).text)
+        return client.post(url, data={"csrf_token": token, **data})
+
+    assert post(f"{page}/roles", **{"grant-role": "hr_auditor", "grant-region_code": "110000",
+                                    "grant-reason": "负责北京审核"}).status_code == 303
+    db_session.expire_all()
+    grant = next(g for g in person.role_grants if g.role == Role.HR_AUDITOR)
+    assert post(f"{page}/roles/{grant.id}/revoke", reason="岗位调整").status_code == 303
+    assert post(f"{page}/disable", reason="本人申请").status_code == 303
+    assert post(f"{page}/enable", reason="已核实身份").status_code == 303
+    assert client.get("/admin/audit/export?format=csv").status_code == 200
+    assert client.get("/admin/audit/export?format=xlsx").status_code == 200
+    token = csrf_token(client.get("/admin/search/terms").text)
+    assert client.post("/admin/search/terms", data={"csrf_token": token, "term": "公需课",
+                                                    "synonyms": "公需科目"}).status_code == 302
+    term = db_session.scalar(select(SearchTerm).where(SearchTerm.term == "公需课"))
+    token = csrf_token(client.get("/admin/search/terms").text)
+    assert client.post("/admin/search/terms/delete", data={"csrf_token": token,
+                                                           "term_id": str(term.id)}).status_code == 302
+    # Refused actions change nothing and write nothing.
+    assert post(f"{page}/disable", reason="x").status_code == 400
+    assert post(f"/admin/people/{admin.id}/disable", reason="停用自己").status_code == 409
+    actions = list(db_session.scalars(select(AuditEvent.action).where(AuditEvent.actor_id == admin.id)
+                                      .order_by(AuditEvent.id)))[-8:]
+    assert _events(db_session) - before == 8
+    assert actions == ["role.granted", "role.revoked", "user.disabled", "user.enabled", "audit.exported",
+                       "audit.exported", "search.term_saved", "search.term_deleted"]
+
+
+# ---------------------------------------------------------------- the audit export: formulas stay text
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil\",\"点我\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)"]
+
+
+def test_the_audit_export_keeps_formulas_as_text(client, login, make_user, admin, csrf_token, db_session):
+    people = [make_user(real_name=name[:30]) for name in FORMULAS]
+    login(admin)
+    for person, reason in zip(people, FORMULAS, strict=True):
+        token = csrf_token(client.get(f"/admin/people/{person.id}").text)
+        assert client.post(f"/admin/people/{person.id}/disable",
+                           data={"csrf_token": token, "reason": reason}).status_code == 303
+    exported = client.get("/admin/audit/export?format=csv&action=user.disabled")
+    assert exported.status_code == 200
+    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))
+    cells = [c for row in rows[1:] for c in row]
+    assert len(rows) - 1 >= len(FORMULAS)
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert any(c.startswith("'=HYPERLINK") for c in cells)  # the person's name, kept and made inert
+    book = zipfile.ZipFile(io.BytesIO(client.get("/admin/audit/export?format=xlsx&action=user.disabled").data))
+    sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet and "<f " not in sheet  # no formula cells: every name and reason is a string
+    strings = book.read("xl/sharedStrings.xml").decode() if "xl/sharedStrings.xml" in book.namelist() else sheet
+    assert "=HYPERLINK" in strings.replace("&quot;", '"')
+
+
+# ---------------------------------------------------------------- ID numbers: masked, and no lookup for others
+
+
+def test_id_numbers_stay_masked_and_cannot_be_looked_up_by_others(client, client_factory, login, make_user, admin,
+                                                                  db_session):
+    full = id_number("11010519850315123")
+    person = make_user(real_name="隐私人", id_number=full)
+    login(admin)
+    found = client.get(f"/admin/people?q={full}")
+    shown = re.sub(r'(value|action)="[^"]*"', "", found.text)  # what the admin typed stays in the forms
+    assert "隐私人" in shown and full not in shown and person.id_number_masked in shown
+    # The query string is in no log line (the access log names the path only), nor in a Referer sent away.
+    assert found.headers.get("Referrer-Policy") in ("same-origin", "no-referrer", "strict-origin",
+                                                    "strict-origin-when-cross-origin")
+    assert full not in client.get(f"/admin/people/{person.id}").text
+    token_page = client.get(f"/admin/people/{person.id}").text
+    client.post(f"/admin/people/{person.id}/disable", data={"csrf_token": _csrf_token(token_page), "reason": "核查"})
+    for fmt in ("csv", "xlsx"):
+        assert full.encode() not in client.get(f"/admin/audit/export?format={fmt}").data
+    assert full not in client.get("/admin/audit").text
+    # Anyone else: the console refuses, and the public search knows no people.
+    for who in (None, make_user(real_name="好奇者"), make_user(roles=(Role.HR_AUDITOR,), real_name="审核员",
+                                                              region_code="110000")):
+        other = client_factory()
+        if who is not None:
+            token = _csrf_token(other.get("/login").text)
+            other.post("/login", data={"login": who.mobile, "password": TEST_PASSWORD, "csrf_token": token})
+        assert other.get(f"/admin/people?q={full}").status_code in (302, 403)
+        for url in (f"/search?q={full}", f"/search/suggest?q={full}", f"/search?q={full[-4:]}"):
+            got = other.get(url)
+            i = got.text.find("隐私人")
+            assert i < 0, (url, got.text[max(0, i - 300):i + 100])
