@@ -515,3 +515,27 @@ def test_id_numbers_stay_masked_and_cannot_be_looked_up_by_others(client, client
             got = other.get(url)
             i = got.text.find("隐私人")
             assert i < 0, (url, got.text[max(0, i - 300):i + 100])
+
+
+# ---------------------------------------------------------------- odd values in the URL
+
+
+@pytest.mark.parametrize("query", ["since=0001-01-01", "until=9999-12-31", "since=0001-01-01&until=9999-12-31",
+                                   "page=-5", "page=99999999999999999999", "since=2026-02-30", "who=%25",
+                                   "target_id=' OR 1=1 --"])
+def test_the_audit_log_answers_odd_filters_without_a_stack_trace(client, login, admin, query):
+    login(admin)
+    for url in (f"/admin/audit?{query}", f"/admin/audit/export?format=csv&{query}"):
+        got = client.get(url)
+        assert got.status_code in (200, 303, 400), (url, got.status_code)
+    if "0001" in query or "9999-" in query:
+        assert got.status_code == 303 and "年到" in client.get(got.headers["Location"]).text
+
+
+@pytest.mark.parametrize("url", ["/admin/people/99999999999999999999", "/notices/99999999999999999999",
+                                 "/notices/99999999999999999999/edit", "/admin/people/1/roles/99999999999999999999/revoke"])
+def test_ids_too_big_for_the_database_are_not_found(client, login, admin, csrf_token, url):
+    login(admin)
+    got = client.get(url) if not url.endswith("revoke") else client.post(
+        url, data={"csrf_token": csrf_token(client.get("/admin/people").text), "reason": "超大编号"})
+    assert got.status_code == 404, got.status_code
