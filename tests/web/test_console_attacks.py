@@ -539,3 +539,42 @@ def test_ids_too_big_for_the_database_are_not_found(client, login, admin, csrf_t
     got = client.get(url) if not url.endswith("revoke") else client.post(
         url, data={"csrf_token": csrf_token(client.get("/admin/people").text), "reason": "超大编号"})
     assert got.status_code == 404, got.status_code
+
+
+def test_an_admin_cannot_reach_one_persons_grant_or_exam_through_anothers_page(client, login, make_user, admin,
+                                                                               csrf_token, db_session):
+    holder, bystander = make_user(roles=(Role.LEARNER, Role.ADMIN), real_name="持有人"), make_user(real_name="旁人")
+    grant = next(g for g in holder.role_grants if g.role == Role.ADMIN)
+    login(admin)
+    token = csrf_token(client.get(f"/admin/people/{bystander.id}").text)
+    before = _events(db_session)
+    assert client.post(f"/admin/people/{bystander.id}/roles/{grant.id}/revoke",
+                       data={"csrf_token": token, "reason": "借道撤销"}).status_code == 404
+    sent = client.post(f"/admin/people/{bystander.id}/roles", data={
+        "csrf_token": token, "grant-role": "hr_auditor", "grant-region_code": "999999", "grant-reason": "不存在的地区"})
+    assert sent.status_code in (400, 404) and "999999" in sent.text
+    sent = client.post(f"/admin/people/{bystander.id}/roles", data={
+        "csrf_token": token, "grant-role": "superuser", "grant-reason": "不存在的角色"})
+    assert sent.status_code == 400 and "请选择要授予的角色" in sent.text
+    db_session.expire_all()
+    assert holder.has_role(Role.ADMIN) and bystander.roles == [Role.LEARNER] and _events(db_session) == before
+
+
+def test_each_notice_change_writes_one_audit_entry_and_the_manage_list_is_the_auditors_own(
+        client, login, admin, auditor, csrf_token, db_session):
+    _notice(db_session, admin, "440000", title="广东专属通知")
+    _notice(db_session, admin, None, title="全国专属通知")
+    login(auditor)
+    before = _events(db_session)
+    sent = _form(client, csrf_token, "/notices/new", title="北京新通知")
+    assert sent.status_code == 303
+    notice_id = int(sent.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    assert _form(client, csrf_token, f"/notices/{notice_id}/edit", title="北京新通知（改）").status_code == 303
+    token = csrf_token(client.get("/notices/manage").text)
+    for _ in range(2):  # the second withdrawal changes nothing, and logs nothing
+        assert client.post(f"/notices/{notice_id}/withdraw", data={"csrf_token": token}).status_code in (302, 303)
+    actions = list(db_session.scalars(select(AuditEvent.action).where(AuditEvent.actor_id == auditor.id)
+                                      .order_by(AuditEvent.id)))
+    assert _events(db_session) - before == 3 and actions[-3:] == ["notice.published", "notice.updated", "notice.withdrawn"]
+    managed = client.get("/notices/manage").text
+    assert "北京新通知" in managed and "广东专属通知" not in managed and "全国专属通知" not in managed
