@@ -309,6 +309,13 @@ def enabled_admin_ids() -> set[int]:
 _ADMINS_LOCK_KEY = 0x67786164  # "gxad"
 
 
+def _lock_admins() -> None:
+    """PostgreSQL: wait for the other changes to admins and accounts to commit (held until this
+    transaction ends; taking it again is free)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(_ADMINS_LOCK_KEY)))
+
+
 def _keep_an_admin(user: User, what: str) -> None:
     """Refuse a change that would leave no enabled admin: nobody could then grant a role, enable an
     account or read the audit log from the console.
@@ -317,8 +324,7 @@ def _keep_an_admin(user: User, what: str) -> None:
     before the other committed. On PostgreSQL they take one transaction-scoped advisory lock first,
     so the second counts the admins after the first has committed; on SQLite a request that writes
     holds the write lock from BEGIN (lms.core.database)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(func.pg_advisory_xact_lock(_ADMINS_LOCK_KEY)))
+    _lock_admins()
     if enabled_admin_ids() <= {user.id}:
         raise Conflict(_("%(what)s后平台将没有可用的管理员账号，无法继续管理。请先为另一位人员授予“平台管理员”角色。",
                          what=what))
@@ -335,6 +341,16 @@ def revoke_role(actor: User | None, grant: RoleGrant, *, reason: str = "") -> No
     db.session.flush()
 
 
+def _lock_account(user: User) -> None:
+    """Lock the account's row and read it again, so two admins stopping (or enabling) the same
+    account at once make one change and one audit entry: the second sees the first's result.
+    The admins' lock comes first, as in :func:`_keep_an_admin`: two admins stopping each other
+    would otherwise each hold the other's row and wait for that lock. (SQLite ignores FOR UPDATE;
+    a request that writes holds its write lock from BEGIN.)"""
+    _lock_admins()
+    db.session.refresh(user, with_for_update=True)
+
+
 def clean_reason(reason: str | None) -> str:
     """A reason an admin gives for an action on an account (kept in the audit log)."""
     reason = (reason or "").strip()
@@ -347,6 +363,7 @@ def disable_account(actor: User | None, user: User, *, reason: str) -> int:
     """Stop an account: it can no longer sign in, and every session it has ends now. An admin cannot
     disable their own account, nor the last enabled admin. Returns how many sessions ended."""
     reason = clean_reason(reason)
+    _lock_account(user)
     if actor is not None and actor.id == user.id:
         raise Conflict(_("不能停用自己的账号：停用后您将无法登录。如需停用，请由另一位管理员操作。"))
     if not user.is_active_account:
@@ -364,6 +381,7 @@ def disable_account(actor: User | None, user: User, *, reason: str) -> int:
 def enable_account(actor: User | None, user: User, *, reason: str) -> None:
     """Let a stopped account sign in again (with its password as it was)."""
     reason = clean_reason(reason)
+    _lock_account(user)
     if user.is_active_account:
         raise Conflict(_("该账号未被停用，无需启用。"))
     user.is_active_account = True

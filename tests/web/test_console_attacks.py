@@ -129,12 +129,13 @@ def _state(app, ids):
     return enabled, events, grant_ids
 
 
-@pytest.mark.parametrize("kind", ["disable_each_other", "revoke_self_and_disable_other", "both_revoke_self"])
+@pytest.mark.parametrize("kind", ["disable_each_other", "revoke_self_and_disable_other", "both_revoke_self",
+                                  "both_disable_a_third"])
 def test_two_admins_racing_never_leave_the_platform_without_one(server, kind, monkeypatch):
     base, app = server
     session_per_thread(app, monkeypatch)  # the setup's writes are committed, for the server to see
     for _round in range(3):
-        a, b = _admins(app, 2)
+        a, b, *c = _admins(app, 3 if kind == "both_disable_a_third" else 2)
         _, _, grants = _state(app, [a, b])
         ca, cb = _signed_in(base, app, a), _signed_in(base, app, b)
         try:
@@ -145,6 +146,9 @@ def test_two_admins_racing_never_leave_the_platform_without_one(server, kind, mo
                 ca2 = _signed_in(base, app, a)  # the same admin in a second tab
                 sends = [_post(ca, f"/admin/people/{a}/roles/{grants[a]}/revoke", f"/admin/people/{a}"),
                          _post(ca2, f"/admin/people/{b}/disable", f"/admin/people/{b}")]
+            elif kind == "both_disable_a_third":
+                sends = [_post(ca, f"/admin/people/{c[0]}/disable", f"/admin/people/{c[0]}"),
+                         _post(cb, f"/admin/people/{c[0]}/disable", f"/admin/people/{c[0]}")]
             else:
                 sends = [_post(ca, f"/admin/people/{a}/roles/{grants[a]}/revoke", f"/admin/people/{a}"),
                          _post(cb, f"/admin/people/{b}/roles/{grants[b]}/revoke", f"/admin/people/{b}")]
@@ -153,7 +157,7 @@ def test_two_admins_racing_never_leave_the_platform_without_one(server, kind, mo
             ca.close()
             cb.close()
         assert all(r is not None and r.status_code < 500 for r in responses), [r and r.status_code for r in responses]
-        enabled, events, _ = _state(app, [a, b])
+        enabled, events, _ = _state(app, [a, b, *c])
         assert enabled, f"{kind}: no enabled admin left ({[r.status_code for r in responses]})"
         done = [r for r in responses if r.status_code == 303]
         assert len(done) == 1, [r.status_code for r in responses]
@@ -161,7 +165,7 @@ def test_two_admins_racing_never_leave_the_platform_without_one(server, kind, mo
         refused = next(r for r in responses if r.status_code != 303)
         assert refused.status_code in (302, 403, 409)  # signed out, no longer an admin, or refused
         if refused.status_code == 409:
-            assert "平台将没有可用的管理员账号" in refused.text
+            assert ("已是停用状态" if kind == "both_disable_a_third" else "平台将没有可用的管理员账号") in refused.text
 
 
 # ---------------------------------------------------------------- notices: whose region
