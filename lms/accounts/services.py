@@ -333,6 +333,9 @@ def _keep_an_admin(user: User, what: str) -> None:
 def revoke_role(actor: User | None, grant: RoleGrant, *, reason: str = "") -> None:
     """Take back one grant. The last enabled admin keeps the admin role."""
     user = grant.user
+    _lock_account(user)
+    if grant not in user.role_grants:  # taken back meanwhile by someone else
+        raise NotFound(_("没有找到这项角色授权，它可能已被撤销。"))
     if grant.role == Role.ADMIN and len(user.grants_for(Role.ADMIN)) == 1 and user.is_active_account:
         _keep_an_admin(user, _("撤销该角色"))
     record_event(actor, "role.revoked", user, role=str(grant.role), organization_id=grant.organization_id,
