@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core import signals
@@ -305,9 +305,26 @@ def enabled_admin_ids() -> set[int]:
         .where(RoleGrant.role == Role.ADMIN, User.is_active_account.is_(True))))
 
 
+# Any constant: the key of the PostgreSQL advisory lock that orders changes taking admins away.
+_ADMINS_LOCK_KEY = 0x67786164  # "gxad"
+
+
+def _lock_admins() -> None:
+    """PostgreSQL: wait for the other changes to admins and accounts to commit (held until this
+    transaction ends; taking it again is free)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(_ADMINS_LOCK_KEY)))
+
+
 def _keep_an_admin(user: User, what: str) -> None:
     """Refuse a change that would leave no enabled admin: nobody could then grant a role, enable an
-    account or read the audit log from the console."""
+    account or read the audit log from the console.
+
+    Two such changes at once (two admins disabling each other) must not both pass on what each read
+    before the other committed. On PostgreSQL they take one transaction-scoped advisory lock first,
+    so the second counts the admins after the first has committed; on SQLite a request that writes
+    holds the write lock from BEGIN (lms.core.database)."""
+    _lock_admins()
     if enabled_admin_ids() <= {user.id}:
         raise Conflict(_("%(what)s后平台将没有可用的管理员账号，无法继续管理。请先为另一位人员授予“平台管理员”角色。",
                          what=what))
@@ -316,12 +333,25 @@ def _keep_an_admin(user: User, what: str) -> None:
 def revoke_role(actor: User | None, grant: RoleGrant, *, reason: str = "") -> None:
     """Take back one grant. The last enabled admin keeps the admin role."""
     user = grant.user
+    _lock_account(user)
+    if grant not in user.role_grants:  # taken back meanwhile by someone else
+        raise NotFound(_("没有找到这项角色授权，它可能已被撤销。"))
     if grant.role == Role.ADMIN and len(user.grants_for(Role.ADMIN)) == 1 and user.is_active_account:
         _keep_an_admin(user, _("撤销该角色"))
     record_event(actor, "role.revoked", user, role=str(grant.role), organization_id=grant.organization_id,
                  region_code=grant.region_code, reason=reason or None)
     user.role_grants.remove(grant)
     db.session.flush()
+
+
+def _lock_account(user: User) -> None:
+    """Lock the account's row and read it again, so two admins stopping (or enabling) the same
+    account at once make one change and one audit entry: the second sees the first's result.
+    The admins' lock comes first, as in :func:`_keep_an_admin`: two admins stopping each other
+    would otherwise each hold the other's row and wait for that lock. (SQLite ignores FOR UPDATE;
+    a request that writes holds its write lock from BEGIN.)"""
+    _lock_admins()
+    db.session.refresh(user, with_for_update=True)
 
 
 def clean_reason(reason: str | None) -> str:
@@ -336,6 +366,7 @@ def disable_account(actor: User | None, user: User, *, reason: str) -> int:
     """Stop an account: it can no longer sign in, and every session it has ends now. An admin cannot
     disable their own account, nor the last enabled admin. Returns how many sessions ended."""
     reason = clean_reason(reason)
+    _lock_account(user)
     if actor is not None and actor.id == user.id:
         raise Conflict(_("不能停用自己的账号：停用后您将无法登录。如需停用，请由另一位管理员操作。"))
     if not user.is_active_account:
@@ -353,6 +384,7 @@ def disable_account(actor: User | None, user: User, *, reason: str) -> int:
 def enable_account(actor: User | None, user: User, *, reason: str) -> None:
     """Let a stopped account sign in again (with its password as it was)."""
     reason = clean_reason(reason)
+    _lock_account(user)
     if user.is_active_account:
         raise Conflict(_("该账号未被停用，无需启用。"))
     user.is_active_account = True

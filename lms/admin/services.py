@@ -38,6 +38,7 @@ from ..learning.models import Enrollment, QuizAttempt
 
 PEOPLE_PAGE_SIZE = 30
 AUDIT_PAGE_SIZE = 50
+AUDIT_YEARS = (1900, 2999)  # the dates a filter takes
 
 # What the audit log's actions mean, in the words of the filter and the export.
 ACTION_LABELS = {
@@ -292,6 +293,9 @@ def parse_audit_filter(args) -> AuditFilter:
             dates[name] = date.fromisoformat(raw) if raw else None
         except ValueError:
             raise InvalidInput(_("%(label)s应为日期，如 2026-11-30。", label=label), field=name) from None
+        if dates[name] and not AUDIT_YEARS[0] <= dates[name].year <= AUDIT_YEARS[1]:  # 0001, 9999: no UTC day
+            raise InvalidInput(_("%(label)s应在 %(first)s 年到 %(last)s 年之间。", label=label, first=AUDIT_YEARS[0],
+                                 last=AUDIT_YEARS[1]), field=name)
     if dates["since"] and dates["until"] and dates["until"] < dates["since"]:
         raise InvalidInput(_("结束日期不能早于开始日期。"), field="until")
     return AuditFilter(who=(args.get("who") or "").strip()[:60], action=(args.get("action") or "").strip()[:64],

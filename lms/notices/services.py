@@ -15,7 +15,7 @@ Functions only flush; the caller commits.
 import contextlib
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import exists, func, or_, select
@@ -32,6 +32,9 @@ PAGE_SIZE = 20
 HOME_COUNT = 5
 TITLE_MAX = 100
 BODY_MAX = 20_000
+# How far ahead a notice may start, and stop being shown (a year typed wrong, not a plan).
+START_HORIZON_DAYS = 366
+END_HORIZON_DAYS = 5 * 366
 
 # Script and active page code: refused in a body (it would be shown as text, never run).
 _ACTIVE_CODE = re.compile(
@@ -130,6 +133,13 @@ def _clean(data: NoticeData) -> dict:
     if region_code is not None and db.session.get(Region, region_code) is None:
         raise InvalidInput(_("地区代码 %(code)s 不存在，请从列表中选择。", code=region_code), field="region_code")
     starts_on = data.starts_on or today()
+    latest_start, latest_end = today() + timedelta(days=START_HORIZON_DAYS), today() + timedelta(days=END_HORIZON_DAYS)
+    if starts_on > latest_start:
+        raise InvalidInput(_("开始显示日期最晚为一年后（%(d)s）。请确认年份是否填错。", d=latest_start.isoformat()),
+                           field="starts_on")
+    if data.ends_on is not None and data.ends_on > latest_end:
+        raise InvalidInput(_("停止显示日期最晚为五年后（%(d)s）；需要一直显示的通知，请将停止显示日期留空。",
+                             d=latest_end.isoformat()), field="ends_on")
     if data.ends_on is not None and data.ends_on < starts_on:
         raise InvalidInput(_("结束日期不能早于开始日期（%(start)s）。", start=starts_on.isoformat()), field="ends_on")
     return {"title": title, "body": body, "region_code": region_code, "pinned": bool(data.pinned),
