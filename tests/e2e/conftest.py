@@ -3,6 +3,7 @@
 import os
 import shutil
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,3 +130,13 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "locale": "zh-CN"}
+
+
+def until(page, expression: str, timeout: float = 30) -> None:
+    """Poll a JavaScript expression until it is true. Not ``page.wait_for_function``: after its first try it
+    evaluates the expression as a string inside the page, which the platform's CSP (no 'unsafe-eval')
+    forbids, so it fails whenever the condition is not already true."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        time.sleep(0.2)

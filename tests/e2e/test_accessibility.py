@@ -21,7 +21,7 @@ from sqlalchemy import select
 from tests.authz_world import _NUMBERS, build
 from tests.conftest import TEST_PASSWORD, committed_app
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import enrolled_learner, serving
+from tests.e2e.conftest import enrolled_learner, serving, until
 
 pytestmark = pytest.mark.e2e
 
@@ -201,15 +201,15 @@ def test_keyboard_only_from_login_through_a_lesson_and_the_exam(browser: Browser
         follow(page)
         video = page.locator("#lesson-video")
         expect(video).to_have_attribute("aria-label", re.compile("课程视频"))
-        page.wait_for_function("document.getElementById('lesson-video').readyState >= 1")
+        until(page, "document.getElementById('lesson-video').readyState >= 1")
         play = page.get_by_role("button", name="播放")
         tab_to(page, play)
         page.keyboard.press("Enter")
-        page.wait_for_function("!document.getElementById('lesson-video').paused")
+        until(page, "!document.getElementById('lesson-video').paused")
         pause = page.get_by_role("button", name="暂停")
         expect(pause).to_be_focused()
         page.keyboard.press("Space")
-        page.wait_for_function("document.getElementById('lesson-video').paused")
+        until(page, "document.getElementById('lesson-video').paused")
         expect(page.get_by_role("button", name="播放")).to_be_focused()
 
         captions = page.get_by_role("button", name="字幕")

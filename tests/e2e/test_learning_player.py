@@ -11,7 +11,7 @@ from lms.credits.models import RuleSet
 from lms.extensions import db
 from lms.learning.models import LessonProgress
 from tests.conftest import TEST_PASSWORD, build_database, fresh_database, make_test_app
-from tests.e2e.conftest import enrolled_learner, serving
+from tests.e2e.conftest import enrolled_learner, serving, until
 
 pytestmark = pytest.mark.e2e
 CODE = "GX-NS-001"
@@ -48,7 +48,7 @@ def sign_in(page: Page, base: str, mobile: str):
 
 def play(page: Page):
     # Muted playback may start without a user gesture (browser autoplay policy).
-    page.wait_for_function("document.getElementById('lesson-video').readyState >= 1")
+    until(page, "document.getElementById('lesson-video').readyState >= 1")
     page.evaluate("() => { const v = document.getElementById('lesson-video'); v.muted = true; return v.play(); }")
 
 
@@ -77,7 +77,7 @@ def test_progress_rises_and_reload_resumes(page: Page, site):
     assert saved.credited_seconds == 0 and saved.pending_seconds >= 3
     expect(page.locator("#st-pending")).to_contain_text("待您下次确认在线学习后计入")
     page.reload()
-    page.wait_for_function("document.getElementById('lesson-video').currentTime > 0", timeout=10_000)
+    until(page, "document.getElementById('lesson-video').currentTime > 0", timeout=10)
     position = page.evaluate("document.getElementById('lesson-video').currentTime")
     assert abs(position - saved.resume_position) < 1.5
     expect(page.locator(f"#outline-{lessons[0]}")).to_contain_text("学习中")
@@ -115,8 +115,8 @@ def test_second_tab_takes_the_lease(page: Page, site):
     assert page.evaluate("document.getElementById('lesson-video').paused")
     # Time counts in the tab holding the lease: credited, or on a long lesson held until the learner
     # confirms at the attention check (a few seconds of a 40-minute lesson are still 0 % watched).
-    other.wait_for_function("() => document.getElementById('st-credited').textContent.trim() !== '0 秒'"
-                            " || document.getElementById('st-pending').textContent.trim() !== ''", timeout=10_000)
+    until(other, "() => document.getElementById('st-credited').textContent.trim() !== '0 秒'"
+                " || document.getElementById('st-pending').textContent.trim() !== ''", timeout=10)
     other.close()
 
 

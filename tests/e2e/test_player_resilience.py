@@ -18,7 +18,7 @@ from lms.learning import crediting
 from lms.learning.models import LessonProgress
 from tests import app_process
 from tests.conftest import build_database, fresh_database, make_test_app
-from tests.e2e.conftest import enrolled_learner
+from tests.e2e.conftest import enrolled_learner, until
 from tests.e2e.test_learning_player import play, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +63,7 @@ def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_
             page.route("**/api/v1/learning/heartbeat", network)
             page.goto(f"{base}/learn/{CODE}/{lesson_id}")
             # What was actually played: media time advancing in normal playback, summed in the page.
-            page.wait_for_function("() => document.getElementById('lesson-video').readyState >= 1")
+            until(page, "() => document.getElementById('lesson-video').readyState >= 1")
             page.evaluate("""() => {
                 const v = document.getElementById('lesson-video');
                 window.playedSeconds = 0; window.messages = [];
@@ -86,7 +86,7 @@ def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_
                     .observe(document.getElementById('player-message'), {childList: true, characterData: true, subtree: true});
             }""")
             play(page)
-            page.wait_for_function("() => window.playedSeconds > 10", timeout=30_000)
+            until(page, "() => window.playedSeconds > 10", timeout=30)
 
             app_process.stop(server)  # the server goes away mid-lesson…
             expect(page.locator("#player-message")).to_contain_text("网络中断，恢复后将补记", timeout=15_000)
@@ -104,7 +104,7 @@ def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_
                           f"messages {page.evaluate('() => window.messages')}")
                     db.session.remove()
                 raise
-            page.wait_for_function("() => document.getElementById('lesson-video').ended", timeout=90_000)
+            until(page, "() => document.getElementById('lesson-video').ended", timeout=90)
             played = page.evaluate("() => window.playedSeconds")
             expect(page.locator("#st-state")).to_have_text("已完成", timeout=60_000)
             page.wait_for_timeout(3_000)  # any retry still under way lands

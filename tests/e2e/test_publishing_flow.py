@@ -3,7 +3,6 @@ transcode reach 100 %, builds and submits a course, a reviewer approves it, and 
 catalog with a video that plays."""
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -12,7 +11,7 @@ from lms.accounts.models import OrgKind, Role
 from lms.extensions import db
 from tests.clips import make_lecture
 from tests.conftest import TEST_PASSWORD, credit_code, id_number
-from tests.e2e.conftest import serving_with_workers
+from tests.e2e.conftest import serving_with_workers, until
 
 pytestmark = pytest.mark.e2e
 
@@ -116,13 +115,6 @@ def test_upload_transcode_submit_approve_and_play(site, browser: Browser, lectur
     learner.evaluate("document.getElementById('lesson-video').play()")
     until(learner, "document.getElementById('lesson-video').currentTime > 1")
 
-
-def until(page: Page, expression: str, timeout: float = 30) -> None:
-    """Poll an expression (the page's CSP forbids the string evaluation wait_for_function uses)."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"never true: {expression}"
-        time.sleep(0.2)
 
 
 def test_a_large_video_goes_up_in_parts_and_a_reload_resumes_it(site, browser: Browser, clips, tmp_path):
