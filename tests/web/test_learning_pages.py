@@ -219,3 +219,19 @@ def test_resent_batches_sharing_a_seq_are_taken_by_seq_alone(enrolled_client, db
                                           "resend": [{"seq": 2, "segments": [[0, 1]]},
                                                      {"seq": 2, "segments": [["a", 1]]}]}, token)
     assert response.status_code == 200  # sorted by seq alone: the client's segments are never compared
+
+
+def test_the_player_page_resumes_where_the_learner_stopped(enrolled_client, db_session):
+    """The page hands the player the saved position (the header's own template variables once shadowed
+    ``current`` and the page said 0)."""
+    client, user, c, token = enrolled_client
+    lesson = c.lessons[0]
+    started = _api(client, "sessions", {"lesson_id": lesson.id}, token)
+    beat = {"session_id": started.json["session_id"], "seq": 1, "position": 4, "segments": [[0, 4]], "rate": 1,
+            "visible": True}
+    assert _api(client, "heartbeat", beat, token).json["status"] == "ok"
+    saved = db_session.scalars(select(LessonProgress).filter_by(user_id=user.id, lesson_id=lesson.id)).one()
+    assert saved.resume_position > 0
+    page = client.get(f"/learn/{c.code}/{lesson.id}").get_data(as_text=True)
+    assert f'data-resume="{saved.resume_position}"' in page
+    assert 'data-furthest="0"' not in page
