@@ -6,6 +6,7 @@ requests and 10 % of the responses (the server credited the beat, the player nev
 server process is stopped and started again once in the middle.
 """
 
+import concurrent.futures
 import contextlib
 import random
 
@@ -24,6 +25,15 @@ from tests.e2e.test_learning_player import play, sign_in
 pytestmark = pytest.mark.e2e
 CODE = "GX-NS-001"
 SEED = 20261129
+
+
+def pump(page: Page, work):
+    """Run ``work`` in a thread while this one keeps serving the page's routes; return its result."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(work)
+        while not future.done():
+            page.wait_for_timeout(50)
+        return future.result()
 
 
 def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_factory, live_server):
@@ -88,9 +98,13 @@ def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_
             play(page)
             until(page, "() => window.playedSeconds > 10", timeout=30)
 
-            app_process.stop(server)  # the server goes away mid-lesson…
+            # The server goes away mid-lesson and comes back. Stopping and starting it block, so they
+            # run beside the page: Playwright calls the route handler (the network) only while this
+            # thread is inside one of its calls, and a blocked thread would hold the beats sent
+            # meanwhile for seconds, a delay no network in this test is meant to add.
+            pump(page, lambda: app_process.stop(server))
             expect(page.locator("#player-message")).to_contain_text("网络中断，恢复后将补记", timeout=15_000)
-            server = app_process.start(process_settings, port, tmp / "server.log")  # …and comes back
+            server = pump(page, lambda: app_process.start(process_settings, port, tmp / "server.log"))
 
             # Coverage reached with time still waiting: the learner confirms, as every learner does.
             try:
