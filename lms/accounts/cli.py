@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
@@ -20,9 +22,15 @@ def _masked_login(login: str) -> str:
         return login
 
 
-def _fail(exc: DomainError):
-    db.session.rollback()
-    raise click.ClickException(exc.message)
+@contextmanager
+def _committed():
+    """The block's changes are committed; a refusal rolls them back and ends the command with its message."""
+    try:
+        yield
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
 
 
 def _organization(role: Role, org_name: str | None, org_code: str | None):
@@ -51,16 +59,13 @@ def _organization(role: Role, org_name: str | None, org_code: str | None):
 @click.option("--org-code", help="该机构的统一社会信用代码")
 def create_user(real_name, id_number, password, mobile, email, region_code, roles, org_name, org_code):
     """创建用户并授予角色。"""
-    try:
+    with _committed():
         user = services.create_person(None, services.PersonData(
             real_name=real_name, id_number=id_number, password=password, mobile=mobile, email=email,
             region_code=region_code), roles=())
         for role in [Role(r) for r in (roles or ("learner",))]:
             services.grant_role(None, user, role, organization=_organization(role, org_name, org_code),
                                 region_code=region_code if role == Role.HR_AUDITOR else None)
-    except DomainError as exc:
-        _fail(exc)
-    db.session.commit()
     click.echo(f"已创建用户 #{user.id} {user.real_name}（{user.id_number_masked}），角色："
                f"{'、'.join(r.label for r in user.roles)}")
 
@@ -77,12 +82,9 @@ def grant(login, role, org_name, org_code, region_code):
     if user is None:
         raise click.ClickException(f"找不到账号 {_masked_login(login)}。")
     role = Role(role)
-    try:
+    with _committed():
         services.grant_role(None, user, role, organization=_organization(role, org_name, org_code),
                             region_code=region_code)
-    except DomainError as exc:
-        _fail(exc)
-    db.session.commit()
     click.echo(f"已为 {user.real_name} 授予角色：{role.label}")
 
 
@@ -103,12 +105,9 @@ def revoke(login, role, reason):
     grants = user.grants_for(role)
     if not grants:
         raise click.ClickException(f"{user.real_name} 没有角色 {Role(role).label}。")
-    try:
+    with _committed():
         for grant in grants:
             services.revoke_role(None, grant, reason=reason)
-    except DomainError as exc:
-        _fail(exc)
-    db.session.commit()
     click.echo(f"已撤销 {user.real_name} 的角色：{Role(role).label}")
 
 
@@ -118,11 +117,8 @@ def revoke(login, role, reason):
 def disable(login, reason):
     """停用账号：不能再登录，所有设备上的登录立即失效。"""
     user = _account(login)
-    try:
+    with _committed():
         ended = services.disable_account(None, user, reason=reason)
-    except DomainError as exc:
-        _fail(exc)
-    db.session.commit()
     click.echo(f"已停用 {user.real_name}（{user.id_number_masked}）的账号，结束登录 {ended} 处。")
 
 
@@ -132,11 +128,8 @@ def disable(login, reason):
 def enable(login, reason):
     """重新启用已停用的账号。"""
     user = _account(login)
-    try:
+    with _committed():
         services.enable_account(None, user, reason=reason)
-    except DomainError as exc:
-        _fail(exc)
-    db.session.commit()
     click.echo(f"已重新启用 {user.real_name}（{user.id_number_masked}）的账号。")
 
 
@@ -148,11 +141,8 @@ def reset_password(login, password):
     user = services.find_by_login(login)
     if user is None:
         raise click.ClickException(f"找不到账号 {_masked_login(login)}。")
-    try:
+    with _committed():
         services.reset_password(None, user, password)
-    except DomainError as exc:
-        _fail(exc)
-    db.session.commit()
     click.echo(f"已为 {user.real_name}（{user.id_number_masked}）设置新密码；该账号在所有设备上的登录已失效。")
 
 
