@@ -134,6 +134,21 @@ def _lock_account(user_id: int) -> User | None:
                              .execution_options(populate_existing=True))
 
 
+# Any constant: the first key of the PostgreSQL advisory locks (two-key form) that order sends to one
+# address; the second key is taken from the address's hash.
+_ADDRESS_LOCK_SPACE = 0x67787263  # "gxrc"
+
+
+def _lock_address(address_hash: str) -> None:
+    """PostgreSQL: wait for other sends to this address to commit, so that sends for different
+    accounts (each under its own account lock) count the address's codes one after the other. Taken
+    after the account's row lock, never before it, so two sends cannot wait on each other. SQLite
+    takes its single write lock at the start of the request already."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        key = int(address_hash[:8], 16) - 2**31  # a signed 32-bit integer
+        db.session.execute(select(func.pg_advisory_xact_lock(_ADDRESS_LOCK_SPACE, key)))
+
+
 def _typed_code(raw: str | None) -> str:
     """Six digits, however typed (full-width digits, spaces); else a message to fix it."""
     value = "".join(unicodedata.normalize("NFKC", raw or "").split())
@@ -180,6 +195,7 @@ def issue_code(user: User, purpose: str, channel: str, address: str, *, sent_by:
     limit holds (nothing written). An operator's send (``sent_by``) is limited per address only."""
     now = now or utcnow_naive()
     _lock_account(user.id)
+    _lock_address(_address_hash(address))
     if _over_limit(user.id, address, now, per_account=sent_by is None):
         return None
     link = purpose == RESET and channel == Channel.MAIL

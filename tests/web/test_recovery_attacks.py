@@ -98,7 +98,8 @@ def site(tmp_path_factory):
             for n, (name, roles, extra) in enumerate([
                     ("zhang", (Role.LEARNER,), {"email": "Zhang.San@Example.org"}), ("li", (Role.LEARNER,), {}),
                     ("wang", (Role.LEARNER,), {"email": "wang@example.org"}), ("zhao", (Role.LEARNER,), {}),
-                    ("qian", (Role.LEARNER,), {}), ("unit", (Role.UNIT_ADMIN,), {}), ("admin", (Role.ADMIN,), {})],
+                    ("qian", (Role.LEARNER,), {}), ("unit", (Role.UNIT_ADMIN,), {}), ("admin", (Role.ADMIN,), {}),
+                    *((name, (Role.LEARNER,), {}) for name in ("sun", "zhou", "wu", "zheng"))],
                     start=1):
                 data = services.PersonData(
                     real_name="测试学员", id_number=id_number(f"32010219900101{n:03d}"), password=TEST_PASSWORD,
@@ -210,6 +211,43 @@ def test_parallel_requests_in_look_alike_spellings_send_at_most_the_limit(site):
 
     assert set(_in_parallel(ask, range(40))) == {302}
     assert len(site.codes(person["id"])) <= LIMITS["LMS_RECOVERY_PER_ACCOUNT"]
+
+
+def test_parallel_operator_sends_to_one_address_for_many_accounts_send_at_most_the_limit(site):
+    """An operator's sends are limited per address, whichever accounts they are for: twenty sends at
+    once to one new address, spread over four accounts and two operator sessions (the two workers),
+    queue no more messages to it than the limit."""
+    from lms.accounts.recovery import _address_hash
+
+    address = "helpdesk.relay@example.net"
+    targets = [site.people[name]["id"] for name in ("sun", "zhou", "wu", "zheng")]
+    operators = []
+    for _ in range(2):
+        client = site.client()
+        assert site.post(client, "/login", {"login": site.people["admin"]["mobile"],
+                                            "password": TEST_PASSWORD}).status_code == 302
+        operators.append(client)
+    tokens = [re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                        client.get(f"/accounts/{targets[0]}/recovery").text).group(1) for client in operators]
+
+    def send(n):
+        client = operators[n % 2]
+        return client.post(f"/accounts/{targets[n % len(targets)]}/recovery",
+                           data={"address": address, "checked": "y", "csrf_token": tokens[n % 2]}).status_code
+
+    try:
+        answers = _in_parallel(send, range(20))
+    finally:
+        for client in operators:
+            client.close()
+    assert set(answers) <= {302, 303, 409}, answers
+    from lms.accounts.models import RecoveryCode
+    from lms.extensions import db
+
+    with site.app.app_context():
+        sent = db.session.scalar(select(func.count(RecoveryCode.id)).where(
+            RecoveryCode.destination_hash == _address_hash(address)))
+    assert sent == LIMITS["LMS_RECOVERY_PER_ACCOUNT"]
 
 
 def _ask_code(site, person):
