@@ -26,10 +26,12 @@ import re
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from whoosh import index
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import FileIndex
 
 from . import dictionary as search_dictionary
 
@@ -140,6 +142,69 @@ _open_lock = threading.Lock()
 RETIRE_AFTER = 60.0  # seconds a replaced generation stays open for searches still reading it
 
 
+class _OpeningStorage(FileStorage):
+    """A generation's files, remembering each one opened while a block or a read attempt is under
+    way, so that what a failed one opened is closed at once rather than left to the garbage
+    collector (a damaged segment fails part-way through opening it)."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.opened: list | None = None
+
+    def open_file(self, name, **kwargs):
+        opened = super().open_file(name, **kwargs)
+        if self.opened is not None:
+            self.opened.append(opened)
+        return opened
+
+    @contextmanager
+    def tracking(self):
+        """Track the block's opens (within any enclosing block's); close them all if it fails."""
+        outer, self.opened = self.opened, []
+        try:
+            yield
+        except BaseException:
+            for opened in self.opened:
+                if not opened.is_closed:
+                    opened.close()
+            raise
+        finally:
+            if outer is not None:
+                outer.extend(self.opened)
+            self.opened = outer
+
+
+class _ClosingIndex(FileIndex):
+    """Whoosh's index with its reader retried as Whoosh retries it (a writer may delete a segment
+    just as a reader opens it), but each failed attempt's files closed before the next: a rebuild
+    swapped in during the retries makes a later attempt succeed, and the files of the attempts
+    before it would otherwise stay open."""
+
+    ATTEMPTS = 10
+
+    def reader(self, reuse=None):
+        failed = 0
+        while True:
+            try:
+                with self.storage.tracking():
+                    info = self._read_toc()
+                    return self._reader(self.storage, info.schema, info.segments, info.generation, reuse=reuse)
+            except OSError:
+                failed += 1
+                if failed == self.ATTEMPTS:
+                    raise
+                time.sleep(0.05)
+
+
+@contextmanager
+def opened_index(live: Path):
+    """The index in ``live`` for the block; when the block fails, every file it opened is closed.
+    When it succeeds, what it opened belongs to the searchers and writers it made."""
+    storage = _OpeningStorage(str(live))
+    with storage.tracking():
+        yield storage.open_index(indexclass=_ClosingIndex)
+
+
 def _generation_key(live: Path) -> tuple:
     """What identifies the files of the live generation: a rebuild swaps the link, an update
     commits new segment files, damage changes sizes or times. A listing costs ~50 µs."""
@@ -164,17 +229,13 @@ def snapshot(live: Path) -> Snapshot:
         current = _snapshots.get(str(live))
         if current is not None and current.key == key:
             return current
-        ix = index.open_dir(str(live))
-        searcher = ix.searcher()
-        try:
+        with opened_index(live) as ix:
+            searcher = ix.searcher()
             reader = searcher.reader()
             fresh = Snapshot(key=key, ix=ix, searcher=searcher, dictionary=search_dictionary.read(Path(key[0])),
                              live=frozenset(reader.all_doc_ids()))
             titles = list(reader.column_reader("title_sort")) if reader.has_column("title_sort") else []
             fresh.titles = [(d, t) for d, t in enumerate(titles) if d in fresh.live]
-        except BaseException:
-            searcher.close()
-            raise
         search_dictionary.apply(fresh.dictionary)
         _snapshots[str(live)] = fresh
         now = time.monotonic()

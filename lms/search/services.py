@@ -15,7 +15,6 @@ generation directory ``search-index.<n>`` beside it. A rebuild writes a fresh ge
 swaps the link with one ``rename``, so searches keep being served throughout.
 """
 
-import gc
 import heapq
 import logging
 import math
@@ -26,6 +25,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -258,14 +258,17 @@ def _swap(live: Path, generation: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
 def open_for_reading(index_dir=None):
-    """The live index as it is on disk; SearchUnavailable when there is none. Never creates one."""
+    """The live index as it is on disk, for the block (whose failure closes what it opened);
+    SearchUnavailable when there is none. Never creates one."""
     live = _live_path(index_dir)
     if not live.is_dir():
         raise SearchUnavailable(f"the index folder {live} is missing")
     if not index.exists_in(str(live)):
         raise SearchUnavailable(f"the index in {live} has no table of contents")
-    return index.open_dir(str(live))
+    with engine.opened_index(live) as ix:
+        yield ix
 
 
 def open_index(index_dir=None, *, create: bool = True):
@@ -295,9 +298,8 @@ def index_courses(docs: Iterable[CourseDocument], *, index_dir=None) -> int:
     docs = list(docs)
 
     def write():
-        ix = open_for_reading(index_dir)
         search_dictionary.apply(search_dictionary.read(Path(os.path.realpath(_live_path(index_dir)))))
-        with ix.writer(timeout=WRITE_TIMEOUT) as writer:
+        with open_for_reading(index_dir) as ix, ix.writer(timeout=WRITE_TIMEOUT) as writer:
             for doc in docs:
                 writer.update_document(**_fields(doc))
 
@@ -307,7 +309,7 @@ def index_courses(docs: Iterable[CourseDocument], *, index_dir=None) -> int:
 
 def remove_course(code: str, *, index_dir=None) -> None:
     def write():
-        with open_for_reading(index_dir).writer(timeout=WRITE_TIMEOUT) as writer:
+        with open_for_reading(index_dir) as ix, ix.writer(timeout=WRITE_TIMEOUT) as writer:
             writer.delete_by_term("code", code)
 
     _guarded(write)
@@ -409,8 +411,7 @@ def _guarded(fn):
     Garbage in an index file surfaces as almost any exception (OSError, struct.error, EOFError,
     an unpickling error from the table of contents…), so all of them count; a lock held by another
     writer (whoosh LockError) and our own domain errors pass through. The failure is logged as
-    one line, and the exception is dropped before raising: it holds files Whoosh left open, which
-    are closed here rather than reported later as ResourceWarnings."""
+    one line. The files the failed attempt opened were closed as it failed (engine.opened_index)."""
     try:
         return fn()
     except (DomainError, LockError):
@@ -419,10 +420,7 @@ def _guarded(fn):
         failure = exc
     reason, transient = f"{type(failure).__name__}: {failure}", isinstance(failure, FileNotFoundError)
     log.warning("search index unreadable: %s", reason)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        del failure
-        gc.collect()
+    del failure
     raise SearchUnavailable(reason, transient=transient)
 
 

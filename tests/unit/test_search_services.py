@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from whoosh.filedb.filestore import FileStorage
 
 from lms.core.errors import InvalidInput
 from lms.search import services
@@ -173,3 +174,41 @@ def test_draft_imports_are_not_found(app, db_session, ctx):
     db_session.commit()
     assert "GX-IP-002" not in services.indexed_codes()
     assert "GX-IP-002" not in {hit.code for hit in services.search("商标注册").hits}
+
+
+def test_files_of_failed_read_attempts_are_closed_when_a_later_attempt_succeeds(tmp_path, demo_documents,
+                                                                               monkeypatch):
+    """A damaged segment makes the reader retry; a rebuild swapped in meanwhile makes a later attempt
+    succeed. The damaged generation's files opened by the attempts before it are all closed."""
+    import hashlib
+    import os
+
+    from lms.search import engine
+
+    live, other = tmp_path / "search-index", tmp_path / "other"
+    services.rebuild_index(demo_documents[:2], index_dir=live)
+    services.rebuild_index(demo_documents[:3], index_dir=other)
+    damaged = live.resolve()
+    for n, segment in enumerate(damaged.glob("*.seg")):
+        segment.write_bytes(hashlib.sha512(str(n).encode()).digest() * (1 + segment.stat().st_size // 64))
+    opened, waits = [], []
+    open_file = FileStorage.open_file
+
+    def recording_open_file(storage, name, **kwargs):
+        opened.append((name, open_file(storage, name, **kwargs)))
+        return opened[-1][1]
+
+    def sleep(seconds):  # the third retry finds the rebuilt generation in place
+        waits.append(seconds)
+        if len(waits) == 3:
+            swap = tmp_path / "swap"
+            swap.symlink_to(other.resolve())
+            os.replace(swap, live)
+
+    monkeypatch.setattr(FileStorage, "open_file", recording_open_file)
+    monkeypatch.setattr(engine.time, "sleep", sleep)
+    assert services.search("", index_dir=live).total == 3  # the rebuilt generation answers
+    assert len(waits) == 3
+    segments = [(name, f) for name, f in opened if name.endswith(".seg")]
+    assert len(segments) == 4  # three damaged, one good (mapped into memory, its file closed too)
+    assert all(f.is_closed and f.file.closed for _, f in segments), segments

@@ -8,7 +8,6 @@ import gc
 import hashlib
 import os
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -66,14 +65,12 @@ def site(app, tmp_path):
             assert services.rebuild_index(published_documents()) == 1
             assert services.search(QUERY).total == 1
         yield queue_app, env, Path(queue_app.config["LMS_SEARCH_INDEX"])
-    # The files Whoosh left to the garbage collector while it retried a damaged segment are collected
-    # here, in the test that damaged it, not at some later test's set-up (where the warning would fail it).
+    # Every file the damaged index opened is closed by now: collecting the garbage here, in the test
+    # that damaged it, turns any file left open into this test's error (ResourceWarning is an error).
     from lms.search import engine
 
     engine.close_all()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
+    gc.collect()
 
 
 def pending_jobs():
@@ -82,9 +79,6 @@ def pending_jobs():
     return [task.name for task in huey.pending()]
 
 
-# Whoosh retries a segment it cannot read ten times and leaves each attempt's file to the garbage
-# collector (a ResourceWarning, which this suite turns into an error); the files are closed.
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.parametrize("damage", [remove_link, remove_toc, garbage_segments])
 def test_a_broken_index_makes_search_unavailable_until_the_worker_rebuilds_it(site, tmp_path, damage):
     queue_app, env, live = site
