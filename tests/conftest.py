@@ -139,6 +139,17 @@ class _TestSession(scoped_session):
 
 
 @pytest.fixture(autouse=True)
+def _no_consumer_left_running():
+    """A job consumer a failed test left running is stopped at its teardown (those of wider-scoped
+    fixtures, started before it, are theirs to stop)."""
+    from tests import queue_helpers
+
+    before = queue_helpers.running()
+    yield
+    queue_helpers.stop_leftovers(keep=before)
+
+
+@pytest.fixture(autouse=True)
 def db_session(request, app):
     """Every test runs in a transaction that is rolled back; commits become savepoint releases."""
     if "live_server" in request.fixturenames:

@@ -70,7 +70,28 @@ def start_consumer(env, tmp_path, queue: str = "media_huey"):
     process = subprocess.Popen([str(CONSUMER), f"lms.worker.{queue}", "-w", "1", "-k", "thread"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     process.log_file = log
+    _running.append(process)
     return process
+
+
+_running: list = []  # consumers started and not yet stopped
+
+
+def running() -> list:
+    """The consumers started and not yet stopped."""
+    return list(_running)
+
+
+def stop_leftovers(keep=()) -> None:
+    """Kill the consumers started and not stopped, except ``keep`` (those of wider-scoped fixtures),
+    with the programs they run: a test that failed before its ``finally`` leaves none working on
+    through the tests after it."""
+    for process in [p for p in _running if p not in keep]:
+        _running.remove(process)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        process.log_file.close()
 
 
 def stop(process, sig=signal.SIGINT) -> str:
@@ -89,6 +110,8 @@ def stop(process, sig=signal.SIGINT) -> str:
     if sig == signal.SIGKILL:
         wait_until_gone(process.pid)
     process.log_file.close()
+    if process in _running:
+        _running.remove(process)
     return Path(process.log_file.name).read_text(errors="replace")
 
 
