@@ -13,6 +13,7 @@ from prometheus_client import Counter
 
 from ..accounts.sessions import LoginId, parse_login_id
 from ..core.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from ..core.i18n import use_account_locale
 from ..extensions import csrf, db
 from . import heartbeat as beats
 from . import play, services
@@ -102,6 +103,8 @@ def heartbeat():
         BEATS_REFUSED.get(refused.reason, BEATS_REFUSED["other"]).inc()
         raise
     db.session.commit()
+    if login is not None:  # the user was not loaded: the answer speaks the language the query read
+        use_account_locale(result.locale)
     if result.status == "ok":
         BEATS_ACCEPTED.inc()
     else:

@@ -65,6 +65,7 @@ class BeatResult:
 
     def __init__(self, status: str, body):
         self.status = status  # ok, duplicate, superseded
+        self.locale: str | None = None  # the account's chosen language, for the answer's words
         self._build = body if callable(body) else None
         self._body: dict | None = None if callable(body) else body
 
@@ -127,7 +128,7 @@ class _BeatStatements:
         # with lock_sqlite first.
         # The login session named by the cookie must be live (not logged out, not expired).
         live = live_session_clause(bindparam("login_sid"), user.c.id, bindparam("now"))
-        self.load = (select(*ps.c, *lp.c, user.c.is_active_account, user.c.login_epoch, live)
+        self.load = (select(*ps.c, *lp.c, user.c.locale, user.c.is_active_account, user.c.login_epoch, live)
                      .select_from(ps.join(lp, lp.c.id == ps.c.progress_id).join(user, user.c.id == ps.c.user_id))
                      .where(ps.c.id == bindparam("sid"))
                      .with_for_update(of=(ps, lp)))
@@ -165,10 +166,11 @@ def _statements() -> _BeatStatements:
     return _beat_statements
 
 
-def _load_beat_rows(conn, user_id: int, session_id: str, login) -> tuple[_Row, _Row]:
-    """The play session and its lesson progress, both locked, in one query: the same rows, locks
-    and checks as ``play.load_own_session``, read without the ORM; with ``login`` (the cookie's
-    LoginId, not checked against the database yet), also the login checks of the user loader."""
+def _load_beat_rows(conn, user_id: int, session_id: str, login) -> tuple[_Row, _Row, str | None]:
+    """The play session and its lesson progress, both locked, and the account's chosen language, in
+    one query: the same rows, locks and checks as ``play.load_own_session``, read without the ORM;
+    with ``login`` (the cookie's LoginId, not checked against the database yet), also the login
+    checks of the user loader."""
     st = _statements()
     if conn.dialect.name == "sqlite" and not conn.info.get(WRITE_LOCKED):
         conn.execute(st.lock_sqlite, {"sid": session_id})
@@ -178,13 +180,13 @@ def _load_beat_rows(conn, user_id: int, session_id: str, login) -> tuple[_Row, _
         raise NotFound(_("播放会话不存在，请刷新页面。"), reason="unknown_session")
     n = len(st.session_columns)
     session = _Row(dict(zip(st.session_columns, row[:n], strict=True)))
-    progress = _Row(dict(zip(st.progress_columns, row[n:-3], strict=True)))
-    active, epoch, live = row[-3], row[-2], row[-1]
+    progress = _Row(dict(zip(st.progress_columns, row[n:-4], strict=True)))
+    locale, active, epoch, live = row[-4], row[-3], row[-2], row[-1]
     if session.user_id != user_id or not active:
         raise NotAllowed(_("这不是您的播放会话。"), reason="not_owner")
     if login is not None and (epoch != login.login_epoch or not live):
         raise NotAllowed(_("登录已失效（已退出登录或密码已修改），请重新登录后继续学习。"), reason="login_ended")
-    return session, progress
+    return session, progress, locale
 
 
 def _write_beat_rows(conn, session: _Row, progress: _Row) -> None:
@@ -219,8 +221,9 @@ def record_heartbeat(user_id: int, beat: Beat, *, login=None) -> BeatResult:
     """
     db.session.flush()  # pending ORM changes first, as the ORM query's autoflush did
     conn = db.session.connection()
-    session, progress = _load_beat_rows(conn, user_id, beat.session_id, login)
+    session, progress, result_locale = _load_beat_rows(conn, user_id, beat.session_id, login)
     result, completed = _apply_beat(session, progress, beat)
+    result.locale = result_locale
     _write_beat_rows(conn, session, progress)
     if completed:
         lesson_completed(db.session.get(LessonProgress, progress.id))

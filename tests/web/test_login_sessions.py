@@ -202,3 +202,38 @@ def test_page_views_record_activity_now_and_then(client, make_user, csrf_token, 
     with client.application.app_context():
         local = later.astimezone(clock.local_zone()).strftime("%Y-%m-%d %H:%M")
     assert local in page
+
+
+def test_a_heartbeat_answers_in_the_accounts_language_without_loading_the_account(
+        client, make_user, csrf_token, db_session):
+    """The hot path checks the sign-in with the play session's own query; the language its answer
+    speaks comes from that query too, not from loading the user (a query more per beat)."""
+    from sqlalchemy import event
+
+    c = course(db_session)
+    user = make_user()
+    user.locale = "en"
+    db_session.flush()
+    sign_in(client, user, csrf_token)
+    page = client.get(f"/courses/{c.code}").get_data(as_text=True)
+    client.post(f"/learn/{c.code}/enrol", data={"csrf_token": csrf_token(page)})
+    headers = {"X-CSRFToken": csrf_token(client.get("/my/learning").get_data(as_text=True))}
+    lesson = next(lesson for lesson in c.lessons if lesson.kind == "video")
+    sid = client.post("/api/v1/learning/sessions", json={"lesson_id": lesson.id}, headers=headers).json["session_id"]
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    engine = db_session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:  # thirty seconds reported at once: most of it over the wall clock, with its reason in words
+        beat = {"session_id": sid, "seq": 1, "position": 30, "segments": [[0, 30]], "rate": 1, "visible": True}
+        answer = client.post("/api/v1/learning/heartbeat", json=beat, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert answer.status_code == 200, answer.json
+    labels = [item["label"] for item in answer.json["not_counted"]]
+    assert labels and all(re.fullmatch(r"[\x20-\x7e]+", label) for label in labels), labels
+    selects = [s for s in seen if s.startswith("SELECT") and not s.startswith("SELECT 1")]
+    assert len(selects) == 1 and "lesson_progress" in selects[0], selects
