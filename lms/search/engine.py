@@ -145,7 +145,8 @@ RETIRE_AFTER = 60.0  # seconds a replaced generation stays open for searches sti
 class _OpeningStorage(FileStorage):
     """A generation's files, remembering each one opened while a block or a read attempt is under
     way, so that what a failed one opened is closed at once rather than left to the garbage
-    collector (a damaged segment fails part-way through opening it)."""
+    collector (a damaged segment fails part-way through opening it). While it tracks, a storage is
+    used by one thread: snapshots open under ``_open_lock`` and each update opens a storage of its own."""
 
     def __init__(self, path: str):
         super().__init__(path)
@@ -174,6 +175,9 @@ class _OpeningStorage(FileStorage):
             self.opened = outer
 
 
+_pause = time.sleep  # between read attempts (a name of its own, for tests to replace)
+
+
 class _ClosingIndex(FileIndex):
     """Whoosh's index with its reader retried as Whoosh retries it (a writer may delete a segment
     just as a reader opens it), but each failed attempt's files closed before the next: a rebuild
@@ -193,7 +197,7 @@ class _ClosingIndex(FileIndex):
                 failed += 1
                 if failed == self.ATTEMPTS:
                     raise
-                time.sleep(0.05)
+                _pause(0.05)
 
 
 @contextmanager

@@ -298,10 +298,11 @@ def index_courses(docs: Iterable[CourseDocument], *, index_dir=None) -> int:
     docs = list(docs)
 
     def write():
-        search_dictionary.apply(search_dictionary.read(Path(os.path.realpath(_live_path(index_dir)))))
-        with open_for_reading(index_dir) as ix, ix.writer(timeout=WRITE_TIMEOUT) as writer:
-            for doc in docs:
-                writer.update_document(**_fields(doc))
+        with open_for_reading(index_dir) as ix:
+            search_dictionary.apply(search_dictionary.read(Path(os.path.realpath(_live_path(index_dir)))))
+            with ix.writer(timeout=WRITE_TIMEOUT) as writer:
+                for doc in docs:
+                    writer.update_document(**_fields(doc))
 
     _guarded(write)
     return len(docs)

@@ -27,12 +27,18 @@ CODE = "GX-NS-001"
 SEED = 20261129
 
 
-def pump(page: Page, work):
-    """Run ``work`` in a thread while this one keeps serving the page's routes; return its result."""
+def pump(page: Page, work, undo=None):
+    """Run ``work`` in a thread while this one keeps serving the page's routes; return its result.
+    When serving the page fails meanwhile, ``undo`` is given what ``work`` made (a started server)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(work)
-        while not future.done():
-            page.wait_for_timeout(50)
+        try:
+            while not future.done():
+                page.wait_for_timeout(50)
+        except BaseException:
+            if undo is not None and future.exception() is None:
+                undo(future.result())
+            raise
         return future.result()
 
 
@@ -104,7 +110,8 @@ def test_lost_beats_and_a_restart_cost_the_learner_nothing(page: Page, tmp_path_
             # meanwhile for seconds, a delay no network in this test is meant to add.
             pump(page, lambda: app_process.stop(server))
             expect(page.locator("#player-message")).to_contain_text("网络中断，恢复后将补记", timeout=15_000)
-            server = pump(page, lambda: app_process.start(process_settings, port, tmp / "server.log"))
+            server = pump(page, lambda: app_process.start(process_settings, port, tmp / "server.log"),
+                          undo=app_process.stop)
 
             # Coverage reached with time still waiting: the learner confirms, as every learner does.
             try:

@@ -206,7 +206,7 @@ def test_files_of_failed_read_attempts_are_closed_when_a_later_attempt_succeeds(
             os.replace(swap, live)
 
     monkeypatch.setattr(FileStorage, "open_file", recording_open_file)
-    monkeypatch.setattr(engine.time, "sleep", sleep)
+    monkeypatch.setattr(engine, "_pause", sleep)
     assert services.search("", index_dir=live).total == 3  # the rebuilt generation answers
     assert len(waits) == 3
     segments = [(name, f) for name, f in opened if name.endswith(".seg")]
