@@ -135,8 +135,10 @@ def browser_context_args(browser_context_args):
 def until(page, expression: str, timeout: float = 30) -> None:
     """Poll a JavaScript expression until it is true. Not ``page.wait_for_function``: after its first try it
     evaluates the expression as a string inside the page, which the platform's CSP (no 'unsafe-eval')
-    forbids, so it fails whenever the condition is not already true."""
+    forbids, so it fails whenever the condition is not already true. It waits through Playwright
+    (``page.wait_for_timeout``), never ``time.sleep``, so the page's route handlers keep being served:
+    the sync API runs them only while the test thread is inside a Playwright call."""
     deadline = time.monotonic() + timeout
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"never true: {expression}"
-        time.sleep(0.2)
+        page.wait_for_timeout(200)
