@@ -22,7 +22,7 @@ The rules, each checked by tests/unit/test_recovery.py (a state machine interlea
   Requests past a limit send nothing.
 - **A reset ends every session** of the account (the login epoch moves, lms/accounts/sessions.py).
 - **Requests naming one account at once take turns**: sending, checking and using its codes hold
-  the account's row lock (``_lock_account``), so on PostgreSQL parallel requests neither send past
+  the account's row lock (``_locked_account``), so on PostgreSQL parallel requests neither send past
   the limit, nor lose wrong entries, nor reset twice with one code (tests/web/test_recovery_attacks.py).
 
 Worked example: 张三 (mobile 13800000001) asks for a code by text message at 09:00. Row 7 is
@@ -46,6 +46,7 @@ from sqlalchemy import delete, func, select, update
 
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed
 from ..core.keys import keyed_hash
 from ..core.messages import Channel, PersonalMessage, queue_message
@@ -126,10 +127,12 @@ def _contact(user: User, channel: str) -> str | None:
     return user.email if channel == Channel.MAIL else user.mobile
 
 
-def _lock_account(user_id: int) -> User | None:
+def _locked_account(user_id: int) -> User | None:
     """The account, read afresh under its row lock until the commit: requests naming one account at
     once (PostgreSQL runs them side by side) count, check and use its codes one after the other.
-    SQLite takes its single write lock at the start of the request already."""
+    SQLite takes its single write lock at the start of the request already. Unlike the console's
+    ``accounts.services._lock_account`` it does not wait for the admins' lock: recovery never
+    takes an admin away, and requests for different accounts need not wait on each other."""
     return db.session.scalar(select(User).where(User.id == user_id).with_for_update()
                              .execution_options(populate_existing=True))
 
@@ -144,9 +147,7 @@ def _lock_address(address_hash: str) -> None:
     accounts (each under its own account lock) count the address's codes one after the other. Taken
     after the account's row lock, never before it, so two sends cannot wait on each other. SQLite
     takes its single write lock at the start of the request already."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        key = int(address_hash[:8], 16) - 2**31  # a signed 32-bit integer
-        db.session.execute(select(func.pg_advisory_xact_lock(_ADDRESS_LOCK_SPACE, key)))
+    advisory_lock(_ADDRESS_LOCK_SPACE, int(address_hash[:8], 16) - 2**31)  # the second key: a signed 32-bit integer
 
 
 def _typed_code(raw: str | None) -> str:
@@ -194,7 +195,7 @@ def issue_code(user: User, purpose: str, channel: str, address: str, *, sent_by:
     """Write a code for ``user`` and queue the message carrying it to ``address``; None when a rate
     limit holds (nothing written). An operator's send (``sent_by``) is limited per address only."""
     now = now or utcnow_naive()
-    _lock_account(user.id)
+    _locked_account(user.id)
     _lock_address(_address_hash(address))
     if _over_limit(user.id, address, now, per_account=sent_by is None):
         return None
@@ -291,7 +292,7 @@ def link_code(token: str) -> RecoveryCode:
 def reset_with_link(token: str, new_password: str, *, now: datetime | None = None) -> User:
     """Set a new password with a mailed link; raises InvalidInput (nothing changed) when the link is
     broken, used, expired, or the password too weak."""
-    user = _lock_account(link_code(token).user_id)
+    user = _locked_account(link_code(token).user_id)
     code = link_code(token)  # again under the lock: a use of the same link at the same moment has ended
     return _complete_reset(code, user, new_password, now or utcnow_naive())
 
@@ -303,7 +304,7 @@ def _check_code(user: User | None, purposes: tuple[str, ...], typed: str, now: d
     if user is None:
         return wrong
     attempts = current_app.config["LMS_RECOVERY_CODE_ATTEMPTS"]
-    _lock_account(user.id)  # parallel guesses are counted one after the other, none lost
+    _locked_account(user.id)  # parallel guesses are counted one after the other, none lost
     recent = list(db.session.scalars(select(RecoveryCode).where(
         RecoveryCode.user_id == user.id, RecoveryCode.purpose.in_(purposes), RecoveryCode.created_at > now - _LOOKBACK)
         .order_by(RecoveryCode.id.desc()).execution_options(populate_existing=True)))

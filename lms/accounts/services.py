@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.i18n import offered
 from ..extensions import db
@@ -312,8 +313,7 @@ _ADMINS_LOCK_KEY = 0x67786164  # "gxad"
 def _lock_admins() -> None:
     """PostgreSQL: wait for the other changes to admins and accounts to commit (held until this
     transaction ends; taking it again is free)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(func.pg_advisory_xact_lock(_ADMINS_LOCK_KEY)))
+    advisory_lock(_ADMINS_LOCK_KEY)
 
 
 def _keep_an_admin(user: User, what: str) -> None:

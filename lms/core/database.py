@@ -4,7 +4,7 @@ import contextlib
 import contextvars
 
 from flask import g, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from ..extensions import db
@@ -39,6 +39,14 @@ def commit_apart(change, *, commit=None) -> None:
     with writing():
         change()
         commit()
+
+
+def advisory_lock(*keys: int) -> None:
+    """PostgreSQL: wait for the other transactions holding the advisory lock ``keys`` (one 64-bit
+    key, or two 32-bit ones) to end, and hold it until this transaction ends (taking it again is
+    free). SQLite needs none: a transaction that writes holds the single write lock from BEGIN."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(*keys)))
 
 
 def _begins_writing() -> bool:

@@ -17,6 +17,7 @@ from ..accounts.models import Region
 from ..catalog.models import Category, LessonKind
 from ..core.audit import record_event
 from ..core.clock import local_date, local_zone, utcnow_naive
+from ..core.database import advisory_lock
 from ..core.enums import N_
 from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.formatting import format_hours
@@ -165,8 +166,7 @@ def lock_ledger() -> None:
     entry N must never later find a smaller id committed behind it. On PostgreSQL ids come from a
     sequence and concurrent transactions could commit out of id order, so writers take one
     transaction-scoped advisory lock before inserting. SQLite has a single writer already."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(func.pg_advisory_xact_lock(_LEDGER_LOCK_KEY)))
+    advisory_lock(_LEDGER_LOCK_KEY)
 
 
 def _fmt(hours) -> str:
