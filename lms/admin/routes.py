@@ -49,7 +49,7 @@ def _person_page(user, *, forms: dict | None = None, status: int = 200):
     forms = forms or {}
     return render_template("admin/person.html", v=services.person_view(current_user, user),
                            grant=forms.get("grant") or _grant_form(), reason_form=forms.get("reason") or ReasonForm(),
-                           failed=forms.get("failed")), status
+                           failed=forms.get("failed"), gone=forms.get("gone")), status
 
 
 @bp.get("/people/<int:user_id>")
@@ -58,16 +58,19 @@ def person(user_id: int):
     return _person_page(services.get_person(current_user, user_id))
 
 
-def _act(user, action, success: str, *, form=None, failed: str = "reason"):
+def _act(user, action, success: str, *, form=None, failed: str = "reason", gone=None):
     """Run one console action on ``user`` from a reason form; on success go back to the person
-    page, else show it again with the message on the form that was sent."""
+    page, else show it again with the message on the form that was sent. ``gone()`` tells, after a
+    failure, whether what the form acted on has left the page (someone else took it away meanwhile):
+    its message is then shown where the form was."""
     form = form or ReasonForm()
     done = run_form(form, action, field="reason")
     if done:
         flash(success if not callable(success) else success(done.value), "success")
         return redirect(url_for("admin.person", user_id=user.id), 303)
     key = "grant" if isinstance(form, GrantForm) else "reason"
-    return _person_page(user, forms={key: form, "failed": failed}, status=done.status)
+    return _person_page(user, forms={key: form, "failed": failed, "gone": failed if gone and gone() else None},
+                        status=done.status)
 
 
 @bp.post("/people/<int:user_id>/roles")
@@ -87,7 +90,8 @@ def revoke_role(user_id: int, grant_id: int):
     user = services.get_person(current_user, user_id)
     form = ReasonForm()
     return _act(user, lambda: services.revoke_role(current_user, user, grant_id, reason=form.reason.data),
-                _("已撤销该角色。"), form=form, failed=f"revoke-{grant_id}")
+                _("已撤销该角色。"), form=form, failed=f"revoke-{grant_id}",
+                gone=lambda: all(g.id != grant_id for g in user.role_grants))
 
 
 @bp.post("/people/<int:user_id>/disable")
