@@ -20,7 +20,7 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 # The domains are imported inside the functions below, not here: importing any ``lms.*`` module runs
 # this file first, and a service, a model or a test must not load the whole platform with it.
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "ready_to_serve"]
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -52,6 +52,21 @@ def create_app(config: dict | None = None) -> Flask:
     _init_templating(app)
     _register_cli(app)
     _register_security(app)
+    return app
+
+
+def ready_to_serve(app: Flask) -> Flask:
+    """``app``, once it has what a node serving requests or running jobs needs beyond its settings
+    (those ``settle_config`` checked): in production, the signing key every node shares. Raises
+    ValueError naming the setting otherwise, so a misconfigured node refuses to start rather than
+    serve errors. The entry points call it (wsgi.py, lms/worker.py), not the command line, whose
+    ``flask credentials rotate-key`` makes that key."""
+    from .certificates.signing import missing_key_message  # domains load with the app (see the top)
+
+    with app.app_context():
+        problem = missing_key_message()
+    if problem:
+        raise ValueError(problem)
     return app
 
 

@@ -38,6 +38,11 @@ def _instance_secret(instance_path: str, name: str, nbytes: int = 32) -> str:
 
 ENVIRONMENTS = ("development", "production")
 
+# Keys every app node and worker must share (sessions signed by one node are read by another; ID
+# numbers encrypted by one are looked up by another): generated into the instance folder on one
+# machine, never in production, which refuses to start without them (settle_config).
+SHARED_KEYS = {"SECRET_KEY": "secret_key", "LMS_DATA_KEY": "data_key"}  # setting -> its file in the instance folder
+
 # The issuer named on certificates when LMS_CERT_ISSUER_NAME is unset: the certificate's fixed
 # wording, a configured value (not translated).
 DEFAULT_ISSUER_NAME = "公需科目继续教育平台"
@@ -139,17 +144,17 @@ DEVELOPMENT_PUBLIC_URL = "http://127.0.0.1:5000"
 
 ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_ENV", "development", "`development` (one machine, plain http) or `production`: secure cookies and "
-            "https links, a warning about keys kept in the instance folder; any other value "
-            "stops start-up", blank_is_unset=False),
+            "https links, and no key made on its own (`SECRET_KEY`, `LMS_DATA_KEY` and a signing key must be "
+            "given, the same on every node); any other value stops start-up", blank_is_unset=False),
     Setting("LMS_INSTANCE_PATH", None, "the instance folder, where the defaults below live", key="",
             shown="`instance/`"),
     Setting("DATABASE_URL", lambda instance_path: f"sqlite:///{Path(instance_path) / 'lms.sqlite3'}", "the database, e.g. `postgresql://user@host:5432/lms` "
             "(SQLite: WAL, foreign keys on)", parse=_database_url, key="SQLALCHEMY_DATABASE_URI",
             shown="`sqlite:///instance/lms.sqlite3`"),
-    Setting("SECRET_KEY", _secret_in_instance("secret_key"), "signs sessions and CSRF tokens",
-            shown="generated once into `instance/secret_key` (mode 0600)"),
-    Setting("LMS_DATA_KEY", _secret_in_instance("data_key"), "encrypts ID numbers; keys their lookup hash",
-            shown="generated once into `instance/data_key` (mode 0600)"),
+    Setting("SECRET_KEY", _secret_in_instance(SHARED_KEYS["SECRET_KEY"]), "signs sessions and CSRF tokens",
+            shown="generated once into `instance/secret_key` (mode 0600); required in production"),
+    Setting("LMS_DATA_KEY", _secret_in_instance(SHARED_KEYS["LMS_DATA_KEY"]), "encrypts ID numbers; keys their lookup hash",
+            shown="generated once into `instance/data_key` (mode 0600); required in production"),
     Setting("LMS_PUBLIC_URL", DEVELOPMENT_PUBLIC_URL, "the platform's public address: the base of every link "
             "handed out (certificates, credentials, exports, API answers, xAPI statements), never the request's "
             "`Host` header; `make run` sets it from the host and port it serves"),
@@ -227,7 +232,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_CERT_ISSUER_NAME", DEFAULT_ISSUER_NAME, "the issuer named on certificates, credentials and xAPI "
             "statements"),
     Setting("LMS_SIGNING_KEY_DIR", _in_instance("signing-keys"), "Ed25519 keys (0600) that sign credentials; "
-            "`flask credentials rotate-key` adds one; public keys at `/.well-known/jwks.json`",
+            "`flask credentials rotate-key` adds one (production: a folder every node shares, its first key made "
+            "so before any node starts); public keys at `/.well-known/jwks.json`",
             shown="`instance/signing-keys`"),
     Setting("LMS_VERIFY_RATE_LIMIT", "30 per minute;300 per hour", "public certificate lookups per client"),
     # The HR API and its webhooks.
@@ -317,8 +323,6 @@ FIXED: dict[str, tuple[object, str]] = {
 
 # app.config key → meaning: computed by load_config() or settle_config() from the settings above.
 DERIVED: dict[str, str] = {
-    "LMS_KEYS_IN_INSTANCE": "`SECRET_KEY` or `LMS_DATA_KEY` comes from the instance folder (warned about in "
-                            "production)",
     "RATELIMIT_STORAGE_URI": "`REDIS_URL`, or memory (one process)",
     "SESSION_COOKIE_SECURE": "`LMS_SECURE_COOKIES`, or on in production",
     "REMEMBER_COOKIE_SECURE": "`LMS_SECURE_COOKIES`, or on in production",
@@ -338,17 +342,18 @@ def instance_path(default: str) -> str:
 
 def load_config(instance_path: str) -> dict:
     env = os.environ
-    if env.get("DATABASE_URL") and not (env.get("SECRET_KEY") and env.get("LMS_DATA_KEY")):
+    production = (env.get("LMS_ENV") or "").strip().lower() == "production"
+    if not production and env.get("DATABASE_URL") and not all(env.get(name) for name in SHARED_KEYS):
         # A shared database with keys kept per host would make ID lookups fail on other hosts.
         logging.getLogger(__name__).warning(
             "DATABASE_URL is set but SECRET_KEY / LMS_DATA_KEY are not: using the keys in %s. "
             "Every host that shares this database must use the same keys.", instance_path)
     config = {key: value for key, (value, _meaning) in FIXED.items()}
-    values = {s.name: s.read(env, instance_path) for s in ENVIRONMENT}
+    values = {s.name: None if production and s.name in SHARED_KEYS and not (env.get(s.name) or "").strip()
+              else s.read(env, instance_path) for s in ENVIRONMENT}
     config.update({s.config_key: values[s.name] for s in ENVIRONMENT if s.config_key})
     secure = values["LMS_SECURE_COOKIES"]  # None: on in production, off in development (settle_config)
     config.update({
-        "LMS_KEYS_IN_INSTANCE": not (env.get("SECRET_KEY") and env.get("LMS_DATA_KEY")),
         "RATELIMIT_STORAGE_URI": values["REDIS_URL"] or "memory://",
         "SESSION_COOKIE_SECURE": secure,
         "REMEMBER_COOKIE_SECURE": secure,
@@ -380,6 +385,16 @@ def settings_tables() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _refuse_missing_shared_keys(config) -> None:
+    for name, file in SHARED_KEYS.items():
+        if name in config and not config[name]:
+            raise ValueError(
+                f"LMS_ENV=production needs {name} in the environment, the same on every app node and job worker "
+                f"(a node never makes its own: what one node signs or encrypts, the others must read). Make one "
+                f"with: python -c 'import secrets; print(secrets.token_urlsafe(32))'; a platform that ran on one "
+                f"machine keeps its key in instance/{file}.")
+
+
 def settle_config(config) -> list[str]:
     """Check ``LMS_ENV`` and fill in what it decides, after any overrides were applied.
 
@@ -397,6 +412,7 @@ def settle_config(config) -> list[str]:
             config[key] = production
     if not production:
         return []
+    _refuse_missing_shared_keys(config)
     if config.get("LMS_SMS_SENDER") == "console":
         # The console sender prints one-time codes; a production server's output ends in its logs.
         raise ValueError("LMS_SMS_SENDER=console prints reset codes to the server's output and is refused with "
@@ -413,9 +429,6 @@ def settle_config(config) -> list[str]:
                         f"link to {DEVELOPMENT_PUBLIC_URL}; set it to the platform's public address.")
     elif public_url.startswith("http://"):
         warnings.append(f"LMS_ENV=production with LMS_PUBLIC_URL={public_url}: links on certificates use plain http.")
-    if config.get("LMS_KEYS_IN_INSTANCE"):
-        warnings.append("LMS_ENV=production without SECRET_KEY and LMS_DATA_KEY in the environment: using the keys "
-                        "in the instance folder; back them up, and give every app node the same ones.")
     if config.get("LMS_JOBS_IMMEDIATE"):
         warnings.append("LMS_ENV=production with LMS_JOBS_IMMEDIATE=1: jobs run inside web requests.")
     return warnings

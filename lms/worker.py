@@ -7,9 +7,9 @@ queues at its configuration), then offers the queues to ``huey_consumer``::
 The app is configured from the environment, as the web app is (``DATABASE_URL``, ``REDIS_URL``,
 ``LMS_JOBS_FILE``, ``LMS_INSTANCE_PATH``...)."""
 
-from . import create_app
+from . import create_app, ready_to_serve
 from .core.jobs import QUEUES
 
-app = create_app()
+app = ready_to_serve(create_app())
 huey = QUEUES["default"]
 media_huey = QUEUES["media"]

@@ -2,8 +2,11 @@
 
 Keys live in ``LMS_SIGNING_KEY_DIR`` (default ``<instance>/signing-keys``) as ``<kid>.pem`` (PKCS#8,
 mode 0600); the file ``active`` names the key that signs. The key id is the key's RFC 7638 JWK
-thumbprint. When the folder is empty a key is generated on first use; ``flask credentials
-rotate-key`` adds a new one and makes it active, keeping the old ones in the JWKS so credentials
+thumbprint. On one machine, when the folder is empty a key is generated on first use; in
+production a node never makes its own (another node would sign with a key of its own): the folder
+is shared by every node, its first key made with ``flask credentials rotate-key``, and a node
+without it refuses to start (:func:`lms.ready_to_serve`). ``flask credentials rotate-key`` adds a
+new key and makes it active, keeping the old ones in the JWKS so credentials
 signed earlier still verify. To retire a key for good, delete its file.
 
 Tokens are JWS compact serialisations with ``alg: EdDSA`` (RFC 8037), signed with PyJWT.
@@ -19,6 +22,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
+
+from ..config import is_production
 
 ALGORITHM = "EdDSA"
 
@@ -80,13 +85,30 @@ def all_keys() -> dict[str, Ed25519PrivateKey]:
     return keys
 
 
-def active_key() -> tuple[str, Ed25519PrivateKey]:
+def _active_kid() -> str | None:
     folder = key_dir()
     marker = folder / "active"
     kid = marker.read_text().strip() if marker.exists() else ""
-    if not kid or not (folder / f"{kid}.pem").exists():
+    return kid if kid and (folder / f"{kid}.pem").exists() else None
+
+
+def missing_key_message() -> str | None:
+    """Why this production node cannot sign (no active key in the shared folder), or None."""
+    if _active_kid() or not is_production(current_app.config):
+        return None
+    return (f"LMS_SIGNING_KEY_DIR ({current_app.config['LMS_SIGNING_KEY_DIR']}) holds no active signing key. In "
+            f"production every node signs with the same keys and never makes its own: point LMS_SIGNING_KEY_DIR "
+            f"at the folder the nodes share and run `flask credentials rotate-key` once to make the first key.")
+
+
+def active_key() -> tuple[str, Ed25519PrivateKey]:
+    kid = _active_kid()
+    if kid is None:
+        problem = missing_key_message()
+        if problem:
+            raise RuntimeError(problem)
         kid = generate_key()
-    return kid, _load(folder / f"{kid}.pem")
+    return kid, _load(key_dir() / f"{kid}.pem")
 
 
 def jwks() -> dict:

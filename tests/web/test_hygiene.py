@@ -37,18 +37,38 @@ def test_development_is_the_default_and_cookies_are_not_secure_there(clean_env):
     assert config["SESSION_COOKIE_SECURE"] is False and config["REMEMBER_COOKIE_SECURE"] is False
 
 
-def test_production_turns_secure_cookies_on_by_default(clean_env, monkeypatch):
+def production(monkeypatch):
+    """LMS_ENV=production with the keys every node shares in the environment."""
     monkeypatch.setenv("LMS_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 43)
+    monkeypatch.setenv("LMS_DATA_KEY", "d" * 43)
+
+
+def test_production_turns_secure_cookies_on_by_default(clean_env, monkeypatch):
+    production(monkeypatch)
     monkeypatch.setenv("LMS_PUBLIC_URL", "https://lms.example.gov.cn")
     config, warnings = settled(clean_env)
     assert is_production(config)
     assert config["SESSION_COOKIE_SECURE"] is True and config["REMEMBER_COOKIE_SECURE"] is True
     assert config["PREFERRED_URL_SCHEME"] == "https"
-    assert any("SECRET_KEY" in w for w in warnings)  # keys from the instance folder: said once at start
+    assert warnings == []
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "LMS_DATA_KEY"])
+def test_production_refuses_to_start_without_a_shared_key_and_makes_none(clean_env, monkeypatch, missing):
+    production(monkeypatch)
+    monkeypatch.setenv("LMS_PUBLIC_URL", "https://lms.example.gov.cn")
+    monkeypatch.delenv(missing)
+    with pytest.raises(ValueError, match=f"LMS_ENV=production needs {missing} in the environment"):
+        settled(clean_env)
+    assert list(clean_env.iterdir()) == []  # no key generated into the instance folder
+    monkeypatch.delenv("LMS_ENV")  # on one machine the key is generated once and kept
+    config, _warnings = settled(clean_env)
+    assert config[missing] and config[missing] == settled(clean_env)[0][missing]
 
 
 def test_production_may_turn_secure_cookies_off_explicitly_with_a_warning(clean_env, monkeypatch):
-    monkeypatch.setenv("LMS_ENV", "production")
+    production(monkeypatch)
     monkeypatch.setenv("LMS_SECURE_COOKIES", "0")
     config, warnings = settled(clean_env)
     assert config["SESSION_COOKIE_SECURE"] is False
@@ -57,7 +77,7 @@ def test_production_may_turn_secure_cookies_off_explicitly_with_a_warning(clean_
 
 
 def test_production_without_a_public_address_says_so_at_start(clean_env, monkeypatch):
-    monkeypatch.setenv("LMS_ENV", "production")
+    production(monkeypatch)
     _config, warnings = settled(clean_env)
     assert any("without LMS_PUBLIC_URL" in w and "public address" in w for w in warnings)
     monkeypatch.setenv("LMS_PUBLIC_URL", "https://lms.example.gov.cn")
@@ -67,6 +87,7 @@ def test_production_without_a_public_address_says_so_at_start(clean_env, monkeyp
 
 @pytest.mark.parametrize("value", ["prod", "Production ", "dev", "testing", ""])
 def test_an_unknown_environment_is_refused_at_start(clean_env, monkeypatch, value):
+    production(monkeypatch)
     monkeypatch.setenv("LMS_ENV", value)
     if value.strip().lower() in ENVIRONMENTS:
         assert settled(clean_env)[0]["LMS_ENV"] == value.strip().lower()
@@ -161,3 +182,39 @@ def test_405_answers_say_which_methods_are_allowed(client, method, path, allowed
     assert {m.strip() for m in response.headers["Allow"].split(",")} >= allowed - {"OPTIONS"}
     if path.startswith("/api/"):
         assert response.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_production_node_without_the_shared_signing_key_refuses_to_start_until_one_is_made(tmp_path):
+    """Served (wsgi.py) or running jobs (lms/worker.py), a production node never makes a signing key of
+    its own; the command line makes the first one in the folder the nodes share, and two nodes with
+    their own instance folders then publish the same key."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    shared = tmp_path / "shared-signing-keys"
+
+    def node(name: str, code: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "LMS_ENV": "production", "SECRET_KEY": "s" * 43, "LMS_DATA_KEY": "d" * 43,
+               "LMS_PUBLIC_URL": "https://lms.example.gov.cn", "LMS_INSTANCE_PATH": str(tmp_path / name),
+               "LMS_SIGNING_KEY_DIR": str(shared), "DATABASE_URL": f"sqlite:///{tmp_path / 'lms.sqlite3'}",
+               "FLASK_APP": "wsgi"}
+        return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    for entry in ("import wsgi", "import lms.worker"):
+        refused = node("node-a", entry)
+        assert refused.returncode != 0 and "LMS_SIGNING_KEY_DIR" in refused.stderr, refused.stderr[-2000:]
+    assert not shared.exists() or not any(shared.iterdir())  # nothing made on its own
+    made = node("node-a", "from flask.cli import main; import sys; sys.argv = ['flask', 'credentials', 'rotate-key'];"
+                          " main()")
+    assert made.returncode == 0, made.stderr[-2000:]
+    jwks = "import json, wsgi; print(json.dumps(wsgi.app.test_client().get('/.well-known/jwks.json').get_json()))"
+    published = [node(name, jwks) for name in ("node-a", "node-b")]
+    assert all(p.returncode == 0 for p in published), [p.stderr[-2000:] for p in published]
+    keys = [json.loads(p.stdout.strip().splitlines()[-1])["keys"] for p in published]
+    assert keys[0] == keys[1] and len(keys[0]) == 1
+    assert node("node-b", "import lms.worker").returncode == 0
