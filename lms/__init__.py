@@ -80,6 +80,7 @@ def _init_extensions(app: Flask) -> None:
     from .core import audit as _audit  # noqa: F401
     from .credits import models as _credits  # noqa: F401
     from .exports import models as _exports  # noqa: F401
+    from .federation import models as _federation  # noqa: F401
     from .learning import models as _learning  # noqa: F401
     from .media import models as _media  # noqa: F401
     from .notices import models as _notices  # noqa: F401
