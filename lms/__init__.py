@@ -131,6 +131,8 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .core import jobs
     from .exports import metrics as _export_metrics  # noqa: F401  (scrape-time gauges, as tasks register)
     from .exports import tasks as _export_tasks  # noqa: F401
+    from .federation import services as federation
+    from .federation import tasks as _federation_tasks  # noqa: F401
     from .media import tasks as _media_tasks  # noqa: F401
     from .outbox import metrics as _outbox_metrics  # noqa: F401
     from .outbox import personal as outbox_personal
@@ -150,6 +152,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     xapi.connect_signals()  # learning events → statements (sender "xapi")
     certificates.connect_signals()
     publishing.connect_signals()  # imported packages are held to the national rule's hours
+    federation.connect_signals()  # a new published version of a shared course gets its package archive
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -165,6 +168,7 @@ def _register_blueprints(app: Flask) -> None:
     from .core.routes import bp as core_bp
     from .credits.routes import bp as credits_bp
     from .exports.routes import bp as exports_bp
+    from .federation.routes import bp as federation_bp
     from .learning.api import bp as learning_api_bp
     from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
@@ -191,6 +195,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports_bp)
     app.register_blueprint(notices_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(federation_bp)
     register_error_handlers(app)
 
 
@@ -208,6 +213,7 @@ def _register_cli(app: Flask) -> None:
     from .certificates.cli import credentials_cli
     from .cli import demo_command, jobs_cli, setup_command
     from .exports.cli import export_cli
+    from .federation.cli import federation_cli
     from .outbox.cli import outbox_cli
     from .search.cli import search_cli
 
@@ -222,6 +228,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(export_cli)
     app.cli.add_command(exams_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(federation_cli)
 
 
 def _quiet_dev_server() -> None:
