@@ -23,7 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from tests import app_process
-from tests.conftest import TEST_PASSWORD, _csrf_token, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.conftest import (
+    TEST_PASSWORD,
+    _csrf_token,
+    build_database,
+    credit_code,
+    fresh_database,
+    id_number,
+    make_test_app,
+)
 
 HUB_NAME = "国家专业技术人员继续教育公共服务平台"
 SUB_NAME = "江苏省专业技术人员继续教育平台"
