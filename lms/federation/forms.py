@@ -2,7 +2,7 @@
 services check them and name the field that is wrong."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, RadioField, SelectField, StringField
+from wtforms import HiddenField, RadioField, SelectChoice, SelectField, StringField
 
 from ..core.forms import Form
 
@@ -18,7 +18,7 @@ class TokenForm(Form):
 class SubscribeForm(Form):
     url = StringField(_l("订阅源地址"))
     token = StringField(_l("订阅令牌"))
-    mode = RadioField(_l("新课程导入后"), choices=[("draft", _l("先存为草稿，由本平台审核后发布")),
-                                               ("publish", _l("直接发布（对方已审核）"))], default="draft",
+    mode = RadioField(_l("新课程导入后"), choices=[SelectChoice("draft", _l("先存为草稿，由本平台审核后发布")),
+                                               SelectChoice("publish", _l("直接发布（对方已审核）"))], default="draft",
                       validate_choice=False)
     fingerprint = HiddenField()

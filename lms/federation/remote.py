@@ -62,6 +62,8 @@ def check_feed_url(url: str) -> str:
     """The feed URL if it may be subscribed to (scheme, no credentials, a public address unless
     allowed): InvalidInput saying what is wrong otherwise."""
     config = current_app.config
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInput(_("请填写对方平台的订阅源地址，例如 https://hub.example.gov.cn/federation/courses。"), field="url")
     try:
         return check_webhook_url(url, allow_http=config["LMS_FEDERATION_ALLOW_HTTP"],
                                  allow_private=config["LMS_FEDERATION_ALLOW_PRIVATE"])

@@ -8,8 +8,10 @@ progress page per subscription."""
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from ..accounts.models import Role
+from ..api.services import ApiError
 from ..core.errors import DomainError, InvalidInput
 from ..core.forms import run_action, run_form, run_service
 from ..core.web import commit, roles_required
@@ -61,8 +63,8 @@ def feed():
 def archive(code: str, version: int):
     token = services.token_for(request.headers.get("Authorization"))
     if token is None:
-        response, status = _json_error(InvalidInput(_("下载课程包需要本平台管理员签发的订阅令牌：请求头 Authorization: Bearer <令牌>。")),
-                                       401)
+        response, status = _json_error(ApiError(401, "invalid_token", _(
+            "下载课程包需要本平台管理员签发的有效订阅令牌：请求头 Authorization: Bearer <令牌>。")))
         response.headers["WWW-Authenticate"] = 'Bearer realm="federation"'
         return response, status
     outcome = run_service(lambda: services.archive_for(token, code, version, ip=request.remote_addr))
@@ -78,8 +80,9 @@ def archive(code: str, version: int):
 
 def _share_form() -> ShareForm:
     form = ShareForm(prefix="share")
-    form.code.choices = [("", _("请选择已发布的课程"))] + [
-        (course.code, f"{course.code} {course.title}（{_('第 %(version)s 版', version=course.version)}）")
+    form.code.choices = [SelectChoice("", _("请选择已发布的课程"))] + [
+        SelectChoice(course.code, _("%(code)s《%(title)s》第 %(version)s 版", code=course.code, title=course.title,
+                                    version=course.version))
         for course in services.shareable_courses()]
     return form
 

@@ -218,6 +218,25 @@ admin.enable                       POST   /admin/people/{disabled}/enable       
 admin.reset_exam                   POST   /admin/people/{learner}/exams/{enrollment}/reset    login 403   403   403   403   403   403   403   403   403   409
 admin.audit_log                    GET    /admin/audit?action=role.granted                    login 403   403   403   403   403   403   403   403   403   200
 admin.export_audit                 GET    /admin/audit/export?format=csv                      login 403   403   403   403   403   403   403   403   403   200
+# ---- the courseware federation (the feed is public; package archives need a subscriber's token)
+federation.feed                    GET    /federation/courses?limit=10                        200   200   200   200   200   200   200   200   200   200   200
+federation.feed~bad-since          GET    /federation/courses?updated_since=yesterday         400   400   400   400   400   400   400   400   400   400   400
+federation.archive                 GET    /federation/courses/GX-DT-002/1/package.zip         401   401   401   401   401   401   401   401   401   401   401
+federation.archive~token           GET    /federation/courses/GX-DT-002/1/package.zip         200   200   200   200   200   200   200   200   200   200   200
+federation.archive~not-shared      GET    /federation/courses/GX-NS-001/1/package.zip         404   404   404   404   404   404   404   404   404   404   404
+federation.overview                GET    /admin/federation                                   login 403   403   403   403   403   403   403   403   403   200
+federation.share                   POST   /admin/federation/shares                            login 403   403   403   403   403   403   403   403   403   303
+federation.share~empty             POST   /admin/federation/shares                            login 403   403   403   403   403   403   403   403   403   400
+federation.unshare                 POST   /admin/federation/shares/{share}/delete             login 403   403   403   403   403   403   403   403   403   302
+federation.issue_token             POST   /admin/federation/tokens                            login 403   403   403   403   403   403   403   403   403   200
+federation.issue_token~empty       POST   /admin/federation/tokens                            login 403   403   403   403   403   403   403   403   403   400
+federation.revoke_token            POST   /admin/federation/tokens/{federation_token}/revoke  login 403   403   403   403   403   403   403   403   403   302
+federation.subscribe               GET    /admin/federation/subscribe                         login 403   403   403   403   403   403   403   403   403   200
+federation.subscribe               POST   /admin/federation/subscribe                         login 403   403   403   403   403   403   403   403   403   400
+federation.subscription            GET    /admin/federation/subscriptions/{feed_sub}          login 403   403   403   403   403   403   403   403   403   200
+federation.subscription~missing    GET    /admin/federation/subscriptions/999999              login 403   403   403   403   403   403   403   403   403   404
+federation.pull                    POST   /admin/federation/subscriptions/{feed_sub}/pull     login 403   403   403   403   403   403   403   403   403   302
+federation.unsubscribe             POST   /admin/federation/subscriptions/{feed_sub}/unsubscribe login 403 403 403   403   403   403   403   403   403   302
 """
 
 API_COLUMNS = "none cookie unit region region2 full revoked expired"
@@ -334,6 +353,17 @@ REQUESTS = {
     "admin.disable~self": dict(form={"reason": "授权矩阵：停用自己"}),
     "admin.enable": dict(form={"reason": "授权矩阵：启用"}, to="/admin/people/"),
     "admin.reset_exam": dict(form={"reason": "授权矩阵：重置"}),
+    "federation.archive~token": dict(headers=lambda w: {"Authorization": f"Bearer {w.ids['federation_secret']}"}),
+    "federation.archive~not-shared": dict(headers=lambda w: {"Authorization": f"Bearer {w.ids['federation_secret']}"}),
+    "federation.share": dict(form={"share-code": "GX-NS-001"}, to="/admin/federation"),
+    "federation.share~empty": dict(form={"share-code": ""}),
+    "federation.unshare": dict(to="/admin/federation"),
+    "federation.issue_token": dict(form={"token-name": "另一省平台"}),
+    "federation.issue_token~empty": dict(form={"token-name": ""}),
+    "federation.revoke_token": dict(to="/admin/federation"),
+    "federation.subscribe:POST": dict(form={"url": "", "token": "gxf_x", "mode": "draft"}),
+    "federation.pull": dict(to="/admin/federation/subscriptions/"),
+    "federation.unsubscribe": dict(to="/admin/federation/subscriptions/"),
 }
 
 # Columns that change on reads (last activity, last use): left out of "nothing changed".
