@@ -382,7 +382,7 @@ def _download_and_import(sub: FeedSubscription, claims: EntryClaims, created_fil
                 raise Rejected(_("课程包应只含课程 %(code)s，已拒绝。", code=claims.code))
             result = import_packages(None, packages, publish=False, created_files=created_files, next_version=True)
         except PackageError as exc:
-            raise Rejected(_("课程包未通过校验：%(problems)s", problems="；".join(map(str, exc.problems[:5])))) from None
+            raise Rejected(_("课程包未通过校验：%(problems)s", problems=_("；").join(map(str, exc.problems[:5])))) from None
         except DomainError as exc:
             raise Rejected(_("课程包未能导入：%(reason)s", reason=exc.message)) from None
     course = result.imported[0]

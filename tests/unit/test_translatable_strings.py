@@ -51,6 +51,7 @@ ALLOWED = {
     "lms/cli.py": "command-line output for operators (see lms/accounts/cli.py) and the demo data it creates "
                   "(sample accounts and organizations, stored as written)",
     "lms/catalog/cli.py": "command-line output for operators (see lms/accounts/cli.py)",
+    "lms/federation/cli.py": "command-line output for operators (see lms/accounts/cli.py)",
     "lms/catalog/services.py::SUBJECTS": "reference data: the subject names as the continuing-education plan names "
                                          "them, stored in the subject table and matched by name in course packages",
     "lms/catalog/services.py::_lesson_video": "the title card drawn into a generated stand-in video: media content, "
