@@ -35,6 +35,13 @@ def _json_error(exc: DomainError, status: int | None = None):
     return jsonify(error=error), status or exc.status
 
 
+@bp.errorhandler(429)
+def too_many(exc):
+    """The feed and archives answer a script: the limit as JSON (with the limiter's Retry-After)."""
+    return jsonify(error={"code": "rate_limited", "message": _("请求过于频繁（上限 %(limit)s），请稍后再试。",
+                                                              limit=getattr(exc, "description", ""))}), 429
+
+
 @bp.get("/federation/courses")
 @limiter.limit(_rate_limit)
 def feed():
