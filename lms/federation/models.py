@@ -11,7 +11,7 @@ where an imported course version came from (``course_origin``, shown on the cour
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
@@ -118,6 +118,8 @@ class FeedEntry(db.Model):
     reason: Mapped[str] = mapped_column(Text, default="")
     course_id: Mapped[int | None] = mapped_column(ForeignKey("course.id", ondelete="SET NULL"))
 
+    course = relationship("Course")
+
     @property
     def outcome_label(self) -> str:
         return EntryOutcome(self.outcome).label
@@ -128,6 +130,8 @@ class CourseOrigin(db.Model):
     and version, and the archive's SHA-256 as the feed signed it."""
 
     __tablename__ = "course_origin"
+    # One local version per upstream version, even when two pulls of one feed run at once.
+    __table_args__ = (UniqueConstraint("instance_url", "original_code", "original_version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), unique=True)

@@ -27,6 +27,8 @@ import jwt
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..accounts import crypto
 from ..accounts.models import User
@@ -215,6 +217,7 @@ def progress(sub: FeedSubscription, *, limit: int = 100) -> Progress:
     counts = dict(db.session.execute(select(FeedEntry.outcome, func.count()).where(FeedEntry.subscription_id == sub.id)
                                      .group_by(FeedEntry.outcome)).all())
     entries = list(db.session.scalars(select(FeedEntry).where(FeedEntry.subscription_id == sub.id)
+                                      .options(selectinload(FeedEntry.course))
                                       .order_by(FeedEntry.id.desc()).limit(limit)))
     imported, rejected = counts.get(EntryOutcome.IMPORTED, 0), counts.get(EntryOutcome.REJECTED, 0)
     return Progress(pulled=imported + rejected, imported=imported, rejected=rejected, entries=entries)
@@ -344,6 +347,11 @@ def take_entry(sub: FeedSubscription, item: dict) -> Taken:
     try:
         with db.session.begin_nested():
             course = _download_and_import(sub, claims, taken.created_files)
+    except IntegrityError:
+        # Another pull of this feed took the same entry (or the next version number) meanwhile:
+        # nothing of this attempt stays, and the entry is not refused.
+        _remove(taken.created_files)
+        return taken
     except (Rejected, remote.FetchRefused) as exc:
         _remove(taken.created_files)
         taken.entry = _log(sub, claims, EntryOutcome.REJECTED, exc.message)

@@ -75,7 +75,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['course_id'], ['course.id'], name=op.f('fk_course_origin_course_id_course'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['subscription_id'], ['federation_subscription.id'], name=op.f('fk_course_origin_subscription_id_federation_subscription'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_course_origin')),
-    sa.UniqueConstraint('course_id', name=op.f('uq_course_origin_course_id'))
+    sa.UniqueConstraint('course_id', name=op.f('uq_course_origin_course_id')),
+    sa.UniqueConstraint('instance_url', 'original_code', 'original_version', name=op.f('uq_course_origin_instance_url_original_code_original_version'))
     )
     with op.batch_alter_table('course_origin', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_course_origin_subscription_id'), ['subscription_id'], unique=False)

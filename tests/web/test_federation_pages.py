@@ -353,3 +353,44 @@ def test_the_progress_page_shows_each_entry_with_its_reason(app, client, login, 
     login(admin)
     text = client.get(f"/admin/federation/subscriptions/{sub.id}").get_data(as_text=True)
     assert "篡改过的课程" in text and "课程包的 SHA-256 与签名条目不符" in text and "已拒绝" in text
+
+
+def _package_zip(tmp_path, db_session, code: str, title: str) -> bytes:
+    """GX-NS-001 exported, renamed to ``code`` (a course this platform does not have), as a zip."""
+    from lms.catalog.archives import export_package, zip_folder
+    from lms.catalog.models import Course
+
+    folder = export_package(db_session.scalar(select(Course).where(Course.code == "GX-NS-001")), tmp_path / title)
+    data = yaml.safe_load((folder / "course.yaml").read_text(encoding="utf-8"))
+    data.update(code=code, title=title)
+    (folder / "course.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    renamed = folder.rename(folder.parent / code)
+    return zip_folder(renamed, tmp_path / f"{title}.zip").read_bytes()
+
+
+def test_a_draft_subscription_imports_drafts_and_each_upstream_version_as_the_next_version(
+        app, client, login, ctx, admin, db_session, monkeypatch, open_network, tmp_path):
+    from lms.catalog.models import Course
+
+    key, kid, jwk = _key()
+    sub = _subscription(db_session, admin, {kid: jwk})
+    hub = Remote(monkeypatch)
+    for version, title in ((1, "联邦测试课程"), (2, "联邦测试课程（修订）")):
+        package = _package_zip(tmp_path, db_session, "GX-FD-001", title)
+        url = f"http://hub.example.cn/federation/courses/GX-FD-001/{version}/package.zip"
+        hub.routes[url] = httpx.Response(200, content=package)
+        item = _entry({**CLAIMS, "code": "GX-FD-001", "version": version, "title": title, "archive_url": url,
+                       "size": len(package), "sha256": hashlib.sha256(package).hexdigest()}, key, kid)
+        taken = subscriptions.take_entry(sub, item)
+        assert taken.entry.outcome == "imported", taken.entry.reason
+        assert subscriptions.take_entry(sub, item).entry is None  # the same entry again: nothing to do
+    db_session.commit()
+    courses = db_session.scalars(select(Course).where(Course.code == "GX-FD-001").order_by(Course.version)).all()
+    assert [(c.version, c.status, c.title) for c in courses] == [(1, "draft", "联邦测试课程"), (2, "draft", "联邦测试课程（修订）")]
+    origins = db_session.scalars(select(CourseOrigin).order_by(CourseOrigin.original_version)).all()
+    assert [(o.course_id, o.original_version, o.instance_name) for o in origins] == [
+        (courses[0].id, 1, "国家平台"), (courses[1].id, 2, "国家平台")]
+    login(admin)
+    text = client.get(f"/admin/federation/subscriptions/{sub.id}").get_data(as_text=True)
+    assert f"/publish/courses/{courses[1].id}" in text and "本平台第 2 版" in text
+    assert "已导入</div>" in text
