@@ -329,7 +329,7 @@ def test_fetches_stay_on_the_feed_origin_and_under_the_caps(app, ctx, monkeypatc
     with pytest.raises(remote.FetchRefused, match="超过了签名条目声明的大小"):
         remote.download(archive, "http://hub.example.cn", tmp_path / "p.zip", token="gxf_x", declared_size=10)
     hub.routes[archive] = httpx.Response(401)
-    with pytest.raises(remote.FetchRefused, match="订阅令牌无效或已吊销"):
+    with pytest.raises(remote.FetchFailed, match="订阅令牌无效或已吊销"):
         remote.download(archive, "http://hub.example.cn", tmp_path / "p.zip", token="gxf_x", declared_size=10)
 
 
@@ -394,3 +394,31 @@ def test_a_draft_subscription_imports_drafts_and_each_upstream_version_as_the_ne
     text = client.get(f"/admin/federation/subscriptions/{sub.id}").get_data(as_text=True)
     assert f"/publish/courses/{courses[1].id}" in text and "本平台第 2 版" in text
     assert "已导入</div>" in text
+
+
+def test_a_refused_token_stops_the_pull_without_refusing_entries(app, ctx, db_session, admin, monkeypatch,
+                                                                  open_network):
+    from lms.federation.tasks import pull_subscription
+
+    key, kid, jwk = _key()
+    sub = _subscription(db_session, admin, {kid: jwk})
+    db_session.commit()
+    hub = Remote(monkeypatch)
+    hub.routes[FEED] = httpx.Response(200, json={"entries": [_entry(CLAIMS, key, kid)], "next": None})
+    hub.routes[CLAIMS["archive_url"]] = httpx.Response(401)
+    report = pull_subscription(sub.id)
+    assert report.rejected == [] and "订阅令牌无效或已吊销" in report.error
+    assert sub.cursor is None and "订阅令牌无效或已吊销" in sub.last_error  # the next pull tries it again
+    assert db_session.scalar(select(func.count()).select_from(FeedEntry)) == 0
+
+
+def test_the_worker_pulls_subscriptions_that_are_due(app, ctx, db_session, admin, monkeypatch):
+    from lms.federation.tasks import pull_due_subscriptions
+
+    monkeypatch.setitem(app.config, "LMS_FEDERATION_ALLOW_PRIVATE", False)
+    sub = _subscription(db_session, admin, {})
+    sub.feed_url, sub.origin = "http://127.0.0.1:9/federation/courses", "http://127.0.0.1:9"
+    db_session.commit()
+    assert pull_due_subscriptions.call_local() == 1
+    assert sub.last_pulled_at is not None and "未通过检查" in sub.last_error  # refused before any connection
+    assert pull_due_subscriptions.call_local() == 0  # not due again before LMS_FEDERATION_PULL_MINUTES
