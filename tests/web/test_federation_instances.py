@@ -126,6 +126,7 @@ def instances(tmp_path_factory):
             session.commit()
         with on(sub_app) as session:
             _person("省平台管理员", 11, "admin")
+            _person("省平台学员", 12, "learner")
             session.commit()
         try:
             processes.append(app_process.start({"database_url": hub_url, "tmp_dir": str(tmp_hub), **hub_settings},
@@ -147,6 +148,31 @@ def instances(tmp_path_factory):
 
 
 HUB_ADMIN, HUB_REVIEWER, HUB_PUBLISHER, SUB_ADMIN = "13700000001", "13700000002", "13700000003", "13700000011"
+SUB_LEARNER = "13700000012"
+
+
+@contextmanager
+def _signed_in(instance: Instance, login: str):
+    """A client of the instance's server, signed in as ``login``."""
+    with httpx.Client(base_url=instance.base, timeout=30) as browser:
+        token = _csrf_token(browser.get("/login").text)
+        signed_in = browser.post("/login", data={"login": login, "password": TEST_PASSWORD, "csrf_token": token})
+        assert signed_in.status_code == 302
+        yield browser
+
+
+def _play(sub: Instance, code: str) -> None:
+    """A learner of the subscriber enrols in the imported course and its first video plays."""
+    with _signed_in(sub, SUB_LEARNER) as browser:
+        token = _csrf_token(browser.get(f"/courses/{code}").text)
+        enrolled = browser.post(f"/learn/{code}/enrol", data={"csrf_token": token})
+        assert enrolled.status_code == 302
+        player = browser.get(browser.get(enrolled.headers["Location"]).headers["Location"])
+        assert player.status_code == 200
+        video = re.search(r'data-mp4-url="([^"]+)"', player.text)
+        assert video, "the player names no video"
+        clip = browser.get(video.group(1), headers={"Range": "bytes=0-1023"})
+        assert clip.status_code in (200, 206) and clip.headers["Content-Type"].startswith("video/")
 
 
 def _new_version_upstream(hub: Instance, code: str, title: str) -> None:
@@ -189,10 +215,7 @@ def _sub_courses(sub: Instance, code: str):
 
 def _progress_page(sub: Instance) -> str:
     """The subscription's progress page as the subscriber's admin sees it (served by its server)."""
-    with httpx.Client(base_url=sub.base, timeout=30) as browser:
-        token = _csrf_token(browser.get("/login").text)
-        signed_in = browser.post("/login", data={"login": SUB_ADMIN, "password": TEST_PASSWORD, "csrf_token": token})
-        assert signed_in.status_code == 302
+    with _signed_in(sub, SUB_ADMIN) as browser:
         page = browser.get("/admin/federation/subscriptions/1")
         assert page.status_code == 200
         return page.text
@@ -230,7 +253,7 @@ def test_a_course_shared_on_the_hub_travels_to_the_subscriber_and_tampering_is_r
         from lms.core.storage import media_path
 
         assert all(media_path(a.mp4_path).is_file() for a in assets)
-    assert httpx.get(f"{sub.base}/learn/GX-NS-001", timeout=30, follow_redirects=False).status_code == 302  # to sign in
+    _play(sub, "GX-NS-001")
 
     # The hub rotates its key (announced in the feed, signed by the old one) and publishes version 2.
     with on(hub.app):
