@@ -51,7 +51,7 @@ ACTION_LABELS = {
     "federation.shared": _l("共享课程"), "federation.unshared": _l("停止共享课程"),
     "federation.token_issued": _l("签发订阅令牌"), "federation.token_revoked": _l("吊销订阅令牌"),
     "federation.archive_served": _l("向订阅方提供课程包"), "federation.subscribed": _l("订阅课程共享"),
-    "federation.unsubscribed": _l("取消订阅课程共享"), "federation.key_pinned": _l("确认订阅方的新签名密钥"),
+    "federation.unsubscribed": _l("取消订阅课程共享"), "federation.token_replaced": _l("更换订阅令牌"), "federation.key_pinned": _l("确认订阅方的新签名密钥"),
     "federation.imported": _l("导入订阅的课程"), "federation.entry_rejected": _l("拒绝订阅的课程"),
 }
 

@@ -127,6 +127,16 @@ def unsubscribe_command(subscription_id, login):
     click.echo(f"已取消订阅 {sub.instance_name}。")
 
 
+@federation_cli.command("set-token")
+@click.argument("subscription_id", type=int)
+@click.option("--token", required=True, help="对方平台管理员新签发的订阅令牌")
+@click.option("--admin", "login", required=True, help=ADMIN_HELP)
+def set_token_command(subscription_id, token, login):
+    """更换一个订阅的订阅令牌（对方吊销了原令牌或原令牌遗失时）。"""
+    sub = _run(lambda: subscriptions.replace_token(_admin(login), subscription_id, token))
+    click.echo(f"已更换 {sub.instance_name} 的订阅令牌，下次拉取时使用。")
+
+
 @federation_cli.command("status")
 def status_command():
     """列出订阅及其拉取情况。"""

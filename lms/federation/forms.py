@@ -22,3 +22,7 @@ class SubscribeForm(Form):
                                                SelectChoice("publish", _l("直接发布（对方已审核）"))], default="draft",
                       validate_choice=False)
     fingerprint = HiddenField()
+
+
+class ReplaceTokenForm(Form):
+    token = StringField(_l("新的订阅令牌"))

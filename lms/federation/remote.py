@@ -119,7 +119,7 @@ def _open(url: str, origin: str, *, token: str | None = None):
                         url = urljoin(url, location)
                         continue
                     if response.status_code in (401, 403):  # the pull stops; entries are not refused for it
-                        raise FetchFailed(_("订阅的平台拒绝了下载（HTTP %(status)s）：订阅令牌无效或已吊销，请向对方管理员索取新的令牌。",
+                        raise FetchFailed(_("订阅的平台拒绝了下载（HTTP %(status)s）：订阅令牌无效或已吊销。请向对方管理员索取新的令牌，在本订阅的页面上更换。",
                                              status=response.status_code))
                     if response.status_code != 200:
                         raise FetchFailed(_("订阅的平台返回 HTTP %(status)s（%(url)s）。", status=response.status_code,

@@ -17,7 +17,7 @@ from ..core.forms import run_action, run_form, run_service
 from ..core.web import commit, roles_required
 from ..extensions import limiter
 from . import services, subscriptions, tasks
-from .forms import ShareForm, SubscribeForm, TokenForm
+from .forms import ReplaceTokenForm, ShareForm, SubscribeForm, TokenForm
 
 bp = Blueprint("federation", __name__)
 
@@ -176,12 +176,29 @@ def subscribe():
                            groups=subscriptions.fingerprint_groups), status
 
 
+def _subscription_page(sub, *, token_form=None, status=200):
+    return render_template("federation/subscription.html", sub=sub, progress=subscriptions.progress(sub),
+                           groups=subscriptions.fingerprint_groups,
+                           token_form=token_form or ReplaceTokenForm(prefix="replace")), status
+
+
 @bp.get("/admin/federation/subscriptions/<int:subscription_id>")
 @roles_required(Role.ADMIN)
 def subscription(subscription_id: int):
+    return _subscription_page(subscriptions.get_subscription(current_user, subscription_id))
+
+
+@bp.post("/admin/federation/subscriptions/<int:subscription_id>/token")
+@roles_required(Role.ADMIN)
+def replace_token(subscription_id: int):
     sub = subscriptions.get_subscription(current_user, subscription_id)
-    return render_template("federation/subscription.html", sub=sub, progress=subscriptions.progress(sub),
-                           groups=subscriptions.fingerprint_groups)
+    form = ReplaceTokenForm(prefix="replace")
+    done = run_form(form, lambda: subscriptions.replace_token(current_user, sub.id, form.token.data or ""),
+                    field="token")
+    if done:
+        flash(_("订阅令牌已更换，下次拉取时使用。"), "success")
+        return redirect(url_for("federation.subscription", subscription_id=sub.id), 303)
+    return _subscription_page(sub, token_form=form, status=done.status)
 
 
 @bp.post("/admin/federation/subscriptions/<int:subscription_id>/pull")

@@ -148,11 +148,7 @@ def subscribe(actor, url: str, *, token: str, publish_at_once: bool, fingerprint
     """Follow a feed: its keys pinned from the trust list, or on first use once ``fingerprint`` (the
     active key's id, as shown to the admin) matches what the feed's origin publishes now."""
     require_admin(actor)
-    token = (token or "").strip()
-    if not token:
-        raise InvalidInput(_("请填写对方平台管理员签发的订阅令牌（下载课程包时使用）。"), field="token")
-    if len(token) > 200 or any(ch.isspace() for ch in token):
-        raise InvalidInput(_("订阅令牌格式不正确：应为一串不含空格的字符，例如 gxf_ 开头。"), field="token")
+    token = _clean_token(token)
     preview = inspect_feed(url)
     if db.session.scalar(select(FeedSubscription.id).where(FeedSubscription.origin == preview.origin,
                                                           FeedSubscription.ended_at.is_(None))):
@@ -176,6 +172,26 @@ def subscribe(actor, url: str, *, token: str, publish_at_once: bool, fingerprint
     record_event(actor, "federation.subscribed", sub, url=preview.url, origin=preview.origin,
                  instance=preview.instance_name, keys=sorted(pins), pinned_via=str(via),
                  publish_at_once=bool(publish_at_once))
+    return sub
+
+
+def _clean_token(token: str) -> str:
+    token = (token or "").strip()
+    if not token:
+        raise InvalidInput(_("请填写对方平台管理员签发的订阅令牌（下载课程包时使用）。"), field="token")
+    if len(token) > 200 or any(ch.isspace() for ch in token):
+        raise InvalidInput(_("订阅令牌格式不正确：应为一串不含空格的字符，例如 gxf_ 开头。"), field="token")
+    return token
+
+
+def replace_token(actor, subscription_id: int, token: str) -> FeedSubscription:
+    """A new token from the publisher (the old one was revoked or lost); the next pull uses it."""
+    sub = get_subscription(actor, subscription_id)
+    if sub.ended_at is not None:
+        raise Conflict(_("该订阅已取消，不再拉取。"))
+    sub.token_encrypted = crypto.encrypt(_clean_token(token))
+    record_event(actor, "federation.token_replaced", sub, origin=sub.origin)
+    db.session.flush()
     return sub
 
 

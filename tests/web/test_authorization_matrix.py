@@ -236,6 +236,8 @@ federation.subscribe               POST   /admin/federation/subscribe           
 federation.subscription            GET    /admin/federation/subscriptions/{feed_sub}          login 403   403   403   403   403   403   403   403   403   200
 federation.subscription~missing    GET    /admin/federation/subscriptions/999999              login 403   403   403   403   403   403   403   403   403   404
 federation.pull                    POST   /admin/federation/subscriptions/{feed_sub}/pull     login 403   403   403   403   403   403   403   403   403   302
+federation.replace_token           POST   /admin/federation/subscriptions/{feed_sub}/token    login 403   403   403   403   403   403   403   403   403   303
+federation.replace_token~empty     POST   /admin/federation/subscriptions/{feed_sub}/token    login 403   403   403   403   403   403   403   403   403   400
 federation.unsubscribe             POST   /admin/federation/subscriptions/{feed_sub}/unsubscribe login 403 403 403   403   403   403   403   403   403   302
 """
 
@@ -363,6 +365,8 @@ REQUESTS = {
     "federation.revoke_token": dict(to="/admin/federation"),
     "federation.subscribe:POST": dict(form={"url": "", "token": "gxf_x", "mode": "draft"}),
     "federation.pull": dict(to="/admin/federation/subscriptions/"),
+    "federation.replace_token": dict(form={"replace-token": "gxf_new"}, to="/admin/federation/subscriptions/"),
+    "federation.replace_token~empty": dict(form={"replace-token": ""}),
     "federation.unsubscribe": dict(to="/admin/federation/subscriptions/"),
 }
 

@@ -422,3 +422,26 @@ def test_the_worker_pulls_subscriptions_that_are_due(app, ctx, db_session, admin
     assert pull_due_subscriptions.call_local() == 1
     assert sub.last_pulled_at is not None and "未通过检查" in sub.last_error  # refused before any connection
     assert pull_due_subscriptions.call_local() == 0  # not due again before LMS_FEDERATION_PULL_MINUTES
+
+
+def test_a_new_token_replaces_the_old_one_from_the_page(app, client, login, admin, csrf_token, db_session):
+    from lms.accounts import crypto
+
+    with app.app_context():
+        sub = _subscription(db_session, admin, {})
+        db_session.commit()
+    login(admin)
+    page = client.get(f"/admin/federation/subscriptions/{sub.id}").get_data(as_text=True)
+    token = csrf_token(page)
+    refused = client.post(f"/admin/federation/subscriptions/{sub.id}/token",
+                          data={"replace-token": "two words", "csrf_token": token})
+    assert refused.status_code == 400 and "订阅令牌格式不正确" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert crypto.decrypt(sub.token_encrypted) == "gxf_x"
+    done = client.post(f"/admin/federation/subscriptions/{sub.id}/token",
+                       data={"replace-token": "gxf_renewed", "csrf_token": token})
+    assert done.status_code == 303
+    with app.app_context():
+        db_session.refresh(sub)
+        assert crypto.decrypt(sub.token_encrypted) == "gxf_renewed"
+    assert db_session.scalar(select(AuditEvent.id).where(AuditEvent.action == "federation.token_replaced"))
