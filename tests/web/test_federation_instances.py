@@ -265,6 +265,11 @@ def test_a_course_shared_on_the_hub_travels_to_the_subscriber_and_tampering_is_r
                                               (2, "published", "网络安全法律法规与案例（2026 修订）", 2)]
     page = httpx.get(f"{sub.base}/courses/GX-NS-001", timeout=30).text
     assert "2026 修订" in page and "原课程编号 GX-NS-001 第 2 版" in page
+    from lms.learning.models import Enrollment
+
+    with on(sub.app) as session:  # the learner who started version 1 keeps it
+        studied = session.scalar(select(Course.version).join(Enrollment, Enrollment.course_id == Course.id))
+        assert studied == 1
 
     # A tampered package: one byte of the archive changed after the feed signed its hash.
     hub.flask("federation", "share", "GX-DT-002", "--admin", HUB_ADMIN)

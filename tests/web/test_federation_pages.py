@@ -445,3 +445,11 @@ def test_a_new_token_replaces_the_old_one_from_the_page(app, client, login, admi
         db_session.refresh(sub)
         assert crypto.decrypt(sub.token_encrypted) == "gxf_renewed"
     assert db_session.scalar(select(AuditEvent.id).where(AuditEvent.action == "federation.token_replaced"))
+
+
+def test_the_feed_and_archives_are_rate_limited_per_address(app, client, shared, monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_FEDERATION_RATE_LIMIT", "2 per minute")
+    assert [client.get("/federation/courses").status_code for _ in range(2)] == [200, 200]
+    limited = client.get("/federation/courses")
+    assert limited.status_code == 429 and limited.get_json()["error"]["code"] == "rate_limited"
+    assert limited.headers.get("Retry-After")
