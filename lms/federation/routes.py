@@ -14,7 +14,7 @@ from ..accounts.models import Role
 from ..api.services import ApiError
 from ..core.errors import DomainError, InvalidInput
 from ..core.forms import run_action, run_form, run_service
-from ..core.web import commit, roles_required
+from ..core.web import commit, public_url, roles_required
 from ..extensions import limiter
 from . import services, subscriptions, tasks
 from .forms import ReplaceTokenForm, ShareForm, SubscribeForm, TokenForm
@@ -98,7 +98,7 @@ def _overview(*, share_form=None, token_form=None, new_secret=None, status=200):
     return render_template("federation/overview.html", shares=services.shared_courses(), tokens=services.tokens(),
                            subs=subscriptions.subscriptions(), share_form=share_form or _share_form(),
                            token_form=token_form or TokenForm(prefix="token"), new_secret=new_secret,
-                           feed_url=url_for("federation.feed")), status
+                           feed_url=public_url("federation.feed")), status
 
 
 @bp.get("/admin/federation")

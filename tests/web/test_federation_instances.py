@@ -244,7 +244,7 @@ def test_a_course_shared_on_the_hub_travels_to_the_subscriber_and_tampering_is_r
     assert first_kid[:4] in out and "已导入 GX-NS-001 v1" in out, out
     page = httpx.get(f"{sub.base}/courses/GX-NS-001", timeout=30)
     assert page.status_code == 200
-    assert f"来源：{HUB_NAME}" in page.text and "原课程编号 GX-NS-001 第 1 版" in page.text
+    assert re.search(rf"来源</dt><dd[^>]*>{HUB_NAME}<br>", page.text) and "原课程编号 GX-NS-001 第 1 版" in page.text
     assert "GX-NS-001" in httpx.get(f"{sub.base}/courses", timeout=30).text
     with on(sub.app) as session:  # playable: every video lesson has its file, ready to play
         course = session.scalar(select(Course).where(Course.code == "GX-NS-001"))

@@ -453,3 +453,25 @@ def test_the_feed_and_archives_are_rate_limited_per_address(app, client, shared,
     limited = client.get("/federation/courses")
     assert limited.status_code == 429 and limited.get_json()["error"]["code"] == "rate_limited"
     assert limited.headers.get("Retry-After")
+
+
+def test_subscribing_on_the_page_shows_the_fingerprint_then_subscribes_and_pulls(
+        app, client, login, admin, csrf_token, shared, db_session, monkeypatch, open_network):
+    hub = Remote(monkeypatch)
+    _hub_answers(app, client, hub, monkeypatch)
+    kid = client.get("/.well-known/jwks.json").get_json()["keys"][0]["kid"]
+    login(admin)
+    token = csrf_token(client.get("/admin/federation/subscribe").get_data(as_text=True))
+    form = {"url": FEED, "token": shared[1], "mode": "publish", "csrf_token": token}
+    preview = client.post("/admin/federation/subscribe", data=form)
+    text = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and subscriptions.fingerprint_groups(kid) in text and "指纹一致，确认订阅" in text
+    assert db_session.scalar(select(func.count()).select_from(FeedSubscription)) == 0  # nothing until confirmed
+    wrong = client.post("/admin/federation/subscribe", data={**form, "fingerprint": "x" * 43})
+    assert wrong.status_code == 400 and "指纹与对方平台现在公布的密钥不符" in wrong.get_data(as_text=True)
+    done = client.post("/admin/federation/subscribe", data={**form, "fingerprint": kid})
+    assert done.status_code == 303
+    sub = db_session.scalar(select(FeedSubscription))
+    assert sub.publish_at_once and set(sub.pinned_keys) == {kid} and sub.last_pulled_at is not None
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "本平台已有编号为 GX-DT-002 的其他课程" in page  # the first pull ran; this hub is this platform
