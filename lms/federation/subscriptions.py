@@ -357,6 +357,8 @@ def take_entry(sub: FeedSubscription, item: dict) -> Taken:
         claims = verify_entry(sub, item)
     except Rejected as exc:
         taken.entry = _log(sub, item, EntryOutcome.REJECTED, exc.message)
+        record_event(None, "federation.entry_rejected", sub, code=taken.entry.code, version=taken.entry.version,
+                     reason=exc.message, signed=False)
         return taken
     if already_imported(sub, claims):
         return taken

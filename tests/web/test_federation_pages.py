@@ -296,6 +296,7 @@ def test_entries_that_fail_verification_are_refused_with_their_reason(ctx, db_se
     taken = subscriptions.take_entry(sub, item)
     assert taken.entry.outcome == "rejected" and reason in taken.entry.reason
     assert db_session.scalar(select(func.count()).select_from(CourseOrigin)) == 0
+    assert reason in db_session.scalar(select(AuditEvent.detail).where(AuditEvent.action == "federation.entry_rejected"))["reason"]
 
 
 def test_a_rollover_counts_only_when_signed_by_a_pinned_key(ctx, db_session, admin):
