@@ -11,7 +11,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from .config import instance_path, load_config, settle_config
 from .core import logs, metrics
-from .core.database import commit_apart, configure_sqlite
+from .core.database import commit_apart, configure_pool, configure_sqlite
 from .core.enums import N_
 from .core.i18n import select_locale
 from .core.web import RowIdConverter, init_body_limits
@@ -91,6 +91,7 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         for engine in db.engines.values():
             configure_sqlite(engine)
+            configure_pool(engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
     init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form
