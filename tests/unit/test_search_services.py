@@ -212,3 +212,31 @@ def test_files_of_failed_read_attempts_are_closed_when_a_later_attempt_succeeds(
     segments = [(name, f) for name, f in opened if name.endswith(".seg")]
     assert len(segments) == 4  # three damaged, one good (mapped into memory, its file closed too)
     assert all(f.is_closed and f.file.closed for _, f in segments), segments
+
+
+def test_filter_values_no_course_has_are_not_kept(demo_index):
+    from lms.search import engine
+
+    services.search("网络安全", index_dir=demo_index)
+    snap = engine.snapshot(demo_index)
+    before = dict(snap.filters)
+    for n in range(50):
+        result = services.search("网络安全", services.SearchFilters(publisher=f"不存在的机构{n}" * 50,
+                                                                  subject=f"nosuch{n}"), index_dir=demo_index)
+        assert result.total == 0 and result.unfiltered_total
+    assert snap.filters == before
+
+
+def test_suggestions_offer_only_dictionary_terms_that_find_a_course(demo_index):
+    offered = [s["text"] for s in services.suggest_completions("碳", index_dir=demo_index)]
+    assert all(services.search(text, index_dir=demo_index).total for text in offered)
+    assert "碳达峰" not in offered
+
+
+def test_suggestions_read_the_prefix_as_searches_do(demo_index):
+    plain = services.suggest_completions("网络", index_dir=demo_index)
+    assert plain and services.suggest_completions("\u200b网络\x00", index_dir=demo_index) == plain
+
+
+def test_an_unavailable_index_keeps_its_reason_for_the_log():
+    assert services.SearchUnavailable("the index folder is missing").reason == "the index folder is missing"
