@@ -306,7 +306,7 @@ def default_year(scope: str) -> int:
     year = db.session.scalar(select(func.max(Plan.year)).where(Plan.scope == scope))
     if year is None:
         year = db.session.scalar(select(func.max(Plan.year)).where(Plan.scope == NATIONAL))
-    return year or local_date().year
+    return year or local_date(utcnow_naive()).year
 
 
 def _year(value, scope: str) -> int:
@@ -353,7 +353,7 @@ def fulfilment(actor, *, scope: str | None = None, year=None) -> Board:
     if scope not in dict(scopes):
         scopes.append((scope, scope_label(scope)))
     plan_years = set(db.session.scalars(select(Plan.year).where(Plan.scope.in_((scope, NATIONAL)))))
-    years = sorted({*plan_years, year, local_date().year}, reverse=True)
+    years = sorted({*plan_years, year, local_date(utcnow_naive()).year}, reverse=True)
     return Board(year=year, scope=scope, scope_label=scope_label(scope), plan=plan, domains=domains, rows=rows,
                  totals=totals, grand=Cell(planned_total, everyone), unassigned=unassigned, scopes=scopes,
                  years=years)
