@@ -78,5 +78,5 @@ def test_header_rows_and_shape_are_checked():
         parse_plan(b"\xff\xfe\xfd" * 10)  # neither UTF-8 nor GBK
     assert refused.value.problems == ["无法读取文件：请保存为 UTF-8 或 GBK 编码的 CSV 文件。"]
     with pytest.raises(PlanError) as refused:
-        parse_plan(SEED.encode("utf-8") * 200)
+        parse_plan(SEED.encode("utf-8") * 300)
     assert "文件过大" in refused.value.problems[0]
