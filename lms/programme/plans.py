@@ -19,7 +19,8 @@ A broken table is refused whole, with every problem named by its cell in the tab
 (department × domain). When one row and one column are both off by the same amount, the cell
 where they cross is named as the likely culprit. Worked example: raise 工业和信息化部 × 新材料 in the
 2022 table from 0.1 to 0.6 and the import says "工业和信息化部 × 新材料 = 0.6：该行各领域之和比小计多
-0.5 万人，该列之和比合计多 0.5 万人" and imports nothing.
+0.5 万人，该列之和比合计多 0.5 万人…" and imports nothing. Domains are named in the reader's language
+(the Chinese of the table on the Chinese interface and the command line).
 """
 
 import csv
@@ -86,9 +87,9 @@ def _header(row: list[str]) -> list[Domain]:
         if domain in domains:
             problems.append(_("表头中的领域“%(name)s”出现了两次。", name=name))
         domains.append(domain)
-    missing = [d.source_label for d in Domain if d not in domains]
+    missing = [d.label for d in Domain if d not in domains]
     if missing:
-        problems.append(_("表头缺少领域：%(names)s。", names="、".join(missing)))
+        problems.append(_("表头缺少领域：%(names)s。", names=_("、").join(missing)))
     if problems:
         raise PlanError(problems)
     return domains
@@ -133,7 +134,7 @@ def _rows(text: str, domains: list[Domain], problems: list[str]):
             continue
         values = {}
         for domain, cell in zip(domains, row[1:-1], strict=True):
-            value = _number(cell, f"{name} × {domain.source_label}", problems)
+            value = _number(cell, f"{name} × {domain.label}", problems)
             if value is not None:
                 values[domain] = value
         subtotal = _number(row[-1], _("%(name)s × 小计", name=name), problems)
@@ -184,7 +185,7 @@ def _check_sums(departments: list[ParsedDepartment], totals: dict[Domain, Decima
         value = dep.targets.get(domain)
         problems.append(_("%(department)s × %(domain)s = %(value)s：该行各领域之和比小计%(off)s %(d)s 万人，"
                           "该列之和比合计%(off)s %(d)s 万人，此格可能有误。", department=dep.name,
-                          domain=domain.source_label, value=value if value is not None else _("（空）"),
+                          domain=domain.label, value=value if value is not None else _("（空）"),
                           off=_off(rows[dep.name]), d=abs(rows[dep.name])))
     explained_rows = {dep.name for dep, _domain in crossings}
     explained_columns = {domain for _dep, domain in crossings}
@@ -197,12 +198,12 @@ def _check_sums(departments: list[ParsedDepartment], totals: dict[Domain, Decima
         if domain not in explained_columns:
             stated = totals.get(domain, Decimal(0))
             problems.append(_("%(total)s × %(domain)s：该列之和 %(sum)s 与合计 %(stated)s 相差 %(d)s 万人（允许 %(tol)s）。",
-                              total=TOTAL_ROW, domain=domain.source_label, sum=stated + difference, stated=stated,
+                              total=_("合计"), domain=domain.label, sum=stated + difference, stated=stated,
                               d=abs(difference), tol=TOLERANCE))
     subtotal_sum = sum((d.subtotal for d in departments), Decimal(0))
     if abs(subtotal_sum - total) > TOLERANCE:
         problems.append(_("%(total)s × 小计：各部门小计之和 %(sum)s 与合计 %(stated)s 相差 %(d)s 万人（允许 %(tol)s）。",
-                          total=TOTAL_ROW, sum=subtotal_sum, stated=total, d=abs(subtotal_sum - total), tol=TOLERANCE))
+                          total=_("合计"), sum=subtotal_sum, stated=total, d=abs(subtotal_sum - total), tol=TOLERANCE))
     return problems
 
 

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.models import Role
+from ..catalog.models import Domain
 from ..core.forms import run_form
 from ..core.web import roles_required
 from ..exports.services import content_disposition
@@ -54,7 +55,7 @@ def _import_form() -> PlanImportForm:
 
 def _plans_page(form: PlanImportForm, status: int = 200):
     scopes = services.office_scopes(current_user)
-    return render_template("programme/plans.html", form=form, plans=services.plans_of(scopes),
+    return render_template("programme/plans.html", form=form, plans=services.plans_of(scopes), domains=list(Domain),
                            scope_label=services.scope_label, national=NATIONAL), status
 
 

@@ -337,7 +337,8 @@ def fulfilment(actor, *, scope: str | None = None, year=None) -> Board:
     rows = []
     for name, in_plan in _row_names(plan, year, {dep for dep, _dom in cells}):
         department = next((d for d in plan.departments if d.name == name), None) if plan else None
-        rows.append(Row(key=name, label=name, in_plan=in_plan,
+        label = _("其他") if name == OTHER_DEPARTMENT else name
+        rows.append(Row(key=name, label=label, in_plan=in_plan,
                         cells=[Cell(targets.get((name, d.value)), cells.get((name, d.value), 0)) for d in domains],
                         total=Cell(department.subtotal if department else None, row_totals.get(name, 0))))
     unassigned = Row(key=UNASSIGNED, label=_("未设主管部门"), in_plan=False,
@@ -409,7 +410,7 @@ def cell_detail(actor, *, scope: str | None = None, year=None, department: str =
             target = dep.subtotal if chosen is None else next(
                 (t.target for t in dep.targets if t.domain == chosen.value), None)
     return CellDetail(year=year, scope=scope, scope_label=scope_label(scope), department=department,
-                      department_label=department or _("未设主管部门"), domain=chosen, cell=Cell(target, trained),
+                      department_label=_("其他") if department == OTHER_DEPARTMENT else (department or _("未设主管部门")), domain=chosen, cell=Cell(target, trained),
                       units=units, courses=courses)
 
 
