@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "exam.attempts_reset": _l("重置测验次数"), "notice.published": _l("发布通知"),
     "notice.updated": _l("修改通知"), "notice.withdrawn": _l("撤回通知"), "audit.exported": _l("导出审计日志"),
     "employment.approved": _l("确认单位人员"), "employment.rejected": _l("未通过单位审核"),
+    "plan.imported": _l("导入计划表"), "unit.department_set": _l("设置主管部门"),
 }
 
 

@@ -309,3 +309,54 @@ def test_a_unit_admin_chooses_the_supervising_department_of_their_unit_only(
     db_session.refresh(unit_a)
     db_session.refresh(unit_b)
     assert unit_a.supervising_department == "教育部" and unit_b.supervising_department is None
+
+
+# ---------------------------------------------------------------- granting the new roles
+
+def test_the_console_grants_a_national_or_regional_office_a_base_admin_and_an_inspector(
+        client, login, make_user, db_session, csrf_token):
+    admin = make_user(roles=(Role.ADMIN,), real_name="授权管理员")
+    person = make_user(real_name="将任项目办")
+    base = make_user(employer_credit_code=programme_helpers.UNITS[2][0], employer_name="京师范学院").employer
+    login(admin)
+    url = f"/admin/people/{person.id}"
+
+    def grant(**form):
+        token = csrf_token(client.get(url).get_data(as_text=True))
+        data = {f"grant-{k}": v for k, v in form.items()}
+        return client.post(f"{url}/roles", data={**data, "grant-reason": "计划测试：授权", "csrf_token": token})
+
+    assert grant(role="programme_office").status_code == 303  # no region: the national office
+    assert grant(role="programme_office", region_code="440000").status_code == 303
+    refused = grant(role="base_admin")
+    assert refused.status_code == 400 and "必须指定机构" in refused.get_data(as_text=True)
+    assert grant(role="base_admin", organization=base.credit_code).status_code == 303
+    assert grant(role="inspector", region_code="110000", organization="京师范学院").status_code == 303
+    db_session.refresh(person)
+    offices = sorted((g.region_code or "") for g in person.grants_for(Role.PROGRAMME_OFFICE))
+    assert offices == ["", "440000"]
+    assert [g.organization_id for g in person.grants_for(Role.BASE_ADMIN)] == [base.id]
+    inspector = person.grants_for(Role.INSPECTOR)[0]
+    assert inspector.organization_id is None and inspector.region_code is None  # an inspector has no scope
+    page = client.get(url).get_data(as_text=True)
+    assert "项目办" in page and "基地/机构管理员" in page and "检查人员" in page
+    with client.application.test_request_context():
+        assert services.office_scopes(person) == [NATIONAL, "440000"]
+
+
+def test_the_command_line_grants_the_new_roles(runner, make_user, db_session):
+    person = make_user(real_name="命令行项目办")
+    result = runner.invoke(args=["users", "grant", person.mobile, "programme_office", "--region", "110000"])
+    assert result.exit_code == 0 and "项目办" in result.output
+    result = runner.invoke(args=["users", "grant", person.mobile, "programme_office"])
+    assert result.exit_code == 0
+    result = runner.invoke(args=["users", "grant", person.mobile, "base_admin"])
+    assert result.exit_code != 0 and "--org-name" in result.output
+    result = runner.invoke(args=["users", "grant", person.mobile, "base_admin", "--org-name", "某继续教育基地"])
+    assert result.exit_code == 0
+    result = runner.invoke(args=["users", "grant", person.mobile, "inspector"])
+    assert result.exit_code == 0
+    db_session.refresh(person)
+    assert sorted((g.region_code or "") for g in person.grants_for(Role.PROGRAMME_OFFICE)) == ["", "110000"]
+    assert person.grants_for(Role.BASE_ADMIN)[0].organization.name == "某继续教育基地"
+    assert person.has_role(Role.INSPECTOR)
