@@ -49,12 +49,12 @@ def export():
 
 def _import_form() -> PlanImportForm:
     form = PlanImportForm()
-    form.scope.choices = [(s, services.scope_label(s)) for s in services.office_scopes(current_user)]
+    form.scope.choices = services.scope_choices(current_user)
     return form
 
 
 def _plans_page(form: PlanImportForm, status: int = 200):
-    scopes = services.office_scopes(current_user)
+    scopes = [scope for scope, _label in services.scope_choices(current_user)]
     return render_template("programme/plans.html", form=form, plans=services.plans_of(scopes), domains=list(Domain),
                            scope_label=services.scope_label, national=NATIONAL), status
 

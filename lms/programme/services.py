@@ -82,6 +82,16 @@ def authorize_scope(actor, scope: str | None) -> str:
     raise NotAllowed(_("您只能查看%(scopes)s的计划完成情况。", scopes=_("、").join(scope_label(s) for s in scopes)))
 
 
+def scope_choices(actor) -> list[tuple[str, str]]:
+    """(scope, label) the actor may choose: their offices' scopes; an admin's also every region."""
+    choices = [(s, scope_label(s)) for s in office_scopes(actor)]
+    if actor.has_role(Role.ADMIN):
+        chosen = {s for s, _label in choices}
+        choices += [(r.code, r.name) for r in db.session.scalars(select(Region).order_by(Region.code))
+                    if r.code not in chosen]
+    return choices
+
+
 def scope_label(scope: str) -> str:
     if scope == NATIONAL:
         return _("全国")
@@ -350,9 +360,7 @@ def fulfilment(actor, *, scope: str | None = None, year=None) -> Board:
         column = [t.target for d in plan.departments for t in d.targets if t.domain == domain] if plan else []
         totals.append(Cell(sum(column, Decimal(0)) if plan else None,
                            sum(r.cells[i].trained for r in rows) + unassigned.cells[i].trained))
-    scopes = [(s, scope_label(s)) for s in office_scopes(actor)]
-    if scope not in dict(scopes):
-        scopes.append((scope, scope_label(scope)))
+    scopes = scope_choices(actor)
     plan_years = set(db.session.scalars(select(Plan.year).where(Plan.scope.in_((scope, NATIONAL)))))
     years = sorted({*plan_years, year, local_date(utcnow_naive()).year}, reverse=True)
     return Board(year=year, scope=scope, scope_label=scope_label(scope), plan=plan, domains=domains, rows=rows,

@@ -243,6 +243,19 @@ def test_a_regional_office_sees_its_region_only_and_ratios_only_against_its_own_
     assert re.search(r'class="fl-[0-5]"', html) and "还没有导入" not in html
 
 
+def test_an_admin_chooses_any_region_and_imports_its_plan_from_the_page(client, login, make_user, csrf_token):
+    login(make_user(roles=(Role.ADMIN,), real_name="计划管理员"))
+    html = client.get("/programme/?year=2022").get_data(as_text=True)
+    assert '<option value="national" selected>' in html and '<option value="440000">' in html
+    assert client.get("/programme/?scope=440000&year=2022").status_code == 200
+    assert client.get("/programme/?scope=999999").status_code == 400
+    page = client.get("/programme/plans").get_data(as_text=True)
+    sent = client.post("/programme/plans", data={"csrf_token": csrf_token(page), "year": "2022", "scope": "440000",
+                                                 "file": (io.BytesIO(SEED), "guangdong.csv")})
+    assert sent.status_code == 303 and "scope=440000" in sent.headers["Location"]
+    assert "guangdong.csv" in client.get("/programme/plans").get_data(as_text=True)
+
+
 def test_a_broken_plan_on_the_page_says_which_cell_and_changes_nothing(client, login, offices, db_session, csrf_token):
     login(offices["national"])
     before = plan_rows(db_session)
