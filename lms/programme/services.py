@@ -42,6 +42,7 @@ OTHER_DEPARTMENT = "其他"  # a unit whose department is none of the plan's
 UNASSIGNED = ""  # the row of learners whose unit chose no department (or who have no approved unit)
 PERSONS_PER_UNIT = Decimal(10000)  # targets are in 万人
 IMPORTED_ACTION = "plan.imported"
+PROBLEMS_SHOWN = 10  # on the page; the command line lists them all
 DEPARTMENT_ACTION = "unit.department_set"
 
 
@@ -137,7 +138,10 @@ def import_plan(actor, year, data: bytes, *, scope: str = NATIONAL, source_name:
     try:
         parsed = parse_plan(data)
     except PlanError as exc:
-        error = InvalidInput(_("计划表未导入：%(problems)s", problems=" ".join(exc.problems)), field="file")
+        shown = " ".join(exc.problems[:PROBLEMS_SHOWN])
+        if len(exc.problems) > PROBLEMS_SHOWN:
+            shown += " " + _("……共 %(n)s 处问题。", n=len(exc.problems))
+        error = InvalidInput(_("计划表未导入：%(problems)s", problems=shown), field="file")
         error.problems = exc.problems
         raise error from None
     plan = plan_for(year, scope)

@@ -265,6 +265,10 @@ def test_a_broken_plan_on_the_page_says_which_cell_and_changes_nothing(client, l
     html = sent.get_data(as_text=True)
     assert sent.status_code == 400 and "工业和信息化部 × 新材料" in html and "Traceback" not in html
     assert plan_rows(db_session) == before
+    every_cell_wrong = SEED.replace(b",1.0,", b",x,").replace(b",0.2,", b",y,")  # 31 problems
+    sent = client.post("/programme/plans", data={"csrf_token": token, "year": "2022", "scope": "national",
+                                                 "file": (io.BytesIO(every_cell_wrong), "wrong.csv")})
+    assert sent.status_code == 400 and "处问题" in sent.get_data(as_text=True)
     for data in ({"year": "二〇二二", "scope": "national", "file": (io.BytesIO(SEED), "a.csv")},
                  {"year": "2022", "scope": "national"},
                  {"year": "2022", "scope": "national", "file": (io.BytesIO(b"\xff\xfe\x00garbage"), "a.csv")}):
