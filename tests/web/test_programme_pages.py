@@ -152,6 +152,32 @@ def test_dashboard_numbers_equal_an_independent_sql_count(app, db_session, gener
     assert len({dep for dep, _dom in cells}) >= 2 and len({dom for _dep, dom in cells}) >= 3
 
 
+def test_the_dashboard_and_drill_down_take_as_many_queries_with_or_without_data(app, db_session, make_user):
+    from sqlalchemy import event
+
+    from lms.extensions import db
+
+    admin = make_user(roles=(Role.ADMIN,), real_name="计数管理员")
+
+    def statements():
+        seen = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.session.get_bind(), "before_cursor_execute", listener)
+        try:
+            with app.test_request_context():
+                services.fulfilment(admin, scope=NATIONAL, year=2022)
+                services.cell_detail(admin, scope=NATIONAL, year=2022, department="工业和信息化部", domain="digital")
+        finally:
+            event.remove(db.session.get_bind(), "before_cursor_execute", listener)
+        db_session.expire_all()
+        return len(seen)
+
+    before = statements()
+    with app.test_request_context():
+        programme_helpers.build(db_session, make_user, learners=12)
+    assert statements() == before
+
+
 def test_national_ratios_use_the_national_plan(app, db_session, generated):
     with app.test_request_context():
         board = services.fulfilment(generated["admin"], scope=NATIONAL, year=2022)
