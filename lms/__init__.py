@@ -84,6 +84,7 @@ def _init_extensions(app: Flask) -> None:
     from .media import models as _media  # noqa: F401
     from .notices import models as _notices  # noqa: F401
     from .outbox import models as _outbox  # noqa: F401
+    from .programme import models as _programme  # noqa: F401
     from .publishing import models as _publishing  # noqa: F401
     from .search import models as _search  # noqa: F401
 
@@ -169,6 +170,7 @@ def _register_blueprints(app: Flask) -> None:
     from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
     from .notices.routes import bp as notices_bp
+    from .programme.routes import bp as programme_bp
     from .publishing.routes import bp as publishing_bp
     from .search.api import bp as search_api_bp
     from .search.routes import bp as search_bp
@@ -191,6 +193,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports_bp)
     app.register_blueprint(notices_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(programme_bp)
     register_error_handlers(app)
 
 
@@ -209,6 +212,7 @@ def _register_cli(app: Flask) -> None:
     from .cli import demo_command, jobs_cli, setup_command
     from .exports.cli import export_cli
     from .outbox.cli import outbox_cli
+    from .programme.cli import plan_cli
     from .search.cli import search_cli
 
     app.cli.add_command(users_cli)
@@ -222,6 +226,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(export_cli)
     app.cli.add_command(exams_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(plan_cli)
 
 
 def _quiet_dev_server() -> None:
