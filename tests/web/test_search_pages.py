@@ -156,3 +156,11 @@ def test_the_dictionary_page_edits_a_term_and_refuses_what_cannot_work(client, l
             assert message in answer.get_data(as_text=True), data
     assert client.post("/admin/search/terms/delete", data={"term_id": "9223372036854775808",
                                                            "csrf_token": token}).status_code == 302
+
+
+def test_programs_get_json_errors_that_say_what_to_do(client):
+    wrong = client.post("/api/v1/search", json={"q": "网络安全"})
+    assert wrong.status_code == 405 and wrong.is_json
+    assert "GET" in wrong.get_json()["error"]["message"] and "POST" in wrong.get_json()["error"]["message"]
+    wrong = client.post("/search/suggest")
+    assert wrong.status_code in (400, 405) and wrong.is_json
