@@ -93,12 +93,11 @@ class Snapshot:
         found = self.postings.get(cache_key)
         if found is None:
             found = {}
-            reader = self.reader
-            if (fieldname, term) in reader:
-                m = reader.postings(fieldname, term)
-                while m.is_active():
-                    found[m.id()] = m.weight()
-                    m.next()
+            for _segment, base, m, deleted in _segment_postings(self.reader, fieldname, term):
+                for ids, weights, _values in _blocks(m, values=False):
+                    found.update(zip(ids if not base else [d + base for d in ids], weights, strict=True))
+                for doc in deleted:
+                    found.pop(doc + base, None)
             if len(self.postings) >= POSTINGS_CACHE_SIZE:
                 self.postings.clear()
             self.postings[cache_key] = found
@@ -110,15 +109,15 @@ class Snapshot:
         cache = self.postings.get(("positions", fieldname, term))
         if cache is None:
             cache = self.postings[("positions", fieldname, term)] = {}
-        missing = sorted(d for d in docs if d not in cache)
-        if missing and (fieldname, term) in self.reader:
-            m = self.reader.postings(fieldname, term)
-            for doc in missing:
-                if not m.is_active():
-                    break
-                m.skip_to(doc)
-                if m.is_active() and m.id() == doc:
-                    cache[doc] = frozenset(m.value_as("positions"))
+        missing = {d for d in docs if d not in cache}
+        if missing:
+            for segment, base, m, _deleted in _segment_postings(self.reader, fieldname, term):
+                decode = segment.schema[fieldname].format.decoder("positions")
+                wanted = sorted(d - base for d in missing if base <= d < base + segment.doc_count_all())
+                for ids, _weights, values in _blocks(m, values=True, wanted=wanted):
+                    for i, doc in enumerate(ids):
+                        if doc + base in missing:
+                            cache[doc + base] = frozenset(decode(values[i]))
         return cache
 
     def pieces(self, analyzer, text: str) -> tuple:
@@ -149,6 +148,59 @@ class Snapshot:
 
     def close(self) -> None:
         self.searcher.close()
+
+
+def _segment_postings(reader, fieldname: str, term: str):
+    """(segment reader, its first docnum, its matcher of ``term``, its deleted docnums) for each
+    segment that has the term: the matcher without Whoosh's filter of deleted documents, which the
+    caller drops itself (a filter reads posting by posting)."""
+    from whoosh.matching.wrappers import FilterMatcher  # with whoosh
+
+    for segment, base in reader.leaf_readers():
+        if (fieldname, term) not in segment:
+            continue
+        m = segment.postings(fieldname, term)
+        deleted = ()
+        if isinstance(m, FilterMatcher):
+            m, deleted = m.child, m._ids
+        yield segment, base, m, deleted
+
+
+def _blocks(m, *, values: bool, wanted: list | None = None):
+    """(ids, weights, values or None) of a matcher, a block at a time: Whoosh's codec reads a block of
+    up to 128 postings as arrays, which its per-posting ``id()``/``weight()`` hand out one call at a
+    time (most of a cold search's time). Blocks holding none of the ``wanted`` docnums (sorted; None:
+    all) are skipped unread. A matcher of another kind (a term's few postings kept inline) is read
+    posting by posting."""
+    from whoosh.codec.whoosh3 import W3LeafMatcher  # with whoosh
+
+    if not isinstance(m, W3LeafMatcher):
+        ids, weights, vals = [], [], []
+        while m.is_active():
+            ids.append(m.id())
+            weights.append(m.weight())
+            vals.append(m.value() if values else None)
+            m.next()
+        yield ids, weights, vals
+        return
+    position = 0
+    while m.is_active():
+        if wanted is not None:
+            while position < len(wanted) and wanted[position] < m.block_min_id():
+                position += 1
+            if position == len(wanted):
+                return
+            if wanted[position] > m.block_max_id():
+                m._next_block()
+                continue
+        if m._ids is None:
+            m._read_ids()
+        if m._weights is None:
+            m._read_weights()
+        if values and m._values is None:
+            m._read_values()
+        yield m._ids, m._weights, m._values if values else None
+        m._next_block()
 
 
 class NoTableOfContents(Exception):

@@ -240,3 +240,32 @@ def test_suggestions_read_the_prefix_as_searches_do(demo_index):
 
 def test_an_unavailable_index_keeps_its_reason_for_the_log():
     assert services.SearchUnavailable("the index folder is missing").reason == "the index folder is missing"
+
+
+def test_posting_lists_read_a_block_at_a_time_equal_whooshs_own_reading(demo_documents, tmp_path):
+    """Over several segments and deleted documents (an update adds a segment and deletes the old copy)."""
+    from dataclasses import replace
+
+    from lms.search import engine
+
+    path = tmp_path / "search-index"
+    generated = [replace(doc, code=f"{doc.code}-{n}") for n in range(20) for doc in demo_documents]  # 160: blocks
+    services.rebuild_index(generated, index_dir=path)
+    services.index_courses([replace(generated[3], title="已更新的课程标题 个人信息")], index_dir=path)
+    services.remove_course(generated[5].code, index_dir=path)
+    engine.close_all()
+    snap = engine.snapshot(path)
+    reader = snap.reader
+    assert len(list(reader.leaf_readers())) > 1 and reader.has_deletions()
+    for fieldname, term in (("body", "安全"), ("title", "个人信息"), ("keywords", "网络安全"), ("lessons", "数据"),
+                            ("body", "个人"), ("summary", "保护")):
+        expected, positions = {}, {}
+        m = reader.postings(fieldname, term)
+        while m.is_active():
+            expected[m.id()] = m.weight()
+            positions[m.id()] = frozenset(m.value_as("positions"))
+            m.next()
+        assert expected and snap.posting(fieldname, term) == expected, (fieldname, term)
+        some = sorted(expected)[::3]
+        assert snap.positions(fieldname, term, some) == {d: positions[d] for d in some}, (fieldname, term)
+    engine.close_all()
