@@ -1,7 +1,7 @@
 """federation feed shares archives tokens subscriptions entries course origins
 
 Revision ID: federation01
-Revises: search01
+Revises: plan01
 Create Date: 2026-11-30 11:52:17.662041+00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'federation01'
-down_revision = 'search01'
+down_revision = 'plan01'
 branch_labels = None
 depends_on = None
 
