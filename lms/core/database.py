@@ -134,13 +134,3 @@ def configure_pool(engine: Engine) -> None:
         except Exception as exc:  # any failure to answer: replace the connection
             record.info.pop(_IDLE_SINCE, None)
             raise DisconnectionError(f"the pooled connection did not answer a ping: {exc}") from exc
-
-
-def database_status(db) -> dict:
-    """What /healthz reports about the database."""
-    try:
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        return {"status": "ok", "dialect": db.engine.dialect.name}
-    except Exception as exc:  # reported, not raised: health checks must answer
-        return {"status": "error", "dialect": db.engine.dialect.name, "error": exc.__class__.__name__}

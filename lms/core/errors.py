@@ -62,6 +62,13 @@ def _respond(status: int, code: str, title: str, message: str):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def _method_message(exc) -> str:
+    if _wants_json():  # a program's request: say which methods the address takes
+        allowed = sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"})
+        return _("该接口不支持 %(method)s 请求，请改用 %(allowed)s。", method=request.method, allowed=", ".join(allowed))
+    return _("此页面不支持该请求方式，请从页面上的按钮进入。")
+
+
 def register_error_handlers(app):
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
@@ -90,11 +97,7 @@ def register_error_handlers(app):
 
     @app.errorhandler(405)
     def method_not_allowed(exc):
-        if _wants_json():  # a program's request: say which methods the address takes
-            allowed = sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"})
-            return _respond(405, "method_not_allowed", _("请求方式不正确"), _(
-                "该接口不支持 %(method)s 请求，请改用 %(allowed)s。", method=request.method, allowed=", ".join(allowed)))
-        return _respond(405, "method_not_allowed", _("请求方式不正确"), _("此页面不支持该请求方式，请从页面上的按钮进入。"))
+        return _respond(405, "method_not_allowed", _("请求方式不正确"), _method_message(exc))
 
     @app.errorhandler(413)
     def too_large(exc):

@@ -38,6 +38,7 @@ from whoosh import index
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, SchemaClass
 from whoosh.index import LockError
 
+from ..core import health
 from ..core.enums import N_
 from ..core.errors import DomainError, InvalidInput
 from ..core.formatting import typed_text
@@ -591,3 +592,13 @@ def _completions(snap, prefix: str, limit: int) -> list[dict]:
             seen.add(title)
             out.append({"text": title, "kind": "title"})
     return out[:limit]
+
+
+@health.check("search")
+def _index_state() -> dict:
+    """Readiness (lms/core/health.py): the live index opens; how many courses it holds."""
+    try:
+        snap = _read(lambda: _snapshot(None))
+    except SearchUnavailable as exc:
+        return {"status": health.DEGRADED, "error": exc.reason}
+    return {"status": health.OK, "courses": len(snap.live)}

@@ -51,6 +51,7 @@ endpoint                           method path                                  
 core.healthz                       GET    /healthz                                            200   200   200   200   200   200   200   200   200   200   200   200   200
 core.help_page                     GET    /help                                               200   200   200   200   200   200   200   200   200   200   200   200   200
 core.metrics_page                  GET    /metrics                                            403   403   403   403   403   403   403   403   403   403   403   403   403
+core.readyz                        GET    /readyz                                             403   403   403   403   403   403   403   403   403   403   403   403   403
 core.privacy                       GET    /privacy                                            200   200   200   200   200   200   200   200   200   200   200   200   200
 catalog.home                       GET    /                                                   200   200   200   200   200   200   200   200   200   200   200   200   200
 catalog.catalog                    GET    /courses                                            200   200   200   200   200   200   200   200   200   200   200   200   200
