@@ -133,7 +133,6 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .core import jobs
     from .exports import metrics as _export_metrics  # noqa: F401  (scrape-time gauges, as tasks register)
     from .exports import tasks as _export_tasks  # noqa: F401
-    from .federation import services as federation
     from .federation import tasks as _federation_tasks  # noqa: F401
     from .media import tasks as _media_tasks  # noqa: F401
     from .outbox import metrics as _outbox_metrics  # noqa: F401
@@ -154,7 +153,6 @@ def _init_jobs_and_search(app: Flask) -> None:
     xapi.connect_signals()  # learning events → statements (sender "xapi")
     certificates.connect_signals()
     publishing.connect_signals()  # imported packages are held to the national rule's hours
-    federation.connect_signals()  # a new published version of a shared course gets its package archive
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -137,6 +137,13 @@ def set_token_command(subscription_id, token, login):
     click.echo(f"已更换 {sub.instance_name} 的订阅令牌，下次拉取时使用。")
 
 
+@federation_cli.command("build-archives")
+def build_archives_command():
+    """为共享课程新发布的版本生成课程包（后台任务每 5 分钟也会执行），生成后进入订阅源。"""
+    built = tasks.build_archives()
+    click.echo("已生成课程包：" + "、".join(built) if built else "没有需要生成的课程包。")
+
+
 @federation_cli.command("status")
 def status_command():
     """列出订阅及其拉取情况。"""

@@ -2,8 +2,9 @@
 
 An admin shares a course code (:func:`share_course`): its published version is exported once as a
 package archive (the format of courses/README.md, the same export as ``flask courses export``)
-whose size and SHA-256 are kept; a later version of a shared code gets its own archive when it is
-published (signal ``course_published``). ``GET /federation/courses`` lists the shared, published
+whose size and SHA-256 are kept; a later version of a shared code gets its own archive from the job
+worker once it is published (every five minutes, or ``flask federation build-archives``), and
+enters the feed then. ``GET /federation/courses`` lists the shared, published
 versions, oldest archive first, paged, with ``updated_since``; each entry is a JWS (EdDSA) signed
 with the instance's active key (``kid`` in ``/.well-known/jwks.json``)::
 
@@ -37,7 +38,6 @@ from ..accounts.models import Role
 from ..catalog.models import Category, Course, CourseStatus
 from ..catalog.services import export_archive
 from ..certificates import signing
-from ..core import signals
 from ..core.audit import record_event
 from ..core.clock import iso_utc, now, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -141,14 +141,14 @@ def build_archive(course: Course) -> FeedArchive:
     return archive
 
 
-def _on_course_published(_sender, course: Course, **_extra) -> None:
-    """A new version of a shared code gets its archive, in the publishing transaction."""
-    if db.session.scalar(select(SharedCourse.id).where(SharedCourse.code == course.code)):
-        build_archive(course)
-
-
-def connect_signals() -> None:
-    signals.course_published.connect(_on_course_published, weak=False)
+def versions_without_archive() -> list[int]:
+    """Ids of the published versions of shared codes that have no archive yet (a version published
+    after its code was shared): the worker builds them (:func:`lms.federation.tasks.build_archives`),
+    not the reviewer's request that published them, since a package copies every video."""
+    return list(db.session.scalars(
+        select(Course.id).join(SharedCourse, SharedCourse.code == Course.code)
+        .outerjoin(FeedArchive, FeedArchive.course_id == Course.id)
+        .where(Course.status == CourseStatus.PUBLISHED, FeedArchive.id.is_(None)).order_by(Course.id)))
 
 
 # ---------------------------------------------------------------- tokens for subscribers

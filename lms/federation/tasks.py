@@ -10,10 +10,11 @@ from flask import current_app
 from huey import crontab
 from sqlalchemy import select
 
+from ..catalog.models import Course
 from ..core.clock import utcnow_naive
 from ..core.jobs import app_periodic_task, app_task
 from ..extensions import db
-from . import remote, subscriptions
+from . import remote, services, subscriptions
 from .models import EntryOutcome, FeedSubscription
 
 log = logging.getLogger(__name__)
@@ -84,3 +85,22 @@ def pull_due_subscriptions() -> int:
     for subscription_id in ids:
         pull_subscription_job(subscription_id)
     return len(ids)
+
+
+def build_archives() -> list[str]:
+    """Build the archive of each published version of a shared code that has none, committing
+    each; returns "CODE vN" of those built."""
+    built = []
+    for course_id in services.versions_without_archive():
+        course = db.session.get(Course, course_id)
+        services.build_archive(course)
+        db.session.commit()
+        built.append(f"{course.code} v{course.version}")
+    db.session.commit()
+    return built
+
+
+@app_periodic_task(crontab(minute="*/5"))
+def build_shared_archives() -> list[str]:
+    """Every five minutes: new versions of shared courses get their archive and enter the feed."""
+    return build_archives()

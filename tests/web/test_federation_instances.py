@@ -176,7 +176,8 @@ def _play(sub: Instance, code: str) -> None:
 
 
 def _new_version_upstream(hub: Instance, code: str, title: str) -> None:
-    """On the hub: a publisher makes the next version with a new title, a reviewer approves it."""
+    """On the hub: a publisher makes the next version with a new title, a reviewer approves it, and
+    the worker's job builds its package (here through the command that runs the same job)."""
     from lms.accounts.services import find_by_login
     from lms.catalog.models import Course, CourseStatus
     from lms.publishing import services as publishing
@@ -189,6 +190,7 @@ def _new_version_upstream(hub: Instance, code: str, title: str) -> None:
         publishing.submit_course(publisher, draft)
         publishing.approve_course(reviewer, draft)
         session.commit()
+    assert f"{code} v" in hub.flask("federation", "build-archives")
 
 
 def _archive_file(hub: Instance, code: str) -> Path:

@@ -103,7 +103,7 @@ def test_a_revoked_token_and_an_unshared_course_get_no_archive(app, client, shar
     assert client.get("/federation/courses/GX-DT-002/1/package.zip", headers=headers).status_code == 401
 
 
-def test_a_new_version_of_a_shared_course_gets_its_archive_when_published(app, ctx, shared, db_session, make_user):
+def test_a_new_version_of_a_shared_course_gets_its_archive_from_the_worker(app, ctx, shared, db_session, make_user):
     from lms.catalog.models import Course
     from lms.federation.models import FeedArchive
     from lms.publishing import services as publishing
@@ -114,7 +114,13 @@ def test_a_new_version_of_a_shared_course_gets_its_archive_when_published(app, c
     publishing.submit_course(publisher, draft)
     publishing.approve_course(make_user(roles=(Role.REVIEWER,)), draft)
     db_session.commit()
+    assert db_session.scalar(select(FeedArchive).where(FeedArchive.course_id == draft.id)) is None  # not in the request
+    assert services.feed_page(services.FeedQuery())["entries"] == []  # version 1 retired, version 2 not built yet
+    from lms.federation.tasks import build_shared_archives
+
+    assert build_shared_archives.call_local() == ["GX-DT-002 v2"]  # the worker's periodic job
     assert db_session.scalar(select(FeedArchive).where(FeedArchive.course_id == draft.id)) is not None
+    assert build_shared_archives.call_local() == []
     page = services.feed_page(services.FeedQuery())
     assert [(e["code"], e["version"]) for e in page["entries"]] == [("GX-DT-002", 2)]  # version 1 retired
 
