@@ -67,6 +67,7 @@ search.search_terms                POST   /admin/search/terms                   
 search.delete_search_term          POST   /admin/search/terms/delete                          login 403   403   403   403   403   403   403   403   403   302!   403   403
 certificates.jwks                  GET    /.well-known/jwks.json                              200   200   200   200   200   200   200   200   200   200   200   200   200
 certificates.credential_status     GET    /credentials/{certificate}/status                   200   200   200   200   200   200   200   200   200   200   200   200   200
+certificates.status_list_credential GET    /credentials/status/0                               200   200   200   200   200   200   200   200   200   200   200   200   200
 certificates.verify                GET    /verify?no={certificate}                            200   200   200   200   200   200   200   200   200   200   200   200   200
 certificates.verify_pdf            POST   /verify                                             200   200   200   200   200   200   200   200   200   200   200   200   200
 # ---- accounts
