@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..core.audit import record_event
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from .dictionary import Dictionary
@@ -73,9 +74,21 @@ def _clean(term: str, synonyms: str) -> tuple[str, str]:
     return term.replace(" ", "_") if " " in term else term, text
 
 
+# Any constant: the key of the PostgreSQL advisory lock that orders edits of the dictionary.
+_DICTIONARY_LOCK_KEY = 0x67787364  # "gxsd"
+
+
+def _one_edit_at_a_time() -> None:
+    """PostgreSQL: wait for another edit of the dictionary to commit, so that two admins adding the
+    same term make one row and a refusal (not a unique-key failure), and each edit its own
+    generation. SQLite: a request that writes holds the write lock from BEGIN."""
+    advisory_lock(_DICTIONARY_LOCK_KEY)
+
+
 def save_term(actor, term_id: int | None, term: str, synonyms: str) -> SearchTerm:
     """Add a term (``term_id`` None), or change one; the index is rebuilt with it after the commit."""
     term, synonyms = _clean(term, synonyms)
+    _one_edit_at_a_time()
     row = db.session.get(SearchTerm, term_id) if term_id is not None else None
     if term_id is not None and row is None:
         raise NotFound(_("该词语不存在或已被删除。"))
@@ -92,6 +105,7 @@ def save_term(actor, term_id: int | None, term: str, synonyms: str) -> SearchTer
 
 
 def delete_term(actor, term_id: int) -> str:
+    _one_edit_at_a_time()
     row = db.session.get(SearchTerm, term_id)
     if row is None:
         raise NotFound(_("该词语不存在或已被删除。"))
