@@ -422,6 +422,7 @@ def test_inspectors_learners_and_visitors_see_only_the_public_pages(client, logi
 
 
 def test_the_public_list_shows_every_base_with_its_status(client, world):
+    assert 'href="/programme/bases"' in client.get("/").get_data(as_text=True)  # linked from every page's footer
     html = client.get("/programme/bases").get_data(as_text=True)
     assert sorted(re.findall(r'<tr data-base="(\d+)"', html)) == sorted(str(b) for b in world["bases"].values())
     assert html.count('data-status="recognised"') == 3 and "人社部函〔2019〕1号" in html
