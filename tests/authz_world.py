@@ -305,6 +305,20 @@ def _bases(app, people: dict, ids: dict) -> None:
     ids.update(base_nat=national.id, base_bj=beijing.id, base_gd=guangdong.id,
                base_attachment=evaluation.attachments[0].id)
 
+    # The institution directory: an entry in 北京, one in 广东, a suspended one in 北京.
+    from lms.programme import institution_codes, institutions
+
+    def listed(name, region, kind="training"):
+        return institutions.list_institution(office, institutions.InstitutionData(kind, name, "", region, ["big_data"]))
+
+    inst_bj, inst_gd = listed("北京大数据培训中心", "110000"), listed("广东大数据评价中心", "440000", "evaluation")
+    suspended = listed("北京暂停的培训机构", "110000")
+    institutions.suspend_institution(office, suspended, "授权矩阵：暂停")
+    s.commit()
+    ids.update(inst_bj=inst_bj.code, inst_gd=inst_gd.code, inst_suspended=suspended.code,
+               inst_missing=institution_codes.compose("T", "650000", 1) or institution_codes.compose("T", "650000", 2),
+               inst_bad_check=inst_bj.code[:-1] + ("B" if inst_bj.code[-1] != "B" else "C"))
+
 
 BASE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 

@@ -3,7 +3,7 @@ are read as typed; the services check them and name the field that is wrong."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, MultipleFileField
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.widgets import DateInput
 
 from ..core.forms import Form
@@ -58,3 +58,20 @@ class BaseStatusForm(Form):
 class WithdrawForm(Form):
     on = DateStringField(_l("撤销日期"))
     reason = TextAreaField(_l("撤销原因"))
+
+
+class InstitutionForm(Form):
+    """Listing a training or evaluation institution in the directory."""
+
+    kind = SelectField(_l("类别"), choices=[], validate_choice=False)
+    name = StringField(_l("机构名称"))
+    credit_code = StringField(_l("统一社会信用代码（选填）"))
+    region_code = SelectField(_l("所在地区"), choices=[], validate_choice=False)
+    fields = SelectMultipleField(_l("工作领域"), choices=[], validate_choice=False)
+    reason = StringField(_l("说明（选填）"))
+
+
+class InstitutionChangeForm(Form):
+    """Suspending or restoring an entry: the reason shows in its public history."""
+
+    reason = StringField(_l("原因"))

@@ -182,3 +182,82 @@ class BaseEvent(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
 
     base: Mapped[ContinuingEducationBase] = relationship(back_populates="events")
+
+
+# ---------------------------------------------------------------- institution directories (培训机构、评价机构目录)
+
+class InstitutionKind(LabelledEnum):
+    TRAINING = "training", N_("培训机构")
+    EVALUATION = "evaluation", N_("评价机构")
+
+    @property
+    def letter(self) -> str:
+        """The code's first character (lms/programme/institution_codes.py)."""
+        return "T" if self is InstitutionKind.TRAINING else "E"
+
+
+class InstitutionStatus(LabelledEnum):
+    ACTIVE = "active", N_("在册")
+    SUSPENDED = "suspended", N_("已暂停")
+
+
+class DigitalField(LabelledEnum):
+    """Fields of work of the digital-technology engineer programme (数字技术工程师培育项目)."""
+
+    INTELLIGENT_MANUFACTURING = "intelligent_manufacturing", N_("智能制造")
+    BIG_DATA = "big_data", N_("大数据")
+    BLOCKCHAIN = "blockchain", N_("区块链")
+    ARTIFICIAL_INTELLIGENCE = "ai", N_("人工智能")
+    CLOUD_COMPUTING = "cloud", N_("云计算")
+    INTERNET_OF_THINGS = "iot", N_("物联网")
+    INDUSTRIAL_INTERNET = "industrial_internet", N_("工业互联网")
+    VIRTUAL_REALITY = "vr", N_("虚拟现实")
+    INTEGRATED_CIRCUITS = "ic", N_("集成电路")
+    DATA_SECURITY = "data_security", N_("数据安全")
+
+
+class InstitutionChangeKind(LabelledEnum):
+    LISTED = "listed", N_("列入目录")
+    SUSPENDED = "suspended", N_("暂停")
+    RESTORED = "restored", N_("恢复")
+
+
+class Institution(db.Model):
+    """A training or evaluation institution in the programme's public directory, with its assigned code."""
+
+    __tablename__ = "programme_institution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # InstitutionKind
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    # DigitalField values, comma-separated with a comma at each end (",big_data,ai,"): one LIKE finds a field.
+    fields: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default=InstitutionStatus.ACTIVE)  # InstitutionStatus
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+
+    region: Mapped[Region] = relationship()
+    changes: Mapped[list["InstitutionChange"]] = relationship(
+        back_populates="institution", order_by="(InstitutionChange.occurred_at.desc(), InstitutionChange.id.desc())")
+
+    @property
+    def field_list(self) -> list[DigitalField]:
+        return [DigitalField(v) for v in self.fields.strip(",").split(",") if v]
+
+
+class InstitutionChange(db.Model):
+    """A dated change of an institution's entry (动态调整), shown in its public history; who made it
+    is in the audit log."""
+
+    __tablename__ = "programme_institution_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("programme_institution.id"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    kind: Mapped[str] = mapped_column(String(16))  # InstitutionChangeKind
+    status: Mapped[str] = mapped_column(String(16))  # the entry's status after the change
+    reason: Mapped[str] = mapped_column(String(500), default="")
+
+    institution: Mapped[Institution] = relationship(back_populates="changes")

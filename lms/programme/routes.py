@@ -13,9 +13,28 @@ from ..core.storage import media_path
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
 from ..exports.services import content_disposition
 from . import bases as bases_service
-from . import services
-from .forms import BaseForm, BaseStatusForm, EvaluationForm, PlanImportForm, WithdrawForm
-from .models import NATIONAL, BaseEventKind, BaseLevel, BaseStatus, EvaluationResult
+from . import institution_codes, services
+from . import institutions as institutions_service
+from .forms import (
+    BaseForm,
+    BaseStatusForm,
+    EvaluationForm,
+    InstitutionChangeForm,
+    InstitutionForm,
+    PlanImportForm,
+    WithdrawForm,
+)
+from .models import (
+    NATIONAL,
+    BaseEventKind,
+    BaseLevel,
+    BaseStatus,
+    DigitalField,
+    EvaluationResult,
+    InstitutionChangeKind,
+    InstitutionKind,
+    InstitutionStatus,
+)
 
 bp = Blueprint("programme", __name__, url_prefix="/programme")
 
@@ -95,7 +114,10 @@ BASE_READERS = (Role.PROGRAMME_OFFICE, Role.ADMIN, Role.BASE_ADMIN)
 def _base_labels():
     """The bases' enumerations, to show a stored value's label."""
     return {"status_enum": BaseStatus, "level_enum": BaseLevel, "result_enum": EvaluationResult,
-            "event_enum": BaseEventKind, "max_attachments": bases_service.MAX_ATTACHMENTS}
+            "event_enum": BaseEventKind, "max_attachments": bases_service.MAX_ATTACHMENTS,
+            "institution_kinds": InstitutionKind, "institution_statuses": InstitutionStatus,
+            "institution_changes": InstitutionChangeKind, "digital_fields": DigitalField,
+            "example_code": institution_codes.EXAMPLE}
 
 
 @bp.get("/bases")
@@ -235,3 +257,87 @@ def base_attachment(attachment_id: int):
     response.headers["Content-Disposition"] = content_disposition(attachment.filename)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+# ---------------------------------------------------------------- institution directories (机构目录)
+
+INSTITUTION_OFFICES = (Role.PROGRAMME_OFFICE, Role.ADMIN)
+
+
+def _directory_filters() -> dict:
+    args = request.args
+    return {name: args.get(name, "") for name in ("q", "kind", "region", "field", "status")}
+
+
+@bp.get("/institutions")
+def institutions():
+    """The public directory of training and evaluation institutions (no sign-in)."""
+    found = institutions_service.search(**_directory_filters())
+    return render_template("programme/institutions.html", s=found, manage=False, form=None,
+                           regions=institutions_service.region_choices(None))
+
+
+@bp.get("/institutions/<code>")
+def institution(code: str):
+    """An entry with its dated history of changes."""
+    entry = institutions_service.get_institution(code)
+    may_change = current_user.is_authenticated and institutions_service.may_manage(current_user) \
+        and institutions_service.can_change(current_user, entry)
+    return render_template("programme/institution.html", i=entry, may_change=may_change,
+                           change_form=InstitutionChangeForm(prefix="change"))
+
+
+def _institution_form() -> InstitutionForm:
+    form = InstitutionForm(prefix="inst")
+    form.kind.choices = [(k.value, k.label) for k in InstitutionKind]
+    form.region_code.choices = institutions_service.region_choices(current_user)
+    form.fields.choices = [(f.value, f.label) for f in DigitalField]
+    return form
+
+
+def _directory_page(form: InstitutionForm, status: int = 200):
+    found = institutions_service.search(**_directory_filters(), actor=current_user)
+    return render_template("programme/institutions.html", s=found, manage=True, form=form,
+                           regions=institutions_service.region_choices(current_user)), status
+
+
+@bp.get("/institutions/manage")
+@roles_required(*INSTITUTION_OFFICES)
+def manage_institutions():
+    return _directory_page(_institution_form())
+
+
+@bp.post("/institutions/manage")
+@roles_required(*INSTITUTION_OFFICES)
+def list_institution():
+    form = _institution_form()
+    done = run_form(form, lambda: institutions_service.list_institution(current_user, institutions_service.InstitutionData(
+        kind=form.kind.data or "", name=form.name.data or "", credit_code=form.credit_code.data or "",
+        region_code=form.region_code.data or "", fields=list(form.fields.data or []), reason=form.reason.data or "")))
+    if done:
+        flash(_("已列入目录：%(name)s，机构代码 %(code)s。", name=done.value.name, code=done.value.code), "success")
+        return redirect(url_for("programme.institution", code=done.value.code), 303)
+    return _directory_page(form, done.status)
+
+
+def _change_institution(code: str, change):
+    entry = institutions_service.get_institution(code)
+    form = InstitutionChangeForm(prefix="change")
+    done = run_form(form, lambda: change(current_user, entry, form.reason.data or ""))
+    if done:
+        flash(_("机构“%(name)s”现为“%(status)s”。", name=entry.name, status=InstitutionStatus(entry.status).label),
+              "success")
+        return redirect(url_for("programme.institution", code=entry.code), 303)
+    return render_template("programme/institution.html", i=entry, may_change=True, change_form=form), done.status
+
+
+@bp.post("/institutions/<code>/suspend")
+@roles_required(*INSTITUTION_OFFICES)
+def suspend_institution(code: str):
+    return _change_institution(code, institutions_service.suspend_institution)
+
+
+@bp.post("/institutions/<code>/restore")
+@roles_required(*INSTITUTION_OFFICES)
+def restore_institution(code: str):
+    return _change_institution(code, institutions_service.restore_institution)

@@ -242,7 +242,8 @@ programme.import_plan~national     POST   /programme/plans                      
 programme.import_plan~broken       POST   /programme/plans                                    login 403   403   403   403   403   403   403   403   403   400   400   403
 """
 
-# The continuing-education bases (issue 17 item 2), with the roles they concern: anonymous, learner,
+# The continuing-education bases and the institution directories (issue 17 items 2 and 3), with the
+# roles they concern: anonymous, learner,
 # inspector, base-admin (the Beijing provincial base {base_bj}, which has an evaluation and its PDF
 # {base_attachment}), base-admin-other (the Guangdong provincial base {base_gd}), admin, the national
 # office (po) and the Beijing office (po2; the national base {base_nat} is in Beijing but not its to manage).
@@ -270,6 +271,21 @@ programme.withdraw_base            POST   /programme/bases/{base_bj}/withdraw   
 programme.withdraw_base~national   POST   /programme/bases/{base_nat}/withdraw                login 403   403   403   403   303   303   403
 programme.base_attachment          GET    /programme/bases/attachments/{base_attachment}      login 403   403   200   403   200   200   200
 programme.base_attachment~missing  GET    /programme/bases/attachments/99999999               login 403   403   404   404   404   404   404
+# ---- the institution directories (北京 {inst_bj} and a suspended {inst_suspended}; 广东 {inst_gd})
+programme.institutions             GET    /programme/institutions?q=培训&field=big_data&kind=training 200 200 200 200 200 200  200   200
+programme.institutions~code        GET    /programme/institutions?q={inst_bad_check}          200   200   200   200   200   200   200   200
+programme.institution              GET    /programme/institutions/{inst_bj}                   200   200   200   200   200   200   200   200
+programme.institution~bad-check    GET    /programme/institutions/{inst_bad_check}            400   400   400   400   400   400   400   400
+programme.institution~missing      GET    /programme/institutions/{inst_missing}              404   404   404   404   404   404   404   404
+programme.manage_institutions      GET    /programme/institutions/manage                      login 403   403   403   403   200   200   200
+programme.list_institution         POST   /programme/institutions/manage                      login 403   403   403   403   303   303   303
+programme.list_institution~other-region POST /programme/institutions/manage                   login 403   403   403   403   303   303   403
+programme.list_institution~bad     POST   /programme/institutions/manage                      login 403   403   403   403   400   400   400
+programme.suspend_institution      POST   /programme/institutions/{inst_bj}/suspend           login 403   403   403   403   303   303   303
+programme.suspend_institution~other-region POST /programme/institutions/{inst_gd}/suspend     login 403   403   403   403   303   303   403
+programme.suspend_institution~bad-check POST /programme/institutions/{inst_bad_check}/suspend login 403   403   403   403   400   400   400
+programme.restore_institution      POST   /programme/institutions/{inst_suspended}/restore    login 403   403   403   403   303   303   303
+programme.restore_institution~active POST /programme/institutions/{inst_bj}/restore           login 403   403   403   403   409   409   409
 """
 
 API_COLUMNS = "none cookie unit region region2 full revoked expired"
@@ -416,6 +432,20 @@ REQUESTS = {
                                     to="/programme/bases/"),
     "programme.withdraw_base~national": dict(form={"withdraw-on": "2025-02-01", "withdraw-reason": "授权矩阵：撤销认定"},
                                              to="/programme/bases/"),
+    "programme.list_institution": dict(form={"inst-kind": "training", "inst-name": "授权矩阵培训机构",
+                                             "inst-region_code": "110000", "inst-fields": ["ai"]},
+                                       to="/programme/institutions/"),
+    "programme.list_institution~other-region": dict(form={"inst-kind": "training", "inst-name": "授权矩阵粤机构",
+                                                          "inst-region_code": "440000", "inst-fields": ["ai"]},
+                                                    to="/programme/institutions/"),
+    "programme.list_institution~bad": dict(form={"inst-kind": "training", "inst-name": "授权矩阵培训机构",
+                                                 "inst-region_code": "110000"}),
+    "programme.suspend_institution": dict(form={"change-reason": "授权矩阵：暂停"}, to="/programme/institutions/"),
+    "programme.suspend_institution~other-region": dict(form={"change-reason": "授权矩阵：暂停"},
+                                                       to="/programme/institutions/"),
+    "programme.suspend_institution~bad-check": dict(form={"change-reason": "授权矩阵：暂停"}),
+    "programme.restore_institution": dict(form={"change-reason": "授权矩阵：恢复"}, to="/programme/institutions/"),
+    "programme.restore_institution~active": dict(form={"change-reason": "授权矩阵：恢复"}),
     "admin.revoke_role": dict(form={"reason": "授权矩阵：岗位调整"}, to="/admin/people/"),
     "admin.revoke_role~other-person": dict(form={"reason": "授权矩阵：岗位调整"}),
     "admin.disable": dict(form={"reason": "授权矩阵：停用"}, to="/admin/people/"),

@@ -1,8 +1,8 @@
-"""continuing-education bases, evaluations, attachments and history
+"""continuing-education bases and the institution directories
 
 Revision ID: bases01
 Revises: plan01
-Create Date: 2026-11-30 12:19:33.097456+00:00
+Create Date: 2026-11-30 12:33:00.998627+00:00
 
 """
 from alembic import op
@@ -17,6 +17,37 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table('programme_institution',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=12), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('credit_code', sa.String(length=18), nullable=True),
+    sa.Column('region_code', sa.String(length=6), nullable=False),
+    sa.Column('fields', sa.String(length=300), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['region_code'], ['region.code'], name=op.f('fk_programme_institution_region_code_region')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_institution')),
+    sa.UniqueConstraint('code', name=op.f('uq_programme_institution_code'))
+    )
+    with op.batch_alter_table('programme_institution', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_programme_institution_name'), ['name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_programme_institution_region_code'), ['region_code'], unique=False)
+
+    op.create_table('programme_institution_change',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('institution_id', sa.Integer(), nullable=False),
+    sa.Column('occurred_at', sa.DateTime(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.ForeignKeyConstraint(['institution_id'], ['programme_institution.id'], name=op.f('fk_programme_institution_change_institution_id_programme_institution')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_institution_change'))
+    )
+    with op.batch_alter_table('programme_institution_change', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_programme_institution_change_institution_id'), ['institution_id'], unique=False)
+
     op.create_table('ce_base',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('organization_id', sa.Integer(), nullable=False),
@@ -106,3 +137,12 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_ce_base_region_code'))
 
     op.drop_table('ce_base')
+    with op.batch_alter_table('programme_institution_change', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_programme_institution_change_institution_id'))
+
+    op.drop_table('programme_institution_change')
+    with op.batch_alter_table('programme_institution', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_programme_institution_region_code'))
+        batch_op.drop_index(batch_op.f('ix_programme_institution_name'))
+
+    op.drop_table('programme_institution')
