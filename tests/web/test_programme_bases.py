@@ -428,3 +428,34 @@ def test_the_public_list_shows_every_base_with_its_status(client, world):
     assert html.count('data-status="recognised"') == 3 and "人社部函〔2019〕1号" in html
     assert "国家级" in html and "省级" in html
     assert BaseStatus.RECOGNISED.label in html
+
+
+def test_the_managed_list_takes_as_many_statements_with_more_bases(app, db_session, world):
+    from sqlalchemy import event
+
+    from lms.extensions import db
+
+    office = world["people"]["national"]
+
+    def statements() -> int:
+        db_session.expire_all()  # each measure starts from nothing loaded (the office's grants too)
+        seen = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.session.get_bind(), "before_cursor_execute", listener)
+        try:
+            with app.test_request_context():
+                _year, rows = service.managed_bases(office, 2025)
+                [(s.base.organization.name, s.base.region and s.base.region.name) for s in rows]
+        finally:
+            event.remove(db.session.get_bind(), "before_cursor_execute", listener)
+        return len([sql for sql in seen if sql.lstrip().upper().startswith("SELECT")])  # not the test's savepoints
+
+    before = statements()
+    with app.test_request_context():
+        for n in range(4):
+            get_or_create_organization(f"新增基地{n}", OrgKind.PUBLISHER)
+            db_session.flush()
+            service.register_base(office, service.BaseData(f"新增基地{n}", "", "provincial", "440000", "2022-01-01",
+                                                           f"粤人社〔2022〕{n}号"))
+        db_session.commit()
+    assert statements() == before
