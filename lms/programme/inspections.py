@@ -416,3 +416,51 @@ def public_findings(plan: InspectionPlan) -> list[InspectionAssignment]:
 def scope_name(plan: InspectionPlan) -> str:
     return scope_label(plan.scope)
 
+
+
+# ---------------------------------------------------------------- the evidence behind a credit record
+
+@dataclass(frozen=True)
+class LessonEvidence:
+    title: str
+    watched_intervals: list
+    watched_seconds: float
+    credited_seconds: float
+    not_counted: dict
+    sessions: list  # PlaySession rows: started, last beat, attention checks passed / missed
+
+
+@dataclass(frozen=True)
+class RecordEvidence:
+    record: CreditRecord
+    learner: User
+    lessons: list[LessonEvidence]
+    attempts: list  # QuizAttempt rows
+
+
+def record_evidence(actor, assignment: InspectionAssignment) -> RecordEvidence | None:
+    """For the drawn inspector of a credit record: the play sessions, credited intervals, attention
+    checks and exam attempts behind it (None for other populations)."""
+    if assignment.inspector_id != getattr(actor, "id", None):
+        raise NotAllowed(_("这项检查任务不是分配给您的。"))
+    if assignment.plan.population != InspectionPopulation.CREDIT_RECORDS:
+        return None
+    # deferred: the learning models are needed only for this one reader
+    from ..catalog.models import Lesson
+    from ..learning.models import Enrollment, LessonProgress, PlaySession, QuizAttempt
+    record = db.session.get(CreditRecord, assignment.entry.ref_id)
+    enrollments = [e.id for e in db.session.scalars(select(Enrollment).where(
+        Enrollment.user_id == record.user_id, Enrollment.course_id == record.course_id))]
+    lessons = []
+    progress_rows = db.session.execute(
+        select(LessonProgress, Lesson.title).join(Lesson, Lesson.id == LessonProgress.lesson_id)
+        .where(LessonProgress.enrollment_id.in_(enrollments)).order_by(LessonProgress.id)).all() if enrollments else []
+    for progress, title in progress_rows:
+        sessions = list(db.session.scalars(select(PlaySession).where(PlaySession.progress_id == progress.id)
+                                           .order_by(PlaySession.started_at)))
+        lessons.append(LessonEvidence(title, list(progress.watched_intervals or []), progress.watched_seconds,
+                                      progress.credited_seconds, dict(progress.not_counted or {}), sessions))
+    attempts = list(db.session.scalars(select(QuizAttempt).where(
+        QuizAttempt.user_id == record.user_id, QuizAttempt.course_id == record.course_id)
+        .order_by(QuizAttempt.started_at)))
+    return RecordEvidence(record, db.session.get(User, record.user_id), lessons, attempts)

@@ -265,3 +265,76 @@ def test_an_empty_population_or_pool_cannot_be_frozen(app, db_session, world):
     db_session.rollback()
     assert db_session.get(InspectionPlan, plan.id).status == "draft"
     assert not db_session.get(InspectionPlan, plan.id).entries
+
+
+# ---------------------------------------------------------------- the pages
+
+def _page(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.get_data(as_text=True)
+
+
+def _logout(client, csrf_token):
+    assert client.post("/logout", data={"csrf_token": csrf_token(_page(client, "/"))}).status_code in (302, 303)
+
+
+def test_the_pages_from_plan_to_published_findings(app, client, login, db_session, world, csrf_token, make_user):
+    """The office creates, freezes and draws on the pages (a wrong seed refused with its message);
+    the drawn inspector sees the evidence of a credit record and records a finding; the public page
+    checks the draw, and shows the findings only once the plan is closed."""
+    people = world["people"]
+    from datetime import datetime
+    with app.test_request_context():
+        course = programme_helpers.courses(db_session)[0]
+        db_session.commit()
+    learner = make_user(real_name="被抽查学员")
+    with app.test_request_context():
+        ledger.record_course_completion(learner, course, completed_at=datetime(2025, 6, 1, 2), exam_score=88)
+        db_session.commit()
+    login(people["national"])
+    token = csrf_token(_page(client, "/programme/inspections/manage"))
+    bad = client.post("/programme/inspections/manage", data={
+        "csrf_token": token, "plan-title": "学时抽查", "plan-scope": "national", "plan-population": "credit_records",
+        "plan-year": "2025", "plan-target_count": "abc", "plan-inspectors_per_target": "1"})
+    assert bad.status_code == 400 and "请填写 1 到 500 之间的整数" in bad.get_data(as_text=True)
+    assert db_session.scalar(select(func.count()).select_from(InspectionPlan)) == 0
+    done = client.post("/programme/inspections/manage", data={
+        "csrf_token": token, "plan-title": "学时抽查", "plan-scope": "national", "plan-population": "credit_records",
+        "plan-year": "2025", "plan-target_count": "1", "plan-inspectors_per_target": "1"})
+    assert done.status_code == 303
+    plan = db_session.scalar(select(InspectionPlan))
+    assert client.get(f"/programme/inspections/{plan.id}").status_code == 404  # a draft is not public
+    assert client.post(f"/programme/inspections/{plan.id}/freeze", data={"csrf_token": token}).status_code == 302
+    db_session.refresh(plan)
+    public = _page(client, f"/programme/inspections/{plan.id}")
+    assert plan.commitment in public and "被抽查学员" not in public
+    refused = client.post(f"/programme/inspections/{plan.id}/draw", data={"csrf_token": token,
+                                                                          "reveal-seed": "ab" * 32})
+    assert refused.status_code == 400 and "承诺值不符" in refused.get_data(as_text=True)
+    assert client.post(f"/programme/inspections/{plan.id}/draw", data={"csrf_token": token,
+                                                                       "reveal-seed": ""}).status_code == 303
+    db_session.refresh(plan)
+    public = _page(client, f"/programme/inspections/{plan.id}")
+    assert 'data-ok="yes"' in public and plan.seed in public and 'id="findings"' not in public
+    document = client.get(f"/programme/inspections/{plan.id}/draw.json").get_json()
+    assert algorithm.draw_document(document) == document["draw"]
+    assignment = plan.assignments[0]
+    inspector = db_session.get(type(learner), assignment.inspector_id)
+    _logout(client, csrf_token)
+    login(inspector)
+    task = _page(client, f"/programme/inspections/tasks/{assignment.id}")
+    assert 'id="evidence"' in task and "被抽查学员" in task
+    token = csrf_token(task)
+    assert client.post(f"/programme/inspections/tasks/{assignment.id}", data={
+        "csrf_token": token, "finding-result": "violation", "finding-notes": ""}).status_code == 400
+    assert client.post(f"/programme/inspections/tasks/{assignment.id}", data={
+        "csrf_token": token, "finding-result": "violation", "finding-notes": "考试记录与播放记录不符"}).status_code == 303
+    _logout(client, csrf_token)
+    login(people["national"])
+    token = csrf_token(_page(client, f"/programme/inspections/{plan.id}/manage"))
+    assert client.post(f"/programme/inspections/{plan.id}/close", data={"csrf_token": token}).status_code == 302
+    _logout(client, csrf_token)
+    public = _page(client, f"/programme/inspections/{plan.id}")
+    assert 'id="findings"' in public and "考试记录与播放记录不符" in public
+    assert _page(client, "/programme/inspections").count(plan.title) == 1
