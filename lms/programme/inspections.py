@@ -297,6 +297,7 @@ def reveal_and_draw(actor, plan: InspectionPlan, seed: str | None = None) -> Ins
                           [entry.excluded for entry in plan.entries])
     for order, (position, taken) in enumerate(rows):
         entry = plan.entries[position]
+        entry.drawn_order = order
         for pool_position in taken:
             plan.assignments.append(InspectionAssignment(entry=entry, draw_order=order,
                                                          inspector_id=plan.pool[pool_position].user_id))
@@ -319,12 +320,11 @@ def published_document(plan: InspectionPlan) -> dict:
         "seed": plan.seed, "draw": None,
     }
     if plan.seed:
-        pool_ids = {m.user_id: f"I{m.user_id}" for m in plan.pool}
-        rows: dict[int, dict] = {}
+        inspectors: dict[int, list[str]] = {}
         for a in plan.assignments:
-            rows.setdefault(a.draw_order, {"target": a.entry.public_id, "inspectors": []})["inspectors"].append(
-                pool_ids[a.inspector_id])
-        document["draw"] = [rows[n] for n in sorted(rows)]
+            inspectors.setdefault(a.entry_id, []).append(f"I{a.inspector_id}")
+        drawn = sorted((e for e in plan.entries if e.drawn_order is not None), key=lambda e: e.drawn_order)
+        document["draw"] = [{"target": e.public_id, "inspectors": inspectors.get(e.id, [])} for e in drawn]
     return document
 
 
@@ -341,10 +341,8 @@ def check_draw(plan: InspectionPlan) -> DrawCheck | None:
     if not document["seed"]:
         return None
     recomputed = algorithm.draw_document(document)
-    # A target drawn with no eligible inspector has no assignment row: compare the staffed ones.
-    staffed = [row for row in recomputed if row["inspectors"]]
     return DrawCheck(algorithm.commitment(document["seed"]) == document["commitment"],
-                     staffed == document["draw"], recomputed)
+                     recomputed == document["draw"], recomputed)
 
 
 # ---------------------------------------------------------------- 4. findings
@@ -366,10 +364,24 @@ def load_assignment(actor, assignment_id: int) -> InspectionAssignment:
     return assignment
 
 
+def _ensure_independent(actor, entry: InspectionEntry) -> None:
+    """The separation-of-duties rule of the draw, checked again when the finding is recorded: an
+    inspector who has since joined the target's organization (or is the learner of the record) may
+    not judge it. (lms/core/duties.py's message speaks of having made the thing, which does not fit.)"""
+    conflicted = entry.organization_id is not None and entry.organization_id in organizations_of(actor)
+    if entry.plan.population == InspectionPopulation.CREDIT_RECORDS:
+        record = db.session.get(CreditRecord, entry.ref_id)
+        conflicted = conflicted or (record is not None and record.user_id == actor.id)
+    if conflicted:
+        raise NotAllowed(_("职责分离：被检查对象属于您所在的单位（或是您本人的记录），您不能对其录入检查结果。"
+                           "请联系项目办另行安排。"))
+
+
 def record_finding(actor, assignment: InspectionAssignment, result: str, notes: str) -> InspectionAssignment:
     if assignment.inspector_id != getattr(actor, "id", None) or not actor.has_role(Role.INSPECTOR):
         raise NotAllowed(_("这项检查任务不是分配给您的。"))
     _status(assignment.plan, InspectionStatus.DRAWN)
+    _ensure_independent(actor, assignment.entry)
     try:
         result = FindingResult(result or "")
     except ValueError:

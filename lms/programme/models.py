@@ -340,6 +340,9 @@ class InspectionEntry(db.Model):
     ref_id: Mapped[int]
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
     excluded: Mapped[list] = mapped_column(JSON, default=list)
+    # Its place in the draw (0 first), when drawn: a drawn target without an eligible inspector has
+    # no assignment, and still shows in the published draw.
+    drawn_order: Mapped[int | None]
 
     plan: Mapped[InspectionPlan] = relationship(back_populates="entries")
 

@@ -51,6 +51,7 @@ def upgrade():
     sa.Column('ref_id', sa.Integer(), nullable=False),
     sa.Column('organization_id', sa.Integer(), nullable=True),
     sa.Column('excluded', sa.JSON(), nullable=False),
+    sa.Column('drawn_order', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_inspection_entry_organization_id_organization')),
     sa.ForeignKeyConstraint(['plan_id'], ['inspection_plan.id'], name=op.f('fk_inspection_entry_plan_id_inspection_plan'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inspection_entry')),

@@ -35,8 +35,8 @@ BASE_NAMES = [("国家级抽查基地", "national", "110000"), ("京抽查基地
 @pytest.fixture
 def world(app, db_session, make_user):
     """Six bases (four in 北京 counting the national one, two in 广东); a national and a 北京 office;
-    five inspectors: one employed by 京抽查基地一, one administering 粤抽查基地一, three unrelated (one
-    in 广东); a base administrator and a learner."""
+    five inspectors: one employed by 京抽查基地一, one administering 粤抽查基地一, two unrelated, one in
+    广东 employed by 粤抽查基地二; a base administrator and a learner."""
     people = {"national": make_user(roles=(Role.PROGRAMME_OFFICE,), real_name="全国项目办"),
               "beijing": make_user(roles=(Role.PROGRAMME_OFFICE,), region_code="110000", real_name="北京项目办"),
               "learner": make_user(real_name="学员")}
@@ -57,9 +57,11 @@ def world(app, db_session, make_user):
         from lms.accounts.services import grant_role
         grant_role(None, people["inspector-admin"], Role.BASE_ADMIN, organization=orgs["粤抽查基地一"])
         db_session.commit()
-    for n in range(3):
-        people[f"inspector-{n}"] = make_user(roles=(Role.INSPECTOR,), real_name=f"检查员{n}",
-                                             region="440000" if n == 2 else "110000")
+    for n in range(2):
+        people[f"inspector-{n}"] = make_user(roles=(Role.INSPECTOR,), real_name=f"检查员{n}")
+    gd2 = orgs["粤抽查基地二"]
+    people["inspector-2"] = make_user(roles=(Role.INSPECTOR,), real_name="检查员2", region="440000",
+                                      employer_credit_code=gd2.credit_code, employer_name=gd2.name)
     people["base-admin"] = make_user(roles=(Role.BASE_ADMIN,), organization=bj1, real_name="基地管理员")
     return {"people": people, "orgs": {k: o.id for k, o in orgs.items()}, "bases": {k: b.id for k, b in bases.items()}}
 
@@ -149,6 +151,7 @@ def test_no_inspector_is_drawn_for_their_own_organization(app, db_session, world
     assert len(by_target[orgs["京抽查基地一"]]) == 4
     assert len(by_target[orgs["粤抽查基地一"]]) == 4
     assert len(by_target[orgs["京抽查基地二"]]) == 5
+    assert len(by_target[orgs["粤抽查基地二"]]) == 4
     entry = next(e for e in plan.entries if e.organization_id == orgs["京抽查基地一"])
     pool_ids = [m.user_id for m in plan.pool]
     assert entry.excluded == [pool_ids.index(people["inspector-own"].id)]
@@ -184,6 +187,40 @@ def test_credit_records_are_published_as_pseudonyms_and_never_drawn_for_their_le
     for a in plan.assignments:
         if a.entry.public_id == own:
             assert a.inspector_id != inspector.id
+
+
+def test_a_target_without_an_eligible_inspector_is_drawn_published_and_checked(app, db_session, make_user, world,
+                                                                               tmp_path):
+    """广东's pool is one inspector, employed by 粤抽查基地二: drawn, that base gets no inspector, and the
+    published draw still lists it (the script and the page agree)."""
+    people = world["people"]
+    guangdong = make_user(roles=(Role.PROGRAMME_OFFICE,), region_code="440000", real_name="广东项目办")
+    plan = _frozen_and_drawn(app, db_session, guangdong, scope="440000", target_count=2, inspectors_per_target=1)
+    assert [m.user_id for m in plan.pool] == [people["inspector-2"].id]
+    with app.test_request_context():
+        document = service.published_document(plan)
+        check = service.check_draw(plan)
+    staffed = {row["target"]: row["inspectors"] for row in document["draw"]}
+    assert staffed == {f"B{world['bases']['粤抽查基地一']}": [f"I{people['inspector-2'].id}"],
+                       f"B{world['bases']['粤抽查基地二']}": []}
+    assert check.commitment_matches and check.draw_matches
+    published = tmp_path / "draw.json"
+    published.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(SCRIPT), str(published)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout
+
+
+def test_an_inspector_who_joined_the_targets_organization_after_the_draw_cannot_record(app, db_session, world):
+    people, orgs = world["people"], world["orgs"]
+    plan = _frozen_and_drawn(app, db_session, people["national"], target_count=6, inspectors_per_target=1)
+    assignment = plan.assignments[0]
+    inspector = db_session.get(type(people["learner"]), assignment.inspector_id)
+    inspector.employer_id = assignment.entry.organization_id
+    db_session.commit()
+    with app.test_request_context(), pytest.raises(NotAllowed, match="职责分离"):
+        service.record_finding(inspector, assignment, "compliant", "")
+    db_session.rollback()
+    assert assignment.result is None and orgs
 
 
 # ---------------------------------------------------------------- findings, closing, scope
