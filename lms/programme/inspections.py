@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
-from ..accounts.models import Organization, Role, User
+from ..accounts.models import Organization, Role, RoleGrant, User
 from ..catalog.models import Course, CourseStatus
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
@@ -219,11 +219,12 @@ def record_pseudonym(plan: InspectionPlan, record_id: int) -> str:
 
 
 def inspector_pool(plan: InspectionPlan) -> list[User]:
-    query = select(User).where(User.is_active_account.is_(True)).order_by(User.id)
-    users = [u for u in db.session.scalars(query) if u.has_role(Role.INSPECTOR)]
+    inspectors = select(RoleGrant.user_id).where(RoleGrant.role == Role.INSPECTOR.value)
+    query = select(User).where(User.is_active_account.is_(True), User.id.in_(inspectors)) \
+        .options(selectinload(User.role_grants)).order_by(User.id)
     if plan.region_code:
-        users = [u for u in users if u.region_code == plan.region_code]
-    return users
+        query = query.where(User.region_code == plan.region_code)
+    return list(db.session.scalars(query))
 
 
 def organizations_of(user: User) -> set[int]:
