@@ -23,7 +23,7 @@ from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.formatting import format_hours
 from ..core.signals import credit_record_created, credit_record_voided
 from ..extensions import db
-from .models import CreditRecord, EntryKind, RuleSet
+from .models import CreditOrigin, CreditRecord, EntryKind, RuleSet
 
 NATIONAL_RULE_NAME = "全国默认规则（人社部令第25号）"
 
@@ -123,9 +123,12 @@ def _local_day_utc_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def hours_credited_on(user_id: int, day: date) -> Decimal:
+    """Hours of online study credited on a local day (the daily cap limits video study, not a day's
+    seminar or an external claim dated that day)."""
     start, end = _local_day_utc_bounds(day)
     rows = db.session.scalars(_active_query(user_id).where(CreditRecord.completed_at >= start,
-                                                           CreditRecord.completed_at < end))
+                                                           CreditRecord.completed_at < end,
+                                                           CreditRecord.origin == CreditOrigin.ONLINE_COURSE))
     return sum((r.hours for r in rows), Decimal(0))
 
 
@@ -153,6 +156,43 @@ def record_course_completion(user, course, *, completed_at: datetime, exam_score
     db.session.flush()
     credit_record_created.send(record)
     return record
+
+
+def record_activity(user, *, origin: str, title: str, hours: Decimal, category: str, day: date,
+                    activity_kind: str | None = None, source: tuple[str, str] | None = None,
+                    note: str | None = None, entered_by=None) -> CreditRecord:
+    """Write the ledger row for hours earned without a local course (an approved external claim, a
+    transferred credential...), dated on the activity's local day: it counts toward that day's credit
+    year under the learner's rule set. The caller has decided the hours (caps included) and holds
+    :func:`lock_ledger` when it read the year's entries to decide them."""
+    rule = rule_set_for(user)
+    completed_at = local_noon_utc(day)
+    lock_ledger()
+    source_type, source_id = source if source else (None, None)
+    record = CreditRecord(
+        user_id=user.id, course_id=None, course_code=None, course_version=None, course_title=title[:120],
+        hours=hours, category=category, credit_year=credit_year(rule, completed_at), completed_at=completed_at,
+        exam_score=None, rule_set_id=rule.id, entry_kind=EntryKind.COMPLETION, origin=origin,
+        activity_kind=activity_kind, source_type=source_type, source_id=source_id, note=note,
+        entered_by_id=getattr(entered_by, "id", None))
+    db.session.add(record)
+    db.session.flush()
+    credit_record_created.send(record)
+    return record
+
+
+def local_noon_utc(day: date) -> datetime:
+    """Noon of a local day as stored (naive UTC): the time an entry for a dated activity carries."""
+    return datetime.combine(day, time(12), tzinfo=local_zone()).astimezone(UTC).replace(tzinfo=None)
+
+
+def origin_hours(user_id: int, year: int, origin: str, activity_kind: str | None = None) -> Decimal:
+    """Hours of a credit year that count now from one origin (and one activity kind of it)."""
+    query = _active_query(user_id).where(CreditRecord.credit_year == year, CreditRecord.origin == origin)
+    if activity_kind is not None:
+        query = query.where(CreditRecord.activity_kind == activity_kind)
+    active = query.subquery()
+    return Decimal(db.session.scalar(select(func.coalesce(func.sum(active.c.hours), 0))) or 0)
 
 
 # Any constant: the key of the PostgreSQL advisory lock that orders ledger writes.
@@ -261,7 +301,8 @@ def _void(actor, record: CreditRecord, entry: CreditRecord) -> CreditRecord:
 def _copy(record: CreditRecord, **changes) -> CreditRecord:
     values = {c: getattr(record, c) for c in (
         "user_id", "course_id", "course_code", "course_version", "course_title", "hours", "category",
-        "credit_year", "completed_at", "exam_score", "rule_set_id")}
+        "credit_year", "completed_at", "exam_score", "rule_set_id", "origin", "activity_kind", "source_type",
+        "source_id")}
     values.update(changes)
     return CreditRecord(**values)
 
