@@ -9,16 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..catalog.models import Category
 from ..core.clock import utcnow_naive
 from ..core.enums import N_, LabelledEnum
+from ..credits.models import ClaimKind
 from ..extensions import db
-
-
-class ClaimKind(LabelledEnum):
-    """What the hours were earned at; rule sets cap each kind per credit year (RuleSet.claim_caps)."""
-
-    CONFERENCE = "conference", N_("学术会议")
-    PAPER = "paper", N_("发表论文")
-    TRAINING = "training", N_("外单位培训")
-    OTHER = "other", N_("其他")
 
 
 class ClaimStatus(LabelledEnum):

@@ -44,7 +44,7 @@ def new_claim():
 
 
 @bp.get("/claims/review")
-@roles_required(Role.UNIT_ADMIN, Role.HR_AUDITOR)
+@roles_required(Role.UNIT_ADMIN, Role.HR_AUDITOR, Role.ADMIN)
 def review_queue():
     return render_template("claims/review_queue.html", claims=services.review_queue(current_user))
 

@@ -167,8 +167,12 @@ def my_claims(actor) -> list[HourClaim]:
 
 
 def review_queue(actor) -> list[HourClaim]:
-    """The claims waiting for ``actor``'s decision, oldest first (their own claims are not theirs to decide)."""
+    """The claims waiting for ``actor``'s decision, oldest first (their own claims are not theirs to decide).
+    A platform admin sees every open claim (and decides none of them)."""
     units, regions = _unit_ids(actor), _region_codes(actor)
+    if actor.has_role(Role.ADMIN) and not units and not regions:
+        return list(db.session.scalars(select(HourClaim).where(HourClaim.status.in_(
+            (ClaimStatus.UNIT_REVIEW, ClaimStatus.REGION_REVIEW))).order_by(HourClaim.id)))
     if not units and not regions:
         raise NotAllowed(_("只有单位管理员和人社审核人员可以审核学时登记。"))
     waiting = []

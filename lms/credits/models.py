@@ -100,6 +100,16 @@ class CreditOrigin(LabelledEnum):
     TRANSFERRED = "transferred", N_("外平台转入")
 
 
+class ClaimKind(LabelledEnum):
+    """What externally claimed hours were earned at (the ``activity_kind`` of an external-claim entry);
+    rule sets cap each kind per credit year (``RuleSet.claim_caps``)."""
+
+    CONFERENCE = "conference", N_("学术会议")
+    PAPER = "paper", N_("发表论文")
+    TRAINING = "training", N_("外单位培训")
+    OTHER = "other", N_("其他")
+
+
 class CreditRecord(db.Model):
     """The ledger: one row per learner × earned activity (a course completion, an approved claim...). Append-only: a correction or revocation is a
     new row that names the row it voids (``voids_id``), who entered it and why. A row counts while no

@@ -23,7 +23,7 @@ from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.formatting import format_hours
 from ..core.signals import credit_record_created, credit_record_voided
 from ..extensions import db
-from .models import CreditOrigin, CreditRecord, EntryKind, RuleSet
+from .models import ClaimKind, CreditOrigin, CreditRecord, EntryKind, RuleSet
 
 NATIONAL_RULE_NAME = "全国默认规则（人社部令第25号）"
 
@@ -371,6 +371,7 @@ class YearSummary:
     starts: date | None = None
     deadline: date | None = None
     today: date | None = None
+    origins: list = field(default_factory=list)  # (origin, label, hours) of the origins with entries
 
     @property
     def required(self) -> Decimal:
@@ -418,6 +419,11 @@ def year_summary(user, year: int | None = None) -> YearSummary:
         summary.lines.append(CategoryLine(category.value, category.label, by_category[category.value],
                                           required))
     summary.total = sum(by_category.values(), Decimal(0))
+    by_origin: dict[str, Decimal] = {}
+    for record in records:
+        by_origin[record.origin] = by_origin.get(record.origin, Decimal(0)) + record.hours
+    summary.origins = [(origin.value, origin.label, by_origin[origin.value]) for origin in CreditOrigin
+                       if origin.value in by_origin]
     return summary
 
 
@@ -425,7 +431,8 @@ def year_summary(user, year: int | None = None) -> YearSummary:
 
 RULE_FIELDS = ("name", "region_code", "annual_hours", "public_min_hours", "minutes_per_hour", "rounding_step",
                "hour_tiers", "daily_cap_hours", "cycle_end_month", "cycle_end_day", "coverage_threshold",
-               "allowed_rates", "quiz_pass_score", "quiz_attempts")
+               "allowed_rates", "quiz_pass_score", "quiz_attempts", "claim_caps", "claim_year_cap_hours",
+               "claims_need_region")
 ALLOWED_STEPS = {Decimal("0.1"), Decimal("0.25"), Decimal("0.5"), Decimal("1")}
 # The full-width comma and colon (U+FF0C, U+FF1A) a Chinese input method types, read as "," and ":".
 _FULL_WIDTH = str.maketrans({0xFF0C: ",", 0xFF1A: ":"})
@@ -544,6 +551,36 @@ def _allowed_rates(raw, field_name: str, clean: dict) -> str:
     return ",".join(format(r.normalize(), "f") for r in parsed)
 
 
+def _claim_caps(raw, field_name: str, clean: dict) -> str | None:
+    """Caps such as "paper:20,conference:30" (kind:hours a year); a kind may be typed by its label (论文:20)."""
+    caps = (raw or "").translate(_FULL_WIDTH).replace(" ", "")
+    pairs = {}
+    for item in caps.split(",") if caps else ():
+        try:
+            kind, hours = item.split(":")
+            kind, hours = ClaimKind.from_label(kind), Decimal(hours)
+        except (ValueError, InvalidOperation):
+            raise InvalidInput(_("上限格式应为“类型:学时”，用逗号分隔，如 paper:20,conference:30；类型为 %(kinds)s。",
+                                 kinds=_("、").join(f"{k.value}（{k.label}）" for k in ClaimKind)),
+                               field=field_name) from None
+        if not Decimal(0) <= hours <= Decimal(500) or kind.value in pairs:
+            raise InvalidInput(_("每类上限应在 0–500 学时之间，且每类只写一次。"), field=field_name)
+        pairs[kind.value] = hours
+    return ",".join(f"{kind}:{format(hours.normalize(), 'f')}" for kind, hours in pairs.items()) or None
+
+
+_CLAIM_YEAR_CAP = _in_range(N_("学时登记年度上限"), Decimal(0), Decimal(500), N_("学时登记年度上限应在 0–500 学时之间；不限请留空。"))
+
+
+def _claim_year_cap_hours(raw, field_name: str, clean: dict) -> Decimal | None:
+    cap = str(raw or "").strip()
+    return _CLAIM_YEAR_CAP(cap, field_name, clean) if cap else None
+
+
+def _claims_need_region(raw, field_name: str, clean: dict) -> bool:
+    return str(raw or "").strip().lower() in ("1", "true", "y", "yes", "on")
+
+
 # One check per field of RULE_FIELDS, in that order: (raw value, field name, values cleaned so far) → clean value.
 _RULE_CHECKS = {
     "name": _rule_name,
@@ -562,6 +599,9 @@ _RULE_CHECKS = {
     "allowed_rates": _allowed_rates,
     "quiz_pass_score": _in_range(N_("测验合格分"), 0, 100, N_("测验合格分应在 0–100 分之间。"), whole=True),
     "quiz_attempts": _in_range(N_("测验次数"), 1, 20, N_("测验次数应在 1–20 次之间。"), whole=True),
+    "claim_caps": _claim_caps,
+    "claim_year_cap_hours": _claim_year_cap_hours,
+    "claims_need_region": _claims_need_region,
 }
 
 
