@@ -1,11 +1,10 @@
 """学时登记 pages: the learner's claims, the reviewers' queue, one claim with its steps, evidence files."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..accounts.models import Role
-from ..core.errors import NotFound
 from ..core.forms import run_form
 from ..core.storage import media_path
 from ..core.web import roles_required
@@ -64,15 +63,16 @@ def claim(claim_id: int):
 @bp.post("/claims/<int:claim_id>/review")
 @login_required
 def review(claim_id: int):
-    services.claim_for(current_user, claim_id)  # 404 for those who may not see it
+    claim = services.claim_for(current_user, claim_id)  # 404 for those who may not see it
+    services.check_reviewer(current_user, claim)  # 403/409 with the reason, whatever was sent
     form = ReviewForm()
     done = run_form(form, lambda: services.review_claim(current_user, claim_id, decision=form.decision.data,
                                                         hours=form.hours.data, reason=form.reason.data or ""))
     if done:
         flash(_("审核结果已保存，学员可在登记页看到。"), "success")
         return redirect(url_for("claims.claim", claim_id=claim_id), 303)
-    if done.error is not None and isinstance(done.error, NotFound):
-        abort(404)
+    if done.error is not None and not services.may_review(current_user, claim):
+        raise done.error  # not theirs to decide (now): the error page says why
     return _claim_page(claim_id, form, done.status)
 
 

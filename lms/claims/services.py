@@ -144,6 +144,16 @@ def may_review(actor, claim: HourClaim) -> bool:
     return False
 
 
+def check_reviewer(actor, claim: HourClaim) -> None:
+    """Refuse, saying why, anyone who does not decide the claim's current step."""
+    if not claim.open:
+        raise Conflict(_("这条学时登记已审核完毕（%(status)s），不能再次审核。", status=claim.status_label))
+    if claim.user_id == actor.id:
+        raise NotAllowed(_("不能审核本人提交的学时登记，请由单位其他管理员或人社审核人员审核。"))
+    if not may_review(actor, claim):
+        raise NotAllowed(_("这条学时登记当前%(status)s，您不是这一步的审核人。", status=claim.status_label))
+
+
 def claim_for(actor, claim_id: int, *, lock: bool = False) -> HourClaim:
     """The claim, if ``actor`` may see it; otherwise it does not exist for them (404)."""
     query = select(HourClaim).where(HourClaim.id == claim_id)
@@ -232,12 +242,7 @@ def _step(actor, claim: HourClaim, stage: str, action: str, hours, reason: str |
 def review_claim(actor, claim_id: int, *, decision: str, hours=None, reason: str = "") -> HourClaim:
     """The current reviewer's decision: approve, reduce to ``hours`` with a reason, or reject with a reason."""
     claim = claim_for(actor, claim_id, lock=True)
-    if not claim.open:
-        raise Conflict(_("这条学时登记已审核完毕（%(status)s），不能再次审核。", status=claim.status_label))
-    if claim.user_id == actor.id:
-        raise NotAllowed(_("不能审核本人提交的学时登记，请由单位其他管理员或人社审核人员审核。"))
-    if not may_review(actor, claim):
-        raise NotAllowed(_("这条学时登记当前%(status)s，您不是这一步的审核人。", status=claim.status_label))
+    check_reviewer(actor, claim)
     if decision not in Decision.ALL:
         raise InvalidInput(_("请选择通过、核减或不予认定。"), field="decision")
     reason = (reason or "").strip()
