@@ -277,21 +277,22 @@ def review_claim(actor, claim_id: int, *, decision: str, hours=None, reason: str
 
 
 def _cap_room(rule, user_id: int, year: int, kind: str) -> tuple[Decimal | None, str | None]:
-    """Hours the year may still take from claims of ``kind`` (None: no cap), and what the tightest cap is."""
+    """Hours the year may still take from claims of ``kind`` (None: no cap), and what the tightest cap is
+    (in the source wording: it becomes part of the ledger entry's note)."""
     room, why = None, None
     kind_cap = rule.claim_cap_by_kind.get(kind)
     if kind_cap is not None:
         used = ledger.origin_hours(user_id, year, CreditOrigin.EXTERNAL_CLAIM, kind)
         room = max(Decimal(0), kind_cap - used)
-        why = _("本年度“%(kind)s”类学时登记上限 %(cap)s 学时，此前已计入 %(used)s 学时",
-                kind=ClaimKind(kind).label, cap=format_hours(kind_cap), used=format_hours(used))
+        why = (f"本年度“{ClaimKind(kind).source_label}”类学时登记上限 {format_hours(kind_cap)} 学时，"
+               f"此前已计入 {format_hours(used)} 学时")
     if rule.claim_year_cap_hours is not None:
         used = ledger.origin_hours(user_id, year, CreditOrigin.EXTERNAL_CLAIM)
         total_room = max(Decimal(0), Decimal(rule.claim_year_cap_hours) - used)
         if room is None or total_room < room:
             room = total_room
-            why = _("本年度学时登记合计上限 %(cap)s 学时，此前已计入 %(used)s 学时",
-                    cap=format_hours(rule.claim_year_cap_hours), used=format_hours(used))
+            why = (f"本年度学时登记合计上限 {format_hours(rule.claim_year_cap_hours)} 学时，"
+                   f"此前已计入 {format_hours(used)} 学时")
     return room, why
 
 
@@ -309,8 +310,8 @@ def credit_claim(actor, claim: HourClaim) -> HourClaim:
     credited, note = approved, None
     if room is not None and approved > room:
         credited = room
-        note = _("%(why)s，本次认定的 %(approved)s 学时中 %(cut)s 学时未计入。", why=why,
-                 approved=format_hours(approved), cut=format_hours(approved - room))
+        # Stored with the entry in the source wording, like the daily cap's note (written once, read by all).
+        note = f"{why}，本次认定的 {format_hours(approved)} 学时中 {format_hours(approved - room)} 学时未计入。"
     if credited > 0:
         record = ledger.record_activity(
             user, origin=CreditOrigin.EXTERNAL_CLAIM, title=claim.title, hours=credited, category=claim.category,

@@ -561,7 +561,7 @@ def _claim_caps(raw, field_name: str, clean: dict) -> str | None:
             kind, hours = ClaimKind.from_label(kind), Decimal(hours)
         except (ValueError, InvalidOperation):
             raise InvalidInput(_("上限格式应为“类型:学时”，用逗号分隔，如 paper:20,conference:30；类型为 %(kinds)s。",
-                                 kinds=_("、").join(f"{k.value}（{k.label}）" for k in ClaimKind)),
+                                 kinds=_("、").join(_("%(name)s（%(code)s）", name=k.value, code=k.label) for k in ClaimKind)),
                                field=field_name) from None
         if not Decimal(0) <= hours <= Decimal(500) or kind.value in pairs:
             raise InvalidInput(_("每类上限应在 0–500 学时之间，且每类只写一次。"), field=field_name)
