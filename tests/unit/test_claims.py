@@ -209,3 +209,17 @@ def test_evidence_is_required_and_kept_with_its_hash(world):
     claim = submit(world["learner"], files=[upload("a.pdf"), upload("b.png", png()), upload("c.JPG", jpeg())])
     assert [e.content_type for e in claim.evidence] == ["application/pdf", "image/png", "image/jpeg"]
     assert all(len(e.sha256) == 64 and e.path.startswith("claims/") for e in claim.evidence)
+
+
+def test_rule_sets_take_caps_by_kind_or_label_and_refuse_bad_ones(ctx):
+    from lms.credits.services import _claim_caps, _claim_year_cap_hours, _claims_need_region
+
+    assert _claim_caps("paper:20，学术会议：30", "claim_caps", {}) == "paper:20,conference:30"
+    assert _claim_caps("", "claim_caps", {}) is None
+    for bad in ("paper=20", "party:5", "paper:20,paper:10", "paper:-1", "paper:abc"):
+        with pytest.raises(InvalidInput) as refused:
+            _claim_caps(bad, "claim_caps", {})
+        assert refused.value.field == "claim_caps"
+    assert _claim_year_cap_hours(" ", "claim_year_cap_hours", {}) is None
+    assert _claim_year_cap_hours("30", "claim_year_cap_hours", {}) == Decimal(30)
+    assert _claims_need_region("1", "", {}) is True and _claims_need_region(None, "", {}) is False

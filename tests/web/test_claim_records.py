@@ -76,3 +76,13 @@ def test_the_unit_and_region_pages_count_the_claimed_hours(world):
     assert row.total == summary.total
     region = units.region_dashboard(world["auditor"], "110000", year=2026)
     assert region.hours_total == summary.total
+
+
+def test_the_annual_certificate_names_the_origin_of_claimed_hours(world):
+    from lms.certificates import services as certificates
+    from lms.certificates.models import Certificate, CertificateKind
+
+    cert = Certificate(user_id=world["learner"].id, credit_year=2026, kind=CertificateKind.ANNUAL)
+    rows = dict(certificates._annual_rows(cert))
+    assert rows["论文：继续教育学时认定（专业，学时登记）"] == "3 学时"
+    assert any(title.endswith("（公需）") for title in rows)  # an online course names no origin
