@@ -41,8 +41,9 @@ def test_exports_have_the_origin_after_the_fixed_columns(world, tmp_path):
     assert paper["完成日期"] == "2026-05-20" and paper["年度"] == "2026"
     assert {row["学时来源"] for row in rows.values()} == {"学时登记", "在线课程"}
     exports.write_export(scope, year=2026, fmt="xlsx", out=tmp_path / "a.xlsx")
-    sheet = openpyxl.load_workbook(tmp_path / "a.xlsx", read_only=True)["学时记录"]
-    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    workbook = openpyxl.load_workbook(tmp_path / "a.xlsx", read_only=True)
+    values = [list(r) for r in workbook["学时记录"].iter_rows(values_only=True)]
+    workbook.close()
     assert tuple(values[0]) == records.HEADER
     assert sorted(r[15] for r in values[1:]) == ["在线课程", "学时登记"]
 
