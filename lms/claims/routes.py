@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..core.forms import run_form
 from ..core.storage import media_path
-from ..core.web import roles_required
+from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
 from . import services
 from .evidence import Upload
 from .forms import ClaimForm, ReviewForm
@@ -21,7 +21,18 @@ def my_claims():
     return render_template("claims/my_claims.html", claims=services.my_claims(current_user))
 
 
+# Room for a learner's form whose file is too large: it is refused by the evidence check, on the form,
+# with what was typed (the app-wide 16 MB cap would answer with an error page instead). Read in blocks,
+# spooled to disk by the form parser, never held in memory.
+SIGNED_IN_BODY_CAP = 64 * 1024 * 1024
+
+
+def _claim_body_cap() -> int | None:
+    return SIGNED_IN_BODY_CAP + FORM_OVERHEAD_BYTES if current_user.is_authenticated else None
+
+
 @bp.route("/me/claims/new", methods=["GET", "POST"])
+@body_limit(_claim_body_cap)
 @login_required
 def new_claim():
     form = ClaimForm()
