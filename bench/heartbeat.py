@@ -45,6 +45,65 @@ def make_app():
     return app
 
 
+def count_round_trips(env: dict, learners_file: Path, beats: int = 200) -> float:
+    """Round trips to PostgreSQL per heartbeat, counting everything the driver sends (libpq's
+    protocol trace: each simple Query and each extended-protocol Sync waits for the server's
+    answer), over ``beats`` beats through the app as served (the Flask stack, the engine's pool),
+    after a few beats to warm the pool and psycopg's prepared statements (a statement is prepared,
+    one round trip more, at its sixth use on a connection; the write has a variant per set of
+    changed columns, so a few are still prepared during the count). Run in a child process: the
+    trace is on every connection."""
+    os.environ.update(env)
+    from psycopg.pq import Trace
+    from sqlalchemy import event
+
+    trace = Path(tempfile.mkdtemp(prefix="lms-bench-trace-"))
+    app = make_app()
+    with app.app_context():
+        from lms.extensions import db
+
+        files = []
+
+        @event.listens_for(db.engine, "connect")
+        def _trace(dbapi_connection, _record):
+            handle = open(trace / f"{len(files)}.trace", "w")  # noqa: SIM115 (closed below)
+            files.append(handle)
+            dbapi_connection.pgconn.trace(handle.fileno())
+            dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)  # lines: F|B, length, message
+
+        db.engine.dispose()  # connections made from here on are traced
+    cookie, csrf, sid = learners_file.read_text().splitlines()[0].split("\t")
+    client = app.test_client()
+    client.set_cookie("session", cookie.removeprefix("session="))
+    headers = {"User-Agent": USER_AGENT, "X-CSRFToken": csrf}
+
+    def beat(seq: int) -> None:
+        pos = seq % 28 + 1
+        answer = client.post("/api/v1/learning/heartbeat", headers=headers, json={
+            "session_id": sid, "seq": seq, "position": pos, "segments": [[pos - 1, pos]], "rate": 1,
+            "visible": True, "event": "tick", "csrf_token": csrf})
+        assert answer.status_code == 200 and answer.get_json()["status"] == "ok", answer.get_data(as_text=True)
+
+    def sent() -> int:
+        for handle in files:
+            handle.flush()
+        # A message is a line "F|B <tab> length <tab> type ..."; SQL text may continue on further lines.
+        return sum(1 for path in trace.glob("*.trace") for line in path.read_text().splitlines()
+                   if re.match(r"F\t\d+\t(Query|Sync)\b", line))
+
+    base = 900_000_000
+    for seq in range(base - 30, base + 1):  # warm: the pool, and psycopg's statements prepared after 5 uses
+        beat(seq)
+    before = sent()
+    for seq in range(base + 1, base + 1 + beats):
+        beat(seq)
+    per_beat = (sent() - before) / beats
+    for handle in files:
+        handle.close()
+    shutil.rmtree(trace, ignore_errors=True)
+    return per_beat
+
+
 def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
@@ -186,6 +245,14 @@ def _bench_on(tmp: Path, url: str, args, wrk: str) -> dict:
     learners_file = tmp / "learners.tsv"
     subprocess.run([sys.executable, "-c", f"from bench.heartbeat import prepare; from pathlib import Path; "
                     f"prepare({env!r}, {args.learners}, Path({str(learners_file)!r}))"], cwd=ROOT, check=True)
+    round_trips = None
+    if url.startswith("postgresql"):
+        done = subprocess.run([sys.executable, "-c", f"from bench.heartbeat import count_round_trips; from pathlib "
+                               f"import Path; print(count_round_trips({env!r}, Path({str(learners_file)!r})))"],
+                              cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"counting round trips failed:\n{done.stderr[-3000:]}")
+        round_trips = float(done.stdout.strip().splitlines()[-1])
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
@@ -217,7 +284,7 @@ def _bench_on(tmp: Path, url: str, args, wrk: str) -> dict:
         except subprocess.TimeoutExpired:  # a worker stuck in a request: do not leave the server behind
             server.kill()
             server.wait()
-    return {"insert": inserts, "heartbeat": beat_runs}
+    return {"insert": inserts, "heartbeat": beat_runs, "round_trips": round_trips}
 
 
 def main() -> int:
@@ -252,6 +319,9 @@ def main() -> int:
                                                                           strict=True))
         ok &= ratio >= 0.7
         print(f"{kind:<11} {'ratio heartbeat/insert':<24} {ratio:>9.2f}   (target >= 0.70; rounds: {rounds})")
+        if result["round_trips"] is not None:
+            print(f"{kind:<11} {'round trips per beat':<24} {result['round_trips']:>9.1f}   (target <= 4, counting "
+                  f"everything the driver sends)")
     return 0 if ok else 1
 
 

@@ -11,7 +11,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from .config import instance_path, load_config, settle_config
 from .core import logs, metrics
-from .core.database import commit_apart, configure_sqlite
+from .core.database import commit_apart, configure_pool, configure_sqlite
 from .core.enums import N_
 from .core.i18n import select_locale
 from .core.web import RowIdConverter, init_body_limits
@@ -85,6 +85,7 @@ def _init_extensions(app: Flask) -> None:
     from .media import models as _media  # noqa: F401
     from .notices import models as _notices  # noqa: F401
     from .outbox import models as _outbox  # noqa: F401
+    from .programme import models as _programme  # noqa: F401
     from .publishing import models as _publishing  # noqa: F401
     from .search import models as _search  # noqa: F401
 
@@ -92,6 +93,7 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         for engine in db.engines.values():
             configure_sqlite(engine)
+            configure_pool(engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
     init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form
@@ -170,6 +172,7 @@ def _register_blueprints(app: Flask) -> None:
     from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
     from .notices.routes import bp as notices_bp
+    from .programme.routes import bp as programme_bp
     from .publishing.routes import bp as publishing_bp
     from .search.api import bp as search_api_bp
     from .search.routes import bp as search_bp
@@ -193,6 +196,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports_bp)
     app.register_blueprint(notices_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(programme_bp)
     register_error_handlers(app)
 
 
@@ -211,6 +215,7 @@ def _register_cli(app: Flask) -> None:
     from .cli import demo_command, jobs_cli, setup_command
     from .exports.cli import export_cli
     from .outbox.cli import outbox_cli
+    from .programme.cli import plan_cli
     from .search.cli import search_cli
 
     app.cli.add_command(users_cli)
@@ -224,6 +229,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(export_cli)
     app.cli.add_command(exams_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(plan_cli)
 
 
 def _quiet_dev_server() -> None:

@@ -18,20 +18,23 @@ from .catalog.services import ensure_subjects
 from .core.jobs import QUEUES
 from .credits.services import ensure_example_rule_sets, ensure_national_rule_set
 from .extensions import db
+from .programme.services import ensure_reference_plan
 
 
 def ensure_reference_data() -> None:
-    """Regions, subjects and rule sets every installation starts with (idempotent; flushes)."""
+    """Regions, subjects, rule sets and the 2022 national plan every installation starts with
+    (idempotent; flushes)."""
     accounts.ensure_regions()
     ensure_subjects()
     ensure_national_rule_set()
     ensure_example_rule_sets()
+    ensure_reference_plan()
 
 
 @click.command("setup")
 @with_appcontext
 def setup_command():
-    """升级数据库结构并写入基础数据（地区、科目主题）。可重复执行。"""
+    """升级数据库结构并写入基础数据（地区、科目主题、学时规则、2022 年度全国计划表）。可重复执行。"""
     upgrade(directory=str(Path(current_app.root_path).parent / "migrations"))
     ensure_reference_data()
     db.session.commit()
@@ -48,6 +51,7 @@ DEMO_ACCOUNTS = [
     ("unit_admin", "演示单位管理员", "11010519790505004", "13800000004"),
     ("hr_auditor", "演示人社审核员", "11010519770707005", "13800000005"),
     ("admin", "演示管理员", "11010519750909006", "13800000006"),
+    ("programme_office", "演示项目办", "11010519730303007", "13800000007"),  # national (no region)
 ]
 
 

@@ -300,9 +300,10 @@ ENVIRONMENT: tuple[Setting, ...] = (
 
 # app.config key → (value, meaning): not read from the environment.
 FIXED: dict[str, tuple[object, str]] = {
-    "SQLALCHEMY_ENGINE_OPTIONS": ({"pool_pre_ping": True,
-                                   "json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False)},
-                                  "JSON stored as readable UTF-8, so Chinese tags can be searched on every database"),
+    "SQLALCHEMY_ENGINE_OPTIONS": ({"json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False)},
+                                  "JSON stored as readable UTF-8, so Chinese tags can be searched on every database; "
+                                  "pooled connections pinged only after 10 s unused (lms/core/database.py "
+                                  "configure_pool), not at every checkout"),
     "RATELIMIT_HEADERS_ENABLED": (True, "rate-limited answers say when to try again"),
     "BABEL_DEFAULT_LOCALE": ("zh_Hans_CN", "the language of the pages"),
     "WTF_CSRF_TIME_LIMIT": (None, "a form's CSRF token lasts as long as the session"),
@@ -378,7 +379,7 @@ def settings_tables() -> str:
     lines += ["", "Fixed in `lms/config.py` (tests and benchmarks may pass others to `create_app(config)`):", "",
               "| setting | value | meaning |", "|---|---|---|"]
     for key, (value, meaning) in FIXED.items():
-        shown = "JSON as UTF-8, pre-ping" if key == "SQLALCHEMY_ENGINE_OPTIONS" else f"`{value!r}`"
+        shown = "JSON as UTF-8" if key == "SQLALCHEMY_ENGINE_OPTIONS" else f"`{value!r}`"
         lines.append(f"| `{key}` | {shown} | {meaning} |")
     lines += ["", "Derived from the settings above:", "", "| setting | from |", "|---|---|"]
     lines += [f"| `{key}` | {meaning} |" for key, meaning in DERIVED.items()]

@@ -15,7 +15,7 @@ from .admin import services as admin
 from .catalog.models import CourseStatus
 from .certificates.pdf import TITLES as CERTIFICATE_TITLES
 from .core.clock import local_date, local_zone
-from .core.formatting import format_duration, reader_hours
+from .core.formatting import format_duration, reader_hours, typed_text
 from .core.i18n import format_day, format_minute, format_month_day, html_lang
 from .core.markdown import render_markdown
 from .learning import services as learning
@@ -32,6 +32,7 @@ WORKSPACE = (
     ("api.clients", _l("接口凭证"), (Role.HR_AUDITOR,)),
     ("exports.list_exports", _l("导出记录"), (Role.UNIT_ADMIN, Role.HR_AUDITOR)),
     ("notices.manage", _l("通知管理"), (Role.HR_AUDITOR,)),
+    ("programme.dashboard", _l("计划完成情况"), (Role.PROGRAMME_OFFICE,)),
     ("credits.rule_sets", _l("规则与证书"), ()),
     ("admin.people", _l("人员与权限"), ()),
     ("admin.audit_log", _l("审计日志"), ()),
@@ -105,7 +106,8 @@ def init_app(app: Flask) -> None:
     for name, function in (("markdown", markdown), ("hours", reader_hours), ("duration", format_duration),
                            ("minutes", minutes), ("localdate", localdate), ("longdate", longdate),
                            ("export_time", local_minute), ("course_status", course_status),
-                           ("role_label", role_label), ("audit_action", admin.action_label)):
+                           ("role_label", role_label), ("audit_action", admin.action_label),
+                           ("typed", typed_text)):
         app.add_template_filter(function, name)
     app.add_template_global(enrollment_for, "enrollment_for")
     app.add_template_global(units.rejection_reason, "employment_rejection_reason")

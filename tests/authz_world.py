@@ -20,7 +20,8 @@ from tests.conftest import TEST_PASSWORD, credit_code, id_number
 UNIT_A = credit_code("91110108MA00AAAA0")  # region 110000 (北京)
 UNIT_B = credit_code("91440101MA00BBBB0")  # region 440000 (广东)
 COOKIE_ROLES = ("anonymous", "learner", "learner-other", "publisher", "publisher-other-org", "reviewer",
-                "unit-admin", "unit-admin-other", "hr-auditor", "hr-auditor-other-region", "admin")
+                "unit-admin", "unit-admin-other", "hr-auditor", "hr-auditor-other-region", "admin",
+                "programme-office", "programme-office-region")
 API_ROLES = ("no-token", "admin-cookie", "api-unit", "api-region", "api-region-other", "api-full-id",
              "api-revoked", "api-expired")
 
@@ -105,6 +106,8 @@ def build(app) -> World:
             "hr-auditor": _person(8, "京审", roles=(Role.HR_AUDITOR,), region_code="110000"),
             "hr-auditor-other-region": _person(9, "粤审", roles=(Role.HR_AUDITOR,), region_code="440000"),
             "admin": _person(10, "管理员", roles=(Role.ADMIN,)),
+            "programme-office": _person(15, "全国项目办", roles=(Role.PROGRAMME_OFFICE,)),
+            "programme-office-region": _person(16, "京项目办", roles=(Role.PROGRAMME_OFFICE,), region_code="110000"),
         }
         pending_a = _person(11, "待审甲", unit=UNIT_A, approved=False)
         pending_b = _person(12, "待审乙", region="440000", unit=UNIT_B, approved=False)
@@ -279,7 +282,8 @@ def build(app) -> World:
 
 
 _NUMBERS = {"learner": 1, "learner-other": 2, "publisher": 3, "publisher-other-org": 4, "reviewer": 5,
-            "unit-admin": 6, "unit-admin-other": 7, "hr-auditor": 8, "hr-auditor-other-region": 9, "admin": 10}
+            "unit-admin": 6, "unit-admin-other": 7, "hr-auditor": 8, "hr-auditor-other-region": 9, "admin": 10,
+            "programme-office": 15, "programme-office-region": 16}
 
 
 def _csrf(html: str) -> str:

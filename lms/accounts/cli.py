@@ -8,7 +8,7 @@ from ..core.errors import DomainError
 from ..extensions import db
 from . import services
 from .identifiers import IdentifierError, fold, mask_id_number, normalize_id_number
-from .models import ORG_ROLES, Organization, OrgKind, Role, User
+from .models import ORG_ROLES, ROLE_ORG_KINDS, Organization, Role, User
 
 users_cli = AppGroup("users", help="管理用户与角色（Manage users and roles）.")
 
@@ -38,7 +38,7 @@ def _organization(role: Role, org_name: str | None, org_code: str | None):
         return None
     if not org_name and not org_code:
         raise click.ClickException(f"角色 {role.value} 需要 --org-name（及可选的 --org-code）指定机构。")
-    kind = OrgKind.PUBLISHER if role == Role.PUBLISHER else OrgKind.EMPLOYER
+    kind = ROLE_ORG_KINDS[role][0]
     if org_code and not org_name:
         org = db.session.scalar(select(Organization).where(Organization.credit_code == fold(org_code, "统一社会信用代码")))
         if org is None:
@@ -55,7 +55,7 @@ def _organization(role: Role, org_name: str | None, org_code: str | None):
 @click.option("--email", help="电子邮箱")
 @click.option("--region", "region_code", help="地区代码（GB/T 2260，如 110000）")
 @click.option("--role", "roles", multiple=True, type=_ROLE_CHOICE, help="角色，可重复；默认 learner")
-@click.option("--org-name", help="publisher / unit_admin 角色所属机构名称")
+@click.option("--org-name", help="publisher / unit_admin / base_admin 角色所属机构名称")
 @click.option("--org-code", help="该机构的统一社会信用代码")
 def create_user(real_name, id_number, password, mobile, email, region_code, roles, org_name, org_code):
     """创建用户并授予角色。"""
@@ -73,9 +73,9 @@ def create_user(real_name, id_number, password, mobile, email, region_code, role
 @users_cli.command("grant")
 @click.argument("login")
 @click.argument("role", type=_ROLE_CHOICE)
-@click.option("--org-name", help="publisher / unit_admin 角色所属机构名称")
+@click.option("--org-name", help="publisher / unit_admin / base_admin 角色所属机构名称")
 @click.option("--org-code", help="该机构的统一社会信用代码")
-@click.option("--region", "region_code", help="hr_auditor 角色的地区代码")
+@click.option("--region", "region_code", help="hr_auditor 角色的地区代码；programme_office 角色：所辖地区（不给出为全国）")
 def grant(login, role, org_name, org_code, region_code):
     """按身份证号、手机号或邮箱给用户授予角色。"""
     user = services.find_by_login(login)

@@ -17,17 +17,32 @@ class Role(LabelledEnum):
     UNIT_ADMIN = "unit_admin", N_("单位管理员")
     HR_AUDITOR = "hr_auditor", N_("人社审核")
     ADMIN = "admin", N_("平台管理员")
+    # The programme's side (issue 17): the office that runs the Knowledge Update programme, nationally
+    # (a grant without a region) or for one region; the administrator of a continuing-education base
+    # or training institution (an organization; also the host of that base's classes); an inspector
+    # of the "双随机、一公开" inspections (drawn from a pool; never for their own employer).
+    PROGRAMME_OFFICE = "programme_office", N_("项目办")
+    BASE_ADMIN = "base_admin", N_("基地/机构管理员")
+    INSPECTOR = "inspector", N_("检查人员")
 
 
-# Roles that act for an organization, and for a region.
-ORG_ROLES = {Role.PUBLISHER, Role.UNIT_ADMIN}
+# Roles that act for an organization, and for a region; a programme office acts for one region or,
+# granted without one, for the whole country.
+ORG_ROLES = {Role.PUBLISHER, Role.UNIT_ADMIN, Role.BASE_ADMIN}
 REGION_ROLES = {Role.HR_AUDITOR}
+OPTIONAL_REGION_ROLES = {Role.PROGRAMME_OFFICE}
 
 
 class OrgKind(StrEnum):
     PUBLISHER = "publisher"
     EMPLOYER = "employer"
     HR_BUREAU = "hr_bureau"
+
+
+# The kinds of organization an organization role may be granted for (the first: what a new one is
+# created as). A base or training institution publishes courseware or employs learners.
+ROLE_ORG_KINDS = {Role.PUBLISHER: (OrgKind.PUBLISHER,), Role.UNIT_ADMIN: (OrgKind.EMPLOYER,),
+                  Role.BASE_ADMIN: (OrgKind.EMPLOYER, OrgKind.PUBLISHER)}
 
 
 class EmploymentStatus(LabelledEnum):
@@ -52,6 +67,9 @@ class Organization(db.Model):
     credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    # 主管部门: a department of the programme's plans (or "其他"), chosen by the unit's admin; the
+    # learners of the unit count toward it on the programme office's dashboard. None: not chosen.
+    supervising_department: Mapped[str | None] = mapped_column(String(60))
 
     region: Mapped[Region | None] = relationship()
 

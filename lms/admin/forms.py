@@ -14,4 +14,4 @@ class ReasonForm(Form):
 class GrantForm(ReasonForm):
     role = SelectField(_l("角色"), choices=[], validate_choice=False)
     organization = StringField(_l("机构（发布机构或用人单位的全称或统一社会信用代码）"))
-    region_code = SelectField(_l("地区（人社审核）"), choices=[], validate_choice=False)
+    region_code = SelectField(_l("地区（人社审核、地区项目办）"), choices=[], validate_choice=False)

@@ -26,7 +26,17 @@ from sqlalchemy.orm import selectinload
 from ..accounts import crypto
 from ..accounts import services as accounts
 from ..accounts.identifiers import IdentifierError, normalize_credit_code, normalize_id_number, normalize_mobile
-from ..accounts.models import ORG_ROLES, REGION_ROLES, Organization, OrgKind, Role, RoleGrant, User
+from ..accounts.models import (
+    OPTIONAL_REGION_ROLES,
+    ORG_ROLES,
+    REGION_ROLES,
+    ROLE_ORG_KINDS,
+    Organization,
+    OrgKind,
+    Role,
+    RoleGrant,
+    User,
+)
 from ..accounts.sessions import live_sessions
 from ..core.audit import AuditEvent, record_event
 from ..core.clock import local_zone
@@ -48,6 +58,7 @@ ACTION_LABELS = {
     "exam.attempts_reset": _l("重置测验次数"), "notice.published": _l("发布通知"),
     "notice.updated": _l("修改通知"), "notice.withdrawn": _l("撤回通知"), "audit.exported": _l("导出审计日志"),
     "employment.approved": _l("确认单位人员"), "employment.rejected": _l("未通过单位审核"),
+    "plan.imported": _l("导入计划表"), "unit.department_set": _l("设置主管部门"),
 }
 
 
@@ -189,16 +200,17 @@ def _organization_for(role: Role, named: str) -> Organization:
     if not named:
         raise InvalidInput(_("授予“%(label)s”角色时必须指定机构：请填写机构全称或统一社会信用代码。", label=role.label),
                            field="organization")
-    kind = OrgKind.PUBLISHER if role == Role.PUBLISHER else OrgKind.EMPLOYER
+    kinds = ROLE_ORG_KINDS[role]
+    kind = kinds[0]
     try:
         query = select(Organization).where(Organization.credit_code == normalize_credit_code(named))
     except IdentifierError:
         query = select(Organization).where(Organization.name == named)
     # By name, one of the right kind first; one of another kind only to say why it will not do.
-    org = db.session.scalars(query.order_by(Organization.kind != kind, Organization.id)).first()
+    org = db.session.scalars(query.order_by(Organization.kind.not_in(kinds), Organization.id)).first()
     if org is None:
         raise NotFound(_("找不到机构“%(name)s”。请填写已登记的机构全称或统一社会信用代码。", name=named), field="organization")
-    if org.kind != kind:
+    if org.kind not in kinds:
         expected = _("课件发布机构") if kind == OrgKind.PUBLISHER else _("用人单位")
         raise InvalidInput(_("“%(name)s”不是%(kind)s，不能为它授予“%(label)s”角色。", name=org.name, kind=expected,
                              label=role.label), field="organization")
@@ -216,7 +228,7 @@ def grant_role(actor, user: User, role: str, *, organization: str = "", region_c
         raise InvalidInput(_("请选择要授予的角色。"), field="role") from None
     reason = accounts.clean_reason(reason)
     org = _organization_for(role, organization) if role in ORG_ROLES else None
-    region = (region_code or None) if role in REGION_ROLES else None
+    region = (region_code or None) if role in REGION_ROLES | OPTIONAL_REGION_ROLES else None
     already = {g.id for g in user.role_grants}
     grant = accounts.grant_role(actor, user, role, organization=org, region_code=region, reason=reason)
     if grant.id in already:

@@ -39,6 +39,28 @@ class LessonKind(LabelledEnum):
     QUIZ = "quiz", N_("测验")
 
 
+class Domain(LabelledEnum):
+    """The fields (领域) of the Knowledge Update plan's attachment table, in its column order
+    (seed/plan_2022_targets.csv): a plan's targets are per department × domain, and a course counts
+    toward the domain of its subject (``Subject.domain``; 其他 unless mapped)."""
+
+    NEW_IT = "new_it", N_("新一代信息技术")
+    BIOTECH = "biotech", N_("生物技术")
+    NEW_ENERGY = "new_energy", N_("新能源")
+    NEW_MATERIALS = "new_materials", N_("新材料")
+    EQUIPMENT = "equipment", N_("高端装备")
+    NEV = "nev", N_("新能源汽车")
+    GREEN = "green", N_("绿色环保")
+    AEROSPACE = "aerospace", N_("航空航天")
+    MARINE = "marine", N_("海洋装备")
+    DIGITAL = "digital", N_("数字技术")
+    IP = "ip", N_("知识产权")
+    CYBERSECURITY = "cybersecurity", N_("网络安全")
+    EMERGENCY = "emergency", N_("应急管理")
+    RURAL = "rural", N_("乡村振兴")
+    OTHER = "other", N_("其他")
+
+
 class Subject(db.Model):
     __tablename__ = "subject"
 
@@ -47,6 +69,8 @@ class Subject(db.Model):
     name: Mapped[str] = mapped_column(String(32), unique=True)
     is_theme: Mapped[bool] = mapped_column(default=False)  # the plan's four public-subject themes
     position: Mapped[int] = mapped_column(default=0)
+    # The plan's domain its courses count toward (a Domain value).
+    domain: Mapped[str] = mapped_column(String(16), default=Domain.OTHER, server_default=Domain.OTHER)
 
 
 class Course(db.Model):

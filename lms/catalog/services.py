@@ -21,7 +21,7 @@ from ..core.errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..media import services as media
 from .archives import export_package, unpack, zip_folder
-from .models import Category, Chapter, Course, CourseStatus, Lesson, LessonKind, Subject
+from .models import Category, Chapter, Course, CourseStatus, Domain, Lesson, LessonKind, Subject
 from .packages import CoursePackage, PackageError, Problem, find_package_dirs, load_package
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,15 @@ SUBJECTS = [
 ]
 
 
+# The plan's domain of each subject that has one of its own; every other subject counts as 其他.
+SUBJECT_DOMAINS = {"digital": Domain.DIGITAL, "ip": Domain.IP, "cybersecurity": Domain.CYBERSECURITY,
+                   "emergency": Domain.EMERGENCY, "rural": Domain.RURAL, "green": Domain.GREEN}
+
+
 def ensure_subjects() -> int:
     existing = set(db.session.scalars(select(Subject.code)))
-    added = [Subject(code=code, name=name, is_theme=theme, position=i)
+    added = [Subject(code=code, name=name, is_theme=theme, position=i,
+                     domain=SUBJECT_DOMAINS.get(code, Domain.OTHER))
              for i, (code, name, theme) in enumerate(SUBJECTS) if code not in existing]
     db.session.add_all(added)
     db.session.flush()

@@ -7,8 +7,9 @@ learner's whole record is a ``ClrCredential`` bundling those credentials.
 
 Securing: JOSE (VC-JOSE-COSE style) — the JWT payload is the credential itself plus the registered
 claims ``iss``, ``jti``, ``nbf``, ``iat``; header ``typ: vc+jwt``, ``alg: EdDSA`` and the ``kid`` of a
-key in ``/.well-known/jwks.json``. Revocation: ``credentialStatus.id`` is a JSON status document
-(``/credentials/<number>/status``) saying ``valid`` or ``revoked``.
+key in ``/.well-known/jwks.json``. Revocation: ``credentialStatus`` is the certificate's entry in a W3C
+Bitstring Status List (``status_list``); the JSON status document
+``/credentials/<number>/status`` says ``valid`` or ``revoked`` with the reason.
 """
 
 import hashlib
@@ -26,8 +27,25 @@ OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
 CLR_CONTEXT = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
 
 
+LIST_SIZE = 131_072  # bits per revocation list (16 KB uncompressed): lms/certificates/status_list.py
+STATUS_PURPOSE = "revocation"
+
+
 def base_url() -> str:
     return public_base()
+
+
+def list_url(list_number: int) -> str:
+    return f"{base_url()}/credentials/status/{list_number}"
+
+
+def status_entry(cert) -> dict:
+    """The ``credentialStatus`` of a certificate's credential: its bit, at its row id, in a Bitstring
+    Status List (the row must have an id)."""
+    list_number, index = divmod(cert.id, LIST_SIZE)
+    return {"id": f"{list_url(list_number)}#{index}", "type": "BitstringStatusListEntry",
+            "statusPurpose": STATUS_PURPOSE, "statusListIndex": str(index),
+            "statusListCredential": list_url(list_number)}
 
 
 def identity_object(id_number: str, salt: str | None = None) -> dict:
@@ -80,8 +98,7 @@ def open_badge(cert, id_number: str) -> dict:
         "issuer": issuer_profile(),
         "validFrom": iso_utc(cert.issued_at),
         "credentialSubject": subject,
-        "credentialStatus": {"id": f"{base_url()}/credentials/{cert.number}/status",
-                             "type": "GongxuCertificateStatus"},
+        "credentialStatus": status_entry(cert),
     }
 
 

@@ -11,7 +11,7 @@ from ..core.forms import run_form, run_service
 from ..core.web import commit, roles_required, writes_on_read
 from ..credits.forms import ReasonForm
 from ..extensions import limiter
-from . import numbers, services, signing
+from . import numbers, services, signing, status_list
 from .settings import verify_rate_limit
 
 bp = Blueprint("certificates", __name__)
@@ -82,6 +82,20 @@ def my_clr():
 def jwks():
     response = jsonify(signing.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/credentials/status/<int:list_number>")
+@limiter.limit(verify_rate_limit)
+def status_list_credential(list_number: int):
+    """The revocation list a credential's ``credentialStatus`` names (W3C Bitstring Status List): a
+    VC-JWT (``application/vc+jwt``), or its payload as JSON with ``?format=json``."""
+    document, token = status_list.signed_list(list_number)
+    if request.args.get("format") == "json":
+        response = jsonify(document)
+    else:
+        response = Response(token, mimetype="application/vc+jwt")
+    response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 

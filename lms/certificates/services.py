@@ -96,6 +96,8 @@ def _render_and_sign(cert: Certificate) -> None:
 
 
 def _render_and_sign_chinese(cert: Certificate) -> None:
+    if cert.id is None:
+        db.session.flush()  # the row id places the certificate's bit in the revocation list
     user = cert.user
     rows = _annual_rows(cert) if cert.kind == CertificateKind.ANNUAL else None
     data = pdf.render(cert, verify_url=verify_url(cert.number), holder_name=user.real_name, rows=rows,
@@ -109,8 +111,7 @@ def _render_and_sign_chinese(cert: Certificate) -> None:
         document = credentials.clr(user, id_number, courses, issued_at=cert.issued_at,
                                    name=_("%(credit_year)s年度继续教育学时档案", credit_year=cert.credit_year))
         document["id"] = f"{credentials.base_url()}/credentials/{cert.number}"
-        document["credentialStatus"] = {"id": f"{credentials.base_url()}/credentials/{cert.number}/status",
-                                        "type": "GongxuCertificateStatus"}
+        document["credentialStatus"] = credentials.status_entry(cert)
     cert.credential_jwt = credentials.sign_credential(document, cert.issued_at)
 
 

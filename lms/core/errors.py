@@ -46,8 +46,11 @@ class TooMany(DomainError):
     code = "rate_limited"
 
 
+JSON_PATHS = ("/healthz", "/search/suggest")  # answer JSON outside /api/, errors included
+
+
 def _wants_json() -> bool:
-    if request.path.startswith("/api/") or request.path == "/healthz":
+    if request.path.startswith("/api/") or request.path in JSON_PATHS:
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
@@ -57,6 +60,13 @@ def _respond(status: int, code: str, title: str, message: str):
     if _wants_json():
         return jsonify(error={"code": code, "message": message}), status
     return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def _method_message(exc) -> str:
+    if _wants_json():  # a program's request: say which methods the address takes
+        allowed = sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"})
+        return _("该接口不支持 %(method)s 请求，请改用 %(allowed)s。", method=request.method, allowed=", ".join(allowed))
+    return _("此页面不支持该请求方式，请从页面上的按钮进入。")
 
 
 def register_error_handlers(app):
@@ -87,7 +97,7 @@ def register_error_handlers(app):
 
     @app.errorhandler(405)
     def method_not_allowed(exc):
-        return _respond(405, "method_not_allowed", _("请求方式不正确"), _("此页面不支持该请求方式，请从页面上的按钮进入。"))
+        return _respond(405, "method_not_allowed", _("请求方式不正确"), _method_message(exc))
 
     @app.errorhandler(413)
     def too_large(exc):

@@ -1,5 +1,6 @@
-"""How quantities are written for people."""
+"""How quantities are written for people, and what people typed read as it was meant."""
 
+import unicodedata
 from decimal import Decimal
 
 from flask_babel import gettext as _
@@ -27,3 +28,11 @@ def format_duration(seconds) -> str:
     if minutes:
         return _("%(minutes)s 分 %(seconds)s 秒", minutes=minutes, seconds=format(secs, "02d"))
     return _("%(seconds)s 秒", seconds=secs)
+
+
+def typed_text(text: str | None) -> str:
+    """What was typed into a box, as it was meant: full-width letters and digits as ASCII (ＡＩ,
+    ２０２１: Chinese input methods type them), control and invisible format characters (NUL,
+    zero-width spaces, direction marks, BOM) as spaces, runs of spaces as one."""
+    text = unicodedata.normalize("NFKC", text or "")
+    return " ".join("".join(" " if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text).split())

@@ -1,9 +1,7 @@
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
-from ..extensions import db
-from . import metrics
-from .database import database_status
+from . import health, metrics
 from .errors import NotAllowed
 
 bp = Blueprint("core", __name__)
@@ -11,16 +9,31 @@ bp = Blueprint("core", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    database = database_status(db)
-    healthy = database["status"] == "ok"
-    return jsonify(status="ok" if healthy else "error", database=database), 200 if healthy else 503
+    """For the load balancer: ok, or 503 when this node's database does not answer (lms/core/health.py)."""
+    if health.healthy():
+        return jsonify(status="ok")
+    return jsonify(status="error"), 503
+
+
+def _operators_only() -> None:
+    if not metrics.scrape_allowed(current_app.config, request.remote_addr, request.headers.get("Authorization")):
+        raise NotAllowed(_("无权读取运行指标：请使用配置的令牌，或从允许的网络访问。"))
+
+
+@bp.get("/readyz")
+def readyz():
+    """For the balancer and operators (the metrics token or network): each dependency's state."""
+    _operators_only()
+    status, checks = health.readiness()
+    response = jsonify(status=status, checks=checks)
+    response.headers["Cache-Control"] = "no-store"
+    return response, 503 if status == health.ERROR else 200
 
 
 @bp.get("/metrics")
 def metrics_page():
     """Prometheus scrapes here (lms/core/metrics.py): with the token, or from an allowed network."""
-    if not metrics.scrape_allowed(current_app.config, request.remote_addr, request.headers.get("Authorization")):
-        raise NotAllowed(_("无权读取运行指标：请使用配置的令牌，或从允许的网络访问。"))
+    _operators_only()
     body, content_type = metrics.exposition()
     response = Response(body, content_type=content_type)
     response.headers["Cache-Control"] = "no-store"

@@ -100,7 +100,16 @@ def attempts_left(actor, enrollment: Enrollment) -> int:
     return max(0, exam_rules(actor, enrollment.course).attempts - used)
 
 
+def _lock_enrollment(enrollment: Enrollment) -> None:
+    """Starts and resets of one learner's exam one after the other (four tabs clicking 开始测验 at once
+    would each see no open attempt and make one): the enrolment's row lock until the commit; the
+    attempts read after it are the committed ones."""
+    lock_for_write(Enrollment, enrollment.id)
+    db.session.execute(select(Enrollment.id).where(Enrollment.id == enrollment.id).with_for_update())
+
+
 def start_attempt(actor, enrollment: Enrollment) -> QuizAttempt:
+    _lock_enrollment(enrollment)
     state = course_state(enrollment)
     if not state.has_exam:
         raise NotFound(_("本课程没有结业测验。"))
@@ -135,6 +144,7 @@ def reset_attempts(actor, enrollment: Enrollment, *, reason: str) -> int:
     question, an outage...): the submitted attempts stop counting against the limit; they stay on
     record, marked as reset. Refused once the exam is passed. Returns how many were reset."""
     learner = enrollment.user
+    _lock_enrollment(enrollment)
     if course_state(enrollment).exam_passed:
         raise Conflict(_("%(name)s 已通过本课程的结业测验，无需重置。", name=learner.real_name))
     reset = [a for a in counted(attempts_of(learner, enrollment)) if a.submitted_at is not None]

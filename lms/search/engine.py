@@ -20,6 +20,7 @@ Ranking: an exact title match first, then courses matching more words in the tit
 or title pinyin, then a tf·idf sum over fields weighted title > keywords > lessons > summary > body.
 """
 
+import heapq
 import math
 import os
 import re
@@ -51,6 +52,7 @@ ENGLISH_STOP_WORDS = frozenset(str.split(
 _PUNCT = re.compile(r"^[\W_]+$")
 _SYNTAX = str.maketrans({ch: " " for ch in "\"'():*?~^[]{}+-!\\/《》“”‘’，。、；：？！（）【】"})
 _NORMAL = re.compile(r"[\s\W_]+")
+_CODE = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,12}){1,4}$")  # GX-NS-001
 BODY_MIN_TF = 2  # times a word must occur in the body alone to match there
 POSTINGS_CACHE_SIZE = 50_000  # (field, term) entries per index generation
 
@@ -91,16 +93,32 @@ class Snapshot:
         found = self.postings.get(cache_key)
         if found is None:
             found = {}
-            reader = self.reader
-            if (fieldname, term) in reader:
-                m = reader.postings(fieldname, term)
-                while m.is_active():
-                    found[m.id()] = m.weight()
-                    m.next()
+            for _segment, base, m, deleted in _segment_postings(self.reader, fieldname, term):
+                for ids, weights, _values in _blocks(m, values=False):
+                    found.update(zip(ids if not base else [d + base for d in ids], weights, strict=True))
+                for doc in deleted:
+                    found.pop(doc + base, None)
             if len(self.postings) >= POSTINGS_CACHE_SIZE:
                 self.postings.clear()
             self.postings[cache_key] = found
         return found
+
+    def positions(self, fieldname: str, term: str, docs) -> dict:
+        """``{docnum: positions}`` of ``term`` in ``fieldname`` for ``docs`` (character offsets: jieba's
+        tokenizer gives each token its start as its position); read as asked, kept per generation."""
+        cache = self.postings.get(("positions", fieldname, term))
+        if cache is None:
+            cache = self.postings[("positions", fieldname, term)] = {}
+        missing = {d for d in docs if d not in cache}
+        if missing:
+            for segment, base, m, _deleted in _segment_postings(self.reader, fieldname, term):
+                decode = segment.schema[fieldname].format.decoder("positions")
+                wanted = sorted(d - base for d in missing if base <= d < base + segment.doc_count_all())
+                for ids, _weights, values in _blocks(m, values=True, wanted=wanted):
+                    for i, doc in enumerate(ids):
+                        if doc + base in missing:
+                            cache[doc + base] = frozenset(decode(values[i]))
+        return cache
 
     def pieces(self, analyzer, text: str) -> tuple:
         """``_pieces(text)``, once per generation (the dictionary jieba cuts by comes with it)."""
@@ -130,6 +148,59 @@ class Snapshot:
 
     def close(self) -> None:
         self.searcher.close()
+
+
+def _segment_postings(reader, fieldname: str, term: str):
+    """(segment reader, its first docnum, its matcher of ``term``, its deleted docnums) for each
+    segment that has the term: the matcher without Whoosh's filter of deleted documents, which the
+    caller drops itself (a filter reads posting by posting)."""
+    from whoosh.matching.wrappers import FilterMatcher  # with whoosh
+
+    for segment, base in reader.leaf_readers():
+        if (fieldname, term) not in segment:
+            continue
+        m = segment.postings(fieldname, term)
+        deleted = ()
+        if isinstance(m, FilterMatcher):
+            m, deleted = m.child, m._ids
+        yield segment, base, m, deleted
+
+
+def _blocks(m, *, values: bool, wanted: list | None = None):
+    """(ids, weights, values or None) of a matcher, a block at a time: Whoosh's codec reads a block of
+    up to 128 postings as arrays, which its per-posting ``id()``/``weight()`` hand out one call at a
+    time (most of a cold search's time). Blocks holding none of the ``wanted`` docnums (sorted; None:
+    all) are skipped unread. A matcher of another kind (a term's few postings kept inline) is read
+    posting by posting."""
+    from whoosh.codec.whoosh3 import W3LeafMatcher  # with whoosh
+
+    if not isinstance(m, W3LeafMatcher):
+        ids, weights, vals = [], [], []
+        while m.is_active():
+            ids.append(m.id())
+            weights.append(m.weight())
+            vals.append(m.value() if values else None)
+            m.next()
+        yield ids, weights, vals
+        return
+    position = 0
+    while m.is_active():
+        if wanted is not None:
+            while position < len(wanted) and wanted[position] < m.block_min_id():
+                position += 1
+            if position == len(wanted):
+                return
+            if wanted[position] > m.block_max_id():
+                m._next_block()
+                continue
+        if m._ids is None:
+            m._read_ids()
+        if m._weights is None:
+            m._read_weights()
+        if values and m._values is None:
+            m._read_values()
+        yield m._ids, m._weights, m._values if values else None
+        m._next_block()
 
 
 class NoTableOfContents(Exception):
@@ -281,15 +352,17 @@ class Word:
 
 def meaningful_words(query: str) -> list[str]:
     """The words of ``query`` that say what is wanted: jieba's accurate cut, stop words and
-    punctuation dropped, Latin words kept whole."""
+    punctuation dropped, Latin words kept whole. The index's analyser drops its own English stop
+    words (may, will, we…): a query keeping one would ask for a word no course can have."""
     import jieba  # loaded by services.init_jieba()
+    from jieba.analyse.analyzer import STOP_WORDS as INDEXED_NOT  # with jieba
 
     words = []
     for token in jieba.cut(query.translate(_SYNTAX)):
         token = token.strip()
         if not token or _PUNCT.match(token):
             continue
-        if token.lower() in ENGLISH_STOP_WORDS or token in CHINESE_STOP_WORDS:
+        if token.lower() in ENGLISH_STOP_WORDS or token.lower() in INDEXED_NOT or token in CHINESE_STOP_WORDS:
             continue
         words.append(token)
     return list(dict.fromkeys(words))
@@ -334,7 +407,7 @@ def _distance(a: str, b: str) -> int:
 
 def _pieces(analyzer, text: str):
     """(whole term or None, covering pieces): jieba's search-mode tokens of ``text``; the pieces
-    cover it left to right, longest first."""
+    cover it left to right, longest first, each as (term, its start within ``text``)."""
     tokens = [(t.text, t.startchar, t.endchar) for t in analyzer(text, chars=True)]
     if not tokens:
         return None, []
@@ -348,7 +421,7 @@ def _pieces(analyzer, text: str):
         options = by_start.get(pos)
         if options:
             end, term = max(options)
-            pieces.append(term)
+            pieces.append((term, pos))
             pos = end
         else:
             pos += 1
@@ -393,12 +466,27 @@ def _part_postings(snap: Snapshot, fieldname: str, whole: str | None, pieces: tu
     if fieldname == "body" and found:  # one passing mention in the long text is not what the course is about
         found = {doc: tf for doc, tf in found.items() if tf >= BODY_MIN_TF}
     if len(pieces) > 1 or (pieces and not whole):
-        lists = sorted((snap.posting(fieldname, p) for p in pieces), key=len)
+        lists = sorted((snap.posting(fieldname, p) for p, _start in pieces), key=len)
         common = set(lists[0]).intersection(*lists[1:]) - found.keys()
+        if len(pieces) > 1:
+            common = _in_sequence(snap, fieldname, pieces, common)
         if common:
             found = {**found, **{doc: min(lst[doc] for lst in lists) for doc in common}}
     snap.postings[key] = found
     return found
+
+
+def _in_sequence(snap: Snapshot, fieldname: str, pieces: tuple, docs: set) -> set:
+    """The ``docs`` whose ``fieldname`` has the pieces side by side as in the word (个人 then 信息
+    right after it), not merely somewhere in the same text: positions are character offsets, so
+    piece k must start where the word's first piece starts plus its own offset in the word."""
+    if not docs:
+        return docs
+    (first, first_start), rest = pieces[0], pieces[1:]
+    starts = snap.positions(fieldname, first, docs)
+    others = [(snap.positions(fieldname, term, docs), start - first_start) for term, start in rest]
+    return {doc for doc in docs
+            if any(all(p + offset in at.get(doc, ()) for at, offset in others) for p in starts.get(doc, ()))}
 
 
 def _match_text(snap: Snapshot, analyzer, alt: str, found: Word) -> None:
@@ -416,7 +504,7 @@ def _match_text(snap: Snapshot, analyzer, alt: str, found: Word) -> None:
     if found.fields:
         found.marks.add(alt)
         for _whole, pieces in cut:
-            found.marks.update(p for p in pieces if len(p) > 1)
+            found.marks.update(p for p, _start in pieces if len(p) > 1)
 
 
 def _match_pinyin_or_spelling(snap: Snapshot, analyzer, word: str, found: Word) -> None:
@@ -464,9 +552,12 @@ class Matches:
 
 
 def find(snap: Snapshot, analyzer, query: str) -> Matches:
+    by_code = snap.posting("code", query.strip().upper()) if _CODE.match(query.strip()) else {}
+    if by_code:  # a course code, as shown on the result cards
+        return Matches([], set(by_code) & snap.live)
     words = [match_word(snap, analyzer, w) for w in _join_phrases(meaningful_words(query), snap.dictionary)]
-    if not words:
-        return Matches(words, set(snap.live))
+    if not words:  # only stop words, punctuation or symbols: nothing says what is wanted
+        return Matches(words, set())
     sets = sorted((w.docs for w in words), key=len)
     docs = sets[0].intersection(*sets[1:]) & snap.live
     if docs or len(words) < 3:
@@ -480,8 +571,9 @@ def normalized(text: str) -> str:
     return _NORMAL.sub("", text.lower())
 
 
-def rank(snap: Snapshot, matches: Matches, docs, query: str, limit: int) -> list[int]:
-    """The first ``limit`` of ``docs`` by relevance (see the module's docstring)."""
+def _relevance(snap: Snapshot, matches: Matches, query: str):
+    """A function of a document giving its sort key by relevance: (exact title match, words matched
+    in a strong field, tf·idf score)."""
     total = max(1, len(snap.live))
     weights = []
     for word in matches.words:
@@ -489,8 +581,8 @@ def rank(snap: Snapshot, matches: Matches, docs, query: str, limit: int) -> list
         weights.append((idf, [(FIELD_BOOSTS[f], f in STRONG_FIELDS, tfs) for f, tfs in word.fields.items()]))
     wanted = normalized(query)
     title_col = snap.column("title_sort") if wanted else None
-    scored = []
-    for doc in docs:
+
+    def key(doc: int) -> tuple:
         strong, score = 0, 0.0
         for idf, per_field in weights:
             best, is_strong = 0.0, False
@@ -502,9 +594,21 @@ def rank(snap: Snapshot, matches: Matches, docs, query: str, limit: int) -> list
             score += idf * best
             strong += is_strong
         exact = bool(title_col) and normalized(title_col[doc] or "") == wanted
-        scored.append((exact, strong, score, -doc))
-    scored.sort(reverse=True)
-    return [-key[3] for key in scored[:limit]]
+        return exact, strong, score
+
+    return key
+
+
+def rank(snap: Snapshot, matches: Matches, docs, query: str, limit: int) -> list[int]:
+    """The first ``limit`` of ``docs`` by relevance (see the module's docstring)."""
+    key = _relevance(snap, matches, query)
+    return heapq.nlargest(limit, docs, key=lambda doc: (*key(doc), -doc))
+
+
+def scores(snap: Snapshot, matches: Matches, docs, query: str) -> dict[int, float]:
+    """The tf·idf score of each of ``docs`` (what ranks them after the exact and strong matches)."""
+    key = _relevance(snap, matches, query)
+    return {doc: round(key(doc)[2], 3) for doc in docs}
 
 
 # ---------------------------------------------------------------- highlighting
@@ -514,5 +618,5 @@ def marker(words: list[Word]):
     marks = sorted({m for w in words for m in w.marks if m.strip()}, key=len, reverse=True)
     if not marks:
         return None
-    parts = [re.escape(m) + (r"\w*" if m.isascii() else "") for m in marks]
+    parts = [r"(?<![A-Za-z0-9])" + re.escape(m) + "[A-Za-z0-9]*" if m.isascii() else re.escape(m) for m in marks]
     return re.compile("|".join(parts), re.IGNORECASE)

@@ -6,7 +6,7 @@ from ..accounts.models import Role
 from ..core.enums import N_
 from ..core.errors import InvalidInput
 from ..core.forms import run_action, run_form
-from ..core.web import roles_required
+from ..core.web import RowIdConverter, roles_required
 from . import services, tasks, terms
 from .forms import DeleteTermForm, SearchTermForm
 
@@ -29,8 +29,8 @@ def search_page():
     try:
         result = tasks.search(q, filters, sort, page, per_page=current_app.config["LMS_SEARCH_PAGE_SIZE"])
     except services.SearchUnavailable as exc:
-        # A page that works (200), says why and points to the catalog, which does not need the index.
-        return render_template("search/unavailable.html", query=q, message=exc.message)
+        # 503 with a page that says why and points to the catalog, which does not need the index.
+        return render_template("search/unavailable.html", query=q, message=exc.message), 503, {"Retry-After": "60"}
     return render_template("search/results.html", result=result,
                            sorts={key: _(label) for key, label in services.SORTS.items()},
                            facet_titles={name: _(title) for name, title in FACET_TITLES.items()})
@@ -55,6 +55,9 @@ FACET_TITLES = {"subject": N_("科目主题"), "category": N_("科目类别"), "
 @roles_required(Role.ADMIN)
 def search_terms():
     form = SearchTermForm()
+    editing = terms.term_for_editing(_int(request.args.get("edit"))) if request.method == "GET" else None
+    if editing is not None:
+        form.term_id.data, form.term.data, form.synonyms.data = editing
     saved = run_form(form, lambda: terms.save_term(current_user, _int(form.term_id.data), form.term.data,
                                                    form.synonyms.data or ""))
     if saved:
@@ -74,7 +77,12 @@ def delete_search_term():
 
 
 def _int(value) -> int | None:
-    try:
-        return int(value) if value else None
-    except (TypeError, ValueError):
+    """A row id sent in a form: None when blank; 0 (no row has it) when not a number or beyond what
+    the database keeps, so the service answers as for any unknown id."""
+    if not value:
         return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return number if 0 < number <= RowIdConverter.MAX_ROW_ID else 0

@@ -38,8 +38,10 @@ from whoosh import index
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, SchemaClass
 from whoosh.index import LockError
 
+from ..core import health
 from ..core.enums import N_
 from ..core.errors import DomainError, InvalidInput
+from ..core.formatting import typed_text
 from . import dictionary as search_dictionary
 from . import engine
 
@@ -109,7 +111,9 @@ def make_schema():
         summary = TEXT(analyzer=analyzer, stored=True)
         lessons = TEXT(analyzer=analyzer, stored=True)  # lesson titles
         keywords = TEXT(analyzer=analyzer, stored=True)  # tags and the subject's name
-        body = TEXT(analyzer=analyzer)  # syllabus, the lessons' reading text, publisher: weighted lightly
+        # Syllabus, the lessons' reading text, publisher: weighted lightly; stored for the snippet of a
+        # course that matched there only (compressed on disk; only the page shown reads it).
+        body = TEXT(analyzer=analyzer, stored=True)
         # Facets and sort keys.
         subject = ID(stored=True, sortable=True)
         subject_name = ID(stored=True)
@@ -225,9 +229,9 @@ class SearchUnavailable(DomainError):
     code = "search_unavailable"
 
     def __init__(self, reason: str, *, transient: bool = False):
-        self.reason, self.transient = reason, transient  # transient: a file vanished mid-read; try again
         super().__init__(_("搜索暂不可用：课程索引正在重建，请过几分钟再试。"
-                           "在此期间您仍可以在课程目录中按主题和类别浏览全部课程。"))
+                           "在此期间您仍可以在课程目录中按主题和类别浏览全部课程。"), reason=reason)
+        self.transient = transient  # a file vanished mid-read; try again
 
 
 def _live_path(index_dir: str | os.PathLike | None) -> Path:
@@ -365,7 +369,7 @@ def _facet_values(name: str, counts: dict, filters: SearchFilters, labels: dict)
 
 
 def validate(query: str, filters: SearchFilters, sort: str, page: int) -> str:
-    query = " ".join((query or "").split())
+    query = typed_text(query)
     if len(query) > MAX_QUERY_LENGTH:
         raise InvalidInput(_("搜索词过长，请控制在 %(MAX_QUERY_LENGTH)s 个字以内。", MAX_QUERY_LENGTH=MAX_QUERY_LENGTH), field="q")
     if sort not in SORTS:
@@ -431,7 +435,9 @@ def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: 
     matches = engine.find(snap, analyzer, query) if query else engine.Matches([], set(snap.live))
     docs = matches.docs
     for name, value in filters.as_dict().items():
-        docs = docs & snap.filter_set("subject_facet" if name == "subject" else name, _filter_value(snap, name, value))
+        column, value = "subject_facet" if name == "subject" else name, _filter_value(snap, name, value)
+        # Only values some course has are kept per generation: any other string matches nothing.
+        docs = docs & snap.filter_set(column, value) if value in snap.values(column) else set()
     total = len(docs)
     pages = max(1, math.ceil(total / per_page))
     page = min(page, pages)  # past the end: show the last page rather than nothing
@@ -445,7 +451,9 @@ def _search(query: str, filters: SearchFilters, sort: str, page: int, per_page: 
         published = snap.column("published_at")
         ordered = heapq.nlargest(wanted, docs, key=lambda d: (published[d] or 0, d))
     mark = engine.marker(matches.words)
-    hits = [_hit(snap, doc, mark) for doc in ordered[(page - 1) * per_page:]]
+    shown = ordered[(page - 1) * per_page:]
+    relevance = engine.scores(snap, matches, shown, query) if query else {}
+    hits = [_hit(snap, doc, mark, relevance.get(doc, 0.0)) for doc in shown]
     facets = _facets(snap, docs, filters)
     suggestions, unfiltered_total = [], None
     if total == 0:
@@ -491,7 +499,7 @@ def _facets(snap, docs, filters: SearchFilters) -> dict[str, list[FacetValue]]:
     }
 
 
-def _hit(snap, doc: int, mark) -> SearchHit:
+def _hit(snap, doc: int, mark, score: float) -> SearchHit:
     stored = snap.searcher.stored_fields(doc)
     category = stored["category"]
     return SearchHit(
@@ -500,7 +508,7 @@ def _hit(snap, doc: int, mark) -> SearchHit:
         subject_code=stored["subject"], subject_name=stored["subject_name"], category=category,
         category_label=_(CATEGORY_LABELS[category]) if category in CATEGORY_LABELS else category,
         credit_hours=Decimal(stored["credit_tenths"]) / 10, publisher=stored["publisher"],
-        published_at=stored.get("published_at"), score=0.0,
+        published_at=stored.get("published_at"), score=score,
     )
 
 
@@ -523,7 +531,7 @@ def _mark(text: str, mark, window: int | None) -> Markup:
 
 
 def _snippet(stored: dict, mark) -> Markup:
-    for name in ("summary", "lessons", "keywords"):
+    for name in ("summary", "lessons", "keywords", "body"):
         text = " ".join((stored.get(name) or "").split())
         if text and mark and mark.search(text):
             return _mark(text, mark, SNIPPET_CHARS)
@@ -560,7 +568,7 @@ def _suggest(snap, matches, query: str, limit: int = 6) -> list[str]:
 def suggest_completions(prefix: str, *, limit: int = 8, index_dir=None) -> list[dict]:
     """What the search box offers while one types: dictionary terms and course titles that
     contain ``prefix`` (or whose pinyin starts with it), terms first."""
-    prefix = " ".join((prefix or "").split())[:MAX_QUERY_LENGTH]
+    prefix = typed_text(prefix)[:MAX_QUERY_LENGTH]
     if not prefix:
         return []
     return _read(lambda: _completions(_snapshot(index_dir), prefix.lower(), limit))
@@ -572,7 +580,8 @@ def _completions(snap, prefix: str, limit: int) -> list[dict]:
     for term, synonyms in snap.dictionary.entries:
         if any(w.lower().startswith(prefix) for w in (term, *synonyms)) and term not in seen:
             seen.add(term)
-            out.append({"text": term, "kind": "term"})
+            if engine.find(snap, _analyzer(), term).docs:  # only terms that find a course
+                out.append({"text": term, "kind": "term"})
     pinyin = snap.column("pinyin_column") if prefix.isascii() else None
     for doc, title in snap.titles:
         if len(out) >= limit:
@@ -583,3 +592,13 @@ def _completions(snap, prefix: str, limit: int) -> list[dict]:
             seen.add(title)
             out.append({"text": title, "kind": "title"})
     return out[:limit]
+
+
+@health.check("search")
+def _index_state() -> dict:
+    """Readiness (lms/core/health.py): the live index opens; how many courses it holds."""
+    try:
+        snap = _read(lambda: _snapshot(None))
+    except SearchUnavailable as exc:
+        return {"status": health.DEGRADED, "error": exc.reason}
+    return {"status": health.OK, "courses": len(snap.live)}

@@ -8,13 +8,21 @@ from ..accounts.models import Role
 from ..core.errors import Conflict, InvalidInput
 from ..core.forms import run_service
 from ..core.web import roles_required
+from ..programme import services as programme
+from ..programme.forms import DepartmentForm
 from . import services
 from .forms import DecisionForm
 
 bp = Blueprint("units", __name__)
 
 
-def _unit_page(unit_code, *, error: str | None = None, status: int = 200):
+def _department_form(unit) -> DepartmentForm:
+    form = DepartmentForm(prefix="dept", data=None if unit is None else {"department": unit.supervising_department or ""})
+    form.department.choices = [("", _("（未设置）"))] + [(name, name) for name in programme.department_choices()]
+    return form
+
+
+def _unit_page(unit_code, *, error: str | None = None, status: int = 200, department_form=None):
     args = request.args
     try:
         board = services.unit_dashboard(current_user, unit_code, year=args.get("year"), search=args.get("q", ""),
@@ -26,7 +34,8 @@ def _unit_page(unit_code, *, error: str | None = None, status: int = 200):
     if board is None:
         return render_template("units/choose_unit.html", units=services.managed_units(current_user),
                                code="", error=None)
-    return render_template("units/unit.html", b=board, error=error), status
+    return render_template("units/unit.html", b=board, error=error,
+                           department_form=department_form or _department_form(board.unit)), status
 
 
 @bp.get("/unit")
@@ -60,6 +69,19 @@ def approve(code: str, learner_id: int):
 @roles_required(Role.UNIT_ADMIN, Role.ADMIN)
 def reject(code: str, learner_id: int):
     return _decide(code, learner_id, False)
+
+
+@bp.post("/unit/<code>/department")
+@roles_required(Role.UNIT_ADMIN, Role.ADMIN)
+def set_department(code: str):
+    unit = services.authorize_unit(current_user, code)
+    form = _department_form(unit)
+    done = run_service(lambda: programme.set_supervising_department(current_user, unit, form.department.data or ""),
+                       refusals=(InvalidInput,))
+    if not done:
+        return _unit_page(code, error=done.error.message, status=done.status, department_form=form)
+    flash(_("已保存主管部门：%(name)s。", name=unit.supervising_department or _("（未设置）")), "success")
+    return redirect(url_for("units.unit_dashboard", unit=code), 303)
 
 
 @bp.get("/region")

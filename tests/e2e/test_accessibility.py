@@ -41,6 +41,9 @@ PAGES = {
     "hr-auditor": ["/region", "/api-clients"],
     "admin": ["/admin/rules", "/admin/rules/{rule}", "/admin/rules/new", "/admin/certificates",
               "/admin/certificates/{certificate}", "/api-clients"],
+    "programme-office": ["/programme/?year=2022", "/programme/plans",
+                         "/programme/cell?year=2022&department=教育部&domain=digital"],
+    "programme-office-region": ["/programme/"],
 }
 
 

@@ -10,7 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select
 
+from lms.accounts.models import User
 from lms.core import clock
+from lms.core.database import writing
 from lms.extensions import db
 from lms.learning import heartbeat, play, services
 from lms.learning.heartbeat import Beat
@@ -121,3 +123,61 @@ def test_concurrent_sessions_credit_time_at_most_once(own_app, monkeypatch, in_r
     # Wall clock: 10 s per round; both tabs reported the same 10 s, credited once.
     assert progress.credited_seconds + pending <= 10 * ROUNDS + 2
     assert progress.credited_seconds + pending >= 10 * ROUNDS - 1
+
+
+@pytest.mark.parametrize("in_requests", [False, True], ids=["services", "requests"])
+def test_parallel_starts_of_the_exam_never_give_more_attempts_than_the_rules_allow(own_app, monkeypatch, in_requests):
+    """A double click (or four tabs) on 开始测验 with one attempt left: one attempt, not four."""
+    from lms.accounts import services as accounts
+    from lms.core.errors import Conflict
+    from lms.learning import exam as exams
+    from lms.learning.models import Enrollment, QuizAttempt
+    from tests.learning_helpers import Clock, course, study_all_lessons
+
+    session_per_thread(own_app, monkeypatch)
+    with own_app.test_request_context():
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name="并发考生", id_number=id_number(f"1101051990010188{int(in_requests)}"), password="Study2026ok",
+            mobile=f"1370000088{int(in_requests)}", region_code="110000", employer_name="测试单位",
+            employer_credit_code=credit_code("91110105MA01ABCD2")))
+        enrollment = services.enroll(user, "GX-NS-001")
+        db.session.commit()
+        study_all_lessons(user.id, course(db.session), Clock())
+        allowed = exams.exam_rules(user, enrollment.course).attempts
+        for _ in range(allowed - 1):  # every attempt but one used, failed
+            exams.submit_attempt(user, exams.start_attempt(user, enrollment), {})
+        db.session.commit()
+        user_id, enrollment_id = user.id, enrollment.id
+        db.session.remove()
+
+    barrier = threading.Barrier(4)
+    errors, started = [], []
+
+    def tab():
+        try:
+            # As served: a POST's transaction (SQLite: BEGIN IMMEDIATE); or a job's, inside writing().
+            context = (own_app.test_request_context("/learn/GX-NS-001/exam/start", method="POST") if in_requests
+                       else own_app.app_context())
+            barrier.wait()
+            with context, (contextlib.nullcontext() if in_requests else writing()):
+                learner, enrolled = db.session.get(User, user_id), db.session.get(Enrollment, enrollment_id)
+                try:
+                    started.append(exams.start_attempt(learner, enrolled).id)
+                    db.session.commit()
+                except Conflict:
+                    db.session.rollback()
+                db.session.remove()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=tab) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    with own_app.app_context():
+        attempts = db.session.scalar(select(func.count(QuizAttempt.id)).where(QuizAttempt.enrollment_id == enrollment_id))
+        db.session.remove()
+    assert attempts == allowed and len(set(started)) == 1, (attempts, started)

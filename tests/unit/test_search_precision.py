@@ -76,3 +76,53 @@ def test_suggestions_while_typing_offer_terms_and_titles(relevance_index):
     assert {"text": "个人信息保护法", "kind": "term"} in found
     assert any(s["kind"] == "title" and s["text"] == "个人信息保护法解读" for s in found)
     assert any(s["text"] == "网络安全法律法规" for s in services.suggest_completions("wlaq", index_dir=relevance_index))
+
+
+# ---------------------------------------------------------------- what the attack on search found
+
+def test_a_word_matched_through_its_pieces_needs_them_side_by_side(demo_index, demo_documents):
+    """个人信息 is 个人 + 信息 to the index: a course with both words far apart (个人…信息) does not match."""
+    def says(doc, text):
+        return any(text in (value if isinstance(value, str) else " ".join(value))
+                   for value in (doc.title, doc.summary, doc.syllabus, doc.lessons, doc.tags, doc.lesson_text))
+
+    for query in ("个人信息", "等保", "关基"):
+        result = services.search(query, index_dir=demo_index, per_page=20)
+        wanted = {"个人信息": ["个人信息"], "等保": ["等级保护", "等保"], "关基": ["关键信息基础设施", "关基"]}[query]
+        expected = {doc.code for doc in demo_documents if any(says(doc, w) for w in wanted)}
+        assert set(codes(result)) == expected, query
+        assert all("<mark>" in str(hit.title_html) + str(hit.snippet_html) for hit in result.hits), query
+
+
+@pytest.mark.parametrize("query", ["😀", "???", "*", "。。。", "*:*", "OR", "的", "课程", "如何学习"])
+def test_a_query_without_a_meaningful_word_finds_nothing_rather_than_everything(relevance_index, query):
+    result = services.search(query, index_dir=relevance_index)
+    assert result.total == 0 and result.suggestions
+
+
+def test_english_words_the_index_drops_are_dropped_from_queries_too(relevance_index):
+    for alone, padded in (("AI", "AI will"), ("网络安全", "we 网络安全"), ("人工智能", "人工智能 may")):
+        assert codes(services.search(padded, index_dir=relevance_index)) == codes(
+            services.search(alone, index_dir=relevance_index)) != []
+
+
+def test_full_width_letters_and_digits_are_read_as_typed_by_an_input_method(relevance_index):
+    for full, half in (("ＡＩ", "AI"), ("ＷＬＡＱ", "WLAQ"), ("２０２１", "2021")):
+        assert codes(services.search(full, index_dir=relevance_index)) == codes(
+            services.search(half, index_dir=relevance_index)) != [], full
+
+
+def test_a_course_code_finds_its_course(relevance_index):
+    assert codes(services.search("gx-ns-001", index_dir=relevance_index)) == ["GX-NS-001"]
+
+
+def test_hits_carry_their_relevance_score(relevance_index):
+    hits = services.search("数据出境", index_dir=relevance_index).hits
+    assert hits and all(hit.score > 0 for hit in hits)
+
+
+def test_latin_highlights_stop_at_the_end_of_the_latin_word(relevance_index):
+    from lms.search.engine import Word, marker
+
+    mark = marker([Word("2021", ("2021",), marks={"2021"}), Word("ai", ("ai",), marks={"AI"})])
+    assert [m.group() for m in mark.finditer("2021年9月1日起施行；AIGC 与 TRAIN 和 AI")] == ["2021", "AIGC", "AI"]

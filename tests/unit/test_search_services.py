@@ -212,3 +212,60 @@ def test_files_of_failed_read_attempts_are_closed_when_a_later_attempt_succeeds(
     segments = [(name, f) for name, f in opened if name.endswith(".seg")]
     assert len(segments) == 4  # three damaged, one good (mapped into memory, its file closed too)
     assert all(f.is_closed and f.file.closed for _, f in segments), segments
+
+
+def test_filter_values_no_course_has_are_not_kept(demo_index):
+    from lms.search import engine
+
+    services.search("网络安全", index_dir=demo_index)
+    snap = engine.snapshot(demo_index)
+    before = dict(snap.filters)
+    for n in range(50):
+        result = services.search("网络安全", services.SearchFilters(publisher=f"不存在的机构{n}" * 50,
+                                                                  subject=f"nosuch{n}"), index_dir=demo_index)
+        assert result.total == 0 and result.unfiltered_total
+    assert snap.filters == before
+
+
+def test_suggestions_offer_only_dictionary_terms_that_find_a_course(demo_index):
+    offered = [s["text"] for s in services.suggest_completions("碳", index_dir=demo_index)]
+    assert all(services.search(text, index_dir=demo_index).total for text in offered)
+    assert "碳达峰" not in offered
+
+
+def test_suggestions_read_the_prefix_as_searches_do(demo_index):
+    plain = services.suggest_completions("网络", index_dir=demo_index)
+    assert plain and services.suggest_completions("\u200b网络\x00", index_dir=demo_index) == plain
+
+
+def test_an_unavailable_index_keeps_its_reason_for_the_log():
+    assert services.SearchUnavailable("the index folder is missing").reason == "the index folder is missing"
+
+
+def test_posting_lists_read_a_block_at_a_time_equal_whooshs_own_reading(demo_documents, tmp_path):
+    """Over several segments and deleted documents (an update adds a segment and deletes the old copy)."""
+    from dataclasses import replace
+
+    from lms.search import engine
+
+    path = tmp_path / "search-index"
+    generated = [replace(doc, code=f"{doc.code}-{n}") for n in range(20) for doc in demo_documents]  # 160: blocks
+    services.rebuild_index(generated, index_dir=path)
+    services.index_courses([replace(generated[3], title="已更新的课程标题 个人信息")], index_dir=path)
+    services.remove_course(generated[5].code, index_dir=path)
+    engine.close_all()
+    snap = engine.snapshot(path)
+    reader = snap.reader
+    assert len(list(reader.leaf_readers())) > 1 and reader.has_deletions()
+    for fieldname, term in (("body", "安全"), ("title", "个人信息"), ("keywords", "网络安全"), ("lessons", "数据"),
+                            ("body", "个人"), ("summary", "保护")):
+        expected, positions = {}, {}
+        m = reader.postings(fieldname, term)
+        while m.is_active():
+            expected[m.id()] = m.weight()
+            positions[m.id()] = frozenset(m.value_as("positions"))
+            m.next()
+        assert expected and snap.posting(fieldname, term) == expected, (fieldname, term)
+        some = sorted(expected)[::3]
+        assert snap.positions(fieldname, term, some) == {d: positions[d] for d in some}, (fieldname, term)
+    engine.close_all()

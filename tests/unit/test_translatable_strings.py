@@ -51,6 +51,13 @@ ALLOWED = {
     "lms/cli.py": "command-line output for operators (see lms/accounts/cli.py) and the demo data it creates "
                   "(sample accounts and organizations, stored as written)",
     "lms/catalog/cli.py": "command-line output for operators (see lms/accounts/cli.py)",
+    "lms/programme/cli.py": "command-line output for operators (see lms/accounts/cli.py)",
+    "lms/programme/plans.py::TOTAL_ROW": "the plan table's file format: the total row's name as the source table "
+                                         "writes it, matched in uploaded files",
+    "lms/programme/plans.py::_DEPARTMENT_HEADERS": "the plan table's file format: header names matched in uploaded files",
+    "lms/programme/plans.py::_SUBTOTAL_HEADERS": "the plan table's file format: header names matched in uploaded files",
+    "lms/programme/services.py::OTHER_DEPARTMENT": "reference data: the department value stored for units whose "
+                                                   "department is none of the plan's (shown translated)",
     "lms/catalog/services.py::SUBJECTS": "reference data: the subject names as the continuing-education plan names "
                                          "them, stored in the subject table and matched by name in course packages",
     "lms/catalog/services.py::_lesson_video": "the title card drawn into a generated stand-in video: media content, "

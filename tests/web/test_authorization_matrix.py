@@ -22,7 +22,8 @@ route, add one line to ``PAGES`` (cookie sign-in: pages, the player's ``/api/v1/
 Columns of ``PAGES``: anonymous, learner (owner of the world's progress, attempt, certificate, login
 session), learner-other, publisher (of the courses' organization), publisher-other-org, reviewer,
 unit-admin (unit A, whose admin requested the export job), unit-admin-other (unit B),
-hr-auditor (110000), hr-auditor-other-region (440000), admin. Columns of ``HR_API``: no token, a
+hr-auditor (110000), hr-auditor-other-region (440000), admin, programme-office (national: a grant
+without a region), programme-office-region (110000; no plan of its own, so counts without ratios). Columns of ``HR_API``: no token, a
 signed-in admin's cookies but no token, clients scoped to unit A / region 110000 / region 440000 /
 region 110000 with full ID numbers, a revoked and an expired client.
 
@@ -39,194 +40,216 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from lms.programme.services import REFERENCE_PLAN
 from tests.authz_world import API_ROLES, COOKIE_ROLES, build
 from tests.conftest import committed_app
 
-PAGE_COLUMNS = "anon lrn lrn2 pub pub2 rev unit unit2 hr hr2 admin"
+PAGE_COLUMNS = "anon lrn lrn2 pub pub2 rev unit unit2 hr hr2 admin po po2"
 PAGES = """
-endpoint                           method path                                                anon  lrn   lrn2  pub   pub2  rev   unit  unit2 hr    hr2   admin
+endpoint                           method path                                                anon  lrn   lrn2  pub   pub2  rev   unit  unit2 hr    hr2   admin   po    po2
 # ---- public pages
-core.healthz                       GET    /healthz                                            200   200   200   200   200   200   200   200   200   200   200
-core.help_page                     GET    /help                                               200   200   200   200   200   200   200   200   200   200   200
-core.metrics_page                  GET    /metrics                                            403   403   403   403   403   403   403   403   403   403   403
-core.privacy                       GET    /privacy                                            200   200   200   200   200   200   200   200   200   200   200
-catalog.home                       GET    /                                                   200   200   200   200   200   200   200   200   200   200   200
-catalog.catalog                    GET    /courses                                            200   200   200   200   200   200   200   200   200   200   200
-catalog.course                     GET    /courses/{published_code}                           200   200   200   200   200   200   200   200   200   200   200
-catalog.course~draft               GET    /courses/{draft_b_code}                             404   404   404   404   404   404   404   404   404   404   404
-catalog.cover                      GET    /courses/{draft}/cover.jpg                          404   404   404   200   404   200   404   404   404   404   200
-catalog.cover~missing              GET    /courses/{published}/cover.jpg                      404   404   404   404   404   404   404   404   404   404   404
-search.search_page                 GET    /search?q=安全                                      200   200   200   200   200   200   200   200   200   200   200
-search_api.search                  GET    /api/v1/search?q=安全                               200   200   200   200   200   200   200   200   200   200   200
-search.suggest                     GET    /search/suggest?q=wl                               200   200   200   200   200   200   200   200   200   200   200
-search.search_terms                GET    /admin/search/terms                                 login 403   403   403   403   403   403   403   403   403   200
-search.search_terms                POST   /admin/search/terms                                 login 403   403   403   403   403   403   403   403   403   400
-search.delete_search_term          POST   /admin/search/terms/delete                          login 403   403   403   403   403   403   403   403   403   302!
-certificates.jwks                  GET    /.well-known/jwks.json                              200   200   200   200   200   200   200   200   200   200   200
-certificates.credential_status     GET    /credentials/{certificate}/status                   200   200   200   200   200   200   200   200   200   200   200
-certificates.verify                GET    /verify?no={certificate}                            200   200   200   200   200   200   200   200   200   200   200
-certificates.verify_pdf            POST   /verify                                             200   200   200   200   200   200   200   200   200   200   200
+core.healthz                       GET    /healthz                                            200   200   200   200   200   200   200   200   200   200   200   200   200
+core.help_page                     GET    /help                                               200   200   200   200   200   200   200   200   200   200   200   200   200
+core.metrics_page                  GET    /metrics                                            403   403   403   403   403   403   403   403   403   403   403   403   403
+core.readyz                        GET    /readyz                                             403   403   403   403   403   403   403   403   403   403   403   403   403
+core.privacy                       GET    /privacy                                            200   200   200   200   200   200   200   200   200   200   200   200   200
+catalog.home                       GET    /                                                   200   200   200   200   200   200   200   200   200   200   200   200   200
+catalog.catalog                    GET    /courses                                            200   200   200   200   200   200   200   200   200   200   200   200   200
+catalog.course                     GET    /courses/{published_code}                           200   200   200   200   200   200   200   200   200   200   200   200   200
+catalog.course~draft               GET    /courses/{draft_b_code}                             404   404   404   404   404   404   404   404   404   404   404   404   404
+catalog.cover                      GET    /courses/{draft}/cover.jpg                          404   404   404   200   404   200   404   404   404   404   200   404   404
+catalog.cover~missing              GET    /courses/{published}/cover.jpg                      404   404   404   404   404   404   404   404   404   404   404   404   404
+search.search_page                 GET    /search?q=安全                                      200   200   200   200   200   200   200   200   200   200   200   200   200
+search_api.search                  GET    /api/v1/search?q=安全                               200   200   200   200   200   200   200   200   200   200   200   200   200
+search.suggest                     GET    /search/suggest?q=wl                               200   200   200   200   200   200   200   200   200   200   200   200   200
+search.search_terms                GET    /admin/search/terms                                 login 403   403   403   403   403   403   403   403   403   200   403   403
+search.search_terms                POST   /admin/search/terms                                 login 403   403   403   403   403   403   403   403   403   400   403   403
+search.delete_search_term          POST   /admin/search/terms/delete                          login 403   403   403   403   403   403   403   403   403   302!   403   403
+certificates.jwks                  GET    /.well-known/jwks.json                              200   200   200   200   200   200   200   200   200   200   200   200   200
+certificates.credential_status     GET    /credentials/{certificate}/status                   200   200   200   200   200   200   200   200   200   200   200   200   200
+certificates.status_list_credential GET    /credentials/status/0                               200   200   200   200   200   200   200   200   200   200   200   200   200
+certificates.verify                GET    /verify?no={certificate}                            200   200   200   200   200   200   200   200   200   200   200   200   200
+certificates.verify_pdf            POST   /verify                                             200   200   200   200   200   200   200   200   200   200   200   200   200
 # ---- accounts
-accounts.login                     GET    /login                                              200   302   302   302   302   302   302   302   302   302   302
-accounts.login                     POST   /login                                              200   302   302   302   302   302   302   302   302   302   302
-accounts.register                  GET    /register                                           200   302   302   302   302   302   302   302   302   302   302
-accounts.register                  POST   /register                                           200   302   302   302   302   302   302   302   302   302   302
-accounts.logout                    POST   /logout                                             302   302   302   302   302   302   302   302   302   302   302
-accounts.logout_everywhere         GET    /sessions/logout-all                                login 200   200   200   200   200   200   200   200   200   200
-accounts.logout_everywhere         POST   /sessions/logout-all                                login 302   302   302   302   302   302   302   302   302   302
-accounts.logout_device             POST   /sessions/{learner_login}/logout                    login 302   404   404   404   404   404   404   404   404   404
-accounts.choose_language           GET    /language?locale=en                                 302   302   302   302   302   302   302   302   302   302   302
-accounts.choose_language           POST   /language                                           302   302   302   302   302   302   302   302   302   302   302
-accounts.profile                   GET    /profile                                            login 200   200   200   200   200   200   200   200   200   200
-accounts.profile                   POST   /profile                                            login 200   200   200   200   200   200   200   200   200   200
-accounts.forgot_password           GET    /password/forgot                                    200   200   200   200   200   200   200   200   200   200   200
-accounts.forgot_password           POST   /password/forgot                                    302   302   302   302   302   302   302   302   302   302   302
-accounts.reset_sent                GET    /password/sent                                      200   200   200   200   200   200   200   200   200   200   200
-accounts.reset_with_code           GET    /password/code                                      200   200   200   200   200   200   200   200   200   200   200
-accounts.reset_with_code           POST   /password/code                                      400   400   400   400   400   400   400   400   400   400   400
-accounts.reset_with_link           GET    /password/reset                                     200   200   200   200   200   200   200   200   200   200   200
-accounts.reset_with_link           POST   /password/reset                                     400   400   400   400   400   400   400   400   400   400   400
-accounts.verify_contact            GET    /profile/verify                                     login 200   200   200   200   200   200   200   200   200   200
-accounts.verify_contact            POST   /profile/verify                                     login 400   400   400   400   400   400   400   400   400   400
-accounts.send_verification         POST   /profile/verify/send                                login 302!  302!  302!  302!  302!  302!  302!  302!  302!  302!
-accounts.admin_recovery            GET    /accounts/{learner_user}/recovery                   login 403   403   403   403   403   403   403   403   403   200
-accounts.admin_recovery            POST   /accounts/{learner_user}/recovery                   login 403   403   403   403   403   403   403   403   403   400
-accounts.admin_recovery~missing    GET    /accounts/99999999/recovery                         login 403   403   403   403   403   403   403   403   403   404
-accounts.admin_unlock              POST   /accounts/{learner_user}/unlock                     login 403   403   403   403   403   403   403   403   403   302
+accounts.login                     GET    /login                                              200   302   302   302   302   302   302   302   302   302   302   302   302
+accounts.login                     POST   /login                                              200   302   302   302   302   302   302   302   302   302   302   302   302
+accounts.register                  GET    /register                                           200   302   302   302   302   302   302   302   302   302   302   302   302
+accounts.register                  POST   /register                                           200   302   302   302   302   302   302   302   302   302   302   302   302
+accounts.logout                    POST   /logout                                             302   302   302   302   302   302   302   302   302   302   302   302   302
+accounts.logout_everywhere         GET    /sessions/logout-all                                login 200   200   200   200   200   200   200   200   200   200   200   200
+accounts.logout_everywhere         POST   /sessions/logout-all                                login 302   302   302   302   302   302   302   302   302   302   302   302
+accounts.logout_device             POST   /sessions/{learner_login}/logout                    login 302   404   404   404   404   404   404   404   404   404   404   404
+accounts.choose_language           GET    /language?locale=en                                 302   302   302   302   302   302   302   302   302   302   302   302   302
+accounts.choose_language           POST   /language                                           302   302   302   302   302   302   302   302   302   302   302   302   302
+accounts.profile                   GET    /profile                                            login 200   200   200   200   200   200   200   200   200   200   200   200
+accounts.profile                   POST   /profile                                            login 200   200   200   200   200   200   200   200   200   200   200   200
+accounts.forgot_password           GET    /password/forgot                                    200   200   200   200   200   200   200   200   200   200   200   200   200
+accounts.forgot_password           POST   /password/forgot                                    302   302   302   302   302   302   302   302   302   302   302   302   302
+accounts.reset_sent                GET    /password/sent                                      200   200   200   200   200   200   200   200   200   200   200   200   200
+accounts.reset_with_code           GET    /password/code                                      200   200   200   200   200   200   200   200   200   200   200   200   200
+accounts.reset_with_code           POST   /password/code                                      400   400   400   400   400   400   400   400   400   400   400   400   400
+accounts.reset_with_link           GET    /password/reset                                     200   200   200   200   200   200   200   200   200   200   200   200   200
+accounts.reset_with_link           POST   /password/reset                                     400   400   400   400   400   400   400   400   400   400   400   400   400
+accounts.verify_contact            GET    /profile/verify                                     login 200   200   200   200   200   200   200   200   200   200   200   200
+accounts.verify_contact            POST   /profile/verify                                     login 400   400   400   400   400   400   400   400   400   400   400   400
+accounts.send_verification         POST   /profile/verify/send                                login 302!  302!  302!  302!  302!  302!  302!  302!  302!  302!   302!  302!
+accounts.admin_recovery            GET    /accounts/{learner_user}/recovery                   login 403   403   403   403   403   403   403   403   403   200   403   403
+accounts.admin_recovery            POST   /accounts/{learner_user}/recovery                   login 403   403   403   403   403   403   403   403   403   400   403   403
+accounts.admin_recovery~missing    GET    /accounts/99999999/recovery                         login 403   403   403   403   403   403   403   403   403   404   403   403
+accounts.admin_unlock              POST   /accounts/{learner_user}/unlock                     login 403   403   403   403   403   403   403   403   403   302   403   403
 # ---- learning (pages)
-learning.my_learning               GET    /my/learning                                        login 200   200   200   200   200   200   200   200   200   200
-learning.enrol                     POST   /learn/{published_code}/enrol                       login 302   302   302   302   302   302   302   302   302   302
-learning.enrol~draft               POST   /learn/{draft_b_code}/enrol                         login 404   404   404   404   404   404   404   404   404   404
-learning.course_home               GET    /learn/{published_code}                             login 302   302   403   403   403   403   403   403   403   403
-learning.player                    GET    /learn/{published_code}/{published_lesson}          login 200   200   403   403   403   403   403   403   403   403
-learning.player~other-version      GET    /learn/{published_code}/{lesson}                    login 404   404   403   403   403   403   403   403   403   403
-learning.exam                      GET    /learn/{published_code}/exam                        login 200   200   403   403   403   403   403   403   403   403
-learning.start_exam                POST   /learn/{published_code}/exam                        login 302!  302!  403   403   403   403   403   403   403   403
-learning.attempt                   GET    /learn/exam/{attempt}                               login 200   403   403   403   403   403   403   403   403   403
-learning.submit_exam               POST   /learn/exam/{attempt}                               login 302   403   403   403   403   403   403   403   403   403
+learning.my_learning               GET    /my/learning                                        login 200   200   200   200   200   200   200   200   200   200   200   200
+learning.enrol                     POST   /learn/{published_code}/enrol                       login 302   302   302   302   302   302   302   302   302   302   302   302
+learning.enrol~draft               POST   /learn/{draft_b_code}/enrol                         login 404   404   404   404   404   404   404   404   404   404   404   404
+learning.course_home               GET    /learn/{published_code}                             login 302   302   403   403   403   403   403   403   403   403   403   403
+learning.player                    GET    /learn/{published_code}/{published_lesson}          login 200   200   403   403   403   403   403   403   403   403   403   403
+learning.player~other-version      GET    /learn/{published_code}/{lesson}                    login 404   404   403   403   403   403   403   403   403   403   403   403
+learning.exam                      GET    /learn/{published_code}/exam                        login 200   200   403   403   403   403   403   403   403   403   403   403
+learning.start_exam                POST   /learn/{published_code}/exam                        login 302!  302!  403   403   403   403   403   403   403   403   403   403
+learning.attempt                   GET    /learn/exam/{attempt}                               login 200   403   403   403   403   403   403   403   403   403   403   403
+learning.submit_exam               POST   /learn/exam/{attempt}                               login 302   403   403   403   403   403   403   403   403   403   403   403
 # ---- learning (the player's JSON API: cookie sign-in, CSRF in a header)
-learning_api.start_session         POST   /api/v1/learning/sessions                           403   200   200   403   403   403   403   403   403   403   403
-learning_api.heartbeat             POST   /api/v1/learning/heartbeat                          403   200   403   403   403   403   403   403   403   403   403
-learning_api.attention             POST   /api/v1/learning/attention                          403   200   403   403   403   403   403   403   403   403   403
-learning_api.progress              GET    /api/v1/learning/progress/{progress}                403   200   403   403   403   403   403   403   403   403   403
+learning_api.start_session         POST   /api/v1/learning/sessions                           403   200   200   403   403   403   403   403   403   403   403   403   403
+learning_api.heartbeat             POST   /api/v1/learning/heartbeat                          403   200   403   403   403   403   403   403   403   403   403   403   403
+learning_api.attention             POST   /api/v1/learning/attention                          403   200   403   403   403   403   403   403   403   403   403   403   403
+learning_api.progress              GET    /api/v1/learning/progress/{progress}                403   200   403   403   403   403   403   403   403   403   403   403   403
 # ---- credits and certificates of the learner
-credits.my_hours                   GET    /me/hours                                           login 200   200   200   200   200   200   200   200   200   200
-credits.my_hours~year              GET    /me/hours/2026                                      login 200   200   200   200   200   200   200   200   200   200
-certificates.my_certificates       GET    /me/certificates                                    login 200   200   200   200   200   200   200   200   200   200
-certificates.issue_annual          POST   /me/certificates/annual/2026                        login 302   302!  302!  302!  302!  302!  302!  302!  302!  302!
-certificates.download_pdf          GET    /certificates/{certificate}.pdf                     login 200   403   403   403   403   403   403   403   403   200
-certificates.credential            GET    /credentials/{certificate}.jwt                      login 200   403   403   403   403   403   403   403   403   200
-certificates.my_clr                GET    /me/credentials/clr.jwt                             login 200   400   400   400   400   400   400   400   400   400
+credits.my_hours                   GET    /me/hours                                           login 200   200   200   200   200   200   200   200   200   200   200   200
+credits.my_hours~year              GET    /me/hours/2026                                      login 200   200   200   200   200   200   200   200   200   200   200   200
+certificates.my_certificates       GET    /me/certificates                                    login 200   200   200   200   200   200   200   200   200   200   200   200
+certificates.issue_annual          POST   /me/certificates/annual/2026                        login 302   302!  302!  302!  302!  302!  302!  302!  302!  302!   302!  302!
+certificates.download_pdf          GET    /certificates/{certificate}.pdf                     login 200   403   403   403   403   403   403   403   403   200   403   403
+certificates.credential            GET    /credentials/{certificate}.jwt                      login 200   403   403   403   403   403   403   403   403   200   403   403
+certificates.my_clr                GET    /me/credentials/clr.jwt                             login 200   400   400   400   400   400   400   400   400   400   400   400
 # ---- 学时登记: the learner's claim (unit A, region 110000); reviewers of its unit and region, admins see it
-claims.my_claims                   GET    /me/claims                                          login 200   200   200   200   200   200   200   200   200   200
-claims.new_claim                   GET    /me/claims/new                                      login 200   200   200   200   200   200   200   200   200   200
-claims.new_claim                   POST   /me/claims/new                                      login 400   400   400   400   400   400   400   400   400   400
-claims.review_queue                GET    /claims/review                                      login 403   403   403   403   403   200   200   200   200   200
-claims.claim                       GET    /claims/{claim}                                     login 200   404   404   404   404   200   404   200   404   200
-claims.review                      POST   /claims/{claim}/review                              login 403   404   404   404   404   303   404   403   404   403
-claims.evidence                    GET    /claims/{claim}/evidence/{claim_evidence}           login 200   404   404   404   404   200   404   200   404   200
-claims.evidence~other-claim        GET    /claims/{claim_other}/evidence/{claim_evidence}     login 404   404   404   404   404   404   404   404   404   404
+claims.my_claims                   GET    /me/claims                                          login 200   200   200   200   200   200   200   200   200   200   200   200
+claims.new_claim                   GET    /me/claims/new                                      login 200   200   200   200   200   200   200   200   200   200   200   200
+claims.new_claim                   POST   /me/claims/new                                      login 400   400   400   400   400   400   400   400   400   400   400   400
+claims.review_queue                GET    /claims/review                                      login 403   403   403   403   403   200   200   200   200   200   403   403
+claims.claim                       GET    /claims/{claim}                                     login 200   404   404   404   404   200   404   200   404   200   404   404
+claims.review                      POST   /claims/{claim}/review                              login 403   404   404   404   404   303   404   403   404   403   404   404
+claims.evidence                    GET    /claims/{claim}/evidence/{claim_evidence}           login 200   404   404   404   404   200   404   200   404   200   404   404
+claims.evidence~other-claim        GET    /claims/{claim_other}/evidence/{claim_evidence}     login 404   404   404   404   404   404   404   404   404   404   404   404
 # ---- admin
-certificates.admin_certificates    GET    /admin/certificates                                 login 403   403   403   403   403   403   403   403   403   200
-certificates.admin_certificate     GET    /admin/certificates/{certificate}                   login 403   403   403   403   403   403   403   403   403   200
-certificates.admin_certificate     POST   /admin/certificates/{certificate}                   login 403   403   403   403   403   403   403   403   403   302
-credits.rule_sets                  GET    /admin/rules                                        login 403   403   403   403   403   403   403   403   403   200
-credits.edit_rule_set              GET    /admin/rules/new                                    login 403   403   403   403   403   403   403   403   403   200
-credits.edit_rule_set              POST   /admin/rules/new                                    login 403   403   403   403   403   403   403   403   403   400
-credits.edit_rule_set~existing     GET    /admin/rules/{rule}                                 login 403   403   403   403   403   403   403   403   403   200
-credits.edit_rule_set~existing     POST   /admin/rules/{rule}                                 login 403   403   403   403   403   403   403   403   403   400
+certificates.admin_certificates    GET    /admin/certificates                                 login 403   403   403   403   403   403   403   403   403   200   403   403
+certificates.admin_certificate     GET    /admin/certificates/{certificate}                   login 403   403   403   403   403   403   403   403   403   200   403   403
+certificates.admin_certificate     POST   /admin/certificates/{certificate}                   login 403   403   403   403   403   403   403   403   403   302   403   403
+credits.rule_sets                  GET    /admin/rules                                        login 403   403   403   403   403   403   403   403   403   200   403   403
+credits.edit_rule_set              GET    /admin/rules/new                                    login 403   403   403   403   403   403   403   403   403   200   403   403
+credits.edit_rule_set              POST   /admin/rules/new                                    login 403   403   403   403   403   403   403   403   403   400   403   403
+credits.edit_rule_set~existing     GET    /admin/rules/{rule}                                 login 403   403   403   403   403   403   403   403   403   200   403   403
+credits.edit_rule_set~existing     POST   /admin/rules/{rule}                                 login 403   403   403   403   403   403   403   403   403   400   403   403
 # ---- publishing (organization A's courses; publisher-other-org is refused on the object)
-publishing.my_courses              GET    /publish/                                           login 403   403   200   200   403   403   403   403   403   200
-publishing.new_course              GET    /publish/courses/new                                login 403   403   200   200   403   403   403   403   403   200
-publishing.new_course              POST   /publish/courses/new                                login 403   403   302   200!  403   403   403   403   403   302
-publishing.edit_course             GET    /publish/courses/{draft}                            login 403   403   200   403   403   403   403   403   403   200
-publishing.edit_course             POST   /publish/courses/{draft}                            login 403   403   302   403   403   403   403   403   403   302
-publishing.add_chapter             POST   /publish/courses/{draft}/chapters                   login 403   403   302   403   403   403   403   403   403   302
-publishing.rename_chapter          POST   /publish/chapters/{chapter}/rename                  login 403   403   302   403   403   403   403   403   403   302
-publishing.delete_chapter          POST   /publish/chapters/{chapter}/delete                  login 403   403   302   403   403   403   403   403   403   302
-publishing.add_lesson              POST   /publish/chapters/{chapter}/lessons                 login 403   403   302   403   403   403   403   403   403   302
-publishing.edit_lesson             GET    /publish/lessons/{lesson}                           login 403   403   200   403   403   403   403   403   403   200
-publishing.edit_lesson             POST   /publish/lessons/{lesson}                           login 403   403   302   403   403   403   403   403   403   302
-publishing.edit_lesson~foreign-asset POST /publish/lessons/{lesson}                           login 403   403   200!  403   403   403   403   403   403   200!
-publishing.delete_lesson           POST   /publish/lessons/{lesson}/delete                    login 403   403   302   403   403   403   403   403   403   302
-publishing.move                    POST   /publish/courses/{draft}/move                       login 403   403   302   403   403   403   403   403   403   302
-publishing.save_outline            POST   /publish/courses/{draft}/outline                    login 403   403   200   403   403   403   403   403   403   200
-publishing.save_outline~foreign    POST   /publish/courses/{draft}/outline                    login 403   403   400   403   403   403   403   403   403   400
-publishing.add_question            POST   /publish/courses/{draft}/questions                  login 403   403   302   403   403   403   403   403   403   302
-publishing.delete_question         POST   /publish/questions/{question}/delete                login 403   403   302   403   403   403   403   403   403   302
-publishing.submit                  POST   /publish/courses/{draft}/submit                     login 403   403   302   403   403   403   403   403   403   302
-publishing.new_version             POST   /publish/courses/{published}/new-version            login 403   403   302   403   403   403   403   403   403   302
-publishing.retire                  POST   /publish/courses/{published}/retire                 login 403   403   302   302!  302   403   403   403   403   302
-publishing.export_course           GET    /publish/courses/{draft}/export                     login 403   403   200   403   403   403   403   403   403   200
-publishing.import_package          GET    /publish/import                                     login 403   403   200   200   403   403   403   403   403   200
-publishing.import_package          POST   /publish/import                                     login 403   403   400   400   403   403   403   403   403   400
-publishing.upload_cover            POST   /publish/courses/{draft}/cover                      login 403   403   302   403   403   403   403   403   403   302
+publishing.my_courses              GET    /publish/                                           login 403   403   200   200   403   403   403   403   403   200   403   403
+publishing.new_course              GET    /publish/courses/new                                login 403   403   200   200   403   403   403   403   403   200   403   403
+publishing.new_course              POST   /publish/courses/new                                login 403   403   302   200!  403   403   403   403   403   302   403   403
+publishing.edit_course             GET    /publish/courses/{draft}                            login 403   403   200   403   403   403   403   403   403   200   403   403
+publishing.edit_course             POST   /publish/courses/{draft}                            login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.add_chapter             POST   /publish/courses/{draft}/chapters                   login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.rename_chapter          POST   /publish/chapters/{chapter}/rename                  login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.delete_chapter          POST   /publish/chapters/{chapter}/delete                  login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.add_lesson              POST   /publish/chapters/{chapter}/lessons                 login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.edit_lesson             GET    /publish/lessons/{lesson}                           login 403   403   200   403   403   403   403   403   403   200   403   403
+publishing.edit_lesson             POST   /publish/lessons/{lesson}                           login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.edit_lesson~foreign-asset POST /publish/lessons/{lesson}                           login 403   403   200!  403   403   403   403   403   403   200!   403   403
+publishing.delete_lesson           POST   /publish/lessons/{lesson}/delete                    login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.move                    POST   /publish/courses/{draft}/move                       login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.save_outline            POST   /publish/courses/{draft}/outline                    login 403   403   200   403   403   403   403   403   403   200   403   403
+publishing.save_outline~foreign    POST   /publish/courses/{draft}/outline                    login 403   403   400   403   403   403   403   403   403   400   403   403
+publishing.add_question            POST   /publish/courses/{draft}/questions                  login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.delete_question         POST   /publish/questions/{question}/delete                login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.submit                  POST   /publish/courses/{draft}/submit                     login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.new_version             POST   /publish/courses/{published}/new-version            login 403   403   302   403   403   403   403   403   403   302   403   403
+publishing.retire                  POST   /publish/courses/{published}/retire                 login 403   403   302   302!  302   403   403   403   403   302   403   403
+publishing.export_course           GET    /publish/courses/{draft}/export                     login 403   403   200   403   403   403   403   403   403   200   403   403
+publishing.import_package          GET    /publish/import                                     login 403   403   200   200   403   403   403   403   403   200   403   403
+publishing.import_package          POST   /publish/import                                     login 403   403   400   400   403   403   403   403   403   400   403   403
+publishing.upload_cover            POST   /publish/courses/{draft}/cover                      login 403   403   302   403   403   403   403   403   403   302   403   403
 # ---- media library and media files
-publishing.create_upload           POST   /publish/uploads                                    login 403   403   201   201   403   403   403   403   403   400
-publishing.upload_state            GET    /publish/uploads/{upload}                           login 403   403   200   404   403   403   403   403   403   404
-publishing.upload_part             PATCH  /publish/uploads/{upload}                           login 403   403   200   404   403   403   403   403   403   404
-publishing.finish_upload           POST   /publish/uploads/{upload}/finish                    login 403   403   400   404   403   403   403   403   403   404
-publishing.cancel_upload           DELETE /publish/uploads/{upload}                           login 403   403   204   404   403   403   403   403   403   404
-publishing.media_library           GET    /publish/media                                      login 403   403   200   200   403   403   403   403   403   200
-publishing.upload_media            POST   /publish/media                                      login 403   403   302!  302!  403   403   403   403   403   302!
-publishing.media_status            GET    /publish/media/{asset_unpublished}/status           login 403   403   200   403   403   403   403   403   403   200
-publishing.retry_media             POST   /publish/media/{asset_unpublished}/retry            login 403   403   302!  403   403   403   403   403   403   302!
-publishing.upload_captions         POST   /publish/media/{asset_unpublished}/captions         login 403   403   302!  403   403   403   403   403   403   302!
-media.asset_file                   GET    /media/{asset}/video                                login 200   200   200   200   200   200   200   200   200   200
-media.asset_file~unpublished       GET    /media/{asset_unpublished}/video                    login 403   403   200   403   200   403   403   403   403   200
-media.hls_file                     GET    /media/{asset}/hls/{hls_name}                       login 200   200   200   200   200   200   200   200   200   200
-media.hls_file~unpublished         GET    /media/{asset_unpublished}/hls/{hls_name}           login 403   403   200   403   200   403   403   403   403   200
+publishing.create_upload           POST   /publish/uploads                                    login 403   403   201   201   403   403   403   403   403   400   403   403
+publishing.upload_state            GET    /publish/uploads/{upload}                           login 403   403   200   404   403   403   403   403   403   404   403   403
+publishing.upload_part             PATCH  /publish/uploads/{upload}                           login 403   403   200   404   403   403   403   403   403   404   403   403
+publishing.finish_upload           POST   /publish/uploads/{upload}/finish                    login 403   403   400   404   403   403   403   403   403   404   403   403
+publishing.cancel_upload           DELETE /publish/uploads/{upload}                           login 403   403   204   404   403   403   403   403   403   404   403   403
+publishing.media_library           GET    /publish/media                                      login 403   403   200   200   403   403   403   403   403   200   403   403
+publishing.upload_media            POST   /publish/media                                      login 403   403   302!  302!  403   403   403   403   403   302!   403   403
+publishing.media_status            GET    /publish/media/{asset_unpublished}/status           login 403   403   200   403   403   403   403   403   403   200   403   403
+publishing.retry_media             POST   /publish/media/{asset_unpublished}/retry            login 403   403   302!  403   403   403   403   403   403   302!   403   403
+publishing.upload_captions         POST   /publish/media/{asset_unpublished}/captions         login 403   403   302!  403   403   403   403   403   403   302!   403   403
+media.asset_file                   GET    /media/{asset}/video                                login 200   200   200   200   200   200   200   200   200   200   200   200
+media.asset_file~unpublished       GET    /media/{asset_unpublished}/video                    login 403   403   200   403   200   403   403   403   403   200   403   403
+media.hls_file                     GET    /media/{asset}/hls/{hls_name}                       login 200   200   200   200   200   200   200   200   200   200   200   200
+media.hls_file~unpublished         GET    /media/{asset_unpublished}/hls/{hls_name}           login 403   403   200   403   200   403   403   403   403   200   403   403
 # ---- review
-publishing.review_queue            GET    /review/                                            login 403   403   403   403   200   403   403   403   403   200
-publishing.review_course           GET    /review/courses/{in_review}                         login 403   403   403   403   200   403   403   403   403   200
-publishing.approve                 POST   /review/courses/{in_review}/approve                 login 403   403   403   403   302   403   403   403   403   302
-publishing.reject                  POST   /review/courses/{in_review}/reject                  login 403   403   403   403   302   403   403   403   403   302
+publishing.review_queue            GET    /review/                                            login 403   403   403   403   200   403   403   403   403   200   403   403
+publishing.review_course           GET    /review/courses/{in_review}                         login 403   403   403   403   200   403   403   403   403   200   403   403
+publishing.approve                 POST   /review/courses/{in_review}/approve                 login 403   403   403   403   302   403   403   403   403   302   403   403
+publishing.reject                  POST   /review/courses/{in_review}/reject                  login 403   403   403   403   302   403   403   403   403   302   403   403
 # ---- units and regions, exports
-units.unit_dashboard               GET    /unit                                               login 403   403   403   403   403   200   200   403   403   200
-units.unit_dashboard~unit-a        GET    /unit?unit={unit_a}                                 login 403   403   403   403   403   200   403   403   403   200
-units.approve                      POST   /unit/{unit_a}/learners/{pending_a}/approve         login 403   403   403   403   403   303   403   403   403   303
-units.approve~other-unit-learner   POST   /unit/{unit_a}/learners/{pending_b}/approve         login 403   403   403   403   403   404   403   403   403   404
-units.reject                       POST   /unit/{unit_a}/learners/{pending_a}/reject          login 403   403   403   403   403   303   403   403   403   303
-units.region_dashboard             GET    /region                                             login 403   403   403   403   403   403   403   200   200   200
-units.region_dashboard~region      GET    /region?region=110000                               login 403   403   403   403   403   403   403   200   403   200
-exports.list_exports               GET    /exports                                            login 200   200   200   200   200   200   200   200   200   200
-exports.new_export                 GET    /exports/new                                        login 403   403   403   403   403   200   200   200   200   200
-exports.new_export                 POST   /exports/new                                        login 403   403   403   403   403   200   200   200   200   200
-exports.new_export~other-unit      POST   /exports/new?unit={unit_b}                          login 403   403   403   403   403   403   200   empty 200   200
-exports.job_page                   GET    /exports/{job}                                      login 403   403   403   403   403   200   403   403   403   403
-exports.job_status                 GET    /exports/{job}/status                               login 403   403   403   403   403   200   403   403   403   403
-exports.download                   GET    /exports/{job}/download?token={job_token}           login 403   403   403   403   403   200   403   403   403   403
-exports.download~wrong-token       GET    /exports/{job}/download?token=not-the-token         login 403   403   403   403   403   403   403   403   403   403
+units.unit_dashboard               GET    /unit                                               login 403   403   403   403   403   200   200   403   403   200   403   403
+units.unit_dashboard~unit-a        GET    /unit?unit={unit_a}                                 login 403   403   403   403   403   200   403   403   403   200   403   403
+units.approve                      POST   /unit/{unit_a}/learners/{pending_a}/approve         login 403   403   403   403   403   303   403   403   403   303   403   403
+units.approve~other-unit-learner   POST   /unit/{unit_a}/learners/{pending_b}/approve         login 403   403   403   403   403   404   403   403   403   404   403   403
+units.reject                       POST   /unit/{unit_a}/learners/{pending_a}/reject          login 403   403   403   403   403   303   403   403   403   303   403   403
+units.set_department               POST   /unit/{unit_a}/department                           login 403   403   403   403   403   303   403   403   403   303   403   403
+units.set_department~unknown       POST   /unit/{unit_a}/department                           login 403   403   403   403   403   400   403   403   403   400   403   403
+units.set_department~other-unit    POST   /unit/{unit_b}/department                           login 403   403   403   403   403   403   303   403   403   303   403   403
+units.region_dashboard             GET    /region                                             login 403   403   403   403   403   403   403   200   200   200   403   403
+units.region_dashboard~region      GET    /region?region=110000                               login 403   403   403   403   403   403   403   200   403   200   403   403
+exports.list_exports               GET    /exports                                            login 200   200   200   200   200   200   200   200   200   200   200   200
+exports.new_export                 GET    /exports/new                                        login 403   403   403   403   403   200   200   200   200   200   403   403
+exports.new_export                 POST   /exports/new                                        login 403   403   403   403   403   200   200   200   200   200   403   403
+exports.new_export~other-unit      POST   /exports/new?unit={unit_b}                          login 403   403   403   403   403   403   200   empty 200   200   403   403
+exports.job_page                   GET    /exports/{job}                                      login 403   403   403   403   403   200   403   403   403   403   403   403
+exports.job_status                 GET    /exports/{job}/status                               login 403   403   403   403   403   200   403   403   403   403   403   403
+exports.download                   GET    /exports/{job}/download?token={job_token}           login 403   403   403   403   403   200   403   403   403   403   403   403
+exports.download~wrong-token       GET    /exports/{job}/download?token=not-the-token         login 403   403   403   403   403   403   403   403   403   403   403   403
 # ---- API clients (issued by HR auditors and admins)
-api.clients                        GET    /api-clients                                        login 403   403   403   403   403   403   403   200   200   200
-api.issue                          POST   /api-clients                                        login 403   403   403   403   403   403   403   303   400   303
-api.issue~other-region-unit        POST   /api-clients                                        login 403   403   403   403   403   403   403   403   303   303
-api.rotate                         POST   /api-clients/{api_client}/rotate                    login 403   403   403   403   403   403   403   303   404   303
-api.revoke                         POST   /api-clients/{api_client}/revoke                    login 403   403   403   403   403   403   403   302   404   302
+api.clients                        GET    /api-clients                                        login 403   403   403   403   403   403   403   200   200   200   403   403
+api.issue                          POST   /api-clients                                        login 403   403   403   403   403   403   403   303   400   303   403   403
+api.issue~other-region-unit        POST   /api-clients                                        login 403   403   403   403   403   403   403   403   303   303   403   403
+api.rotate                         POST   /api-clients/{api_client}/rotate                    login 403   403   403   403   403   403   403   303   404   303   403   403
+api.revoke                         POST   /api-clients/{api_client}/revoke                    login 403   403   403   403   403   403   403   302   404   302   403   403
 # ---- notices (the Beijing auditor's notice; the other region's auditor is refused on the object)
-notices.notice_list                GET    /notices                                            200   200   200   200   200   200   200   200   200   200   200
-notices.notice                     GET    /notices/{notice}                                   200   200   200   200   200   200   200   200   200   200   200
-notices.notice~withdrawn           GET    /notices/{notice_withdrawn}                         404   404   404   404   404   404   404   404   200   404   200
-notices.read_all                   POST   /notices/read-all                                   login 302   302   302   302   302   302   302   302   302   302
-notices.manage                     GET    /notices/manage                                     login 403   403   403   403   403   403   403   200   200   200
-notices.new_notice                 GET    /notices/new                                        login 403   403   403   403   403   403   403   200   200   200
-notices.new_notice                 POST   /notices/new                                        login 403   403   403   403   403   403   403   303   403   303
-notices.edit_notice                GET    /notices/{notice}/edit                              login 403   403   403   403   403   403   403   200   403   200
-notices.edit_notice                POST   /notices/{notice}/edit                              login 403   403   403   403   403   403   403   303   403   303
-notices.withdraw                   POST   /notices/{notice}/withdraw                          login 403   403   403   403   403   403   403   302   403   302
+notices.notice_list                GET    /notices                                            200   200   200   200   200   200   200   200   200   200   200   200   200
+notices.notice                     GET    /notices/{notice}                                   200   200   200   200   200   200   200   200   200   200   200   200   200
+notices.notice~withdrawn           GET    /notices/{notice_withdrawn}                         404   404   404   404   404   404   404   404   200   404   200   404   404
+notices.read_all                   POST   /notices/read-all                                   login 302   302   302   302   302   302   302   302   302   302   302   302
+notices.manage                     GET    /notices/manage                                     login 403   403   403   403   403   403   403   200   200   200   403   403
+notices.new_notice                 GET    /notices/new                                        login 403   403   403   403   403   403   403   200   200   200   403   403
+notices.new_notice                 POST   /notices/new                                        login 403   403   403   403   403   403   403   303   403   303   403   403
+notices.edit_notice                GET    /notices/{notice}/edit                              login 403   403   403   403   403   403   403   200   403   200   403   403
+notices.edit_notice                POST   /notices/{notice}/edit                              login 403   403   403   403   403   403   403   303   403   303   403   403
+notices.withdraw                   POST   /notices/{notice}/withdraw                          login 403   403   403   403   403   403   403   302   403   302   403   403
 # ---- the admin console
-admin.people                       GET    /admin/people?q=学员                                login 403   403   403   403   403   403   403   403   403   200
-admin.person                       GET    /admin/people/{learner}                             login 403   403   403   403   403   403   403   403   403   200
-admin.grant_role                   POST   /admin/people/{learner}/roles                       login 403   403   403   403   403   403   403   403   403   303
-admin.grant_role~no-region         POST   /admin/people/{learner}/roles                       login 403   403   403   403   403   403   403   403   403   400
-admin.revoke_role                  POST   /admin/people/{reviewer}/roles/{reviewer_grant}/revoke login 403 403 403   403   403   403   403   403   403   303
-admin.revoke_role~other-person     POST   /admin/people/{learner}/roles/{reviewer_grant}/revoke login 403 403 403   403   403   403   403   403   403   404
-admin.disable                      POST   /admin/people/{learner}/disable                     login 403   403   403   403   403   403   403   403   403   303
-admin.disable~self                 POST   /admin/people/{admin}/disable                       login 403   403   403   403   403   403   403   403   403   409
-admin.enable                       POST   /admin/people/{disabled}/enable                     login 403   403   403   403   403   403   403   403   403   303
-admin.reset_exam                   POST   /admin/people/{learner}/exams/{enrollment}/reset    login 403   403   403   403   403   403   403   403   403   409
-admin.audit_log                    GET    /admin/audit?action=role.granted                    login 403   403   403   403   403   403   403   403   403   200
-admin.export_audit                 GET    /admin/audit/export?format=csv                      login 403   403   403   403   403   403   403   403   403   200
+admin.people                       GET    /admin/people?q=学员                                login 403   403   403   403   403   403   403   403   403   200   403   403
+admin.person                       GET    /admin/people/{learner}                             login 403   403   403   403   403   403   403   403   403   200   403   403
+admin.grant_role                   POST   /admin/people/{learner}/roles                       login 403   403   403   403   403   403   403   403   403   303   403   403
+admin.grant_role~no-region         POST   /admin/people/{learner}/roles                       login 403   403   403   403   403   403   403   403   403   400   403   403
+admin.revoke_role                  POST   /admin/people/{reviewer}/roles/{reviewer_grant}/revoke login 403 403 403   403   403   403   403   403   403   303   403   403
+admin.revoke_role~other-person     POST   /admin/people/{learner}/roles/{reviewer_grant}/revoke login 403 403 403   403   403   403   403   403   403   404   403   403
+admin.disable                      POST   /admin/people/{learner}/disable                     login 403   403   403   403   403   403   403   403   403   303   403   403
+admin.disable~self                 POST   /admin/people/{admin}/disable                       login 403   403   403   403   403   403   403   403   403   409   403   403
+admin.enable                       POST   /admin/people/{disabled}/enable                     login 403   403   403   403   403   403   403   403   403   303   403   403
+admin.reset_exam                   POST   /admin/people/{learner}/exams/{enrollment}/reset    login 403   403   403   403   403   403   403   403   403   409   403   403
+admin.audit_log                    GET    /admin/audit?action=role.granted                    login 403   403   403   403   403   403   403   403   403   200   403   403
+admin.export_audit                 GET    /admin/audit/export?format=csv                      login 403   403   403   403   403   403   403   403   403   200   403   403
+admin.grant_role~programme-office  POST   /admin/people/{learner}/roles                       login 403   403   403   403   403   403   403   403   403   303   403   403
+# ---- the programme office (national: po; Beijing: po2)
+programme.dashboard                GET    /programme/                                         login 403   403   403   403   403   403   403   403   403   200   200   200
+programme.dashboard~national       GET    /programme/?scope=national&year=2022                login 403   403   403   403   403   403   403   403   403   200   200   403
+programme.dashboard~own-region     GET    /programme/?scope=110000                            login 403   403   403   403   403   403   403   403   403   200   403   200
+programme.dashboard~other-region   GET    /programme/?scope=440000                            login 403   403   403   403   403   403   403   403   403   200   403   403
+programme.dashboard~bad-year       GET    /programme/?year=abc                                login 403   403   403   403   403   403   403   403   403   400   400   400
+programme.cell                     GET    /programme/cell?department=教育部&domain=digital       login 403   403   403   403   403   403   403   403   403   200   200   200
+programme.cell~other-region        GET    /programme/cell?scope=440000&department=教育部         login 403   403   403   403   403   403   403   403   403   200   403   403
+programme.cell~bad-domain          GET    /programme/cell?domain=nonsense                     login 403   403   403   403   403   403   403   403   403   404   404   404
+programme.export                   GET    /programme/export.xlsx?year=2022                    login 403   403   403   403   403   403   403   403   403   200   200   200
+programme.export~national          GET    /programme/export.xlsx?scope=national               login 403   403   403   403   403   403   403   403   403   200   200   403
+programme.plans                    GET    /programme/plans                                    login 403   403   403   403   403   403   403   403   403   200   200   200
+programme.import_plan              POST   /programme/plans                                    login 403   403   403   403   403   403   403   403   403   303   403   303
+programme.import_plan~national     POST   /programme/plans                                    login 403   403   403   403   403   403   403   403   403   303   303   403
+programme.import_plan~broken       POST   /programme/plans                                    login 403   403   403   403   403   403   403   403   403   400   400   403
 """
 
 API_COLUMNS = "none cookie unit region region2 full revoked expired"
@@ -245,6 +268,9 @@ api_v1.create_webhook              POST   /api/v1/webhooks                      
 api_v1.webhook                     GET    /api/v1/webhooks/{webhook}                          401   401    404   200    404     404  401     401
 api_v1.delete_webhook              DELETE /api/v1/webhooks/{webhook}                          401   401    404   204    404     404  401     401
 """
+
+PLAN = REFERENCE_PLAN.read_bytes()
+BROKEN_PLAN = PLAN.replace(b"4.5,0.1,0.3,0.1,1.0", b"4.5,0.1,0.3,0.6,1.0")
 
 # What a case sends besides the role's sign-in, by row name (see ``Row.name``). Values may be
 # callables of the world's ids. ``to``: where an allowed redirect must lead.
@@ -339,6 +365,17 @@ REQUESTS = {
     "notices.withdraw": dict(to="/notices/manage"),
     "admin.grant_role": dict(form={"grant-role": "reviewer", "grant-reason": "授权矩阵：担任审核"}, to="/admin/people/"),
     "admin.grant_role~no-region": dict(form={"grant-role": "hr_auditor", "grant-reason": "授权矩阵：没有地区"}),
+    "admin.grant_role~programme-office": dict(form={"grant-role": "programme_office", "grant-region_code": "",
+                                                    "grant-reason": "授权矩阵：全国项目办"}, to="/admin/people/"),
+    "units.set_department": dict(form={"dept-department": "教育部"}, to="/unit"),
+    "units.set_department~unknown": dict(form={"dept-department": "不存在的部门"}),
+    "units.set_department~other-unit": dict(form={"dept-department": "其他"}, to="/unit"),
+    "programme.import_plan": dict(form={"year": "2023", "scope": "110000"}, files=lambda w: {"file": (PLAN, "plan.csv")},
+                                  to="/programme/"),
+    "programme.import_plan~national": dict(form={"year": "2023", "scope": "national"},
+                                           files=lambda w: {"file": (PLAN, "plan.csv")}, to="/programme/"),
+    "programme.import_plan~broken": dict(form={"year": "2023", "scope": "national"},
+                                         files=lambda w: {"file": (BROKEN_PLAN, "plan.csv")}),
     "admin.revoke_role": dict(form={"reason": "授权矩阵：岗位调整"}, to="/admin/people/"),
     "admin.revoke_role~other-person": dict(form={"reason": "授权矩阵：岗位调整"}),
     "admin.disable": dict(form={"reason": "授权矩阵：停用"}, to="/admin/people/"),

@@ -588,3 +588,32 @@ def test_each_notice_change_writes_one_audit_entry_and_the_manage_list_is_the_au
     assert _events(db_session) - before == 3 and actions[-3:] == ["notice.published", "notice.updated", "notice.withdrawn"]
     managed = client.get("/notices/manage").text
     assert "北京新通知" in managed and "广东专属通知" not in managed and "全国专属通知" not in managed
+
+
+# ---------------------------------------------------------------- the search dictionary: parallel edits
+
+
+def test_admins_adding_the_same_term_at_once_make_one_row_and_a_generation_each(server, monkeypatch):
+    from lms.search.models import SearchDictionaryGeneration, SearchTerm
+
+    base, app = server
+    session_per_thread(app, monkeypatch)
+    a, b, c = _admins(app, 3)
+    clients = [_signed_in(base, app, admin) for admin in (a, b, c)]
+    with app.app_context():
+        before = db.session.scalar(select(SearchDictionaryGeneration.generation)) or 0
+        db.session.remove()
+    try:
+        sends = [_post(cl, "/admin/search/terms", "/admin/search/terms", term="并发新词", synonyms=f"同义{i}")
+                 for i, cl in enumerate(clients)]
+        responses = _race(*sends)
+    finally:
+        for cl in clients:
+            cl.close()
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [302, 409, 409], codes  # one saved, the others told it is there (no 500)
+    assert all("已在词典中" in r.text for r in responses if r.status_code == 409)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(SearchTerm.id)).where(SearchTerm.term == "并发新词")) == 1
+        assert db.session.scalar(select(SearchDictionaryGeneration.generation)) == before + 1
+        db.session.remove()

@@ -120,3 +120,47 @@ def test_admin_edits_the_search_dictionary(client, login, make_user, db_session)
     assert row.synonym_list == ("ZTA",)
     client.post("/admin/search/terms/delete", data={"term_id": row.id, "csrf_token": token})
     assert db_session.query(SearchTerm).filter_by(term="零信任架构").count() == 0
+
+
+def test_control_and_direction_characters_are_not_echoed_into_the_page(client):
+    html = client.get("/search", query_string={"q": "\x00网络\u202e安全"}).get_data(as_text=True)
+    assert "\x00" not in html and "\u202e" not in html
+
+
+def test_the_dictionary_page_edits_a_term_and_refuses_what_cannot_work(client, login, make_user, db_session):
+    from lms.accounts.models import Role
+    from lms.search.models import SearchTerm
+    from tests.conftest import _csrf_token
+
+    login(make_user(roles=(Role.ADMIN,), real_name="管理员"))
+    row = db_session.query(SearchTerm).filter_by(term="个人信息保护法").one()
+    page = client.get(f"/admin/search/terms?edit={row.id}").get_data(as_text=True)
+    assert "修改词语" in page and f'value="{row.id}"' in page and "个保法" in page
+    token = _csrf_token(page)
+    saved = client.post("/admin/search/terms", data={"term_id": row.id, "term": "个人信息保护法",
+                                                     "synonyms": "个保法 PIPL 个信法", "csrf_token": token})
+    assert saved.status_code == 302
+    db_session.expire_all()
+    assert "个信法" in row.synonym_list
+    for data, status, message in (
+            ({"term": "的"}, 400, "忽略的常用词"), ({"term": "the"}, 400, "忽略的常用词"),
+            ({"term": "网络\n安全"}, 400, "中文词语中间不能有空格"),
+            ({"term": "个人信息保护法".upper(), "synonyms": "the"}, 400, "不能作为同义词"),
+            ({"term": "ＰＩＰＬ法"}, 302, None),
+            ({"term": "pipl法"}, 409, "已在词典中"),
+            ({"term": "溢出", "term_id": "9223372036854775808"}, 404, "不存在"),
+            ({"term": "页面过期", "csrf_token": ""}, 400, "页面已过期")):
+        answer = client.post("/admin/search/terms", data={"synonyms": "", "csrf_token": token, **data})
+        assert answer.status_code == status, (data, answer.status_code)
+        if message:
+            assert message in answer.get_data(as_text=True), data
+    assert client.post("/admin/search/terms/delete", data={"term_id": "9223372036854775808",
+                                                           "csrf_token": token}).status_code == 302
+
+
+def test_programs_get_json_errors_that_say_what_to_do(client):
+    wrong = client.post("/api/v1/search", json={"q": "网络安全"})
+    assert wrong.status_code == 405 and wrong.is_json
+    assert "GET" in wrong.get_json()["error"]["message"] and "POST" in wrong.get_json()["error"]["message"]
+    wrong = client.post("/search/suggest")
+    assert wrong.status_code in (400, 405) and wrong.is_json
