@@ -223,3 +223,12 @@ def test_rule_sets_take_caps_by_kind_or_label_and_refuse_bad_ones(ctx):
     assert _claim_year_cap_hours(" ", "claim_year_cap_hours", {}) is None
     assert _claim_year_cap_hours("30", "claim_year_cap_hours", {}) == Decimal(30)
     assert _claims_need_region("1", "", {}) is True and _claims_need_region(None, "", {}) is False
+
+
+def test_a_learner_without_a_region_is_told_to_set_it(world, db_session):
+    learner = world["loner"]
+    learner.region_code = None
+    db_session.flush()
+    with pytest.raises(InvalidInput) as refused:
+        submit(learner)
+    assert "所在地区" in refused.value.message
