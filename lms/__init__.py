@@ -81,6 +81,7 @@ def _init_extensions(app: Flask) -> None:
     from .core import audit as _audit  # noqa: F401
     from .credits import models as _credits  # noqa: F401
     from .exports import models as _exports  # noqa: F401
+    from .federation import models as _federation  # noqa: F401
     from .learning import models as _learning  # noqa: F401
     from .media import models as _media  # noqa: F401
     from .notices import models as _notices  # noqa: F401
@@ -133,6 +134,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .core import jobs
     from .exports import metrics as _export_metrics  # noqa: F401  (scrape-time gauges, as tasks register)
     from .exports import tasks as _export_tasks  # noqa: F401
+    from .federation import tasks as _federation_tasks  # noqa: F401
     from .media import tasks as _media_tasks  # noqa: F401
     from .outbox import metrics as _outbox_metrics  # noqa: F401
     from .outbox import personal as outbox_personal
@@ -168,6 +170,7 @@ def _register_blueprints(app: Flask) -> None:
     from .core.routes import bp as core_bp
     from .credits.routes import bp as credits_bp
     from .exports.routes import bp as exports_bp
+    from .federation.routes import bp as federation_bp
     from .learning.api import bp as learning_api_bp
     from .learning.routes import bp as learning_bp
     from .media.routes import bp as media_bp
@@ -196,6 +199,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports_bp)
     app.register_blueprint(notices_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(federation_bp)
     app.register_blueprint(programme_bp)
     register_error_handlers(app)
 
@@ -214,6 +218,7 @@ def _register_cli(app: Flask) -> None:
     from .certificates.cli import credentials_cli
     from .cli import demo_command, jobs_cli, setup_command
     from .exports.cli import export_cli
+    from .federation.cli import federation_cli
     from .outbox.cli import outbox_cli
     from .programme.cli import plan_cli
     from .search.cli import search_cli
@@ -229,6 +234,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(export_cli)
     app.cli.add_command(exams_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(federation_cli)
     app.cli.add_command(plan_cli)
 
 

@@ -104,6 +104,18 @@ def _networks(value: str) -> tuple:
         raise ValueError(f"LMS_METRICS_ALLOW: {exc}") from None
 
 
+def _trust_list(value: str) -> dict[str, frozenset[str]]:
+    """``origin=kid kid; origin=kid`` → {origin: key ids}; a malformed entry stops start-up."""
+    trusted: dict[str, frozenset[str]] = {}
+    for part in filter(None, (p.strip() for p in value.split(";"))):
+        origin, sep, kids = part.partition("=")
+        origin = origin.strip().rstrip("/").lower()
+        if not sep or not origin.startswith(("https://", "http://")) or not kids.split():
+            raise ValueError(f"LMS_FEDERATION_TRUST: {part!r} is not `https://host=<key id> ...`.")
+        trusted[origin] = trusted.get(origin, frozenset()) | frozenset(kids.replace(",", " ").split())
+    return trusted
+
+
 def _in_instance(name: str) -> Callable[[str], str]:
     return lambda instance_path: str(Path(instance_path) / name)
 
@@ -245,6 +257,21 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_WEBHOOK_ALLOW_PRIVATE", "0", "`1` lets webhook URLs point at localhost or private addresses "
             "(development, tests)", parse=_on),
     Setting("LMS_WEBHOOK_MAX_PER_CLIENT", "10", "webhook subscriptions one API client may have", parse=int),
+    # The courseware federation (lms/federation): this instance's feed, and the feeds it follows.
+    Setting("LMS_FEDERATION_RATE_LIMIT", "60 per minute", "requests for `/federation/courses` and its package "
+            "archives per client address"),
+    Setting("LMS_FEDERATION_ALLOW_HTTP", "0", "`1` lets subscribed feeds use plain http (development, tests)",
+            parse=_on),
+    Setting("LMS_FEDERATION_ALLOW_PRIVATE", "0", "`1` lets subscribed feeds be on localhost or private addresses "
+            "(development, tests, a closed network of bureaus)", parse=_on),
+    Setting("LMS_FEDERATION_TIMEOUT_SECONDS", "30", "how long one request to a subscribed feed may take (connect, "
+            "and between bytes)", parse=float),
+    Setting("LMS_FEDERATION_MAX_FEED_KB", "1024", "largest feed page or key set read from a subscribed feed "
+            "(package archives: `LMS_PACKAGE_MAX_MB`)", parse=int),
+    Setting("LMS_FEDERATION_PULL_MINUTES", "60", "how often the job worker pulls each subscribed feed", parse=int),
+    Setting("LMS_FEDERATION_TRUST", "", "publishers' keys trusted without confirming a fingerprint: "
+            "`https://hub.example.gov.cn=<kid> <kid>; https://other.example.cn=<kid>` (a key id is the key's "
+            "RFC 7638 thumbprint, as `flask credentials keys` prints it)", parse=lambda value: _trust_list(value)),
     # The player.
     Setting("LMS_HEARTBEAT_SECONDS", "12", "seconds between the player's heartbeats", parse=int),
     Setting("LMS_READING_MIN_SECONDS", "60", "the minimum reading time of a text lesson", parse=int),

@@ -18,6 +18,7 @@ from .core.clock import local_date, local_zone
 from .core.formatting import format_duration, reader_hours, typed_text
 from .core.i18n import format_day, format_minute, format_month_day, html_lang
 from .core.markdown import render_markdown
+from .federation.subscriptions import origin_of_course
 from .learning import services as learning
 from .notices import services as notices
 from .units import services as units
@@ -112,6 +113,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(enrollment_for, "enrollment_for")
     app.add_template_global(units.rejection_reason, "employment_rejection_reason")
     app.add_template_global(workspace_links, "workspace_links")
+    app.add_template_global(origin_of_course, "course_origin")  # "来源：…" of a course imported from a feed
     app.add_template_global(notices.unread_count, "unread_notice_count")
     app.add_template_global(html_lang, "html_lang")
     app.add_template_global(format_month_day, "month_day")

@@ -248,6 +248,21 @@ def build(app) -> World:
         stopped = _person(14, "已停用者")
         accounts_services.disable_account(None, stopped, reason="授权矩阵：停用的账号")
         s.commit()
+        # The courseware federation: a shared course, a subscriber's token, a subscription (whose feed
+        # is on an address a pull refuses, so pulling never leaves the machine).
+        from lms.accounts import crypto
+        from lms.federation import services as federation
+        from lms.federation.models import FeedSubscription
+
+        share = federation.share_course(people["admin"], "GX-DT-002")
+        federation_token, federation_secret = federation.issue_token(people["admin"], "授权矩阵订阅方")
+        feed_sub = FeedSubscription(feed_url="http://127.0.0.1:9/federation/courses", origin="http://127.0.0.1:9",
+                                    instance_name="授权矩阵上游平台", token_encrypted=crypto.encrypt("gxf_matrix"),
+                                    pinned_keys={}, created_by_id=user_ids["admin"])
+        s.add(feed_sub)
+        s.commit()
+        ids.update(share=share.id, federation_token=federation_token.id, federation_secret=federation_secret,
+                   feed_sub=feed_sub.id)
         ids.update(notice=notice.id, notice_withdrawn=withdrawn.id, disabled=stopped.id, learner=user_ids["learner"],
                    admin=user_ids["admin"],
                    enrollment=enrollment.id, reviewer=user_ids["reviewer"],

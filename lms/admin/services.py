@@ -58,6 +58,11 @@ ACTION_LABELS = {
     "exam.attempts_reset": _l("重置测验次数"), "notice.published": _l("发布通知"),
     "notice.updated": _l("修改通知"), "notice.withdrawn": _l("撤回通知"), "audit.exported": _l("导出审计日志"),
     "employment.approved": _l("确认单位人员"), "employment.rejected": _l("未通过单位审核"),
+    "federation.shared": _l("共享课程"), "federation.unshared": _l("停止共享课程"),
+    "federation.token_issued": _l("签发订阅令牌"), "federation.token_revoked": _l("吊销订阅令牌"),
+    "federation.archive_served": _l("向订阅方提供课程包"), "federation.subscribed": _l("订阅课程共享"),
+    "federation.unsubscribed": _l("取消订阅课程共享"), "federation.token_replaced": _l("更换订阅令牌"), "federation.key_pinned": _l("确认订阅方的新签名密钥"),
+    "federation.imported": _l("导入订阅的课程"), "federation.entry_rejected": _l("拒绝订阅的课程"),
     "plan.imported": _l("导入计划表"), "unit.department_set": _l("设置主管部门"),
 }
 

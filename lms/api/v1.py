@@ -303,6 +303,9 @@ def openapi():
     document = dict(_openapi_document())
     base = public_base()
     document["servers"] = [{"url": f"{base}/api/v1", "description": _("本平台")}]
+    # Paths outside /api/v1 (the courseware feed) name the platform's root as their server.
+    document["paths"] = {path: ({**item, "servers": [{"url": base, "description": _("本平台")}]} if "servers" in item
+                                else item) for path, item in document["paths"].items()}
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

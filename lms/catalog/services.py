@@ -154,32 +154,35 @@ def load_packages(paths: list[Path]) -> list[CoursePackage]:
 
 def import_packages(actor: User | None, packages: list[CoursePackage], *, publish: bool = True,
                     skip_existing: bool = False, created_files: list[Path] | None = None,
-                    progress=None, publisher: Organization | None = None) -> ImportResult:
+                    progress=None, publisher: Organization | None = None, next_version: bool = False) -> ImportResult:
     """Write validated packages. Media files created are listed in ``created_files`` for clean-up
     should the caller's transaction fail. ``publisher`` overrides the organization a package names
-    (a publisher uploading a package publishes it as their own organization)."""
+    (a publisher uploading a package publishes it as their own organization). ``next_version``: a
+    package whose code exists becomes that course's next version (a subscribed feed's update)
+    instead of a conflict."""
     created_files = created_files if created_files is not None else []
     subjects = {s.name: s for s in db.session.scalars(select(Subject))}
     imported, skipped = [], []
     for package in packages:
-        if db.session.scalar(select(Course.id).where(Course.code == package.code)):
+        latest = db.session.scalar(select(func.max(Course.version)).where(Course.code == package.code))
+        if latest is not None and not next_version:
             if skip_existing:
                 skipped.append(package.code)
                 continue
             raise Conflict(_("课程编号 %(code)s 已存在。更新已发布的课程请创建新版本，或换用新的课程编号。",
                              code=package.code), field="code")
         imported.append(_import_one(actor, package, subjects[package.subject], publish, created_files, progress,
-                                    publisher))
+                                    publisher, version=(latest or 0) + 1))
     return ImportResult(imported=imported, skipped=skipped)
 
 
 def _import_one(actor, package: CoursePackage, subject: Subject, publish: bool, created_files, progress,
-                publisher: Organization | None) -> Course:
+                publisher: Organization | None, *, version: int = 1) -> Course:
     publisher = publisher or get_or_create_organization(package.publisher_name, OrgKind.PUBLISHER,
                                                         credit_code=package.publisher_credit_code)
     now = utcnow_naive()
     course = Course(
-        code=package.code, version=1, title=package.title, subject=subject,
+        code=package.code, version=version, title=package.title, subject=subject,
         category=Category.from_label(package.category).value, credit_hours=package.credit_hours,
         publisher=publisher, status=CourseStatus.PUBLISHED if publish else CourseStatus.DRAFT,
         summary=package.summary, syllabus=package.syllabus, tags=package.tags, pass_score=package.pass_score,

@@ -122,3 +122,12 @@ def jwks() -> dict:
 def sign(claims: dict, *, typ: str = "JWT") -> str:
     kid, key = active_key()
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid, "typ": typ})
+
+
+def sign_with(kid: str, claims: dict, *, typ: str) -> str:
+    """``claims`` signed with the key ``kid`` (active or not): a key rollover is announced signed by
+    the old key, so that whoever trusted it may trust the new one (lms/federation)."""
+    key = all_keys().get(kid)
+    if key is None:
+        raise KeyError(kid)
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid, "typ": typ})

@@ -543,6 +543,25 @@ def approve_course(actor: User, course: Course) -> None:
     signals.course_published.send(app, course=course)
 
 
+def publish_imported_version(approver: User, course: Course, *, reason: str) -> None:
+    """Publish at once a version imported from a subscribed feed whose subscription says so (the
+    admin who subscribed chose to take that publisher's reviewed courses as they come): the same
+    transitions as an approval — the code's published version retires, its learners keep studying
+    it — recorded with ``approver`` (that admin) and ``reason``."""
+    previous = db.session.scalars(select(Course).where(Course.code == course.code, Course.id != course.id,
+                                                       Course.status == CourseStatus.PUBLISHED)).all()
+    for old in previous:
+        _transition(approver, old, CourseStatus.RETIRED, reason=_("由第 %(version)s 版替代", version=course.version))
+    _transition(approver, course, CourseStatus.PUBLISHED, reason=reason)
+    course.published_at = utcnow_naive()
+    course.approved_by_id = approver.id
+    db.session.flush()
+    app = current_app._get_current_object()
+    for old in previous:
+        signals.course_retired.send(app, course=old)
+    signals.course_published.send(app, course=course)
+
+
 def reject_course(actor: User, course: Course, reason: str) -> None:
     require_reviewer(actor)
     if course.status != CourseStatus.IN_REVIEW:

@@ -51,6 +51,7 @@ ALLOWED = {
     "lms/cli.py": "command-line output for operators (see lms/accounts/cli.py) and the demo data it creates "
                   "(sample accounts and organizations, stored as written)",
     "lms/catalog/cli.py": "command-line output for operators (see lms/accounts/cli.py)",
+    "lms/federation/cli.py": "command-line output for operators (see lms/accounts/cli.py)",
     "lms/programme/cli.py": "command-line output for operators (see lms/accounts/cli.py)",
     "lms/programme/plans.py::TOTAL_ROW": "the plan table's file format: the total row's name as the source table "
                                          "writes it, matched in uploaded files",

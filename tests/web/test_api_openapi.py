@@ -79,7 +79,9 @@ def api_token(app, ctx, db_session, make_user, monkeypatch):
 
 # Loaded from the package's file at import time (schemathesis' lazy fixture loader does not run on
 # pytest 9); the same document the app serves, whose servers entry only adds the public host.
-schema = schemathesis.openapi.from_path(str(OPENAPI_FILE))
+# The courseware feed (tag federation) lives outside /api/v1 (its paths name their own server, which
+# schemathesis does not follow): tests/web/test_federation_pages.py checks its answers against it.
+schema = schemathesis.openapi.from_path(str(OPENAPI_FILE)).exclude(tag="federation")
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]

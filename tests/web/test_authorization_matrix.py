@@ -250,6 +250,27 @@ programme.plans                    GET    /programme/plans                      
 programme.import_plan              POST   /programme/plans                                    login 403   403   403   403   403   403   403   403   403   303   403   303
 programme.import_plan~national     POST   /programme/plans                                    login 403   403   403   403   403   403   403   403   403   303   303   403
 programme.import_plan~broken       POST   /programme/plans                                    login 403   403   403   403   403   403   403   403   403   400   400   403
+# ---- the courseware federation (the feed is public; package archives need a subscriber's token)
+federation.feed                    GET    /federation/courses?limit=10                        200   200   200   200   200   200   200   200   200   200   200   200   200
+federation.feed~bad-since          GET    /federation/courses?updated_since=yesterday         400   400   400   400   400   400   400   400   400   400   400   400   400
+federation.archive                 GET    /federation/courses/GX-DT-002/1/package.zip         401   401   401   401   401   401   401   401   401   401   401   401   401
+federation.archive~token           GET    /federation/courses/GX-DT-002/1/package.zip         200   200   200   200   200   200   200   200   200   200   200   200   200
+federation.archive~not-shared      GET    /federation/courses/GX-NS-001/1/package.zip         404   404   404   404   404   404   404   404   404   404   404   404   404
+federation.overview                GET    /admin/federation                                   login 403   403   403   403   403   403   403   403   403   200   403   403
+federation.share                   POST   /admin/federation/shares                            login 403   403   403   403   403   403   403   403   403   303   403   403
+federation.share~empty             POST   /admin/federation/shares                            login 403   403   403   403   403   403   403   403   403   400   403   403
+federation.unshare                 POST   /admin/federation/shares/{share}/delete             login 403   403   403   403   403   403   403   403   403   302   403   403
+federation.issue_token             POST   /admin/federation/tokens                            login 403   403   403   403   403   403   403   403   403   200   403   403
+federation.issue_token~empty       POST   /admin/federation/tokens                            login 403   403   403   403   403   403   403   403   403   400   403   403
+federation.revoke_token            POST   /admin/federation/tokens/{federation_token}/revoke  login 403   403   403   403   403   403   403   403   403   302   403   403
+federation.subscribe               GET    /admin/federation/subscribe                         login 403   403   403   403   403   403   403   403   403   200   403   403
+federation.subscribe               POST   /admin/federation/subscribe                         login 403   403   403   403   403   403   403   403   403   400   403   403
+federation.subscription            GET    /admin/federation/subscriptions/{feed_sub}          login 403   403   403   403   403   403   403   403   403   200   403   403
+federation.subscription~missing    GET    /admin/federation/subscriptions/999999              login 403   403   403   403   403   403   403   403   403   404   403   403
+federation.pull                    POST   /admin/federation/subscriptions/{feed_sub}/pull     login 403   403   403   403   403   403   403   403   403   302   403   403
+federation.replace_token           POST   /admin/federation/subscriptions/{feed_sub}/token    login 403   403   403   403   403   403   403   403   403   303   403   403
+federation.replace_token~empty     POST   /admin/federation/subscriptions/{feed_sub}/token    login 403   403   403   403   403   403   403   403   403   400   403   403
+federation.unsubscribe             POST   /admin/federation/subscriptions/{feed_sub}/unsubscribe login 403 403 403   403   403   403   403   403   403   302   403   403
 """
 
 API_COLUMNS = "none cookie unit region region2 full revoked expired"
@@ -382,6 +403,19 @@ REQUESTS = {
     "admin.disable~self": dict(form={"reason": "授权矩阵：停用自己"}),
     "admin.enable": dict(form={"reason": "授权矩阵：启用"}, to="/admin/people/"),
     "admin.reset_exam": dict(form={"reason": "授权矩阵：重置"}),
+    "federation.archive~token": dict(headers=lambda w: {"Authorization": f"Bearer {w.ids['federation_secret']}"}),
+    "federation.archive~not-shared": dict(headers=lambda w: {"Authorization": f"Bearer {w.ids['federation_secret']}"}),
+    "federation.share": dict(form={"share-code": "GX-NS-001"}, to="/admin/federation"),
+    "federation.share~empty": dict(form={"share-code": ""}),
+    "federation.unshare": dict(to="/admin/federation"),
+    "federation.issue_token": dict(form={"token-name": "另一省平台"}),
+    "federation.issue_token~empty": dict(form={"token-name": ""}),
+    "federation.revoke_token": dict(to="/admin/federation"),
+    "federation.subscribe:POST": dict(form={"url": "", "token": "gxf_x", "mode": "draft"}),
+    "federation.pull": dict(to="/admin/federation/subscriptions/"),
+    "federation.replace_token": dict(form={"replace-token": "gxf_new"}, to="/admin/federation/subscriptions/"),
+    "federation.replace_token~empty": dict(form={"replace-token": ""}),
+    "federation.unsubscribe": dict(to="/admin/federation/subscriptions/"),
 }
 
 # Columns that change on reads (last activity, last use): left out of "nothing changed".
