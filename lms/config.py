@@ -294,6 +294,13 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_EXPORT_TTL_HOURS", "24", "a job export's download link (requester only) expires after this; "
             "the worker deletes expired files hourly", parse=int),
     Setting("LMS_EXPORT_CHUNK_ROWS", "5000", "rows an export job writes between progress updates", parse=int),
+    # Continuing-education bases (lms/programme/bases.py): the seed's yearly minimums (四(四)).
+    Setting("LMS_BASE_MIN_NATIONAL", "2000", "people a national continuing-education base must train a year; "
+            "bases below it are flagged", parse=int),
+    Setting("LMS_BASE_MIN_PROVINCIAL", "500", "people a provincial continuing-education base must train a year",
+            parse=int),
+    Setting("LMS_BASE_ATTACHMENT_MAX_MB", "10", "largest attachment (PDF, JPEG or PNG) of a base's evaluation",
+            parse=int),
     # The outbox (webhooks, xAPI statements): retries with exponential backoff, then "failed".
     Setting("LMS_OUTBOX_BACKOFF_SECONDS", "30", "the first retry delay of an outgoing message, doubling (capped "
             "at 6 hours)", parse=float),

@@ -34,6 +34,8 @@ WORKSPACE = (
     ("exports.list_exports", _l("导出记录"), (Role.UNIT_ADMIN, Role.HR_AUDITOR)),
     ("notices.manage", _l("通知管理"), (Role.HR_AUDITOR,)),
     ("programme.dashboard", _l("计划完成情况"), (Role.PROGRAMME_OFFICE,)),
+    ("programme.manage_bases", _l("继续教育基地"), (Role.PROGRAMME_OFFICE, Role.BASE_ADMIN)),
+    ("programme.manage_institutions", _l("机构目录"), (Role.PROGRAMME_OFFICE,)),
     ("credits.rule_sets", _l("规则与证书"), ()),
     ("admin.people", _l("人员与权限"), ()),
     ("admin.audit_log", _l("审计日志"), ()),

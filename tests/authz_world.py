@@ -22,6 +22,9 @@ UNIT_B = credit_code("91440101MA00BBBB0")  # region 440000 (广东)
 COOKIE_ROLES = ("anonymous", "learner", "learner-other", "publisher", "publisher-other-org", "reviewer",
                 "unit-admin", "unit-admin-other", "hr-auditor", "hr-auditor-other-region", "admin",
                 "programme-office", "programme-office-region")
+# The continuing-education bases' own table (issue 17 item 2): its roles beside the offices and admin.
+BASE_ROLES = ("anonymous", "learner", "inspector", "base-admin", "base-admin-other", "admin", "programme-office",
+              "programme-office-region")
 API_ROLES = ("no-token", "admin-cookie", "api-unit", "api-region", "api-region-other", "api-full-id",
              "api-revoked", "api-expired")
 
@@ -283,6 +286,7 @@ def build(app) -> World:
         claim_other = claim_of(other, "另一学员的会议")
         s.commit()
         ids.update(claim=claim.id, claim_evidence=claim.evidence[0].id, claim_other=claim_other.id)
+        _bases(app, people, ids)
 
     identities = {role: _sign_in(app, people_mobile) for role, people_mobile in
                   ((role, f"1365000{n:04d}") for role, n in _NUMBERS.items())}
@@ -298,7 +302,54 @@ def build(app) -> World:
 
 _NUMBERS = {"learner": 1, "learner-other": 2, "publisher": 3, "publisher-other-org": 4, "reviewer": 5,
             "unit-admin": 6, "unit-admin-other": 7, "hr-auditor": 8, "hr-auditor-other-region": 9, "admin": 10,
-            "programme-office": 15, "programme-office-region": 16}
+            "programme-office": 15, "programme-office-region": 16, "inspector": 17, "base-admin": 18,
+            "base-admin-other": 19}
+
+
+def _bases(app, people: dict, ids: dict) -> None:
+    """Continuing-education bases: a national one (organization A, in 北京), a provincial one in 北京
+    (organization B; the base-admin's) with an evaluation and its PDF, and one in 广东 (base-admin-other's)."""
+    from lms.accounts.models import Organization, OrgKind, Role
+    from lms.accounts.services import get_or_create_organization
+    from lms.extensions import db
+    from lms.programme import bases
+
+    s = db.session
+    office = people["programme-office"]
+    org_a = s.get(Organization, ids["org_a"])
+    org_b = get_or_create_organization("另一继续教育基地", OrgKind.PUBLISHER)
+    org_gd = get_or_create_organization("广东继续教育基地", OrgKind.PUBLISHER)
+    national = bases.register_base(office, bases.BaseData(org_a.name, "", "national", "110000", "2019-06-01",
+                                                          "人社部函〔2019〕1号"))
+    beijing = bases.register_base(office, bases.BaseData(org_b.name, "", "provincial", "110000", "2020-03-15",
+                                                         "京人社〔2020〕5号"))
+    guangdong = bases.register_base(office, bases.BaseData(org_gd.name, "", "provincial", "440000", "2021-09-01",
+                                                           "粤人社〔2021〕8号"))
+    evaluation = bases.record_evaluation(office, beijing, bases.EvaluationData(
+        "2024", "88", "qualified", "专家评估组", "2024-12-10"), [bases.Upload("评估报告.pdf", BASE_PDF)])
+    people["inspector"] = _person(17, "检查员", roles=(Role.INSPECTOR,))
+    people["base-admin"] = _person(18, "京基地管理", roles=(Role.BASE_ADMIN,), organization=org_b)
+    people["base-admin-other"] = _person(19, "粤基地管理", roles=(Role.BASE_ADMIN,), organization=org_gd)
+    s.commit()
+    ids.update(base_nat=national.id, base_bj=beijing.id, base_gd=guangdong.id,
+               base_attachment=evaluation.attachments[0].id)
+
+    # The institution directory: an entry in 北京, one in 广东, a suspended one in 北京.
+    from lms.programme import institution_codes, institutions
+
+    def listed(name, region, kind="training"):
+        return institutions.list_institution(office, institutions.InstitutionData(kind, name, "", region, ["big_data"]))
+
+    inst_bj, inst_gd = listed("北京大数据培训中心", "110000"), listed("广东大数据评价中心", "440000", "evaluation")
+    suspended = listed("北京暂停的培训机构", "110000")
+    institutions.suspend_institution(office, suspended, "授权矩阵：暂停")
+    s.commit()
+    ids.update(inst_bj=inst_bj.code, inst_gd=inst_gd.code, inst_suspended=suspended.code,
+               inst_missing=institution_codes.compose("T", "650000", 1) or institution_codes.compose("T", "650000", 2),
+               inst_bad_check=inst_bj.code[:-1] + ("B" if inst_bj.code[-1] != "B" else "C"))
+
+
+BASE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
 def _csrf(html: str) -> str:

@@ -1,14 +1,16 @@
 """A yearly plan of the Knowledge Update programme: training targets per department × domain, in
-万人 (10,000 persons), for the whole country or for one region."""
+万人 (10,000 persons), for the whole country or for one region; and the continuing-education
+bases with their evaluations and history."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import Region
+from ..accounts.models import Organization, Region
 from ..core.clock import utcnow_naive
+from ..core.enums import N_, LabelledEnum
 from ..extensions import db
 
 # ``Plan.scope`` of the national plan; a regional plan's scope is its region code.
@@ -68,3 +70,194 @@ class PlanTarget(db.Model):
     target: Mapped[Decimal] = mapped_column(Numeric(8, 2))
 
     department: Mapped[PlanDepartment] = relationship(back_populates="targets")
+
+
+# ---------------------------------------------------------------- continuing-education bases (继续教育基地)
+
+class BaseLevel(LabelledEnum):
+    NATIONAL = "national", N_("国家级")
+    PROVINCIAL = "provincial", N_("省级")
+
+
+class BaseStatus(LabelledEnum):
+    RECOGNISED = "recognised", N_("已认定")
+    UNDER_EVALUATION = "under_evaluation", N_("评估中")
+    WITHDRAWN = "withdrawn", N_("已撤销")
+
+
+class EvaluationResult(LabelledEnum):
+    EXCELLENT = "excellent", N_("优秀")
+    QUALIFIED = "qualified", N_("合格")
+    BASIC = "basic", N_("基本合格")
+    UNQUALIFIED = "unqualified", N_("不合格")
+
+
+class BaseEventKind(LabelledEnum):
+    RECOGNISED = "recognised", N_("认定")
+    STATUS_CHANGED = "status_changed", N_("状态调整")
+    EVALUATED = "evaluated", N_("年度评估")
+    WITHDRAWN = "withdrawn", N_("撤销认定")
+
+
+class ContinuingEducationBase(db.Model):
+    """A national or provincial continuing-education base (专业技术人员继续教育基地): an organization
+    recognised by a document (认定文号) on a date. A provincial base belongs to the region that
+    recognised it (its regional programme office manages it); a national base may name its region."""
+
+    __tablename__ = "ce_base"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), unique=True)
+    level: Mapped[str] = mapped_column(String(16))  # BaseLevel
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
+    recognised_on: Mapped[date]
+    document_number: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), default=BaseStatus.RECOGNISED)  # BaseStatus
+    withdrawn_on: Mapped[date | None]
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    organization: Mapped[Organization] = relationship()
+    region: Mapped[Region | None] = relationship()
+    evaluations: Mapped[list["BaseEvaluation"]] = relationship(
+        back_populates="base", order_by="(BaseEvaluation.year.desc(), BaseEvaluation.id.desc())")
+    events: Mapped[list["BaseEvent"]] = relationship(
+        back_populates="base", order_by="(BaseEvent.occurred_on.desc(), BaseEvent.id.desc())")
+
+
+class BaseEvaluation(db.Model):
+    """An annual evaluation (年度考核评估) of a base: score 0–100, result, evaluator, date, attachments."""
+
+    __tablename__ = "ce_base_evaluation"
+    __table_args__ = (UniqueConstraint("base_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("ce_base.id"), index=True)
+    year: Mapped[int]
+    score: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    result: Mapped[str] = mapped_column(String(16))  # EvaluationResult
+    evaluator: Mapped[str] = mapped_column(String(100))
+    evaluated_on: Mapped[date]
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    base: Mapped[ContinuingEducationBase] = relationship(back_populates="evaluations")
+    attachments: Mapped[list["BaseAttachment"]] = relationship(back_populates="evaluation",
+                                                               order_by="BaseAttachment.id")
+
+
+class BaseAttachment(db.Model):
+    """A file of an evaluation (PDF, JPEG or PNG, checked by its content), stored under the media
+    root at ``path``; served only as a download to those who may see the base's evaluations."""
+
+    __tablename__ = "ce_base_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("ce_base_evaluation.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(200))
+
+    evaluation: Mapped[BaseEvaluation] = relationship(back_populates="attachments")
+
+
+class BaseEvent(db.Model):
+    """One dated line of a base's public history (动态管理): recognition, a status change, an
+    evaluation's result, the withdrawal and its reason. Who did it is in the audit log."""
+
+    __tablename__ = "ce_base_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("ce_base.id"), index=True)
+    occurred_on: Mapped[date]
+    kind: Mapped[str] = mapped_column(String(16))  # BaseEventKind
+    status: Mapped[str] = mapped_column(String(20))  # the base's status after the event
+    result: Mapped[str | None] = mapped_column(String(16))  # an evaluation's EvaluationResult
+    year: Mapped[int | None]  # an evaluation's year
+    note: Mapped[str] = mapped_column(String(500), default="")
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+
+    base: Mapped[ContinuingEducationBase] = relationship(back_populates="events")
+
+
+# ---------------------------------------------------------------- institution directories (培训机构、评价机构目录)
+
+class InstitutionKind(LabelledEnum):
+    TRAINING = "training", N_("培训机构")
+    EVALUATION = "evaluation", N_("评价机构")
+
+    @property
+    def letter(self) -> str:
+        """The code's first character (lms/programme/institution_codes.py)."""
+        return "T" if self is InstitutionKind.TRAINING else "E"
+
+
+class InstitutionStatus(LabelledEnum):
+    ACTIVE = "active", N_("在册")
+    SUSPENDED = "suspended", N_("已暂停")
+
+
+class DigitalField(LabelledEnum):
+    """Fields of work of the digital-technology engineer programme (数字技术工程师培育项目)."""
+
+    INTELLIGENT_MANUFACTURING = "intelligent_manufacturing", N_("智能制造")
+    BIG_DATA = "big_data", N_("大数据")
+    BLOCKCHAIN = "blockchain", N_("区块链")
+    ARTIFICIAL_INTELLIGENCE = "ai", N_("人工智能")
+    CLOUD_COMPUTING = "cloud", N_("云计算")
+    INTERNET_OF_THINGS = "iot", N_("物联网")
+    INDUSTRIAL_INTERNET = "industrial_internet", N_("工业互联网")
+    VIRTUAL_REALITY = "vr", N_("虚拟现实")
+    INTEGRATED_CIRCUITS = "ic", N_("集成电路")
+    DATA_SECURITY = "data_security", N_("数据安全")
+
+
+class InstitutionChangeKind(LabelledEnum):
+    LISTED = "listed", N_("列入目录")
+    SUSPENDED = "suspended", N_("暂停")
+    RESTORED = "restored", N_("恢复")
+
+
+class Institution(db.Model):
+    """A training or evaluation institution in the programme's public directory, with its assigned code."""
+
+    __tablename__ = "programme_institution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # InstitutionKind
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    # DigitalField values, comma-separated with a comma at each end (",big_data,ai,"): one LIKE finds a field.
+    fields: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default=InstitutionStatus.ACTIVE)  # InstitutionStatus
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+
+    region: Mapped[Region] = relationship()
+    changes: Mapped[list["InstitutionChange"]] = relationship(
+        back_populates="institution", order_by="(InstitutionChange.occurred_at.desc(), InstitutionChange.id.desc())")
+
+    @property
+    def field_list(self) -> list[DigitalField]:
+        return [DigitalField(v) for v in self.fields.strip(",").split(",") if v]
+
+
+class InstitutionChange(db.Model):
+    """A dated change of an institution's entry (动态调整), shown in its public history; who made it
+    is in the audit log."""
+
+    __tablename__ = "programme_institution_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("programme_institution.id"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    kind: Mapped[str] = mapped_column(String(16))  # InstitutionChangeKind
+    status: Mapped[str] = mapped_column(String(16))  # the entry's status after the change
+    reason: Mapped[str] = mapped_column(String(500), default="")
+
+    institution: Mapped[Institution] = relationship(back_populates="changes")

@@ -1,18 +1,40 @@
 """计划完成情况 (/programme): the programme office's dashboard, the units and courses behind a cell,
-the XLSX file, and the plans with their import. Thin views over :mod:`lms.programme.services`."""
+the XLSX file, and the plans with their import; the continuing-education bases (public list and
+history, the offices' registry, evaluations, status and withdrawal). Thin views over :mod:`lms.programme.services`."""
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.models import Role
 from ..catalog.models import Domain
 from ..core.forms import run_form
-from ..core.web import roles_required
+from ..core.storage import media_path
+from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
 from ..exports.services import content_disposition
-from . import services
-from .forms import PlanImportForm
-from .models import NATIONAL
+from . import bases as bases_service
+from . import institution_codes, services
+from . import institutions as institutions_service
+from .forms import (
+    BaseForm,
+    BaseStatusForm,
+    EvaluationForm,
+    InstitutionChangeForm,
+    InstitutionForm,
+    PlanImportForm,
+    WithdrawForm,
+)
+from .models import (
+    NATIONAL,
+    BaseEventKind,
+    BaseLevel,
+    BaseStatus,
+    DigitalField,
+    EvaluationResult,
+    InstitutionChangeKind,
+    InstitutionKind,
+    InstitutionStatus,
+)
 
 bp = Blueprint("programme", __name__, url_prefix="/programme")
 
@@ -81,3 +103,241 @@ def import_plan():
                 scope=services.scope_label(plan.scope), n=len(plan.departments)), "success")
         return redirect(url_for("programme.dashboard", scope=plan.scope, year=plan.year), 303)
     return _plans_page(form, done.status)
+
+
+# ---------------------------------------------------------------- continuing-education bases (继续教育基地)
+
+BASE_READERS = (Role.PROGRAMME_OFFICE, Role.ADMIN, Role.BASE_ADMIN)
+
+
+@bp.context_processor
+def _base_labels():
+    """The bases' enumerations, to show a stored value's label."""
+    return {"status_enum": BaseStatus, "level_enum": BaseLevel, "result_enum": EvaluationResult,
+            "event_enum": BaseEventKind, "max_attachments": bases_service.MAX_ATTACHMENTS,
+            "institution_kinds": InstitutionKind, "institution_statuses": InstitutionStatus,
+            "institution_changes": InstitutionChangeKind, "digital_fields": DigitalField,
+            "example_code": institution_codes.EXAMPLE}
+
+
+@bp.get("/bases")
+def bases():
+    """The public list of bases with their status (no sign-in)."""
+    args = request.args
+    found = bases_service.public_bases(q=args.get("q", ""), level=args.get("level", ""), status=args.get("status", ""))
+    return render_template("programme/bases.html", bases=found, q=args.get("q", ""), level=args.get("level", ""),
+                           status=args.get("status", ""), levels=list(BaseLevel), statuses=list(BaseStatus))
+
+
+@bp.get("/bases/<int:base_id>")
+def base_history(base_id: int):
+    """A base's public history: recognition, status changes, evaluations' results, withdrawal."""
+    return render_template("programme/base_history.html", base=bases_service.public_base(base_id))
+
+
+def _base_form() -> BaseForm:
+    form = BaseForm(prefix="base")
+    form.level.choices = [(level.value, level.label) for level in BaseLevel]
+    form.region_code.choices = [("", _("（国家级基地可不选）")), *bases_service.region_choices()]
+    return form
+
+
+def _manage_list(form: BaseForm | None, status: int = 200):
+    year, rows = bases_service.managed_bases(current_user, request.args.get("year"))
+    return render_template("programme/bases_manage.html", year=year, rows=rows, form=form,
+                           may_register=bases_service.may_register(current_user)), status
+
+
+@bp.get("/bases/manage")
+@roles_required(*BASE_READERS)
+def manage_bases():
+    return _manage_list(_base_form() if bases_service.may_register(current_user) else None)
+
+
+@bp.post("/bases/manage")
+@roles_required(Role.PROGRAMME_OFFICE, Role.ADMIN)
+def register_base():
+    form = _base_form()
+    done = run_form(form, lambda: bases_service.register_base(current_user, bases_service.BaseData(
+        organization_name=form.organization_name.data or "", credit_code=form.credit_code.data or "",
+        level=form.level.data or "", region_code=form.region_code.data or "",
+        recognised_on=form.recognised_on.data or "", document_number=form.document_number.data or "")))
+    if done:
+        flash(_("已登记继续教育基地：%(name)s。", name=done.value.organization.name), "success")
+        return redirect(url_for("programme.manage_base", base_id=done.value.id), 303)
+    return _manage_list(form, done.status)
+
+
+def _base_forms(base) -> dict:
+    evaluation = EvaluationForm(prefix="eval")
+    evaluation.result.choices = [(r.value, r.label) for r in EvaluationResult]
+    status = BaseStatusForm(prefix="status")
+    status.status.choices = [(s.value, s.label) for s in BaseStatus if s not in (BaseStatus.WITHDRAWN, base.status)]
+    return {"evaluation": evaluation, "status": status, "withdraw": WithdrawForm(prefix="withdraw")}
+
+
+def _base_page(base, forms: dict | None = None, status: int = 200):
+    forms = forms or _base_forms(base)
+    years = [bases_service.default_year() - n for n in range(3)]
+    return render_template("programme/base_manage.html", base=base, forms=forms,
+                           standings=bases_service.standings([base], years[0])
+                           + bases_service.standings([base], years[1]) + bases_service.standings([base], years[2]),
+                           manages=bases_service.can_manage(current_user, base)), status
+
+
+@bp.get("/bases/<int:base_id>/manage")
+@roles_required(*BASE_READERS)
+def manage_base(base_id: int):
+    return _base_page(bases_service.load_base(current_user, base_id))
+
+
+def _attachments_cap() -> int | None:
+    """The body cap of the evaluation form: its attachments at their size limit, for offices and admins only."""
+    if not current_user.is_authenticated or not (current_user.has_role(Role.PROGRAMME_OFFICE)
+                                                 or current_user.has_role(Role.ADMIN)):
+        return None
+    return (bases_service.MAX_ATTACHMENTS * current_app.config["LMS_BASE_ATTACHMENT_MAX_MB"] * 1024 * 1024
+            + FORM_OVERHEAD_BYTES)
+
+
+@bp.post("/bases/<int:base_id>/evaluations")
+@body_limit(_attachments_cap)
+@roles_required(Role.PROGRAMME_OFFICE, Role.ADMIN)
+def add_evaluation(base_id: int):
+    base = bases_service.load_base(current_user, base_id, manage=True)
+    forms = _base_forms(base)
+    form = forms["evaluation"]
+    max_bytes = current_app.config["LMS_BASE_ATTACHMENT_MAX_MB"] * 1024 * 1024
+    uploads = [bases_service.Upload(f.filename or "", f.read(max_bytes + 1))
+               for f in request.files.getlist(form.attachments.name) if f and (f.filename or "")]
+    done = run_form(form, lambda: bases_service.record_evaluation(current_user, base, bases_service.EvaluationData(
+        year=form.year.data or "", score=form.score.data or "", result=form.result.data or "",
+        evaluator=form.evaluator.data or "", evaluated_on=form.evaluated_on.data or "", note=form.note.data or ""),
+        uploads))
+    if done:
+        flash(_("已录入 %(year)s 年度评估。", year=done.value.year), "success")
+        return redirect(url_for("programme.manage_base", base_id=base.id), 303)
+    return _base_page(base, forms, done.status)
+
+
+@bp.post("/bases/<int:base_id>/status")
+@roles_required(Role.PROGRAMME_OFFICE, Role.ADMIN)
+def change_base_status(base_id: int):
+    base = bases_service.load_base(current_user, base_id, manage=True)
+    forms = _base_forms(base)
+    form = forms["status"]
+    done = run_form(form, lambda: bases_service.change_status(current_user, base, form.status.data,
+                                                              form.on.data, form.note.data or ""))
+    if done:
+        flash(_("基地状态已调整为“%(status)s”。", status=BaseStatus(base.status).label), "success")
+        return redirect(url_for("programme.manage_base", base_id=base.id), 303)
+    return _base_page(base, forms, done.status)
+
+
+@bp.post("/bases/<int:base_id>/withdraw")
+@roles_required(Role.PROGRAMME_OFFICE, Role.ADMIN)
+def withdraw_base(base_id: int):
+    base = bases_service.load_base(current_user, base_id, manage=True)
+    forms = _base_forms(base)
+    form = forms["withdraw"]
+    done = run_form(form, lambda: bases_service.withdraw_base(current_user, base, form.on.data, form.reason.data))
+    if done:
+        flash(_("已撤销该基地的认定。"), "success")
+        return redirect(url_for("programme.manage_base", base_id=base.id), 303)
+    return _base_page(base, forms, done.status)
+
+
+@bp.get("/bases/attachments/<int:attachment_id>")
+@roles_required(*BASE_READERS)
+def base_attachment(attachment_id: int):
+    """An evaluation's file, always as a download (never shown inline), for those who may see the base."""
+    attachment = bases_service.load_attachment(current_user, attachment_id)
+    response = send_file(media_path(attachment.path), mimetype=attachment.content_type, as_attachment=True,
+                         download_name=attachment.filename, max_age=0)
+    response.headers["Content-Disposition"] = content_disposition(attachment.filename)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# ---------------------------------------------------------------- institution directories (机构目录)
+
+INSTITUTION_OFFICES = (Role.PROGRAMME_OFFICE, Role.ADMIN)
+
+
+def _directory_filters() -> dict:
+    args = request.args
+    return {name: args.get(name, "") for name in ("q", "kind", "region", "field", "status")}
+
+
+@bp.get("/institutions")
+def institutions():
+    """The public directory of training and evaluation institutions (no sign-in)."""
+    found = institutions_service.search(**_directory_filters())
+    return render_template("programme/institutions.html", s=found, manage=False, form=None,
+                           regions=institutions_service.region_choices(None))
+
+
+@bp.get("/institutions/<code>")
+def institution(code: str):
+    """An entry with its dated history of changes."""
+    entry = institutions_service.get_institution(code)
+    may_change = current_user.is_authenticated and institutions_service.may_manage(current_user) \
+        and institutions_service.can_change(current_user, entry)
+    return render_template("programme/institution.html", i=entry, may_change=may_change,
+                           change_form=InstitutionChangeForm(prefix="change"))
+
+
+def _institution_form() -> InstitutionForm:
+    form = InstitutionForm(prefix="inst")
+    form.kind.choices = [(k.value, k.label) for k in InstitutionKind]
+    form.region_code.choices = institutions_service.region_choices(current_user)
+    form.fields.choices = [(f.value, f.label) for f in DigitalField]
+    return form
+
+
+def _directory_page(form: InstitutionForm, status: int = 200):
+    found = institutions_service.search(**_directory_filters(), actor=current_user)
+    return render_template("programme/institutions.html", s=found, manage=True, form=form,
+                           regions=institutions_service.region_choices(current_user)), status
+
+
+@bp.get("/institutions/manage")
+@roles_required(*INSTITUTION_OFFICES)
+def manage_institutions():
+    return _directory_page(_institution_form())
+
+
+@bp.post("/institutions/manage")
+@roles_required(*INSTITUTION_OFFICES)
+def list_institution():
+    form = _institution_form()
+    done = run_form(form, lambda: institutions_service.list_institution(current_user, institutions_service.InstitutionData(
+        kind=form.kind.data or "", name=form.name.data or "", credit_code=form.credit_code.data or "",
+        region_code=form.region_code.data or "", fields=list(form.fields.data or []), reason=form.reason.data or "")))
+    if done:
+        flash(_("已列入目录：%(name)s，机构代码 %(code)s。", name=done.value.name, code=done.value.code), "success")
+        return redirect(url_for("programme.institution", code=done.value.code), 303)
+    return _directory_page(form, done.status)
+
+
+def _change_institution(code: str, change):
+    entry = institutions_service.get_institution(code)
+    form = InstitutionChangeForm(prefix="change")
+    done = run_form(form, lambda: change(current_user, entry, form.reason.data or ""))
+    if done:
+        flash(_("机构“%(name)s”现为“%(status)s”。", name=entry.name, status=InstitutionStatus(entry.status).label),
+              "success")
+        return redirect(url_for("programme.institution", code=entry.code), 303)
+    return render_template("programme/institution.html", i=entry, may_change=True, change_form=form), done.status
+
+
+@bp.post("/institutions/<code>/suspend")
+@roles_required(*INSTITUTION_OFFICES)
+def suspend_institution(code: str):
+    return _change_institution(code, institutions_service.suspend_institution)
+
+
+@bp.post("/institutions/<code>/restore")
+@roles_required(*INSTITUTION_OFFICES)
+def restore_institution(code: str):
+    return _change_institution(code, institutions_service.restore_institution)

@@ -5,7 +5,7 @@ course; existing rows are online-course completions. Claims (学时登记) with 
 rule sets cap claimed hours per kind and year and may ask the region to confirm.
 
 Revision ID: claims01
-Revises: federation01
+Revises: bases01
 Create Date: 2026-11-30 11:53:22.542478+00:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'claims01'
-down_revision = 'federation01'
+down_revision = 'bases01'
 branch_labels = None
 depends_on = None
 

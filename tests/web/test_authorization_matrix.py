@@ -3,7 +3,8 @@
 **This is where a new route is registered.** ``test_every_route_is_registered`` fails for any
 endpoint + method in ``app.url_map`` (``static`` aside) that no row below reaches. To register a
 route, add one line to ``PAGES`` (cookie sign-in: pages, the player's ``/api/v1/learning`` JSON) or
-``HR_API`` (bearer tokens, ``/api/v1``)::
+``HR_API`` (bearer tokens, ``/api/v1``) — or to ``BASES``, the continuing-education bases' routes with
+role columns of their own (base administrators and the inspector)::
 
     endpoint[~variant]  METHOD  /path/{placeholder}?query  <one outcome per role column>
 
@@ -41,7 +42,7 @@ import pytest
 from sqlalchemy import select
 
 from lms.programme.services import REFERENCE_PLAN
-from tests.authz_world import API_ROLES, COOKIE_ROLES, build
+from tests.authz_world import API_ROLES, BASE_PDF, BASE_ROLES, COOKIE_ROLES, build
 from tests.conftest import committed_app
 
 PAGE_COLUMNS = "anon lrn lrn2 pub pub2 rev unit unit2 hr hr2 admin po po2"
@@ -273,6 +274,52 @@ federation.replace_token~empty     POST   /admin/federation/subscriptions/{feed_
 federation.unsubscribe             POST   /admin/federation/subscriptions/{feed_sub}/unsubscribe login 403 403 403   403   403   403   403   403   403   302   403   403
 """
 
+# The continuing-education bases and the institution directories (issue 17 items 2 and 3), with the
+# roles they concern: anonymous, learner,
+# inspector, base-admin (the Beijing provincial base {base_bj}, which has an evaluation and its PDF
+# {base_attachment}), base-admin-other (the Guangdong provincial base {base_gd}), admin, the national
+# office (po) and the Beijing office (po2; the national base {base_nat} is in Beijing but not its to manage).
+BASE_COLUMNS = "anon lrn insp base base2 admin po po2"
+BASES = """
+endpoint                           method path                                                anon  lrn   insp  base  base2 admin po    po2
+programme.bases                    GET    /programme/bases                                    200   200   200   200   200   200   200   200
+programme.bases~search             GET    /programme/bases?q=基地&level=provincial&status=recognised 200 200 200 200 200 200  200   200
+programme.base_history             GET    /programme/bases/{base_bj}                          200   200   200   200   200   200   200   200
+programme.base_history~missing     GET    /programme/bases/99999999                           404   404   404   404   404   404   404   404
+programme.manage_bases             GET    /programme/bases/manage                             login 403   403   200   200   200   200   200
+programme.manage_bases~bad-year    GET    /programme/bases/manage?year=abc                    login 403   403   400   400   400   400   400
+programme.register_base            POST   /programme/bases/manage                             login 403   403   403   403   303   303   303
+programme.register_base~national   POST   /programme/bases/manage                             login 403   403   403   403   303   303   403
+programme.register_base~bad-date   POST   /programme/bases/manage                             login 403   403   403   403   400   400   400
+programme.manage_base              GET    /programme/bases/{base_bj}/manage                   login 403   403   200   403   200   200   200
+programme.manage_base~national     GET    /programme/bases/{base_nat}/manage                  login 403   403   403   403   200   200   403
+programme.manage_base~other-region GET    /programme/bases/{base_gd}/manage                   login 403   403   403   200   200   200   403
+programme.manage_base~missing      GET    /programme/bases/99999999/manage                    login 403   403   404   404   404   404   404
+programme.add_evaluation           POST   /programme/bases/{base_bj}/evaluations              login 403   403   403   403   303   303   303
+programme.add_evaluation~other-region POST /programme/bases/{base_gd}/evaluations             login 403   403   403   403   303   303   403
+programme.add_evaluation~svg       POST   /programme/bases/{base_bj}/evaluations              login 403   403   403   403   400   400   400
+programme.change_base_status       POST   /programme/bases/{base_bj}/status                   login 403   403   403   403   303   303   303
+programme.withdraw_base            POST   /programme/bases/{base_bj}/withdraw                 login 403   403   403   403   303   303   303
+programme.withdraw_base~national   POST   /programme/bases/{base_nat}/withdraw                login 403   403   403   403   303   303   403
+programme.base_attachment          GET    /programme/bases/attachments/{base_attachment}      login 403   403   200   403   200   200   200
+programme.base_attachment~missing  GET    /programme/bases/attachments/99999999               login 403   403   404   404   404   404   404
+# ---- the institution directories (北京 {inst_bj} and a suspended {inst_suspended}; 广东 {inst_gd})
+programme.institutions             GET    /programme/institutions?q=培训&field=big_data&kind=training 200 200 200 200 200 200  200   200
+programme.institutions~code        GET    /programme/institutions?q={inst_bad_check}          200   200   200   200   200   200   200   200
+programme.institution              GET    /programme/institutions/{inst_bj}                   200   200   200   200   200   200   200   200
+programme.institution~bad-check    GET    /programme/institutions/{inst_bad_check}            400   400   400   400   400   400   400   400
+programme.institution~missing      GET    /programme/institutions/{inst_missing}              404   404   404   404   404   404   404   404
+programme.manage_institutions      GET    /programme/institutions/manage                      login 403   403   403   403   200   200   200
+programme.list_institution         POST   /programme/institutions/manage                      login 403   403   403   403   303   303   303
+programme.list_institution~other-region POST /programme/institutions/manage                   login 403   403   403   403   303   303   403
+programme.list_institution~bad     POST   /programme/institutions/manage                      login 403   403   403   403   400   400   400
+programme.suspend_institution      POST   /programme/institutions/{inst_bj}/suspend           login 403   403   403   403   303   303   303
+programme.suspend_institution~other-region POST /programme/institutions/{inst_gd}/suspend     login 403   403   403   403   303   303   403
+programme.suspend_institution~bad-check POST /programme/institutions/{inst_bad_check}/suspend login 403   403   403   403   400   400   400
+programme.restore_institution      POST   /programme/institutions/{inst_suspended}/restore    login 403   403   403   403   303   303   303
+programme.restore_institution~active POST /programme/institutions/{inst_bj}/restore           login 403   403   403   403   409   409   409
+"""
+
 API_COLUMNS = "none cookie unit region region2 full revoked expired"
 HR_API = """
 endpoint                           method path                                                none  cookie unit  region region2 full revoked expired
@@ -290,6 +337,8 @@ api_v1.webhook                     GET    /api/v1/webhooks/{webhook}            
 api_v1.delete_webhook              DELETE /api/v1/webhooks/{webhook}                          401   401    404   204    404     404  401     401
 """
 
+BASE_EVALUATION = {"eval-year": "2025", "eval-score": "90", "eval-result": "excellent", "eval-evaluator": "授权矩阵专家组",
+                   "eval-evaluated_on": "2025-12-01"}
 PLAN = REFERENCE_PLAN.read_bytes()
 BROKEN_PLAN = PLAN.replace(b"4.5,0.1,0.3,0.1,1.0", b"4.5,0.1,0.3,0.6,1.0")
 
@@ -397,6 +446,40 @@ REQUESTS = {
                                            files=lambda w: {"file": (PLAN, "plan.csv")}, to="/programme/"),
     "programme.import_plan~broken": dict(form={"year": "2023", "scope": "national"},
                                          files=lambda w: {"file": (BROKEN_PLAN, "plan.csv")}),
+    "programme.register_base": dict(form={"base-organization_name": "授权矩阵新基地", "base-level": "provincial",
+                                          "base-region_code": "110000", "base-recognised_on": "2023-05-01",
+                                          "base-document_number": "京人社〔2023〕9号"}, to="/programme/bases/"),
+    "programme.register_base~national": dict(form={"base-organization_name": "授权矩阵国家级基地", "base-level": "national",
+                                                   "base-region_code": "110000", "base-recognised_on": "2023-05-01",
+                                                   "base-document_number": "人社部函〔2023〕9号"}, to="/programme/bases/"),
+    "programme.register_base~bad-date": dict(form={"base-organization_name": "授权矩阵新基地", "base-level": "provincial",
+                                                   "base-region_code": "110000", "base-recognised_on": "2023-02-30",
+                                                   "base-document_number": "京人社〔2023〕9号"}),
+    "programme.add_evaluation": dict(form=lambda w: BASE_EVALUATION, files=lambda w: {
+        "eval-attachments": (BASE_PDF, "评估报告.pdf")}, to="/programme/bases/"),
+    "programme.add_evaluation~other-region": dict(form=lambda w: BASE_EVALUATION, to="/programme/bases/"),
+    "programme.add_evaluation~svg": dict(form=lambda w: BASE_EVALUATION, files=lambda w: {
+        "eval-attachments": (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "a.png")}),
+    "programme.change_base_status": dict(form={"status-status": "under_evaluation", "status-on": "2025-01-10"},
+                                         to="/programme/bases/"),
+    "programme.withdraw_base": dict(form={"withdraw-on": "2025-02-01", "withdraw-reason": "授权矩阵：撤销认定"},
+                                    to="/programme/bases/"),
+    "programme.withdraw_base~national": dict(form={"withdraw-on": "2025-02-01", "withdraw-reason": "授权矩阵：撤销认定"},
+                                             to="/programme/bases/"),
+    "programme.list_institution": dict(form={"inst-kind": "training", "inst-name": "授权矩阵培训机构",
+                                             "inst-region_code": "110000", "inst-fields": ["ai"]},
+                                       to="/programme/institutions/"),
+    "programme.list_institution~other-region": dict(form={"inst-kind": "training", "inst-name": "授权矩阵粤机构",
+                                                          "inst-region_code": "440000", "inst-fields": ["ai"]},
+                                                    to="/programme/institutions/"),
+    "programme.list_institution~bad": dict(form={"inst-kind": "training", "inst-name": "授权矩阵培训机构",
+                                                 "inst-region_code": "110000"}),
+    "programme.suspend_institution": dict(form={"change-reason": "授权矩阵：暂停"}, to="/programme/institutions/"),
+    "programme.suspend_institution~other-region": dict(form={"change-reason": "授权矩阵：暂停"},
+                                                       to="/programme/institutions/"),
+    "programme.suspend_institution~bad-check": dict(form={"change-reason": "授权矩阵：暂停"}),
+    "programme.restore_institution": dict(form={"change-reason": "授权矩阵：恢复"}, to="/programme/institutions/"),
+    "programme.restore_institution~active": dict(form={"change-reason": "授权矩阵：恢复"}),
     "admin.revoke_role": dict(form={"reason": "授权矩阵：岗位调整"}, to="/admin/people/"),
     "admin.revoke_role~other-person": dict(form={"reason": "授权矩阵：岗位调整"}),
     "admin.disable": dict(form={"reason": "授权矩阵：停用"}, to="/admin/people/"),
@@ -445,8 +528,9 @@ def _rows(table: str, roles: tuple[str, ...], header: str) -> list[Row]:
 
 
 PAGE_ROWS = _rows(PAGES, COOKIE_ROLES, PAGE_COLUMNS)
+BASE_ROWS = _rows(BASES, BASE_ROLES, BASE_COLUMNS)
 API_ROWS = _rows(HR_API, API_ROLES, API_COLUMNS)
-ALL_ROWS = PAGE_ROWS + API_ROWS
+ALL_ROWS = PAGE_ROWS + BASE_ROWS + API_ROWS
 for _row in ALL_ROWS:
     if len({r.method for r in ALL_ROWS if r.endpoint == _row.endpoint}) > 1:
         _row.name = f"{_row.endpoint_name}:{_row.method}"

@@ -1,6 +1,6 @@
 """Every page in both languages: the English render holds no untranslated interface string.
 
-The pages are the authorization matrix's (tests/web/test_authorization_matrix.py) on its world
+The pages are the authorization matrix's (tests/web/test_authorization_matrix.py: ``PAGES`` and ``BASES``) on its world
 (tests/authz_world.py): every row a role answers with a page (200, or a form sent back with its
 errors), requested as the first role in the matrix's column order that may see it. Each page is
 rendered once in Chinese (the default) and once in English (chosen in the browser: the switcher's
@@ -30,7 +30,7 @@ from sqlalchemy import JSON, String, Text, select
 from lms.core.i18n import LOCALE_COOKIE
 from tests.authz_world import COOKIE_ROLES, build
 from tests.conftest import committed_app
-from tests.web.test_authorization_matrix import PAGE_ROWS, REQUESTS, Row, _fill, _send
+from tests.web.test_authorization_matrix import BASE_ROWS, PAGE_ROWS, REQUESTS, Row, _fill, _send
 
 ROOT = Path(__file__).resolve().parents[2]
 CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -42,10 +42,10 @@ READ_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt"}
 def _page_cases():
     """(row, role): every row some role answers with a page, as the first such role."""
     seen = set()
-    for row in PAGE_ROWS:
+    for row in PAGE_ROWS + BASE_ROWS:
         if row.method != "GET" and row.name not in REQUESTS:
             continue
-        for role in COOKIE_ROLES:
+        for role in row.expected:  # the table's column order
             expected = row.expected[role]
             if expected in ("200", "400") and (row.name, row.method) not in seen:
                 seen.add((row.name, row.method))
