@@ -29,6 +29,7 @@ WORKSPACE = (
     ("publishing.review_queue", _l("课程审核"), (Role.REVIEWER,)),
     ("units.unit_dashboard", _l("单位管理"), (Role.UNIT_ADMIN,)),
     ("units.region_dashboard", _l("地区学时"), (Role.HR_AUDITOR,)),
+    ("claims.review_queue", _l("学时登记审核"), (Role.UNIT_ADMIN, Role.HR_AUDITOR)),
     ("api.clients", _l("接口凭证"), (Role.HR_AUDITOR,)),
     ("exports.list_exports", _l("导出记录"), (Role.UNIT_ADMIN, Role.HR_AUDITOR)),
     ("notices.manage", _l("通知管理"), (Role.HR_AUDITOR,)),

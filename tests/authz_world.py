@@ -272,6 +272,20 @@ def build(app) -> World:
                    reviewer_grant=s.scalar(select(RoleGrant.id).where(RoleGrant.user_id == user_ids["reviewer"],
                                                                       RoleGrant.role == "reviewer")))
 
+        # 学时登记: a claim of the learner (unit A) with a PDF, waiting for unit A's admin; one of the
+        # other learner (the evidence of the first is not reachable through it).
+        from lms.claims import services as claims
+        from lms.claims.evidence import Upload
+
+        def claim_of(user, title):
+            return claims.submit_claim(user, claims.ClaimData(
+                kind="conference", title=title, activity_date=date(2026, 5, 20), hours="4", category="professional",
+                description="授权矩阵：参加学术会议。"), [Upload("参会证明.pdf", io.BytesIO(b"%PDF-1.4\n%%EOF\n"))])
+
+        claim = claim_of(learner, "授权矩阵会议")
+        claim_other = claim_of(other, "另一学员的会议")
+        s.commit()
+        ids.update(claim=claim.id, claim_evidence=claim.evidence[0].id, claim_other=claim_other.id)
         _bases(app, people, ids)
 
     identities = {role: _sign_in(app, people_mobile) for role, people_mobile in

@@ -25,7 +25,7 @@ from ..core.formatting import format_hours
 from ..core.i18n import DEFAULT_LOCALE
 from ..core.storage import media_path
 from ..credits import services as ledger
-from ..credits.models import CreditRecord
+from ..credits.models import CreditOrigin, CreditRecord
 from ..extensions import db
 from . import credentials, numbers, pdf
 from .models import Certificate, CertificateKind, CertificateSequence, CertificateStatus
@@ -80,7 +80,11 @@ def _store_pdf(cert: Certificate, data: bytes) -> None:
 
 
 def _annual_rows(cert: Certificate) -> list[tuple[str, str]]:
-    return [(_("%(title)s（%(category)s）", title=r.course_title, category=r.category_label),
+    """One line per entry of the year; an entry that is not an online course names its origin (学时登记…)."""
+    return [(_("%(title)s（%(category)s）", title=r.course_title, category=r.category_label)
+             if r.origin == CreditOrigin.ONLINE_COURSE else
+             _("%(title)s（%(category)s，%(origin)s）", title=r.course_title, category=r.category_label,
+               origin=r.origin_label),
              _("%(hours)s 学时", hours=format_hours(r.hours)))
             for r in ledger.active_records(cert.user_id, cert.credit_year)]
 

@@ -22,6 +22,10 @@ class RuleSetForm(Form):
     allowed_rates = StringField(_l("允许的播放倍速（逗号分隔）"), validators=[DataRequired(_l("请填写允许的倍速。"))])
     quiz_pass_score = StringField(_l("结业测验合格分（分）"), validators=[DataRequired(_l("请填写合格分。"))])
     quiz_attempts = StringField(_l("结业测验次数（次）"), validators=[DataRequired(_l("请填写测验次数。"))])
+    claim_caps = StringField(_l("学时登记每类年度上限（类型:学时，可留空）"), validators=[Optional(), Length(max=200)])
+    claim_year_cap_hours = StringField(_l("学时登记年度合计上限（学时，留空为不限）"), validators=[Optional()])
+    claims_need_region = SelectField(_l("学时登记经单位审核后"), validate_choice=False, choices=[
+        SelectChoice("0", _l("直接记入学时")), SelectChoice("1", _l("再由地区人社部门确认"))])
 
 
 class ReasonForm(Form):

@@ -2,7 +2,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, event
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, event, false
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..catalog.models import Category
@@ -39,6 +39,12 @@ class RuleSet(db.Model):
     attention_window_seconds: Mapped[int] = mapped_column(default=60)
     quiz_pass_score: Mapped[int] = mapped_column(default=60)
     quiz_attempts: Mapped[int] = mapped_column(default=3)
+    # Externally earned hours (学时登记): yearly caps per claim kind, "kind:hours" pairs such as
+    # "paper:20,conference:30" (a kind not named has no cap of its own); a cap on all claimed hours of a
+    # year; whether an HR auditor of the region confirms after the unit admin.
+    claim_caps: Mapped[str | None] = mapped_column(String(200))
+    claim_year_cap_hours: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    claims_need_region: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
 
     region = relationship("Region")
@@ -62,6 +68,16 @@ class RuleSet(db.Model):
         return sorted(pairs, reverse=True)
 
     @property
+    def claim_cap_by_kind(self) -> dict[str, Decimal]:
+        """The yearly cap of each claim kind that has one."""
+        caps = {}
+        for item in (self.claim_caps or "").split(","):
+            if item.strip():
+                kind, hours = item.split(":")
+                caps[kind.strip()] = Decimal(hours.strip())
+        return caps
+
+    @property
     def closes_next_year(self) -> bool:
         return (self.cycle_end_month, self.cycle_end_day) != (12, 31)
 
@@ -72,21 +88,45 @@ class EntryKind(LabelledEnum):
     REVOCATION = "revocation", N_("撤销")  # voids an earlier entry; counts nothing itself
 
 
+class CreditOrigin(LabelledEnum):
+    """Where an entry's hours came from. Entries of every origin but ONLINE_COURSE may have no local
+    course: their activity's name is in ``course_title`` and ``source_type``/``source_id`` say what
+    produced them (an external claim, a transferred credential...)."""
+
+    ONLINE_COURSE = "online_course", N_("在线课程")
+    SEMINAR = "seminar", N_("高级研修")
+    CLASS = "class", N_("面授培训")
+    EXTERNAL_CLAIM = "external_claim", N_("学时登记")
+    TRANSFERRED = "transferred", N_("外平台转入")
+
+
+class ClaimKind(LabelledEnum):
+    """What externally claimed hours were earned at (the ``activity_kind`` of an external-claim entry);
+    rule sets cap each kind per credit year (``RuleSet.claim_caps``)."""
+
+    CONFERENCE = "conference", N_("学术会议")
+    PAPER = "paper", N_("发表论文")
+    TRAINING = "training", N_("外单位培训")
+    OTHER = "other", N_("其他")
+
+
 class CreditRecord(db.Model):
-    """The ledger: one row per learner × course completion. Append-only: a correction or revocation is a
+    """The ledger: one row per learner × earned activity (a course completion, an approved claim...). Append-only: a correction or revocation is a
     new row that names the row it voids (``voids_id``), who entered it and why. A row counts while no
     other row voids it and it is not itself a revocation. Rows are never updated or deleted (enforced
     in :func:`_refuse_changes`)."""
 
     __tablename__ = "credit_record"
-    __table_args__ = (Index("ix_credit_record_user_year", "user_id", "credit_year"),)
+    __table_args__ = (Index("ix_credit_record_user_year", "user_id", "credit_year"),
+                      Index("ix_credit_record_source", "source_type", "source_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
-    course_id: Mapped[int] = mapped_column(ForeignKey("course.id"), index=True)
-    course_code: Mapped[str] = mapped_column(String(32))
-    course_version: Mapped[int]
-    course_title: Mapped[str] = mapped_column(String(120))
+    # The local course, for online courses; NULL for activities without one (see CreditOrigin).
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("course.id"), index=True)
+    course_code: Mapped[str | None] = mapped_column(String(32))
+    course_version: Mapped[int | None]
+    course_title: Mapped[str] = mapped_column(String(120))  # the activity's name (课程名称 in exports)
     hours: Mapped[Decimal] = mapped_column(Numeric(4, 1))
     category: Mapped[str] = mapped_column(String(16))
     credit_year: Mapped[int]
@@ -102,6 +142,13 @@ class CreditRecord(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)
     # Why fewer hours were counted than the course offers (e.g. the daily cap), shown to the learner.
     note: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(16), default=CreditOrigin.ONLINE_COURSE,
+                                        server_default=CreditOrigin.ONLINE_COURSE)
+    # What kind of activity within the origin (an external claim's kind: paper, conference...); caps per kind.
+    activity_kind: Mapped[str | None] = mapped_column(String(32))
+    # What produced the entry, e.g. ("hour_claim", "17"); a correction keeps its original's.
+    source_type: Mapped[str | None] = mapped_column(String(32))
+    source_id: Mapped[str | None] = mapped_column(String(64))
 
     course = relationship("Course")
     entered_by = relationship("User", foreign_keys=[entered_by_id])
@@ -112,6 +159,13 @@ class CreditRecord(db.Model):
             return EntryKind(self.entry_kind).label
         except ValueError:
             return self.entry_kind
+
+    @property
+    def origin_label(self) -> str:
+        try:
+            return CreditOrigin(self.origin).label
+        except ValueError:
+            return self.origin
 
     @property
     def category_label(self) -> str:

@@ -64,7 +64,9 @@ def edit_rule_set(rule_id: int | None = None):
     if rule is not None and not form.is_bound:
         for name in services.RULE_FIELDS:
             value = getattr(rule, name)
-            if isinstance(value, Decimal):
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            elif isinstance(value, Decimal):
                 value = format(value.normalize(), "f")
             getattr(form, name).data = "" if value is None else str(value)
         form.coverage_threshold.data = format((rule.coverage_threshold * 100).normalize(), "f")

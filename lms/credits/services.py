@@ -23,7 +23,7 @@ from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.formatting import format_hours
 from ..core.signals import credit_record_created, credit_record_voided
 from ..extensions import db
-from .models import CreditRecord, EntryKind, RuleSet
+from .models import ClaimKind, CreditOrigin, CreditRecord, EntryKind, RuleSet
 
 NATIONAL_RULE_NAME = "全国默认规则（人社部令第25号）"
 
@@ -123,9 +123,12 @@ def _local_day_utc_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def hours_credited_on(user_id: int, day: date) -> Decimal:
+    """Hours of online study credited on a local day (the daily cap limits video study, not a day's
+    seminar or an external claim dated that day)."""
     start, end = _local_day_utc_bounds(day)
     rows = db.session.scalars(_active_query(user_id).where(CreditRecord.completed_at >= start,
-                                                           CreditRecord.completed_at < end))
+                                                           CreditRecord.completed_at < end,
+                                                           CreditRecord.origin == CreditOrigin.ONLINE_COURSE))
     return sum((r.hours for r in rows), Decimal(0))
 
 
@@ -153,6 +156,43 @@ def record_course_completion(user, course, *, completed_at: datetime, exam_score
     db.session.flush()
     credit_record_created.send(record)
     return record
+
+
+def record_activity(user, *, origin: str, title: str, hours: Decimal, category: str, day: date,
+                    activity_kind: str | None = None, source: tuple[str, str] | None = None,
+                    note: str | None = None, entered_by=None) -> CreditRecord:
+    """Write the ledger row for hours earned without a local course (an approved external claim, a
+    transferred credential...), dated on the activity's local day: it counts toward that day's credit
+    year under the learner's rule set. The caller has decided the hours (caps included) and holds
+    :func:`lock_ledger` when it read the year's entries to decide them."""
+    rule = rule_set_for(user)
+    completed_at = local_noon_utc(day)
+    lock_ledger()
+    source_type, source_id = source if source else (None, None)
+    record = CreditRecord(
+        user_id=user.id, course_id=None, course_code=None, course_version=None, course_title=title[:120],
+        hours=hours, category=category, credit_year=credit_year(rule, completed_at), completed_at=completed_at,
+        exam_score=None, rule_set_id=rule.id, entry_kind=EntryKind.COMPLETION, origin=origin,
+        activity_kind=activity_kind, source_type=source_type, source_id=source_id, note=note,
+        entered_by_id=getattr(entered_by, "id", None))
+    db.session.add(record)
+    db.session.flush()
+    credit_record_created.send(record)
+    return record
+
+
+def local_noon_utc(day: date) -> datetime:
+    """Noon of a local day as stored (naive UTC): the time an entry for a dated activity carries."""
+    return datetime.combine(day, time(12), tzinfo=local_zone()).astimezone(UTC).replace(tzinfo=None)
+
+
+def origin_hours(user_id: int, year: int, origin: str, activity_kind: str | None = None) -> Decimal:
+    """Hours of a credit year that count now from one origin (and one activity kind of it)."""
+    query = _active_query(user_id).where(CreditRecord.credit_year == year, CreditRecord.origin == origin)
+    if activity_kind is not None:
+        query = query.where(CreditRecord.activity_kind == activity_kind)
+    active = query.subquery()
+    return Decimal(db.session.scalar(select(func.coalesce(func.sum(active.c.hours), 0))) or 0)
 
 
 # Any constant: the key of the PostgreSQL advisory lock that orders ledger writes.
@@ -261,7 +301,8 @@ def _void(actor, record: CreditRecord, entry: CreditRecord) -> CreditRecord:
 def _copy(record: CreditRecord, **changes) -> CreditRecord:
     values = {c: getattr(record, c) for c in (
         "user_id", "course_id", "course_code", "course_version", "course_title", "hours", "category",
-        "credit_year", "completed_at", "exam_score", "rule_set_id")}
+        "credit_year", "completed_at", "exam_score", "rule_set_id", "origin", "activity_kind", "source_type",
+        "source_id")}
     values.update(changes)
     return CreditRecord(**values)
 
@@ -330,6 +371,7 @@ class YearSummary:
     starts: date | None = None
     deadline: date | None = None
     today: date | None = None
+    origins: list = field(default_factory=list)  # (origin, label, hours) of the origins with entries
 
     @property
     def required(self) -> Decimal:
@@ -377,6 +419,11 @@ def year_summary(user, year: int | None = None) -> YearSummary:
         summary.lines.append(CategoryLine(category.value, category.label, by_category[category.value],
                                           required))
     summary.total = sum(by_category.values(), Decimal(0))
+    by_origin: dict[str, Decimal] = {}
+    for record in records:
+        by_origin[record.origin] = by_origin.get(record.origin, Decimal(0)) + record.hours
+    summary.origins = [(origin.value, origin.label, by_origin[origin.value]) for origin in CreditOrigin
+                       if origin.value in by_origin]
     return summary
 
 
@@ -384,7 +431,8 @@ def year_summary(user, year: int | None = None) -> YearSummary:
 
 RULE_FIELDS = ("name", "region_code", "annual_hours", "public_min_hours", "minutes_per_hour", "rounding_step",
                "hour_tiers", "daily_cap_hours", "cycle_end_month", "cycle_end_day", "coverage_threshold",
-               "allowed_rates", "quiz_pass_score", "quiz_attempts")
+               "allowed_rates", "quiz_pass_score", "quiz_attempts", "claim_caps", "claim_year_cap_hours",
+               "claims_need_region")
 ALLOWED_STEPS = {Decimal("0.1"), Decimal("0.25"), Decimal("0.5"), Decimal("1")}
 # The full-width comma and colon (U+FF0C, U+FF1A) a Chinese input method types, read as "," and ":".
 _FULL_WIDTH = str.maketrans({0xFF0C: ",", 0xFF1A: ":"})
@@ -503,6 +551,36 @@ def _allowed_rates(raw, field_name: str, clean: dict) -> str:
     return ",".join(format(r.normalize(), "f") for r in parsed)
 
 
+def _claim_caps(raw, field_name: str, clean: dict) -> str | None:
+    """Caps such as "paper:20,conference:30" (kind:hours a year); a kind may be typed by its label (论文:20)."""
+    caps = (raw or "").translate(_FULL_WIDTH).replace(" ", "")
+    pairs = {}
+    for item in caps.split(",") if caps else ():
+        try:
+            kind, hours = item.split(":")
+            kind, hours = ClaimKind.from_label(kind), Decimal(hours)
+        except (ValueError, InvalidOperation):
+            raise InvalidInput(_("上限格式应为“类型:学时”，用逗号分隔，如 paper:20,conference:30；类型为 %(kinds)s。",
+                                 kinds=_("、").join(_("%(name)s（%(code)s）", name=k.value, code=k.label) for k in ClaimKind)),
+                               field=field_name) from None
+        if not Decimal(0) <= hours <= Decimal(500) or kind.value in pairs:
+            raise InvalidInput(_("每类上限应在 0–500 学时之间，且每类只写一次。"), field=field_name)
+        pairs[kind.value] = hours
+    return ",".join(f"{kind}:{format(hours.normalize(), 'f')}" for kind, hours in pairs.items()) or None
+
+
+_CLAIM_YEAR_CAP = _in_range(N_("学时登记年度上限"), Decimal(0), Decimal(500), N_("学时登记年度上限应在 0–500 学时之间；不限请留空。"))
+
+
+def _claim_year_cap_hours(raw, field_name: str, clean: dict) -> Decimal | None:
+    cap = str(raw or "").strip()
+    return _CLAIM_YEAR_CAP(cap, field_name, clean) if cap else None
+
+
+def _claims_need_region(raw, field_name: str, clean: dict) -> bool:
+    return str(raw or "").strip().lower() in ("1", "true", "y", "yes", "on")
+
+
 # One check per field of RULE_FIELDS, in that order: (raw value, field name, values cleaned so far) → clean value.
 _RULE_CHECKS = {
     "name": _rule_name,
@@ -521,6 +599,9 @@ _RULE_CHECKS = {
     "allowed_rates": _allowed_rates,
     "quiz_pass_score": _in_range(N_("测验合格分"), 0, 100, N_("测验合格分应在 0–100 分之间。"), whole=True),
     "quiz_attempts": _in_range(N_("测验次数"), 1, 20, N_("测验次数应在 1–20 次之间。"), whole=True),
+    "claim_caps": _claim_caps,
+    "claim_year_cap_hours": _claim_year_cap_hours,
+    "claims_need_region": _claims_need_region,
 }
 
 

@@ -25,13 +25,18 @@ from ..certificates.models import Certificate, CertificateKind
 from ..core.clock import iso_utc, local_date
 from ..core.enums import N_
 from ..core.errors import InvalidInput, NotAllowed
-from ..credits.models import CreditRecord, EntryKind
+from ..credits.models import CreditOrigin, CreditRecord, EntryKind
 from ..extensions import db
 from ..learning.models import Enrollment
 
 # The export columns, exactly and in this order (ARCHITECTURE §7).
 COLUMNS = ("姓名", "身份证号", "工作单位", "统一社会信用代码", "地区", "年度", "科目类别", "课程编号", "课程名称",
            "学时", "开始日期", "完成日期", "考试成绩", "证书编号", "验证网址")
+
+# After the fixed columns, documented extra ones: where the hours came from (the origin's fixed wording,
+# e.g. 在线课程, 学时登记). Readers that count columns by position keep working on the first 15.
+EXTRA_COLUMNS = ("学时来源",)
+HEADER = COLUMNS + EXTRA_COLUMNS
 
 # The label of the scope that holds every record (admins, the CLI): translated where a request shows it.
 EVERYTHING = N_("全部单位和地区")
@@ -185,7 +190,8 @@ def record_query(scope: Scope, *, year: int | None = None, active_only: bool = T
                CreditRecord.credit_year, CreditRecord.category, CreditRecord.course_code,
                CreditRecord.course_version, CreditRecord.course_title, CreditRecord.hours,
                Enrollment.enrolled_at.label("started_at"), CreditRecord.completed_at, CreditRecord.exam_score,
-               certificate_number.label("certificate_number"), CreditRecord.reason)
+               certificate_number.label("certificate_number"), CreditRecord.reason, CreditRecord.origin,
+               CreditRecord.activity_kind)
         .join(User, User.id == CreditRecord.user_id)
         .outerjoin(Organization, and_(Organization.id == User.employer_id,
                                       User.employment_status == EmploymentStatus.APPROVED))
@@ -231,8 +237,17 @@ def verify_url(number: str | None) -> str:
     return certificates.verify_url(number)
 
 
+def origin_label(value: str) -> str:
+    """The origin's fixed Chinese wording (as exports write it)."""
+    try:
+        return CreditOrigin(value).source_label
+    except ValueError:
+        return value
+
+
 def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> list:
-    """The 15 export columns (:data:`COLUMNS`) of one row of :func:`record_query`.
+    """The 15 export columns (:data:`COLUMNS`) of one row of :func:`record_query`, then the extra ones
+    (:data:`EXTRA_COLUMNS`): :data:`HEADER` in all.
 
     Dates are local calendar dates (:class:`datetime.date`, written as dates by each format); hours
     and the year are numbers; empty values are ''."""
@@ -246,7 +261,7 @@ def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> l
         row.region_name or "",
         row.credit_year,
         category_label(row.category),
-        row.course_code,
+        row.course_code or "",
         row.course_title,
         Decimal(row.hours),
         started or "",
@@ -254,6 +269,7 @@ def export_row(row, *, full_id_numbers: bool, zone: ZoneInfo | None = None) -> l
         row.exam_score if row.exam_score is not None else "",
         row.certificate_number or "",
         verify_url(row.certificate_number),
+        origin_label(row.origin),
     ]
 
 
@@ -290,6 +306,9 @@ def record_json(row, *, full_id_numbers: bool, credential_links: bool | None = N
         "credit_year": row.credit_year,
         "category": row.category,
         "category_label": category_label(row.category),
+        "origin": row.origin,
+        "origin_label": origin_label(row.origin),
+        "activity_kind": row.activity_kind,
         "course": {"code": row.course_code, "version": row.course_version, "title": row.course_title},
         "hours": float(row.hours),
         "started_on": started.isoformat() if started else None,

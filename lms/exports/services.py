@@ -148,7 +148,7 @@ def iter_csv(scope: records.Scope, *, year: int | None, flush_rows: int = 500) -
     """The CSV file as UTF-8 chunks (BOM first), for a streamed HTTP response."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(records.COLUMNS)
+    writer.writerow(records.HEADER)
     yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
     buffer.seek(0)
     buffer.truncate()
@@ -169,15 +169,15 @@ def _write_csv(rows: Iterator[list], out: Path) -> int:
     n = 0
     with open(out, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n")
-        writer.writerow(records.COLUMNS)
+        writer.writerow(records.HEADER)
         for row in rows:
             writer.writerow([csv_cell(v) for v in row])
             n += 1
     return n
 
 
-# Column widths (characters) for the XLSX sheet, in COLUMNS order.
-_WIDTHS = (10, 20, 28, 21, 10, 6, 10, 12, 30, 6, 11, 11, 8, 20, 48)
+# Column widths (characters) for the XLSX sheet, in HEADER order.
+_WIDTHS = (10, 20, 28, 21, 10, 6, 10, 12, 30, 6, 11, 11, 8, 20, 48, 10)
 
 
 def _write_xlsx(rows: Iterator[list], out: Path) -> int:
@@ -194,7 +194,7 @@ def _write_xlsx(rows: Iterator[list], out: Path) -> int:
         day = workbook.add_format({"num_format": "yyyy-mm-dd"})
         for col, width in enumerate(_WIDTHS):
             sheet.set_column(col, col, width)
-        for col, title in enumerate(records.COLUMNS):
+        for col, title in enumerate(records.HEADER):
             sheet.write_string(0, col, title, bold)
         sheet.freeze_panes(1, 0)
         n = 0

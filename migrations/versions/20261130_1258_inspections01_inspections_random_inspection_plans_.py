@@ -1,7 +1,7 @@
 """inspections: random inspection plans, their frozen populations, pools and draws
 
 Revision ID: inspections01
-Revises: bases01
+Revises: claims01
 Create Date: 2026-11-30 12:58:44.180005+00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'inspections01'
-down_revision = 'bases01'
+down_revision = 'claims01'
 branch_labels = None
 depends_on = None
 

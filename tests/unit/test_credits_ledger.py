@@ -143,26 +143,30 @@ def test_rule_validation_refuses_bad_values_and_changes_nothing(ctx, db_session,
 GOOD_RULE = {"name": "全国", "region_code": " 440000 ", "annual_hours": "90", "public_min_hours": "30",
              "minutes_per_hour": "45.5", "rounding_step": "0.5", "hour_tiers": "20：0.5， 40:1", "daily_cap_hours": " 8 ",
              "cycle_end_month": "2", "cycle_end_day": "28", "coverage_threshold": "95", "allowed_rates": "1.5，1,1.25",
-             "quiz_pass_score": "60", "quiz_attempts": "3"}
-# For every field of the form but the region (checked against the regions when saved): values it refuses.
+             "quiz_pass_score": "60", "quiz_attempts": "3", "claim_caps": "发表论文：20， conference:30",
+             "claim_year_cap_hours": "40", "claims_need_region": "1"}
+# For every field of the form but the region (checked against the regions when saved) and the yes/no
+# claims_need_region: values it refuses.
 BAD_RULE_VALUES = {
     "name": ["", " x ", "名" * 81], "annual_hours": ["0.5", "501", "abc", "NaN"], "public_min_hours": ["-1", "91"],
     "minutes_per_hour": ["19", "61", ""], "rounding_step": ["0.3", "2"], "hour_tiers": ["20-0.5", "0:1", "20:0.05,20:1"],
     "daily_cap_hours": ["0.4", "25", "x"], "cycle_end_month": ["", "x"], "cycle_end_day": ["29", "0", "x"],
     "coverage_threshold": ["49", "0.4", "101"], "allowed_rates": ["", "1.5,2", "0.4,1", "1,x"],
     "quiz_pass_score": ["-1", "101"], "quiz_attempts": ["0", "21"],
+    "claim_caps": ["paper=20", "party:5", "paper:1,paper:2", "paper:-1"], "claim_year_cap_hours": ["-1", "501", "x"],
 }
 
 
 def test_rule_validation_checks_every_field_and_normalises_the_values():
-    assert set(BAD_RULE_VALUES) | {"region_code"} == set(services.RULE_FIELDS)
+    assert set(BAD_RULE_VALUES) | {"region_code", "claims_need_region"} == set(services.RULE_FIELDS)
     clean = services.validate_rule_values(GOOD_RULE)
     assert list(clean) == list(services.RULE_FIELDS)
     assert clean == {"name": "全国", "region_code": "440000", "annual_hours": Decimal(90),
                      "public_min_hours": Decimal(30), "minutes_per_hour": 45, "rounding_step": Decimal("0.5"),
                      "hour_tiers": "20:0.5,40:1", "daily_cap_hours": Decimal(8), "cycle_end_month": 2,
                      "cycle_end_day": 28, "coverage_threshold": Decimal("0.95"), "allowed_rates": "1,1.25,1.5",
-                     "quiz_pass_score": 60, "quiz_attempts": 3}
+                     "quiz_pass_score": 60, "quiz_attempts": 3, "claim_caps": "paper:20,conference:30",
+                     "claim_year_cap_hours": Decimal(40), "claims_need_region": True}
     assert services.validate_rule_values(dict(GOOD_RULE, region_code="", hour_tiers="", daily_cap_hours=""))[
         "region_code"] is None
     for field, values in BAD_RULE_VALUES.items():

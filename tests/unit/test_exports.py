@@ -73,14 +73,15 @@ def test_csv_has_the_columns_in_order_a_bom_and_every_row(people, tmp_path):
     out = tmp_path / "all.csv"
     n = services.write_export(scope, year=None, fmt="csv", out=out, actor=people["admin"], via="web")
     table = read_csv(out)
-    assert tuple(table[0]) == records.COLUMNS
+    assert tuple(table[0]) == records.HEADER and records.HEADER[:15] == records.COLUMNS  # the origin after the 15
     assert n == len(table) - 1 == 4
     expected = expected_rows(scope)
-    assert [row[records.COLUMNS.index("课程编号")] for row in table[1:]] == [r[7] for r in expected]
-    first = dict(zip(records.COLUMNS, table[1], strict=True))
+    assert [row[records.HEADER.index("课程编号")] for row in table[1:]] == [r[7] for r in expected]
+    first = dict(zip(records.HEADER, table[1], strict=True))
     assert first["姓名"] == "甲一" and first["统一社会信用代码"] == UNIT_A and first["年度"] == "2026"
     assert first["完成日期"] == "2026-03-10" and first["考试成绩"] == "90" and first["学时"] == norm(expected[0][9])
     assert "*" in first["身份证号"]  # masked: no full IDs asked for
+    assert first["学时来源"] == "在线课程"
     # 乙一's region (Guangdong) closes its year later: a March completion counts for 2025 there.
     assert services.count_rows(scope, 2026) == 3 and services.count_rows(scope, 2025) == 1
     assert services.count_rows(scope, 2024) == 0
@@ -93,7 +94,7 @@ def test_xlsx_writes_dates_as_date_cells_and_codes_as_text(people, tmp_path, db_
     scope = records.scope_for(people["admin"], full_id_numbers=True)
     services.write_export(scope, year=None, fmt="xlsx", out=tmp_path / "a.xlsx")
     sheet = openpyxl.load_workbook(tmp_path / "a.xlsx")["学时记录"]
-    column = {title: i + 1 for i, title in enumerate(records.COLUMNS)}
+    column = {title: i + 1 for i, title in enumerate(records.HEADER)}
     rows = range(2, sheet.max_row + 1)
     assert len(rows) == 4
     for r in rows:
@@ -124,7 +125,7 @@ def test_xlsx_reads_back_with_the_same_rows_as_csv(people, tmp_path):
     xlsx_rows = [[norm(v) for v in row] for row in sheet.iter_rows(values_only=True)]
     workbook.close()
     csv_rows = read_csv(tmp_path / "a.csv")
-    assert n == 4 and tuple(xlsx_rows[0]) == records.COLUMNS
+    assert n == 4 and tuple(xlsx_rows[0]) == records.HEADER
     # Same values; CSV escapes formula-like text with an apostrophe, XLSX keeps it as a plain string.
     assert [[c.removeprefix("'") for c in row] for row in csv_rows] == [[norm(c) for c in row] for row in xlsx_rows]
     assert len(xlsx_rows[1][1]) == 18 and xlsx_rows[1][1] == full_id(people["a1"])  # a string, all 18 digits

@@ -60,8 +60,8 @@ def test_rows_follow_the_export_columns_and_mask_ids(people, db_session):
     scope = records.scope_for(people["admin_a"])
     rows = [records.export_row(r, full_id_numbers=scope.full_id_numbers)
             for r in db.session.execute(records.record_query(scope))]
-    assert len(records.COLUMNS) == 15 and len(rows[0]) == 15
-    first = dict(zip(records.COLUMNS, rows[0], strict=True))
+    assert len(records.COLUMNS) == 15 and len(rows[0]) == 16 and records.HEADER[15] == "学时来源"
+    first = dict(zip(records.HEADER, rows[0], strict=True))
     assert first["身份证号"] == people["a1"].id_number_masked and "*" in first["身份证号"]
     assert first["统一社会信用代码"] == UNIT_A and first["年度"] == 2026 and first["课程编号"] == "GX-NS-001"
     assert first["完成日期"] == date(2026, 3, 10) and first["考试成绩"] == 90

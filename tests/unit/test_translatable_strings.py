@@ -72,6 +72,11 @@ ALLOWED = {
     "lms/credits/services.py::record_course_completion": "the note stored with an append-only ledger entry (the "
                                                         "daily cap's effect): part of the record, written once in "
                                                         "the source wording like the entry's course title",
+    "lms/exports/records.py::EXTRA_COLUMNS": "the documented extra export column after the 15 fixed ones (学时来源), "
+                                             "parsed by HR systems like COLUMNS",
+    "lms/claims/services.py::_cap_room": "part of the note stored with an append-only ledger entry (a claim cap's "
+                                         "effect), in the source wording like the daily cap's note",
+    "lms/claims/services.py::credit_claim": "the note stored with an append-only ledger entry (see _cap_room)",
     "lms/config.py::DEFAULT_ISSUER_NAME": "the certificate's fixed wording (see lms/certificates/pdf.py): the "
                                           "issuer's default name, a configured value printed on certificates and "
                                           "signed into credentials",

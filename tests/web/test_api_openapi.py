@@ -1,5 +1,8 @@
 """The OpenAPI document of the HR API: valid, served, and true to what the API answers (schemathesis)."""
 
+from datetime import date
+from decimal import Decimal
+
 import pytest
 import schemathesis
 import yaml
@@ -15,6 +18,7 @@ from schemathesis.specs.openapi.checks import (
 
 from lms.accounts.models import Role
 from lms.api.v1 import OPENAPI_FILE
+from lms.credits.models import CreditOrigin
 from lms.exports import records
 from tests.records_helpers import UNIT_A, UNIT_B, completion, employee
 from tests.web.test_hr_api import issue
@@ -43,7 +47,9 @@ def test_the_record_schema_names_exactly_the_fields_of_record_json(app, ctx, db_
         assert set(schema["properties"][name]["properties"]) == set(produced[name])
     nullable = {name for name, prop in schema["properties"].items() if prop.get("nullable")}
     assert nullable == {"voids_id", "voided_by_id", "reason", "unit", "region", "started_on", "completed_on",
-                        "completed_at", "exam_score", "certificate_number", "verification_url", "credential_url"}
+                        "completed_at", "exam_score", "certificate_number", "verification_url", "credential_url",
+                        "activity_kind"}
+    assert schema["properties"]["origin"]["enum"] == [o.value for o in CreditOrigin]
 
 
 # ---------------------------------------------------------------- schemathesis against the WSGI app
@@ -62,6 +68,10 @@ def api_token(app, ctx, db_session, make_user, monkeypatch):
     completion(db_session, employee(make_user, UNIT_B, region="440000"))
     admin = make_user(roles=(Role.ADMIN,))
     ledger.revoke_record(admin, revoked.id, reason="重复记录")
+    # An entry without a local course (an approved external claim): course code and version are null.
+    ledger.record_activity(a1, origin=CreditOrigin.EXTERNAL_CLAIM, title="学术会议", hours=Decimal(3),
+                           category="professional", day=date(2026, 5, 20), activity_kind="conference",
+                           source=("hour_claim", "1"))
     db_session.commit()
     _client, token = issue(app, db_session, admin, region="110000", full_id_numbers=True)
     return token

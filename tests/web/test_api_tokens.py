@@ -185,7 +185,8 @@ def test_right_secrets_are_not_counted(app, client, db_session, admin, monkeypat
 def _region_schemas():
     document = yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
     for path, item in document["paths"].items():
-        for operation in item.values():
+        # A path item also holds non-operations (its own servers, summary, shared parameters).
+        for operation in (item[m] for m in ("get", "put", "post", "delete", "patch") if m in item):
             for parameter in operation.get("parameters", []):
                 if parameter["name"] == "region":
                     yield path, parameter["schema"]

@@ -122,6 +122,15 @@ certificates.issue_annual          POST   /me/certificates/annual/2026          
 certificates.download_pdf          GET    /certificates/{certificate}.pdf                     login 200   403   403   403   403   403   403   403   403   200   403   403
 certificates.credential            GET    /credentials/{certificate}.jwt                      login 200   403   403   403   403   403   403   403   403   200   403   403
 certificates.my_clr                GET    /me/credentials/clr.jwt                             login 200   400   400   400   400   400   400   400   400   400   400   400
+# ---- 学时登记: the learner's claim (unit A, region 110000); reviewers of its unit and region, admins see it
+claims.my_claims                   GET    /me/claims                                          login 200   200   200   200   200   200   200   200   200   200   200   200
+claims.new_claim                   GET    /me/claims/new                                      login 200   200   200   200   200   200   200   200   200   200   200   200
+claims.new_claim                   POST   /me/claims/new                                      login 400   400   400   400   400   400   400   400   400   400   400   400
+claims.review_queue                GET    /claims/review                                      login 403   403   403   403   403   200   200   200   200   200   403   403
+claims.claim                       GET    /claims/{claim}                                     login 200   404   404   404   404   200   404   200   404   200   404   404
+claims.review                      POST   /claims/{claim}/review                              login 403   404   404   404   404   303   404   403   404   403   404   404
+claims.evidence                    GET    /claims/{claim}/evidence/{claim_evidence}           login 200   404   404   404   404   200   404   200   404   200   404   404
+claims.evidence~other-claim        GET    /claims/{claim_other}/evidence/{claim_evidence}     login 404   404   404   404   404   404   404   404   404   404   404   404
 # ---- admin
 certificates.admin_certificates    GET    /admin/certificates                                 login 403   403   403   403   403   403   403   403   403   200   403   403
 certificates.admin_certificate     GET    /admin/certificates/{certificate}                   login 403   403   403   403   403   403   403   403   403   200   403   403
@@ -392,6 +401,8 @@ REQUESTS = {
     "certificates.admin_certificate:POST": dict(form={"action": "revoke", "reason": "测试撤销：重复颁发"},
                                                 to="/admin/certificates/"),
     "credits.edit_rule_set:POST": dict(form={}),
+    "claims.new_claim:POST": dict(form={}),
+    "claims.review": dict(form={"decision": "reject", "reason": "授权矩阵：不予认定"}, to="/claims/"),
     "search.search_terms:POST": dict(form={}),
     "search.delete_search_term": dict(form={}),
     "credits.edit_rule_set~existing:POST": dict(form={}),

@@ -35,7 +35,7 @@ def test_the_cli_writes_a_unit_csv_and_audits_it_as_the_system(ledger, runner, t
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline="")))
-    assert tuple(rows[0]) == records.COLUMNS and [r[0] for r in rows[1:]] == ["甲一"] and "*" in rows[1][1]
+    assert tuple(rows[0]) == records.HEADER and [r[0] for r in rows[1:]] == ["甲一"] and "*" in rows[1][1]
     [event] = exports(db_session)
     assert event.actor_id is None and event.detail["via"] == "cli" and event.detail["rows"] == 1
     assert event.detail["year"] == 2026 and event.detail["organization_id"] is not None

@@ -110,7 +110,7 @@ def test_a_small_csv_downloads_at_once_with_a_chinese_file_name(people, client_f
     name = unquote(disposition.split("filename*=UTF-8''")[1])
     assert name == f"学时记录-{org(db_session, UNIT_A).name}-2026.csv"
     rows = csv_rows(response)
-    assert tuple(rows[0]) == records.COLUMNS and sorted(r[0] for r in rows[1:]) == ["甲一", "甲二"]
+    assert tuple(rows[0]) == records.HEADER and sorted(r[0] for r in rows[1:]) == ["甲一", "甲二"]
     assert all("*" in r[1] for r in rows[1:])
     event = audit(db_session)[-1]
     assert event.actor_id == people["admin_a"].id and event.detail["via"] == "web" and event.detail["rows"] == 2
@@ -125,7 +125,7 @@ def test_an_auditor_downloads_xlsx_with_full_ids_and_it_is_audited(people, clien
     assert response.headers["Content-Disposition"].endswith(".xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(response.get_data())).active
     values = [[c.value for c in row] for row in sheet.iter_rows()]
-    assert tuple(values[0]) == records.COLUMNS and len(values) == 2
+    assert tuple(values[0]) == records.HEADER and len(values) == 2
     assert values[1][0] == "乙一" and len(values[1][1]) == 18 and "*" not in values[1][1]
     event = audit(db_session)[-1]
     assert event.detail["full_id_numbers"] is True and event.detail["rows"] == 1 and event.detail["format"] == "xlsx"

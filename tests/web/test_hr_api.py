@@ -425,7 +425,7 @@ def test_export_through_the_api_is_the_export_page_file_in_the_clients_scope(cli
 
     import openpyxl
 
-    from lms.exports.records import COLUMNS
+    from lms.exports.records import HEADER
 
     response = client.get(f"{API}/export", headers=bearer(world["unit_a_token"]), query_string={"year": 2026})
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -433,7 +433,7 @@ def test_export_through_the_api_is_the_export_page_file_in_the_clients_scope(cli
     body = response.get_data()
     assert body.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert tuple(table[0]) == COLUMNS
+    assert tuple(table[0]) == HEADER
     assert sorted(r[0] for r in table[1:]) == ["甲一", "甲二"]  # unit A only, masked IDs
     assert all("*" in r[1] for r in table[1:])
 
@@ -443,7 +443,7 @@ def test_export_through_the_api_is_the_export_page_file_in_the_clients_scope(cli
     assert xlsx.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.get_data()), read_only=True).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert tuple(rows[0]) == COLUMNS and [r[0] for r in rows[1:]] == ["乙一"]
+    assert tuple(rows[0]) == HEADER and [r[0] for r in rows[1:]] == ["乙一"]
 
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "records.export")).all()
     assert {e.detail["via"] for e in events} == {f"api:{world['unit_a'].key_id}", f"api:{world['guangdong'].key_id}"}

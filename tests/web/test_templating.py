@@ -33,13 +33,16 @@ def test_a_publisher_sees_the_publishing_workspace_only(client, login, publisher
 
 def test_an_hr_auditor_sees_the_region_pages(client, login, make_user):
     login(make_user(roles=(Role.HR_AUDITOR,), region_code="110000"))
-    assert [label for _href, label in _menu(client)] == ["地区学时", "接口凭证", "导出记录", "通知管理"]
+    assert [label for _href, label in _menu(client)] == ["地区学时", "学时登记审核", "接口凭证", "导出记录",
+                                                          "通知管理"]
 
 
 def test_an_admin_sees_every_workspace_page(client, login, make_user):
     login(make_user(roles=(Role.ADMIN,)))
-    assert [label for _href, label in _menu(client)] == ["课程发布", "课程审核", "单位管理", "地区学时", "接口凭证",
-                                                          "导出记录", "通知管理", "规则与证书", "人员与权限",
+    assert [label for _href, label in _menu(client)] == ["课程发布", "课程审核", "单位管理", "地区学时", "学时登记审核",
+                                                          "接口凭证",
+                                                          "导出记录", "通知管理", "计划完成情况", "继续教育基地", "机构目录",
+                                                          "规则与证书", "人员与权限",
                                                           "审计日志"]
     for href, _label in _menu(client):
         assert client.get(href).status_code in (200, 302)

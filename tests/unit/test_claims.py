@@ -1,0 +1,234 @@
+"""学时登记 services: who reviews which claim, each review path, caps per kind and per year, evidence checks."""
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from lms.accounts.models import Role
+from lms.claims import services as claims
+from lms.claims.evidence import MAX_BYTES
+from lms.claims.models import ClaimEvidence, ClaimStatus, HourClaim
+from lms.core.audit import AuditEvent
+from lms.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from lms.credits import services as ledger
+from lms.credits.models import CreditOrigin, CreditRecord
+from tests.claims_helpers import PDF, SVG, data, jpeg, png, rule, submit, upload
+from tests.records_helpers import UNIT_A, UNIT_B, employee, org
+
+
+@pytest.fixture
+def world(ctx, db_session, make_user):
+    w = {"learner": employee(make_user, UNIT_A, real_name="甲学员"),
+         "colleague": employee(make_user, UNIT_A, real_name="甲同事"),
+         "loner": make_user(real_name="无单位", employer_name=None, employer_credit_code=None),
+         "unit_a": make_user(roles=(Role.UNIT_ADMIN,), organization=org(db_session, UNIT_A), real_name="甲管理")}
+    employee(make_user, UNIT_B, region="440000", real_name="乙学员")  # registers unit B
+    w["unit_b"] = make_user(roles=(Role.UNIT_ADMIN,), organization=org(db_session, UNIT_B), real_name="乙管理")
+    w["auditor"] = make_user(roles=(Role.HR_AUDITOR,), region_code="110000", real_name="京审")
+    w["auditor_gd"] = make_user(roles=(Role.HR_AUDITOR,), region_code="440000", real_name="粤审")
+    rule(db_session)
+    return w
+
+
+def entries(user) -> list[CreditRecord]:
+    return [r for r in ledger.active_records(user.id) if r.origin == CreditOrigin.EXTERNAL_CLAIM]
+
+
+def actions(claim) -> list[str]:
+    return [f"{s.stage}:{s.action}" for s in claim.steps]
+
+
+def test_unit_approval_credits_the_hours_in_the_year_of_the_activity(world, db_session):
+    claim = submit(world["learner"], hours="4", day=date(2025, 12, 30))
+    assert claim.status == ClaimStatus.UNIT_REVIEW and claim.organization_id is not None
+    claims.review_claim(world["unit_a"], claim.id, decision="approve")
+    assert claim.status == ClaimStatus.APPROVED and claim.hours_credited == Decimal(4)
+    (entry,) = entries(world["learner"])
+    assert (entry.credit_year, entry.hours, entry.course_id, entry.course_title, entry.activity_kind) == (
+        2025, Decimal(4), None, "全国继续教育学术会议", "conference")
+    assert (entry.source_type, entry.source_id) == ("hour_claim", str(claim.id))
+    assert actions(claim) == ["learner:submitted", "unit:approved", "ledger:credited"]
+    audited = set(db_session.scalars(select(AuditEvent.action).where(AuditEvent.target_id == str(claim.id),
+                                                                     AuditEvent.target_type == "HourClaim")))
+    assert audited == {"claim.submit", "claim.unit_review", "claim.credited"}
+
+
+def test_a_reduction_needs_a_reason_and_fewer_hours(world):
+    claim = submit(world["learner"], hours="6")
+    with pytest.raises(InvalidInput) as refused:
+        claims.review_claim(world["unit_a"], claim.id, decision="reduce", hours="4", reason=" ")
+    assert refused.value.field == "reason"
+    with pytest.raises(InvalidInput) as refused:
+        claims.review_claim(world["unit_a"], claim.id, decision="reduce", hours="6", reason="超出")
+    assert refused.value.field == "hours"
+    claims.review_claim(world["unit_a"], claim.id, decision="reduce", hours="4", reason="第二天未参会")
+    assert claim.hours_credited == Decimal(4)
+    assert claim.steps[1].reason == "第二天未参会" and claim.steps[1].hours == Decimal(4)
+
+
+def test_a_rejection_needs_a_reason_and_credits_nothing(world):
+    claim = submit(world["learner"])
+    with pytest.raises(InvalidInput):
+        claims.review_claim(world["unit_a"], claim.id, decision="reject", reason="")
+    claims.review_claim(world["unit_a"], claim.id, decision="reject", reason="证明材料不是本人")
+    assert claim.status == ClaimStatus.REJECTED and entries(world["learner"]) == []
+    with pytest.raises(Conflict):
+        claims.review_claim(world["unit_a"], claim.id, decision="approve")
+
+
+def test_the_region_confirms_where_the_rule_set_asks(world, db_session):
+    rule(db_session, region_confirms=True)
+    claim = submit(world["learner"], hours="8")
+    claims.review_claim(world["unit_a"], claim.id, decision="reduce", hours="6", reason="按议程计 6 学时")
+    assert claim.status == ClaimStatus.REGION_REVIEW and entries(world["learner"]) == []
+    with pytest.raises(NotAllowed):  # the unit's part is done
+        claims.review_claim(world["unit_a"], claim.id, decision="approve")
+    with pytest.raises(NotFound):  # another region's auditor does not see it at all
+        claims.review_claim(world["auditor_gd"], claim.id, decision="approve")
+    claims.review_claim(world["auditor"], claim.id, decision="approve")
+    assert claim.status == ClaimStatus.APPROVED and claim.hours_credited == Decimal(6)
+    assert actions(claim) == ["learner:submitted", "unit:reduced", "region:approved", "ledger:credited"]
+
+
+def test_learners_without_a_confirmed_unit_go_to_the_region(world):
+    claim = submit(world["loner"])
+    assert claim.status == ClaimStatus.REGION_REVIEW and claim.organization_id is None
+    assert claim in claims.review_queue(world["auditor"]) and claim not in claims.review_queue(world["unit_a"])
+    claims.review_claim(world["auditor"], claim.id, decision="reject", reason="无法核实")
+    assert claim.status == ClaimStatus.REJECTED
+
+
+def test_nobody_reviews_their_own_claim(world, db_session, make_user):
+    from lms.accounts import services as accounts
+
+    admin_learner = world["colleague"]
+    accounts.grant_role(None, admin_learner, Role.UNIT_ADMIN, organization=org(db_session, UNIT_A))
+    db_session.flush()
+    claim = submit(admin_learner)
+    assert claim not in claims.review_queue(admin_learner)
+    with pytest.raises(NotAllowed):
+        claims.review_claim(admin_learner, claim.id, decision="approve")
+    assert claim.status == ClaimStatus.UNIT_REVIEW
+
+
+def test_others_cannot_see_or_review(world):
+    claim = submit(world["learner"])
+    for outsider in (world["colleague"], world["unit_b"], world["auditor_gd"]):
+        with pytest.raises(NotFound):
+            claims.claim_for(outsider, claim.id)
+        with pytest.raises(NotFound):
+            claims.review_claim(outsider, claim.id, decision="approve")
+    with pytest.raises(NotAllowed):  # the region's auditor sees it, but the unit decides first
+        claims.review_claim(world["auditor"], claim.id, decision="approve")
+    item = claim.evidence[0]
+    assert claims.evidence_for(world["unit_a"], claim.id, item.id) is item
+    with pytest.raises(NotFound):
+        claims.evidence_for(world["colleague"], claim.id, item.id)
+
+
+def test_caps_per_kind_apply_to_the_years_total_however_claims_are_split(world, db_session):
+    rule(db_session, caps="paper:20", year_cap="30")
+    learner = world["learner"]
+    first = submit(learner, kind="paper", hours="12", title="论文一")
+    second = submit(learner, kind="paper", hours="12", title="论文二")
+    third = submit(learner, kind="paper", hours="3", title="论文三", day=date(2025, 6, 1))  # another year
+    for claim in (first, second, third):
+        claims.review_claim(world["unit_a"], claim.id, decision="approve")
+    assert [c.hours_credited for c in (first, second, third)] == [Decimal(12), Decimal(8), Decimal(3)]
+    assert "上限 20 学时" in second.steps[-1].reason and "4 学时未计入" in second.steps[-1].reason
+    assert second.steps[-1].reason == db_session.get(CreditRecord, second.credit_record_id).note
+    # The year cap over every kind: 20 of papers already, so a conference of 15 gets 10.
+    conference = submit(learner, kind="conference", hours="15")
+    claims.review_claim(world["unit_a"], conference.id, decision="approve")
+    assert conference.hours_credited == Decimal(10) and "合计上限 30 学时" in conference.steps[-1].reason
+    full = submit(learner, kind="training", hours="2")
+    claims.review_claim(world["unit_a"], full.id, decision="approve")
+    assert full.hours_credited == 0 and full.credit_record_id is None and full.status == ClaimStatus.APPROVED
+    assert ledger.origin_hours(learner.id, 2026, CreditOrigin.EXTERNAL_CLAIM) == Decimal(30)
+
+
+def test_claimed_hours_do_not_use_up_the_daily_cap_of_online_study(world, db_session):
+    from datetime import datetime
+
+    from tests.learning_helpers import course
+
+    learner = world["learner"]
+    rule(db_session).daily_cap_hours = Decimal(2)
+    claims.review_claim(world["unit_a"], submit(learner, hours="8", day=date(2026, 3, 10)).id, decision="approve")
+    record = ledger.record_course_completion(learner, course(db_session, "GX-NS-001"),
+                                             completed_at=datetime(2026, 3, 10, 2, 0), exam_score=90)
+    assert record.note is None and record.hours > 0
+
+
+@pytest.mark.parametrize("field,change", [
+    ("kind", {"kind": "party"}), ("title", {"title": "会"}), ("activity_date", {"day": "2026/05/20"}),
+    ("activity_date", {"day": date(2099, 1, 1)}), ("activity_date", {"day": date(2020, 1, 1)}),
+    ("hours", {"hours": "abc"}), ("hours", {"hours": "0"}), ("hours", {"hours": "91"}), ("hours", {"hours": "1.25"}),
+    ("category", {"category": "fun"}),
+])
+def test_bad_fields_are_named_and_nothing_is_recorded(world, db_session, field, change):
+    with pytest.raises(InvalidInput) as refused:
+        submit(world["learner"], **change)
+    assert refused.value.field == field
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).select_from(HourClaim)) == 0
+
+
+@pytest.mark.parametrize("name,content,words", [
+    ("论文首页.pdf", png(), "内容是 PNG"),           # a PNG renamed .pdf
+    ("证书.png", PDF, "内容是 PDF"),
+    ("图.svg", SVG, "类型不受支持"),                  # SVG: never
+    ("图.png", SVG, "不是有效的 PNG"),                # an SVG renamed .png
+    ("说明.docx", b"PK\x03\x04", "类型不受支持"),
+    ("照片.jpg", b"\xff\xd8\xff\xe0" + b"0" * 64, "无法作为图片打开"),  # only the first bytes of a JPEG
+    ("空.pdf", b"", "空文件"),
+])
+def test_evidence_is_checked_by_its_content(world, db_session, app, name, content, words):
+    folder = Path(app.config["LMS_MEDIA_ROOT"]) / "claims" / str(world["learner"].id)
+    before = set(folder.glob("*"))
+    with pytest.raises(InvalidInput) as refused:
+        submit(world["learner"], files=[upload("ok.pdf", PDF), upload(name, content)])
+    assert words in refused.value.message and refused.value.field == "evidence"
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).select_from(ClaimEvidence)) == 0
+    assert set(folder.glob("*")) == before  # the valid file sent with it is not kept either
+
+
+def test_oversized_evidence_is_refused(world, db_session):
+    with pytest.raises(InvalidInput) as refused:
+        submit(world["learner"], files=[upload("大.pdf", PDF + b"0" * MAX_BYTES)])
+    assert "超过 5 MB" in refused.value.message
+
+
+def test_evidence_is_required_and_kept_with_its_hash(world):
+    with pytest.raises(InvalidInput):
+        claims.submit_claim(world["learner"], data(), [])
+    claim = submit(world["learner"], files=[upload("a.pdf"), upload("b.png", png()), upload("c.JPG", jpeg())])
+    assert [e.content_type for e in claim.evidence] == ["application/pdf", "image/png", "image/jpeg"]
+    assert all(len(e.sha256) == 64 and e.path.startswith("claims/") for e in claim.evidence)
+
+
+def test_rule_sets_take_caps_by_kind_or_label_and_refuse_bad_ones(ctx):
+    from lms.credits.services import _claim_caps, _claim_year_cap_hours, _claims_need_region
+
+    assert _claim_caps("paper:20，学术会议：30", "claim_caps", {}) == "paper:20,conference:30"
+    assert _claim_caps("", "claim_caps", {}) is None
+    for bad in ("paper=20", "party:5", "paper:20,paper:10", "paper:-1", "paper:abc"):
+        with pytest.raises(InvalidInput) as refused:
+            _claim_caps(bad, "claim_caps", {})
+        assert refused.value.field == "claim_caps"
+    assert _claim_year_cap_hours(" ", "claim_year_cap_hours", {}) is None
+    assert _claim_year_cap_hours("30", "claim_year_cap_hours", {}) == Decimal(30)
+    assert _claims_need_region("1", "", {}) is True and _claims_need_region(None, "", {}) is False
+
+
+def test_a_learner_without_a_region_is_told_to_set_it(world, db_session):
+    learner = world["loner"]
+    learner.region_code = None
+    db_session.flush()
+    with pytest.raises(InvalidInput) as refused:
+        submit(learner)
+    assert "所在地区" in refused.value.message
