@@ -348,6 +348,38 @@ def _bases(app, people: dict, ids: dict) -> None:
                inst_missing=institution_codes.compose("T", "650000", 1) or institution_codes.compose("T", "650000", 2),
                inst_bad_check=inst_bj.code[:-1] + ("B" if inst_bj.code[-1] != "B" else "C"))
 
+    _inspections(people, ids)
+
+
+def _inspections(people: dict, ids: dict) -> None:
+    """Random inspections: a national plan of bases drawn (the inspector drawn for one base, another
+    inspector for another), a national plan frozen, a 北京 draft of the regional office and
+    a national draft."""
+    from lms.accounts.models import Role
+    from lms.extensions import db
+    from lms.programme import inspections
+
+    s = db.session
+    office, regional = people["programme-office"], people["programme-office-region"]
+
+    def plan(actor, title, scope, targets=1):
+        return inspections.create_plan(actor, inspections.PlanData(title, scope, "bases", 2025, targets, 1))
+
+    _person(20, "另一检查员", roles=(Role.INSPECTOR,))
+    # two targets, one inspector each, a pool of two without exclusions: each inspector gets one
+    drawn = plan(office, "授权矩阵已抽取计划", "national", targets=2)
+    inspections.freeze_plan(office, drawn)
+    inspections.reveal_and_draw(office, drawn)
+    frozen = plan(office, "授权矩阵已冻结计划", "national")
+    inspections.freeze_plan(office, frozen)
+    regional_draft = plan(regional, "授权矩阵北京草稿", "110000")
+    national_draft = plan(office, "授权矩阵全国草稿", "national")
+    s.commit()
+    mine = next(a for a in drawn.assignments if a.inspector_id == people["inspector"].id)
+    theirs = next(a for a in drawn.assignments if a.inspector_id != people["inspector"].id)
+    ids.update(insp_drawn=drawn.id, insp_frozen=frozen.id, insp_bj=regional_draft.id, insp_draft=national_draft.id,
+               insp_task=mine.id, insp_task_other=theirs.id)
+
 
 BASE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 

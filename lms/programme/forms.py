@@ -75,3 +75,25 @@ class InstitutionChangeForm(Form):
     """Suspending or restoring an entry: the reason shows in its public history."""
 
     reason = StringField(_l("原因"))
+
+
+class InspectionPlanForm(Form):
+    """A random inspection plan (双随机、一公开)."""
+
+    title = StringField(_l("计划名称"))
+    scope = SelectField(_l("范围"), choices=[], validate_choice=False)
+    population = SelectField(_l("抽查对象"), choices=[], validate_choice=False)
+    year = StringField(_l("年度"))
+    target_count = StringField(_l("抽取对象数"))
+    inspectors_per_target = StringField(_l("每个对象的检查人员数"))
+
+
+class RevealForm(Form):
+    """Revealing the seed: the one kept at freezing unless another is typed (checked against the commitment)."""
+
+    seed = StringField(_l("种子（留空则使用冻结时生成并保存的种子）"))
+
+
+class FindingForm(Form):
+    result = SelectField(_l("检查结果"), choices=[], validate_choice=False)
+    notes = TextAreaField(_l("检查说明"))

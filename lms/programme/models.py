@@ -5,10 +5,10 @@ bases with their evaluations and history."""
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import Organization, Region
+from ..accounts.models import Organization, Region, User
 from ..core.clock import utcnow_naive
 from ..core.enums import N_, LabelledEnum
 from ..extensions import db
@@ -261,3 +261,123 @@ class InstitutionChange(db.Model):
     reason: Mapped[str] = mapped_column(String(500), default="")
 
     institution: Mapped[Institution] = relationship(back_populates="changes")
+
+
+# ---------------------------------------------------------------- random inspections (双随机、一公开)
+
+class InspectionPopulation(LabelledEnum):
+    BASES = "bases", N_("继续教育基地")
+    INSTITUTIONS = "institutions", N_("培训和评价机构")
+    COURSES = "courses", N_("课程")
+    CREDIT_RECORDS = "credit_records", N_("学时记录")
+
+
+class InspectionStatus(LabelledEnum):
+    DRAFT = "draft", N_("草稿")
+    FROZEN = "frozen", N_("已冻结（名单与承诺值已公开）")
+    DRAWN = "drawn", N_("已抽取")
+    CLOSED = "closed", N_("已结束（结果已公开）")
+
+
+class FindingResult(LabelledEnum):
+    COMPLIANT = "compliant", N_("未发现问题")
+    RECTIFY = "rectify", N_("责令整改")
+    VIOLATION = "violation", N_("发现违规")
+    NOT_FOUND = "not_found", N_("无法核查")
+
+
+class InspectionPlan(db.Model):
+    """A "双随机、一公开" inspection plan of a programme office (national, or one region: ``scope``
+    as in :class:`Plan`): a population of one kind for a year, how many targets to draw and how many
+    inspectors per target. Frozen: the ordered population, the pool and the seed's commitment are
+    fixed and public; drawn: the seed is revealed and the draw stored; closed: the findings are public.
+    The seed is kept encrypted (lms/core/keys.py, purpose ``inspection-seed``) until it is revealed."""
+
+    __tablename__ = "inspection_plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    scope: Mapped[str] = mapped_column(String(8))  # NATIONAL or a region code
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
+    population: Mapped[str] = mapped_column(String(16))  # InspectionPopulation
+    year: Mapped[int]
+    target_count: Mapped[int]
+    inspectors_per_target: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default=InspectionStatus.DRAFT)  # InspectionStatus
+    commitment: Mapped[str | None] = mapped_column(String(64))
+    seed_encrypted: Mapped[str | None] = mapped_column(String(255))
+    seed: Mapped[str | None] = mapped_column(String(64))  # revealed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    frozen_at: Mapped[datetime | None]
+    drawn_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    region: Mapped[Region | None] = relationship()
+    entries: Mapped[list["InspectionEntry"]] = relationship(
+        back_populates="plan", order_by="InspectionEntry.position", cascade="all, delete-orphan")
+    pool: Mapped[list["InspectionPoolMember"]] = relationship(
+        back_populates="plan", order_by="InspectionPoolMember.position", cascade="all, delete-orphan")
+    assignments: Mapped[list["InspectionAssignment"]] = relationship(
+        back_populates="plan", order_by="(InspectionAssignment.draw_order, InspectionAssignment.id)",
+        cascade="all, delete-orphan")
+
+
+class InspectionEntry(db.Model):
+    """One member of a frozen population, at its published position. ``public_id`` is what is
+    published (for credit records a keyed hash, never the record); ``ref_id`` points to the row
+    (a base, an institution, a course or a credit record, by ``plan.population``); ``excluded``
+    lists the pool positions barred from it (their own organization), as published."""
+
+    __tablename__ = "inspection_entry"
+    __table_args__ = (UniqueConstraint("plan_id", "position"), UniqueConstraint("plan_id", "public_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("inspection_plan.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    public_id: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(200))  # what the public list shows (empty for credit records)
+    ref_id: Mapped[int]
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
+    excluded: Mapped[list] = mapped_column(JSON, default=list)
+    # Its place in the draw (0 first), when drawn: a drawn target without an eligible inspector has
+    # no assignment, and still shows in the published draw.
+    drawn_order: Mapped[int | None]
+
+    plan: Mapped[InspectionPlan] = relationship(back_populates="entries")
+
+
+class InspectionPoolMember(db.Model):
+    """An inspector of the pool frozen with the plan, at its published position."""
+
+    __tablename__ = "inspection_pool_member"
+    __table_args__ = (UniqueConstraint("plan_id", "position"), UniqueConstraint("plan_id", "user_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("inspection_plan.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+    plan: Mapped[InspectionPlan] = relationship(back_populates="pool")
+    user: Mapped[User] = relationship()
+
+
+class InspectionAssignment(db.Model):
+    """A drawn target with one drawn inspector, and that inspector's finding."""
+
+    __tablename__ = "inspection_assignment"
+    __table_args__ = (UniqueConstraint("entry_id", "inspector_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("inspection_plan.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("inspection_entry.id", ondelete="CASCADE"), index=True)
+    draw_order: Mapped[int]
+    inspector_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    result: Mapped[str | None] = mapped_column(String(16))  # FindingResult
+    notes: Mapped[str] = mapped_column(String(2000), default="")
+    recorded_at: Mapped[datetime | None]
+
+    plan: Mapped[InspectionPlan] = relationship(back_populates="assignments")
+    entry: Mapped[InspectionEntry] = relationship()
+    inspector: Mapped[User] = relationship()

@@ -2,26 +2,32 @@
 the XLSX file, and the plans with their import; the continuing-education bases (public list and
 history, the offices' registry, evaluations, status and withdrawal). Thin views over :mod:`lms.programme.services`."""
 
+import json
+
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.models import Role
 from ..catalog.models import Domain
-from ..core.forms import run_form
+from ..core.forms import run_action, run_form
 from ..core.storage import media_path
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
 from ..exports.services import content_disposition
 from . import bases as bases_service
+from . import inspections as inspections_service
 from . import institution_codes, services
 from . import institutions as institutions_service
 from .forms import (
     BaseForm,
     BaseStatusForm,
     EvaluationForm,
+    FindingForm,
+    InspectionPlanForm,
     InstitutionChangeForm,
     InstitutionForm,
     PlanImportForm,
+    RevealForm,
     WithdrawForm,
 )
 from .models import (
@@ -31,6 +37,9 @@ from .models import (
     BaseStatus,
     DigitalField,
     EvaluationResult,
+    FindingResult,
+    InspectionPopulation,
+    InspectionStatus,
     InstitutionChangeKind,
     InstitutionKind,
     InstitutionStatus,
@@ -341,3 +350,151 @@ def suspend_institution(code: str):
 @roles_required(*INSTITUTION_OFFICES)
 def restore_institution(code: str):
     return _change_institution(code, institutions_service.restore_institution)
+
+
+# ---------------------------------------------------------------- random inspections (双随机、一公开)
+
+@bp.context_processor
+def _inspection_labels():
+    return {"inspection_populations": InspectionPopulation, "inspection_statuses": InspectionStatus,
+            "finding_results": FindingResult}
+
+
+@bp.get("/inspections")
+def inspections():
+    """The public list of inspection plans whose population and commitment are published."""
+    return render_template("programme/inspections.html", plans=inspections_service.public_plans())
+
+
+@bp.get("/inspections/<int:plan_id>")
+def inspection(plan_id: int):
+    """A plan's public page: the frozen population and pool, the commitment, the revealed seed, the
+    draw checked by recomputing it here, and the findings once the plan is closed (一公开)."""
+    plan = inspections_service.public_plan(plan_id)
+    return render_template("programme/inspection.html", plan=plan, check=inspections_service.check_draw(plan),
+                           findings=inspections_service.public_findings(plan),
+                           scope=inspections_service.scope_label(plan.scope))
+
+
+@bp.get("/inspections/<int:plan_id>/draw.json")
+def inspection_document(plan_id: int):
+    """The published document that scripts/verify_draw.py checks."""
+    plan = inspections_service.public_plan(plan_id)
+    response = current_app.response_class(
+        json.dumps(inspections_service.published_document(plan), ensure_ascii=False, indent=1),
+        mimetype="application/json")
+    response.headers["Content-Disposition"] = content_disposition(f"inspection-{plan.id}-draw.json")
+    return response
+
+
+def _inspection_plan_form() -> InspectionPlanForm:
+    form = InspectionPlanForm(prefix="plan")
+    form.scope.choices = inspections_service.scope_choices(current_user)
+    form.population.choices = [(p.value, p.label) for p in InspectionPopulation]
+    return form
+
+
+def _inspection_plans_page(form: InspectionPlanForm, status: int = 200):
+    return render_template("programme/inspections_manage.html", form=form,
+                           plans=inspections_service.plans_for(current_user),
+                           scope_label=inspections_service.scope_label), status
+
+
+@bp.get("/inspections/manage")
+@roles_required(*OFFICE)
+def manage_inspections():
+    return _inspection_plans_page(_inspection_plan_form())
+
+
+@bp.post("/inspections/manage")
+@roles_required(*OFFICE)
+def create_inspection():
+    form = _inspection_plan_form()
+    done = run_form(form, lambda: inspections_service.create_plan(current_user, inspections_service.PlanData(
+        title=form.title.data or "", scope=form.scope.data or "", population=form.population.data or "",
+        year=form.year.data or "", target_count=form.target_count.data or "",
+        inspectors_per_target=form.inspectors_per_target.data or "")))
+    if done:
+        flash(_("已建立抽查计划：%(title)s。", title=done.value.title), "success")
+        return redirect(url_for("programme.manage_inspection", plan_id=done.value.id), 303)
+    return _inspection_plans_page(form, done.status)
+
+
+def _inspection_page(plan, reveal: RevealForm | None = None, status: int = 200):
+    return render_template("programme/inspection_manage.html", plan=plan, reveal=reveal or RevealForm(prefix="reveal"),
+                           scope=inspections_service.scope_label(plan.scope)), status
+
+
+@bp.get("/inspections/<int:plan_id>/manage")
+@roles_required(*OFFICE)
+def manage_inspection(plan_id: int):
+    return _inspection_page(inspections_service.load_plan(current_user, plan_id))
+
+
+@bp.post("/inspections/<int:plan_id>/freeze")
+@roles_required(*OFFICE)
+def freeze_inspection(plan_id: int):
+    plan = inspections_service.load_plan(current_user, plan_id)
+    return run_action(lambda: inspections_service.freeze_plan(current_user, plan),
+                      _("已冻结：抽查对象名单、检查人员名录和种子的承诺值已公开。"),
+                      url_for("programme.manage_inspection", plan_id=plan_id))
+
+
+@bp.post("/inspections/<int:plan_id>/draw")
+@roles_required(*OFFICE)
+def draw_inspection(plan_id: int):
+    plan = inspections_service.load_plan(current_user, plan_id)
+    form = RevealForm(prefix="reveal")
+    done = run_form(form, lambda: inspections_service.reveal_and_draw(current_user, plan, form.seed.data or None))
+    if done:
+        flash(_("种子已公开，抽取完成。"), "success")
+        return redirect(url_for("programme.manage_inspection", plan_id=plan_id), 303)
+    return _inspection_page(plan, form, done.status)
+
+
+@bp.post("/inspections/<int:plan_id>/close")
+@roles_required(*OFFICE)
+def close_inspection(plan_id: int):
+    plan = inspections_service.load_plan(current_user, plan_id)
+    return run_action(lambda: inspections_service.close_plan(current_user, plan),
+                      _("计划已结束，检查结果已公开。"), url_for("programme.manage_inspection", plan_id=plan_id))
+
+
+@bp.get("/inspections/tasks")
+@roles_required(Role.INSPECTOR)
+def inspection_tasks():
+    return render_template("programme/inspection_tasks.html",
+                           tasks=inspections_service.assignments_of(current_user))
+
+
+def _finding_form(assignment) -> FindingForm:
+    form = FindingForm(prefix="finding")
+    form.result.choices = [(r.value, r.label) for r in FindingResult]
+    if request.method == "GET" and assignment.result:
+        form.result.data, form.notes.data = assignment.result, assignment.notes
+    return form
+
+
+def _task_page(assignment, form: FindingForm, status: int = 200):
+    return render_template("programme/inspection_task.html", a=assignment, form=form,
+                           evidence=inspections_service.record_evidence(current_user, assignment)), status
+
+
+@bp.get("/inspections/tasks/<int:assignment_id>")
+@roles_required(Role.INSPECTOR)
+def inspection_task(assignment_id: int):
+    assignment = inspections_service.load_assignment(current_user, assignment_id)
+    return _task_page(assignment, _finding_form(assignment))
+
+
+@bp.post("/inspections/tasks/<int:assignment_id>")
+@roles_required(Role.INSPECTOR)
+def record_finding(assignment_id: int):
+    assignment = inspections_service.load_assignment(current_user, assignment_id)
+    form = _finding_form(assignment)
+    done = run_form(form, lambda: inspections_service.record_finding(current_user, assignment, form.result.data or "",
+                                                                     form.notes.data or ""))
+    if done:
+        flash(_("检查结果已保存。"), "success")
+        return redirect(url_for("programme.inspection_tasks"), 303)
+    return _task_page(assignment, form, done.status)

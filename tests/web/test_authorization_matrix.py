@@ -318,6 +318,33 @@ programme.suspend_institution~other-region POST /programme/institutions/{inst_gd
 programme.suspend_institution~bad-check POST /programme/institutions/{inst_bad_check}/suspend login 403   403   403   403   400   400   400
 programme.restore_institution      POST   /programme/institutions/{inst_suspended}/restore    login 403   403   403   403   303   303   303
 programme.restore_institution~active POST /programme/institutions/{inst_bj}/restore           login 403   403   403   403   409   409   409
+# ---- random inspections: a drawn national plan {insp_drawn} (the inspector's task {insp_task}, another
+# inspector's {insp_task_other}), a frozen national plan {insp_frozen}, drafts: 北京 {insp_bj}, national {insp_draft}
+programme.inspections              GET    /programme/inspections                              200   200   200   200   200   200   200   200
+programme.inspection               GET    /programme/inspections/{insp_drawn}                 200   200   200   200   200   200   200   200
+programme.inspection~draft         GET    /programme/inspections/{insp_bj}                    404   404   404   404   404   404   404   404
+programme.inspection_document      GET    /programme/inspections/{insp_drawn}/draw.json       200   200   200   200   200   200   200   200
+programme.inspection_document~draft GET   /programme/inspections/{insp_draft}/draw.json       404   404   404   404   404   404   404   404
+programme.manage_inspections       GET    /programme/inspections/manage                       login 403   403   403   403   200   200   200
+programme.create_inspection        POST   /programme/inspections/manage                       login 403   403   403   403   303   303   400
+programme.create_inspection~region POST   /programme/inspections/manage                       login 403   403   403   403   303   400   303
+programme.create_inspection~bad    POST   /programme/inspections/manage                       login 403   403   403   403   400   400   400
+programme.manage_inspection        GET    /programme/inspections/{insp_bj}/manage             login 403   403   403   403   200   200   200
+programme.manage_inspection~national GET  /programme/inspections/{insp_drawn}/manage          login 403   403   403   403   200   200   403
+programme.manage_inspection~missing GET   /programme/inspections/99999999/manage              login 403   403   403   403   404   404   404
+programme.freeze_inspection        POST   /programme/inspections/{insp_bj}/freeze             login 403   403   403   403   302   302   302
+programme.freeze_inspection~national POST /programme/inspections/{insp_draft}/freeze          login 403   403   403   403   302   302   403
+programme.freeze_inspection~drawn  POST   /programme/inspections/{insp_drawn}/freeze          login 403   403   403   403   302!  302!  403
+programme.draw_inspection          POST   /programme/inspections/{insp_frozen}/draw           login 403   403   403   403   303   303   403
+programme.draw_inspection~bad-seed POST   /programme/inspections/{insp_frozen}/draw           login 403   403   403   403   400   400   403
+programme.close_inspection         POST   /programme/inspections/{insp_drawn}/close           login 403   403   403   403   302!  302!  403
+programme.inspection_tasks         GET    /programme/inspections/tasks                        login 403   200   403   403   403   403   403
+programme.inspection_task          GET    /programme/inspections/tasks/{insp_task}            login 403   200   403   403   403   403   403
+programme.inspection_task~other    GET    /programme/inspections/tasks/{insp_task_other}      login 403   403   403   403   403   403   403
+programme.inspection_task~missing  GET    /programme/inspections/tasks/99999999               login 403   404   403   403   403   403   403
+programme.record_finding           POST   /programme/inspections/tasks/{insp_task}            login 403   303   403   403   403   403   403
+programme.record_finding~other     POST   /programme/inspections/tasks/{insp_task_other}      login 403   403   403   403   403   403   403
+programme.record_finding~bad       POST   /programme/inspections/tasks/{insp_task}            login 403   400   403   403   403   403   403
 """
 
 API_COLUMNS = "none cookie unit region region2 full revoked expired"
@@ -479,6 +506,27 @@ REQUESTS = {
                                                        to="/programme/institutions/"),
     "programme.suspend_institution~bad-check": dict(form={"change-reason": "授权矩阵：暂停"}),
     "programme.restore_institution": dict(form={"change-reason": "授权矩阵：恢复"}, to="/programme/institutions/"),
+    "programme.create_inspection": dict(form={"plan-title": "授权矩阵抽查", "plan-scope": "national",
+                                              "plan-population": "bases", "plan-year": "2025",
+                                              "plan-target_count": "2", "plan-inspectors_per_target": "1"},
+                                        to="/programme/inspections/"),
+    "programme.create_inspection~region": dict(form={"plan-title": "授权矩阵京抽查", "plan-scope": "110000",
+                                                     "plan-population": "courses", "plan-year": "2025",
+                                                     "plan-target_count": "2", "plan-inspectors_per_target": "1"},
+                                               to="/programme/inspections/"),
+    "programme.create_inspection~bad": dict(form={"plan-title": "授权矩阵抽查", "plan-scope": "national",
+                                                  "plan-population": "bases", "plan-year": "2025",
+                                                  "plan-target_count": "0", "plan-inspectors_per_target": "1"}),
+    "programme.freeze_inspection": dict(to="/programme/inspections/"),
+    "programme.freeze_inspection~national": dict(to="/programme/inspections/"),
+    "programme.freeze_inspection~drawn": dict(to="/programme/inspections/"),
+    "programme.draw_inspection": dict(form={"reveal-seed": ""}, to="/programme/inspections/"),
+    "programme.draw_inspection~bad-seed": dict(form={"reveal-seed": "11" * 32}),
+    "programme.close_inspection": dict(to="/programme/inspections/"),
+    "programme.record_finding": dict(form={"finding-result": "compliant", "finding-notes": ""},
+                                     to="/programme/inspections/tasks"),
+    "programme.record_finding~other": dict(form={"finding-result": "compliant", "finding-notes": ""}),
+    "programme.record_finding~bad": dict(form={"finding-result": "rectify", "finding-notes": ""}),
     "programme.restore_institution~active": dict(form={"change-reason": "授权矩阵：恢复"}),
     "admin.revoke_role": dict(form={"reason": "授权矩阵：岗位调整"}, to="/admin/people/"),
     "admin.revoke_role~other-person": dict(form={"reason": "授权矩阵：岗位调整"}),

@@ -1,0 +1,479 @@
+"""Random inspections, "双随机、一公开" (seed 一(四)): a programme office draws inspectors at random
+from a pool and targets at random from a population, and publishes the results.
+
+The steps of a plan, each audited (``inspection.*``):
+
+1. ``create_plan`` — a national office (or an admin) for the whole country or any region, a regional
+   office for its region: a title, the population (bases, institutions, courses, or credit records),
+   its year, how many targets and how many inspectors per target. A draft changes nothing public.
+2. ``freeze_plan`` — the population is taken and fixed in a published order (credit records only as
+   keyed hashes of their ids: ``R`` + HMAC-SHA-256 under the ``inspection-record`` key of
+   lms/core/keys.py over "plan id:record id", 20 hex characters, different in every plan), the
+   inspector pool likewise (active users with the inspector role; a regional plan: those of its
+   region), with each entry's excluded inspectors (separation of duties, lms/core/duties.py: an
+   inspector employed by, or administering for, the target's organization, or the learner of a
+   credit record); and 32 random bytes become the seed, kept encrypted, whose SHA-256 is published
+   as the commitment. From now on neither the population nor the seed can change.
+3. ``reveal_and_draw`` — the seed is revealed (the one kept, or one given: any seed whose hash is not
+   the commitment is refused) and the draw computed by :mod:`lms.programme.draw`; anyone can
+   recompute it from :func:`published_document` with scripts/verify_draw.py or on the public page.
+4. ``record_finding`` — each drawn inspector records a result and notes for their target; for a
+   credit record they see the evidence behind it (:func:`record_evidence`).
+5. ``close_plan`` — once every finding is in, the findings become public (一公开).
+
+Functions take the acting person, authorize them, and only flush; the caller commits.
+"""
+
+import secrets
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import aliased, selectinload
+
+from ..accounts.models import Organization, Role, RoleGrant, User
+from ..catalog.models import Course, CourseStatus
+from ..core.audit import record_event
+from ..core.clock import utcnow_naive
+from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..core.keys import fernet, keyed_hash
+from ..credits.models import CreditRecord, EntryKind
+from ..extensions import db
+from . import draw as algorithm
+from .models import (
+    NATIONAL,
+    BaseStatus,
+    ContinuingEducationBase,
+    FindingResult,
+    InspectionAssignment,
+    InspectionEntry,
+    InspectionPlan,
+    InspectionPoolMember,
+    InspectionPopulation,
+    InspectionStatus,
+    Institution,
+    InstitutionStatus,
+)
+from .services import office_scopes, scope_label
+from .services import scope_choices as scope_choices
+
+SEED_PURPOSE = b"inspection-seed"
+RECORD_PURPOSE = b"inspection-record"
+MAX_TARGETS = 500
+MAX_INSPECTORS_PER_TARGET = 5
+
+
+def _signed_in(actor) -> None:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise NotAllowed(_("请先登录。"))
+
+
+def may_run(actor) -> bool:
+    return bool(actor is not None and getattr(actor, "is_authenticated", False) and office_scopes(actor))
+
+
+def _national(actor) -> bool:
+    return NATIONAL in office_scopes(actor)
+
+
+def can_manage(actor, plan: InspectionPlan) -> bool:
+    return _national(actor) or plan.scope in office_scopes(actor)
+
+
+# ---------------------------------------------------------------- loading
+
+def load_plan(actor, plan_id: int) -> InspectionPlan:
+    """A plan for the office that runs it (a national office: every plan)."""
+    _signed_in(actor)
+    plan = db.session.get(InspectionPlan, plan_id)
+    if plan is None:
+        raise NotFound(_("没有这项抽查计划。"))
+    if not can_manage(actor, plan):
+        raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    return plan
+
+
+def plans_for(actor) -> list[InspectionPlan]:
+    query = select(InspectionPlan).order_by(InspectionPlan.id.desc())
+    if not _national(actor):
+        query = query.where(InspectionPlan.scope.in_(office_scopes(actor)))
+    return list(db.session.scalars(query))
+
+
+def public_plans() -> list[InspectionPlan]:
+    """Plans whose population and commitment are published (frozen or later)."""
+    return list(db.session.scalars(select(InspectionPlan).where(InspectionPlan.status != InspectionStatus.DRAFT)
+                                   .order_by(InspectionPlan.id.desc())))
+
+
+def public_plan(plan_id: int) -> InspectionPlan:
+    plan = db.session.get(InspectionPlan, plan_id)
+    if plan is None or plan.status == InspectionStatus.DRAFT:
+        raise NotFound(_("没有这项抽查计划。"))
+    return plan
+
+
+# ---------------------------------------------------------------- 1. a plan
+
+@dataclass(frozen=True)
+class PlanData:
+    title: str
+    scope: str
+    population: str
+    year: int | str
+    target_count: int | str
+    inspectors_per_target: int | str = 1
+
+
+def _whole(value, field: str, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InvalidInput(_("请填写 %(low)s 到 %(high)s 之间的整数。", low=low, high=high), field=field) from None
+    if not low <= number <= high:
+        raise InvalidInput(_("请填写 %(low)s 到 %(high)s 之间的整数。", low=low, high=high), field=field)
+    return number
+
+
+def create_plan(actor, data: PlanData) -> InspectionPlan:
+    _signed_in(actor)
+    if not may_run(actor):
+        raise NotAllowed(_("只有项目办和平台管理员可以制定抽查计划。"))
+    title = " ".join((data.title or "").split())
+    if not 2 <= len(title) <= 120:
+        raise InvalidInput(_("请填写计划名称（2 到 120 个字）。"), field="title")
+    scopes = dict(scope_choices(actor))
+    if data.scope not in scopes:
+        raise InvalidInput(_("请选择您所在项目办的范围（全国或本地区）。"), field="scope")
+    try:
+        population = InspectionPopulation(data.population or "")
+    except ValueError:
+        raise InvalidInput(_("请从列表中选择。"), field="population") from None
+    year = _whole(data.year, "year", 2000, 2100)
+    target_count = _whole(data.target_count, "target_count", 1, MAX_TARGETS)
+    per_target = _whole(data.inspectors_per_target, "inspectors_per_target", 1, MAX_INSPECTORS_PER_TARGET)
+    plan = InspectionPlan(title=title, scope=data.scope, region_code=None if data.scope == NATIONAL else data.scope,
+                          population=population.value, year=year, target_count=target_count,
+                          inspectors_per_target=per_target, status=InspectionStatus.DRAFT.value,
+                          created_by_id=actor.id)
+    db.session.add(plan)
+    db.session.flush()
+    record_event(actor, "inspection.created", plan, title=title, scope=plan.scope, population=plan.population,
+                 year=year, target_count=target_count, inspectors_per_target=per_target)
+    return plan
+
+
+# ---------------------------------------------------------------- 2. freezing
+
+@dataclass(frozen=True)
+class Candidate:
+    public_id: str
+    label: str
+    ref_id: int
+    organization_id: int | None
+    user_id: int | None = None  # a credit record's learner
+
+
+def _active_records():
+    voiding = aliased(CreditRecord)
+    return select(CreditRecord).where(CreditRecord.entry_kind != EntryKind.REVOCATION,
+                                      ~select(voiding.id).where(voiding.voids_id == CreditRecord.id).exists())
+
+
+def candidates(plan: InspectionPlan) -> list[Candidate]:
+    """The population of ``plan`` now, in its published order."""
+    region = plan.region_code
+    kind = InspectionPopulation(plan.population)
+    if kind is InspectionPopulation.BASES:
+        query = select(ContinuingEducationBase).where(ContinuingEducationBase.status != BaseStatus.WITHDRAWN)
+        if region:
+            query = query.where(ContinuingEducationBase.region_code == region)
+        return [Candidate(f"B{b.id}", b.organization.name, b.id, b.organization_id)
+                for b in db.session.scalars(query.order_by(ContinuingEducationBase.id))]
+    if kind is InspectionPopulation.INSTITUTIONS:
+        query = select(Institution).where(Institution.status == InstitutionStatus.ACTIVE)
+        if region:
+            query = query.where(Institution.region_code == region)
+        found = list(db.session.scalars(query.order_by(Institution.code)))
+        codes = [i.credit_code for i in found if i.credit_code]
+        orgs = dict(db.session.execute(select(Organization.credit_code, Organization.id)
+                                       .where(Organization.credit_code.in_(codes))).all()) if codes else {}
+        return [Candidate(i.code, i.name, i.id, orgs.get(i.credit_code)) for i in found]
+    if kind is InspectionPopulation.COURSES:
+        query = select(Course).where(Course.status == CourseStatus.PUBLISHED)
+        if region:
+            query = query.join(Organization, Organization.id == Course.publisher_id) \
+                .where(Organization.region_code == region)
+        return [Candidate(f"{c.code}-v{c.version}", c.title, c.id, c.publisher_id)
+                for c in db.session.scalars(query.order_by(Course.code, Course.version))]
+    query = _active_records().where(CreditRecord.credit_year == plan.year)
+    query = query.add_columns(User.employer_id).join(User, User.id == CreditRecord.user_id)
+    if region:
+        query = query.where(User.region_code == region)
+    return [Candidate(record_pseudonym(plan, record.id), "", record.id, employer_id, record.user_id)
+            for record, employer_id in db.session.execute(query.order_by(CreditRecord.id))]
+
+
+def record_pseudonym(plan: InspectionPlan, record_id: int) -> str:
+    return "R" + keyed_hash(RECORD_PURPOSE, f"{plan.id}:{record_id}")[:20]
+
+
+def inspector_pool(plan: InspectionPlan) -> list[User]:
+    inspectors = select(RoleGrant.user_id).where(RoleGrant.role == Role.INSPECTOR.value)
+    query = select(User).where(User.is_active_account.is_(True), User.id.in_(inspectors)) \
+        .options(selectinload(User.role_grants)).order_by(User.id)
+    if plan.region_code:
+        query = query.where(User.region_code == plan.region_code)
+    return list(db.session.scalars(query))
+
+
+def organizations_of(user: User) -> set[int]:
+    """The organizations an inspector belongs to: their employer and those they hold a role for."""
+    found = {grant.organization_id for grant in user.role_grants if grant.organization_id}
+    if user.employer_id:
+        found.add(user.employer_id)
+    return found
+
+
+def _excluded(candidate: Candidate, pool: list[User], orgs: list[set[int]]) -> list[int]:
+    return [n for n, user in enumerate(pool)
+            if (candidate.organization_id is not None and candidate.organization_id in orgs[n])
+            or (candidate.user_id is not None and candidate.user_id == user.id)]
+
+
+def _status(plan: InspectionPlan, *expected: InspectionStatus) -> None:
+    if plan.status not in {s.value for s in expected}:
+        raise Conflict(_("这项抽查计划现在是“%(status)s”，不能进行这一步。",
+                         status=InspectionStatus(plan.status).label))
+
+
+def freeze_plan(actor, plan: InspectionPlan) -> InspectionPlan:
+    """Fix and publish the ordered population, the pool and the seed's commitment."""
+    if not can_manage(actor, plan):
+        raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    _status(plan, InspectionStatus.DRAFT)
+    found = candidates(plan)
+    if not found:
+        raise InvalidInput(_("所选范围内没有可抽查的对象，无法冻结。"))
+    pool = inspector_pool(plan)
+    if not pool:
+        raise InvalidInput(_("检查人员名录为空：请先为检查人员授予“检查人员”角色。"))
+    orgs = [organizations_of(user) for user in pool]
+    for position, candidate in enumerate(found):
+        plan.entries.append(InspectionEntry(position=position, public_id=candidate.public_id,
+                                            label=candidate.label[:200], ref_id=candidate.ref_id,
+                                            organization_id=candidate.organization_id,
+                                            excluded=_excluded(candidate, pool, orgs)))
+    for position, user in enumerate(pool):
+        plan.pool.append(InspectionPoolMember(position=position, user_id=user.id, name=user.real_name))
+    seed = secrets.token_bytes(32).hex()
+    plan.seed_encrypted = fernet(SEED_PURPOSE).encrypt(seed.encode()).decode()
+    plan.commitment = algorithm.commitment(seed)
+    plan.status = InspectionStatus.FROZEN.value
+    plan.frozen_at = utcnow_naive()
+    db.session.flush()
+    record_event(actor, "inspection.frozen", plan, commitment=plan.commitment, population=len(found),
+                 pool=len(pool))
+    return plan
+
+
+# ---------------------------------------------------------------- 3. reveal and draw
+
+def kept_seed(plan: InspectionPlan) -> str:
+    return fernet(SEED_PURPOSE).decrypt(plan.seed_encrypted.encode()).decode()
+
+
+def reveal_and_draw(actor, plan: InspectionPlan, seed: str | None = None) -> InspectionPlan:
+    """Reveal the seed (the one kept at freezing unless ``seed`` is given) and draw; a seed whose
+    SHA-256 is not the published commitment is refused and nothing changes."""
+    if not can_manage(actor, plan):
+        raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    _status(plan, InspectionStatus.FROZEN)
+    seed = (seed if seed is not None else kept_seed(plan)).strip().lower()
+    if len(seed) != 64 or any(c not in "0123456789abcdef" for c in seed) \
+            or algorithm.commitment(seed) != plan.commitment:
+        raise InvalidInput(_("种子与冻结时公布的承诺值不符，不能用它抽取。"), field="seed")
+    plan.seed = seed
+    rows = algorithm.draw(seed, len(plan.entries), plan.target_count, len(plan.pool), plan.inspectors_per_target,
+                          [entry.excluded for entry in plan.entries])
+    for order, (position, taken) in enumerate(rows):
+        entry = plan.entries[position]
+        entry.drawn_order = order
+        for pool_position in taken:
+            plan.assignments.append(InspectionAssignment(entry=entry, draw_order=order,
+                                                         inspector_id=plan.pool[pool_position].user_id))
+    plan.status = InspectionStatus.DRAWN.value
+    plan.drawn_at = utcnow_naive()
+    db.session.flush()
+    record_event(actor, "inspection.drawn", plan, seed=seed, targets=[plan.entries[p].public_id for p, _t in rows],
+                 unstaffed=[plan.entries[p].public_id for p, taken in rows if not taken])
+    return plan
+
+
+def published_document(plan: InspectionPlan) -> dict:
+    """What is published of a frozen plan, in the format scripts/verify_draw.py reads."""
+    document = {
+        "format": algorithm.FORMAT, "plan": plan.id, "title": plan.title, "scope": plan.scope,
+        "population_kind": plan.population, "year": plan.year, "commitment": plan.commitment,
+        "targets": plan.target_count, "inspectors_per_target": plan.inspectors_per_target,
+        "population": [{"id": e.public_id, "label": e.label, "exclude": list(e.excluded)} for e in plan.entries],
+        "pool": [{"id": f"I{m.user_id}", "name": m.name} for m in plan.pool],
+        "seed": plan.seed, "draw": None,
+    }
+    if plan.seed:
+        inspectors: dict[int, list[str]] = {}
+        for a in plan.assignments:
+            inspectors.setdefault(a.entry_id, []).append(f"I{a.inspector_id}")
+        drawn = sorted((e for e in plan.entries if e.drawn_order is not None), key=lambda e: e.drawn_order)
+        document["draw"] = [{"target": e.public_id, "inspectors": inspectors.get(e.id, [])} for e in drawn]
+    return document
+
+
+@dataclass(frozen=True)
+class DrawCheck:
+    commitment_matches: bool
+    draw_matches: bool
+    recomputed: list
+
+
+def check_draw(plan: InspectionPlan) -> DrawCheck | None:
+    """Recompute the published draw from the published document (None: the seed is not revealed)."""
+    document = published_document(plan)
+    if not document["seed"]:
+        return None
+    recomputed = algorithm.draw_document(document)
+    return DrawCheck(algorithm.commitment(document["seed"]) == document["commitment"],
+                     recomputed == document["draw"], recomputed)
+
+
+# ---------------------------------------------------------------- 4. findings
+
+def assignments_of(actor) -> list[InspectionAssignment]:
+    _signed_in(actor)
+    return list(db.session.scalars(select(InspectionAssignment).where(InspectionAssignment.inspector_id == actor.id)
+                                   .order_by(InspectionAssignment.plan_id.desc(), InspectionAssignment.draw_order)))
+
+
+def load_assignment(actor, assignment_id: int) -> InspectionAssignment:
+    """An assignment for its own inspector only."""
+    _signed_in(actor)
+    assignment = db.session.get(InspectionAssignment, assignment_id)
+    if assignment is None:
+        raise NotFound(_("没有这项检查任务。"))
+    if assignment.inspector_id != actor.id:
+        raise NotAllowed(_("这项检查任务不是分配给您的。"))
+    return assignment
+
+
+def _ensure_independent(actor, entry: InspectionEntry) -> None:
+    """The separation-of-duties rule of the draw, checked again when the finding is recorded: an
+    inspector who has since joined the target's organization (or is the learner of the record) may
+    not judge it. (lms/core/duties.py's message speaks of having made the thing, which does not fit.)"""
+    conflicted = entry.organization_id is not None and entry.organization_id in organizations_of(actor)
+    if entry.plan.population == InspectionPopulation.CREDIT_RECORDS:
+        record = db.session.get(CreditRecord, entry.ref_id)
+        conflicted = conflicted or (record is not None and record.user_id == actor.id)
+    if conflicted:
+        raise NotAllowed(_("职责分离：被检查对象属于您所在的单位（或是您本人的记录），您不能对其录入检查结果。"
+                           "请联系项目办另行安排。"))
+
+
+def record_finding(actor, assignment: InspectionAssignment, result: str, notes: str) -> InspectionAssignment:
+    if assignment.inspector_id != getattr(actor, "id", None) or not actor.has_role(Role.INSPECTOR):
+        raise NotAllowed(_("这项检查任务不是分配给您的。"))
+    _status(assignment.plan, InspectionStatus.DRAWN)
+    _ensure_independent(actor, assignment.entry)
+    try:
+        result = FindingResult(result or "")
+    except ValueError:
+        raise InvalidInput(_("请从列表中选择检查结果。"), field="result") from None
+    notes = (notes or "").strip()
+    if len(notes) > 2000:
+        raise InvalidInput(_("检查说明不能超过 2000 个字。"), field="notes")
+    if result is not FindingResult.COMPLIANT and len(notes) < 4:
+        raise InvalidInput(_("发现问题或无法核查时，请填写检查说明（至少 4 个字）。"), field="notes")
+    assignment.result, assignment.notes, assignment.recorded_at = result.value, notes, utcnow_naive()
+    db.session.flush()
+    record_event(actor, "inspection.finding", assignment, plan=assignment.plan_id, entry=assignment.entry.public_id,
+                 result=result.value)
+    return assignment
+
+
+def target_object(entry: InspectionEntry):
+    model = {InspectionPopulation.BASES: ContinuingEducationBase, InspectionPopulation.INSTITUTIONS: Institution,
+             InspectionPopulation.COURSES: Course, InspectionPopulation.CREDIT_RECORDS: CreditRecord}
+    return db.session.get(model[InspectionPopulation(entry.plan.population)], entry.ref_id)
+
+
+# ---------------------------------------------------------------- 5. closing
+
+def close_plan(actor, plan: InspectionPlan) -> InspectionPlan:
+    if not can_manage(actor, plan):
+        raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    _status(plan, InspectionStatus.DRAWN)
+    missing = [a for a in plan.assignments if a.result is None]
+    if missing:
+        raise InvalidInput(_("还有 %(n)s 项检查结果未录入，不能结束计划。", n=len(missing)))
+    plan.status = InspectionStatus.CLOSED.value
+    plan.closed_at = utcnow_naive()
+    db.session.flush()
+    record_event(actor, "inspection.closed", plan, findings=len(plan.assignments))
+    return plan
+
+
+def public_findings(plan: InspectionPlan) -> list[InspectionAssignment]:
+    """The findings of a closed plan (一公开); nothing before it is closed."""
+    return list(plan.assignments) if plan.status == InspectionStatus.CLOSED else []
+
+
+def scope_name(plan: InspectionPlan) -> str:
+    return scope_label(plan.scope)
+
+
+
+# ---------------------------------------------------------------- the evidence behind a credit record
+
+@dataclass(frozen=True)
+class LessonEvidence:
+    title: str
+    watched_intervals: list
+    watched_seconds: float
+    credited_seconds: float
+    not_counted: dict
+    sessions: list  # PlaySession rows: started, last beat, attention checks passed / missed
+
+
+@dataclass(frozen=True)
+class RecordEvidence:
+    record: CreditRecord
+    learner: User
+    lessons: list[LessonEvidence]
+    attempts: list  # QuizAttempt rows
+
+
+def record_evidence(actor, assignment: InspectionAssignment) -> RecordEvidence | None:
+    """For the drawn inspector of a credit record: the play sessions, credited intervals, attention
+    checks and exam attempts behind it (None for other populations)."""
+    if assignment.inspector_id != getattr(actor, "id", None):
+        raise NotAllowed(_("这项检查任务不是分配给您的。"))
+    if assignment.plan.population != InspectionPopulation.CREDIT_RECORDS:
+        return None
+    # deferred: the learning models are needed only for this one reader
+    from ..catalog.models import Lesson
+    from ..learning.models import Enrollment, LessonProgress, PlaySession, QuizAttempt
+    record = db.session.get(CreditRecord, assignment.entry.ref_id)
+    enrollments = [e.id for e in db.session.scalars(select(Enrollment).where(
+        Enrollment.user_id == record.user_id, Enrollment.course_id == record.course_id))]
+    lessons = []
+    progress_rows = db.session.execute(
+        select(LessonProgress, Lesson.title).join(Lesson, Lesson.id == LessonProgress.lesson_id)
+        .where(LessonProgress.enrollment_id.in_(enrollments)).order_by(LessonProgress.id)).all() if enrollments else []
+    for progress, title in progress_rows:
+        sessions = list(db.session.scalars(select(PlaySession).where(PlaySession.progress_id == progress.id)
+                                           .order_by(PlaySession.started_at)))
+        lessons.append(LessonEvidence(title, list(progress.watched_intervals or []), progress.watched_seconds,
+                                      progress.credited_seconds, dict(progress.not_counted or {}), sessions))
+    attempts = list(db.session.scalars(select(QuizAttempt).where(
+        QuizAttempt.user_id == record.user_id, QuizAttempt.course_id == record.course_id)
+        .order_by(QuizAttempt.started_at)))
+    return RecordEvidence(record, db.session.get(User, record.user_id), lessons, attempts)
