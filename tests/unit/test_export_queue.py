@@ -98,6 +98,6 @@ def test_a_real_consumer_runs_the_export_and_reports_progress(export_queue, tmp_
         assert job.expires_at is not None and services.job_status(job)["percent"] == 100
         raw = (Path(env["LMS_MEDIA_ROOT"]) / job.file_path).read_bytes()
         rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline="")))
-        assert raw.startswith(b"\xef\xbb\xbf") and tuple(rows[0]) == records.COLUMNS and len(rows) == ROWS + 1
+        assert raw.startswith(b"\xef\xbb\xbf") and tuple(rows[0]) == records.HEADER and len(rows) == ROWS + 1
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "records.export"))
         assert event.actor_id == admin_id and event.detail["via"] == "job" and event.detail["rows"] == ROWS
