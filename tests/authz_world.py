@@ -311,6 +311,7 @@ def _bases(app, people: dict, ids: dict) -> None:
     (organization B; the base-admin's) with an evaluation and its PDF, and one in 广东 (base-admin-other's)."""
     from lms.accounts.models import Organization, OrgKind, Role
     from lms.accounts.services import get_or_create_organization
+    from lms.core.attachments import Upload
     from lms.extensions import db
     from lms.programme import bases
 
@@ -326,7 +327,7 @@ def _bases(app, people: dict, ids: dict) -> None:
     guangdong = bases.register_base(office, bases.BaseData(org_gd.name, "", "provincial", "440000", "2021-09-01",
                                                            "粤人社〔2021〕8号"))
     evaluation = bases.record_evaluation(office, beijing, bases.EvaluationData(
-        "2024", "88", "qualified", "专家评估组", "2024-12-10"), [bases.Upload("评估报告.pdf", BASE_PDF)])
+        "2024", "88", "qualified", "专家评估组", "2024-12-10"), [Upload("评估报告.pdf", io.BytesIO(BASE_PDF))])
     people["inspector"] = _person(17, "检查员", roles=(Role.INSPECTOR,))
     people["base-admin"] = _person(18, "京基地管理", roles=(Role.BASE_ADMIN,), organization=org_b)
     people["base-admin-other"] = _person(19, "粤基地管理", roles=(Role.BASE_ADMIN,), organization=org_gd)

@@ -1,12 +1,12 @@
 """学时登记 pages: the learner's claims, the reviewers' queue, one claim with its steps, evidence files."""
 
-from flask import Blueprint, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..accounts.models import Role
+from ..core import attachments
 from ..core.forms import run_form
-from ..core.storage import media_path
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
 from . import services
 from .evidence import Upload
@@ -92,9 +92,4 @@ def review(claim_id: int):
 def evidence(claim_id: int, evidence_id: int):
     """Only as an attachment, with the type it was checked to be, and a policy that runs nothing."""
     item = services.evidence_for(current_user, claim_id, evidence_id)
-    response = send_file(media_path(item.path), mimetype=item.content_type, as_attachment=True,
-                         download_name=item.original_name, max_age=0)
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return attachments.download(item.path, item.content_type, item.original_name)

@@ -214,16 +214,14 @@ def submit_claim(actor, data: ClaimData, uploads: list[files.Upload]) -> HourCla
                       status=ClaimStatus.UNIT_REVIEW if confirmed else ClaimStatus.REGION_REVIEW)
     db.session.add(claim)
     db.session.flush()
-    stored = []
+    stored = files.store(uploads, actor.id)
     try:
-        for upload in uploads:
-            item = files.store(upload, actor.id)
-            stored.append(item.path)
+        for item in stored:
             db.session.add(ClaimEvidence(claim_id=claim.id, **item.__dict__))
         _step(actor, claim, "learner", StepAction.SUBMITTED, claim.hours_claimed)
         db.session.flush()
     except BaseException:
-        files.discard(stored)
+        files.discard(item.path for item in stored)
         raise
     record_event(actor, "claim.submit", claim, kind=claim.kind, hours=str(claim.hours_claimed),
                  evidence=len(stored), goes_to=claim.status)

@@ -21,8 +21,6 @@ Every change is audited (``base.*`` actions) and adds a line to the base's histo
 the acting person, authorize them on the base, and only flush; the caller commits.
 """
 
-import hashlib
-import io
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -30,17 +28,16 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from flask_babel import gettext as _
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import distinct, exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..accounts.models import Organization, OrgKind, Region, Role
 from ..accounts.services import IdentifierError, normalize_credit_code
 from ..catalog.models import Course
+from ..core import attachments
 from ..core.audit import record_event
 from ..core.clock import local_date, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from ..core.storage import media_path
 from ..credits.models import CreditRecord, EntryKind
 from ..extensions import db
 from .models import (
@@ -60,10 +57,6 @@ EVALUATED_ACTION = "base.evaluated"
 STATUS_ACTION = "base.status_changed"
 WITHDRAWN_ACTION = "base.withdrawn"
 MAX_ATTACHMENTS = 5
-# What an attachment may be: its name's ending → (what its content starts with, content type).
-ATTACHMENT_KINDS = {".pdf": (b"%PDF-", "application/pdf", "PDF"),
-                    ".jpg": (b"\xff\xd8\xff", "image/jpeg", "JPEG"), ".jpeg": (b"\xff\xd8\xff", "image/jpeg", "JPEG"),
-                    ".png": (b"\x89PNG\r\n\x1a\n", "image/png", "PNG")}
 
 
 # ---------------------------------------------------------------- who may do what
@@ -175,47 +168,6 @@ def check_score(value) -> Decimal:
     return score.quantize(Decimal("0.01"))
 
 
-@dataclass(frozen=True)
-class Upload:
-    """A file as the form received it: its name as sent and its bytes (at most the limit + 1)."""
-
-    filename: str
-    data: bytes
-
-
-def check_attachment(upload: Upload, max_bytes: int) -> tuple[str, str]:
-    """(file name to keep, content type) of an acceptable attachment: a PDF, JPEG or PNG whose
-    content is what its name says, within ``max_bytes``. Refused otherwise, naming the file."""
-    name = re.sub(r"[\x00-\x1f\x7f/\\]", "", upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]).strip()[:200]
-    shown = name or _("（未命名文件）")
-    suffix = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
-    if suffix == ".svg" or upload.data.lstrip()[:5].lower() in (b"<?xml", b"<svg "):
-        raise InvalidInput(_("“%(name)s”：不接受 SVG 图片（其中可含脚本），请上传 PDF、JPG 或 PNG 文件。", name=shown),
-                           field="attachments")
-    if suffix not in ATTACHMENT_KINDS:
-        raise InvalidInput(_("“%(name)s”：附件只能是 PDF、JPG 或 PNG 文件。", name=shown), field="attachments")
-    if not upload.data:
-        raise InvalidInput(_("“%(name)s”是空文件。", name=shown), field="attachments")
-    if len(upload.data) > max_bytes:
-        raise InvalidInput(_("“%(name)s”超过 %(mb)s MB 的大小上限。", name=shown, mb=max_bytes // (1024 * 1024)),
-                           field="attachments")
-    magic, content_type, label = ATTACHMENT_KINDS[suffix]
-    fine = upload.data.startswith(magic)
-    if fine and label == "PDF":
-        fine = b"%%EOF" in upload.data[-2048:]
-    elif fine:
-        try:
-            with Image.open(io.BytesIO(upload.data)) as image:
-                fine = image.format == label
-                image.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-            fine = False
-    if not fine:
-        raise InvalidInput(_("“%(name)s”的内容不是 %(kind)s 文件（与文件名不符），请检查后重新上传。", name=shown, kind=label),
-                           field="attachments")
-    return name, content_type
-
-
 # ---------------------------------------------------------------- the registry
 
 @dataclass(frozen=True)
@@ -288,8 +240,8 @@ class EvaluationData:
 
 
 def record_evaluation(actor, base: ContinuingEducationBase, data: EvaluationData,
-                      uploads: list[Upload]) -> BaseEvaluation:
-    """An annual evaluation of ``base`` with its attachments; every file is checked before any is stored."""
+                      uploads: list[attachments.Upload]) -> BaseEvaluation:
+    """An annual evaluation of ``base`` with its attachments; every file is checked as it is stored, and none is kept when one is refused."""
     if not can_manage(actor, base):
         raise NotAllowed(_("只有主管该基地的项目办可以录入评估结果。"))
     if base.status == BaseStatus.WITHDRAWN:
@@ -304,32 +256,32 @@ def record_evaluation(actor, base: ContinuingEducationBase, data: EvaluationData
     note = " ".join((data.note or "").split())
     if len(note) > 1000:
         raise InvalidInput(_("%(label)s不能超过 %(n)s 个字。", label=_("说明"), n=1000), field="note")
-    uploads = [u for u in uploads if u.filename or u.data]
+    uploads = [u for u in uploads if u.filename]
     if len(uploads) > MAX_ATTACHMENTS:
         raise InvalidInput(_("每次评估最多 %(n)s 个附件。", n=MAX_ATTACHMENTS), field="attachments")
-    max_bytes = current_app.config["LMS_BASE_ATTACHMENT_MAX_MB"] * 1024 * 1024
-    checked = [(u, *check_attachment(u, max_bytes)) for u in uploads]
     if db.session.scalar(select(BaseEvaluation.id).where(BaseEvaluation.base_id == base.id,
                                                          BaseEvaluation.year == year)):
         raise Conflict(_("该基地 %(year)s 年度的评估已录入。", year=year), field="year")
-    evaluation = BaseEvaluation(base_id=base.id, year=year, score=score, result=result, evaluator=evaluator,
-                                evaluated_on=evaluated_on, note=note, recorded_by_id=actor.id)
-    db.session.add(evaluation)
-    db.session.flush()
-    for upload, name, content_type in checked:
-        digest = hashlib.sha256(upload.data).hexdigest()
-        suffix = "." + name.rsplit(".", 1)[-1].lower()
-        key = f"base-evaluations/{base.id}/{evaluation.id}-{digest[:16]}{suffix}"
-        target = media_path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(upload.data)
-        db.session.add(BaseAttachment(evaluation_id=evaluation.id, filename=name, content_type=content_type,
-                                      size_bytes=len(upload.data), sha256=digest, path=key))
+    max_bytes = current_app.config["LMS_BASE_ATTACHMENT_MAX_MB"] * 1024 * 1024
+    stored = attachments.store_all(uploads, f"base-evaluations/{base.id}", limit=max_bytes, field="attachments")
+    try:
+        evaluation = BaseEvaluation(base_id=base.id, year=year, score=score, result=result, evaluator=evaluator,
+                                    evaluated_on=evaluated_on, note=note, recorded_by_id=actor.id)
+        db.session.add(evaluation)
+        db.session.flush()
+        for item in stored:
+            db.session.add(BaseAttachment(evaluation_id=evaluation.id, filename=item.original_name,
+                                          content_type=item.content_type, size_bytes=item.size_bytes,
+                                          sha256=item.sha256, path=item.path))
+        db.session.flush()
+    except BaseException:
+        attachments.discard(item.path for item in stored)
+        raise
     db.session.add(BaseEvent(base_id=base.id, occurred_on=evaluated_on, kind=BaseEventKind.EVALUATED,
                              status=base.status, result=result, year=year))
     db.session.flush()
     record_event(actor, EVALUATED_ACTION, base, evaluation=evaluation.id, year=year, score=str(score),
-                 result=str(result), evaluator=evaluator, attachments=[c[1] for c in checked])
+                 result=str(result), evaluator=evaluator, attachments=[item.original_name for item in stored])
     return evaluation
 
 

@@ -4,14 +4,14 @@ history, the offices' registry, evaluations, status and withdrawal). Thin views 
 
 import json
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..accounts.models import Role
 from ..catalog.models import Domain
+from ..core import attachments
 from ..core.forms import run_action, run_form
-from ..core.storage import media_path
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
 from ..exports.services import content_disposition
 from . import bases as bases_service
@@ -209,51 +209,52 @@ def _attachments_cap() -> int | None:
             + FORM_OVERHEAD_BYTES)
 
 
+def _base_action(base_id: int, which: str, action, done_message):
+    """One of the base page's forms posted: ``action(base, form)`` under the form's checks; back to the
+    base with ``done_message(base, value)`` flashed, or the page again with the form's errors."""
+    base = bases_service.load_base(current_user, base_id, manage=True)
+    forms = _base_forms(base)
+    form = forms[which]
+    done = run_form(form, lambda: action(base, form))
+    if done:
+        flash(done_message(base, done.value), "success")
+        return redirect(url_for("programme.manage_base", base_id=base.id), 303)
+    return _base_page(base, forms, done.status)
+
+
 @bp.post("/bases/<int:base_id>/evaluations")
 @body_limit(_attachments_cap)
 @roles_required(Role.PROGRAMME_OFFICE, Role.ADMIN)
 def add_evaluation(base_id: int):
-    base = bases_service.load_base(current_user, base_id, manage=True)
-    forms = _base_forms(base)
-    form = forms["evaluation"]
-    max_bytes = current_app.config["LMS_BASE_ATTACHMENT_MAX_MB"] * 1024 * 1024
-    uploads = [bases_service.Upload(f.filename or "", f.read(max_bytes + 1))
-               for f in request.files.getlist(form.attachments.name) if f and (f.filename or "")]
-    done = run_form(form, lambda: bases_service.record_evaluation(current_user, base, bases_service.EvaluationData(
-        year=form.year.data or "", score=form.score.data or "", result=form.result.data or "",
-        evaluator=form.evaluator.data or "", evaluated_on=form.evaluated_on.data or "", note=form.note.data or ""),
-        uploads))
-    if done:
-        flash(_("已录入 %(year)s 年度评估。", year=done.value.year), "success")
-        return redirect(url_for("programme.manage_base", base_id=base.id), 303)
-    return _base_page(base, forms, done.status)
+    def record(base, form):
+        uploads = [attachments.Upload(f.filename, f.stream)
+                   for f in request.files.getlist(form.attachments.name) if f and f.filename]
+        return bases_service.record_evaluation(current_user, base, bases_service.EvaluationData(
+            year=form.year.data or "", score=form.score.data or "", result=form.result.data or "",
+            evaluator=form.evaluator.data or "", evaluated_on=form.evaluated_on.data or "",
+            note=form.note.data or ""), uploads)
+
+    return _base_action(base_id, "evaluation", record,
+                        lambda base, evaluation: _("已录入 %(year)s 年度评估。", year=evaluation.year))
 
 
 @bp.post("/bases/<int:base_id>/status")
 @roles_required(Role.PROGRAMME_OFFICE, Role.ADMIN)
 def change_base_status(base_id: int):
-    base = bases_service.load_base(current_user, base_id, manage=True)
-    forms = _base_forms(base)
-    form = forms["status"]
-    done = run_form(form, lambda: bases_service.change_status(current_user, base, form.status.data,
-                                                              form.on.data, form.note.data or ""))
-    if done:
-        flash(_("基地状态已调整为“%(status)s”。", status=BaseStatus(base.status).label), "success")
-        return redirect(url_for("programme.manage_base", base_id=base.id), 303)
-    return _base_page(base, forms, done.status)
+    return _base_action(
+        base_id, "status",
+        lambda base, form: bases_service.change_status(current_user, base, form.status.data, form.on.data,
+                                                       form.note.data or ""),
+        lambda base, _value: _("基地状态已调整为“%(status)s”。", status=BaseStatus(base.status).label))
 
 
 @bp.post("/bases/<int:base_id>/withdraw")
 @roles_required(Role.PROGRAMME_OFFICE, Role.ADMIN)
 def withdraw_base(base_id: int):
-    base = bases_service.load_base(current_user, base_id, manage=True)
-    forms = _base_forms(base)
-    form = forms["withdraw"]
-    done = run_form(form, lambda: bases_service.withdraw_base(current_user, base, form.on.data, form.reason.data))
-    if done:
-        flash(_("已撤销该基地的认定。"), "success")
-        return redirect(url_for("programme.manage_base", base_id=base.id), 303)
-    return _base_page(base, forms, done.status)
+    return _base_action(
+        base_id, "withdraw",
+        lambda base, form: bases_service.withdraw_base(current_user, base, form.on.data, form.reason.data),
+        lambda base, _value: _("已撤销该基地的认定。"))
 
 
 @bp.get("/bases/attachments/<int:attachment_id>")
@@ -261,11 +262,7 @@ def withdraw_base(base_id: int):
 def base_attachment(attachment_id: int):
     """An evaluation's file, always as a download (never shown inline), for those who may see the base."""
     attachment = bases_service.load_attachment(current_user, attachment_id)
-    response = send_file(media_path(attachment.path), mimetype=attachment.content_type, as_attachment=True,
-                         download_name=attachment.filename, max_age=0)
-    response.headers["Content-Disposition"] = content_disposition(attachment.filename)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return attachments.download(attachment.path, attachment.content_type, attachment.filename)
 
 
 # ---------------------------------------------------------------- institution directories (机构目录)

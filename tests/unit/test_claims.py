@@ -180,11 +180,12 @@ def test_bad_fields_are_named_and_nothing_is_recorded(world, db_session, field, 
 @pytest.mark.parametrize("name,content,words", [
     ("论文首页.pdf", png(), "内容是 PNG"),           # a PNG renamed .pdf
     ("证书.png", PDF, "内容是 PDF"),
-    ("图.svg", SVG, "类型不受支持"),                  # SVG: never
-    ("图.png", SVG, "不是有效的 PNG"),                # an SVG renamed .png
+    ("图.svg", SVG, "不接受 SVG"),                  # SVG: never
+    ("图.png", SVG, "不接受 SVG"),                # an SVG renamed .png
     ("说明.docx", b"PK\x03\x04", "类型不受支持"),
     ("照片.jpg", b"\xff\xd8\xff\xe0" + b"0" * 64, "无法作为图片打开"),  # only the first bytes of a JPEG
     ("空.pdf", b"", "空文件"),
+    ("截断.pdf", PDF[:-7], "不是完整的 PDF"),           # cut off before its end marker
 ])
 def test_evidence_is_checked_by_its_content(world, db_session, app, name, content, words):
     folder = Path(app.config["LMS_MEDIA_ROOT"]) / "claims" / str(world["learner"].id)

@@ -72,8 +72,8 @@ def test_a_learner_submits_a_claim_with_a_pdf_and_sees_it(client, login, people,
 
 @pytest.mark.parametrize("files,words", [
     ([("论文首页.pdf", png())], "内容是 PNG"),
-    ([("图.svg", SVG)], "类型不受支持"),
-    ([("图.png", SVG)], "不是有效的 PNG"),
+    ([("图.svg", SVG)], "不接受 SVG"),
+    ([("图.png", SVG)], "不接受 SVG"),
     ([("大.pdf", PDF + b"0" * (5 * 1024 * 1024))], "超过 5 MB"),
     ([("扫描件.pdf", PDF + b"0" * (20 * 1024 * 1024))], "超过 5 MB"),  # above the app-wide 16 MB body cap too
     ([], "请上传至少一份证明材料"),

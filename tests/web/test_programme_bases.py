@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from lms.accounts.models import EmploymentStatus, OrgKind, Role
 from lms.accounts.services import get_or_create_organization
 from lms.catalog.models import Course, CourseStatus, Subject
+from lms.core.attachments import Upload
 from lms.core.audit import AuditEvent
 from lms.credits import services as ledger
 from lms.programme import bases as service
@@ -227,7 +228,7 @@ def _attachment_of(db_session, app, world) -> int:
     with app.test_request_context():
         base = db_session.get(ContinuingEducationBase, world["bases"]["bj"])
         evaluation = service.record_evaluation(world["people"]["national"], base, service.EvaluationData(
-            "2025", "90", "excellent", "专家组", "2025-12-01"), [service.Upload("报告.pdf", PDF)])
+            "2025", "90", "excellent", "专家组", "2025-12-01"), [Upload("报告.pdf", io.BytesIO(PDF))])
         db_session.commit()
         return evaluation.attachments[0].id
 
@@ -260,7 +261,7 @@ def _state(db_session) -> tuple:
             db_session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("base.%"))),
             tuple(db_session.execute(select(ContinuingEducationBase.id, ContinuingEducationBase.status)
                                      .order_by(ContinuingEducationBase.id)).all()),
-            sorted(str(p) for p in files.rglob("*")) if files.exists() else [])
+            sorted(str(p) for p in files.rglob("*") if p.is_file()) if files.exists() else [])
 
 
 BAD_EVALUATIONS = [
@@ -277,16 +278,18 @@ BAD_EVALUATIONS = [
     ({"eval-year": "2018"}, [], "不能早于基地的认定年度"),
     ({"eval-result": "perfect"}, [], "请从列表中选择"),
     ({"eval-evaluator": "  "}, [], "请填写评估单位或专家组"),
-    ({}, [("png-named-pdf.pdf", "png")], "的内容不是 PDF 文件"),
-    ({}, [("photo.png", "pdf")], "的内容不是 PNG 文件"),
-    ({}, [("photo.jpg", "png")], "的内容不是 JPEG 文件"),
+    ({}, [("png-named-pdf.pdf", "png")], "的内容是 PNG，与扩展名不符"),
+    ({}, [("photo.png", "pdf")], "的内容是 PDF，与扩展名不符"),
+    ({}, [("photo.jpg", "png")], "的内容是 PNG，与扩展名不符"),
     ({}, [("drawing.svg", "svg")], "不接受 SVG"),
     ({}, [("drawing.png", "svg")], "不接受 SVG"),
-    ({}, [("notes.txt", "text")], "只能是 PDF、JPG 或 PNG"),
+    ({}, [("notes.txt", "text")], "类型不受支持"),
     ({}, [("empty.pdf", "empty")], "是空文件"),
+    ({}, [("notes.pdf", "text")], "不是有效的 PDF"),
+    ({}, [("ok.pdf", "pdf"), ("cut.pdf", "truncated")], "不是完整的 PDF"),
     ({}, [("ok.pdf", "pdf"), ("huge.pdf", "huge")], "超过 1 MB"),
 ]
-CONTENT = {"png": png, "pdf": lambda: PDF, "svg": lambda: SVG, "text": lambda: b"hello", "empty": lambda: b"",
+CONTENT = {"png": png, "pdf": lambda: PDF, "svg": lambda: SVG, "text": lambda: b"hello", "empty": lambda: b"", "truncated": lambda: PDF[:-7],
            "huge": lambda: PDF[:-7] + b"\0" * (1024 * 1024) + b"\n%%EOF\n"}
 
 
