@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
 from .config import instance_path, load_config, settle_config
-from .core import logs, metrics
+from .core import logs, metrics, replica
 from .core.database import commit_apart, configure_pool, configure_sqlite
 from .core.enums import N_
 from .core.i18n import select_locale
@@ -95,6 +95,7 @@ def _init_extensions(app: Flask) -> None:
         for engine in db.engines.values():
             configure_sqlite(engine)
             configure_pool(engine)
+    replica.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
     init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form

@@ -163,6 +163,14 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("DATABASE_URL", lambda instance_path: f"sqlite:///{Path(instance_path) / 'lms.sqlite3'}", "the database, e.g. `postgresql://user@host:5432/lms` "
             "(SQLite: WAL, foreign keys on)", parse=_database_url, key="SQLALCHEMY_DATABASE_URI",
             shown="`sqlite:///instance/lms.sqlite3`"),
+    Setting("DATABASE_REPLICA_URL", None, "a PostgreSQL streaming replica of `DATABASE_URL`: the catalog, search "
+            "results, unit and region pages, exports and the HR API read from it (lms/core/replica.py); a "
+            "browser that just wrote, a lagging or an unreachable replica read from the primary",
+            parse=_database_url, key=""),
+    Setting("LMS_REPLICA_MAX_LAG_SECONDS", "5", "a replica further behind than this is not read from",
+            parse=float),
+    Setting("LMS_REPLICA_STICKY_SECONDS", "5", "after a browser writes, its reads go to the primary for this "
+            "long (read-your-writes)", parse=int),
     Setting("SECRET_KEY", _secret_in_instance(SHARED_KEYS["SECRET_KEY"]), "signs sessions and CSRF tokens",
             shown="generated once into `instance/secret_key` (mode 0600); required in production"),
     Setting("LMS_DATA_KEY", _secret_in_instance(SHARED_KEYS["LMS_DATA_KEY"]), "encrypts ID numbers; keys their lookup hash",
@@ -359,6 +367,7 @@ FIXED: dict[str, tuple[object, str]] = {
 # app.config key → meaning: computed by load_config() or settle_config() from the settings above.
 DERIVED: dict[str, str] = {
     "RATELIMIT_STORAGE_URI": "`REDIS_URL`, or memory (one process)",
+    "SQLALCHEMY_BINDS": "`DATABASE_REPLICA_URL` as the `replica` bind (connect timeout 3 s), else none",
     "SESSION_COOKIE_SECURE": "`LMS_SECURE_COOKIES`, or on in production",
     "REMEMBER_COOKIE_SECURE": "`LMS_SECURE_COOKIES`, or on in production",
     "REMEMBER_COOKIE_DURATION": "`LMS_REMEMBER_DAYS` as a duration",
@@ -390,6 +399,8 @@ def load_config(instance_path: str) -> dict:
     secure = values["LMS_SECURE_COOKIES"]  # None: on in production, off in development (settle_config)
     config.update({
         "RATELIMIT_STORAGE_URI": values["REDIS_URL"] or "memory://",
+        "SQLALCHEMY_BINDS": ({"replica": {"url": values["DATABASE_REPLICA_URL"], "connect_args": {"connect_timeout": 3}}}
+                             if values["DATABASE_REPLICA_URL"] else {}),
         "SESSION_COOKIE_SECURE": secure,
         "REMEMBER_COOKIE_SECURE": secure,
         "REMEMBER_COOKIE_DURATION": timedelta(days=values["LMS_REMEMBER_DAYS"]),

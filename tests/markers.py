@@ -23,6 +23,7 @@ INTEGRATION_NAMES = frozenset({
     "Popen",  # any other long-lived process
     "Thread", "ThreadPoolExecutor",
     "Controller",  # aiosmtpd's SMTP server, which runs in a thread of its own
+    "PgPair",  # a PostgreSQL primary and replica of their own (tests/pg_pair.py)
 })
 BROWSER_FIXTURES = frozenset({"page", "browser", "context"})
 

@@ -23,6 +23,7 @@ from ..core.audit import record_event
 from ..core.clock import iso_utc
 from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput, NotAllowed
+from ..core.replica import reads_from_replica
 from ..core.web import commit, public_base
 from ..credits.models import CreditRecord
 from ..exports import records
@@ -155,6 +156,7 @@ EXPORT_PARAMS = ("year", "format", "unit", "region")
 
 
 @bp.get("/credit-records")
+@reads_from_replica
 def credit_records():
     client = g.api_client
     _only_params(*RECORD_PARAMS)
@@ -186,6 +188,7 @@ def credit_records():
 
 
 @bp.get("/credit-records/export")
+@reads_from_replica
 def export_credit_records():
     """The export page's file, for systems: the same service, audited with the client's key id."""
     client = g.api_client

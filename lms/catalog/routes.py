@@ -1,6 +1,7 @@
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_login import current_user
 
+from ..core.replica import reads_from_replica
 from ..core.storage import media_path
 from ..extensions import db
 from ..notices import services as notices
@@ -12,12 +13,14 @@ bp = Blueprint("catalog", __name__)
 
 
 @bp.get("/")
+@reads_from_replica
 def home():
     return render_template("catalog/home.html", themes=services.theme_counts(),
                            newest=services.newest_courses(), notices=notices.home_notices(current_user))
 
 
 @bp.get("/courses")
+@reads_from_replica
 def catalog():
     subject = request.args.get("subject") or None
     category = request.args.get("category") or None
@@ -32,6 +35,7 @@ def catalog():
 
 
 @bp.get("/courses/<code>")
+@reads_from_replica
 def course(code: str):
     course = services.get_published_course(code)
     return render_template("catalog/course.html", course=course)

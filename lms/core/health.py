@@ -92,7 +92,7 @@ def _queues() -> dict:
 
 def readiness() -> tuple[str, dict]:
     """(node status, {check: result}); the database first, then every registered check."""
-    results = {"database": _timed(database_answers), "replica": {"status": OFF}}
+    results = {"database": _timed(database_answers)}
     for name, fn in _checks.items():
         results[name] = _timed(fn)
     if results["database"]["status"] != OK:

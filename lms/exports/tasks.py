@@ -5,6 +5,7 @@ import logging
 
 from huey import crontab
 
+from ..core import replica
 from ..core.jobs import app_periodic_task, app_task
 from ..extensions import db
 from . import services
@@ -18,7 +19,8 @@ def export_job(job_id: int) -> str:
     job = db.session.get(ExportJob, job_id)
     if job is None:
         return "missing"
-    job = services.run_export_job(job, commit=db.session.commit)
+    with replica.reads():  # the rows from the read replica, when there is one
+        job = services.run_export_job(job, commit=db.session.commit)
     if job.error:
         log.warning("export job %s failed: %s", job_id, job.error)
     else:

@@ -6,6 +6,7 @@ from ..accounts.models import Role
 from ..core.enums import N_
 from ..core.errors import InvalidInput
 from ..core.forms import run_action, run_form
+from ..core.replica import reads_from_replica
 from ..core.web import RowIdConverter, roles_required
 from . import services, tasks, terms
 from .forms import DeleteTermForm, SearchTermForm
@@ -24,6 +25,7 @@ def parse_search_args(args) -> tuple[str, services.SearchFilters, str, int]:
 
 
 @bp.get("/search")
+@reads_from_replica
 def search_page():
     q, filters, sort, page = parse_search_args(request.args)
     try:
@@ -37,6 +39,7 @@ def search_page():
 
 
 @bp.get("/search/suggest")
+@reads_from_replica
 def suggest():
     """What the search boxes offer while one types (JSON): dictionary terms and course titles."""
     try:

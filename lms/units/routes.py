@@ -7,6 +7,7 @@ from flask_login import current_user
 from ..accounts.models import Role
 from ..core.errors import Conflict, InvalidInput
 from ..core.forms import run_service
+from ..core.replica import reads_from_replica
 from ..core.web import roles_required
 from ..programme import services as programme
 from ..programme.forms import DepartmentForm
@@ -40,6 +41,7 @@ def _unit_page(unit_code, *, error: str | None = None, status: int = 200, depart
 
 @bp.get("/unit")
 @roles_required(Role.UNIT_ADMIN, Role.ADMIN)
+@reads_from_replica
 def unit_dashboard():
     return _unit_page(request.args.get("unit"))
 
@@ -86,6 +88,7 @@ def set_department(code: str):
 
 @bp.get("/region")
 @roles_required(Role.HR_AUDITOR, Role.ADMIN)
+@reads_from_replica
 def region_dashboard():
     args = request.args
     code = args.get("region")
