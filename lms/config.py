@@ -163,6 +163,9 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("DATABASE_URL", lambda instance_path: f"sqlite:///{Path(instance_path) / 'lms.sqlite3'}", "the database, e.g. `postgresql://user@host:5432/lms` "
             "(SQLite: WAL, foreign keys on)", parse=_database_url, key="SQLALCHEMY_DATABASE_URI",
             shown="`sqlite:///instance/lms.sqlite3`"),
+    Setting("LMS_PGBOUNCER", "0", "`1` when `DATABASE_URL` (and the replica's) go through pgbouncer in transaction "
+            "pooling mode: psycopg's automatic prepared statements are turned off (`prepare_threshold=None`), "
+            "since consecutive transactions may run on different server connections", parse=_on),
     Setting("DATABASE_REPLICA_URL", None, "a PostgreSQL streaming replica of `DATABASE_URL`: the catalog, search "
             "results, unit and region pages, exports and the HR API read from it (lms/core/replica.py); a "
             "browser that just wrote, a lagging or an unreachable replica read from the primary",
@@ -345,7 +348,8 @@ FIXED: dict[str, tuple[object, str]] = {
     "SQLALCHEMY_ENGINE_OPTIONS": ({"json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False)},
                                   "JSON stored as readable UTF-8, so Chinese tags can be searched on every database; "
                                   "pooled connections pinged only after 10 s unused (lms/core/database.py "
-                                  "configure_pool), not at every checkout"),
+                                  "configure_pool), not at every checkout; no prepared statements behind pgbouncer "
+                                  "(`LMS_PGBOUNCER`)"),
     "RATELIMIT_HEADERS_ENABLED": (True, "rate-limited answers say when to try again"),
     "BABEL_DEFAULT_LOCALE": ("zh_Hans_CN", "the language of the pages"),
     "WTF_CSRF_TIME_LIMIT": (None, "a form's CSRF token lasts as long as the session"),
@@ -384,6 +388,12 @@ def instance_path(default: str) -> str:
     return os.environ.get("LMS_INSTANCE_PATH") or default
 
 
+def engine_options(fixed: dict, pgbouncer: bool) -> dict:
+    """The engine options: the fixed ones, and behind pgbouncer's transaction pooling no prepared
+    statements (a statement prepared on one server connection does not exist on the next)."""
+    return {**fixed, "connect_args": {"prepare_threshold": None}} if pgbouncer else dict(fixed)
+
+
 def load_config(instance_path: str) -> dict:
     env = os.environ
     production = (env.get("LMS_ENV") or "").strip().lower() == "production"
@@ -399,6 +409,9 @@ def load_config(instance_path: str) -> dict:
     secure = values["LMS_SECURE_COOKIES"]  # None: on in production, off in development (settle_config)
     config.update({
         "RATELIMIT_STORAGE_URI": values["REDIS_URL"] or "memory://",
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
+            config["SQLALCHEMY_ENGINE_OPTIONS"],
+            values["LMS_PGBOUNCER"] and values["DATABASE_URL"].startswith("postgresql")),
         "SQLALCHEMY_BINDS": ({"replica": {"url": values["DATABASE_REPLICA_URL"], "connect_args": {"connect_timeout": 3}}}
                              if values["DATABASE_REPLICA_URL"] else {}),
         "SESSION_COOKIE_SECURE": secure,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the system packages the platform needs are present; install them with apt when root.
 #   scripts/system-deps.sh            ffmpeg, ffprobe and a Chinese font (running the platform)
-#   scripts/system-deps.sh --browser  also Chromium and CJK fonts for the browser tests
+#   scripts/system-deps.sh --browser  also what the tests need: Chromium and CJK fonts for the browser
+#                                     tests, PostgreSQL's server binaries and pgbouncer for the scale-out tests
 set -euo pipefail
 
 want=()
@@ -12,6 +13,9 @@ if [ "${1:-}" = "--browser" ]; then
   command -v chromium >/dev/null 2>&1 || want+=(chromium)
   [ -d /usr/share/fonts/opentype/noto ] || want+=(fonts-noto-cjk)
   command -v pg_isready >/dev/null 2>&1 || want+=(postgresql-client)
+  # A primary with its replica (scripts/pg-pair.sh) and pgbouncer in front, for the scale-out tests.
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
+  command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || want+=(pgbouncer)
 fi
 
 [ ${#want[@]} -eq 0 ] && exit 0
