@@ -63,11 +63,11 @@ def queue_site(app, tmp_path: Path, name: str, *, use_redis: bool, packages=(), 
                 redis.Redis.from_url(REDIS_URL).flushdb()
 
 
-def start_consumer(env, tmp_path, queue: str = "media_huey"):
+def start_consumer(env, tmp_path, queue: str = "media_huey", *options: str):
     """A consumer in a process group of its own: it and the programs it runs (ffmpeg) can be stopped
-    together, and nothing else is."""
+    together, and nothing else is. ``options`` go to huey_consumer (e.g. ``-m 1`` as deployed)."""
     log = open(tmp_path / "consumer.log", "ab")  # noqa: SIM115 (closed by stop)
-    process = subprocess.Popen([str(CONSUMER), f"lms.worker.{queue}", "-w", "1", "-k", "thread"],
+    process = subprocess.Popen([str(CONSUMER), f"lms.worker.{queue}", "-w", "1", "-k", "thread", *options],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     process.log_file = log
     _running.append(process)

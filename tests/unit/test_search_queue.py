@@ -153,3 +153,82 @@ def test_concurrent_publishers_lose_no_update_and_searches_never_fail(queue_env,
     finally:
         log = stop(consumer)
     assert "Traceback" not in log and "LockError" not in log, log
+
+
+# ---------------------------------------------------------------- every node sees what one node published
+
+NODE_B_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+args = json.loads(sys.argv[1])
+from tests.conftest import make_test_app
+app = make_test_app(args["url"], Path(args["tmp"]), LMS_JOBS_IMMEDIATE=False, LMS_JOBS_FILE=args["jobs"],
+                    LMS_SEARCH_INDEX=args["index"])
+from lms.search import services
+deadline = time.monotonic() + args["seconds"]
+with app.app_context():
+    services.search("预热")  # the index is open before the course is published
+    print("ready", flush=True)
+    while time.monotonic() < deadline:
+        if [h.code for h in services.search(args["query"]).hits] == [args["code"]]:
+            print(json.dumps({"found_at": time.time()}), flush=True)
+            break
+        time.sleep(0.02)
+    else:
+        print(json.dumps({"found_at": None}), flush=True)
+"""
+
+VISIBLE_WITHIN_SECONDS = 5.0  # the bound stated in the README (search on every node)
+
+
+@pytest.mark.parametrize("use_redis", [False, True], ids=["sqlite-queue", "redis-queue"])
+def test_a_course_published_on_one_node_is_found_on_another_within_the_bound(app, tmp_path, use_redis):
+    """Node A (this process) publishes; node B (another process with the same index folder, as nodes
+    sharing a volume) searches until it finds the course; one consumer writes the index, started as
+    deployed (``-m 1``: an idle SQLite queue is polled at least every second)."""
+    from lms.accounts.models import Organization, OrgKind
+    from lms.catalog.models import Course, CourseStatus, Subject
+    from lms.core import signals
+    from lms.core.clock import utcnow_naive
+    from lms.search import services
+
+    with queue_site(app, tmp_path, "nodes", use_redis=use_redis) as (queue_app, env, session):
+        with queue_app.app_context():
+            services.open_index()
+            publisher = Organization(name="跨节点测试发布机构", kind=OrgKind.PUBLISHER)
+            session.add(publisher)
+            session.commit()
+            publisher_id = publisher.id
+            subject_id = session.scalar(select(Subject.id).where(Subject.code == "digital"))
+        consumer = start_consumer(env, tmp_path, "huey", "-m", "1")
+        args = {"url": env["DATABASE_URL"], "jobs": env["LMS_JOBS_FILE"], "index": env["LMS_SEARCH_INDEX"],
+                "tmp": str(tmp_path / "node-b"), "query": "跨节点可见测试", "code": "NODE-B-01", "seconds": 30}
+        (tmp_path / "node-b").mkdir()
+        node_b = subprocess.Popen([sys.executable, "-c", NODE_B_SCRIPT, json.dumps(args)], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert node_b.stdout.readline().strip() == "ready", node_b.stderr.read()
+            with queue_app.app_context():  # the consumer's first job loads jieba's dictionary: not measured
+                from lms.search import tasks
+
+                assert tasks.index_course_job(document("WARM-01", "预热课程")).get(blocking=True, timeout=60)
+            time.sleep(2.5)  # the consumer idles: the SQLite queue is polled at its longest interval
+            with queue_app.app_context():
+                course = Course(code="NODE-B-01", version=1, title="跨节点可见测试课程", subject_id=subject_id,
+                                category="public", credit_hours=Decimal("1"), publisher_id=publisher_id,
+                                status=CourseStatus.PUBLISHED, summary="跨节点可见测试", syllabus="", tags=[],
+                                published_at=utcnow_naive())
+                session.add(course)
+                session.flush()
+                signals.course_published.send(queue_app, course=course)
+                session.commit()
+                published_at = time.time()
+            out, err = node_b.communicate(timeout=60)
+        finally:
+            log = stop(consumer)
+        found_at = json.loads(out.strip().splitlines()[-1])["found_at"]
+        assert found_at is not None, err + log
+        latency = found_at - published_at
+        print(f"published on node A, found on node B after {latency * 1000:.0f} ms "
+              f"({'Redis' if use_redis else 'SQLite'} queue)")
+        assert latency < VISIBLE_WITHIN_SECONDS, latency
