@@ -12,7 +12,7 @@ PUBLIC_URL := $(or $(LMS_PUBLIC_URL),http://$(if $(filter 0.0.0.0,$(HOST)),127.0
 TRANSLATIONS := lms/translations
 export FLASK_APP := wsgi
 
-.PHONY: run test setup system-deps browser-deps lint messages clean
+.PHONY: run test setup system-deps browser-deps lint messages clean cluster cluster-down
 
 run: system-deps $(VENV)/.installed-run
 	LMS_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask setup
@@ -32,6 +32,14 @@ system-deps:
 
 browser-deps:
 	scripts/system-deps.sh --browser
+
+# One province on loopback (deploy/README.md): haproxy, two app nodes, the workers, PostgreSQL primary
+# and replica, pgbouncer, Redis; `make cluster-down` stops it.
+cluster: browser-deps $(VENV)/.installed-run
+	scripts/cluster.sh up --demo
+
+cluster-down:
+	scripts/cluster.sh down
 
 # Two stamps: running needs the runtime dependencies only (`pip install -e .`, quicker on a first
 # start); the tests add the test extras on top. Either is redone when pyproject.toml changes.

@@ -2,7 +2,8 @@
 # Make sure the system packages the platform needs are present; install them with apt when root.
 #   scripts/system-deps.sh            ffmpeg, ffprobe and a Chinese font (running the platform)
 #   scripts/system-deps.sh --browser  also what the tests need: Chromium and CJK fonts for the browser
-#                                     tests, PostgreSQL's server binaries and pgbouncer for the scale-out tests
+#                                     tests, PostgreSQL's server binaries, pgbouncer, haproxy and Redis for the scale-out
+#                                     tests and scripts/cluster.sh
 set -euo pipefail
 
 want=()
@@ -16,6 +17,8 @@ if [ "${1:-}" = "--browser" ]; then
   # A primary with its replica (scripts/pg-pair.sh) and pgbouncer in front, for the scale-out tests.
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
   command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || want+=(pgbouncer)
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
+  command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
 fi
 
 [ ${#want[@]} -eq 0 ] && exit 0

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# One province on many processes, on loopback, from the repository alone (deploy/README.md):
+#
+#   scripts/cluster.sh up [--demo]   haproxy → two app nodes (gunicorn, separate instance folders),
+#                                    one worker per queue, PostgreSQL primary + streaming replica
+#                                    (scripts/pg-pair.sh), pgbouncer (transaction pooling), Redis
+#                                    (append-only file), shared media, index and signing keys; prints the URL
+#   scripts/cluster.sh status        what runs, and the balancer's view of the nodes
+#   scripts/cluster.sh down          stops exactly what `up` started and removes its folder
+#   scripts/cluster.sh env           the nodes' environment (to run `flask` against the cluster)
+#
+# LMS_CLUSTER_DIR (default .cluster) holds everything; LMS_CLUSTER_BASE_PORT (default 18000) the ports:
+# +80 haproxy, +1/+2 app nodes, +32/+33 PostgreSQL primary/replica, +34 pgbouncer, +79 Redis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DIR=$(realpath -m "${LMS_CLUSTER_DIR:-.cluster}")
+BASE=${LMS_CLUSTER_BASE_PORT:-18000}
+HTTP=$((BASE + 80)) PRIMARY=$((BASE + 32)) REPLICA=$((BASE + 33)) PGB=$((BASE + 34)) REDIS=$((BASE + 79))
+NODES=(1 2)
+BIN=$ROOT/.venv/bin
+PIDS=$DIR/pids
+
+node_port() { echo $((BASE + $1)); }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || {
+    echo "缺少 $1 / $1 is missing: run scripts/system-deps.sh --browser (as root)" >&2; exit 1; }
+}
+
+fill() {  # fill a deploy/ template's @KEY@ placeholders from KEY=value arguments
+  local template=$1; shift
+  local text; text=$(cat "$template")
+  for pair in "$@"; do text=${text//@${pair%%=*}@/${pair#*=}}; done
+  printf '%s\n' "$text"
+}
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+write_env() {
+  local secret data token
+  secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+  data=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+  token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+  cat >"$DIR/env" <<EOF
+LMS_ENV=production
+LMS_SECURE_COOKIES=0
+LMS_PROXY_FIX=1
+LMS_PUBLIC_URL=http://127.0.0.1:$HTTP
+SECRET_KEY=$secret
+LMS_DATA_KEY=$data
+LMS_METRICS_TOKEN=$token
+DATABASE_URL=postgresql://postgres@127.0.0.1:$PGB/lms
+LMS_PGBOUNCER=1
+DATABASE_REPLICA_URL=postgresql://postgres@127.0.0.1:$REPLICA/lms
+REDIS_URL=redis://127.0.0.1:$REDIS/0
+LMS_MEDIA_ROOT=$DIR/shared/media
+LMS_SEARCH_INDEX=$DIR/shared/search-index
+LMS_SIGNING_KEY_DIR=$DIR/shared/signing-keys
+LMS_SMS_SENDER=http
+LMS_SMS_GATEWAY_URL=http://127.0.0.1:9/sms
+EOF
+  chmod 600 "$DIR/env"
+}
+
+load_env() {
+  set -a
+  # shellcheck disable=SC1091
+  . "$DIR/env"
+  set +a
+}
+
+wait_http() {  # wait_http URL SECONDS
+  for _ in $(seq 1 $(($2 * 5))); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
+start_node() {
+  local n=$1
+  mkdir -p "$DIR/node$n"
+  LMS_INSTANCE_PATH=$DIR/node$n PROMETHEUS_MULTIPROC_DIR=$DIR/node$n/prometheus \
+    "$BIN/gunicorn" -c deploy/gunicorn.conf.py -w "${LMS_CLUSTER_WORKERS:-2}" -b "127.0.0.1:$(node_port "$n")" \
+    --daemon --pid "$PIDS/node$n.pid" --error-logfile "$DIR/node$n.log" --graceful-timeout 20 wsgi:app
+  wait_http "http://127.0.0.1:$(node_port "$n")/healthz" 60
+}
+
+start_worker() {  # start_worker NAME QUEUE
+  LMS_INSTANCE_PATH=$DIR/worker-$1 nohup "$BIN/huey_consumer" "lms.worker.$2" -w 1 -k thread -m 1 \
+    >>"$DIR/worker-$1.log" 2>&1 &
+  echo $! >"$PIDS/worker-$1.pid"
+}
+
+up() {
+  local demo=${1:-}
+  [ -e "$DIR/env" ] && { echo "已在运行 / already up ($DIR): scripts/cluster.sh down first" >&2; exit 1; }
+  need haproxy; need pgbouncer; need redis-server; need curl
+  [ -x "$BIN/gunicorn" ] || { echo "run make .venv/.installed-run first" >&2; exit 1; }
+  mkdir -p "$PIDS" "$DIR/shared/media" "$DIR/shared/search-index" "$DIR/redis"
+  write_env
+  echo "PostgreSQL primary :$PRIMARY + replica :$REPLICA"
+  scripts/pg-pair.sh up "$DIR/pg" "$PRIMARY" "$REPLICA" >/dev/null
+  echo "pgbouncer :$PGB"
+  mkdir -p "$DIR/pgbouncer"
+  echo '"postgres" ""' >"$DIR/pgbouncer/pgbouncer-users.txt"
+  fill deploy/pgbouncer.ini PRIMARY_PORT="$PRIMARY" PORT="$PGB" DIR="$DIR/pgbouncer" >"$DIR/pgbouncer/pgbouncer.ini"
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$DIR/pgbouncer"
+  as_postgres "$(command -v pgbouncer || echo /usr/sbin/pgbouncer)" -d "$DIR/pgbouncer/pgbouncer.ini"
+  echo "Redis :$REDIS (append-only file)"
+  redis-server --bind 127.0.0.1 --port "$REDIS" --dir "$DIR/redis" --appendonly yes --appendfsync everysec \
+    --save "" --daemonize yes --pidfile "$PIDS/redis.pid" --logfile "$DIR/redis.log"
+  load_env
+  export LMS_INSTANCE_PATH=$DIR/admin
+  echo "数据库 / database: migrations, reference data, the signing key"
+  "$BIN/flask" --app wsgi setup >/dev/null
+  "$BIN/flask" --app wsgi credentials rotate-key >/dev/null
+  if [ "$demo" = "--demo" ]; then
+    echo "演示数据 / demo data"
+    "$BIN/flask" --app wsgi demo >/dev/null
+  fi
+  "$BIN/flask" --app wsgi search rebuild --inline >/dev/null
+  echo "后台任务 / workers: default and media queues"
+  start_worker default huey
+  start_worker media media_huey
+  for n in "${NODES[@]}"; do
+    echo "应用节点 / app node $n :$(node_port "$n")"
+    start_node "$n"
+  done
+  local servers=""
+  for n in "${NODES[@]}"; do servers+="    server node$n 127.0.0.1:$(node_port "$n") check"$'\n'; done
+  fill deploy/haproxy.cfg HTTP_PORT="$HTTP" PIDFILE="$PIDS/haproxy.pid" STATS_SOCKET="$DIR/haproxy.sock" \
+    SERVERS="$servers" >"$DIR/haproxy.cfg"
+  haproxy -f "$DIR/haproxy.cfg" -D
+  wait_http "http://127.0.0.1:$HTTP/healthz" 30
+  echo "平台地址 / serving at http://127.0.0.1:$HTTP"
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+status() {
+  [ -e "$DIR/env" ] || { echo "未运行 / not up"; return 3; }
+  for pid in "$PIDS"/*.pid "$DIR/pgbouncer/pgbouncer.pid"; do
+    if alive "$pid"; then echo "up    $(basename "$pid" .pid) ($(cat "$pid"))"; else echo "down  $(basename "$pid" .pid)"; fi
+  done
+  for node in primary replica; do
+    if as_postgres "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/pg_ctl" -D "$DIR/pg/$node" status >/dev/null 2>&1; then
+      echo "up    postgresql-$node"; else echo "down  postgresql-$node"; fi
+  done
+  if [ -S "$DIR/haproxy.sock" ]; then
+    echo "show stat" | python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show stat\n"); d=b"".join(iter(lambda: s.recv(65536), b"")); [print("balancer", r.split(",")[1], r.split(",")[17]) for r in d.decode().splitlines() if r.startswith("app_nodes,node")]' "$DIR/haproxy.sock" || true
+  fi
+  echo "平台地址 / http://127.0.0.1:$HTTP"
+}
+
+stop_pid() {  # stop_pid FILE [SIGNAL]: the process, and wait until it is gone
+  local file=$1 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "-${2:-TERM}" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+down() {
+  [ -d "$DIR" ] || { echo "未运行 / not up"; return 0; }
+  stop_pid "$PIDS/haproxy.pid"
+  for n in "${NODES[@]}"; do stop_pid "$PIDS/node$n.pid"; done
+  stop_pid "$PIDS/worker-default.pid" INT
+  stop_pid "$PIDS/worker-media.pid" INT
+  stop_pid "$DIR/pgbouncer/pgbouncer.pid"
+  stop_pid "$PIDS/redis.pid"
+  [ -d "$DIR/pg" ] && scripts/pg-pair.sh down "$DIR/pg"
+  rm -rf "$DIR"
+  echo "已停止 / down"
+}
+
+case "${1:-}" in
+  up) up "${2:-}" ;;
+  status) status ;;
+  down) down ;;
+  env) cat "$DIR/env" ;;
+  *) echo "usage: $0 up [--demo] | status | down | env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,69 @@
+"""Failure proofs against the loopback cluster (scripts/cluster.sh: haproxy, two app nodes, the
+workers, PostgreSQL primary and replica, pgbouncer, Redis), started once for this module from the
+repository alone and stopped at the end; run in the PostgreSQL pass."""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.app_process import free_port
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.cluster,
+              pytest.mark.skipif(os.environ.get("LMS_TEST_DATABASE", "sqlite") != "postgresql",
+                                 reason="runs in the PostgreSQL pass (the cluster has PostgreSQL of its own)")]
+
+SCRIPT = ROOT / "scripts" / "cluster.sh"
+
+
+@pytest.fixture(autouse=True)
+def db_session():
+    """Nothing of the session's test database: the cluster has its own."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    folder = Path(f"/tmp/lms-cluster-{os.getpid()}")
+    base = free_port() // 100 * 100 % 50000 + 10000  # a block of ports unlikely to be taken
+    env = {**os.environ, "LMS_CLUSTER_DIR": str(folder), "LMS_CLUSTER_BASE_PORT": str(base)}
+    started = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=900)
+    try:
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        yield {"url": f"http://127.0.0.1:{base + 80}", "env": env, "folder": folder,
+               "node": lambda n: f"http://127.0.0.1:{base + n}"}
+    finally:
+        stopped = subprocess.run([str(SCRIPT), "down"], env=env, capture_output=True, text=True, timeout=300)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not folder.exists()
+
+
+def _pid(cluster, name: str) -> int:
+    return int((cluster["folder"] / "pids" / f"{name}.pid").read_text())
+
+
+def test_status_names_every_part(cluster):
+    status = subprocess.run([str(SCRIPT), "status"], env=cluster["env"], capture_output=True, text=True,
+                            timeout=60).stdout
+    for part in ("haproxy", "node1", "node2", "redis", "worker-default", "worker-media", "pgbouncer",
+                 "postgresql-primary", "postgresql-replica"):
+        assert f"up    {part}" in status, status
+    assert "balancer node1 UP" in status and "balancer node2 UP" in status
+
+
+def test_a_killed_node_fails_no_request_through_the_balancer(cluster):
+    """SIGKILL one app node under steady requests: haproxy retries on the other node (redispatch),
+    then takes the dead one out after its failed health checks; no request fails."""
+    statuses = []
+    with httpx.Client(base_url=cluster["url"], timeout=10) as client:
+        for n in range(60):
+            if n == 20:
+                os.killpg(os.getpgid(_pid(cluster, "node1")), signal.SIGKILL)  # the master and its workers
+            statuses.append(client.get("/courses").status_code)
+    assert set(statuses) == {200}, statuses
+    with pytest.raises(httpx.TransportError):
+        httpx.get(cluster["node"](1) + "/healthz", timeout=2)
