@@ -27,7 +27,7 @@ class ProgrammeForm(Form):
     category = SelectField(_l("科目类别"), choices=[])
     quota = StringField(_l("名额（人）"), validators=[DataRequired(_l("请填写名额。"))], render_kw={"inputmode": "numeric"})
     min_title_level = SelectField(_l("报名要求的职称级别"), choices=[], validators=[Optional()])
-    required_percent = StringField(_l("获得证书的出勤比例（%）"), default="80",
+    required_percent = StringField(_l("结业要求的出勤比例（%）"), default="80",
                                    validators=[DataRequired(_l("请填写出勤比例。"))], render_kw={"inputmode": "numeric"})
     description = TextAreaField(_l("项目介绍"), validators=[DataRequired(_l("请填写项目介绍。")), Length(max=2000)],
                                 render_kw={"rows": 4})

@@ -64,7 +64,7 @@ class ClassProgramme(db.Model):
     quota: Mapped[int]
     # The lowest title level an applicant must hold (None: anyone may apply).
     min_title_level: Mapped[str | None] = mapped_column(String(16))
-    # The share of the sessions (in percent) a learner attends for the programme's certificate.
+    # The share of the sessions (in percent) a learner attends to complete the programme (结业).
     required_percent: Mapped[int] = mapped_column(default=80)
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=ProgrammeStatus.OPEN, index=True)

@@ -4,7 +4,7 @@ The path of a programme:
 
 1. A host (a BASE_ADMIN of a base or training institution) creates a programme — an advanced seminar
    (高级研修) or a face-to-face class (面授培训) — with its dates, place, category, quota, the lowest
-   title level an applicant must hold, and the share of sessions that earns the certificate; then
+   title level an applicant must hold, and the share of sessions that completes the programme (结业); then
    adds sessions, each with its local start and end time and its hours.
 2. Learners apply with a short statement and the priority groups they belong to (革命老区, 边疆地区,
    民族地区, 基层一线); eligibility is checked against the title level on their profile.
@@ -157,7 +157,7 @@ def validate_programme(actor, data: ProgrammeData) -> dict:
     level = (data.min_title_level or "").strip() or None
     if level is not None and level not in {t.value for t in TitleLevel}:
         raise InvalidInput(_("请选择报名要求的职称级别，或选择“不限”。"), field="min_title_level")
-    percent = _whole(data.required_percent, 1, 100, _("证书要求的出勤比例应为 1–100 之间的整数（百分比）。"),
+    percent = _whole(data.required_percent, 1, 100, _("结业要求的出勤比例应为 1–100 之间的整数（百分比）。"),
                      "required_percent")
     description = (data.description or "").strip()
     if not 5 <= len(description) <= 2000:
@@ -363,7 +363,7 @@ def attendances_of(user_id: int, programme: ClassProgramme) -> dict[int, ClassAt
         ClassAttendance.user_id == user_id, ClassAttendance.session_id.in_(ids)))}
 
 
-def certificate_met(programme: ClassProgramme, attended: int) -> bool:
+def completed(programme: ClassProgramme, attended: int) -> bool:
     """Whether ``attended`` sessions reach the programme's required share (rounded up: 80 % of 3 is 3)."""
     total = len(programme.sessions)
     return total > 0 and attended * 100 >= programme.required_percent * total

@@ -115,7 +115,7 @@ def test_the_whole_path_through_the_pages(setup, db_session):
         assert refused.status_code == 403
     assert count(db_session, ClassAttendance) == 1
     mine = b.get("/me/classes").get_data(as_text=True)
-    assert "扫码签到" in mine and "已达到项目证书的出勤要求" in mine
+    assert "扫码签到" in mine and "已达到结业的出勤要求" in mine
     hours = b.get("/me/hours/2026").get_data(as_text=True)
     assert "数据安全高级研修班" in hours and "高级研修" in hours
 
