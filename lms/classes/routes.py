@@ -57,7 +57,8 @@ def my_classes():
     for application in services.my_applications(current_user):
         programme = application.programme
         attended = services.attendances_of(current_user.id, programme)
-        rows.append((application, attended, services.completed(programme, len(attended))))
+        rows.append((application, attended, services.completed(programme, len(attended)),
+                     services.programme_certificate(current_user.id, programme)))
     return render_template("classes/my_classes.html", rows=rows)
 
 

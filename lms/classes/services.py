@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 
 from ..accounts.models import Organization, Role, TitleLevel, User
 from ..catalog.models import Category
+from ..certificates import services as certificates
 from ..core.audit import record_event
 from ..core.clock import local_date, local_zone, now, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -508,7 +509,31 @@ def _attend(actor, session: ClassSession, learner: User, method: str, reason: st
     db.session.flush()
     record_event(actor, f"class.attendance_{method}", attendance, session=session.id, learner=learner.id,
                  hours=str(session.hours), credit_record=record.id, reason=reason)
+    _certify(learner, programme, record.credit_year)
     return Recorded(attendance, True)
+
+
+def programme_code(programme: ClassProgramme) -> str:
+    """The programme's code on its certificates (项目编号)."""
+    return f"CP-{programme.id:06d}"
+
+
+def programme_certificate(user_id: int, programme: ClassProgramme):
+    """The learner's certificate of the programme, if one was issued."""
+    return certificates.programme_certificate(user_id, programme_code(programme))
+
+
+def _certify(learner: User, programme: ClassProgramme, year: int) -> None:
+    """Once the learner has attended the programme's share of sessions: its certificate, with the hours of
+    the sessions attended (reissued as more are attended)."""
+    attended = attendances_of(learner.id, programme)
+    if not completed(programme, len(attended)):
+        return
+    sessions = [s for s in programme.sessions if s.id in attended]
+    certificates.issue_programme_certificate(
+        learner, code=programme_code(programme), title=programme.title, category=programme.category,
+        hours=sum((s.hours for s in sessions), Decimal(0)), year=year,
+        completed_on=local_date(max(s.starts_at for s in sessions)))
 
 
 def attendance_count(session: ClassSession) -> int:

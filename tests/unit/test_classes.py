@@ -1,7 +1,7 @@
 """Seminars and classes: programmes, eligibility, ranked selection within the quota, the rotating
 attendance code (forged, other session, expired, outside the window), hand entries, the ledger."""
 
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -275,3 +275,33 @@ def test_a_class_credits_as_a_face_to_face_class(world, db_session, make_user):
         classes.record_scan(user, session.id, token_at(session, IN_SESSION))
     (entry,) = [r for r in ledger.active_records(user.id)]
     assert (entry.origin, entry.category, entry.hours) == (CreditOrigin.CLASS, "public", Decimal(3))
+
+
+def test_completing_the_share_of_sessions_issues_the_programme_certificate(world, enrolled):
+    import subprocess
+
+    from lms.certificates import services as certificates
+    from lms.core.storage import media_path
+
+    programme, user = world["programme"], world["a"]  # 60 % of 3 sessions: 2
+    first, second, third = programme.sessions
+
+    def scan(session):
+        at = session.starts_at.replace(tzinfo=UTC) + timedelta(minutes=30)
+        with clock.freeze(at):
+            classes.record_scan(user, session.id, token_at(session, at))
+
+    scan(first)
+    assert classes.programme_certificate(user.id, programme) is None
+    scan(second)
+    cert = classes.programme_certificate(user.id, programme)
+    assert (cert.kind, cert.title, cert.hours, cert.version, cert.course_code) == (
+        "programme", "人工智能高级研修班", Decimal(6), 1, classes.programme_code(programme))
+    assert cert.completed_on == date(2026, 6, 11)
+    scan(third)
+    assert (cert.hours, cert.version, cert.completed_on) == (Decimal(9), 2, date(2026, 6, 12))
+    assert certificates.verify(cert.number).certificate.id == cert.id
+    text = subprocess.run(["pdftotext", "-layout", str(media_path(cert.pdf_path)), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "研修培训结业证明" in text and "人工智能高级研修班" in text and "9 学时" in text
+    assert classes.programme_certificate(world["b"].id, programme) is None
