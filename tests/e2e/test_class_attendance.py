@@ -118,6 +118,7 @@ def test_a_learner_scans_the_rotating_code_and_a_40_second_old_one_is_refused(br
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         phone.goto(base + "/me/classes")
         expect(phone.locator(".attendance")).to_contain_text("扫码签到")
+        expect(phone.locator(".programme-certificate")).to_contain_text("研修培训结业证明")  # 100 % attended
         phone.goto(base + "/me/hours/2026")
         expect(phone.get_by_text("人工智能高级研修班 / 第一讲 大模型应用")).to_be_visible()
 
