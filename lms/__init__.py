@@ -78,6 +78,7 @@ def _init_extensions(app: Flask) -> None:
     from .catalog import models as _catalog  # noqa: F401
     from .certificates import models as _certificates  # noqa: F401
     from .claims import models as _claims  # noqa: F401
+    from .classes import models as _classes  # noqa: F401
     from .core import audit as _audit  # noqa: F401
     from .credits import models as _credits  # noqa: F401
     from .exports import models as _exports  # noqa: F401
@@ -167,6 +168,7 @@ def _register_blueprints(app: Flask) -> None:
     from .catalog.routes import bp as catalog_bp
     from .certificates.routes import bp as certificates_bp
     from .claims.routes import bp as claims_bp
+    from .classes.routes import bp as classes_bp
     from .core.errors import register_error_handlers
     from .core.routes import bp as core_bp
     from .credits.routes import bp as credits_bp
@@ -194,6 +196,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(credits_bp)
     app.register_blueprint(certificates_bp)
     app.register_blueprint(claims_bp)
+    app.register_blueprint(classes_bp)
     app.register_blueprint(units_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(api_v1_bp)

@@ -350,6 +350,33 @@ def _bases(app, people: dict, ids: dict) -> None:
                inst_bad_check=inst_bj.code[:-1] + ("B" if inst_bj.code[-1] != "B" else "C"))
 
     _inspections(people, ids)
+    _classes(people, ids, org_b)
+
+
+def _classes(people: dict, ids: dict, host_org) -> None:
+    """Seminars: one the 北京 base (base-admin's organization) is still selecting for, where the other
+    learner has applied, and one already selected, where the learner was accepted, with a session."""
+    from lms.classes import services as classes
+    from lms.extensions import db
+
+    host = people["base-admin"]
+    people["learner"].title_level = "intermediate"
+    people["learner-other"].title_level = "senior"
+
+    def programme(title):
+        return classes.create_programme(host, classes.ProgrammeData(
+            organization_id=host_org.id, kind="seminar", title=title, domain="人工智能", place="北京市海淀区",
+            starts_on="2026-06-10", ends_on="2026-06-12", category="professional", quota="5",
+            min_title_level="intermediate", required_percent="80", description="授权矩阵：高级研修项目。"))
+
+    open_one, selected = programme("授权矩阵报名中的研修"), programme("授权矩阵已遴选的研修")
+    session = classes.add_session(host, selected, classes.SessionData("第一讲", "2026-06-10", "09:00", "12:00", "3"))
+    waiting = classes.apply(people["learner-other"], open_one.id, statement="授权矩阵：希望参加研修。", groups=["border"])
+    mine = classes.apply(people["learner"], selected.id, statement="授权矩阵：希望参加研修。", groups=[])
+    classes.select_applicants(host, selected.id, [mine.id])
+    db.session.commit()
+    ids.update(class_open=open_one.id, class_selected=selected.id, class_session=session.id,
+               class_waiting=waiting.id, class_org=host_org.id, class_learner=people["learner"].id)
 
 
 def _inspections(people: dict, ids: dict) -> None:

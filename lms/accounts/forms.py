@@ -3,6 +3,7 @@ from wtforms import BooleanField, HiddenField, PasswordField, RadioField, Select
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Optional, ValidationError
 
 from ..core.forms import Form
+from .models import TitleLevel
 
 TITLE_SERIES = ["", "工程技术", "卫生", "教师", "经济", "会计", "统计", "农业", "科学研究", "新闻", "出版",
                 "翻译", "律师", "公证", "艺术", "图书资料", "文物博物", "档案", "工艺美术", "技工院校教师",
@@ -43,6 +44,15 @@ class RegistrationForm(Form):
         render_kw={"autocomplete": "new-password"})
     agree = BooleanField(_l("我已阅读并同意平台的个人信息保护说明"),
                          validators=[DataRequired(_l("请阅读并同意个人信息保护说明。"))])
+
+
+class TitleLevelForm(Form):
+    title_level = SelectField(_l("职称级别"), choices=[], validators=[Optional()])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title_level.choices = [SelectChoice("", _l("（暂无或不确定）"))] + [
+            SelectChoice(t.value, t.label) for t in TitleLevel]
 
 
 class LoginForm(Form):

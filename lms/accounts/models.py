@@ -45,6 +45,19 @@ ROLE_ORG_KINDS = {Role.PUBLISHER: (OrgKind.PUBLISHER,), Role.UNIT_ADMIN: (OrgKin
                   Role.BASE_ADMIN: (OrgKind.EMPLOYER, OrgKind.PUBLISHER)}
 
 
+class TitleLevel(LabelledEnum):
+    """The level of a professional's title (职称级别), lowest first: programmes ask for one at least."""
+
+    JUNIOR = "junior", N_("初级")
+    INTERMEDIATE = "intermediate", N_("中级")
+    DEPUTY_SENIOR = "deputy_senior", N_("副高级")
+    SENIOR = "senior", N_("正高级")
+
+    @property
+    def rank(self) -> int:
+        return list(TitleLevel).index(self)
+
+
 class EmploymentStatus(LabelledEnum):
     PENDING = "pending", N_("待单位审核")
     APPROVED = "approved", N_("已通过")
@@ -91,6 +104,7 @@ class User(UserMixin, db.Model):
     employment_note: Mapped[str | None] = mapped_column(String(200))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"), index=True)
     title_series: Mapped[str | None] = mapped_column(String(32))
+    title_level: Mapped[str | None] = mapped_column(String(16))  # a TitleLevel; None: not stated
     is_active_account: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
     last_login_at: Mapped[datetime | None]

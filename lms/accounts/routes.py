@@ -34,6 +34,7 @@ from .forms import (
     ResetWithLinkForm,
     SendResetToAddressForm,
     SendVerificationForm,
+    TitleLevelForm,
     UnlockForm,
     VerifyContactForm,
 )
@@ -217,7 +218,23 @@ def profile():
                    duration=sessions.remaining(user.login_session) if remember else None)
         flash(_("密码已修改，其他设备上的登录已退出。"), "success")
         return redirect(url_for("accounts.profile"))
-    return render_template("accounts/profile.html", form=form, login_sessions=sessions.live_sessions(current_user))
+    return _profile_page(form, TitleLevelForm(title_level=current_user.title_level or ""))
+
+
+def _profile_page(form, level_form, status: int = 200):
+    return render_template("accounts/profile.html", form=form, level_form=level_form,
+                           login_sessions=sessions.live_sessions(current_user)), status
+
+
+@bp.post("/profile/title-level")
+@login_required
+def title_level():
+    level_form = TitleLevelForm()
+    done = run_form(level_form, lambda: services.set_title_level(current_user, level_form.title_level.data))
+    if done:
+        flash(_("职称级别已保存。"), "success")
+        return redirect(url_for("accounts.profile"), 303)
+    return _profile_page(ChangePasswordForm(formdata=None), level_form, done.status)
 
 
 # ----------------------------------------------------------------------------- 找回密码 (lms/accounts/recovery.py)

@@ -25,7 +25,18 @@ from .identifiers import (
     normalize_id_number,
     normalize_mobile,
 )
-from .models import ORG_ROLES, REGION_ROLES, EmploymentStatus, Organization, OrgKind, Region, Role, RoleGrant, User
+from .models import (
+    ORG_ROLES,
+    REGION_ROLES,
+    EmploymentStatus,
+    Organization,
+    OrgKind,
+    Region,
+    Role,
+    RoleGrant,
+    TitleLevel,
+    User,
+)
 from .regions import PROVINCES
 
 _COMMON_PASSWORDS = {
@@ -228,6 +239,16 @@ def change_password(user: User, current: str, new: str) -> None:
     # ... and ends their rows, so the profile page lists only the session that changed it.
     sessions.end_sessions(user, keep=user.login_session)
     record_event(user, "user.password_changed", user)
+
+
+def set_title_level(user: User, level: str | None) -> None:
+    """The level of the person's title as they state it (programmes' eligibility reads it); "" clears it."""
+    level = (level or "").strip() or None
+    if level is not None and level not in {t.value for t in TitleLevel}:
+        raise InvalidInput(_("请选择职称级别：初级、中级、副高级或正高级。"), field="title_level")
+    if level != user.title_level:
+        record_event(user, "user.title_level", user, before=user.title_level, after=level)
+        user.title_level = level
 
 
 def choose_locale(user: User, locale: str) -> None:

@@ -61,6 +61,18 @@ def issuer_profile() -> dict:
 
 
 def achievement(cert) -> dict:
+    if cert.kind == "programme":  # a seminar or class: sessions attended, recorded by the host's attendance
+        return {
+            "id": f"{base_url()}/credentials/{cert.number}#achievement",
+            "type": ["Achievement"],
+            "achievementType": "Course",
+            "humanCode": cert.course_code,
+            "name": cert.title,
+            "description": f"{cert.category_source_label}科目研修培训，出勤课次计 {format_hours(cert.hours)} 学时。",
+            "criteria": {"narrative": "出勤达到项目规定比例的课次（现场扫码签到或主办方补录）。"},
+            "creditsAvailable": float(cert.hours),
+            "fieldOfStudy": cert.category_source_label,
+        }
     return {
         "id": f"{base_url()}/courses/{cert.course_code}",
         "type": ["Achievement"],
@@ -94,7 +106,7 @@ def open_badge(cert, id_number: str) -> dict:
         "@context": [VC_CONTEXT, OB_CONTEXT],
         "id": f"{base_url()}/credentials/{cert.number}",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "name": f"课程学时证明 {cert.number}",
+        "name": f"{'研修培训结业证明' if cert.kind == 'programme' else '课程学时证明'} {cert.number}",
         "issuer": issuer_profile(),
         "validFrom": iso_utc(cert.issued_at),
         "credentialSubject": subject,

@@ -15,6 +15,7 @@ from ..extensions import db
 class CertificateKind:
     COURSE = "course"  # one completed course
     ANNUAL = "annual"  # a credit year's summary
+    PROGRAMME = "programme"  # a seminar or class completed (its share of sessions attended; lms.classes)
 
 
 class CertificateStatus:
@@ -32,6 +33,7 @@ class Certificate(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     # Course certificates: the ledger entry they certify (moves forward on reissue after a correction).
+    # Programme certificates: none (one entry per attended session); course_code holds the programme's code.
     credit_record_id: Mapped[int | None] = mapped_column(ForeignKey("credit_record.id"), index=True)
     course_code: Mapped[str | None] = mapped_column(String(32))
     credit_year: Mapped[int]
@@ -64,6 +66,8 @@ class Certificate(db.Model):
 
     @property
     def kind_label(self) -> str:
+        if self.kind == CertificateKind.PROGRAMME:
+            return _("研修培训结业证明")
         return _("年度学时汇总证明") if self.kind == CertificateKind.ANNUAL else _("课程学时证明")
 
     @property

@@ -41,7 +41,8 @@ def _qr(url: str) -> ImageReader:
 # The title in Chinese, the language the certificate is issued in, and in English beneath it for readers
 # abroad; the certificate's wording is otherwise Chinese whatever language its holder reads the site in.
 TITLES = {"course": ("课程学时证明", "Certificate of Course Credit Hours"),
-          "annual": ("年度学时汇总证明", "Annual Certificate of Credit Hours")}
+          "annual": ("年度学时汇总证明", "Annual Certificate of Credit Hours"),
+          "programme": ("研修培训结业证明", "Certificate of Completion of a Seminar or Class")}
 
 
 def _date(value) -> str:
@@ -87,10 +88,12 @@ def render(cert, *, verify_url: str, holder_name: str, rows: list[tuple[str, str
     lines = [
         ("姓名", holder_name),
         ("身份证号", cert.holder_id_masked),
-        ("课程" if cert.kind == "course" else "年度", cert.title),
+        ({"course": "课程", "programme": "项目"}.get(cert.kind, "年度"), cert.title),
     ]
     if cert.kind == "course":
         lines += [("课程编号", cert.course_code or "—"), ("科目类别", cert.category_source_label)]
+    if cert.kind == "programme":
+        lines += [("项目编号", cert.course_code or "—"), ("科目类别", cert.category_source_label)]
     lines += [
         ("学时", f"{format_hours(cert.hours)} 学时"),
         ("学时年度", f"{cert.credit_year} 年度"),
@@ -100,6 +103,8 @@ def render(cert, *, verify_url: str, holder_name: str, rows: list[tuple[str, str
     if cert.kind == "course":
         lines += [("考试成绩", f"{cert.exam_score} 分" if cert.exam_score is not None else "本课程无结业测验"),
                   ("完成日期", _date(cert.completed_on))]
+    if cert.kind == "programme":
+        lines.append(("结业日期", _date(cert.completed_on)))
     lines += [("发证日期", _date(issued_local)), ("发证机构", cert.issuer_name)]
 
     y = height - 75 * mm

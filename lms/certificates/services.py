@@ -104,7 +104,7 @@ def _render_and_sign_chinese(cert: Certificate) -> None:
                       timezone=current_app.config["BABEL_DEFAULT_TIMEZONE"])
     _store_pdf(cert, data)
     id_number = crypto.decrypt(user.id_number_encrypted)
-    if cert.kind == CertificateKind.COURSE:
+    if cert.kind in (CertificateKind.COURSE, CertificateKind.PROGRAMME):
         document = credentials.open_badge(cert, id_number)
     else:
         courses = course_certificates(user.id, cert.credit_year)
@@ -149,6 +149,38 @@ def issue_course_certificate(record: CreditRecord) -> Certificate:
     db.session.flush()
     record_event(None, "certificate.issue", cert, number=cert.number)
     signals.certificate_issued.send(cert)
+    return cert
+
+
+def programme_certificate(user_id: int, code: str) -> Certificate | None:
+    return db.session.scalar(select(Certificate).where(
+        Certificate.user_id == user_id, Certificate.kind == CertificateKind.PROGRAMME,
+        Certificate.course_code == code).limit(1))
+
+
+def issue_programme_certificate(user, *, code: str, title: str, category: str, hours, year: int,
+                                completed_on) -> Certificate:
+    """The certificate of a completed seminar or class (one per learner and programme ``code``): the hours
+    of the sessions attended. Sessions attended after it was issued reissue it (same number, the new
+    hours); a revoked one stays revoked."""
+    cert = programme_certificate(user.id, code)
+    if cert is not None and (not cert.is_valid or cert.hours == hours):
+        return cert
+    created = cert is None
+    if created:
+        cert = _new_certificate(user, CertificateKind.PROGRAMME, year)
+        db.session.add(cert)
+    else:
+        cert.version += 1
+        cert.issued_at = utcnow_naive()
+    cert.course_code, cert.title, cert.category, cert.hours = code, title[:160], category, hours
+    cert.credit_year, cert.completed_on, cert.exam_score = year, completed_on, None
+    _render_and_sign(cert)
+    db.session.flush()
+    record_event(None, "certificate.issue" if created else "certificate.reissue", cert, number=cert.number,
+                 version=cert.version)
+    if created:
+        signals.certificate_issued.send(cert)
     return cert
 
 
@@ -235,7 +267,7 @@ def reissue_certificate(actor, number: str, *, reason: str) -> Certificate:
         if not ledger.is_active(record):
             raise Conflict(_("这门课程的学时已被撤销，不能补发证书；请改为撤销证书。"))
         _fill_from_record(cert, record)
-    else:
+    elif cert.kind == CertificateKind.ANNUAL:
         cert.hours = ledger.year_summary(cert.user, cert.credit_year).total
     old_hash = cert.pdf_sha256
     cert.version += 1

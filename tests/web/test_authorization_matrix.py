@@ -84,6 +84,7 @@ accounts.choose_language           GET    /language?locale=en                   
 accounts.choose_language           POST   /language                                           302   302   302   302   302   302   302   302   302   302   302   302   302
 accounts.profile                   GET    /profile                                            login 200   200   200   200   200   200   200   200   200   200   200   200
 accounts.profile                   POST   /profile                                            login 200   200   200   200   200   200   200   200   200   200   200   200
+accounts.title_level               POST   /profile/title-level                                login 303   303   303   303   303   303   303   303   303   303   303   303
 accounts.forgot_password           GET    /password/forgot                                    200   200   200   200   200   200   200   200   200   200   200   200   200
 accounts.forgot_password           POST   /password/forgot                                    302   302   302   302   302   302   302   302   302   302   302   302   302
 accounts.reset_sent                GET    /password/sent                                      200   200   200   200   200   200   200   200   200   200   200   200   200
@@ -318,6 +319,25 @@ programme.suspend_institution~other-region POST /programme/institutions/{inst_gd
 programme.suspend_institution~bad-check POST /programme/institutions/{inst_bad_check}/suspend login 403   403   403   403   400   400   400
 programme.restore_institution      POST   /programme/institutions/{inst_suspended}/restore    login 403   403   403   403   303   303   303
 programme.restore_institution~active POST /programme/institutions/{inst_bj}/restore           login 403   403   403   403   409   409   409
+# ---- seminars and classes (issue 18 items 1-2): {class_open} takes applications (the other learner's
+# {class_waiting}); {class_selected} accepted the learner and has a session {class_session}; the 北京 base hosts both
+classes.programmes                 GET    /classes                                            200   200   200   200   200   200   200   200
+classes.programme                  GET    /classes/{class_open}                               200   200   200   200   200   200   200   200
+classes.programme~missing          GET    /classes/99999999                                   404   404   404   404   404   404   404   404
+classes.apply                      POST   /classes/{class_open}/apply                         login 303   403   403   403   403   403   403
+classes.apply~selected             POST   /classes/{class_selected}/apply                     login 409   409   409   409   409   409   409
+classes.my_classes                 GET    /me/classes                                         login 200   200   200   200   200   200   200
+classes.manage                     GET    /classes/manage                                     login 403   403   200   200   403   403   403
+classes.manage                     POST   /classes/manage                                     login 403   403   303   400   403   403   403
+classes.manage_programme           GET    /classes/{class_selected}/manage                    login 403   403   200   403   403   403   403
+classes.manage_programme~missing   GET    /classes/99999999/manage                            login 404   404   404   404   404   404   404
+classes.add_session                POST   /classes/{class_selected}/sessions                  login 403   403   303   403   403   403   403
+classes.select                     POST   /classes/{class_open}/select                        login 403   403   303   403   403   403   403
+classes.screen                     GET    /classes/sessions/{class_session}/screen            login 403   403   200   403   403   403   403
+classes.screen_code                GET    /classes/sessions/{class_session}/code              login 403   403   200   403   403   403   403
+classes.record_by_hand             POST   /classes/sessions/{class_session}/attendance        login 403   403   303   403   403   403   403
+classes.attend                     GET    /classes/sessions/{class_session}/attend?t=forged   login 400   400   400   400   400   400   400
+classes.attend_post                POST   /classes/sessions/{class_session}/attend            login 400   400   400   400   400   400   400
 # ---- random inspections: a drawn national plan {insp_drawn} (the inspector's task {insp_task}, another
 # inspector's {insp_task_other}), a frozen national plan {insp_frozen}, drafts: 北京 {insp_bj}, national {insp_draft}
 programme.inspections              GET    /programme/inspections                              200   200   200   200   200   200   200   200
@@ -380,6 +400,7 @@ REQUESTS = {
     "accounts.logout_everywhere:POST": dict(to="/login"),
     "accounts.logout_device": dict(to="/"),
     "accounts.profile:POST": dict(form={}),
+    "accounts.title_level": dict(form={"title_level": "senior"}, to="/profile"),
     "accounts.forgot_password:POST": dict(form={"login": "13650009999", "channel": "sms"}, to="/password/code"),
     "accounts.reset_with_code:POST": dict(form={}),
     "accounts.reset_with_link:POST": dict(form={}),
@@ -402,6 +423,18 @@ REQUESTS = {
                                                 to="/admin/certificates/"),
     "credits.edit_rule_set:POST": dict(form={}),
     "claims.new_claim:POST": dict(form={}),
+    "classes.apply": dict(form={"statement": "授权矩阵：我希望参加这次研修。", "groups": "border"}, to="/me/classes"),
+    "classes.apply~selected": dict(form={"statement": "授权矩阵：我希望参加这次研修。"}),
+    "classes.manage:POST": dict(form=lambda w: {
+        "organization_id": w.ids["class_org"], "kind": "class", "title": "授权矩阵新建的面授班", "domain": "应急管理",
+        "place": "北京", "starts_on": "2026-07-01", "ends_on": "2026-07-02", "category": "public", "quota": "30",
+        "min_title_level": "", "required_percent": "80", "description": "授权矩阵：新建项目。"}, to="/classes/"),
+    "classes.add_session": dict(form={"title": "第二讲", "day": "2026-06-11", "starts": "14:00", "ends": "17:00",
+                                      "hours": "3"}, to="/classes/"),
+    "classes.select": dict(form=lambda w: {"applications": w.ids["class_waiting"]}, to="/classes/"),
+    "classes.record_by_hand": dict(form=lambda w: {"learner": w.ids["class_learner"], "reason": "授权矩阵：手机没电"},
+                                   to="/classes/sessions/"),
+    "classes.attend_post": dict(form={"token": "forged"}),
     "claims.review": dict(form={"decision": "reject", "reason": "授权矩阵：不予认定"}, to="/claims/"),
     "search.search_terms:POST": dict(form={}),
     "search.delete_search_term": dict(form={}),

@@ -1,0 +1,1 @@
+"""Advanced seminars and face-to-face classes: programmes, applications, sessions and QR attendance."""
