@@ -54,9 +54,8 @@ def learner(make_user):
 def _refused(learner, token, reason):
     before = (db.session.scalar(select(func.count()).select_from(CreditRecord)),
               db.session.scalar(select(func.count()).select_from(CreditTransfer)))
-    with pytest.raises(transfers.TransferRefused) as caught:
-        with db.session.begin_nested():
-            transfers.present_credential(learner, token)
+    with pytest.raises(transfers.TransferRefused) as caught, db.session.begin_nested():
+        transfers.present_credential(learner, token)
     assert caught.value.reason == reason, caught.value.message
     after = (db.session.scalar(select(func.count()).select_from(CreditRecord)),
              db.session.scalar(select(func.count()).select_from(CreditTransfer)))
@@ -209,9 +208,9 @@ def test_consent_links_are_short_lived_revocable_and_only_the_owners(app, make_u
     link, token = transfers.create_consent_link(owner, cert.number)
     assert token.startswith("gxc_") and link.token_hash != token
     assert transfers.consented_credential(token) == cert.credential_jwt
-    with freeze(datetime.now(UTC) + timedelta(minutes=app.config["LMS_CONSENT_LINK_MINUTES"] + 1)):
-        with pytest.raises(NotFound):
-            transfers.consented_credential(token)
+    later = datetime.now(UTC) + timedelta(minutes=app.config["LMS_CONSENT_LINK_MINUTES"] + 1)
+    with freeze(later), pytest.raises(NotFound):
+        transfers.consented_credential(token)
     second, token2 = transfers.create_consent_link(owner, cert.number)
     with pytest.raises(NotFound):
         transfers.revoke_consent_link(other, second.id)
