@@ -39,7 +39,7 @@ from decimal import Decimal, InvalidOperation
 import jwt
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import crypto
@@ -412,6 +412,28 @@ def _accept(user, issuer: TrustedIssuer, course: CourseCredential, token: str) -
     transfer.credit_record_id = record.id
     db.session.flush()
     return transfer
+
+
+def transferred_course(user, course) -> str | None:
+    """For :data:`lms.credits.services.COUNTED_ELSEWHERE`: why a local completion of ``course`` must
+    not count again — a standing transfer of the same course code, or of the code the course had at
+    the instance it was imported from."""
+    codes = [CreditTransfer.course_code == course.code]
+    origin = db.session.scalar(select(CourseOrigin).where(CourseOrigin.course_id == course.id))
+    if origin is not None:
+        codes.append((CreditTransfer.course_code == origin.original_code)
+                     & CreditTransfer.issuer.has(TrustedIssuer.issuer_id.startswith(origin.instance_url + "/")))
+    transfer = db.session.scalar(select(CreditTransfer).where(
+        CreditTransfer.user_id == user.id, CreditTransfer.status == TransferStatus.ACCEPTED, or_(*codes)).limit(1))
+    if transfer is None:
+        return None
+    return _("该课程的学时已于 %(date)s 自 %(issuer)s 转入（证书编号 %(number)s），本次完成不重复计入。",
+             date=transfer.accepted_at.date().isoformat(), issuer=transfer.issuer.name, number=transfer.original_number)
+
+
+def connect() -> None:
+    if transferred_course not in ledger.COUNTED_ELSEWHERE:
+        ledger.COUNTED_ELSEWHERE.append(transferred_course)
 
 
 def _learner_id_number(user) -> str:

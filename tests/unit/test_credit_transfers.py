@@ -220,3 +220,16 @@ def test_consent_links_are_short_lived_revocable_and_only_the_owners(app, make_u
     with pytest.raises(NotFound):
         transfers.consented_credential("gxc_guessed")
     assert link.used_count == 1
+
+
+def test_a_course_completed_here_after_its_transfer_credits_nothing_again(issuer, trusted, learner):
+    transfers.present_credential(learner, issuer.sign(issuer.badge(ID_A, "A40", code="GX-NS-001", index=40, hours=2.0)))
+    course = db.session.scalar(select(Course).where(Course.code == "GX-NS-001", Course.status == CourseStatus.PUBLISHED))
+    total = ledger.year_summary(learner, 2026).total
+    local = ledger.record_course_completion(learner, course, completed_at=datetime(2026, 4, 1, 4), exam_score=88)
+    assert local.hours == 0 and "已于" in local.note and issuer.name in local.note and "A40" in local.note
+    assert ledger.year_summary(learner, 2026).total == total
+    # Another course of the same learner is credited as usual.
+    other = db.session.scalar(select(Course).where(Course.code == "GX-DT-002", Course.status == CourseStatus.PUBLISHED))
+    assert ledger.record_course_completion(learner, other, completed_at=datetime(2026, 4, 2, 4),
+                                           exam_score=None).hours > 0
