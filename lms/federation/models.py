@@ -7,6 +7,10 @@ archives (``federation_token``; packages carry the exam's answer keys, so archiv
 Subscriber side: the feeds this instance follows (``federation_subscription``, with the publisher's
 pinned keys), one row per entry taken or refused (``federation_entry``: the progress page), and
 where an imported course version came from (``course_origin``, shown on the course page).
+
+Credit portability: the issuers whose credentials this instance accepts (``trusted_issuer``), each
+credential accepted here (``credit_transfer``, with the ledger entry it made) and, on the issuer's
+side, learners' consent links to one credential (``credential_consent``).
 """
 
 from datetime import date, datetime
