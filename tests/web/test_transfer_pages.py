@@ -162,3 +162,13 @@ def test_a_consent_link_serves_one_credential_until_revoked(app, client, login, 
     link_id = re.search(r"/me/consent-links/(\d+)/revoke", links).group(1)
     client.post(f"/me/consent-links/{link_id}/revoke", data={"csrf_token": _csrf_token(links)})
     assert client.get(path).status_code == 404
+
+
+def test_presenting_and_reading_consent_links_are_rate_limited(app, client, login, world, monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_TRANSFER_RATE_LIMIT", "2 per minute")
+    login(world["learner"])
+    token = _csrf_token(client.get("/me/transfers").get_data(as_text=True))
+    statuses = [client.post("/me/transfers", data={"csrf_token": token, "link": ""}).status_code for _ in range(3)]
+    assert statuses == [400, 400, 429]
+    reads = [client.get("/credentials/shared/gxc_nothing").status_code for _ in range(3)]
+    assert reads == [404, 404, 429]
