@@ -137,6 +137,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     from .exports import metrics as _export_metrics  # noqa: F401  (scrape-time gauges, as tasks register)
     from .exports import tasks as _export_tasks  # noqa: F401
     from .federation import tasks as _federation_tasks  # noqa: F401
+    from .federation import transfers as federation_transfers
     from .media import tasks as _media_tasks  # noqa: F401
     from .outbox import metrics as _outbox_metrics  # noqa: F401
     from .outbox import personal as outbox_personal
@@ -156,6 +157,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     xapi.connect_signals()  # learning events → statements (sender "xapi")
     certificates.connect_signals()
     publishing.connect_signals()  # imported packages are held to the national rule's hours
+    federation_transfers.connect()  # a course credited by a transferred credential is not credited again
 
 
 def _register_blueprints(app: Flask) -> None:

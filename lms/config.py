@@ -283,6 +283,12 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_FEDERATION_TRUST", "", "publishers' keys trusted without confirming a fingerprint: "
             "`https://hub.example.gov.cn=<kid> <kid>; https://other.example.cn=<kid>` (a key id is the key's "
             "RFC 7638 thumbprint, as `flask credentials keys` prints it)", parse=lambda value: _trust_list(value)),
+    Setting("LMS_TRANSFER_RATE_LIMIT", "10 per minute;60 per hour", "credential transfers a learner may present "
+            "(per client address), and reads of consent links"),
+    Setting("LMS_CONSENT_LINK_MINUTES", "30", "how long a learner's consent link to one credential stays usable",
+            parse=int),
+    Setting("LMS_TRANSFER_RECHECK_HOURS", "24", "how often each transferred credential's revocation status is "
+            "checked again at its issuer", parse=int),
     # The player.
     Setting("LMS_HEARTBEAT_SECONDS", "12", "seconds between the player's heartbeats", parse=int),
     Setting("LMS_READING_MIN_SECONDS", "60", "the minimum reading time of a text lesson", parse=int),

@@ -286,6 +286,17 @@ def build(app) -> World:
         claim_other = claim_of(other, "另一学员的会议")
         s.commit()
         ids.update(claim=claim.id, claim_evidence=claim.evidence[0].id, claim_other=claim_other.id)
+        # Credit portability: a trusted issuer (keys pasted, so nothing is fetched) and the learner's
+        # consent link to their course certificate.
+        from lms.federation import transfers
+        from lms.federation.models import TrustedIssuer
+
+        trusted_issuer = TrustedIssuer(issuer_id="https://a.example.gov.cn/", name="授权矩阵发证平台", pinned_keys={},
+                                       created_by_id=user_ids["admin"])
+        s.add(trusted_issuer)
+        consent_link, consent_token = transfers.create_consent_link(learner, ids["certificate"])
+        s.commit()
+        ids.update(trusted_issuer=trusted_issuer.id, consent_link=consent_link.id, consent_token=consent_token)
         _bases(app, people, ids)
 
     identities = {role: _sign_in(app, people_mobile) for role, people_mobile in

@@ -132,21 +132,39 @@ def hours_credited_on(user_id: int, day: date) -> Decimal:
     return sum((r.hours for r in rows), Decimal(0))
 
 
+# Checks that a course's hours already count for a learner through an entry that names no local course
+# (a credential transferred from another instance: lms/federation/transfers.py). Each takes (user,
+# course) and returns why, or None. Higher packages add theirs at start-up; this one cannot import them.
+COUNTED_ELSEWHERE: list = []
+
+
+def counted_elsewhere(user, course) -> str | None:
+    for check in COUNTED_ELSEWHERE:
+        why = check(user, course)
+        if why:
+            return why
+    return None
+
+
 def record_course_completion(user, course, *, completed_at: datetime, exam_score: int | None) -> CreditRecord:
     """Write the ledger row for a completed course (the caller guarantees once per completion).
 
     Hours follow the learner's rule set; the rule's daily cap limits what one local day credits,
-    and the row's note says how much was not counted and why."""
+    and the row's note says how much was not counted and why. A course whose hours already count
+    through a transferred credential credits nothing again (the note says so)."""
     rule = rule_set_for(user)
     hours = hours_for_course(rule, course)
     note = None
-    if rule.daily_cap_hours is not None:
+    lock_ledger()
+    elsewhere = counted_elsewhere(user, course)
+    if elsewhere:
+        note, hours = elsewhere, Decimal(0)
+    elif rule.daily_cap_hours is not None:
         room = max(Decimal(0), Decimal(rule.daily_cap_hours) - hours_credited_on(user.id, local_date(completed_at)))
         if hours > room:
             note = (f"当日已达每日上限 {_fmt(rule.daily_cap_hours)} 学时，"
                     f"本课程 {_fmt(hours - room)} 学时未计入（共 {_fmt(hours)} 学时）。")
             hours = room
-    lock_ledger()
     record = CreditRecord(
         user_id=user.id, course_id=course.id, course_code=course.code, course_version=course.version,
         course_title=course.title, hours=hours, category=course.category,

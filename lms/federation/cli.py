@@ -11,7 +11,7 @@ from ..accounts import services as accounts
 from ..accounts.identifiers import IdentifierError, mask_id_number, normalize_id_number
 from ..core.errors import DomainError
 from ..extensions import db
-from . import services, subscriptions, tasks
+from . import services, subscriptions, tasks, transfers
 from .models import FeedSubscription, SharedCourse
 
 federation_cli = AppGroup("federation", help="课程共享与订阅（Courseware federation）.")
@@ -152,3 +152,45 @@ def status_command():
         state = "有效" if sub.active else "已取消"
         click.echo(f"{sub.id}\t{state}\t{sub.instance_name}\t{sub.feed_url}\t导入 {progress.imported}\t拒绝 {progress.rejected}"
                    + (f"\t最近错误：{sub.last_error}" if sub.last_error else ""))
+
+
+# ---------------------------------------------------------------- credit portability
+
+@federation_cli.command("trust-issuer")
+@click.argument("issuer_id")
+@click.option("--name", required=True, help="发证平台名称（显示给学员和管理员）")
+@click.option("--jwks-url", help="发证平台的公钥地址（默认为其站点的 /.well-known/jwks.json）")
+@click.option("--keys-file", type=click.File("r", encoding="utf-8"), help="直接固定的公钥（JWK Set JSON 文件），不从网络读取")
+@click.option("--admin", "login", required=True, help=ADMIN_HELP)
+def trust_issuer_command(issuer_id, name, jwks_url, keys_file, login):
+    """把一个发证平台加入信任列表（ISSUER_ID 为其凭证中 issuer.id 的网址），此后接受其签发的学时凭证。"""
+    keys_json = keys_file.read() if keys_file else None
+    issuer = _run(lambda: transfers.add_issuer(_admin(login), issuer_id, name, jwks_url=jwks_url, keys_json=keys_json))
+    click.echo(f"已信任 {issuer.name}（{issuer.issuer_id}，编号 {issuer.id}）。已固定的密钥指纹：")
+    for fingerprint in transfers.key_fingerprints(issuer):
+        click.echo(f"  {fingerprint}")
+
+
+@federation_cli.command("untrust-issuer")
+@click.argument("issuer_number", type=int)
+@click.option("--admin", "login", required=True, help=ADMIN_HELP)
+def untrust_issuer_command(issuer_number, login):
+    """把一个发证平台移出信任列表（已转入的学时保留）。"""
+    issuer = _run(lambda: transfers.remove_issuer(_admin(login), issuer_number))
+    click.echo(f"已将 {issuer.name} 移出信任列表。")
+
+
+@federation_cli.command("issuers")
+def issuers_command():
+    """列出信任的发证平台。"""
+    for issuer in transfers.issuers(include_removed=True):
+        state = "信任中" if issuer.active else "已移出"
+        click.echo(f"{issuer.id}\t{state}\t{issuer.name}\t{issuer.issuer_id}\t{issuer.jwks_url or '固定公钥'}"
+                   f"\t密钥 {len(issuer.pinned_keys)} 把")
+
+
+@federation_cli.command("recheck-transfers")
+def recheck_transfers_command():
+    """立即向发证平台复核到期的转入凭证（后台任务每小时也会执行）：已吊销的凭证使转入的学时作废。"""
+    result = tasks.recheck_transfers()
+    click.echo(f"复核 {result['checked']} 份，作废 {result['voided']} 份，暂时无法核实 {result['unavailable']} 份。")

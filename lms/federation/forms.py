@@ -2,7 +2,8 @@
 services check them and name the field that is wrong."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, RadioField, SelectChoice, SelectField, StringField
+from flask_wtf.file import FileField
+from wtforms import HiddenField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 
 from ..core.forms import Form
 
@@ -26,3 +27,15 @@ class SubscribeForm(Form):
 
 class ReplaceTokenForm(Form):
     token = StringField(_l("新的订阅令牌"))
+
+
+class IssuerForm(Form):
+    issuer_id = StringField(_l("发证平台标识（issuer.id）"))
+    name = StringField(_l("发证平台名称"))
+    jwks_url = StringField(_l("公钥地址（JWKS，可不填）"))
+    keys = TextAreaField(_l("或直接粘贴公钥（JWK Set JSON）"), render_kw={"rows": 3})
+
+
+class PresentForm(Form):
+    credential = FileField(_l("学时凭证文件（.jwt：课程凭证或 CLR 学时档案）"), render_kw={"accept": ".jwt,.txt,application/vc+jwt"})
+    link = StringField(_l("或原平台的凭证授权链接"))

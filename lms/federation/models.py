@@ -7,11 +7,16 @@ archives (``federation_token``; packages carry the exam's answer keys, so archiv
 Subscriber side: the feeds this instance follows (``federation_subscription``, with the publisher's
 pinned keys), one row per entry taken or refused (``federation_entry``: the progress page), and
 where an imported course version came from (``course_origin``, shown on the course page).
+
+Credit portability: the issuers whose credentials this instance accepts (``trusted_issuer``), each
+credential accepted here (``credit_transfer``, with the ledger entry it made) and, on the issuer's
+side, learners' consent links to one credential (``credential_consent``).
 """
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
@@ -144,3 +149,95 @@ class CourseOrigin(db.Model):
     original_version: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+
+
+# ---------------------------------------------------------------- credit portability
+
+class TrustedIssuer(db.Model):
+    """An instance whose credentials this one accepts (the admin-managed trust list of issuers):
+    the issuer id its credentials carry (``issuer.id``, e.g. ``https://a.example.gov.cn/``), its name,
+    and its keys — fetched from ``jwks_url`` (on the issuer's origin, fetched again when a credential
+    names a key not pinned yet) or pasted by the admin and pinned. Removed issuers are kept (their
+    transfers name them)."""
+
+    __tablename__ = "trusted_issuer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    jwks_url: Mapped[str | None] = mapped_column(String(512))
+    pinned_keys: Mapped[dict] = mapped_column(JSON, default=dict)  # kid → public JWK
+    keys_fetched_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    removed_at: Mapped[datetime | None]
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
+
+
+class TransferStatus(LabelledEnum):
+    ACCEPTED = "accepted", N_("已转入")
+    VOIDED = "voided", N_("已作废")
+
+
+class CreditTransfer(db.Model):
+    """A credential from another instance accepted here: what it said (issuer, original certificate
+    number, course, category, hours, credit year), where its revocation bit is (re-checked
+    periodically) and the ledger entry it made. One row per credential: the unique ``credential_id``
+    keeps a credential from counting twice even when two presentations race."""
+
+    __tablename__ = "credit_transfer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("trusted_issuer.id"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(255), unique=True)
+    original_number: Mapped[str] = mapped_column(String(64))
+    course_code: Mapped[str] = mapped_column(String(64))
+    course_title: Mapped[str] = mapped_column(String(160))
+    category: Mapped[str] = mapped_column(String(16))
+    hours: Mapped[Decimal] = mapped_column(Numeric(4, 1))
+    term: Mapped[str] = mapped_column(String(32), default="")
+    completed_on: Mapped[date]
+    status_list_url: Mapped[str | None] = mapped_column(String(512))
+    status_index: Mapped[int | None]
+    credential_jwt: Mapped[str] = mapped_column(Text)  # personal data: shown to nobody, kept as evidence
+    credit_record_id: Mapped[int | None] = mapped_column(ForeignKey("credit_record.id"))
+    status: Mapped[str] = mapped_column(String(16), default=TransferStatus.ACCEPTED)
+    accepted_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow_naive, index=True)
+    voided_at: Mapped[datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(Text)
+
+    user = relationship("User")
+    issuer = relationship("TrustedIssuer")
+    credit_record = relationship("CreditRecord")
+
+    @property
+    def status_label(self) -> str:
+        return TransferStatus(self.status).label
+
+
+class ConsentLink(db.Model):
+    """Issuer side: a learner's consent for another instance to read one credential. The link is
+    short-lived (``LMS_CONSENT_LINK_MINUTES``) and revocable; only the token's SHA-256 is kept."""
+
+    __tablename__ = "credential_consent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificate.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    used_count: Mapped[int] = mapped_column(default=0)
+    last_used_at: Mapped[datetime | None]
+
+    certificate = relationship("Certificate")
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at

@@ -134,8 +134,9 @@ def _open(url: str, origin: str, *, token: str | None = None):
         raise FetchRefused(_("订阅的平台重定向超过 %(n)s 次，已停止。", n=MAX_REDIRECTS))
 
 
-def fetch_json(url: str, origin: str) -> tuple[str, dict]:
-    """(final URL, the JSON object) of a feed page or key set, read up to the configured cap."""
+def fetch_bytes(url: str, origin: str) -> tuple[str, bytes]:
+    """(final URL, the body) of a small document (a feed page, a key set, a credential, a status
+    list), read up to the configured cap."""
     cap = current_app.config["LMS_FEDERATION_MAX_FEED_KB"] * 1024
     with _open(url, origin) as (final, response):
         body = bytearray()
@@ -143,6 +144,12 @@ def fetch_json(url: str, origin: str) -> tuple[str, dict]:
             body.extend(block)
             if len(body) > cap:
                 raise FetchRefused(_("订阅的平台返回的内容超过 %(kb)s KB，已停止读取。", kb=cap // 1024))
+    return final, bytes(body)
+
+
+def fetch_json(url: str, origin: str) -> tuple[str, dict]:
+    """(final URL, the JSON object) of a feed page or key set, read up to the configured cap."""
+    final, body = fetch_bytes(url, origin)
     try:
         document = json.loads(bytes(body))
     except (ValueError, UnicodeDecodeError):

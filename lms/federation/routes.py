@@ -5,19 +5,32 @@ Public: ``GET /federation/courses`` (the signed feed, JSON) and, for subscribers
 Admins: ``/admin/federation`` (what this instance shares, subscriber tokens, subscriptions) and a
 progress page per subscription."""
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from ..accounts.models import Role
 from ..api.services import ApiError
+from ..core.clock import utcnow_naive
 from ..core.errors import DomainError, InvalidInput
+from ..core.formatting import format_hours
 from ..core.forms import run_action, run_form, run_service
-from ..core.web import commit, public_url, roles_required
+from ..core.web import commit, public_url, roles_required, writes_on_read
 from ..extensions import limiter
-from . import services, subscriptions, tasks
-from .forms import ReplaceTokenForm, ShareForm, SubscribeForm, TokenForm
+from . import services, subscriptions, tasks, transfers
+from .forms import IssuerForm, PresentForm, ReplaceTokenForm, ShareForm, SubscribeForm, TokenForm
 
 bp = Blueprint("federation", __name__)
 
@@ -220,3 +233,129 @@ def unsubscribe(subscription_id: int):
     return run_action(lambda: subscriptions.unsubscribe(current_user, subscription_id),
                       _("已取消订阅：不再拉取更新，已导入的课程保留。"),
                       url_for("federation.subscription", subscription_id=subscription_id))
+
+
+# ---------------------------------------------------------------- credit portability
+
+def _transfer_rate_limit() -> str:
+    return current_app.config["LMS_TRANSFER_RATE_LIMIT"]
+
+
+def _issuers_page(*, form=None, status=200):
+    return render_template("federation/issuers.html", issuers=transfers.issuers(include_removed=True),
+                           form=form or IssuerForm(), fingerprints=transfers.key_fingerprints,
+                           recent=transfers.recent_transfers()), status
+
+
+@bp.get("/admin/federation/issuers")
+@roles_required(Role.ADMIN)
+def issuers():
+    return _issuers_page()
+
+
+@bp.post("/admin/federation/issuers")
+@roles_required(Role.ADMIN)
+def add_issuer():
+    form = IssuerForm()
+    done = run_form(form, lambda: transfers.add_issuer(current_user, form.issuer_id.data or "", form.name.data or "",
+                                                       jwks_url=form.jwks_url.data, keys_json=form.keys.data),
+                    field="issuer_id")
+    if done:
+        flash(_("已将 %(name)s 加入信任的发证平台，此后接受其签发的学时凭证。", name=done.value.name), "success")
+        return redirect(url_for("federation.issuers"), 303)
+    return _issuers_page(form=form, status=done.status)
+
+
+@bp.post("/admin/federation/issuers/<int:issuer_id>/remove")
+@roles_required(Role.ADMIN)
+def remove_issuer(issuer_id: int):
+    return run_action(lambda: transfers.remove_issuer(current_user, issuer_id),
+                      _("已移出信任列表：不再接受其凭证，已转入的学时保留。"), url_for("federation.issuers"))
+
+
+@bp.post("/admin/federation/issuers/<int:issuer_id>/refresh")
+@roles_required(Role.ADMIN)
+def refresh_issuer(issuer_id: int):
+    return run_action(lambda: transfers.refresh_issuer_keys(current_user, issuer_id),
+                      _("已重新读取发证平台的公钥。"), url_for("federation.issuers"))
+
+
+def _transfers_page(*, form=None, status=200, refused=None):
+    return render_template("federation/my_transfers.html", form=form or PresentForm(),
+                           transfers=transfers.my_transfers(current_user), refused=refused), status
+
+
+@bp.get("/me/transfers")
+@login_required
+def my_transfers():
+    return _transfers_page()
+
+
+@bp.post("/me/transfers")
+@login_required
+@limiter.limit(_transfer_rate_limit)
+def present():
+    form = PresentForm()
+    if not form.validate_on_submit():
+        return _transfers_page(form=form, status=400)
+    upload = form.credential.data
+    link = (form.link.data or "").strip()
+    if upload and getattr(upload, "filename", ""):
+        data = upload.read(transfers.MAX_CREDENTIAL_BYTES + 1)
+        via = "upload"
+        action = lambda: transfers.present_credential(current_user, data.decode("ascii", "replace"))  # noqa: E731
+    else:
+        via = "link"
+        action = lambda: transfers.present_link(current_user, link)  # noqa: E731
+    done = run_service(action)
+    if done:
+        for transfer in done.value:
+            flash(_("已转入 %(title)s（%(hours)s 学时，来自 %(issuer)s，证书编号 %(number)s）。", title=transfer.course_title,
+                    hours=format_hours(transfer.hours), issuer=transfer.issuer.name,
+                    number=transfer.original_number), "success")
+        return redirect(url_for("federation.my_transfers"), 303)
+    transfers.record_refusal(current_user, done.error, via=via, ip=request.remote_addr)
+    commit()
+    return _transfers_page(form=form, status=done.status, refused=done.error.message)
+
+
+@bp.post("/me/certificates/<number>/consent")
+@login_required
+def create_consent(number: str):
+    done = run_service(lambda: transfers.create_consent_link(current_user, number))
+    if not done:
+        flash(done.error.message, "danger")
+        return redirect(url_for("certificates.my_certificates"), 303)
+    _link, token = done.value
+    return render_template("federation/consent_created.html", link=_link,
+                           url=public_url("federation.consented_credential", token=token))
+
+
+@bp.get("/me/consent-links")
+@login_required
+def consent_links():
+    return render_template("federation/consent_links.html", consent_links=transfers.my_consent_links(current_user),
+                           now=utcnow_naive())
+
+
+@bp.post("/me/consent-links/<int:link_id>/revoke")
+@login_required
+def revoke_consent(link_id: int):
+    return run_action(lambda: transfers.revoke_consent_link(current_user, link_id),
+                      _("授权链接已撤回，其他平台不能再通过它读取您的凭证。"), url_for("federation.consent_links"))
+
+
+@bp.get("/credentials/shared/<token>")
+@limiter.limit(_transfer_rate_limit)
+@writes_on_read
+def consented_credential(token: str):
+    """The one credential a learner's live consent link points to (``application/vc+jwt``)."""
+    outcome = run_service(lambda: transfers.consented_credential(token, ip=request.remote_addr))
+    if not outcome:
+        # The refusal is audited even though the service's work was rolled back.
+        transfers.record_refusal(None, outcome.error, via="consent_link", ip=request.remote_addr)
+        commit()
+        return _json_error(outcome.error)
+    response = Response(outcome.value, mimetype="application/vc+jwt")
+    response.headers["Cache-Control"] = "no-store"
+    return response

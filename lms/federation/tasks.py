@@ -14,8 +14,8 @@ from ..catalog.models import Course
 from ..core.clock import utcnow_naive
 from ..core.jobs import app_periodic_task, app_task
 from ..extensions import db
-from . import remote, services, subscriptions
-from .models import EntryOutcome, FeedSubscription
+from . import remote, services, subscriptions, transfers
+from .models import CreditTransfer, EntryOutcome, FeedSubscription
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +104,27 @@ def build_archives() -> list[str]:
 def build_shared_archives() -> list[str]:
     """Every five minutes: new versions of shared courses get their archive and enter the feed."""
     return build_archives()
+
+
+def recheck_transfers() -> dict:
+    """Read the status of each transferred credential due for a check, committing each: a
+    credential revoked at its issuer voids its entry here."""
+    result = {"checked": 0, "voided": 0, "unavailable": 0}
+    for transfer_id in transfers.transfers_due():
+        transfer = db.session.get(CreditTransfer, transfer_id)
+        outcome = transfers.recheck_transfer(transfer)
+        db.session.commit()
+        result["checked"] += 1
+        if outcome is True:
+            result["voided"] += 1
+        elif outcome is None:
+            result["unavailable"] += 1
+    db.session.commit()
+    return result
+
+
+@app_periodic_task(crontab(minute="17"))
+def recheck_transferred_credentials() -> dict:
+    """Every hour: transferred credentials not checked for ``LMS_TRANSFER_RECHECK_HOURS`` are checked
+    again at their issuer."""
+    return recheck_transfers()

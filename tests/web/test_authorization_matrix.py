@@ -273,6 +273,18 @@ federation.pull                    POST   /admin/federation/subscriptions/{feed_
 federation.replace_token           POST   /admin/federation/subscriptions/{feed_sub}/token    login 403   403   403   403   403   403   403   403   403   303   403   403
 federation.replace_token~empty     POST   /admin/federation/subscriptions/{feed_sub}/token    login 403   403   403   403   403   403   403   403   403   400   403   403
 federation.unsubscribe             POST   /admin/federation/subscriptions/{feed_sub}/unsubscribe login 403 403 403   403   403   403   403   403   403   302   403   403
+# ---- credit portability: the trust list (admins), a learner's transfers and consent links (their own only)
+federation.issuers                 GET    /admin/federation/issuers                           login 403   403   403   403   403   403   403   403   403   200   403   403
+federation.add_issuer              POST   /admin/federation/issuers                           login 403   403   403   403   403   403   403   403   403   400   403   403
+federation.remove_issuer           POST   /admin/federation/issuers/{trusted_issuer}/remove   login 403   403   403   403   403   403   403   403   403   302   403   403
+federation.refresh_issuer          POST   /admin/federation/issuers/{trusted_issuer}/refresh  login 403   403   403   403   403   403   403   403   403   302!  403   403
+federation.my_transfers            GET    /me/transfers                                       login 200   200   200   200   200   200   200   200   200   200   200   200
+federation.present                 POST   /me/transfers                                       login 400   400   400   400   400   400   400   400   400   400   400   400
+federation.consent_links           GET    /me/consent-links                                   login 200   200   200   200   200   200   200   200   200   200   200   200
+federation.create_consent          POST   /me/certificates/{certificate}/consent              login 200   303!  303!  303!  303!  303!  303!  303!  303!  303!  303!  303!
+federation.revoke_consent          POST   /me/consent-links/{consent_link}/revoke             login 302   302!  302!  302!  302!  302!  302!  302!  302!  302!  302!  302!
+federation.consented_credential    GET    /credentials/shared/{consent_token}                 200   200   200   200   200   200   200   200   200   200   200   200   200
+federation.consented_credential~bad GET   /credentials/shared/gxc_not-a-link                  404   404   404   404   404   404   404   404   404   404   404   404   404
 """
 
 # The continuing-education bases and the institution directories (issue 17 items 2 and 3), with the
@@ -576,6 +588,12 @@ REQUESTS = {
     "federation.issue_token~empty": dict(form={"token-name": ""}),
     "federation.revoke_token": dict(to="/admin/federation"),
     "federation.subscribe:POST": dict(form={"url": "", "token": "gxf_x", "mode": "draft"}),
+    "federation.add_issuer": dict(form={"issuer_id": "", "name": ""}),
+    "federation.remove_issuer": dict(to="/admin/federation/issuers"),
+    "federation.refresh_issuer": dict(to="/admin/federation/issuers"),
+    "federation.present": dict(form={"link": ""}),
+    "federation.create_consent": dict(to="/me/certificates"),
+    "federation.revoke_consent": dict(to="/me/consent-links"),
     "federation.pull": dict(to="/admin/federation/subscriptions/"),
     "federation.replace_token": dict(form={"replace-token": "gxf_new"}, to="/admin/federation/subscriptions/"),
     "federation.replace_token~empty": dict(form={"replace-token": ""}),

@@ -1,0 +1,632 @@
+"""Credit portability: credentials earned on another instance, accepted here after verification.
+
+Three parts:
+
+- The trust list of issuers (:func:`add_issuer`, admin page and ``flask federation trust-issuer``):
+  the issuer id a credential carries (``issuer.id``), a name, and the keys — pinned from the
+  issuer's JWKS URL (on the issuer's own origin; fetched again when a credential names a key not
+  pinned yet, which is how a rollover arrives) or pasted by the admin as a JWK Set (pinned for good).
+- On the issuer's side, consent links (:func:`create_consent_link`): a learner lets another
+  instance read one credential through a short-lived, revocable link; nothing else is served, since
+  a salted hash of an 18-digit ID number can be brute-forced and every credential is personal data.
+- On the receiving side, :func:`present_credential` (an uploaded OB 3.0 VC-JWT or CLR 2.0 bundle,
+  or a consent link read from a trusted issuer's origin). A credential is accepted only when all of
+  these hold, each refused with its own reason (:class:`TransferRefused` ``reason``) and nothing
+  recorded otherwise: the issuer is on the trust list (``unknown_issuer``); it is signed by one of
+  that issuer's keys (``unknown_key``) and the signature matches the content (``tampered``); it has
+  not expired (``expired``); its Bitstring Status List entry, read from the issuer and signed by it,
+  is not set (``revoked``; ``status_unavailable`` when it cannot be read now); the salted hash of the
+  presenting learner's own ID number equals the credential's (``other_person``); the credential was
+  not transferred before (``duplicate``), and its course is not credited here already — by a
+  transfer of the same course, a local record of the same course code, or a local course imported
+  from that issuer's feed with that original code (``already_credited``).
+
+An accepted credential is one :class:`CreditTransfer` and one ledger entry of origin
+``transferred`` (:func:`lms.credits.services.record_activity`), dated on the day the course was
+completed, so it counts toward this instance's rule set like local hours and every reader of the
+ledger shows its origin. :func:`recheck_transfers` (periodic) reads each issuer's status list again:
+a credential revoked there later voids the entry here (a revocation entry with the reason).
+"""
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import jwt
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..accounts import crypto
+from ..accounts.models import Role
+from ..catalog.models import Category
+from ..certificates import status_list
+from ..certificates.models import Certificate, CertificateKind
+from ..certificates.signing import ALGORITHM
+from ..core.audit import record_event
+from ..core.clock import utcnow_naive
+from ..core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
+from ..credits import services as ledger
+from ..credits.models import CreditOrigin, CreditRecord
+from ..extensions import db
+from . import remote
+from .models import ConsentLink, CourseOrigin, CreditTransfer, TransferStatus, TrustedIssuer
+from .subscriptions import CLOCK_LEEWAY_SECONDS, _ed25519_keys, fingerprint_groups
+
+log = logging.getLogger(__name__)
+
+SOURCE_TYPE = "credit_transfer"
+MAX_CREDENTIAL_BYTES = 512 * 1024
+TOKEN_PREFIX = "gxc_"
+
+
+class TransferRefused(DomainError):
+    """A credential refused, with the reason the learner sees (``reason``: a short name)."""
+
+    status = 422
+    code = "transfer_refused"
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message, reason=reason)
+
+
+def require_admin(actor) -> None:
+    if actor is None or not actor.has_role(Role.ADMIN):
+        raise NotAllowed(_("只有平台管理员可以管理信任的发证平台。"))
+
+
+# ---------------------------------------------------------------- the trust list of issuers
+
+def normalize_issuer_id(value: str) -> str:
+    """An issuer id as compared: trimmed, scheme and host lower-cased, one trailing slash."""
+    value = (value or "").strip()
+    origin = remote.origin_of(value) if "://" in value else ""
+    if not origin:
+        return value
+    path = value.split("://", 1)[1]
+    path = path[path.find("/"):] if "/" in path else "/"
+    return origin + (path if path.endswith("/") else path + "/")
+
+
+def _check_issuer_url(value: str, field: str) -> str:
+    try:
+        return remote.check_feed_url(value)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field=field) from None
+
+
+def issuers(include_removed: bool = False) -> list[TrustedIssuer]:
+    query = select(TrustedIssuer).order_by(TrustedIssuer.name, TrustedIssuer.id)
+    if not include_removed:
+        query = query.where(TrustedIssuer.removed_at.is_(None))
+    return list(db.session.scalars(query))
+
+
+def get_issuer(actor, issuer_id: int) -> TrustedIssuer:
+    require_admin(actor)
+    issuer = db.session.get(TrustedIssuer, issuer_id)
+    if issuer is None:
+        raise NotFound(_("没有找到这个发证平台。"))
+    return issuer
+
+
+def _fetch_keys(jwks_url: str, origin: str) -> dict[str, dict]:
+    try:
+        _final, document = remote.fetch_json(jwks_url, origin)
+    except (remote.FetchRefused, remote.FetchFailed) as exc:
+        raise InvalidInput(_("无法读取发证平台的公钥：%(reason)s", reason=exc.message), field="jwks_url") from None
+    keys = _ed25519_keys(document)
+    if not keys:
+        raise InvalidInput(_("发证平台没有公布可用的 Ed25519 签名密钥（%(url)s）。", url=jwks_url[:200]), field="jwks_url")
+    return keys
+
+
+def add_issuer(actor, issuer_id: str, name: str, *, jwks_url: str | None = None,
+               keys_json: str | None = None) -> TrustedIssuer:
+    """Trust an issuer: its keys pinned now, from its JWKS URL (default: ``/.well-known/jwks.json`` of
+    the issuer's origin) or from a JWK Set the admin pasted."""
+    require_admin(actor)
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise InvalidInput(_("请填写发证平台的名称（不超过 120 个字）。"), field="name")
+    if not (issuer_id or "").strip():
+        raise InvalidInput(_("请填写发证平台的标识（其凭证中 issuer.id 的网址，例如 https://a.example.gov.cn/）。"),
+                           field="issuer_id")
+    issuer_url = normalize_issuer_id(_check_issuer_url(issuer_id, "issuer_id"))
+    origin = remote.origin_of(issuer_url)
+    if db.session.scalar(select(TrustedIssuer.id).where(TrustedIssuer.issuer_id == issuer_url,
+                                                       TrustedIssuer.removed_at.is_(None))):
+        raise Conflict(_("发证平台 %(issuer)s 已在信任列表中。", issuer=issuer_url), field="issuer_id")
+    keys_json = (keys_json or "").strip()
+    if keys_json:
+        try:
+            document = json.loads(keys_json)
+        except ValueError:
+            raise InvalidInput(_("公钥应为 JSON 格式的 JWK Set（{\"keys\": [...]}）。"), field="keys") from None
+        keys = _ed25519_keys(document if isinstance(document, dict) else {})
+        if not keys:
+            raise InvalidInput(_("粘贴的公钥中没有可用的 Ed25519 密钥（kid 须为密钥的 RFC 7638 指纹）。"), field="keys")
+        jwks_url = None
+    else:
+        jwks_url = _check_issuer_url((jwks_url or "").strip() or origin + "/.well-known/jwks.json", "jwks_url")
+        if remote.origin_of(jwks_url) != origin:
+            raise InvalidInput(_("公钥地址必须与发证平台在同一站点（%(origin)s）。", origin=origin), field="jwks_url")
+        keys = _fetch_keys(jwks_url, origin)
+    issuer = TrustedIssuer(issuer_id=issuer_url, name=name, jwks_url=jwks_url, pinned_keys=keys,
+                           keys_fetched_at=utcnow_naive(), created_by_id=actor.id)
+    db.session.add(issuer)
+    db.session.flush()
+    record_event(actor, "federation.issuer_trusted", issuer, issuer_id=issuer_url, name=name, jwks_url=jwks_url,
+                 keys=sorted(keys))
+    return issuer
+
+
+def remove_issuer(actor, issuer_id: int) -> TrustedIssuer:
+    """Stop accepting an issuer's credentials; what was transferred from it stays."""
+    issuer = get_issuer(actor, issuer_id)
+    if not issuer.active:
+        raise Conflict(_("该发证平台已移出信任列表。"))
+    issuer.removed_at = utcnow_naive()
+    issuer.removed_by_id = actor.id
+    db.session.flush()
+    record_event(actor, "federation.issuer_removed", issuer, issuer_id=issuer.issuer_id)
+    return issuer
+
+
+def refresh_issuer_keys(actor, issuer_id: int) -> TrustedIssuer:
+    """Read the issuer's JWKS again (keys already pinned stay pinned)."""
+    issuer = get_issuer(actor, issuer_id)
+    if not issuer.jwks_url:
+        raise Conflict(_("该发证平台的公钥由管理员直接粘贴，没有公钥地址可以刷新。"))
+    added = _add_keys(issuer)
+    record_event(actor, "federation.issuer_keys_refreshed", issuer, added=added)
+    return issuer
+
+
+def _add_keys(issuer: TrustedIssuer) -> list[str]:
+    keys = _fetch_keys(issuer.jwks_url, remote.origin_of(issuer.issuer_id))
+    added = sorted(set(keys) - set(issuer.pinned_keys))
+    issuer.pinned_keys = {**issuer.pinned_keys, **keys}
+    issuer.keys_fetched_at = utcnow_naive()
+    db.session.flush()
+    return added
+
+
+def key_fingerprints(issuer: TrustedIssuer) -> list[str]:
+    return [fingerprint_groups(kid) for kid in sorted(issuer.pinned_keys)]
+
+
+# ---------------------------------------------------------------- verifying a credential
+
+@dataclass(frozen=True)
+class CourseCredential:
+    """What one verified OpenBadgeCredential says."""
+
+    credential_id: str
+    number: str
+    course_code: str
+    title: str
+    category: str
+    hours: Decimal
+    term: str
+    completed_on: date
+    identifiers: list
+    status_list_url: str | None
+    status_index: int | None
+
+
+def _refuse(reason: str, message: str) -> TransferRefused:
+    return TransferRefused(reason, message)
+
+
+def _issuer_for(claims: dict) -> TrustedIssuer:
+    issuer = claims.get("issuer")
+    issuer_url = issuer.get("id") if isinstance(issuer, dict) else issuer
+    if not isinstance(issuer_url, str) or not issuer_url:
+        raise _refuse("format", _("凭证没有写明发证平台（issuer），无法核验，未转入。"))
+    if claims.get("iss") not in (None, issuer_url):
+        raise _refuse("tampered", _("凭证的签发方与其内容不一致，未转入。"))
+    found = db.session.scalar(select(TrustedIssuer).where(TrustedIssuer.issuer_id == normalize_issuer_id(issuer_url),
+                                                         TrustedIssuer.removed_at.is_(None)))
+    if found is None:
+        raise _refuse("unknown_issuer", _("发证平台 %(issuer)s 不在本平台信任的发证平台列表中，未转入。请联系本平台管理员。",
+                                          issuer=issuer_url[:200]))
+    return found
+
+
+def _verified(token: str, *, typ: str | None = "vc+jwt") -> tuple[TrustedIssuer, dict]:
+    """(issuer, claims) of a VC-JWT signed by a trusted issuer's key; TransferRefused otherwise."""
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.exceptions.PyJWTError:
+        raise _refuse("format", _("上传的不是有效的学时凭证（应为 Open Badges 3.0 凭证或 CLR 学时档案的 .jwt 文件），未转入。")) \
+            from None
+    if not isinstance(unverified, dict):
+        raise _refuse("format", _("上传的不是有效的学时凭证，未转入。"))
+    issuer = _issuer_for(unverified)
+    if header.get("alg") != ALGORITHM or (typ and header.get("typ") != typ):
+        raise _refuse("tampered", _("凭证的签名算法或类型不符（应为 EdDSA 签名的 vc+jwt），未转入。"))
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise _refuse("unknown_key", _("凭证没有注明签名密钥（kid），无法核验，未转入。"))
+    if kid not in issuer.pinned_keys and issuer.jwks_url:
+        try:  # a rollover at the issuer: its key set, from its own origin, names the new key
+            _add_keys(issuer)
+        except InvalidInput as exc:
+            raise _refuse("status_unavailable", exc.message) from None
+    jwk = issuer.pinned_keys.get(kid)
+    if jwk is None:
+        raise _refuse("unknown_key", _("凭证的签名密钥 %(kid)s 不是 %(issuer)s 公布的密钥，未转入。",
+                                       kid=kid[:64], issuer=issuer.name))
+    try:
+        key = jwt.PyJWK({**jwk, "alg": ALGORITHM}).key
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], leeway=CLOCK_LEEWAY_SECONDS,
+                            options={"verify_aud": False})
+    except jwt.exceptions.InvalidSignatureError:
+        raise _refuse("tampered", _("凭证的签名与内容不符（凭证被改动过），未转入。")) from None
+    except jwt.exceptions.ExpiredSignatureError:
+        raise _refuse("expired", _("凭证已过有效期，未转入。")) from None
+    except jwt.exceptions.PyJWTError as exc:
+        raise _refuse("tampered", _("凭证的签名无法验证（%(error)s），未转入。", error=exc.__class__.__name__)) from None
+    _check_valid_until(claims)
+    return issuer, claims
+
+
+def _check_valid_until(claims: dict) -> None:
+    valid_until = claims.get("validUntil")
+    if valid_until is None:
+        return
+    try:
+        until = datetime.fromisoformat(str(valid_until).replace("Z", "+00:00"))
+    except ValueError:
+        raise _refuse("format", _("凭证的有效期（validUntil）格式不正确，未转入。")) from None
+    if (until if until.tzinfo else until.replace(tzinfo=UTC)) < utcnow_naive().replace(tzinfo=UTC):
+        raise _refuse("expired", _("凭证已于 %(date)s 过期，未转入。", date=str(valid_until)[:10]))
+
+
+_CATEGORIES = {c.source_label: c.value for c in Category} | {c.value: c.value for c in Category}
+
+
+def _course(badge: dict) -> CourseCredential:
+    """The facts of one OpenBadgeCredential (already covered by a verified signature)."""
+    types = badge.get("type") or []
+    subject = badge.get("credentialSubject") if isinstance(badge.get("credentialSubject"), dict) else {}
+    achievement = subject.get("achievement") if isinstance(subject.get("achievement"), dict) else {}
+    if "OpenBadgeCredential" not in types or not achievement:
+        raise _refuse("format", _("凭证不是课程学时凭证（OpenBadgeCredential），未转入。"))
+    credential_id = badge.get("id")
+    code = achievement.get("humanCode")
+    title = achievement.get("name")
+    category = _CATEGORIES.get(str(achievement.get("fieldOfStudy") or ""))
+    try:
+        hours = Decimal(str(subject.get("creditsEarned"))).quantize(Decimal("0.1"))
+    except (InvalidOperation, ValueError):
+        hours = None
+    end = str(subject.get("activityEndDate") or badge.get("validFrom") or "")
+    try:
+        completed_on = datetime.fromisoformat(end.replace("Z", "+00:00")).date()
+    except ValueError:
+        completed_on = None
+    if not (isinstance(credential_id, str) and isinstance(code, str) and code and isinstance(title, str)
+            and category and hours is not None and Decimal(0) < hours <= Decimal(99) and completed_on):
+        raise _refuse("format", _("凭证缺少课程编号、名称、类别、学时或完成日期，无法转入。"))
+    status = badge.get("credentialStatus") if isinstance(badge.get("credentialStatus"), dict) else {}
+    list_url, index = None, None
+    if status:
+        if status.get("type") != "BitstringStatusListEntry" or status.get("statusPurpose") != "revocation":
+            raise _refuse("format", _("凭证的吊销状态（credentialStatus）不是本平台能核验的类型，未转入。"))
+        list_url = status.get("statusListCredential")
+        try:
+            index = int(status.get("statusListIndex"))
+        except (TypeError, ValueError):
+            index = None
+        if not isinstance(list_url, str) or index is None or index < 0:
+            raise _refuse("format", _("凭证的吊销状态（credentialStatus）不完整，未转入。"))
+    identifiers = subject.get("identifier") if isinstance(subject.get("identifier"), list) else []
+    return CourseCredential(credential_id=credential_id[:255], number=credential_id.rstrip("/").rsplit("/", 1)[-1][:64],
+                            course_code=code[:64], title=title[:160], category=category, hours=hours,
+                            term=str(subject.get("term") or "")[:32], completed_on=completed_on,
+                            identifiers=identifiers, status_list_url=list_url, status_index=index)
+
+
+def names_learner(identifiers: list, id_number: str) -> bool:
+    """Whether one of the credential's salted ``IdentityObject`` hashes is this ID number's."""
+    for item in identifiers:
+        if not isinstance(item, dict) or item.get("identityType") != "nationalIdentityNumber":
+            continue
+        salt, stated = item.get("salt"), str(item.get("identityHash") or "")
+        if isinstance(salt, str) and stated.startswith("sha256$"):
+            digest = hashlib.sha256((id_number + salt).encode()).hexdigest()
+            if secrets.compare_digest(digest, stated[len("sha256$"):].lower()):
+                return True
+    return False
+
+
+def is_revoked(issuer: TrustedIssuer, list_url: str, index: int) -> bool:
+    """Read the issuer's Bitstring Status List (signed by one of its keys, from its origin only)."""
+    origin = remote.origin_of(issuer.issuer_id)
+    try:
+        if remote.origin_of(list_url) != origin:
+            raise remote.FetchRefused(_("状态列表不在发证平台的站点上。"))
+        _final, body = remote.fetch_bytes(list_url, origin)
+        list_issuer, claims = _verified(body.decode("ascii", "replace").strip())
+    except (remote.FetchRefused, remote.FetchFailed) as exc:
+        raise _refuse("status_unavailable", _("暂时无法向发证平台核实凭证是否已吊销（%(reason)s），未转入。请稍后再试。",
+                                              reason=exc.message)) from None
+    except TransferRefused as exc:
+        raise _refuse("status_unavailable", _("发证平台的吊销状态列表未通过核验（%(reason)s），未转入。",
+                                              reason=exc.message)) from None
+    subject = claims.get("credentialSubject") if isinstance(claims.get("credentialSubject"), dict) else {}
+    if list_issuer.id != issuer.id or "BitstringStatusListCredential" not in (claims.get("type") or []) \
+            or subject.get("statusPurpose") != "revocation":
+        raise _refuse("status_unavailable", _("发证平台的吊销状态列表格式不符，未转入。"))
+    try:
+        return status_list.is_set(str(subject.get("encodedList") or ""), index)
+    except (ValueError, OSError, IndexError, EOFError):
+        raise _refuse("status_unavailable", _("发证平台的吊销状态列表无法读取，未转入。")) from None
+
+
+def _credited_already(user, issuer: TrustedIssuer, course: CourseCredential) -> bool:
+    if db.session.scalar(select(CreditTransfer.id).where(
+            CreditTransfer.user_id == user.id, CreditTransfer.issuer_id == issuer.id,
+            CreditTransfer.course_code == course.course_code, CreditTransfer.status == TransferStatus.ACCEPTED)):
+        return True
+    if ledger.active_record_for_course(user.id, course.course_code) is not None:
+        return True
+    imported = select(CourseOrigin.course_id).where(CourseOrigin.instance_url == remote.origin_of(issuer.issuer_id),
+                                                    CourseOrigin.original_code == course.course_code)
+    return db.session.scalar(ledger._active_query(user.id).where(CreditRecord.course_id.in_(imported))
+                             .with_only_columns(CreditRecord.id).limit(1)) is not None
+
+
+def _accept(user, issuer: TrustedIssuer, course: CourseCredential, token: str) -> CreditTransfer:
+    """Every check that needs the ledger, then the transfer and its ledger entry."""
+    if db.session.scalar(select(CreditTransfer.id).where(CreditTransfer.credential_id == course.credential_id)):
+        raise _refuse("duplicate", _("凭证 %(number)s 已经转入过，不能重复转入。", number=course.number))
+    ledger.lock_ledger()  # from here to the commit, no other transfer of this learner interleaves (PostgreSQL)
+    if _credited_already(user, issuer, course):
+        raise _refuse("already_credited", _("课程 %(code)s《%(title)s》已在本平台计入学时，不能重复计入。",
+                                            code=course.course_code, title=course.title))
+    transfer = CreditTransfer(user_id=user.id, issuer_id=issuer.id, credential_id=course.credential_id,
+                              original_number=course.number, course_code=course.course_code,
+                              course_title=course.title, category=course.category, hours=course.hours,
+                              term=course.term, completed_on=course.completed_on,
+                              status_list_url=course.status_list_url, status_index=course.status_index,
+                              credential_jwt=token)
+    try:
+        with db.session.begin_nested():
+            db.session.add(transfer)
+    except IntegrityError:
+        raise _refuse("duplicate", _("凭证 %(number)s 已经转入过，不能重复转入。", number=course.number)) from None
+    record = ledger.record_activity(
+        user, origin=CreditOrigin.TRANSFERRED, title=course.title, hours=course.hours, category=course.category,
+        day=course.completed_on, activity_kind=SOURCE_TYPE, source=(SOURCE_TYPE, str(transfer.id)),
+        note=_("自 %(issuer)s 转入：证书编号 %(number)s，课程编号 %(code)s，%(term)s。", issuer=issuer.name,
+               number=course.number, code=course.course_code, term=course.term or "-"))
+    transfer.credit_record_id = record.id
+    db.session.flush()
+    return transfer
+
+
+def transferred_course(user, course) -> str | None:
+    """For :data:`lms.credits.services.COUNTED_ELSEWHERE`: why a local completion of ``course`` must
+    not count again — a standing transfer of the same course code, or of the code the course had at
+    the instance it was imported from."""
+    codes = [CreditTransfer.course_code == course.code]
+    origin = db.session.scalar(select(CourseOrigin).where(CourseOrigin.course_id == course.id))
+    if origin is not None:
+        codes.append((CreditTransfer.course_code == origin.original_code)
+                     & CreditTransfer.issuer.has(TrustedIssuer.issuer_id.startswith(origin.instance_url + "/")))
+    transfer = db.session.scalar(select(CreditTransfer).where(
+        CreditTransfer.user_id == user.id, CreditTransfer.status == TransferStatus.ACCEPTED, or_(*codes)).limit(1))
+    if transfer is None:
+        return None
+    return _("该课程的学时已于 %(date)s 自 %(issuer)s 转入（证书编号 %(number)s），本次完成不重复计入。",
+             date=transfer.accepted_at.date().isoformat(), issuer=transfer.issuer.name, number=transfer.original_number)
+
+
+def connect() -> None:
+    if transferred_course not in ledger.COUNTED_ELSEWHERE:
+        ledger.COUNTED_ELSEWHERE.append(transferred_course)
+
+
+def _learner_id_number(user) -> str:
+    encrypted = getattr(user, "id_number_encrypted", None)
+    if not encrypted:
+        raise _refuse("other_person", _("您的账号没有登记身份证号，无法核对凭证持有人。"))
+    return crypto.decrypt(encrypted)
+
+
+def _badges(issuer: TrustedIssuer, claims: dict) -> list:
+    """The OpenBadgeCredentials a verified VC-JWT carries: itself, or those a CLR bundles (covered by
+    the bundle's signature, so they must name the same issuer)."""
+    if "ClrCredential" not in (claims.get("type") or []):
+        return [claims]
+    subject = claims.get("credentialSubject") if isinstance(claims.get("credentialSubject"), dict) else {}
+    badges = subject.get("verifiableCredential") if isinstance(subject.get("verifiableCredential"), list) else []
+    if not badges:
+        raise _refuse("format", _("学时档案中没有课程凭证，未转入。"))
+    for badge in badges:
+        inner = badge.get("issuer") if isinstance(badge, dict) else None
+        inner_id = inner.get("id") if isinstance(inner, dict) else inner
+        if not isinstance(inner_id, str) or normalize_issuer_id(inner_id) != issuer.issuer_id:
+            raise _refuse("tampered", _("学时档案中含有其他平台签发的凭证，未转入。"))
+    return badges
+
+
+def present_credential(actor, token: str) -> list[CreditTransfer]:
+    """Verify a VC-JWT (one OpenBadgeCredential, or a ClrCredential bundling several) presented by
+    ``actor`` and record what it certifies; TransferRefused with the reason otherwise (for a bundle,
+    the first credential refused stops it and nothing of it is recorded)."""
+    if actor is None:
+        raise NotAllowed(_("请先登录。"))
+    token = (token or "").strip()
+    if not token:
+        raise InvalidInput(_("请上传学时凭证文件，或填写原平台给出的凭证授权链接。"), field="credential")
+    if len(token) > MAX_CREDENTIAL_BYTES:
+        raise _refuse("format", _("凭证文件过大，不是本平台能识别的学时凭证。"))
+    issuer, claims = _verified(token)
+    badges = _badges(issuer, claims)
+    id_number = _learner_id_number(actor)
+    courses = [_course(badge) for badge in badges]
+    transfers = []
+    for course in courses:
+        if not names_learner(course.identifiers, id_number):
+            raise _refuse("other_person", _("凭证 %(number)s 的持有人不是您本人（身份证号不符），未转入。",
+                                            number=course.number))
+        if course.status_list_url is None:
+            raise _refuse("format", _("凭证没有声明吊销状态，无法向发证平台核实，未转入。"))
+        if is_revoked(issuer, course.status_list_url, course.status_index):
+            raise _refuse("revoked", _("凭证 %(number)s 已被发证平台 %(issuer)s 吊销，未转入。", number=course.number,
+                                       issuer=issuer.name))
+        transfers.append(_accept(actor, issuer, course, token))
+    for transfer in transfers:
+        record_event(actor, "federation.credit_transferred", transfer, issuer=issuer.issuer_id,
+                     number=transfer.original_number, course=transfer.course_code, hours=str(transfer.hours),
+                     credit_record=transfer.credit_record_id)
+    return transfers
+
+
+def check_link(url: str) -> tuple[str, str]:
+    """(URL, origin) of a consent link, if it is on the origin of a trusted issuer."""
+    url = (url or "").strip()
+    try:
+        url = remote.check_feed_url(url)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="link") from None
+    origin = remote.origin_of(url)
+    trusted = {remote.origin_of(i.issuer_id) for i in issuers()}
+    if origin not in trusted:
+        raise _refuse("unknown_issuer", _("链接所在的平台 %(origin)s 不在本平台信任的发证平台列表中，未读取。", origin=origin))
+    return url, origin
+
+
+def present_link(actor, url: str) -> list[CreditTransfer]:
+    """Read a consent link from a trusted issuer's origin and present the credential it serves."""
+    url, origin = check_link(url)
+    try:
+        _final, body = remote.fetch_bytes(url, origin)
+    except remote.FetchRefused as exc:
+        raise _refuse("link", _("无法读取凭证授权链接：%(reason)s", reason=exc.message)) from None
+    except remote.FetchFailed as exc:
+        raise _refuse("link", _("无法读取凭证授权链接（链接可能已过期或已被撤回）：%(reason)s", reason=exc.message)) from None
+    return present_credential(actor, body.decode("ascii", "replace"))
+
+
+def record_refusal(actor, exc: DomainError, *, via: str, ip: str | None = None) -> None:
+    """Audit a refused presentation (the learner, the reason; never the credential)."""
+    record_event(actor, "federation.credit_transfer_refused", None, ip=ip, via=via,
+                 reason=getattr(exc, "reason", None) or exc.code, message=exc.message[:300])
+
+
+def my_transfers(actor) -> list[CreditTransfer]:
+    return list(db.session.scalars(select(CreditTransfer).where(CreditTransfer.user_id == actor.id)
+                                   .order_by(CreditTransfer.id.desc())))
+
+
+def recent_transfers(limit: int = 50) -> list[CreditTransfer]:
+    return list(db.session.scalars(select(CreditTransfer).order_by(CreditTransfer.id.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------- re-checking at the issuer
+
+def recheck_transfer(transfer: CreditTransfer) -> bool | None:
+    """Read the transfer's status bit again: True if it was revoked at the issuer (the ledger entry
+    is voided here, with the reason), False if it stands, None if the issuer cannot be read now."""
+    if transfer.status != TransferStatus.ACCEPTED or transfer.status_list_url is None:
+        return False
+    try:
+        revoked = is_revoked(transfer.issuer, transfer.status_list_url, transfer.status_index)
+    except TransferRefused as exc:
+        log.warning("transfer %s: status not checked: %s", transfer.id, exc.message)
+        return None
+    now = utcnow_naive()
+    transfer.checked_at = now
+    if not revoked:
+        db.session.flush()
+        return False
+    reason = _("发证平台 %(issuer)s 已吊销凭证 %(number)s，转入的学时作废。", issuer=transfer.issuer.name,
+               number=transfer.original_number)
+    record = ledger.latest_in_chain(transfer.credit_record)
+    if ledger.is_active(record):
+        ledger.revoke_record(None, record.id, reason=reason)
+    transfer.status = TransferStatus.VOIDED
+    transfer.voided_at = now
+    transfer.void_reason = reason
+    db.session.flush()
+    record_event(None, "federation.credit_transfer_voided", transfer, number=transfer.original_number,
+                 issuer=transfer.issuer.issuer_id, reason=reason)
+    return True
+
+
+def transfers_due(now: datetime | None = None) -> list[int]:
+    hours = current_app.config["LMS_TRANSFER_RECHECK_HOURS"]
+    before = (now or utcnow_naive()) - timedelta(hours=hours)
+    return list(db.session.scalars(select(CreditTransfer.id).where(
+        CreditTransfer.status == TransferStatus.ACCEPTED, CreditTransfer.checked_at <= before)
+        .order_by(CreditTransfer.checked_at)))
+
+
+# ---------------------------------------------------------------- issuer side: consent links
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_consent_link(actor, number: str) -> tuple[ConsentLink, str]:
+    """A short-lived link through which another instance may read one of the actor's course
+    credentials (the token is shown once)."""
+    cert = db.session.scalar(select(Certificate).where(Certificate.number == (number or "").strip().upper()))
+    if cert is None or cert.user_id != actor.id:
+        raise NotFound(_("没有找到这份证书。"))
+    if cert.kind != CertificateKind.COURSE:
+        raise InvalidInput(_("只有课程学时证明可以授权其他平台读取；年度汇总请逐门课程授权。"))
+    if not cert.is_valid:
+        raise Conflict(_("这份证书已撤销，不能授权其他平台读取。"))
+    token = TOKEN_PREFIX + secrets.token_urlsafe(24)
+    now = utcnow_naive()
+    link = ConsentLink(user_id=actor.id, certificate_id=cert.id, token_hash=_token_hash(token), created_at=now,
+                       expires_at=now + timedelta(minutes=current_app.config["LMS_CONSENT_LINK_MINUTES"]))
+    db.session.add(link)
+    db.session.flush()
+    record_event(actor, "credential.consent_created", link, number=cert.number, expires_at=link.expires_at.isoformat())
+    return link, token
+
+
+def revoke_consent_link(actor, link_id: int) -> ConsentLink:
+    link = db.session.get(ConsentLink, link_id)
+    if link is None or link.user_id != actor.id:
+        raise NotFound(_("没有找到这个授权链接。"))
+    if link.revoked_at is not None:
+        raise Conflict(_("这个授权链接已经撤回。"))
+    link.revoked_at = utcnow_naive()
+    db.session.flush()
+    record_event(actor, "credential.consent_revoked", link, number=link.certificate.number)
+    return link
+
+
+def my_consent_links(actor) -> list[ConsentLink]:
+    return list(db.session.scalars(select(ConsentLink).where(ConsentLink.user_id == actor.id)
+                                   .order_by(ConsentLink.id.desc()).limit(50)))
+
+
+def consented_credential(token: str, *, ip: str | None = None) -> str:
+    """The VC-JWT a live consent link points to; NotFound for an unknown, expired or revoked link
+    (all alike, so a link's existence is not disclosed)."""
+    link = None
+    if isinstance(token, str) and token.startswith(TOKEN_PREFIX) and len(token) < 100:
+        link = db.session.scalar(select(ConsentLink).where(ConsentLink.token_hash == _token_hash(token)))
+    now = utcnow_naive()
+    if link is None or not link.usable(now):  # the route audits the refusal
+        raise NotFound(_("授权链接无效、已过期或已被撤回。请学员在原平台重新生成。"))
+    link.used_count += 1
+    link.last_used_at = now
+    db.session.flush()
+    record_event(None, "credential.consent_used", link, ip=ip, number=link.certificate.number)
+    return link.certificate.credential_jwt
