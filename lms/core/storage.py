@@ -527,6 +527,53 @@ def storage_problem(app) -> str | None:
     return None
 
 
+def send_stored(key: str, *, mimetype: str, download_name: str | None = None, max_age: int = 0,
+                conditional: bool = True):
+    """The response that hands a stored object to the browser, after the caller's checks:
+    - object storage: a redirect to a signed link that expires after ``LMS_MEDIA_LINK_SECONDS``
+      (the app never streams the bytes; the redirect itself is never cached);
+    - a folder behind nginx (``LMS_ACCEL_REDIRECT``): ``X-Accel-Redirect`` to its internal
+      location, nginx sends the file (ranges included);
+    - a folder: the file, with ranges (players seek without downloading everything).
+    A missing object is a 404."""
+    from urllib.parse import quote
+
+    from flask import Response, abort, redirect, send_file
+
+    storage = media_storage()
+    link = storage.url(key, current_app.config["LMS_MEDIA_LINK_SECONDS"], content_type=mimetype,
+                       download_name=download_name)
+    if link is not None:
+        response = redirect(link, 302)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    try:
+        path = storage.path(key)
+    except ValueError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    prefix = current_app.config.get("LMS_ACCEL_REDIRECT")
+    if prefix:
+        response = Response(status=200, mimetype=mimetype)
+        response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(key)
+        if download_name:
+            response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(download_name)}"
+        response.headers["Cache-Control"] = f"private, max-age={max_age}" if max_age else "no-store"
+        return response
+    return send_file(path, mimetype=mimetype, conditional=conditional, max_age=max_age,
+                     as_attachment=download_name is not None, download_name=download_name)
+
+
+def remove_created(created: list) -> None:
+    """Undo what a failed import made: objects stored (their keys) and local files (paths)."""
+    for item in created:
+        if isinstance(item, Path):
+            item.unlink(missing_ok=True)
+        else:
+            media_storage().delete(item)
+
+
 def media_path(relative: str) -> Path:
     """Absolute path of a file in the local media folder; refuses anything that escapes it.
     (Claims and programme attachments; everything else goes through :func:`media_storage`.)"""
