@@ -207,6 +207,10 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_ACCEL_REDIRECT", None, "with `file://` storage behind nginx: an internal location prefix, e.g. "
             "`/protected-media/`; after its checks the app answers `X-Accel-Redirect: <prefix><key>` and nginx "
             "sends the file (deploy/nginx-media.conf)"),
+    Setting("LMS_SECURE_LINK_SECRET", None, "with `file://` storage behind nginx: the secret of nginx's "
+            "`secure_link` (deploy/nginx-media.conf); set, videos, segments and posters are answered with links "
+            "nginx serves and refuses after `LMS_MEDIA_LINK_SECONDS`"),
+    Setting("LMS_SECURE_LINK_PREFIX", "/signed-media/", "the nginx location of those links"),
     Setting("LMS_JOBS_FILE", _in_instance("jobs.sqlite3"), "the job queues (huey on SQLite) when `REDIS_URL` is "
             "unset", shown="`instance/jobs.sqlite3`"),
     Setting("LMS_JOBS_IMMEDIATE", "0", "`1` runs jobs at once in the calling process (tests only; no worker "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the system packages the platform needs are present; install them with apt when root.
 #   scripts/system-deps.sh            ffmpeg, ffprobe and a Chinese font (running the platform)
-#   scripts/system-deps.sh --browser  also Chromium and CJK fonts for the browser tests
+#   scripts/system-deps.sh --browser  also Chromium and CJK fonts for the browser tests (and the test tools)
 set -euo pipefail
 
 want=()
@@ -12,6 +12,8 @@ if [ "${1:-}" = "--browser" ]; then
   command -v chromium >/dev/null 2>&1 || want+=(chromium)
   [ -d /usr/share/fonts/opentype/noto ] || want+=(fonts-noto-cjk)
   command -v pg_isready >/dev/null 2>&1 || want+=(postgresql-client)
+  # media behind nginx (deploy/nginx-media.conf: secure_link expiry, X-Accel-Redirect), tested as deployed
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx)
 fi
 
 [ ${#want[@]} -eq 0 ] && exit 0

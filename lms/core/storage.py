@@ -45,16 +45,19 @@ AbortMultipartUpload (plus a bucket lifecycle rule for uploads never aborted), a
 GetObject/PutObject/CopyObject/DeleteObject/HeadObject for the rest.
 """
 
+import base64
 import fcntl
+import hashlib
 import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from flask import current_app, has_app_context
 from flask_babel import gettext
@@ -527,26 +530,47 @@ def storage_problem(app) -> str | None:
     return None
 
 
+def secure_link(key: str, seconds: int, *, secret: str, prefix: str, now: float | None = None) -> str:
+    """A link nginx's ``secure_link`` module checks (deploy/nginx-media.conf): ``md5`` is the
+    unpadded base64url MD5 of ``"<expires><uri> <secret>"`` (``secure_link_md5 "$secure_link_expires$uri
+    <secret>"``), so the path and the expiry cannot be changed; nginx answers 410 once it has passed."""
+    expires = int(now if now is not None else time.time()) + int(seconds)
+    uri = prefix.rstrip("/") + "/" + key
+    digest = hashlib.md5(f"{expires}{uri} {secret}".encode(), usedforsecurity=False).digest()  # nginx's scheme
+    token = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return f"{quote(uri)}?md5={token}&expires={expires}"
+
+
+def media_link(key: str, *, content_type: str | None = None, download_name: str | None = None) -> str | None:
+    """A link that reads the object without the app, expiring after ``LMS_MEDIA_LINK_SECONDS``: a
+    presigned URL on object storage; on a folder behind nginx with ``LMS_SECURE_LINK_SECRET``, a
+    secure_link URL (not for named downloads: nginx would not name them); else None."""
+    config = current_app.config
+    storage, seconds = media_storage(), config["LMS_MEDIA_LINK_SECONDS"]
+    link = storage.url(key, seconds, content_type=content_type, download_name=download_name)
+    if link is None and download_name is None and config.get("LMS_SECURE_LINK_SECRET"):
+        link = secure_link(key, seconds, secret=config["LMS_SECURE_LINK_SECRET"],
+                           prefix=config["LMS_SECURE_LINK_PREFIX"])
+    return link
+
+
 def send_stored(key: str, *, mimetype: str, download_name: str | None = None, max_age: int = 0,
                 conditional: bool = True):
     """The response that hands a stored object to the browser, after the caller's checks:
-    - object storage: a redirect to a signed link that expires after ``LMS_MEDIA_LINK_SECONDS``
-      (the app never streams the bytes; the redirect itself is never cached);
+    - a link that expires (:func:`media_link`): a redirect to it, the redirect never cached (the
+      app never streams the bytes);
     - a folder behind nginx (``LMS_ACCEL_REDIRECT``): ``X-Accel-Redirect`` to its internal
       location, nginx sends the file (ranges included);
     - a folder: the file, with ranges (players seek without downloading everything).
     A missing object is a 404."""
-    from urllib.parse import quote
-
     from flask import Response, abort, redirect, send_file
 
-    storage = media_storage()
-    link = storage.url(key, current_app.config["LMS_MEDIA_LINK_SECONDS"], content_type=mimetype,
-                       download_name=download_name)
+    link = media_link(key, content_type=mimetype, download_name=download_name)
     if link is not None:
         response = redirect(link, 302)
         response.headers["Cache-Control"] = "no-store"
         return response
+    storage = media_storage()
     try:
         path = storage.path(key)
     except ValueError:
@@ -556,7 +580,7 @@ def send_stored(key: str, *, mimetype: str, download_name: str | None = None, ma
     prefix = current_app.config.get("LMS_ACCEL_REDIRECT")
     if prefix:
         response = Response(status=200, mimetype=mimetype)
-        response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(key)
+        response.headers["X-Accel-Redirect"] = quote(prefix.rstrip("/") + "/" + key)
         if download_name:
             response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(download_name)}"
         response.headers["Cache-Control"] = f"private, max-age={max_age}" if max_age else "no-store"

@@ -3,7 +3,7 @@ from pathlib import PurePosixPath
 from flask import Blueprint, Response, abort, url_for
 from flask_login import current_user, login_required
 
-from ..core.storage import is_local, media_storage, send_stored
+from ..core.storage import media_link, media_storage, send_stored
 from ..extensions import db
 from . import permissions
 from .models import MediaAsset
@@ -46,10 +46,11 @@ def hls_file(asset_id: int, name: str):
     if not key.endswith(".m3u8"):
         return send_stored(key, mimetype="video/mp2t", max_age=3600)
     storage = media_storage()
-    if is_local(storage):
+    if media_link(key) is None:
         return send_stored(key, mimetype=PLAYLIST, max_age=3600)
-    # Object storage: the playlist is read here and its segments named by signed links, so the
-    # player fetches every byte of video from the store (playlists it names come back here).
+    # Links that expire (object storage, nginx's secure_link): the playlist is read here and its
+    # segments named by such links, so the player fetches every byte of video without the app
+    # (the playlists it names come back here).
     try:
         with storage.open(key) as fh:
             text = fh.read().decode("utf-8")
@@ -61,10 +62,7 @@ def hls_file(asset_id: int, name: str):
 
 def rewrite_playlist(text: str, asset: MediaAsset, under: PurePosixPath) -> str:
     """Each URI line of an HLS playlist, relative to the playlist: a nested playlist through this
-    route, a segment as a signed link to the store (valid ``LMS_MEDIA_LINK_SECONDS``)."""
-    from flask import current_app
-
-    storage, seconds = media_storage(), current_app.config["LMS_MEDIA_LINK_SECONDS"]
+    route, a segment as a link that expires after ``LMS_MEDIA_LINK_SECONDS`` (:func:`media_link`)."""
     folder = PurePosixPath(asset.hls_path).parent
     lines = []
     for line in text.splitlines():
@@ -74,6 +72,6 @@ def rewrite_playlist(text: str, asset: MediaAsset, under: PurePosixPath) -> str:
             if uri.endswith(".m3u8"):
                 line = url_for(".hls_file", asset_id=asset.id, name=target)
             else:
-                line = storage.url(str(folder / target), seconds, content_type="video/mp2t")
+                line = media_link(str(folder / target), content_type="video/mp2t")
         lines.append(line)
     return "\n".join(lines) + "\n"
