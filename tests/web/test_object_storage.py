@@ -4,10 +4,11 @@ links (HLS playlists rewritten with signed segment links); storage unreachable: 
 clear message and leave no row pointing at a missing object; a production node whose storage
 cannot be reached refuses to start, naming the setting."""
 
+import io
 import os
 import subprocess
 import sys
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -20,12 +21,18 @@ from lms.media.models import MediaAsset, MediaStatus, Upload
 from tests.conftest import ROOT
 from tests.s3_helpers import aws_credentials, new_bucket, s3_server, stopped_endpoint
 from tests.upload_helpers import PartUploader
+from tests.web import test_credits_pages, test_export_pages
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory):
     with aws_credentials(), s3_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
         yield endpoint
+
+
+# Fixtures of the folder's own tests, reused here on the bucket.
+learner_with_cert = test_credits_pages.learner_with_cert
+job_export, people = test_export_pages.job_export, test_export_pages.people
 
 
 def on_s3(app, monkeypatch, endpoint: str, bucket: str = "media") -> None:
@@ -141,6 +148,56 @@ def test_storage_unreachable_a_cover_is_refused_and_the_course_names_none(app, m
     assert "文件存储暂时无法访问" in answer.get_data(as_text=True)
     db_session.expire_all()
     assert db_session.get(Course, course.id).cover_path is None
+
+
+@pytest.fixture
+def s3_on(app, s3_endpoint, monkeypatch):
+    on_s3(app, monkeypatch, s3_endpoint, new_bucket(s3_endpoint))
+    return s3_endpoint
+
+
+def test_a_certificate_pdf_is_stored_in_the_bucket_and_downloaded_from_it(s3_on, app, learner_with_cert, client,
+                                                                         login):
+    user, cert = learner_with_cert
+    with app.app_context(), media_storage().open(cert.pdf_path) as fh:
+        stored = fh.read()
+    assert stored.startswith(b"%PDF")
+    assert not (media_root_of(app) / cert.pdf_path).exists()  # in the bucket, not on this node
+    login(user)
+    answer = client.get(f"/certificates/{cert.number}.pdf")
+    assert answer.status_code == 200 and answer.get_data() == stored
+
+
+def test_a_job_export_is_stored_in_the_bucket_and_downloaded_through_a_signed_link(s3_on, job_export, db_session):
+    import openpyxl
+
+    from lms.exports.models import ExportJob
+
+    client, job_id = job_export
+    status = client.get(f"/exports/{job_id}/status").get_json()
+    assert status["status"] == "done"
+    answer = client.get(status["download_url"])
+    assert answer.status_code == 302 and answer.headers["Cache-Control"] == "no-store"
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["X-Amz-Expires"] == ["300"] and query["response-content-disposition"][0].startswith("attachment;")
+    fetched = httpx.get(answer.headers["Location"])
+    assert fetched.status_code == 200 and "attachment" in fetched.headers["content-disposition"]
+    assert openpyxl.load_workbook(io.BytesIO(fetched.content)).active.max_row == 3
+    assert not (media_root_of(client.application) / db_session.get(ExportJob, job_id).file_path).exists()
+
+
+def test_readiness_reports_an_unreachable_bucket_as_degraded_and_keeps_the_node(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_METRICS_TOKEN", "ready-secret-1234")
+    on_s3(app, monkeypatch, stopped_endpoint())
+    answer = client.get("/readyz", headers={"Authorization": "Bearer ready-secret-1234"})
+    assert answer.status_code == 200 and answer.get_json()["status"] == "degraded"
+    storage = answer.get_json()["checks"]["storage"]
+    assert storage["status"] == "degraded" and "head_bucket" in storage["error"]
+    assert client.get("/healthz").status_code == 200
+
+
+def media_root_of(app) -> Path:
+    return Path(app.config["LMS_MEDIA_ROOT"])
 
 
 # ---------------------------------------------------------------- a misconfigured node refuses to start
