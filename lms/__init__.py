@@ -252,12 +252,20 @@ def _quiet_dev_server() -> None:
 
 def _register_security(app: Flask) -> None:
     _quiet_dev_server()
-    csp = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
-           "script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+    from .core.storage import link_origin  # with the app (see the top)
+
+    def csp() -> str:
+        # On object storage, videos, segments (fetched by hls.js) and posters come from the store's
+        # signed links: its origin only, nothing else.
+        store = link_origin()
+        extra = f" {store}" if store else ""
+        return (f"default-src 'self'; img-src 'self' data:{extra}; media-src 'self' blob:{extra}; "
+                f"connect-src 'self'{extra}; style-src 'self'; script-src 'self'; object-src 'none'; "
+                "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("Content-Security-Policy", csp())
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

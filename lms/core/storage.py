@@ -258,10 +258,15 @@ class S3Storage:
 
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.endpoint_url = endpoint_url
-        self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region or None,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, connect_timeout=timeout,
-                          read_timeout=max(timeout, 60.0), retries={"max_attempts": 2, "mode": "standard"}))
+
+        def client(connect: float, read: float, attempts: int):
+            return boto3.client(
+                "s3", endpoint_url=endpoint_url or None, region_name=region or None,
+                config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, connect_timeout=connect,
+                              read_timeout=read, retries={"max_attempts": attempts, "mode": "standard"}))
+
+        self.client = client(timeout, max(timeout, 60.0), 2)
+        self.probe = client(2.0, 2.0, 1)  # readiness and start-up: a quick answer, not a patient one
 
     def name(self, key: str) -> str:
         """The object's name in the bucket; refuses keys that climb out of the prefix."""
@@ -270,11 +275,11 @@ class S3Storage:
             raise ValueError(f"not a storage key: {key}")
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _call(self, operation: str, **params):
+    def _call(self, operation: str, *, client=None, **params):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(self.client, operation)(Bucket=self.bucket, **params)
+            return getattr(client or self.client, operation)(Bucket=self.bucket, **params)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("404", "NoSuchKey", "NoSuchUpload", "NotFound"):
@@ -434,9 +439,17 @@ class S3Storage:
             params["ResponseContentDisposition"] = f"attachment; filename*=UTF-8''{quote(download_name)}"
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(seconds))
 
+    def origin(self) -> str:
+        """Where signed links point (scheme and host): the page's Content-Security-Policy lets the
+        player load media from there. Made without a request, once."""
+        if not hasattr(self, "_origin"):
+            parts = urlsplit(self.url("x", 60))
+            self._origin = f"{parts.scheme}://{parts.netloc}"
+        return self._origin
+
     def check(self) -> dict:
         try:
-            self._call("head_bucket")
+            self._call("head_bucket", client=self.probe)
         except FileNotFoundError:
             raise StorageUnavailable(unavailable_message(), reason=f"no bucket {self.bucket}") from None
         return {"backend": "s3", "bucket": self.bucket, **({"endpoint": self.endpoint_url} if self.endpoint_url else {})}
@@ -552,6 +565,12 @@ def media_link(key: str, *, content_type: str | None = None, download_name: str 
         link = secure_link(key, seconds, secret=config["LMS_SECURE_LINK_SECRET"],
                            prefix=config["LMS_SECURE_LINK_PREFIX"])
     return link
+
+
+def link_origin() -> str | None:
+    """The origin of the links :func:`media_link` hands out when it is not this site's own."""
+    storage = media_storage()
+    return storage.origin() if isinstance(storage, S3Storage) else None
 
 
 def send_stored(key: str, *, mimetype: str, download_name: str | None = None, max_age: int = 0,

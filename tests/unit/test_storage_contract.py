@@ -177,7 +177,6 @@ def test_the_storage_answers_its_check(storage):
 def test_an_unreachable_bucket_raises_storage_unavailable_for_every_call(tmp_path):
     with aws_credentials():
         down = storage_from_url("s3://media", endpoint_url=stopped_endpoint())
-        down.client.meta.config.retries = {"max_attempts": 1}
         calls = [lambda: down.begin_upload("uploads/1.mp4"), lambda: down.save("x/1", io.BytesIO(b"1")),
                  lambda: down.check(), lambda: down.exists("x/1"), lambda: down.delete("x/1"),
                  lambda: down.write_part("uploads/1.mp4", "ref", 0, io.BytesIO(b"1"), 1, PART)]
