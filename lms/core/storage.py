@@ -253,8 +253,11 @@ class S3Storage:
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
                  region: str | None = None, timeout: float = 10.0):
-        import boto3  # only with an s3:// storage
-        from botocore.config import Config
+        try:
+            import boto3  # only with an s3:// storage
+            from botocore.config import Config
+        except ImportError:
+            raise ValueError("LMS_STORAGE_URL=s3://... needs boto3: pip install -e '.[s3]'.") from None
 
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.endpoint_url = endpoint_url
