@@ -57,14 +57,19 @@ def create_app(config: dict | None = None) -> Flask:
 
 def ready_to_serve(app: Flask) -> Flask:
     """``app``, once it has what a node serving requests or running jobs needs beyond its settings
-    (those ``settle_config`` checked): in production, the signing key every node shares. Raises
-    ValueError naming the setting otherwise, so a misconfigured node refuses to start rather than
-    serve errors. The entry points call it (wsgi.py, lms/worker.py), not the command line, whose
-    ``flask credentials rotate-key`` makes that key."""
+    (those ``settle_config`` checked): in production, the signing key every node shares and a
+    storage that answers (``LMS_STORAGE_URL``). Raises ValueError naming the setting otherwise, so
+    a misconfigured node refuses to start rather than serve errors. The entry points call it
+    (wsgi.py, lms/worker.py), not the command line, whose ``flask credentials rotate-key`` makes
+    that key. (Once running, a storage that stops answering degrades the node: /readyz.)"""
     from .certificates.signing import missing_key_message  # domains load with the app (see the top)
+    from .config import is_production
+    from .core.storage import storage_problem
 
     with app.app_context():
         problem = missing_key_message()
+    if not problem and is_production(app.config):
+        problem = storage_problem(app)
     if problem:
         raise ValueError(problem)
     return app
@@ -253,12 +258,20 @@ def _quiet_dev_server() -> None:
 
 def _register_security(app: Flask) -> None:
     _quiet_dev_server()
-    csp = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
-           "script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+    from .core.storage import link_origin  # with the app (see the top)
+
+    def csp() -> str:
+        # On object storage, videos, segments (fetched by hls.js) and posters come from the store's
+        # signed links: its origin only, nothing else.
+        store = link_origin()
+        extra = f" {store}" if store else ""
+        return (f"default-src 'self'; img-src 'self' data:{extra}; media-src 'self' blob:{extra}; "
+                f"connect-src 'self'{extra}; style-src 'self'; script-src 'self'; object-src 'none'; "
+                "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("Content-Security-Policy", csp())
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _instance_secret(instance_path: str, name: str, nbytes: int = 32) -> str:
@@ -116,6 +117,17 @@ def _trust_list(value: str) -> dict[str, frozenset[str]]:
     return trusted
 
 
+def parse_storage_url(value: str) -> str:
+    """``file:///absolute/path`` or ``s3://bucket[/prefix]``; anything else stops start-up."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme == "file" and parts.path.startswith("/") and not parts.netloc:
+        return value
+    if parts.scheme == "s3" and parts.netloc and not parts.query:
+        return value
+    raise ValueError(f"LMS_STORAGE_URL must be file:///absolute/path or s3://bucket[/prefix], not {value!r}.")
+
+
 def _in_instance(name: str) -> Callable[[str], str]:
     return lambda instance_path: str(Path(instance_path) / name)
 
@@ -189,7 +201,27 @@ ENVIRONMENT: tuple[Setting, ...] = (
             parse=_on),
     Setting("REDIS_URL", None, "when set: rate-limit storage shared by all workers, and the job queues (huey on "
             "Redis, workers on many hosts)"),
-    Setting("LMS_MEDIA_ROOT", _in_instance("media"), "uploaded and generated media files", shown="`instance/media`"),
+    Setting("LMS_MEDIA_ROOT", _in_instance("media"), "uploaded and generated media files (with `LMS_STORAGE_URL` "
+            "set to object storage: only claim and base attachments and the demo video cache)",
+            shown="`instance/media`"),
+    # Object storage (lms/core/storage.py).
+    Setting("LMS_STORAGE_URL", None, "where uploads, renditions, exports, certificate PDFs, course covers and "
+            "package archives are stored: `file:///path` (a folder; shared by every node, e.g. on NFS) or "
+            "`s3://bucket[/prefix]` on any S3-compatible store (MinIO, Ceph RGW, Alibaba OSS), credentials from "
+            "`AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`; production refuses to start when it cannot be reached",
+            parse=lambda value: parse_storage_url(value), shown="`file://<LMS_MEDIA_ROOT>`"),
+    Setting("LMS_S3_ENDPOINT_URL", None, "the S3 endpoint, e.g. `http://minio.internal:9000` or "
+            "`https://oss-cn-hangzhou.aliyuncs.com` (unset: AWS, or boto3's `AWS_ENDPOINT_URL`)"),
+    Setting("LMS_S3_REGION", None, "the S3 region (unset: boto3's `AWS_DEFAULT_REGION`)"),
+    Setting("LMS_MEDIA_LINK_SECONDS", "300", "with object storage, videos, segments and downloads are read "
+            "through signed links that expire after this many seconds (the app never streams them)", parse=int),
+    Setting("LMS_ACCEL_REDIRECT", None, "with `file://` storage behind nginx: an internal location prefix, e.g. "
+            "`/protected-media/`; after its checks the app answers `X-Accel-Redirect: <prefix><key>` and nginx "
+            "sends the file (deploy/nginx-media.conf)"),
+    Setting("LMS_SECURE_LINK_SECRET", None, "with `file://` storage behind nginx: the secret of nginx's "
+            "`secure_link` (deploy/nginx-media.conf); set, videos, segments and posters are answered with links "
+            "nginx serves and refuses after `LMS_MEDIA_LINK_SECONDS`"),
+    Setting("LMS_SECURE_LINK_PREFIX", "/signed-media/", "the nginx location of those links"),
     Setting("LMS_JOBS_FILE", _in_instance("jobs.sqlite3"), "the job queues (huey on SQLite) when `REDIS_URL` is "
             "unset", shown="`instance/jobs.sqlite3`"),
     Setting("LMS_JOBS_IMMEDIATE", "0", "`1` runs jobs at once in the calling process (tests only; no worker "

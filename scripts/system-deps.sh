@@ -19,6 +19,8 @@ if [ "${1:-}" = "--browser" ]; then
   command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || want+=(pgbouncer)
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
   command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
+  # media behind nginx (deploy/nginx-media.conf: secure_link expiry, X-Accel-Redirect), tested as deployed
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx)
 fi
 
 [ ${#want[@]} -eq 0 ] && exit 0

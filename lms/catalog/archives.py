@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from ..assessment.models import QuizQuestion
 from ..core.errors import InvalidInput
 from ..core.formatting import format_hours
-from ..core.storage import media_path
+from ..core.storage import BLOCK, media_storage
 from ..extensions import db
 from .models import Category, Course
 from .packages import exam_section
@@ -46,10 +46,11 @@ def export_package(course: Course, folder: Path) -> Path:
                 entry["text"] = name
             asset = lesson.media_asset
             if asset is not None:
-                source = media_path(asset.mp4_path or asset.path)
-                name = f"media/{ci:02d}-{li:02d}{source.suffix}"
+                key = asset.mp4_path or asset.path
+                name = f"media/{ci:02d}-{li:02d}{Path(key).suffix}"
                 (root / "media").mkdir(exist_ok=True)
-                shutil.copyfile(source, root / name)
+                with media_storage().open(key) as source, open(root / name, "wb") as out:
+                    shutil.copyfileobj(source, out, BLOCK)
                 entry["video"] = name
             lessons.append(entry)
         chapters.append({"title": chapter.title, "lessons": lessons})

@@ -13,6 +13,7 @@ from ..core.audit import record_event
 from ..core.duties import ensure_not_involved
 from ..core.errors import DomainError
 from ..core.formatting import format_hours
+from ..core.storage import remove_created
 from ..extensions import db
 from .models import Course
 from .packages import PackageError
@@ -102,9 +103,8 @@ def _approve(approver, course: Course) -> None:
     record_event(approver, "course.approved", course, code=course.code, version=course.version, via="import")
 
 
-def _remove(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
+def _remove(created: list) -> None:
+    remove_created(created)  # stored objects (keys) and local files (paths)
 
 
 @courses_cli.command("export")

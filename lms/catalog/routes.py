@@ -1,8 +1,8 @@
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from ..core.replica import reads_from_replica
-from ..core.storage import media_path
+from ..core.storage import send_stored
 from ..extensions import db
 from ..notices import services as notices
 from . import services
@@ -49,4 +49,4 @@ def cover(course_id: int):
         abort(404)
     if course.status != CourseStatus.PUBLISHED and not can_preview(current_user, course):
         abort(404)
-    return send_file(media_path(course.cover_path), mimetype="image/jpeg", max_age=3600)
+    return send_stored(course.cover_path, mimetype="image/jpeg", max_age=3600)

@@ -51,7 +51,7 @@ def issue_annual(year: int):
 def download_pdf(number: str):
     cert = services.own_certificate(current_user, number)
     commit()  # an admin's download is audited
-    data = services.pdf_file(cert).read_bytes()  # small; read whole so no file handle outlives the request
+    data = services.pdf_bytes(cert)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
                      download_name=_("学时证明-%(number)s.pdf", number=cert.number))
 

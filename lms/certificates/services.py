@@ -6,6 +6,7 @@ Entry points: :func:`connect_signals` issues a course certificate on ``course_co
 """
 
 import hashlib
+import io
 from dataclasses import dataclass
 
 from flask import current_app
@@ -23,7 +24,7 @@ from ..core.clock import iso_utc, local_date, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..core.i18n import DEFAULT_LOCALE
-from ..core.storage import media_path
+from ..core.storage import media_storage
 from ..credits import services as ledger
 from ..credits.models import CreditOrigin, CreditRecord
 from ..extensions import db
@@ -72,9 +73,7 @@ def allocate_number(year: int) -> str:
 
 def _store_pdf(cert: Certificate, data: bytes) -> None:
     relative = f"certificates/{cert.credit_year}/{cert.number}-v{cert.version}.pdf"
-    path = media_path(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    media_storage().save(relative, io.BytesIO(data))  # unreachable: StorageUnavailable, nothing issued
     cert.pdf_path = relative
     cert.pdf_sha256 = hashlib.sha256(data).hexdigest()
 
@@ -344,8 +343,10 @@ def own_certificate(actor, number: str) -> Certificate:
     return cert
 
 
-def pdf_file(cert: Certificate):
-    return media_path(cert.pdf_path)
+def pdf_bytes(cert: Certificate) -> bytes:
+    """The certificate's PDF (small: read whole, so no handle outlives the request)."""
+    with media_storage().open(cert.pdf_path) as fh:
+        return fh.read()
 
 
 def learner_clr(actor) -> str:

@@ -11,15 +11,13 @@ fails (200: still in rotation), else ``ok``. Domains register their checks with 
 (the search index registers its own); this module knows no domain.
 """
 
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from flask import current_app
 
 from ..extensions import db
-from . import jobs
+from . import jobs, storage
 
 OK, DEGRADED, ERROR, OFF = "ok", "degraded", "error", "off"
 _checks: dict[str, Callable[[], dict]] = {}
@@ -77,11 +75,13 @@ def _redis() -> dict:
 
 @check("storage")
 def _storage() -> dict:
-    root = Path(current_app.config["LMS_MEDIA_ROOT"])
-    if not root.is_dir() or not os.access(root, os.W_OK):
-        return {"status": DEGRADED, "error": "the media folder is missing or not writable"}
-    usage = os.statvfs(root)
-    return {"status": OK, "free_gb": round(usage.f_bavail * usage.f_frsize / 2**30, 1)}
+    """The configured storage (a folder, or an S3 bucket) answers; a node without it still serves
+    pages and heartbeats, so it degrades the node rather than removing it."""
+    try:
+        figures = storage.media_storage().check()
+    except storage.StorageUnavailable as exc:
+        return {"status": DEGRADED, "error": exc.reason}
+    return {"status": OK, **figures}
 
 
 @check("queues")

@@ -8,7 +8,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import lazy_gettext as _l
@@ -18,6 +17,7 @@ from wtforms import BooleanField, RadioField, SelectChoice, StringField
 from ..core.clock import now
 from ..core.errors import InvalidInput
 from ..core.forms import Form, form_error
+from ..core.storage import send_stored
 from ..core.web import commit, writes_on_read
 from . import records, services
 from .models import ExportStatus
@@ -117,13 +117,14 @@ def job_status(job_id: int):
 def download(job_id: int):
     job = services.job_for(current_user, job_id)
     try:
-        path = services.file_for_download(current_user, job, request.args.get("token", ""), ip=_ip())
+        key = services.file_for_download(current_user, job, request.args.get("token", ""), ip=_ip())
     except services.Gone:
         commit()  # the expired file is deleted and the job marked, even though the answer is an error
         raise
     commit()
     name = services.job_file_name(job)
-    response = send_file(path, mimetype=services.MEDIA_TYPES[job.format], as_attachment=True, download_name=name)
-    response.headers["Content-Disposition"] = services.content_disposition(name)
+    response = send_stored(key, mimetype=services.MEDIA_TYPES[job.format], download_name=name)
+    if response.status_code != 302:  # a signed link carries its own
+        response.headers["Content-Disposition"] = services.content_disposition(name)
     response.headers["Cache-Control"] = "no-store"
     return response

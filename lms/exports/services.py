@@ -31,7 +31,7 @@ from ..core.clock import utcnow_naive
 from ..core.database import commit_apart
 from ..core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
-from ..core.storage import media_path
+from ..core.storage import is_local, media_path, media_storage
 from ..extensions import db
 from . import records
 from .models import ExportJob, ExportStatus
@@ -288,8 +288,8 @@ def job_file_name(job: ExportJob) -> str:
 
 def _remove(relative: str | None) -> None:
     if relative:
-        with contextlib.suppress(ValueError):  # a path outside the media folder: nothing of ours to remove
-            media_path(relative).unlink(missing_ok=True)
+        with contextlib.suppress(ValueError):  # a key outside the storage: nothing of ours to remove
+            media_storage().delete(relative)
 
 
 def run_export_job(job: ExportJob, *, commit: Callable[[], None]) -> ExportJob:
@@ -313,7 +313,7 @@ def run_export_job(job: ExportJob, *, commit: Callable[[], None]) -> ExportJob:
         scope = job_scope(job)
         n = write_export(scope, year=job.year, fmt=job.format, out=partial, progress=progress,
                          actor=job.requested_by, via="job", job=job, commit=commit)
-        os.replace(partial, media_path(relative))
+        _store(partial, relative)
     except Exception as exc:
         partial.unlink(missing_ok=True)
         job_id = job.id
@@ -328,6 +328,19 @@ def run_export_job(job: ExportJob, *, commit: Callable[[], None]) -> ExportJob:
     save(status=ExportStatus.DONE, file_path=relative, rows_done=n, rows_total=n, finished_at=finished,
          expires_at=finished + ttl())
     return job
+
+
+def _store(partial: Path, relative: str) -> None:
+    """The finished file (written on this node's disk) into the storage every node reads."""
+    storage = media_storage()
+    if is_local(storage):
+        os.replace(partial, storage.path(relative))
+        return
+    try:
+        with open(partial, "rb") as fh:
+            storage.save(relative, fh)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def job_for(actor, job_id: int) -> ExportJob:
@@ -349,8 +362,9 @@ def expire_job(job: ExportJob) -> None:
     job.file_path, job.status = None, ExportStatus.EXPIRED
 
 
-def file_for_download(actor, job: ExportJob, token: str, *, ip: str | None = None) -> Path:
-    """The finished file, for its requester with the right token before it expires; audited."""
+def file_for_download(actor, job: ExportJob, token: str, *, ip: str | None = None) -> str:
+    """The finished file's storage key, for its requester with the right token before it expires;
+    audited."""
     if job.requested_by_id != getattr(actor, "id", None):
         raise NotAllowed(_("这个导出文件只能由发起导出的人下载。"))
     if not token or not secrets.compare_digest(str(token), job.token):
@@ -362,13 +376,16 @@ def file_for_download(actor, job: ExportJob, token: str, *, ip: str | None = Non
     if job.status != ExportStatus.DONE or not job.file_path:
         raise Conflict(_("导出尚未完成，请稍候在进度页面下载。") if job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
                        else _("这次导出没有成功，没有可下载的文件。请重新导出。"))
-    path = media_path(job.file_path)
-    if not path.is_file():
+    try:
+        present = media_storage().exists(job.file_path)
+    except ValueError:
+        present = False
+    if not present:
         expire_job(job)
         raise Gone(_("导出文件已不存在，请重新导出。"))
     record_event(actor, "records.export_download", job, ip=ip, format=job.format, rows=job.rows_done,
                  full_id_numbers=job.full_id_numbers)
-    return path
+    return job.file_path
 
 
 def purge_expired(now=None) -> int:

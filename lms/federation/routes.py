@@ -27,6 +27,7 @@ from ..core.clock import utcnow_naive
 from ..core.errors import DomainError, InvalidInput
 from ..core.formatting import format_hours
 from ..core.forms import run_action, run_form, run_service
+from ..core.storage import media_storage
 from ..core.web import commit, public_url, roles_required, writes_on_read
 from ..extensions import limiter
 from . import services, subscriptions, tasks, transfers
@@ -90,7 +91,9 @@ def archive(code: str, version: int):
     outcome = run_service(lambda: services.archive_for(token, code, version, ip=request.remote_addr))
     if not outcome:
         return _json_error(outcome.error)
-    response = send_file(outcome.value, mimetype="application/zip", as_attachment=True,
+    # Streamed through the app whatever the storage: the subscriber is another server, which may
+    # not reach (or be allowed to follow a redirect to) this platform's object store.
+    response = send_file(media_storage().open(outcome.value), mimetype="application/zip", as_attachment=True,
                          download_name=f"{code}-v{version}.zip", conditional=False)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -42,7 +42,7 @@ from ..core.audit import record_event
 from ..core.clock import iso_utc, now, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
-from ..core.storage import media_path
+from ..core.storage import media_storage
 from ..core.web import public_base, public_url
 from ..extensions import db
 from .models import FederationToken, FeedArchive, SharedCourse
@@ -129,13 +129,13 @@ def build_archive(course: Course) -> FeedArchive:
     if existing is not None:
         return existing
     relative = f"{ARCHIVE_FOLDER}/{course.code}-v{course.version}-{secrets.token_hex(4)}.zip"
-    target = media_path(relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="feed-") as scratch:
         built = export_archive(course, Path(scratch) / "package.zip")
-        built.replace(target)
-    archive = FeedArchive(course_id=course.id, path=relative, size_bytes=target.stat().st_size,
-                          sha256=_sha256(target), built_at=utcnow_naive())
+        size, sha256 = built.stat().st_size, _sha256(built)
+        with open(built, "rb") as fh:
+            media_storage().save(relative, fh)
+    archive = FeedArchive(course_id=course.id, path=relative, size_bytes=size, sha256=sha256,
+                          built_at=utcnow_naive())
     db.session.add(archive)
     db.session.flush()
     return archive
@@ -304,8 +304,9 @@ def feed_page(query: FeedQuery) -> dict:
     }
 
 
-def archive_for(token: FederationToken, code: str, version: int, *, ip: str | None) -> Path:
-    """The archive file of a shared, published version, for a subscriber's token (audited)."""
+def archive_for(token: FederationToken, code: str, version: int, *, ip: str | None) -> str:
+    """The storage key of the archive of a shared, published version, for a subscriber's token
+    (audited)."""
     row = db.session.execute(
         select(FeedArchive, Course).join(Course, Course.id == FeedArchive.course_id)
         .join(SharedCourse, SharedCourse.code == Course.code)
@@ -318,4 +319,4 @@ def archive_for(token: FederationToken, code: str, version: int, *, ip: str | No
                          code=code, version=version, sha256=archive.sha256)
     event.target_type = "Course"
     db.session.flush()
-    return media_path(archive.path)
+    return archive.path

@@ -40,6 +40,7 @@ from ..certificates.signing import ALGORITHM, thumbprint
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, DomainError, InvalidInput, NotFound
+from ..core.storage import remove_created
 from ..extensions import db
 from ..publishing.services import publish_imported_version
 from . import remote
@@ -383,9 +384,8 @@ def take_entry(sub: FeedSubscription, item: dict) -> Taken:
     return taken
 
 
-def _remove(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
+def _remove(created: list) -> None:
+    remove_created(created)  # stored objects (keys) and local files (paths)
 
 
 def _download_and_import(sub: FeedSubscription, claims: EntryClaims, created_files: list[Path]) -> Course:

@@ -1,9 +1,9 @@
-from pathlib import Path
+from pathlib import PurePosixPath
 
-from flask import Blueprint, abort, send_file
+from flask import Blueprint, Response, abort, url_for
 from flask_login import current_user, login_required
 
-from ..core.storage import media_path
+from ..core.storage import media_link, media_storage, send_stored
 from ..extensions import db
 from . import permissions
 from .models import MediaAsset
@@ -11,6 +11,7 @@ from .models import MediaAsset
 bp = Blueprint("media", __name__, url_prefix="/media")
 
 _KINDS = {"video": ("mp4_path", None), "poster": ("poster_path", "image/jpeg"), "captions": ("captions_path", "text/vtt")}
+PLAYLIST = "application/vnd.apple.mpegurl"
 
 
 def _load(asset_id: int) -> MediaAsset:
@@ -28,9 +29,7 @@ def asset_file(asset_id: int, kind: str):
     relative = getattr(asset, attribute)
     if not relative:
         abort(404)
-    # Range requests are answered (conditional=True), so players can seek without downloading all.
-    return send_file(media_path(relative), mimetype=mimetype or asset.content_type, conditional=True,
-                     max_age=3600)
+    return send_stored(relative, mimetype=mimetype or asset.content_type, max_age=3600)
 
 
 @bp.get("/<int:asset_id>/hls/<path:name>")
@@ -39,12 +38,40 @@ def hls_file(asset_id: int, name: str):
     asset = _load(asset_id)
     if not asset.hls_path:
         abort(404)
-    folder = media_path(str(Path(asset.hls_path).parent))
+    folder = PurePosixPath(asset.hls_path).parent
+    parts = PurePosixPath(name).parts
+    if not parts or any(part in ("", ".", "..") for part in parts) or name.startswith("/"):
+        abort(404)
+    key = str(folder / name)
+    if not key.endswith(".m3u8"):
+        return send_stored(key, mimetype="video/mp2t", max_age=3600)
+    storage = media_storage()
+    if media_link(key) is None:
+        return send_stored(key, mimetype=PLAYLIST, max_age=3600)
+    # Links that expire (object storage, nginx's secure_link): the playlist is read here and its
+    # segments named by such links, so the player fetches every byte of video without the app
+    # (the playlists it names come back here).
     try:
-        target = media_path(str(Path(asset.hls_path).parent / name))
-    except ValueError:
+        with storage.open(key) as fh:
+            text = fh.read().decode("utf-8")
+    except FileNotFoundError:
         abort(404)
-    if not target.is_relative_to(folder) or not target.is_file():
-        abort(404)
-    mimetype = "application/vnd.apple.mpegurl" if target.suffix == ".m3u8" else "video/mp2t"
-    return send_file(target, mimetype=mimetype, conditional=True, max_age=3600)
+    return Response(rewrite_playlist(text, asset, PurePosixPath(name).parent), mimetype=PLAYLIST,
+                    headers={"Cache-Control": "no-store"})
+
+
+def rewrite_playlist(text: str, asset: MediaAsset, under: PurePosixPath) -> str:
+    """Each URI line of an HLS playlist, relative to the playlist: a nested playlist through this
+    route, a segment as a link that expires after ``LMS_MEDIA_LINK_SECONDS`` (:func:`media_link`)."""
+    folder = PurePosixPath(asset.hls_path).parent
+    lines = []
+    for line in text.splitlines():
+        uri = line.strip()
+        if uri and not uri.startswith("#") and "://" not in uri and not uri.startswith("/") and ".." not in uri:
+            target = str(under / uri) if str(under) != "." else uri
+            if uri.endswith(".m3u8"):
+                line = url_for(".hls_file", asset_id=asset.id, name=target)
+            else:
+                line = media_link(str(folder / target), content_type="video/mp2t")
+        lines.append(line)
+    return "\n".join(lines) + "\n"

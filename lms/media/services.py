@@ -1,6 +1,7 @@
 """Probing, storing and generating video with ffmpeg (through ffmpeg-python)."""
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from flask_babel import gettext as _
 
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput
-from ..core.storage import media_path, media_root, media_storage
+from ..core.storage import is_local, media_root, media_storage
 from ..extensions import db
 from .models import MediaAsset, MediaStatus
 
@@ -118,22 +119,22 @@ def store_video(source: Path, *, original_name: str, organization=None,
                 created_files: list[Path] | None = None) -> MediaAsset:
     """Probe a video, copy it into the media root under its content hash, and record it.
 
-    Paths of files this call creates are appended to ``created_files`` so a caller whose
-    transaction fails can remove them.
+    Keys of objects this call stores are appended to ``created_files`` so a caller whose
+    transaction fails can remove them (:func:`lms.core.storage.remove_created`).
     """
     probe = probe_video(source, display_name=original_name)
     digest = sha256_file(source)
     suffix = Path(original_name).suffix.lower() or ".mp4"
     relative = f"videos/{digest[:2]}/{digest}{suffix}"
-    target = media_path(relative)
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+    storage = media_storage()
+    if not storage.exists(relative):
+        with open(source, "rb") as fh:
+            storage.save(relative, fh)
         if created_files is not None:
-            created_files.append(target)
+            created_files.append(relative)
     asset = MediaAsset(
         organization_id=getattr(organization, "id", None), original_name=original_name[:255], path=relative, sha256=digest,
-        size_bytes=target.stat().st_size, content_type=VIDEO_TYPES[suffix], duration_seconds=max(1, round(probe.duration_seconds)),
+        size_bytes=os.path.getsize(source), content_type=VIDEO_TYPES[suffix], duration_seconds=max(1, round(probe.duration_seconds)),
         width=probe.width, height=probe.height, status=MediaStatus.READY,
         # Generated and packaged clips are H.264/AAC with faststart already, so they play as they are.
         mp4_path=relative if suffix in (".mp4", ".m4v") else None, progress=100,
@@ -165,7 +166,9 @@ def save_upload(stream, *, original_name: str, organization, max_bytes: int) -> 
     suffix = Path(name).suffix.lower()
     if suffix not in VIDEO_TYPES:
         raise InvalidInput(_("“%(name)s”不是支持的视频格式，请上传 MP4、MOV、MKV 或 WebM 视频。", name=name))
-    incoming = media_root() / "incoming"
+    storage = media_storage()
+    local = is_local(storage)
+    incoming = media_root() / "incoming" if local else Path(tempfile.gettempdir())
     incoming.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=incoming, suffix=suffix)
     temp = Path(temp_name)
@@ -180,6 +183,10 @@ def save_upload(stream, *, original_name: str, organization, max_bytes: int) -> 
                 out.write(block)
         if size == 0:
             raise InvalidInput(_("“%(name)s”是空文件。", name=name))
+        if not local:  # into the object store, then gone from this node
+            with open(temp, "rb") as fh:
+                storage.save(f"incoming/{temp.name}", fh)
+            temp.unlink()
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -342,19 +349,19 @@ def transcode_asset(asset: MediaAsset, *, report) -> None:
     ``report(fraction)`` is called as ffmpeg reports progress; the caller persists it.
     Output goes to a fresh folder that replaces the old one only when everything succeeded.
     """
-    source = media_path(asset.path)
-    final = media_path(f"renditions/{asset.id}")
-    work = media_path(f"renditions/{asset.id}.partial")
-    shutil.rmtree(work, ignore_errors=True)
+    storage = media_storage()
+    work = storage.work_folder()
     (work / "hls").mkdir(parents=True)
     duration = float(asset.duration_seconds)
+    base = f"renditions/{asset.id}"
     try:
-        try:
-            has_audio = probe_video(source, display_name=asset.original_name).has_audio
-        except InvalidInput as exc:
-            raise TranscodeError(exc.message) from None
-        mp4, hls, poster = rendition_commands(source, work, has_audio=has_audio, duration=duration)
-        _run_ffmpeg(mp4, duration, lambda f: report(0.85 * f))
+        with storage.local_path(asset.path) as source:
+            try:
+                has_audio = probe_video(source, display_name=asset.original_name).has_audio
+            except InvalidInput as exc:
+                raise TranscodeError(exc.message) from None
+            mp4, hls, poster = rendition_commands(source, work, has_audio=has_audio, duration=duration)
+            _run_ffmpeg(mp4, duration, lambda f: report(0.85 * f))
         _run_ffmpeg(hls, duration, lambda f: report(0.85 + 0.1 * f))
         poster.global_args("-hide_banner", "-loglevel", "error").overwrite_output().run(
             capture_stdout=True, capture_stderr=True)
@@ -364,9 +371,8 @@ def transcode_asset(asset: MediaAsset, *, report) -> None:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(work, final)
-    base = f"renditions/{asset.id}"
+    # Every rendition is stored before the asset names them: nothing half-written is ever served.
+    storage.put_folder(work, base)
     asset.mp4_path, asset.hls_path, asset.poster_path = f"{base}/video.mp4", f"{base}/hls/master.m3u8", f"{base}/poster.jpg"
     report(1.0)
 
@@ -396,7 +402,5 @@ def save_captions(asset: MediaAsset, stream, *, original_name: str, max_bytes: i
         if not text.startswith("WEBVTT") or "-->" not in text:
             raise InvalidInput(_("字幕文件“%(name)s”中没有字幕条目。", name=name))
         relative = f"captions/{asset.id}.vtt"
-        target = media_path(relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        media_storage().save(relative, io.BytesIO(text.encode("utf-8")))
     asset.captions_path = relative

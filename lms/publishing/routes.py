@@ -2,6 +2,7 @@
 
 import shutil
 import tempfile
+from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from ..core.clock import utcnow_naive
 from ..core.database import writing
 from ..core.errors import Conflict, DomainError, InvalidInput
 from ..core.forms import run_action, run_form, run_service
-from ..core.storage import media_storage
+from ..core.storage import StorageUnavailable, media_storage, remove_created
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, commit, roles_required
 from ..extensions import db
 from ..media import services as media
@@ -527,6 +528,15 @@ def finish_upload(upload_id: int):
         flash(_("已导入 %(n)s 门课程（草稿）。检查后即可提交审核。", n=len(result.imported)), "success")
         return jsonify(imported=[c.code for c in result.imported],
                        redirect=url_for(".edit_course", course_id=result.imported[0].id)), 201
+    except StorageUnavailable as exc:
+        # Nothing was recorded (the rows are rolled back); the parts stay for a finish tried again.
+        db.session.rollback()
+        with suppress(StorageUnavailable):
+            _remove(created)
+        with writing():
+            uploads.finish_failed(upload_id, assembled=assembled)
+            commit()
+        return _json_error(exc, upload=_upload_json(db.session.get(Upload, upload_id)))
     except (PackageError, DomainError) as exc:
         db.session.rollback()
         _remove(created)
@@ -660,9 +670,8 @@ def import_package():
     return redirect(url_for(".edit_course", course_id=result.imported[0].id))
 
 
-def _remove(paths) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
+def _remove(created: list) -> None:
+    remove_created(created)  # stored objects (keys) and local files (paths)
 
 
 @bp.post("/publish/courses/<int:course_id>/cover")

@@ -31,7 +31,7 @@ from ..core.clock import utcnow_naive
 from ..core.duties import ensure_not_involved
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
-from ..core.storage import media_path
+from ..core.storage import media_storage
 from ..credits.services import completions_by_course, ensure_national_rule_set, round_down
 from ..extensions import db
 from ..learning.models import Enrollment
@@ -703,8 +703,6 @@ def set_cover(actor: User, course: Course, stream, *, max_bytes: int = 5 * 1024 
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise InvalidInput(_("无法识别该图片，请上传 JPG、PNG 或 WebP 格式的封面。")) from None
     relative = f"covers/{course.id}-{hashlib.sha256(out.getvalue()).hexdigest()[:16]}.jpg"
-    target = media_path(relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(out.getvalue())
+    media_storage().save(relative, io.BytesIO(out.getvalue()))
     course.cover_path = relative
     _edited(actor, course)

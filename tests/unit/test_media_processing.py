@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from lms.accounts.models import OrgKind
 from lms.accounts.services import get_or_create_organization
 from lms.core.errors import InvalidInput
-from lms.core.storage import media_root
+from lms.core.storage import media_path, media_root
 from lms.media import services
 from lms.media.models import MediaAsset, MediaStatus
 
@@ -35,7 +35,7 @@ def test_upload_is_probed_and_stored_by_content_hash(clips, org, db_session):
     asset = upload(clips["video"], org)
     assert asset.status == MediaStatus.UPLOADED and asset.duration_seconds == 4
     assert (asset.width, asset.height) == (320, 240)
-    assert asset.sha256 in asset.path and services.media_path(asset.path).read_bytes() == clips["video"].read_bytes()
+    assert asset.sha256 in asset.path and media_path(asset.path).read_bytes() == clips["video"].read_bytes()
     assert not list((media_root() / "incoming").iterdir())
 
 
@@ -74,34 +74,34 @@ def test_transcode_makes_h264_aac_mp4_hls_and_poster_with_progress(clips, org, d
     asset = upload(clips["video"], org)
     seen = []
     services.transcode_asset(asset, report=seen.append)
-    mp4 = ffprobe(services.media_path(asset.mp4_path))
+    mp4 = ffprobe(media_path(asset.mp4_path))
     codecs = {s["codec_type"]: s["codec_name"] for s in mp4["streams"]}
     assert codecs == {"video": "h264", "audio": "aac"}
     assert abs(float(mp4["format"]["duration"]) - 4) < 0.5
     # faststart: the moov atom comes before the media data
-    head = services.media_path(asset.mp4_path).read_bytes()[:4096]
+    head = media_path(asset.mp4_path).read_bytes()[:4096]
     assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))
-    master = services.media_path(asset.hls_path).read_text()
+    master = media_path(asset.hls_path).read_text()
     assert master.startswith("#EXTM3U") and "index.m3u8" in master
-    playlist = services.media_path(asset.hls_path).parent / "index.m3u8"
+    playlist = media_path(asset.hls_path).parent / "index.m3u8"
     assert "#EXT-X-ENDLIST" in playlist.read_text() and list(playlist.parent.glob("seg_*.ts"))
-    assert services.media_path(asset.poster_path).read_bytes()[:2] == b"\xff\xd8"
+    assert media_path(asset.poster_path).read_bytes()[:2] == b"\xff\xd8"
     assert seen == sorted(seen) and seen[-1] == 1.0
 
 
 def test_video_without_sound_transcodes_too(clips, org, db_session):
     asset = upload(clips["no_audio"], org)
     services.transcode_asset(asset, report=lambda f: None)
-    assert {s["codec_type"] for s in ffprobe(services.media_path(asset.mp4_path))["streams"]} == {"video"}
+    assert {s["codec_type"] for s in ffprobe(media_path(asset.mp4_path))["streams"]} == {"video"}
 
 
 def test_a_failed_transcode_says_why_and_leaves_no_partial_output(clips, org, db_session):
     asset = upload(clips["video"], org)
-    services.media_path(asset.path).write_bytes(b"corrupted after upload")
+    media_path(asset.path).write_bytes(b"corrupted after upload")
     with pytest.raises(services.TranscodeError) as info:
         services.transcode_asset(asset, report=lambda f: None)
     assert str(info.value)
-    assert not services.media_path(f"renditions/{asset.id}.partial").exists()
+    assert not media_path(f"renditions/{asset.id}.partial").exists()
     assert asset.mp4_path is None
 
 
@@ -125,7 +125,7 @@ def test_captions_srt_become_webvtt(clips, org, db_session):
     asset = upload(clips["video"], org)
     with open(clips["srt"], "rb") as fh:
         services.save_captions(asset, fh, original_name="captions.srt")
-    text = services.media_path(asset.captions_path).read_text(encoding="utf-8")
+    text = media_path(asset.captions_path).read_text(encoding="utf-8")
     assert text.startswith("WEBVTT") and "00:00.000 --> 00:02.000" in text and "欢迎学习本课程" in text
 
 
