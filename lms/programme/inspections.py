@@ -241,6 +241,14 @@ def _excluded(candidate: Candidate, pool: list[User], orgs: list[set[int]]) -> l
             or (candidate.user_id is not None and candidate.user_id == user.id)]
 
 
+def lock_plan(plan: InspectionPlan) -> InspectionPlan:
+    """``plan`` locked for this transaction and read again (its collections too): of two offices
+    freezing, drawing or closing it at once, the second sees the first's step and gets 409."""
+    db.session.expire(plan)
+    db.session.refresh(plan, with_for_update=True)
+    return plan
+
+
 def _status(plan: InspectionPlan, *expected: InspectionStatus) -> None:
     if plan.status not in {s.value for s in expected}:
         raise Conflict(_("这项抽查计划现在是“%(status)s”，不能进行这一步。",
@@ -251,6 +259,7 @@ def freeze_plan(actor, plan: InspectionPlan) -> InspectionPlan:
     """Fix and publish the ordered population, the pool and the seed's commitment."""
     if not can_manage(actor, plan):
         raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    lock_plan(plan)
     _status(plan, InspectionStatus.DRAFT)
     found = candidates(plan)
     if not found:
@@ -288,6 +297,7 @@ def reveal_and_draw(actor, plan: InspectionPlan, seed: str | None = None) -> Ins
     SHA-256 is not the published commitment is refused and nothing changes."""
     if not can_manage(actor, plan):
         raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    lock_plan(plan)
     _status(plan, InspectionStatus.FROZEN)
     seed = (seed if seed is not None else kept_seed(plan)).strip().lower()
     if len(seed) != 64 or any(c not in "0123456789abcdef" for c in seed) \
@@ -381,7 +391,7 @@ def _ensure_independent(actor, entry: InspectionEntry) -> None:
 def record_finding(actor, assignment: InspectionAssignment, result: str, notes: str) -> InspectionAssignment:
     if assignment.inspector_id != getattr(actor, "id", None) or not actor.has_role(Role.INSPECTOR):
         raise NotAllowed(_("这项检查任务不是分配给您的。"))
-    _status(assignment.plan, InspectionStatus.DRAWN)
+    _status(lock_plan(assignment.plan), InspectionStatus.DRAWN)  # not after a concurrent close
     _ensure_independent(actor, assignment.entry)
     try:
         result = FindingResult(result or "")
@@ -410,6 +420,7 @@ def target_object(entry: InspectionEntry):
 def close_plan(actor, plan: InspectionPlan) -> InspectionPlan:
     if not can_manage(actor, plan):
         raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    lock_plan(plan)
     _status(plan, InspectionStatus.DRAWN)
     missing = [a for a in plan.assignments if a.result is None]
     if missing:
