@@ -382,8 +382,8 @@ def reveal_and_draw(actor, plan: InspectionPlan, seed: str | None = None) -> Ins
             or algorithm.commitment(seed) != plan.commitment:
         raise InvalidInput(_("种子与冻结时公布的承诺值不符，不能用它抽取。"), field="seed")
     plan.seed = seed
-    excluded = list(db.session.scalars(select(InspectionEntry.excluded).where(InspectionEntry.plan_id == plan.id)
-                                       .order_by(InspectionEntry.position)))
+    document = published_document(plan)  # as frozen: the draw is computed from what was published
+    excluded = [entry["exclude"] for entry in document["population"]]
     pool = list(plan.pool)
     rows = algorithm.draw(seed, len(excluded), plan.target_count, len(pool), plan.inspectors_per_target, excluded)
     positions = [position for position, _taken in rows]
@@ -397,7 +397,6 @@ def reveal_and_draw(actor, plan: InspectionPlan, seed: str | None = None) -> Ins
                                                 inspector_id=pool[pool_position].user_id))
     plan.status = InspectionStatus.DRAWN.value
     plan.drawn_at = utcnow_naive()
-    document = published_document(plan)
     document["seed"] = seed
     document["draw"] = [{"target": entries[p].public_id, "inspectors": [pool_id(plan, pool[i].user_id) for i in taken]}
                         for p, taken in rows]
