@@ -291,6 +291,10 @@ ENVIRONMENT: tuple[Setting, ...] = (
             "so before any node starts); public keys at `/.well-known/jwks.json`",
             shown="`instance/signing-keys`"),
     Setting("LMS_VERIFY_RATE_LIMIT", "30 per minute;300 per hour", "public certificate lookups per client"),
+    Setting("LMS_INSPECTION_PUBLIC_RATE_LIMIT", "30 per minute;300 per hour",
+            "public pages and documents of random inspections per client"),
+    Setting("LMS_INSPECTION_REVEAL_DELAY_HOURS", "24", "hours between freezing an inspection plan (its commitment "
+            "published) and the earliest reveal of its seed", int),
     # The HR API and its webhooks.
     Setting("LMS_API_RATE_LIMIT", "120 per minute", "HR API requests per client token (429 JSON beyond; tokens "
             "issued at `/api-clients`, spec at `/api/v1/openapi.json`)"),

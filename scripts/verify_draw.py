@@ -20,7 +20,12 @@ copy so that nobody has to trust the platform's code):
   advances by one at every look, wrapping; skip an inspector in the target's "exclude" list (own
   organization) or already taken for it; stop at "inspectors_per_target" or after one full turn.
 
-Exit status 0 when the draw checks out, 1 when it does not, 2 when the document cannot be read.
+The document's "population_sha256" (when present) is the SHA-256 of {"population": …, "pool": …}
+written as JSON with sorted keys and no spaces (UTF-8), published at freeze time with the
+commitment: a population or pool changed afterwards does not check out.
+
+Exit status 0 when the draw checks out, 1 when it does not (or the seed is not revealed yet), 2 when
+the document cannot be read or is not a draw document.
 """
 
 import hashlib
@@ -77,6 +82,49 @@ def recompute(document):
     return rows
 
 
+def population_digest(document):
+    """SHA-256 of the published population and pool (JSON, sorted keys, no spaces, UTF-8)."""
+    text = json.dumps({"population": document["population"], "pool": document["pool"]}, ensure_ascii=False,
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _is_hex64(value):
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def shape_problem(document):
+    """Why the document is not one this script can check (None: it is)."""
+    if not isinstance(document, dict):
+        return "the document is not a JSON object"
+    if not _is_hex64(document.get("commitment")):
+        return "'commitment' is not 64 lower-case hexadecimal characters"
+    seed = document.get("seed")
+    if seed is not None and not _is_hex64(seed):
+        return "'seed' is neither null nor 64 lower-case hexadecimal characters"
+    for key in ("targets", "inspectors_per_target"):
+        if not _is_count(document.get(key)):
+            return f"'{key}' is not a whole number"
+    population, pool = document.get("population"), document.get("pool")
+    if not isinstance(pool, list) or not all(isinstance(m, dict) and isinstance(m.get("id"), str) for m in pool):
+        return "'pool' is not a list of objects with an 'id'"
+    if not isinstance(population, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("id"), str) and isinstance(e.get("exclude"), list)
+            and all(_is_count(i) and i < len(pool) for i in e["exclude"]) for e in population):
+        return "'population' is not a list of objects with an 'id' and an 'exclude' list of pool positions"
+    digest = document.get("population_sha256")
+    if digest is not None and not _is_hex64(digest):
+        return "'population_sha256' is neither absent nor 64 hexadecimal characters"
+    draw = document.get("draw")
+    if seed is not None and not isinstance(draw, list):
+        return "the seed is revealed but 'draw' is not a list"
+    return None
+
+
 def load(source):
     if source.startswith(("http://", "https://")):
         with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 (a URL the user gives)
@@ -92,14 +140,22 @@ def main(argv):
         return 2
     try:
         document = load(argv[1])
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, UnicodeError) as error:
         print(f"cannot read {argv[1]}: {error}")
         return 2
-    seed = document.get("seed")
-    if not seed:
-        print("the seed is not revealed yet: nothing to check but the commitment", document.get("commitment"))
+    problem = shape_problem(document)
+    if problem:
+        print(f"cannot check {argv[1]}: {problem}")
+        return 2
+    digest = document.get("population_sha256")
+    if digest is not None and population_digest(document) != digest:
+        print("FAIL: the population and pool differ from those published at freeze time (population_sha256)")
         return 1
-    if commitment(seed) != document.get("commitment"):
+    seed = document["seed"]
+    if seed is None:
+        print("the seed is not revealed yet: nothing to check but the commitment", document["commitment"])
+        return 1
+    if commitment(seed) != document["commitment"]:
         print("FAIL: SHA-256 of the seed is not the commitment published at freeze time")
         return 1
     rows = recompute(document)

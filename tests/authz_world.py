@@ -401,15 +401,15 @@ def _inspections(people: dict, ids: dict) -> None:
     s = db.session
     office, regional = people["programme-office"], people["programme-office-region"]
 
-    def plan(actor, title, scope, targets=1):
-        return inspections.create_plan(actor, inspections.PlanData(title, scope, "bases", 2025, targets, 1))
+    def plan(actor, title, scope, targets=1, year=2025):
+        return inspections.create_plan(actor, inspections.PlanData(title, scope, "bases", year, targets, 1))
 
     _person(20, "另一检查员", roles=(Role.INSPECTOR,))
     # two targets, one inspector each, a pool of two without exclusions: each inspector gets one
     drawn = plan(office, "授权矩阵已抽取计划", "national", targets=2)
     inspections.freeze_plan(office, drawn)
     inspections.reveal_and_draw(office, drawn)
-    frozen = plan(office, "授权矩阵已冻结计划", "national")
+    frozen = plan(office, "授权矩阵已冻结计划", "national", year=2024)  # one open plan per kind and year
     inspections.freeze_plan(office, frozen)
     regional_draft = plan(regional, "授权矩阵北京草稿", "110000")
     national_draft = plan(office, "授权矩阵全国草稿", "national")

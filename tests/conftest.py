@@ -67,6 +67,8 @@ def make_test_app(database_url: str, tmp_dir: Path, **overrides):
         "LMS_DEMO_CACHE": str(ROOT / ".cache" / "demo-video"),
         "LMS_PASSWORD_METHOD": "pbkdf2:sha256:1000",  # fast hashing in tests only
         "LMS_LOGIN_RATE_LIMIT": "5 per minute",
+        "LMS_INSPECTION_REVEAL_DELAY_HOURS": 0,
+        "LMS_INSPECTION_PUBLIC_RATE_LIMIT": "1000 per minute",  # one test sets a low limit  # plans are drawn right after freezing (one test sets a delay)
         "SERVER_NAME": None,
         "LMS_JOBS_IMMEDIATE": True,  # jobs (search index updates) run at once, in the test
     }

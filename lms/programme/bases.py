@@ -37,6 +37,7 @@ from ..catalog.models import Course
 from ..core import attachments
 from ..core.audit import record_event
 from ..core.clock import local_date, utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..credits.models import CreditRecord, EntryKind
 from ..extensions import db
@@ -57,6 +58,8 @@ EVALUATED_ACTION = "base.evaluated"
 STATUS_ACTION = "base.status_changed"
 WITHDRAWN_ACTION = "base.withdrawn"
 MAX_ATTACHMENTS = 5
+# Any constant: the key of the PostgreSQL advisory lock that orders base registrations.
+_REGISTRY_LOCK_KEY = 0x6778626173  # "gxbas"
 
 
 # ---------------------------------------------------------------- who may do what
@@ -103,6 +106,13 @@ def _visible_clause(actor):
     if own:
         clauses.append(ContinuingEducationBase.organization_id.in_(own))
     return or_(*clauses) if clauses else ContinuingEducationBase.id.is_(None)
+
+
+def lock_base(base: ContinuingEducationBase) -> ContinuingEducationBase:
+    """``base`` locked for this transaction and read again: a change checks the status it was
+    committed with, not the one read before another office's change (the loser gets 409)."""
+    return db.session.scalar(select(ContinuingEducationBase).where(ContinuingEducationBase.id == base.id)
+                             .with_for_update().execution_options(populate_existing=True))
 
 
 def load_base(actor, base_id: int, *, manage: bool = False) -> ContinuingEducationBase:
@@ -180,18 +190,26 @@ class BaseData:
     document_number: str
 
 
-def _organization(name: str, credit_code: str) -> Organization:
-    """The base's organization: by credit code when given, else by name; created as a publisher."""
+def _organization(name: str, credit_code: str, region_code: str | None) -> Organization:
+    """The base's organization: by credit code when given, else by name; created as a publisher.
+    An existing organization is adopted only when it is the one typed: the same name, and (for a
+    base with a region) not an organization of another region."""
     if credit_code:
         try:
             credit_code = normalize_credit_code(credit_code)
         except IdentifierError as exc:
             raise InvalidInput(str(exc), field="credit_code") from None
         org = db.session.scalar(select(Organization).where(Organization.credit_code == credit_code))
+        if org is not None and org.name != name:
+            raise InvalidInput(_("统一社会信用代码 %(code)s 登记的机构是“%(name)s”，与填写的机构名称不一致。",
+                                 code=credit_code, name=org.name), field="organization_name")
     else:
         org = db.session.scalar(select(Organization).where(Organization.name == name).order_by(Organization.id))
+    if org is not None and region_code and org.region_code and org.region_code != region_code:
+        raise InvalidInput(_("“%(name)s”是地区 %(code)s 的机构，不能登记为其他地区的基地。",
+                             name=org.name, code=org.region_code), field="region_code")
     if org is None:
-        org = Organization(name=name, kind=OrgKind.PUBLISHER, credit_code=credit_code or None)
+        org = Organization(name=name, kind=OrgKind.PUBLISHER, credit_code=credit_code or None, region_code=region_code)
         db.session.add(org)
         db.session.flush()
     return org
@@ -213,7 +231,8 @@ def register_base(actor, data: BaseData) -> ContinuingEducationBase:
         raise NotAllowed(_("地区项目办只能登记本地区的省级基地；国家级基地由全国项目办登记。"))
     recognised_on = check_date(data.recognised_on, "recognised_on")
     document = _text(data.document_number, "document_number", _("认定文号"), limit=60)
-    org = _organization(name, (data.credit_code or "").strip())
+    advisory_lock(_REGISTRY_LOCK_KEY)  # one registration at a time: the second finds the first's base
+    org = _organization(name, (data.credit_code or "").strip(), region_code)
     if db.session.scalar(select(ContinuingEducationBase.id).where(ContinuingEducationBase.organization_id == org.id)):
         raise Conflict(_("“%(name)s”已登记为继续教育基地。", name=org.name), field="organization_name")
     base = ContinuingEducationBase(organization_id=org.id, level=level, region_code=region_code,
@@ -244,6 +263,7 @@ def record_evaluation(actor, base: ContinuingEducationBase, data: EvaluationData
     """An annual evaluation of ``base`` with its attachments; every file is checked as it is stored, and none is kept when one is refused."""
     if not can_manage(actor, base):
         raise NotAllowed(_("只有主管该基地的项目办可以录入评估结果。"))
+    base = lock_base(base)
     if base.status == BaseStatus.WITHDRAWN:
         raise Conflict(_("该基地已被撤销认定，不能再录入评估。"))
     year = check_year(data.year)
@@ -289,6 +309,7 @@ def change_status(actor, base: ContinuingEducationBase, status, on, note: str = 
     """Between 已认定 and 评估中; withdrawal has its own step (:func:`withdraw_base`) and is final."""
     if not can_manage(actor, base):
         raise NotAllowed(_("只有主管该基地的项目办可以调整基地状态。"))
+    base = lock_base(base)
     if base.status == BaseStatus.WITHDRAWN:
         raise Conflict(_("该基地已被撤销认定，状态不能再调整。"))
     status = _choice(status, BaseStatus, "status")
@@ -311,6 +332,7 @@ def withdraw_base(actor, base: ContinuingEducationBase, on, reason: str) -> Cont
     """Withdraw the base's recognition (退出机制) with a reason that the public history shows."""
     if not can_manage(actor, base):
         raise NotAllowed(_("只有主管该基地的项目办可以撤销基地认定。"))
+    base = lock_base(base)
     if base.status == BaseStatus.WITHDRAWN:
         raise Conflict(_("该基地已被撤销认定。"))
     when = check_date(on, "on", not_before=base.recognised_on)

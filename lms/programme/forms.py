@@ -96,4 +96,11 @@ class RevealForm(Form):
 
 class FindingForm(Form):
     result = SelectField(_l("检查结果"), choices=[], validate_choice=False)
-    notes = TextAreaField(_l("检查说明"))
+    # The notes are published with the result when the plan closes, except for credit records (F16)
+    notes = TextAreaField(_l("检查说明（计划结束后随检查结果公开，请勿填写个人信息；学时记录的检查说明不公开）"))
+
+
+class NotInspectedForm(Form):
+    """The office closing the task of a drawn inspector who has left; the reason is published."""
+
+    reason = StringField(_l("原因（将随检查结果公开）"))

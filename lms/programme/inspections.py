@@ -24,19 +24,25 @@ The steps of a plan, each audited (``inspection.*``):
 Functions take the acting person, authorize them, and only flush; the caller commits.
 """
 
+import hashlib
+import hmac
+import json
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..accounts.models import Organization, Role, RoleGrant, User
 from ..catalog.models import Course, CourseStatus
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from ..core.keys import fernet, keyed_hash
+from ..core.keys import derive_key, fernet, keyed_hash
 from ..credits.models import CreditRecord, EntryKind
 from ..extensions import db
 from . import draw as algorithm
@@ -59,6 +65,10 @@ from .services import scope_choices as scope_choices
 
 SEED_PURPOSE = b"inspection-seed"
 RECORD_PURPOSE = b"inspection-record"
+POOL_PURPOSE = b"inspection-pool"
+# Any constant: the key of the PostgreSQL advisory lock that orders freezes (one open plan per kind).
+_FREEZE_LOCK_KEY = 0x6778696E73706C  # "gxinspl"
+PAGE_SIZE = 200  # population entries per public page
 MAX_TARGETS = 500
 MAX_INSPECTORS_PER_TARGET = 5
 
@@ -174,12 +184,6 @@ class Candidate:
     user_id: int | None = None  # a credit record's learner
 
 
-def _active_records():
-    voiding = aliased(CreditRecord)
-    return select(CreditRecord).where(CreditRecord.entry_kind != EntryKind.REVOCATION,
-                                      ~select(voiding.id).where(voiding.voids_id == CreditRecord.id).exists())
-
-
 def candidates(plan: InspectionPlan) -> list[Candidate]:
     """The population of ``plan`` now, in its published order."""
     region = plan.region_code
@@ -206,16 +210,37 @@ def candidates(plan: InspectionPlan) -> list[Candidate]:
                 .where(Organization.region_code == region)
         return [Candidate(f"{c.code}-v{c.version}", c.title, c.id, c.publisher_id)
                 for c in db.session.scalars(query.order_by(Course.code, Course.version))]
-    query = _active_records().where(CreditRecord.credit_year == plan.year)
-    query = query.add_columns(User.employer_id).join(User, User.id == CreditRecord.user_id)
+    voiding = aliased(CreditRecord)
+    query = (select(CreditRecord.id, CreditRecord.user_id, User.employer_id)
+             .join(User, User.id == CreditRecord.user_id)
+             .where(CreditRecord.credit_year == plan.year, CreditRecord.entry_kind != EntryKind.REVOCATION,
+                    ~select(voiding.id).where(voiding.voids_id == CreditRecord.id).exists()))
     if region:
         query = query.where(User.region_code == region)
-    return [Candidate(record_pseudonym(plan, record.id), "", record.id, employer_id, record.user_id)
-            for record, employer_id in db.session.execute(query.order_by(CreditRecord.id))]
+    key = derive_key(RECORD_PURPOSE)  # once, not per record (keyed_hash derives it on every call)
+    return [Candidate("R" + hmac.new(key, f"{plan.id}:{record_id}".encode(), hashlib.sha256).hexdigest()[:20], "",
+                      record_id, employer_id, user_id)
+            for record_id, user_id, employer_id in db.session.execute(query.order_by(CreditRecord.id))]
 
 
 def record_pseudonym(plan: InspectionPlan, record_id: int) -> str:
+    """(:func:`candidates` computes the same with the key derived once.)"""
     return "R" + keyed_hash(RECORD_PURPOSE, f"{plan.id}:{record_id}")[:20]
+
+
+def pool_pseudonym(plan: InspectionPlan, user_id: int) -> str:
+    """How a credit-record plan publishes an inspector of its pool: a keyed hash, never the name, so
+    that an ``exclude`` list (an inspector's own record, or a colleague's) names nobody."""
+    return "P" + keyed_hash(POOL_PURPOSE, f"{plan.id}:{user_id}")[:12]
+
+
+def pseudonymous_pool(plan: InspectionPlan) -> bool:
+    return plan.population == InspectionPopulation.CREDIT_RECORDS
+
+
+def pool_id(plan: InspectionPlan, user_id: int) -> str:
+    """An inspector's id in the published document: ``I`` + user id, or a pseudonym (credit records)."""
+    return pool_pseudonym(plan, user_id) if pseudonymous_pool(plan) else f"I{user_id}"
 
 
 def inspector_pool(plan: InspectionPlan) -> list[User]:
@@ -241,17 +266,67 @@ def _excluded(candidate: Candidate, pool: list[User], orgs: list[set[int]]) -> l
             or (candidate.user_id is not None and candidate.user_id == user.id)]
 
 
+def lock_plan(plan: InspectionPlan) -> InspectionPlan:
+    """``plan`` locked for this transaction and read again (its collections too): of two offices
+    freezing, drawing or closing it at once, the second sees the first's step and gets 409."""
+    db.session.expire(plan)
+    db.session.refresh(plan, with_for_update=True)
+    return plan
+
+
 def _status(plan: InspectionPlan, *expected: InspectionStatus) -> None:
     if plan.status not in {s.value for s in expected}:
         raise Conflict(_("这项抽查计划现在是“%(status)s”，不能进行这一步。",
                          status=InspectionStatus(plan.status).label))
 
 
+def _open_plan_like(plan: InspectionPlan) -> InspectionPlan | None:
+    """Another plan of the same scope, population and year that is frozen or drawn (not closed)."""
+    return db.session.scalar(select(InspectionPlan).where(
+        InspectionPlan.id != plan.id, InspectionPlan.scope == plan.scope, InspectionPlan.population == plan.population,
+        InspectionPlan.year == plan.year,
+        InspectionPlan.status.in_([InspectionStatus.FROZEN.value, InspectionStatus.DRAWN.value])))
+
+
+def population_digest(population: list, pool: list) -> str:
+    """SHA-256 of the published population and pool: their JSON with sorted keys, no spaces, UTF-8."""
+    text = json.dumps({"population": population, "pool": pool}, ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _store_document(plan: InspectionPlan, document: dict) -> None:
+    plan.document = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+_ENTRY_COLUMNS = ("plan_id", "position", "public_id", "label", "ref_id", "organization_id", "excluded")
+
+
+def _insert_entries(rows: list[dict]) -> None:
+    """The frozen population in bulk, in this transaction: PostgreSQL's COPY (a hundred thousand
+    entries in about a second), elsewhere one executemany."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(InspectionEntry.__table__), rows)
+        return
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY inspection_entry ({', '.join(_ENTRY_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c]) if c == "excluded" else row[c] for c in _ENTRY_COLUMNS])
+
+
 def freeze_plan(actor, plan: InspectionPlan) -> InspectionPlan:
-    """Fix and publish the ordered population, the pool and the seed's commitment."""
+    """Fix and publish the ordered population, the pool and the seed's commitment: the entries are
+    inserted in bulk and the published document written once, here (with its population digest)."""
     if not can_manage(actor, plan):
         raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    advisory_lock(_FREEZE_LOCK_KEY)
+    lock_plan(plan)
     _status(plan, InspectionStatus.DRAFT)
+    other = _open_plan_like(plan)
+    if other is not None:
+        raise Conflict(_("同一范围、同类对象、同一年度已有一项抽查计划（“%(title)s”，编号 %(id)s）尚未结束："
+                         "须先结束该计划，才能冻结新的计划。", title=other.title, id=other.id))
     found = candidates(plan)
     if not found:
         raise InvalidInput(_("所选范围内没有可抽查的对象，无法冻结。"))
@@ -259,21 +334,29 @@ def freeze_plan(actor, plan: InspectionPlan) -> InspectionPlan:
     if not pool:
         raise InvalidInput(_("检查人员名录为空：请先为检查人员授予“检查人员”角色。"))
     orgs = [organizations_of(user) for user in pool]
-    for position, candidate in enumerate(found):
-        plan.entries.append(InspectionEntry(position=position, public_id=candidate.public_id,
-                                            label=candidate.label[:200], ref_id=candidate.ref_id,
-                                            organization_id=candidate.organization_id,
-                                            excluded=_excluded(candidate, pool, orgs)))
+    rows = [{"plan_id": plan.id, "position": position, "public_id": c.public_id, "label": c.label[:200],
+             "ref_id": c.ref_id, "organization_id": c.organization_id, "excluded": _excluded(c, pool, orgs)}
+            for position, c in enumerate(found)]
+    _insert_entries(rows)
     for position, user in enumerate(pool):
-        plan.pool.append(InspectionPoolMember(position=position, user_id=user.id, name=user.real_name))
+        db.session.add(InspectionPoolMember(plan_id=plan.id, position=position, user_id=user.id, name=user.real_name))
     seed = secrets.token_bytes(32).hex()
     plan.seed_encrypted = fernet(SEED_PURPOSE).encrypt(seed.encode()).decode()
     plan.commitment = algorithm.commitment(seed)
     plan.status = InspectionStatus.FROZEN.value
     plan.frozen_at = utcnow_naive()
+    plan.reveal_after = plan.frozen_at + timedelta(hours=current_app.config["LMS_INSPECTION_REVEAL_DELAY_HOURS"])
+    population = [{"id": r["public_id"], "label": r["label"], "exclude": r["excluded"]} for r in rows]
+    published_pool = [{"id": pool_id(plan, user.id), "name": "" if pseudonymous_pool(plan) else user.real_name}
+                      for user in pool]
+    plan.population_sha256 = population_digest(population, published_pool)
+    _store_document(plan, _document_head(plan) | {"population": population, "pool": published_pool,
+                                                 "seed": None, "draw": None})
     db.session.flush()
+    db.session.expire(plan, ["entries", "pool"])
     record_event(actor, "inspection.frozen", plan, commitment=plan.commitment, population=len(found),
-                 pool=len(pool))
+                 pool=len(pool), population_sha256=plan.population_sha256,
+                 reveal_after=plan.reveal_after.isoformat(timespec="minutes"))
     return plan
 
 
@@ -285,45 +368,77 @@ def kept_seed(plan: InspectionPlan) -> str:
 
 def reveal_and_draw(actor, plan: InspectionPlan, seed: str | None = None) -> InspectionPlan:
     """Reveal the seed (the one kept at freezing unless ``seed`` is given) and draw; a seed whose
-    SHA-256 is not the published commitment is refused and nothing changes."""
+    SHA-256 is not the published commitment is refused and nothing changes, and so is a reveal
+    before ``reveal_after`` (the delay published at freeze)."""
     if not can_manage(actor, plan):
         raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    lock_plan(plan)
     _status(plan, InspectionStatus.FROZEN)
+    if plan.reveal_after is not None and utcnow_naive() < plan.reveal_after:
+        raise Conflict(_("冻结后须等到 %(when)s（UTC）才能公开种子并抽取：承诺值公开的时间须足以让公众看到。",
+                         when=plan.reveal_after.isoformat(sep=" ", timespec="minutes")))
     seed = (seed if seed is not None else kept_seed(plan)).strip().lower()
     if len(seed) != 64 or any(c not in "0123456789abcdef" for c in seed) \
             or algorithm.commitment(seed) != plan.commitment:
         raise InvalidInput(_("种子与冻结时公布的承诺值不符，不能用它抽取。"), field="seed")
     plan.seed = seed
-    rows = algorithm.draw(seed, len(plan.entries), plan.target_count, len(plan.pool), plan.inspectors_per_target,
-                          [entry.excluded for entry in plan.entries])
+    document = published_document(plan)  # as frozen: the draw is computed from what was published
+    excluded = [entry["exclude"] for entry in document["population"]]
+    pool = list(plan.pool)
+    rows = algorithm.draw(seed, len(excluded), plan.target_count, len(pool), plan.inspectors_per_target, excluded)
+    positions = [position for position, _taken in rows]
+    entries = {e.position: e for e in db.session.scalars(select(InspectionEntry).where(
+        InspectionEntry.plan_id == plan.id, InspectionEntry.position.in_(positions)))}
     for order, (position, taken) in enumerate(rows):
-        entry = plan.entries[position]
+        entry = entries[position]
         entry.drawn_order = order
         for pool_position in taken:
-            plan.assignments.append(InspectionAssignment(entry=entry, draw_order=order,
-                                                         inspector_id=plan.pool[pool_position].user_id))
+            db.session.add(InspectionAssignment(plan_id=plan.id, entry=entry, draw_order=order,
+                                                inspector_id=pool[pool_position].user_id))
     plan.status = InspectionStatus.DRAWN.value
     plan.drawn_at = utcnow_naive()
+    document["seed"] = seed
+    document["draw"] = [{"target": entries[p].public_id, "inspectors": [pool_id(plan, pool[i].user_id) for i in taken]}
+                        for p, taken in rows]
+    _store_document(plan, document)
     db.session.flush()
-    record_event(actor, "inspection.drawn", plan, seed=seed, targets=[plan.entries[p].public_id for p, _t in rows],
-                 unstaffed=[plan.entries[p].public_id for p, taken in rows if not taken])
+    db.session.expire(plan, ["assignments", "entries"])
+    record_event(actor, "inspection.drawn", plan, seed=seed, targets=[entries[p].public_id for p, _t in rows],
+                 unstaffed=[entries[p].public_id for p, taken in rows if not taken])
     return plan
+
+
+def _document_head(plan: InspectionPlan) -> dict:
+    return {"format": algorithm.FORMAT, "plan": plan.id, "title": plan.title, "scope": plan.scope,
+            "population_kind": plan.population, "year": plan.year, "commitment": plan.commitment,
+            "population_sha256": plan.population_sha256,
+            "reveal_after": plan.reveal_after.isoformat(timespec="minutes") if plan.reveal_after else None,
+            "targets": plan.target_count, "inspectors_per_target": plan.inspectors_per_target}
+
+
+def document_text(plan: InspectionPlan) -> str:
+    """The published document of a frozen plan as stored (built for a plan frozen before it was stored)."""
+    if plan.document:
+        return plan.document
+    return json.dumps(_built_document(plan), ensure_ascii=False, separators=(",", ":"))
 
 
 def published_document(plan: InspectionPlan) -> dict:
     """What is published of a frozen plan, in the format scripts/verify_draw.py reads."""
-    document = {
-        "format": algorithm.FORMAT, "plan": plan.id, "title": plan.title, "scope": plan.scope,
-        "population_kind": plan.population, "year": plan.year, "commitment": plan.commitment,
-        "targets": plan.target_count, "inspectors_per_target": plan.inspectors_per_target,
+    return json.loads(plan.document) if plan.document else _built_document(plan)
+
+
+def _built_document(plan: InspectionPlan) -> dict:
+    document = _document_head(plan) | {
         "population": [{"id": e.public_id, "label": e.label, "exclude": list(e.excluded)} for e in plan.entries],
-        "pool": [{"id": f"I{m.user_id}", "name": m.name} for m in plan.pool],
+        "pool": [{"id": pool_id(plan, m.user_id), "name": "" if pseudonymous_pool(plan) else m.name}
+                 for m in plan.pool],
         "seed": plan.seed, "draw": None,
     }
     if plan.seed:
         inspectors: dict[int, list[str]] = {}
         for a in plan.assignments:
-            inspectors.setdefault(a.entry_id, []).append(f"I{a.inspector_id}")
+            inspectors.setdefault(a.entry_id, []).append(pool_id(plan, a.inspector_id))
         drawn = sorted((e for e in plan.entries if e.drawn_order is not None), key=lambda e: e.drawn_order)
         document["draw"] = [{"target": e.public_id, "inspectors": inspectors.get(e.id, [])} for e in drawn]
     return document
@@ -336,14 +451,41 @@ class DrawCheck:
     recomputed: list
 
 
+_checks: dict[tuple, DrawCheck] = {}
+
+
 def check_draw(plan: InspectionPlan) -> DrawCheck | None:
-    """Recompute the published draw from the published document (None: the seed is not revealed)."""
-    document = published_document(plan)
-    if not document["seed"]:
+    """Recompute the published draw from the published document (None: the seed is not revealed).
+    Computed once per plan and draw in this process: the document does not change after the draw."""
+    if not plan.seed:
         return None
-    recomputed = algorithm.draw_document(document)
-    return DrawCheck(algorithm.commitment(document["seed"]) == document["commitment"],
-                     recomputed == document["draw"], recomputed)
+    key = (plan.id, plan.seed, plan.drawn_at)
+    if key not in _checks:
+        document = published_document(plan)
+        recomputed = algorithm.draw_document(document)
+        if len(_checks) > 64:
+            _checks.clear()
+        _checks[key] = DrawCheck(algorithm.commitment(document["seed"]) == document["commitment"]
+                                 and (not document.get("population_sha256") or population_digest(
+                                     document["population"], document["pool"]) == document["population_sha256"]),
+                                 recomputed == document["draw"], recomputed)
+    return _checks[key]
+
+
+def population_page(plan: InspectionPlan, page: int) -> tuple[list[InspectionEntry], int]:
+    """One page of the published population (``PAGE_SIZE`` entries, 1 first) and the number of pages."""
+    total = population_size(plan)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    entries = list(db.session.scalars(select(InspectionEntry).where(InspectionEntry.plan_id == plan.id)
+                                      .order_by(InspectionEntry.position)
+                                      .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    return entries, pages
+
+
+def population_size(plan: InspectionPlan) -> int:
+    return db.session.scalar(select(func.count()).select_from(InspectionEntry)
+                             .where(InspectionEntry.plan_id == plan.id)) or 0
 
 
 # ---------------------------------------------------------------- 4. findings
@@ -381,10 +523,12 @@ def _ensure_independent(actor, entry: InspectionEntry) -> None:
 def record_finding(actor, assignment: InspectionAssignment, result: str, notes: str) -> InspectionAssignment:
     if assignment.inspector_id != getattr(actor, "id", None) or not actor.has_role(Role.INSPECTOR):
         raise NotAllowed(_("这项检查任务不是分配给您的。"))
-    _status(assignment.plan, InspectionStatus.DRAWN)
+    _status(lock_plan(assignment.plan), InspectionStatus.DRAWN)  # not after a concurrent close
     _ensure_independent(actor, assignment.entry)
     try:
         result = FindingResult(result or "")
+        if result is FindingResult.NOT_INSPECTED:  # the office's record of a task nobody could do
+            raise ValueError(result)
     except ValueError:
         raise InvalidInput(_("请从列表中选择检查结果。"), field="result") from None
     notes = (notes or "").strip()
@@ -410,6 +554,7 @@ def target_object(entry: InspectionEntry):
 def close_plan(actor, plan: InspectionPlan) -> InspectionPlan:
     if not can_manage(actor, plan):
         raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    lock_plan(plan)
     _status(plan, InspectionStatus.DRAWN)
     missing = [a for a in plan.assignments if a.result is None]
     if missing:
@@ -419,6 +564,58 @@ def close_plan(actor, plan: InspectionPlan) -> InspectionPlan:
     db.session.flush()
     record_event(actor, "inspection.closed", plan, findings=len(plan.assignments))
     return plan
+
+
+def inspector_left(assignment: InspectionAssignment) -> bool:
+    """The drawn inspector can no longer record: their account is disabled or the role revoked."""
+    inspector = assignment.inspector
+    return not inspector.is_active_account or not inspector.has_role(Role.INSPECTOR)
+
+
+def load_plan_assignment(actor, plan: InspectionPlan, assignment_id: int) -> InspectionAssignment:
+    assignment = db.session.get(InspectionAssignment, assignment_id)
+    if assignment is None or assignment.plan_id != plan.id:
+        raise NotFound(_("没有这项检查任务。"))
+    return assignment
+
+
+def mark_not_inspected(actor, assignment: InspectionAssignment, reason: str) -> InspectionAssignment:
+    """The office closes the task of a drawn inspector who has left (account disabled or role
+    revoked) as "未检查：检查人员已离任", with its reason; published with the other findings. No
+    other inspector is put in their place: the draw stays the published one, and the plan can close."""
+    plan = assignment.plan
+    if not can_manage(actor, plan):
+        raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    lock_plan(plan)
+    _status(plan, InspectionStatus.DRAWN)
+    db.session.refresh(assignment)
+    if assignment.result is not None:
+        raise Conflict(_("这项检查结果已录入。"))
+    if not inspector_left(assignment):
+        raise Conflict(_("该检查人员仍在任，应由其本人录入检查结果。"))
+    reason = " ".join((reason or "").split())
+    if not 4 <= len(reason) <= 500:
+        raise InvalidInput(_("请填写原因（4 到 500 个字），原因将随检查结果公开。"), field="reason")
+    assignment.result, assignment.notes = FindingResult.NOT_INSPECTED.value, reason
+    assignment.recorded_at = utcnow_naive()
+    db.session.flush()
+    record_event(actor, "inspection.not_inspected", assignment, plan=plan.id, entry=assignment.entry.public_id,
+                 inspector=assignment.inspector_id, reason=reason)
+    return assignment
+
+
+def public_notes(assignment: InspectionAssignment) -> str:
+    """What is published of a finding's notes: nothing for a credit record (the notes may name the
+    learner; they stay with the office), the office's reason for a task not inspected, else the notes."""
+    if assignment.result == FindingResult.NOT_INSPECTED:
+        return assignment.notes
+    return "" if pseudonymous_pool(assignment.plan) else assignment.notes
+
+
+def public_inspector(assignment: InspectionAssignment) -> str:
+    if pseudonymous_pool(assignment.plan):
+        return pool_pseudonym(assignment.plan, assignment.inspector_id)
+    return assignment.inspector.real_name
 
 
 def public_findings(plan: InspectionPlan) -> list[InspectionAssignment]:

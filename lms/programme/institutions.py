@@ -9,8 +9,11 @@ each entry's history. Every change is audited (``institution.*``) and adds a lin
 Functions take the acting person, authorize them, and only flush; the caller commits.
 
 Codes are assigned in order within kind and region (the highest sequence so far + 1, skipping a
-sequence whose check character would be ``*``); the code column is unique, so two offices listing
-in the same region at the same instant cannot get one code (the second is refused and may retry).
+sequence whose check character would be ``*``). Listings take one advisory lock (PostgreSQL; SQLite
+has a single writer already), so two offices listing at the same instant are served one after the
+other: the second gets the next code, or 409 when it lists the same institution (same kind and name
+or credit code) as the first. Suspending and restoring lock the entry: of two at once, the second is
+refused (409 "该机构当前已是…") and the public history shows one change.
 """
 
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from sqlalchemy.orm import selectinload
 from ..accounts.models import Region, Role
 from ..accounts.services import IdentifierError, normalize_credit_code
 from ..core.audit import record_event
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..extensions import db
 from . import institution_codes
@@ -37,6 +41,8 @@ from .models import (
 LISTED_ACTION = "institution.listed"
 SUSPENDED_ACTION = "institution.suspended"
 RESTORED_ACTION = "institution.restored"
+# Any constant: the key of the PostgreSQL advisory lock that orders listings in the directory.
+_DIRECTORY_LOCK_KEY = 0x6778696E73  # "gxins"
 
 
 def _signed_in(actor) -> None:
@@ -133,6 +139,7 @@ def list_institution(actor, data: InstitutionData) -> Institution:
         raise InvalidInput(_("请从列表中选择工作领域。"), field="fields") from None
     if not fields:
         raise InvalidInput(_("请至少选择一个工作领域。"), field="fields")
+    advisory_lock(_DIRECTORY_LOCK_KEY)  # listings one at a time: codes and the duplicate check see each other
     duplicate = select(Institution.code).where(Institution.kind == kind, or_(
         Institution.name == name, Institution.credit_code == credit_code if credit_code else False))
     existing = db.session.scalar(duplicate)
@@ -156,6 +163,8 @@ def _change(actor, institution: Institution, to: InstitutionStatus, kind: Instit
             reason: str) -> Institution:
     if not can_change(actor, institution):
         raise NotAllowed(_("地区项目办只能调整本地区的机构目录。"))
+    institution = db.session.scalar(select(Institution).where(Institution.id == institution.id).with_for_update()
+                                    .execution_options(populate_existing=True))
     if institution.status == to:
         raise Conflict(_("该机构当前已是“%(status)s”。", status=to.label))
     reason = _reason(reason, required=True)

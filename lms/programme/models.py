@@ -5,7 +5,7 @@ bases with their evaluations and history."""
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Organization, Region, User
@@ -284,6 +284,7 @@ class FindingResult(LabelledEnum):
     RECTIFY = "rectify", N_("责令整改")
     VIOLATION = "violation", N_("发现违规")
     NOT_FOUND = "not_found", N_("无法核查")
+    NOT_INSPECTED = "not_inspected", N_("未检查：检查人员已离任")
 
 
 class InspectionPlan(db.Model):
@@ -307,6 +308,12 @@ class InspectionPlan(db.Model):
     commitment: Mapped[str | None] = mapped_column(String(64))
     seed_encrypted: Mapped[str | None] = mapped_column(String(255))
     seed: Mapped[str | None] = mapped_column(String(64))  # revealed
+    # The published document (JSON, scripts/verify_draw.py's format), written once at freeze and
+    # again at the draw; served as is. ``population_sha256``: SHA-256 of its population and pool
+    # (lms/programme/inspections.py ``population_digest``), published with the commitment.
+    document: Mapped[str | None] = mapped_column(Text, deferred=True)
+    population_sha256: Mapped[str | None] = mapped_column(String(64))
+    reveal_after: Mapped[datetime | None]  # the seed is not revealed before (published at freeze)
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     frozen_at: Mapped[datetime | None]

@@ -209,7 +209,18 @@ def _check_sums(departments: list[ParsedDepartment], totals: dict[Domain, Decima
 
 def parse_plan(data: bytes) -> ParsedPlan:
     """The plan in ``data`` (CSV bytes), checked; :class:`PlanError` with every problem otherwise."""
-    text = _decode(data)
+    # Line ends as any spreadsheet writes them (CRLF, LF, a Mac's CR, even CRCR): one line each.
+    text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        raise PlanError([_("无法读取文件：文件中含有无效字符（NUL）。请从表格软件另存为 CSV（UTF-8）后再导入。")])
+    try:
+        return _parse(text)
+    except csv.Error as exc:
+        raise PlanError([_("无法读取文件：%(why)s。请从表格软件另存为 CSV（UTF-8）后再导入。",
+                           why=_("单元格内容过长") if "field limit" in str(exc) else _("CSV 格式有误"))]) from None
+
+
+def _parse(text: str) -> ParsedPlan:
     first = next(csv.reader(io.StringIO(text)), None)
     if first is None:
         raise PlanError([_("文件是空的。")])

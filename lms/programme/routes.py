@@ -2,7 +2,6 @@
 the XLSX file, and the plans with their import; the continuing-education bases (public list and
 history, the offices' registry, evaluations, status and withdrawal). Thin views over :mod:`lms.programme.services`."""
 
-import json
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -11,9 +10,11 @@ from flask_login import current_user
 from ..accounts.models import Role
 from ..catalog.models import Domain
 from ..core import attachments
+from ..core.clock import utcnow_naive
 from ..core.forms import run_action, run_form
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
 from ..exports.services import content_disposition
+from ..extensions import limiter
 from . import bases as bases_service
 from . import inspections as inspections_service
 from . import institution_codes, services
@@ -26,6 +27,7 @@ from .forms import (
     InspectionPlanForm,
     InstitutionChangeForm,
     InstitutionForm,
+    NotInspectedForm,
     PlanImportForm,
     RevealForm,
     WithdrawForm,
@@ -357,30 +359,43 @@ def _inspection_labels():
             "finding_results": FindingResult}
 
 
+def _inspection_rate_limit() -> str:
+    return current_app.config["LMS_INSPECTION_PUBLIC_RATE_LIMIT"]
+
+
 @bp.get("/inspections")
+@limiter.limit(_inspection_rate_limit)
 def inspections():
     """The public list of inspection plans whose population and commitment are published."""
     return render_template("programme/inspections.html", plans=inspections_service.public_plans())
 
 
 @bp.get("/inspections/<int:plan_id>")
+@limiter.limit(_inspection_rate_limit)
 def inspection(plan_id: int):
-    """A plan's public page: the frozen population and pool, the commitment, the revealed seed, the
-    draw checked by recomputing it here, and the findings once the plan is closed (一公开)."""
+    """A plan's public page: the frozen population (a page at a time) and pool, the commitment, the
+    revealed seed, the draw checked by recomputing it (once), and the findings once the plan is closed (一公开)."""
     plan = inspections_service.public_plan(plan_id)
+    page = request.args.get("page", "1")
+    entries, pages = inspections_service.population_page(plan, int(page) if page.isdigit() else 1)
     return render_template("programme/inspection.html", plan=plan, check=inspections_service.check_draw(plan),
-                           findings=inspections_service.public_findings(plan),
+                           findings=inspections_service.public_findings(plan), entries=entries, pages=pages,
+                           page=min(max(int(page) if page.isdigit() else 1, 1), pages),
+                           page_size=inspections_service.PAGE_SIZE,
+                           population_size=inspections_service.population_size(plan),
+                           pool_id=inspections_service.pool_id, public_notes=inspections_service.public_notes,
+                           public_inspector=inspections_service.public_inspector,
                            scope=inspections_service.scope_label(plan.scope))
 
 
 @bp.get("/inspections/<int:plan_id>/draw.json")
+@limiter.limit(_inspection_rate_limit)
 def inspection_document(plan_id: int):
-    """The published document that scripts/verify_draw.py checks."""
+    """The published document that scripts/verify_draw.py checks, as stored at freeze and at the draw."""
     plan = inspections_service.public_plan(plan_id)
-    response = current_app.response_class(
-        json.dumps(inspections_service.published_document(plan), ensure_ascii=False, indent=1),
-        mimetype="application/json")
+    response = current_app.response_class(inspections_service.document_text(plan), mimetype="application/json")
     response.headers["Content-Disposition"] = content_disposition(f"inspection-{plan.id}-draw.json")
+    response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
 
@@ -417,8 +432,11 @@ def create_inspection():
     return _inspection_plans_page(form, done.status)
 
 
-def _inspection_page(plan, reveal: RevealForm | None = None, status: int = 200):
+def _inspection_page(plan, reveal: RevealForm | None = None, status: int = 200, not_inspected=None):
     return render_template("programme/inspection_manage.html", plan=plan, reveal=reveal or RevealForm(prefix="reveal"),
+                           not_inspected=not_inspected or NotInspectedForm(prefix="left"),
+                           population_size=inspections_service.population_size(plan),
+                           inspector_left=inspections_service.inspector_left, now=utcnow_naive(),
                            scope=inspections_service.scope_label(plan.scope)), status
 
 
@@ -457,6 +475,21 @@ def close_inspection(plan_id: int):
                       _("计划已结束，检查结果已公开。"), url_for("programme.manage_inspection", plan_id=plan_id))
 
 
+@bp.post("/inspections/<int:plan_id>/assignments/<int:assignment_id>/not-inspected")
+@roles_required(*OFFICE)
+def inspection_not_inspected(plan_id: int, assignment_id: int):
+    """The office closes the task of a drawn inspector who has left (F13), with a published reason."""
+    plan = inspections_service.load_plan(current_user, plan_id)
+    assignment = inspections_service.load_plan_assignment(current_user, plan, assignment_id)
+    form = NotInspectedForm(prefix="left")
+    done = run_form(form, lambda: inspections_service.mark_not_inspected(current_user, assignment,
+                                                                         form.reason.data or ""))
+    if done:
+        flash(_("已记为“未检查：检查人员已离任”。"), "success")
+        return redirect(url_for("programme.manage_inspection", plan_id=plan_id), 303)
+    return _inspection_page(plan, status=done.status, not_inspected=form)
+
+
 @bp.get("/inspections/tasks")
 @roles_required(Role.INSPECTOR)
 def inspection_tasks():
@@ -466,7 +499,7 @@ def inspection_tasks():
 
 def _finding_form(assignment) -> FindingForm:
     form = FindingForm(prefix="finding")
-    form.result.choices = [(r.value, r.label) for r in FindingResult]
+    form.result.choices = [(r.value, r.label) for r in FindingResult if r is not FindingResult.NOT_INSPECTED]
     if request.method == "GET" and assignment.result:
         form.result.data, form.notes.data = assignment.result, assignment.notes
     return form

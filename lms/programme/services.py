@@ -30,6 +30,7 @@ from ..accounts.models import EmploymentStatus, Organization, Region, Role, User
 from ..catalog.models import Course, Domain, Subject
 from ..core.audit import record_event
 from ..core.clock import local_date, utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import InvalidInput, NotAllowed, NotFound
 from ..credits.models import CreditRecord, EntryKind
 from ..extensions import db
@@ -106,8 +107,13 @@ def _region_of(scope: str) -> str | None:
 
 # ---------------------------------------------------------------- plans
 
+# Any constant: the key of the PostgreSQL advisory lock that orders plan imports.
+_PLANS_LOCK_KEY = 0x6778706C6E  # "gxpln"
+
+
 def plan_for(year: int, scope: str) -> Plan | None:
     return db.session.scalar(select(Plan).where(Plan.year == year, Plan.scope == scope)
+                             .execution_options(populate_existing=True)
                              .options(selectinload(Plan.departments).selectinload(PlanDepartment.targets)))
 
 
@@ -144,6 +150,7 @@ def import_plan(actor, year, data: bytes, *, scope: str = NATIONAL, source_name:
         error = InvalidInput(_("计划表未导入：%(problems)s", problems=shown), field="file")
         error.problems = exc.problems
         raise error from None
+    advisory_lock(_PLANS_LOCK_KEY)  # imports one at a time: the second replaces the first's table
     plan = plan_for(year, scope)
     replaced = plan is not None
     if plan is None:

@@ -80,3 +80,21 @@ def test_header_rows_and_shape_are_checked():
     with pytest.raises(PlanError) as refused:
         parse_plan(SEED.encode("utf-8") * 300)
     assert "文件过大" in refused.value.problems[0]
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\r", "\r\n", "\n"], ids=["cr", "crcr", "crlf", "lf"])
+def test_any_line_ending_is_read(ending):
+    text = REFERENCE_PLAN.read_text(encoding="utf-8")
+    parsed = parse_plan(ending.join(text.splitlines()).encode("utf-8"))
+    assert parsed.departments == parse_plan(REFERENCE_PLAN.read_bytes()).departments
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda lines: [lines[0], "x" * 200_000 + lines[1][lines[1].index(","):], *lines[2:]], "单元格内容过长"),
+    (lambda lines: [lines[0], "部门\x00名" + lines[1][lines[1].index(","):], *lines[2:]], "NUL"),
+], ids=["long-cell", "nul"])
+def test_an_unreadable_file_is_refused_with_a_message(change, message):
+    lines = REFERENCE_PLAN.read_text(encoding="utf-8").splitlines()
+    with pytest.raises(PlanError) as refused:
+        parse_plan("\n".join(change(lines)).encode("utf-8"))
+    assert message in " ".join(refused.value.problems)

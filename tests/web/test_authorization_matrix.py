@@ -370,6 +370,7 @@ programme.freeze_inspection~drawn  POST   /programme/inspections/{insp_drawn}/fr
 programme.draw_inspection          POST   /programme/inspections/{insp_frozen}/draw           login 403   403   403   403   303   303   403
 programme.draw_inspection~bad-seed POST   /programme/inspections/{insp_frozen}/draw           login 403   403   403   403   400   400   403
 programme.close_inspection         POST   /programme/inspections/{insp_drawn}/close           login 403   403   403   403   302!  302!  403
+programme.inspection_not_inspected POST   /programme/inspections/{insp_drawn}/assignments/{insp_task}/not-inspected login 403 403 403 403 409 409 403
 programme.inspection_tasks         GET    /programme/inspections/tasks                        login 403   200   403   403   403   403   403
 programme.inspection_task          GET    /programme/inspections/tasks/{insp_task}            login 403   200   403   403   403   403   403
 programme.inspection_task~other    GET    /programme/inspections/tasks/{insp_task_other}      login 403   403   403   403   403   403   403
@@ -568,6 +569,7 @@ REQUESTS = {
     "programme.draw_inspection": dict(form={"reveal-seed": ""}, to="/programme/inspections/"),
     "programme.draw_inspection~bad-seed": dict(form={"reveal-seed": "11" * 32}),
     "programme.close_inspection": dict(to="/programme/inspections/"),
+    "programme.inspection_not_inspected": dict(form={"left-reason": "授权矩阵：检查人员离任"}),
     "programme.record_finding": dict(form={"finding-result": "compliant", "finding-notes": ""},
                                      to="/programme/inspections/tasks"),
     "programme.record_finding~other": dict(form={"finding-result": "compliant", "finding-notes": ""}),

@@ -462,3 +462,29 @@ def test_the_managed_list_takes_as_many_statements_with_more_bases(app, db_sessi
                                                            f"粤人社〔2022〕{n}号"))
         db_session.commit()
     assert statements() == before
+
+
+def test_a_regional_office_cannot_adopt_another_regions_or_a_differently_named_organization(app, db_session, world):
+    """F5: the credit code of another region's employer, or an existing name of another region, is
+    refused with a message; nothing is registered."""
+    from lms.core.errors import InvalidInput
+    from tests.conftest import credit_code
+
+    code = credit_code("91310000MA01XHAB0")
+    with app.test_request_context():
+        get_or_create_organization("上海某公司", OrgKind.EMPLOYER, credit_code=code, region_code="310000")
+        db_session.commit()
+        office = world["people"]["beijing"]
+        before = db_session.scalar(select(func.count()).select_from(ContinuingEducationBase))
+        with pytest.raises(InvalidInput) as typed_other_name:
+            service.register_base(office, service.BaseData("随便写的名字", code, "provincial", "110000", "2021-01-01",
+                                                           "京人社〔2021〕1号"))
+        assert "上海某公司" in typed_other_name.value.message and typed_other_name.value.field == "organization_name"
+        with pytest.raises(InvalidInput) as other_region:
+            service.register_base(office, service.BaseData("上海某公司", code, "provincial", "110000", "2021-01-01",
+                                                           "京人社〔2021〕1号"))
+        assert "310000" in other_region.value.message
+        with pytest.raises(InvalidInput):
+            service.register_base(office, service.BaseData("上海某公司", "", "provincial", "110000", "2021-01-01",
+                                                           "京人社〔2021〕1号"))
+        assert db_session.scalar(select(func.count()).select_from(ContinuingEducationBase)) == before

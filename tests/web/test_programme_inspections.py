@@ -373,5 +373,178 @@ def test_the_pages_from_plan_to_published_findings(app, client, login, db_sessio
     assert client.post(f"/programme/inspections/{plan.id}/close", data={"csrf_token": token}).status_code == 302
     _logout(client, csrf_token)
     public = _page(client, f"/programme/inspections/{plan.id}")
-    assert 'id="findings"' in public and "考试记录与播放记录不符" in public
+    # a credit record's finding is published as its result only: the notes stay with the office (F16)
+    assert 'id="findings"' in public and "发现违规" in public and "考试记录与播放记录不符" not in public
+    assert inspector.real_name not in public  # the pool of a credit-record plan is published by pseudonym (F7)
     assert _page(client, "/programme/inspections").count(plan.title) == 1
+
+
+# ---------------------------------------------------------------- attack findings (F7, F12, F13, F19, F20)
+
+def _credit_record_world(app, db_session, make_user, world, n=5):
+    """Credit records of 2025 for ``n`` learners and for inspector-0 (their own record)."""
+    from datetime import datetime
+    with app.test_request_context():
+        course = programme_helpers.courses(db_session)[0]
+        db_session.commit()
+    learners = [make_user(real_name=f"记录学员{i}") for i in range(n)] + [world["people"]["inspector-0"]]
+    with app.test_request_context():
+        for user in learners:
+            ledger.record_course_completion(user, course, completed_at=datetime(2025, 5, 1, 2), exam_score=90)
+        db_session.commit()
+    return learners
+
+
+def test_a_credit_record_plan_publishes_its_pool_by_pseudonym_so_exclusions_name_nobody(app, client, db_session,
+                                                                                         make_user, world):
+    """F7: the draw document of a credit-record plan names no inspector: an ``exclude`` list points
+    to a pseudonym, which no published name maps back to."""
+    _credit_record_world(app, db_session, make_user, world)
+    plan = _plan(app, world["people"]["national"], population="credit_records", target_count=2,
+                 inspectors_per_target=1)
+    with app.test_request_context():
+        service.freeze_plan(world["people"]["national"], plan)
+        db_session.commit()
+    published = client.get(f"/programme/inspections/{plan.id}/draw.json")
+    document = published.get_json()
+    names = [m.name for m in plan.pool]
+    assert names and not any(name in published.get_data(as_text=True) for name in names)
+    assert all(m["id"].startswith("P") and m["name"] == "" for m in document["pool"])
+    assert any(e["exclude"] for e in document["population"])  # the inspector's own record is still excluded
+    page = client.get(f"/programme/inspections/{plan.id}").get_data(as_text=True)
+    assert not any(name in page for name in names)
+
+
+def test_the_document_is_written_once_at_freeze_served_as_stored_and_the_population_paginated(
+        app, client, db_session, make_user, world, monkeypatch, tmp_path):
+    """F19: the published document is stored at freeze with the digest of its population and pool; the
+    document and the public page read no population entry beyond one page; the script checks the digest."""
+    from sqlalchemy import event
+
+    _credit_record_world(app, db_session, make_user, world)
+    plan = _frozen_and_drawn(app, db_session, world["people"]["national"], population="credit_records",
+                             target_count=2, inspectors_per_target=1)
+    db_session.refresh(plan)
+    with app.test_request_context():
+        document = json.loads(plan.document)
+        assert plan.population_sha256 == service.population_digest(document["population"], document["pool"])
+    assert document["seed"] == plan.seed and algorithm.draw_document(document) == document["draw"]
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    monkeypatch.setattr(service, "PAGE_SIZE", 2)
+    try:
+        served = client.get(f"/programme/inspections/{plan.id}/draw.json")
+        assert served.get_data(as_text=True) == plan.document
+        assert not any("FROM inspection_entry" in s for s in statements)
+        page = client.get(f"/programme/inspections/{plan.id}?page=2").get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    listed = page[page.index('id="population"'):page.index("</ol>", page.index('id="population"'))]
+    shown = [e["id"] for e in document["population"] if e["id"] in listed]
+    assert shown == [e["id"] for e in document["population"][2:4]]
+    assert 'id="population-pages"' in page and plan.population_sha256 in page
+    assert len([s for s in statements if "FROM inspection_entry" in s]) <= 3  # a count and one page (+ drawn)
+    # a population changed after the freeze does not check out, whatever the draw says
+    document["population"][0]["label"] = "改过"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tampered)], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "population_sha256" in done.stdout
+
+
+def test_the_public_inspection_pages_are_rate_limited(app, client, db_session, world, monkeypatch):
+    plan = _frozen_and_drawn(app, db_session, world["people"]["national"], target_count=1)
+    monkeypatch.setitem(app.config, "LMS_INSPECTION_PUBLIC_RATE_LIMIT", "2 per minute")
+    path = f"/programme/inspections/{plan.id}/draw.json"
+    statuses = [client.get(path, environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_one_open_plan_per_kind_and_year_and_no_reveal_before_the_published_delay(app, db_session, world,
+                                                                                   monkeypatch):
+    """F20: a second plan of the same scope, population and year cannot be frozen while the first is
+    open; the seed cannot be revealed before the delay published at freeze."""
+    office = world["people"]["national"]
+    monkeypatch.setitem(app.config, "LMS_INSPECTION_REVEAL_DELAY_HOURS", 24)
+    first, second = _plan(app, office), _plan(app, office)
+    with app.test_request_context():
+        service.freeze_plan(office, first)
+        db_session.commit()
+        with pytest.raises(Conflict, match="尚未结束"):
+            service.freeze_plan(office, second)
+        db_session.rollback()
+        with pytest.raises(Conflict, match="须等到"):
+            service.reveal_and_draw(office, first)
+        db_session.rollback()
+    assert db_session.get(InspectionPlan, second.id).status == "draft"
+    assert db_session.get(InspectionPlan, first.id).status == "frozen" and first.seed is None
+    assert json.loads(db_session.get(InspectionPlan, first.id).document)["reveal_after"]
+    other_year = _plan(app, office, year=2024)
+    with app.test_request_context():
+        service.freeze_plan(office, other_year)  # another year is another plan
+        db_session.commit()
+
+
+def test_a_drawn_inspector_who_left_is_closed_as_not_inspected_by_the_office_and_shown(app, client, login, db_session,
+                                                                                       world, csrf_token):
+    """F13: the plan can close once the office records the task of an inspector who left as not
+    inspected (audited, its reason public); not while the inspector is still in post."""
+    people = world["people"]
+    office = people["national"]
+    plan = _frozen_and_drawn(app, db_session, office, target_count=1, inspectors_per_target=1)
+    assignment = plan.assignments[0]
+    with app.test_request_context():
+        with pytest.raises(Conflict, match="仍在任"):
+            service.mark_not_inspected(office, assignment, "检查人员离任")
+        db_session.rollback()
+    inspector = db_session.get(type(office), assignment.inspector_id)
+    with app.test_request_context(), pytest.raises(InvalidInput):
+        service.record_finding(inspector, assignment, "not_inspected", "我自己写的")  # not an inspector's result
+    db_session.rollback()
+    inspector.is_active_account = False
+    db_session.commit()
+    login(office)
+    manage = _page(client, f"/programme/inspections/{plan.id}/manage")
+    path = f"/programme/inspections/{plan.id}/assignments/{assignment.id}/not-inspected"
+    assert path in manage
+    assert client.post(path, data={"csrf_token": csrf_token(manage), "left-reason": "短"}).status_code == 400
+    assert client.post(path, data={"csrf_token": csrf_token(manage),
+                                   "left-reason": "检查人员已调离，无人接替"}).status_code == 303
+    assert client.post(path, data={"csrf_token": csrf_token(manage),
+                                   "left-reason": "检查人员已调离，无人接替"}).status_code == 409
+    assert _audit(db_session, "inspection.not_inspected") == 1
+    assert client.post(f"/programme/inspections/{plan.id}/close",
+                       data={"csrf_token": csrf_token(manage)}).status_code == 302
+    db_session.refresh(plan)
+    assert plan.status == "closed"
+    public = _page(client, f"/programme/inspections/{plan.id}")
+    assert "未检查：检查人员已离任" in public and "检查人员已调离，无人接替" in public
+
+
+@pytest.mark.parametrize("document", [None, [1, 2], {}, {"commitment": "ab" * 32, "seed": "种子" * 32, "targets": 1,
+                                                         "inspectors_per_target": 1, "population": [], "pool": []},
+                                      "targets-as-text", "no-exclude", "exclude-out-of-pool"])
+def test_the_script_says_a_malformed_document_cannot_be_checked_exit_2(tmp_path, document):
+    """F12: exit status 2 with a message (never a traceback) for a document that is not a draw document."""
+    good = {"commitment": algorithm.commitment("00" * 32), "seed": "00" * 32, "targets": 1, "inspectors_per_target": 1,
+            "population": [{"id": "B1", "label": "x", "exclude": []}], "pool": [{"id": "I1", "name": "y"}],
+            "draw": [{"target": "B1", "inspectors": ["I1"]}]}
+    if document == "targets-as-text":
+        document = good | {"targets": "5"}
+    elif document == "no-exclude":
+        document = good | {"population": [{"id": "B1", "label": "x"}]}
+    elif document == "exclude-out-of-pool":
+        document = good | {"population": [{"id": "B1", "label": "x", "exclude": [7]}]}
+    path = tmp_path / "draw.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot check" in done.stdout and "Traceback" not in done.stderr
+    path.write_text(json.dumps(good), encoding="utf-8")
+    assert subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, check=False).returncode == 0
