@@ -1,7 +1,7 @@
 """credit portability: trusted issuers, credit transfers, consent links
 
 Revision ID: transfer01
-Revises: inspections01
+Revises: classes01
 Create Date: 2026-11-30 14:58:54.093498+00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'transfer01'
-down_revision = 'inspections01'
+down_revision = 'classes01'
 branch_labels = None
 depends_on = None
 
