@@ -9,11 +9,12 @@ from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
-from .config import instance_path, load_config, settle_config
+from .config import instance_path, is_production, load_config, settle_config
 from .core import logs, metrics, replica
 from .core.database import commit_apart, configure_pool, configure_sqlite
 from .core.enums import N_
 from .core.i18n import select_locale
+from .core.storage import storage_problem
 from .core.web import RowIdConverter, init_body_limits
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -63,8 +64,6 @@ def ready_to_serve(app: Flask) -> Flask:
     (wsgi.py, lms/worker.py), not the command line, whose ``flask credentials rotate-key`` makes
     that key. (Once running, a storage that stops answering degrades the node: /readyz.)"""
     from .certificates.signing import missing_key_message  # domains load with the app (see the top)
-    from .config import is_production
-    from .core.storage import storage_problem
 
     with app.app_context():
         problem = missing_key_message()

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from flask import current_app, has_app_context
+from flask import Response, abort, current_app, has_app_context, redirect, send_file
 from flask_babel import gettext
 
 from ..config import parse_storage_url
@@ -254,7 +254,8 @@ class S3Storage:
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
                  region: str | None = None, timeout: float = 10.0):
         try:
-            import boto3  # only with an s3:// storage
+            # boto3 and botocore: only with an s3:// storage (the optional `s3` extra)
+            import boto3
             from botocore.config import Config
         except ImportError:
             raise ValueError("LMS_STORAGE_URL=s3://... needs boto3: pip install -e '.[s3]'.") from None
@@ -279,7 +280,7 @@ class S3Storage:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _call(self, operation: str, *, client=None, **params):
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # the optional `s3` extra, as above
 
         try:
             return getattr(client or self.client, operation)(Bucket=self.bucket, **params)
@@ -347,6 +348,7 @@ class S3Storage:
 
     def _transfer(self, operation: str, *args, **kwargs):
         """boto3's managed transfers (multipart above 8 MiB), their failures as for ``_call``."""
+        # the optional `s3` extra, as above
         from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -437,8 +439,6 @@ class S3Storage:
         if content_type:
             params["ResponseContentType"] = content_type
         if download_name:
-            from urllib.parse import quote
-
             params["ResponseContentDisposition"] = f"attachment; filename*=UTF-8''{quote(download_name)}"
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(seconds))
 
@@ -585,8 +585,6 @@ def send_stored(key: str, *, mimetype: str, download_name: str | None = None, ma
       location, nginx sends the file (ranges included);
     - a folder: the file, with ranges (players seek without downloading everything).
     A missing object is a 404."""
-    from flask import Response, abort, redirect, send_file
-
     link = media_link(key, content_type=mimetype, download_name=download_name)
     if link is not None:
         response = redirect(link, 302)
