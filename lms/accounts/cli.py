@@ -8,7 +8,7 @@ from ..core.errors import DomainError
 from ..extensions import db
 from . import services
 from .identifiers import IdentifierError, fold, mask_id_number, normalize_id_number
-from .models import ORG_ROLES, ROLE_ORG_KINDS, Organization, Role, User
+from .models import OPTIONAL_REGION_ROLES, ORG_ROLES, REGION_ROLES, ROLE_ORG_KINDS, Organization, Role, User
 
 users_cli = AppGroup("users", help="管理用户与角色（Manage users and roles）.")
 
@@ -82,6 +82,11 @@ def grant(login, role, org_name, org_code, region_code):
     if user is None:
         raise click.ClickException(f"找不到账号 {_masked_login(login)}。")
     role = Role(role)
+    if (org_name or org_code) and role not in ORG_ROLES:
+        raise click.ClickException(f"角色 {role.value} 不属于某个机构，不能给出 --org-name / --org-code"
+                                   f"（检查人员的回避以其个人信息中的工作单位为准）。")
+    if region_code and role not in REGION_ROLES | OPTIONAL_REGION_ROLES:
+        raise click.ClickException(f"角色 {role.value} 不按地区授予，不能给出 --region。")
     with _committed():
         services.grant_role(None, user, role, organization=_organization(role, org_name, org_code),
                             region_code=region_code)

@@ -3,10 +3,11 @@
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import func, select
 
-from lms.accounts.models import Role, User
+from lms.accounts.models import Role, RoleGrant, User
 from lms.catalog.models import Course
 from lms.media.models import MediaAsset
 from tests.conftest import TEST_PASSWORD, id_number
@@ -48,6 +49,20 @@ def test_users_grant_role_needing_org_says_so(runner, make_user):
     user = make_user()
     result = runner.invoke(args=["users", "grant", user.mobile, "unit_admin"])
     assert result.exit_code != 0 and "--org-name" in result.output
+
+
+@pytest.mark.parametrize("args,words", [
+    (["inspector", "--org-name", "某公司"], "不属于某个机构"),  # an inspector's organization is their employer
+    (["reviewer", "--org-code", "91320102MA1WXYU00A"], "不属于某个机构"),
+    (["inspector", "--region", "110000"], "不按地区授予"),
+    (["unit_admin", "--org-name", "某公司", "--region", "110000"], "不按地区授予"),
+])
+def test_users_grant_refuses_options_the_role_does_not_take(runner, make_user, db_session, args, words):
+    user = make_user()
+    before = db_session.scalar(select(func.count(RoleGrant.id)))
+    result = runner.invoke(args=["users", "grant", user.mobile, *args])
+    assert result.exit_code != 0 and words in result.output, result.output
+    assert db_session.scalar(select(func.count(RoleGrant.id))) == before
 
 
 def test_users_revoke_disable_and_enable_call_the_console_services(runner, make_user, db_session):
