@@ -157,7 +157,11 @@ def check_reviewer(actor, claim: HourClaim) -> None:
 def claim_for(actor, claim_id: int, *, lock: bool = False) -> HourClaim:
     """The claim, if ``actor`` may see it; otherwise it does not exist for them (404)."""
     query = select(HourClaim).where(HourClaim.id == claim_id)
-    claim = db.session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        # Wait for a concurrent decision to commit, then read the claim as it now is (the identity map
+        # would otherwise hand back the copy loaded before the wait, still "open").
+        query = query.with_for_update().execution_options(populate_existing=True)
+    claim = db.session.scalar(query)
     if claim is None or not may_see(actor, claim):
         raise NotFound(_("没有找到这条学时登记。"))
     return claim
@@ -299,6 +303,8 @@ def credit_claim(actor, claim: HourClaim) -> HourClaim:
 
     The ledger lock is taken before the year's entries are read, so two approvals at once cannot
     both fill the same room under a cap."""
+    if claim.credit_record_id is not None or claim.hours_credited is not None:
+        raise Conflict(_("这条学时登记已记入学时，不能重复记入。"))
     user = claim.user
     rule = ledger.rule_set_for(user)
     ledger.lock_ledger()
