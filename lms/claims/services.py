@@ -7,7 +7,8 @@ The path of a claim (every step is a :class:`ClaimStep` shown to the learner and
    their region (``region_review``).
 2. A unit admin of the claim's unit approves, reduces (fewer hours, with a reason) or rejects (with a
    reason). Where the learner's rule set asks for it (``RuleSet.claims_need_region``), an HR auditor
-   of the region then confirms, reduces further or rejects. Nobody reviews their own claim.
+   of the region then confirms, reduces further or rejects. Nobody reviews their own claim, and the
+   region's confirmation is made by someone other than the unit's reviewer (separation of duties).
 3. The hours approved become a ledger entry of origin ``external_claim`` dated on the activity's day,
    so in that day's credit year. The rule set caps each kind per year (``claim_caps``) and all
    claimed hours of a year (``claim_year_cap_hours``): the cap applies to what the year's entries of
@@ -18,9 +19,11 @@ Services flush; the edge commits. Who may see a claim: its learner, the admins o
 auditors of its region, platform admins; anyone else is told it does not exist.
 """
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
@@ -60,33 +63,53 @@ class ClaimData:
 
 # ---------------------------------------------------------------- checking input
 
+_HOURS = re.compile(r"\d{1,6}(\.\d+)?", re.ASCII)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _typed(raw) -> str:
+    """What was typed, full-width digits and punctuation of a Chinese keyboard folded to ASCII."""
+    return unicodedata.normalize("NFKC", str(raw if raw is not None else "")).strip()
+
+
 def parse_hours(raw, *, field: str = "hours") -> Decimal:
-    try:
-        hours = Decimal(str(raw if raw is not None else "").strip())
-    except InvalidOperation:
-        raise InvalidInput(_("学时应为数字，如 4 或 1.5。"), field=field) from None
-    if not hours.is_finite() or hours != hours.quantize(Decimal("0.1")):
-        raise InvalidInput(_("学时应为数字，最多一位小数，如 4 或 1.5。"), field=field)
+    """Plain decimal notation only (``4``, ``1.5``): no exponent, no ``1_0``, no infinity."""
+    text = _typed(raw)
+    if not _HOURS.fullmatch(text):
+        raise InvalidInput(_("学时应为数字，如 4 或 1.5。"), field=field)
+    hours = Decimal(text)
     if not HOURS_MIN <= hours <= HOURS_MAX:
         raise InvalidInput(_("学时应在 %(low)s–%(high)s 学时之间。", low=format_hours(HOURS_MIN),
                              high=format_hours(HOURS_MAX)), field=field)
+    if hours != hours.quantize(Decimal("0.1")):
+        raise InvalidInput(_("学时应为数字，最多一位小数，如 4 或 1.5。"), field=field)
     return hours
 
 
 def _parse_date(raw) -> date:
     if isinstance(raw, date):
         return raw
+    text = _typed(raw)
     try:
-        return date.fromisoformat(str(raw or "").strip())
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(_("请按“年-月-日”填写日期，如 2026-05-20。"), field="activity_date") from None
+
+
+def plain_text(raw) -> str:
+    """One line of text as shown to others: spaces collapsed, control and format characters (zero-width
+    spaces, bidi overrides) removed."""
+    kept = "".join(c for c in str(raw or "") if unicodedata.category(c) not in ("Cc", "Cf") or c.isspace())
+    return " ".join(kept.split())
 
 
 def validate_claim(user, data: ClaimData) -> dict:
     """The claim's clean values; InvalidInput names the first field that is wrong."""
     if data.kind not in {k.value for k in ClaimKind}:
         raise InvalidInput(_("请选择学时类型。"), field="kind")
-    title = " ".join((data.title or "").split())
+    title = plain_text(data.title)
     if not 2 <= len(title) <= 120:
         raise InvalidInput(_("请填写 2–120 个字的活动名称，如会议或培训的名称、论文题目。"), field="title")
     day = _parse_date(data.activity_date)
@@ -133,9 +156,17 @@ def may_see(actor, claim: HourClaim) -> bool:
             or reviews_as_region(actor, claim))
 
 
+def decided_earlier(actor, claim: HourClaim) -> bool:
+    """Whether ``actor`` already decided an earlier step of the claim (separation of duties,
+    :mod:`lms.core.duties`: the region's confirmation is a second check, by another person)."""
+    return any(step.actor_id == getattr(actor, "id", None) and step.stage in ("unit", "region")
+               for step in claim.steps)
+
+
 def may_review(actor, claim: HourClaim) -> bool:
-    """Whether ``actor`` decides the claim's current step (never their own claim)."""
-    if claim.user_id == getattr(actor, "id", None):
+    """Whether ``actor`` decides the claim's current step (never their own claim, never a step after
+    one they decided)."""
+    if claim.user_id == getattr(actor, "id", None) or decided_earlier(actor, claim):
         return False
     if claim.status == ClaimStatus.UNIT_REVIEW:
         return reviews_as_unit(actor, claim)
@@ -150,6 +181,8 @@ def check_reviewer(actor, claim: HourClaim) -> None:
         raise Conflict(_("这条学时登记已审核完毕（%(status)s），不能再次审核。", status=claim.status_label))
     if claim.user_id == actor.id:
         raise NotAllowed(_("不能审核本人提交的学时登记，请由单位其他管理员或人社审核人员审核。"))
+    if decided_earlier(actor, claim):
+        raise NotAllowed(_("职责分离：您已审核过这条学时登记的单位环节，人社确认须由另一位审核人员进行。"))
     if not may_review(actor, claim):
         raise NotAllowed(_("这条学时登记当前%(status)s，您不是这一步的审核人。", status=claim.status_label))
 
@@ -194,8 +227,10 @@ def review_queue(actor) -> list[HourClaim]:
         waiting.append((HourClaim.status == ClaimStatus.UNIT_REVIEW) & HourClaim.organization_id.in_(units))
     if regions:
         waiting.append((HourClaim.status == ClaimStatus.REGION_REVIEW) & HourClaim.region_code.in_(regions))
-    return list(db.session.scalars(select(HourClaim).where(or_(*waiting), HourClaim.user_id != actor.id)
-                                   .order_by(HourClaim.id)))
+    return list(db.session.scalars(select(HourClaim).where(
+        or_(*waiting), HourClaim.user_id != actor.id,
+        ~HourClaim.steps.any((ClaimStep.actor_id == actor.id) & ClaimStep.stage.in_(("unit", "region"))))
+        .order_by(HourClaim.id)))
 
 
 # ---------------------------------------------------------------- submitting

@@ -93,6 +93,27 @@ def test_the_region_confirms_where_the_rule_set_asks(world, db_session):
     assert actions(claim) == ["learner:submitted", "unit:reduced", "region:approved", "ledger:credited"]
 
 
+def test_the_unit_reviewer_does_not_also_confirm_for_the_region(world, db_session):
+    """A unit admin who is also an HR auditor of the region (a small bureau) decides one step only."""
+    from lms.accounts import services as accounts
+
+    rule(db_session, region_confirms=True)
+    both = world["unit_a"]
+    accounts.grant_role(None, both, Role.HR_AUDITOR, region_code="110000")
+    db_session.flush()
+    claim = submit(world["learner"], hours="8")
+    claims.review_claim(both, claim.id, decision="approve")
+    assert claim.status == ClaimStatus.REGION_REVIEW
+    assert not claims.may_review(both, claim) and claim not in claims.review_queue(both)
+    with pytest.raises(NotAllowed) as refused:
+        claims.review_claim(both, claim.id, decision="approve")
+    assert "职责分离" in refused.value.message
+    assert claim.status == ClaimStatus.REGION_REVIEW and entries(world["learner"]) == []
+    assert claim in claims.review_queue(world["auditor"])
+    claims.review_claim(world["auditor"], claim.id, decision="approve")
+    assert claim.status == ClaimStatus.APPROVED and claim.hours_credited == Decimal(8)
+
+
 def test_learners_without_a_confirmed_unit_go_to_the_region(world):
     claim = submit(world["loner"])
     assert claim.status == ClaimStatus.REGION_REVIEW and claim.organization_id is None
@@ -168,6 +189,11 @@ def test_claimed_hours_do_not_use_up_the_daily_cap_of_online_study(world, db_ses
     ("activity_date", {"day": date(2099, 1, 1)}), ("activity_date", {"day": date(2020, 1, 1)}),
     ("hours", {"hours": "abc"}), ("hours", {"hours": "0"}), ("hours", {"hours": "91"}), ("hours", {"hours": "1.25"}),
     ("category", {"category": "fun"}),
+    # Lenient spellings Python would take: an exponent too large to round, 1_0, infinity, an ISO week date.
+    ("hours", {"hours": "1e400"}), ("hours", {"hours": "1E1"}), ("hours", {"hours": "1_0"}),
+    ("hours", {"hours": "Infinity"}), ("hours", {"hours": "NaN"}), ("hours", {"hours": "-4"}),
+    ("activity_date", {"day": "2026-W01"}), ("activity_date", {"day": "20260520"}),
+    ("title", {"title": "\u200b\u200b"}), ("title", {"title": "\u202e\u200d会"}),
 ])
 def test_bad_fields_are_named_and_nothing_is_recorded(world, db_session, field, change):
     with pytest.raises(InvalidInput) as refused:
@@ -233,3 +259,42 @@ def test_a_learner_without_a_region_is_told_to_set_it(world, db_session):
     with pytest.raises(InvalidInput) as refused:
         submit(learner)
     assert "所在地区" in refused.value.message
+
+
+def test_hours_and_dates_typed_on_a_chinese_keyboard_are_read_as_digits(world):
+    claim = submit(world["learner"], hours="\uff19\uff0e\uff15", day="\uff12\uff10\uff12\uff16-05-20",
+                   title="\u202e全国\u200b会议\u0007")
+    assert (claim.hours_claimed, claim.activity_date, claim.title) == (Decimal("9.5"), date(2026, 5, 20), "全国会议")
+
+
+@pytest.mark.parametrize("hours", ["1e400", "1_0", "Infinity", "9" * 400])
+def test_a_reduction_to_an_absurd_number_is_refused_on_the_field(world, hours):
+    claim = submit(world["learner"], hours="6")
+    with pytest.raises(InvalidInput) as refused:
+        claims.review_claim(world["unit_a"], claim.id, decision="reduce", hours=hours, reason="核减")
+    assert refused.value.field == "hours" and claim.status == ClaimStatus.UNIT_REVIEW
+
+
+@pytest.mark.parametrize("sent,kept", [
+    ("证明材料 📄\u202egnp.pdf", "证明材料 📄gnp.pdf"),   # a bidi override would show it as "…fdp.png"
+    ("\u202egnp.pdf", "gnp.pdf"),
+    ("a\r\nX-Injected: 1.png", "aX-Injected: 1.png"),
+    ("\x00.png", ".png"),
+    ("会议\u200b证明\u2066.pdf", "会议证明.pdf"),
+    ("C:\\Users\\me\\证书.jpg", "证书.jpg"),
+])
+def test_evidence_names_lose_control_and_format_characters(sent, kept):
+    from lms.core.attachments import clean_name
+
+    assert clean_name(sent) == kept
+
+
+def test_a_long_evidence_name_is_cut_in_its_stem_and_keeps_its_extension(world):
+    from lms.core.attachments import NAME_MAX, clean_name
+
+    name = "长" * 300 + ".png"
+    assert clean_name(name) == "长" * (NAME_MAX - 4) + ".png"
+    claim = submit(world["learner"], files=[upload(name, png())])
+    (item,) = claim.evidence
+    assert item.original_name.endswith(".png") and len(item.original_name) == NAME_MAX
+    assert item.content_type == "image/png"
