@@ -16,7 +16,8 @@ The path of a claim (every step is a :class:`ClaimStep` shown to the learner and
    not counted and why (like the daily cap's note).
 
 Services flush; the edge commits. Who may see a claim: its learner, the admins of its unit, the
-auditors of its region, platform admins; anyone else is told it does not exist.
+auditors of its region, platform admins, and the inspector drawn to check the ledger entry it produced
+(registered by lms.programme.inspections); anyone else is told it does not exist.
 """
 
 import re
@@ -32,6 +33,7 @@ from ..accounts.models import EmploymentStatus, Role
 from ..catalog.models import Category
 from ..core.audit import record_event
 from ..core.clock import local_date, utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..credits import services as ledger
@@ -41,6 +43,7 @@ from . import evidence as files
 from .models import ClaimEvidence, ClaimKind, ClaimStatus, ClaimStep, HourClaim, StepAction
 
 HOURS_MIN, HOURS_MAX = Decimal("0.5"), Decimal(90)
+OPEN_OR_APPROVED = (ClaimStatus.UNIT_REVIEW, ClaimStatus.REGION_REVIEW, ClaimStatus.APPROVED)
 SOURCE_TYPE = "hour_claim"
 
 
@@ -149,11 +152,21 @@ def reviews_as_region(actor, claim: HourClaim) -> bool:
     return claim.region_code is not None and claim.region_code in _region_codes(actor)
 
 
+# Others a higher package lets see a claim (the drawn inspector of the ledger entry it produced:
+# lms.programme.inspections): checks ``(actor, claim) -> bool`` it registers with :func:`add_viewer`.
+_viewers: list = []
+
+
+def add_viewer(check) -> None:
+    if check not in _viewers:
+        _viewers.append(check)
+
+
 def may_see(actor, claim: HourClaim) -> bool:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return False
     return (claim.user_id == actor.id or actor.has_role(Role.ADMIN) or reviews_as_unit(actor, claim)
-            or reviews_as_region(actor, claim))
+            or reviews_as_region(actor, claim) or any(check(actor, claim) for check in _viewers))
 
 
 def decided_earlier(actor, claim: HourClaim) -> bool:
@@ -233,6 +246,32 @@ def review_queue(actor) -> list[HourClaim]:
         .order_by(HourClaim.id)))
 
 
+# ---------------------------------------------------------------- the same activity twice
+
+# Key of the PostgreSQL advisory lock (with the learner's id) that orders one learner's submissions.
+_SUBMIT_LOCK_KEY = 0x67786C63  # "gxlc"
+
+
+def duplicate_of(user_id: int, *, kind: str, day: date, title: str, hashes: set[str], statuses,
+                 besides: int | None = None) -> HourClaim | None:
+    """The learner's earliest other claim in one of ``statuses`` for the same activity: the same
+    evidence file (by its SHA-256), or the same kind, day and title. One activity, one credit."""
+    same_file = HourClaim.evidence.any(ClaimEvidence.sha256.in_(hashes)) if hashes else None
+    same_activity = (HourClaim.kind == kind) & (HourClaim.activity_date == day) & (HourClaim.title == title)
+    query = select(HourClaim).where(HourClaim.user_id == user_id, HourClaim.status.in_(statuses),
+                                    or_(same_activity, same_file) if same_file is not None else same_activity)
+    if besides is not None:
+        query = query.where(HourClaim.id != besides)
+    return db.session.scalars(query.order_by(HourClaim.id).limit(1)).first()
+
+
+def _refuse_duplicate(earlier: HourClaim | None) -> None:
+    if earlier is not None:
+        raise Conflict(_("这项活动已在第 %(id)s 号学时登记（%(title)s，%(status)s）中登记过：同一活动、同一份证明材料"
+                         "只能认定一次。如上次未通过，请在那条登记的结果出来后重新登记。",
+                         id=earlier.id, title=earlier.title, status=earlier.status_label), field="title")
+
+
 # ---------------------------------------------------------------- submitting
 
 def submit_claim(actor, data: ClaimData, uploads: list[files.Upload]) -> HourClaim:
@@ -255,6 +294,10 @@ def submit_claim(actor, data: ClaimData, uploads: list[files.Upload]) -> HourCla
     db.session.flush()
     stored = files.store(uploads, actor.id)
     try:
+        advisory_lock(_SUBMIT_LOCK_KEY, actor.id)  # two submissions at once: the second sees the first
+        _refuse_duplicate(duplicate_of(actor.id, kind=claim.kind, day=claim.activity_date, title=claim.title,
+                                       hashes={item.sha256 for item in stored}, statuses=OPEN_OR_APPROVED,
+                                       besides=claim.id))
         for item in stored:
             db.session.add(ClaimEvidence(claim_id=claim.id, **item.__dict__))
         _step(actor, claim, "learner", StepAction.SUBMITTED, claim.hours_claimed)
@@ -296,6 +339,10 @@ def review_claim(actor, claim_id: int, *, decision: str, hours=None, reason: str
                                field="hours")
     else:
         hours = current
+    if decision != Decision.REJECT:  # claims older than the check at submission
+        _refuse_duplicate(duplicate_of(claim.user_id, kind=claim.kind, day=claim.activity_date, title=claim.title,
+                                       hashes={e.sha256 for e in claim.evidence}, statuses=(ClaimStatus.APPROVED,),
+                                       besides=claim.id))
     action = {Decision.APPROVE: StepAction.APPROVED, Decision.REDUCE: StepAction.REDUCED,
               Decision.REJECT: StepAction.REJECTED}[decision]
     _step(actor, claim, stage, action, None if decision == Decision.REJECT else hours, reason or None)

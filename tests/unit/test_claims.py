@@ -298,3 +298,43 @@ def test_a_long_evidence_name_is_cut_in_its_stem_and_keeps_its_extension(world):
     (item,) = claim.evidence
     assert item.original_name.endswith(".png") and len(item.original_name) == NAME_MAX
     assert item.content_type == "image/png"
+
+
+def test_the_same_evidence_file_or_activity_is_claimed_once(world, db_session):
+    """One evidence file, one credit: a second claim with the same file, or of the same kind, day and
+    title, is refused while the first is open or approved, and says which claim it repeats."""
+    learner = world["learner"]
+    first = submit(learner, title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])
+    with pytest.raises(Conflict) as refused:  # the same file, another title
+        submit(learner, title="换个名字的会议", files=[upload("会议证明.pdf", PDF)])
+    assert f"第 {first.id} 号" in refused.value.message and refused.value.status == 409
+    with pytest.raises(Conflict):  # the same activity, another file
+        submit(learner, title="同一场学术会议")
+    claims.review_claim(world["unit_a"], first.id, decision="approve")
+    with pytest.raises(Conflict):  # still refused once approved
+        submit(learner, title="同一场学术会议")
+    assert len(entries(learner)) == 1
+    assert submit(world["colleague"], title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])  # another learner
+
+
+def test_a_rejected_claim_may_be_claimed_again(world):
+    learner = world["learner"]
+    first = submit(learner, title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])
+    claims.review_claim(world["unit_a"], first.id, decision="reject", reason="证明不清晰")
+    again = submit(learner, title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])
+    assert again.status == ClaimStatus.UNIT_REVIEW
+
+
+def test_a_reviewer_cannot_approve_a_repeat_of_an_approved_claim(world, db_session):
+    """Claims submitted before the check (or by other means) are stopped when they would be credited."""
+    learner = world["learner"]
+    first = submit(learner, title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])
+    second = submit(learner, title="另一场会议")
+    second.evidence[0].sha256 = first.evidence[0].sha256  # as if submitted before the check
+    db_session.flush()
+    claims.review_claim(world["unit_a"], first.id, decision="approve")
+    with pytest.raises(Conflict) as refused:
+        claims.review_claim(world["unit_a"], second.id, decision="approve")
+    assert f"第 {first.id} 号" in refused.value.message
+    claims.review_claim(world["unit_a"], second.id, decision="reject", reason="重复登记")
+    assert len(entries(learner)) == 1
