@@ -15,9 +15,15 @@ The path of a claim (every step is a :class:`ClaimStep` shown to the learner and
    that kind already hold, however claims are split or ordered, and the entry's note says what was
    not counted and why (like the daily cap's note).
 
-Services flush; the edge commits. Who may see a claim: its learner, the admins of its unit, the
-auditors of its region, platform admins, and the inspector drawn to check the ledger entry it produced
-(registered by lms.programme.inspections); anyone else is told it does not exist.
+A learner who moves takes their open claims along: while a claim is open it is routed by the learner's
+confirmed unit and region *now* (a claim waiting for a unit whose learner has none any more goes to the
+region); once decided it keeps the unit and region it was decided under.
+
+Services flush; the edge commits. Who may see a claim: its learner; platform admins; the admins of the
+learner's unit while it is open, and afterwards while the learner is still confirmed at the unit that
+decided it; anyone who decided a step of it; the auditors of its region; and the inspector drawn to
+check the ledger entry it produced (registered by lms.programme.inspections). Anyone else is told it
+does not exist. A former employer's admins thus keep no access to a learner's other claims.
 """
 
 import re
@@ -29,7 +35,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from ..accounts.models import EmploymentStatus, Role
+from ..accounts.models import EmploymentStatus, Role, User
 from ..catalog.models import Category
 from ..core.audit import record_event
 from ..core.clock import local_date, utcnow_naive
@@ -144,12 +150,60 @@ def _region_codes(actor) -> set[str]:
     return {g.region_code for g in actor.grants_for(Role.HR_AUDITOR) if g.region_code}
 
 
+def _current_unit(claim: HourClaim) -> int | None:
+    """The learner's confirmed unit now (None: no confirmed unit)."""
+    learner = claim.user
+    if learner.employer_id is not None and learner.employment_status == EmploymentStatus.APPROVED:
+        return learner.employer_id
+    return None
+
+
+def routed_unit(claim: HourClaim) -> int | None:
+    """The unit whose admins act on the claim: while it is open, the learner's confirmed unit now (a
+    learner who moved takes their open claims along); once decided, the unit it was decided under."""
+    return _current_unit(claim) if claim.open else claim.organization_id
+
+
+def routed_region(claim: HourClaim) -> str | None:
+    """Likewise the region: the learner's region now while open, the region of record once decided."""
+    return claim.user.region_code if claim.open else claim.region_code
+
+
+def current_stage(claim: HourClaim) -> str | None:
+    """Whose decision the claim waits for: "unit", "region", or None once decided. A claim waiting for
+    a unit whose learner no longer has a confirmed unit goes to the region, as it would have at
+    submission."""
+    if claim.status == ClaimStatus.UNIT_REVIEW:
+        return "unit" if routed_unit(claim) is not None else "region"
+    if claim.status == ClaimStatus.REGION_REVIEW:
+        return "region"
+    return None
+
+
 def reviews_as_unit(actor, claim: HourClaim) -> bool:
-    return claim.organization_id is not None and claim.organization_id in _unit_ids(actor)
+    unit = routed_unit(claim)
+    return unit is not None and unit in _unit_ids(actor)
 
 
 def reviews_as_region(actor, claim: HourClaim) -> bool:
-    return claim.region_code is not None and claim.region_code in _region_codes(actor)
+    region = routed_region(claim)
+    return region is not None and region in _region_codes(actor)
+
+
+def decided_earlier(actor, claim: HourClaim) -> bool:
+    """Whether ``actor`` already decided an earlier step of the claim (separation of duties,
+    :mod:`lms.core.duties`: the region's confirmation is a second check, by another person)."""
+    return any(step.actor_id == getattr(actor, "id", None) and step.stage in ("unit", "region")
+               for step in claim.steps)
+
+
+def _sees_as_unit(actor, claim: HourClaim) -> bool:
+    """A unit admin sees the open claims of the unit's learners, and the decided claims of learners
+    still confirmed at the unit; after the learner has left, only the claims they decided themselves."""
+    if claim.open:
+        return reviews_as_unit(actor, claim)
+    return (claim.organization_id is not None and claim.organization_id in _unit_ids(actor)
+            and _current_unit(claim) == claim.organization_id)
 
 
 # Others a higher package lets see a claim (the drawn inspector of the ledger entry it produced:
@@ -165,15 +219,9 @@ def add_viewer(check) -> None:
 def may_see(actor, claim: HourClaim) -> bool:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return False
-    return (claim.user_id == actor.id or actor.has_role(Role.ADMIN) or reviews_as_unit(actor, claim)
-            or reviews_as_region(actor, claim) or any(check(actor, claim) for check in _viewers))
-
-
-def decided_earlier(actor, claim: HourClaim) -> bool:
-    """Whether ``actor`` already decided an earlier step of the claim (separation of duties,
-    :mod:`lms.core.duties`: the region's confirmation is a second check, by another person)."""
-    return any(step.actor_id == getattr(actor, "id", None) and step.stage in ("unit", "region")
-               for step in claim.steps)
+    return (claim.user_id == actor.id or actor.has_role(Role.ADMIN) or decided_earlier(actor, claim)
+            or _sees_as_unit(actor, claim) or reviews_as_region(actor, claim)
+            or any(check(actor, claim) for check in _viewers))
 
 
 def may_review(actor, claim: HourClaim) -> bool:
@@ -181,9 +229,10 @@ def may_review(actor, claim: HourClaim) -> bool:
     one they decided)."""
     if claim.user_id == getattr(actor, "id", None) or decided_earlier(actor, claim):
         return False
-    if claim.status == ClaimStatus.UNIT_REVIEW:
+    stage = current_stage(claim)
+    if stage == "unit":
         return reviews_as_unit(actor, claim)
-    if claim.status == ClaimStatus.REGION_REVIEW:
+    if stage == "region":
         return reviews_as_region(actor, claim)
     return False
 
@@ -235,12 +284,15 @@ def review_queue(actor) -> list[HourClaim]:
             (ClaimStatus.UNIT_REVIEW, ClaimStatus.REGION_REVIEW))).order_by(HourClaim.id)))
     if not units and not regions:
         raise NotAllowed(_("只有单位管理员和人社审核人员可以审核学时登记。"))
+    # Routed by the learner's unit and region now (routed_unit, current_stage).
+    confirmed = User.employer_id.isnot(None) & (User.employment_status == EmploymentStatus.APPROVED)
     waiting = []
     if units:
-        waiting.append((HourClaim.status == ClaimStatus.UNIT_REVIEW) & HourClaim.organization_id.in_(units))
+        waiting.append((HourClaim.status == ClaimStatus.UNIT_REVIEW) & confirmed & User.employer_id.in_(units))
     if regions:
-        waiting.append((HourClaim.status == ClaimStatus.REGION_REVIEW) & HourClaim.region_code.in_(regions))
-    return list(db.session.scalars(select(HourClaim).where(
+        waiting.append(((HourClaim.status == ClaimStatus.REGION_REVIEW)
+                        | ((HourClaim.status == ClaimStatus.UNIT_REVIEW) & ~confirmed)) & User.region_code.in_(regions))
+    return list(db.session.scalars(select(HourClaim).join(User, User.id == HourClaim.user_id).where(
         or_(*waiting), HourClaim.user_id != actor.id,
         ~HourClaim.steps.any((ClaimStep.actor_id == actor.id) & ClaimStep.stage.in_(("unit", "region"))))
         .order_by(HourClaim.id)))
@@ -327,7 +379,7 @@ def review_claim(actor, claim_id: int, *, decision: str, hours=None, reason: str
         raise InvalidInput(_("请选择通过、核减或不予认定。"), field="decision")
     reason = (reason or "").strip()
     current = claim.hours_approved if claim.hours_approved is not None else claim.hours_claimed
-    stage = "unit" if claim.status == ClaimStatus.UNIT_REVIEW else "region"
+    stage = current_stage(claim)
     if decision != Decision.APPROVE and not reason:
         raise InvalidInput(_("核减或不予认定时请填写原因（学员会看到）。"), field="reason")
     if len(reason) > 500:
@@ -343,6 +395,10 @@ def review_claim(actor, claim_id: int, *, decision: str, hours=None, reason: str
         _refuse_duplicate(duplicate_of(claim.user_id, kind=claim.kind, day=claim.activity_date, title=claim.title,
                                        hashes={e.sha256 for e in claim.evidence}, statuses=(ClaimStatus.APPROVED,),
                                        besides=claim.id))
+    # The unit and region it is decided under become the claim's of record (the learner may have moved).
+    unit_decided = stage == "unit" or any(step.stage == "unit" for step in claim.steps)
+    claim.organization_id = routed_unit(claim) if stage == "unit" or not unit_decided else claim.organization_id
+    claim.region_code = routed_region(claim)
     action = {Decision.APPROVE: StepAction.APPROVED, Decision.REDUCE: StepAction.REDUCED,
               Decision.REJECT: StepAction.REJECTED}[decision]
     _step(actor, claim, stage, action, None if decision == Decision.REJECT else hours, reason or None)

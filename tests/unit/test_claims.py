@@ -338,3 +338,57 @@ def test_a_reviewer_cannot_approve_a_repeat_of_an_approved_claim(world, db_sessi
     assert f"第 {first.id} 号" in refused.value.message
     claims.review_claim(world["unit_a"], second.id, decision="reject", reason="重复登记")
     assert len(entries(learner)) == 1
+
+
+def _move(learner, unit_code, region, db_session):
+    """The learner's confirmed employer and region change (a transfer confirmed by the new unit)."""
+    learner.employer_id = org(db_session, unit_code).id
+    learner.region_code = region
+    db_session.flush()
+
+
+def test_an_open_claim_follows_the_learner_to_their_new_unit_and_region(world, db_session):
+    learner = world["learner"]
+    claim = submit(learner)
+    _move(learner, UNIT_B, "440000", db_session)
+    for former in (world["unit_a"], world["auditor"]):
+        with pytest.raises(NotFound):  # the old unit and region neither see nor decide it
+            claims.review_claim(former, claim.id, decision="approve")
+        assert claim not in claims.review_queue(former)
+    assert claim in claims.review_queue(world["unit_b"]) and claims.may_review(world["unit_b"], claim)
+    claims.review_claim(world["unit_b"], claim.id, decision="approve")
+    assert (claim.status, claim.organization_id, claim.region_code) == (
+        ClaimStatus.APPROVED, org(db_session, UNIT_B).id, "440000")
+    assert claims.claim_for(world["auditor_gd"], claim.id) is claim
+
+
+def test_a_claim_waiting_for_a_unit_goes_to_the_region_when_the_learner_has_none(world, db_session):
+    from lms.accounts.models import EmploymentStatus
+
+    learner = world["learner"]
+    claim = submit(learner)
+    learner.employment_status = EmploymentStatus.REJECTED  # the unit ended the employment
+    db_session.flush()
+    assert claim not in claims.review_queue(world["unit_a"]) and claim in claims.review_queue(world["auditor"])
+    with pytest.raises(NotFound):
+        claims.claim_for(world["unit_a"], claim.id)
+    claims.review_claim(world["auditor"], claim.id, decision="approve")
+    assert claim.status == ClaimStatus.APPROVED and claim.organization_id is None
+    assert actions(claim) == ["learner:submitted", "region:approved", "ledger:credited"]
+
+
+def test_former_unit_admins_see_only_the_claims_they_decided(world, db_session, make_user):
+    learner = world["learner"]
+    other_admin = make_user(roles=(Role.UNIT_ADMIN,), organization=org(db_session, UNIT_A), real_name="甲另一管理")
+    decided = submit(learner, title="一次会议")
+    claims.review_claim(world["unit_a"], decided.id, decision="approve")
+    by_other = submit(learner, title="另一次会议")
+    claims.review_claim(other_admin, by_other.id, decision="reject", reason="无法核实")
+    assert claims.claim_for(world["unit_a"], by_other.id) is by_other  # still employed: the unit sees all
+    _move(learner, UNIT_B, "110000", db_session)
+    assert claims.claim_for(world["unit_a"], decided.id) is decided
+    with pytest.raises(NotFound):
+        claims.claim_for(world["unit_a"], by_other.id)
+    with pytest.raises(NotFound):
+        claims.evidence_for(world["unit_a"], by_other.id, by_other.evidence[0].id)
+    assert claims.claim_for(other_admin, by_other.id) is by_other
