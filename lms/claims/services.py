@@ -320,7 +320,7 @@ def duplicate_of(user_id: int, *, kind: str, day: date, title: str, hashes: set[
 def _refuse_duplicate(earlier: HourClaim | None) -> None:
     if earlier is not None:
         raise Conflict(_("这项活动已在第 %(id)s 号学时登记（%(title)s，%(status)s）中登记过：同一活动、同一份证明材料"
-                         "只能认定一次。如上次未通过，请在那条登记的结果出来后重新登记。",
+                         "只能认定一次。那条登记未通过时，可以重新登记。",
                          id=earlier.id, title=earlier.title, status=earlier.status_label), field="title")
 
 
