@@ -23,7 +23,7 @@ from ..core.audit import record_event
 from ..core.clock import iso_utc
 from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput, NotAllowed
-from ..core.web import commit, public_base
+from ..core.web import checks_own_input, commit, public_base
 from ..credits.models import CreditRecord
 from ..exports import records
 from ..exports import services as exports
@@ -155,6 +155,7 @@ EXPORT_PARAMS = ("year", "format", "unit", "region")
 
 
 @bp.get("/credit-records")
+@checks_own_input  # every parameter is parsed strictly; the error names it
 def credit_records():
     client = g.api_client
     _only_params(*RECORD_PARAMS)
@@ -186,6 +187,7 @@ def credit_records():
 
 
 @bp.get("/credit-records/export")
+@checks_own_input  # as credit_records
 def export_credit_records():
     """The export page's file, for systems: the same service, audited with the client's key id."""
     client = g.api_client
