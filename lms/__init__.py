@@ -15,7 +15,7 @@ from .core.database import commit_apart, configure_pool, configure_sqlite
 from .core.enums import N_
 from .core.i18n import select_locale
 from .core.storage import storage_problem
-from .core.web import RowIdConverter, init_body_limits
+from .core.web import RowIdConverter, init_body_limits, init_input_guard
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 # The domains are imported inside the functions below, not here: importing any ``lms.*`` module runs
@@ -104,6 +104,7 @@ def _init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
     init_body_limits(app)  # per-view upload caps, applied before CSRF parses the form
+    init_input_guard(app)  # NUL in the address, query or form: 400 before any view (or CSRF) runs
     csrf.init_app(app)
     limiter.init_app(app)
     # Catalogs in lms/translations (Flask-Babel's default folder, relative to the package; `make messages`);

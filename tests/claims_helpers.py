@@ -1,6 +1,7 @@
 """Helpers for the 学时登记 tests: evidence files of every sort, and claims made the real way."""
 
 import io
+import itertools
 from datetime import date
 from decimal import Decimal
 
@@ -27,7 +28,13 @@ def jpeg() -> bytes:
     return out.getvalue()
 
 
-def upload(name: str = "证明.pdf", data: bytes = PDF) -> Upload:
+_files = itertools.count(1)
+
+
+def upload(name: str = "证明.pdf", data: bytes | None = None) -> Upload:
+    """A file as sent; without ``data``, a valid PDF of its own (one file is evidence of one claim only)."""
+    if data is None:
+        data = PDF.replace(b"%%EOF", f"% file {next(_files)}\n%%EOF".encode())
     return Upload(name, io.BytesIO(data))
 
 

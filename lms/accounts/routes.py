@@ -22,7 +22,7 @@ from ..core.clock import local_zone, utcnow_naive
 from ..core.forms import run_form, run_service
 from ..core.i18n import LOCALE_COOKIE, LOCALE_COOKIE_DAYS, format_minute, offered
 from ..core.messages import Channel
-from ..core.web import commit, roles_required, safe_next_url
+from ..core.web import checks_own_input, commit, roles_required, safe_next_url
 from ..extensions import db, limiter
 from . import crypto, recovery, services, sessions, throttle
 from .forms import (
@@ -89,6 +89,7 @@ def _failures_notice(outcome) -> str:
 
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(_register_limit, methods=["POST"])
+@checks_own_input  # control characters are a message on the field (accounts.identifiers)
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("catalog.home"))
@@ -112,6 +113,7 @@ def register():
 @bp.route("/login", methods=["GET", "POST"])
 # A flood guard per address (password hashing is costly): attempts that did not sign in count.
 @limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
+@checks_own_input  # an odd login is the plain "wrong account or password"
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next_url(url_for("catalog.home")))

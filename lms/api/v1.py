@@ -24,7 +24,7 @@ from ..core.clock import iso_utc
 from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput, NotAllowed
 from ..core.replica import reads_from_replica
-from ..core.web import commit, public_base
+from ..core.web import checks_own_input, commit, public_base
 from ..credits.models import CreditRecord
 from ..exports import records
 from ..exports import services as exports
@@ -156,6 +156,7 @@ EXPORT_PARAMS = ("year", "format", "unit", "region")
 
 
 @bp.get("/credit-records")
+@checks_own_input  # every parameter is parsed strictly; the error names it
 @reads_from_replica
 def credit_records():
     client = g.api_client
@@ -188,6 +189,7 @@ def credit_records():
 
 
 @bp.get("/credit-records/export")
+@checks_own_input  # as credit_records
 @reads_from_replica
 def export_credit_records():
     """The export page's file, for systems: the same service, audited with the client's key id."""

@@ -7,28 +7,39 @@ The path of a claim (every step is a :class:`ClaimStep` shown to the learner and
    their region (``region_review``).
 2. A unit admin of the claim's unit approves, reduces (fewer hours, with a reason) or rejects (with a
    reason). Where the learner's rule set asks for it (``RuleSet.claims_need_region``), an HR auditor
-   of the region then confirms, reduces further or rejects. Nobody reviews their own claim.
+   of the region then confirms, reduces further or rejects. Nobody reviews their own claim, and the
+   region's confirmation is made by someone other than the unit's reviewer (separation of duties).
 3. The hours approved become a ledger entry of origin ``external_claim`` dated on the activity's day,
    so in that day's credit year. The rule set caps each kind per year (``claim_caps``) and all
    claimed hours of a year (``claim_year_cap_hours``): the cap applies to what the year's entries of
    that kind already hold, however claims are split or ordered, and the entry's note says what was
    not counted and why (like the daily cap's note).
 
-Services flush; the edge commits. Who may see a claim: its learner, the admins of its unit, the
-auditors of its region, platform admins; anyone else is told it does not exist.
+A learner who moves takes their open claims along: while a claim is open it is routed by the learner's
+confirmed unit and region *now* (a claim waiting for a unit whose learner has none any more goes to the
+region); once decided it keeps the unit and region it was decided under.
+
+Services flush; the edge commits. Who may see a claim: its learner; platform admins; the admins of the
+learner's unit while it is open, and afterwards while the learner is still confirmed at the unit that
+decided it; anyone who decided a step of it; the auditors of its region; and the inspector drawn to
+check the ledger entry it produced (registered by lms.programme.inspections). Anyone else is told it
+does not exist. A former employer's admins thus keep no access to a learner's other claims.
 """
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from ..accounts.models import EmploymentStatus, Role
+from ..accounts.models import EmploymentStatus, Role, User
 from ..catalog.models import Category
 from ..core.audit import record_event
 from ..core.clock import local_date, utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..credits import services as ledger
@@ -38,6 +49,7 @@ from . import evidence as files
 from .models import ClaimEvidence, ClaimKind, ClaimStatus, ClaimStep, HourClaim, StepAction
 
 HOURS_MIN, HOURS_MAX = Decimal("0.5"), Decimal(90)
+OPEN_OR_APPROVED = (ClaimStatus.UNIT_REVIEW, ClaimStatus.REGION_REVIEW, ClaimStatus.APPROVED)
 SOURCE_TYPE = "hour_claim"
 
 
@@ -60,33 +72,53 @@ class ClaimData:
 
 # ---------------------------------------------------------------- checking input
 
+_HOURS = re.compile(r"\d{1,6}(\.\d+)?", re.ASCII)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _typed(raw) -> str:
+    """What was typed, full-width digits and punctuation of a Chinese keyboard folded to ASCII."""
+    return unicodedata.normalize("NFKC", str(raw if raw is not None else "")).strip()
+
+
 def parse_hours(raw, *, field: str = "hours") -> Decimal:
-    try:
-        hours = Decimal(str(raw if raw is not None else "").strip())
-    except InvalidOperation:
-        raise InvalidInput(_("学时应为数字，如 4 或 1.5。"), field=field) from None
-    if not hours.is_finite() or hours != hours.quantize(Decimal("0.1")):
-        raise InvalidInput(_("学时应为数字，最多一位小数，如 4 或 1.5。"), field=field)
+    """Plain decimal notation only (``4``, ``1.5``): no exponent, no ``1_0``, no infinity."""
+    text = _typed(raw)
+    if not _HOURS.fullmatch(text):
+        raise InvalidInput(_("学时应为数字，如 4 或 1.5。"), field=field)
+    hours = Decimal(text)
     if not HOURS_MIN <= hours <= HOURS_MAX:
         raise InvalidInput(_("学时应在 %(low)s–%(high)s 学时之间。", low=format_hours(HOURS_MIN),
                              high=format_hours(HOURS_MAX)), field=field)
+    if hours != hours.quantize(Decimal("0.1")):
+        raise InvalidInput(_("学时应为数字，最多一位小数，如 4 或 1.5。"), field=field)
     return hours
 
 
 def _parse_date(raw) -> date:
     if isinstance(raw, date):
         return raw
+    text = _typed(raw)
     try:
-        return date.fromisoformat(str(raw or "").strip())
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(_("请按“年-月-日”填写日期，如 2026-05-20。"), field="activity_date") from None
+
+
+def plain_text(raw) -> str:
+    """One line of text as shown to others: spaces collapsed, control and format characters (zero-width
+    spaces, bidi overrides) removed."""
+    kept = "".join(c for c in str(raw or "") if unicodedata.category(c) not in ("Cc", "Cf") or c.isspace())
+    return " ".join(kept.split())
 
 
 def validate_claim(user, data: ClaimData) -> dict:
     """The claim's clean values; InvalidInput names the first field that is wrong."""
     if data.kind not in {k.value for k in ClaimKind}:
         raise InvalidInput(_("请选择学时类型。"), field="kind")
-    title = " ".join((data.title or "").split())
+    title = plain_text(data.title)
     if not 2 <= len(title) <= 120:
         raise InvalidInput(_("请填写 2–120 个字的活动名称，如会议或培训的名称、论文题目。"), field="title")
     day = _parse_date(data.activity_date)
@@ -118,28 +150,89 @@ def _region_codes(actor) -> set[str]:
     return {g.region_code for g in actor.grants_for(Role.HR_AUDITOR) if g.region_code}
 
 
+def _current_unit(claim: HourClaim) -> int | None:
+    """The learner's confirmed unit now (None: no confirmed unit)."""
+    learner = claim.user
+    if learner.employer_id is not None and learner.employment_status == EmploymentStatus.APPROVED:
+        return learner.employer_id
+    return None
+
+
+def routed_unit(claim: HourClaim) -> int | None:
+    """The unit whose admins act on the claim: while it is open, the learner's confirmed unit now (a
+    learner who moved takes their open claims along); once decided, the unit it was decided under."""
+    return _current_unit(claim) if claim.open else claim.organization_id
+
+
+def routed_region(claim: HourClaim) -> str | None:
+    """Likewise the region: the learner's region now while open, the region of record once decided."""
+    return claim.user.region_code if claim.open else claim.region_code
+
+
+def current_stage(claim: HourClaim) -> str | None:
+    """Whose decision the claim waits for: "unit", "region", or None once decided. A claim waiting for
+    a unit whose learner no longer has a confirmed unit goes to the region, as it would have at
+    submission."""
+    if claim.status == ClaimStatus.UNIT_REVIEW:
+        return "unit" if routed_unit(claim) is not None else "region"
+    if claim.status == ClaimStatus.REGION_REVIEW:
+        return "region"
+    return None
+
+
 def reviews_as_unit(actor, claim: HourClaim) -> bool:
-    return claim.organization_id is not None and claim.organization_id in _unit_ids(actor)
+    unit = routed_unit(claim)
+    return unit is not None and unit in _unit_ids(actor)
 
 
 def reviews_as_region(actor, claim: HourClaim) -> bool:
-    return claim.region_code is not None and claim.region_code in _region_codes(actor)
+    region = routed_region(claim)
+    return region is not None and region in _region_codes(actor)
+
+
+def decided_earlier(actor, claim: HourClaim) -> bool:
+    """Whether ``actor`` already decided an earlier step of the claim (separation of duties,
+    :mod:`lms.core.duties`: the region's confirmation is a second check, by another person)."""
+    return any(step.actor_id == getattr(actor, "id", None) and step.stage in ("unit", "region")
+               for step in claim.steps)
+
+
+def _sees_as_unit(actor, claim: HourClaim) -> bool:
+    """A unit admin sees the open claims of the unit's learners, and the decided claims of learners
+    still confirmed at the unit; after the learner has left, only the claims they decided themselves."""
+    if claim.open:
+        return reviews_as_unit(actor, claim)
+    return (claim.organization_id is not None and claim.organization_id in _unit_ids(actor)
+            and _current_unit(claim) == claim.organization_id)
+
+
+# Others a higher package lets see a claim (the drawn inspector of the ledger entry it produced:
+# lms.programme.inspections): checks ``(actor, claim) -> bool`` it registers with :func:`add_viewer`.
+_viewers: list = []
+
+
+def add_viewer(check) -> None:
+    if check not in _viewers:
+        _viewers.append(check)
 
 
 def may_see(actor, claim: HourClaim) -> bool:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return False
-    return (claim.user_id == actor.id or actor.has_role(Role.ADMIN) or reviews_as_unit(actor, claim)
-            or reviews_as_region(actor, claim))
+    return (claim.user_id == actor.id or actor.has_role(Role.ADMIN) or decided_earlier(actor, claim)
+            or _sees_as_unit(actor, claim) or reviews_as_region(actor, claim)
+            or any(check(actor, claim) for check in _viewers))
 
 
 def may_review(actor, claim: HourClaim) -> bool:
-    """Whether ``actor`` decides the claim's current step (never their own claim)."""
-    if claim.user_id == getattr(actor, "id", None):
+    """Whether ``actor`` decides the claim's current step (never their own claim, never a step after
+    one they decided)."""
+    if claim.user_id == getattr(actor, "id", None) or decided_earlier(actor, claim):
         return False
-    if claim.status == ClaimStatus.UNIT_REVIEW:
+    stage = current_stage(claim)
+    if stage == "unit":
         return reviews_as_unit(actor, claim)
-    if claim.status == ClaimStatus.REGION_REVIEW:
+    if stage == "region":
         return reviews_as_region(actor, claim)
     return False
 
@@ -150,6 +243,8 @@ def check_reviewer(actor, claim: HourClaim) -> None:
         raise Conflict(_("这条学时登记已审核完毕（%(status)s），不能再次审核。", status=claim.status_label))
     if claim.user_id == actor.id:
         raise NotAllowed(_("不能审核本人提交的学时登记，请由单位其他管理员或人社审核人员审核。"))
+    if decided_earlier(actor, claim):
+        raise NotAllowed(_("职责分离：您已审核过这条学时登记的单位环节，人社确认须由另一位审核人员进行。"))
     if not may_review(actor, claim):
         raise NotAllowed(_("这条学时登记当前%(status)s，您不是这一步的审核人。", status=claim.status_label))
 
@@ -157,7 +252,11 @@ def check_reviewer(actor, claim: HourClaim) -> None:
 def claim_for(actor, claim_id: int, *, lock: bool = False) -> HourClaim:
     """The claim, if ``actor`` may see it; otherwise it does not exist for them (404)."""
     query = select(HourClaim).where(HourClaim.id == claim_id)
-    claim = db.session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        # Wait for a concurrent decision to commit, then read the claim as it now is (the identity map
+        # would otherwise hand back the copy loaded before the wait, still "open").
+        query = query.with_for_update().execution_options(populate_existing=True)
+    claim = db.session.scalar(query)
     if claim is None or not may_see(actor, claim):
         raise NotFound(_("没有找到这条学时登记。"))
     return claim
@@ -185,13 +284,44 @@ def review_queue(actor) -> list[HourClaim]:
             (ClaimStatus.UNIT_REVIEW, ClaimStatus.REGION_REVIEW))).order_by(HourClaim.id)))
     if not units and not regions:
         raise NotAllowed(_("只有单位管理员和人社审核人员可以审核学时登记。"))
+    # Routed by the learner's unit and region now (routed_unit, current_stage).
+    confirmed = User.employer_id.isnot(None) & (User.employment_status == EmploymentStatus.APPROVED)
     waiting = []
     if units:
-        waiting.append((HourClaim.status == ClaimStatus.UNIT_REVIEW) & HourClaim.organization_id.in_(units))
+        waiting.append((HourClaim.status == ClaimStatus.UNIT_REVIEW) & confirmed & User.employer_id.in_(units))
     if regions:
-        waiting.append((HourClaim.status == ClaimStatus.REGION_REVIEW) & HourClaim.region_code.in_(regions))
-    return list(db.session.scalars(select(HourClaim).where(or_(*waiting), HourClaim.user_id != actor.id)
-                                   .order_by(HourClaim.id)))
+        waiting.append(((HourClaim.status == ClaimStatus.REGION_REVIEW)
+                        | ((HourClaim.status == ClaimStatus.UNIT_REVIEW) & ~confirmed)) & User.region_code.in_(regions))
+    return list(db.session.scalars(select(HourClaim).join(User, User.id == HourClaim.user_id).where(
+        or_(*waiting), HourClaim.user_id != actor.id,
+        ~HourClaim.steps.any((ClaimStep.actor_id == actor.id) & ClaimStep.stage.in_(("unit", "region"))))
+        .order_by(HourClaim.id)))
+
+
+# ---------------------------------------------------------------- the same activity twice
+
+# Key of the PostgreSQL advisory lock (with the learner's id) that orders one learner's submissions.
+_SUBMIT_LOCK_KEY = 0x67786C63  # "gxlc"
+
+
+def duplicate_of(user_id: int, *, kind: str, day: date, title: str, hashes: set[str], statuses,
+                 besides: int | None = None) -> HourClaim | None:
+    """The learner's earliest other claim in one of ``statuses`` for the same activity: the same
+    evidence file (by its SHA-256), or the same kind, day and title. One activity, one credit."""
+    same_file = HourClaim.evidence.any(ClaimEvidence.sha256.in_(hashes)) if hashes else None
+    same_activity = (HourClaim.kind == kind) & (HourClaim.activity_date == day) & (HourClaim.title == title)
+    query = select(HourClaim).where(HourClaim.user_id == user_id, HourClaim.status.in_(statuses),
+                                    or_(same_activity, same_file) if same_file is not None else same_activity)
+    if besides is not None:
+        query = query.where(HourClaim.id != besides)
+    return db.session.scalars(query.order_by(HourClaim.id).limit(1)).first()
+
+
+def _refuse_duplicate(earlier: HourClaim | None) -> None:
+    if earlier is not None:
+        raise Conflict(_("这项活动已在第 %(id)s 号学时登记（%(title)s，%(status)s）中登记过：同一活动、同一份证明材料"
+                         "只能认定一次。那条登记未通过时，可以重新登记。",
+                         id=earlier.id, title=earlier.title, status=earlier.status_label), field="title")
 
 
 # ---------------------------------------------------------------- submitting
@@ -216,6 +346,10 @@ def submit_claim(actor, data: ClaimData, uploads: list[files.Upload]) -> HourCla
     db.session.flush()
     stored = files.store(uploads, actor.id)
     try:
+        advisory_lock(_SUBMIT_LOCK_KEY, actor.id)  # two submissions at once: the second sees the first
+        _refuse_duplicate(duplicate_of(actor.id, kind=claim.kind, day=claim.activity_date, title=claim.title,
+                                       hashes={item.sha256 for item in stored}, statuses=OPEN_OR_APPROVED,
+                                       besides=claim.id))
         for item in stored:
             db.session.add(ClaimEvidence(claim_id=claim.id, **item.__dict__))
         _step(actor, claim, "learner", StepAction.SUBMITTED, claim.hours_claimed)
@@ -245,7 +379,7 @@ def review_claim(actor, claim_id: int, *, decision: str, hours=None, reason: str
         raise InvalidInput(_("请选择通过、核减或不予认定。"), field="decision")
     reason = (reason or "").strip()
     current = claim.hours_approved if claim.hours_approved is not None else claim.hours_claimed
-    stage = "unit" if claim.status == ClaimStatus.UNIT_REVIEW else "region"
+    stage = current_stage(claim)
     if decision != Decision.APPROVE and not reason:
         raise InvalidInput(_("核减或不予认定时请填写原因（学员会看到）。"), field="reason")
     if len(reason) > 500:
@@ -257,6 +391,14 @@ def review_claim(actor, claim_id: int, *, decision: str, hours=None, reason: str
                                field="hours")
     else:
         hours = current
+    if decision != Decision.REJECT:  # claims older than the check at submission
+        _refuse_duplicate(duplicate_of(claim.user_id, kind=claim.kind, day=claim.activity_date, title=claim.title,
+                                       hashes={e.sha256 for e in claim.evidence}, statuses=(ClaimStatus.APPROVED,),
+                                       besides=claim.id))
+    # The unit and region it is decided under become the claim's of record (the learner may have moved).
+    unit_decided = stage == "unit" or any(step.stage == "unit" for step in claim.steps)
+    claim.organization_id = routed_unit(claim) if stage == "unit" or not unit_decided else claim.organization_id
+    claim.region_code = routed_region(claim)
     action = {Decision.APPROVE: StepAction.APPROVED, Decision.REDUCE: StepAction.REDUCED,
               Decision.REJECT: StepAction.REJECTED}[decision]
     _step(actor, claim, stage, action, None if decision == Decision.REJECT else hours, reason or None)
@@ -299,6 +441,8 @@ def credit_claim(actor, claim: HourClaim) -> HourClaim:
 
     The ledger lock is taken before the year's entries are read, so two approvals at once cannot
     both fill the same room under a cap."""
+    if claim.credit_record_id is not None or claim.hours_credited is not None:
+        raise Conflict(_("这条学时登记已记入学时，不能重复记入。"))
     user = claim.user
     rule = ledger.rule_set_for(user)
     ledger.lock_ledger()

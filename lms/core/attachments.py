@@ -11,8 +11,8 @@ behind. They are served only as downloads (:func:`download`), with a policy that
 """
 
 import hashlib
-import re
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -54,10 +54,22 @@ def sniff(head: bytes) -> str | None:
     return next((kind for kind, signature in SIGNATURES if head.startswith(signature)), None)
 
 
+NAME_MAX = 200
+
+
 def clean_name(filename: str) -> str:
-    """The name to keep and show: its last path part, without control characters, at most 200 characters."""
+    """The name to keep and show: its last path part, without control or format characters (Unicode
+    Cc and Cf: CR/LF, NUL, zero-width and bidirectional controls such as U+202E, which would make
+    ``\u202egnp.pdf`` read "fdp.png"), at most :data:`NAME_MAX` characters: a long name loses the end
+    of its stem, never its extension."""
     name = PurePath((filename or "").replace("\\", "/")).name
-    return re.sub(r"[\x00-\x1f\x7f]", "", name).strip()[:200]
+    name = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf")).strip()
+    if len(name) <= NAME_MAX:
+        return name
+    stem, suffix = name[: -len(PurePath(name).suffix) or None], PurePath(name).suffix
+    if len(suffix) > 10:  # not an extension worth keeping
+        return name[:NAME_MAX]
+    return stem[: NAME_MAX - len(suffix)].rstrip() + suffix
 
 
 def shown_name(filename: str) -> str:

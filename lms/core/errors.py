@@ -69,6 +69,15 @@ def _method_message(exc) -> str:
     return _("此页面不支持该请求方式，请从页面上的按钮进入。")
 
 
+def _rollback_quietly() -> None:
+    from ..extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # the connection itself is gone: the page is still shown
+        db.session.remove()
+
+
 def register_error_handlers(app):
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
@@ -114,4 +123,7 @@ def register_error_handlers(app):
 
     @app.errorhandler(500)
     def server_error(exc):
+        # The failure may have left the session's transaction unusable (an IntegrityError at flush):
+        # the page (its header reads the signed-in user) must not touch it before it is rolled back.
+        _rollback_quietly()
         return _respond(500, "server_error", _("服务暂时不可用"), _("服务器处理请求时出错，已记录。请稍后重试；您填写的内容未被保存时，请返回上一页重新提交。"))

@@ -103,6 +103,51 @@ def body_limit(limit):
     return decorator
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def checks_own_input(view):
+    """Mark a view that refuses a NUL in what it reads itself, in a form of its own (the registration
+    form's message on the field, the login's plain refusal, the HR API's error naming the parameter):
+    :func:`init_input_guard` leaves it to the view. Its own tests send the NUL."""
+    view.checks_own_input = True
+    return view
+
+
+def init_input_guard(app) -> None:
+    """Refuse, before any view runs, a request whose address, query or form values (or JSON strings)
+    contain a NUL character: no text a person types contains one, PostgreSQL cannot store it, and
+    SQLite would store it silently. The answer is 400 with a message, never a server error; nothing
+    is changed. (File names are cleaned where they are kept: :func:`lms.core.attachments.clean_name`;
+    file contents are not looked at.) Views that check their own input say so (:func:`checks_own_input`).
+    Call after :func:`init_body_limits` and before ``csrf.init_app``,
+    so that the form is read under the view's size limit and before CSRF protection uses it."""
+    from flask_babel import gettext as _
+
+    from .errors import InvalidInput
+
+    @app.before_request
+    def refuse_nul():
+        view = app.view_functions.get(request.endpoint) if request.endpoint else None
+        if getattr(view, "checks_own_input", False):
+            return
+        sent = [request.path, *request.args.keys(), *(v for _k, v in request.args.items(multi=True))]
+        if request.mimetype in FORM_TYPES:
+            sent += [*request.form.keys(), *(v for _k, v in request.form.items(multi=True))]
+        if any("\x00" in text for text in sent) or (request.is_json and _has_nul(request.get_json(silent=True))):
+            raise InvalidInput(_("提交的内容或网址中含有无效的空字符（NUL），请删除后重新提交。"), reason="nul")
+
+
 def init_body_limits(app) -> None:
     """Apply each view's :func:`body_limit`. Call before ``csrf.init_app`` so it runs first."""
 

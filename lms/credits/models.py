@@ -2,7 +2,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, event, false
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, event, false, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..catalog.models import Category
@@ -110,6 +110,9 @@ class ClaimKind(LabelledEnum):
     OTHER = "other", N_("其他")
 
 
+_CLAIM_ENTRY = text("origin = 'external_claim' AND entry_kind = 'completion'")
+
+
 class CreditRecord(db.Model):
     """The ledger: one row per learner × earned activity (a course completion, an approved claim...). Append-only: a correction or revocation is a
     new row that names the row it voids (``voids_id``), who entered it and why. A row counts while no
@@ -118,7 +121,11 @@ class CreditRecord(db.Model):
 
     __tablename__ = "credit_record"
     __table_args__ = (Index("ix_credit_record_user_year", "user_id", "credit_year"),
-                      Index("ix_credit_record_source", "source_type", "source_id"))
+                      Index("ix_credit_record_source", "source_type", "source_id"),
+                      # One claim, one ledger entry: a claim's hours enter the ledger once (its corrections
+                      # and revocations keep its source but are other kinds of entry).
+                      Index("uq_credit_record_claim_entry", "source_type", "source_id", unique=True,
+                            postgresql_where=_CLAIM_ENTRY, sqlite_where=_CLAIM_ENTRY))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)

@@ -38,12 +38,14 @@ from sqlalchemy.orm import aliased, selectinload
 
 from ..accounts.models import Organization, Role, RoleGrant, User
 from ..catalog.models import Course, CourseStatus
+from ..claims import services as claims
+from ..claims.models import HourClaim
 from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.keys import derive_key, fernet, keyed_hash
-from ..credits.models import CreditRecord, EntryKind
+from ..credits.models import CreditOrigin, CreditRecord, EntryKind
 from ..extensions import db
 from . import draw as algorithm
 from .models import (
@@ -646,6 +648,7 @@ class RecordEvidence:
     learner: User
     lessons: list[LessonEvidence]
     attempts: list  # QuizAttempt rows
+    claim: HourClaim | None = None  # for an entry of origin external_claim: the claim, its steps and evidence
 
 
 def record_evidence(actor, assignment: InspectionAssignment) -> RecordEvidence | None:
@@ -659,6 +662,9 @@ def record_evidence(actor, assignment: InspectionAssignment) -> RecordEvidence |
     from ..catalog.models import Lesson
     from ..learning.models import Enrollment, LessonProgress, PlaySession, QuizAttempt
     record = db.session.get(CreditRecord, assignment.entry.ref_id)
+    if record.origin == CreditOrigin.EXTERNAL_CLAIM:
+        claim = db.session.get(HourClaim, int(record.source_id)) if record.source_type == claims.SOURCE_TYPE else None
+        return RecordEvidence(record, db.session.get(User, record.user_id), [], [], claim)
     enrollments = [e.id for e in db.session.scalars(select(Enrollment).where(
         Enrollment.user_id == record.user_id, Enrollment.course_id == record.course_id))]
     lessons = []
@@ -674,3 +680,20 @@ def record_evidence(actor, assignment: InspectionAssignment) -> RecordEvidence |
         QuizAttempt.user_id == record.user_id, QuizAttempt.course_id == record.course_id)
         .order_by(QuizAttempt.started_at)))
     return RecordEvidence(record, db.session.get(User, record.user_id), lessons, attempts)
+
+
+def inspector_sees_claim(actor, claim: HourClaim) -> bool:
+    """The inspector drawn for a ledger entry a claim produced sees the claim and opens its evidence."""
+    if not actor.has_role(Role.INSPECTOR):
+        return False
+    records = select(CreditRecord.id).where(CreditRecord.source_type == claims.SOURCE_TYPE,
+                                            CreditRecord.source_id == str(claim.id))
+    return db.session.scalar(
+        select(InspectionAssignment.id).join(InspectionEntry, InspectionEntry.id == InspectionAssignment.entry_id)
+        .join(InspectionPlan, InspectionPlan.id == InspectionAssignment.plan_id)
+        .where(InspectionAssignment.inspector_id == actor.id,
+               InspectionPlan.population == InspectionPopulation.CREDIT_RECORDS,
+               InspectionEntry.ref_id.in_(records)).limit(1)) is not None
+
+
+claims.add_viewer(inspector_sees_claim)

@@ -93,6 +93,27 @@ def test_the_region_confirms_where_the_rule_set_asks(world, db_session):
     assert actions(claim) == ["learner:submitted", "unit:reduced", "region:approved", "ledger:credited"]
 
 
+def test_the_unit_reviewer_does_not_also_confirm_for_the_region(world, db_session):
+    """A unit admin who is also an HR auditor of the region (a small bureau) decides one step only."""
+    from lms.accounts import services as accounts
+
+    rule(db_session, region_confirms=True)
+    both = world["unit_a"]
+    accounts.grant_role(None, both, Role.HR_AUDITOR, region_code="110000")
+    db_session.flush()
+    claim = submit(world["learner"], hours="8")
+    claims.review_claim(both, claim.id, decision="approve")
+    assert claim.status == ClaimStatus.REGION_REVIEW
+    assert not claims.may_review(both, claim) and claim not in claims.review_queue(both)
+    with pytest.raises(NotAllowed) as refused:
+        claims.review_claim(both, claim.id, decision="approve")
+    assert "职责分离" in refused.value.message
+    assert claim.status == ClaimStatus.REGION_REVIEW and entries(world["learner"]) == []
+    assert claim in claims.review_queue(world["auditor"])
+    claims.review_claim(world["auditor"], claim.id, decision="approve")
+    assert claim.status == ClaimStatus.APPROVED and claim.hours_credited == Decimal(8)
+
+
 def test_learners_without_a_confirmed_unit_go_to_the_region(world):
     claim = submit(world["loner"])
     assert claim.status == ClaimStatus.REGION_REVIEW and claim.organization_id is None
@@ -168,6 +189,11 @@ def test_claimed_hours_do_not_use_up_the_daily_cap_of_online_study(world, db_ses
     ("activity_date", {"day": date(2099, 1, 1)}), ("activity_date", {"day": date(2020, 1, 1)}),
     ("hours", {"hours": "abc"}), ("hours", {"hours": "0"}), ("hours", {"hours": "91"}), ("hours", {"hours": "1.25"}),
     ("category", {"category": "fun"}),
+    # Lenient spellings Python would take: an exponent too large to round, 1_0, infinity, an ISO week date.
+    ("hours", {"hours": "1e400"}), ("hours", {"hours": "1E1"}), ("hours", {"hours": "1_0"}),
+    ("hours", {"hours": "Infinity"}), ("hours", {"hours": "NaN"}), ("hours", {"hours": "-4"}),
+    ("activity_date", {"day": "2026-W01"}), ("activity_date", {"day": "20260520"}),
+    ("title", {"title": "\u200b\u200b"}), ("title", {"title": "\u202e\u200d会"}),
 ])
 def test_bad_fields_are_named_and_nothing_is_recorded(world, db_session, field, change):
     with pytest.raises(InvalidInput) as refused:
@@ -233,3 +259,136 @@ def test_a_learner_without_a_region_is_told_to_set_it(world, db_session):
     with pytest.raises(InvalidInput) as refused:
         submit(learner)
     assert "所在地区" in refused.value.message
+
+
+def test_hours_and_dates_typed_on_a_chinese_keyboard_are_read_as_digits(world):
+    claim = submit(world["learner"], hours="\uff19\uff0e\uff15", day="\uff12\uff10\uff12\uff16-05-20",
+                   title="\u202e全国\u200b会议\u0007")
+    assert (claim.hours_claimed, claim.activity_date, claim.title) == (Decimal("9.5"), date(2026, 5, 20), "全国会议")
+
+
+@pytest.mark.parametrize("hours", ["1e400", "1_0", "Infinity", "9" * 400])
+def test_a_reduction_to_an_absurd_number_is_refused_on_the_field(world, hours):
+    claim = submit(world["learner"], hours="6")
+    with pytest.raises(InvalidInput) as refused:
+        claims.review_claim(world["unit_a"], claim.id, decision="reduce", hours=hours, reason="核减")
+    assert refused.value.field == "hours" and claim.status == ClaimStatus.UNIT_REVIEW
+
+
+@pytest.mark.parametrize("sent,kept", [
+    ("证明材料 📄\u202egnp.pdf", "证明材料 📄gnp.pdf"),   # a bidi override would show it as "…fdp.png"
+    ("\u202egnp.pdf", "gnp.pdf"),
+    ("a\r\nX-Injected: 1.png", "aX-Injected: 1.png"),
+    ("\x00.png", ".png"),
+    ("会议\u200b证明\u2066.pdf", "会议证明.pdf"),
+    ("C:\\Users\\me\\证书.jpg", "证书.jpg"),
+])
+def test_evidence_names_lose_control_and_format_characters(sent, kept):
+    from lms.core.attachments import clean_name
+
+    assert clean_name(sent) == kept
+
+
+def test_a_long_evidence_name_is_cut_in_its_stem_and_keeps_its_extension(world):
+    from lms.core.attachments import NAME_MAX, clean_name
+
+    name = "长" * 300 + ".png"
+    assert clean_name(name) == "长" * (NAME_MAX - 4) + ".png"
+    claim = submit(world["learner"], files=[upload(name, png())])
+    (item,) = claim.evidence
+    assert item.original_name.endswith(".png") and len(item.original_name) == NAME_MAX
+    assert item.content_type == "image/png"
+
+
+def test_the_same_evidence_file_or_activity_is_claimed_once(world, db_session):
+    """One evidence file, one credit: a second claim with the same file, or of the same kind, day and
+    title, is refused while the first is open or approved, and says which claim it repeats."""
+    learner = world["learner"]
+    first = submit(learner, title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])
+    with pytest.raises(Conflict) as refused:  # the same file, another title
+        submit(learner, title="换个名字的会议", files=[upload("会议证明.pdf", PDF)])
+    assert f"第 {first.id} 号" in refused.value.message and refused.value.status == 409
+    with pytest.raises(Conflict):  # the same activity, another file
+        submit(learner, title="同一场学术会议")
+    claims.review_claim(world["unit_a"], first.id, decision="approve")
+    with pytest.raises(Conflict):  # still refused once approved
+        submit(learner, title="同一场学术会议")
+    assert len(entries(learner)) == 1
+    assert submit(world["colleague"], title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])  # another learner
+
+
+def test_a_rejected_claim_may_be_claimed_again(world):
+    learner = world["learner"]
+    first = submit(learner, title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])
+    claims.review_claim(world["unit_a"], first.id, decision="reject", reason="证明不清晰")
+    again = submit(learner, title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])
+    assert again.status == ClaimStatus.UNIT_REVIEW
+
+
+def test_a_reviewer_cannot_approve_a_repeat_of_an_approved_claim(world, db_session):
+    """Claims submitted before the check (or by other means) are stopped when they would be credited."""
+    learner = world["learner"]
+    first = submit(learner, title="同一场学术会议", files=[upload("会议证明.pdf", PDF)])
+    second = submit(learner, title="另一场会议")
+    second.evidence[0].sha256 = first.evidence[0].sha256  # as if submitted before the check
+    db_session.flush()
+    claims.review_claim(world["unit_a"], first.id, decision="approve")
+    with pytest.raises(Conflict) as refused:
+        claims.review_claim(world["unit_a"], second.id, decision="approve")
+    assert f"第 {first.id} 号" in refused.value.message
+    claims.review_claim(world["unit_a"], second.id, decision="reject", reason="重复登记")
+    assert len(entries(learner)) == 1
+
+
+def _move(learner, unit_code, region, db_session):
+    """The learner's confirmed employer and region change (a transfer confirmed by the new unit)."""
+    learner.employer_id = org(db_session, unit_code).id
+    learner.region_code = region
+    db_session.flush()
+
+
+def test_an_open_claim_follows_the_learner_to_their_new_unit_and_region(world, db_session):
+    learner = world["learner"]
+    claim = submit(learner)
+    _move(learner, UNIT_B, "440000", db_session)
+    for former in (world["unit_a"], world["auditor"]):
+        with pytest.raises(NotFound):  # the old unit and region neither see nor decide it
+            claims.review_claim(former, claim.id, decision="approve")
+        assert claim not in claims.review_queue(former)
+    assert claim in claims.review_queue(world["unit_b"]) and claims.may_review(world["unit_b"], claim)
+    claims.review_claim(world["unit_b"], claim.id, decision="approve")
+    assert (claim.status, claim.organization_id, claim.region_code) == (
+        ClaimStatus.APPROVED, org(db_session, UNIT_B).id, "440000")
+    assert claims.claim_for(world["auditor_gd"], claim.id) is claim
+
+
+def test_a_claim_waiting_for_a_unit_goes_to_the_region_when_the_learner_has_none(world, db_session):
+    from lms.accounts.models import EmploymentStatus
+
+    learner = world["learner"]
+    claim = submit(learner)
+    learner.employment_status = EmploymentStatus.REJECTED  # the unit ended the employment
+    db_session.flush()
+    assert claim not in claims.review_queue(world["unit_a"]) and claim in claims.review_queue(world["auditor"])
+    with pytest.raises(NotFound):
+        claims.claim_for(world["unit_a"], claim.id)
+    claims.review_claim(world["auditor"], claim.id, decision="approve")
+    assert claim.status == ClaimStatus.APPROVED and claim.organization_id is None
+    assert actions(claim) == ["learner:submitted", "region:approved", "ledger:credited"]
+
+
+def test_former_unit_admins_see_only_the_claims_they_decided(world, db_session, make_user):
+    learner = world["learner"]
+    other_admin = make_user(roles=(Role.UNIT_ADMIN,), organization=org(db_session, UNIT_A), real_name="甲另一管理")
+    decided = submit(learner, title="一次会议")
+    claims.review_claim(world["unit_a"], decided.id, decision="approve")
+    by_other = submit(learner, title="另一次会议")
+    claims.review_claim(other_admin, by_other.id, decision="reject", reason="无法核实")
+    assert claims.claim_for(world["unit_a"], by_other.id) is by_other  # still employed: the unit sees all
+    _move(learner, UNIT_B, "110000", db_session)
+    assert claims.claim_for(world["unit_a"], decided.id) is decided
+    with pytest.raises(NotFound):
+        claims.claim_for(world["unit_a"], by_other.id)
+    with pytest.raises(NotFound):
+        claims.evidence_for(world["unit_a"], by_other.id, by_other.evidence[0].id)
+    assert claims.claim_for(other_admin, by_other.id) is by_other

@@ -89,9 +89,9 @@ def test_a_new_revision_takes_the_next_id_of_its_area_and_a_dated_file_name(app,
         migrate_command.revision(directory=str(migrations_copy), message="credits: carry-over hours")
     (new,) = set((migrations_copy / "versions").glob("*.py")) - {migrations_copy / "versions" / f for f in os.listdir(
         MIGRATIONS / "versions") if f.endswith(".py")}
-    assert re.fullmatch(r"20\d{6}_\d{4}_credits02_carry_over_hours\.py", new.name), new.name
+    assert re.fullmatch(r"20\d{6}_\d{4}_credits03_carry_over_hours\.py", new.name), new.name
     script = next(s for s in revision_scripts(migrations_copy) if s.path == str(new))
-    assert (script.revision, script.down_revision, script.doc) == ("credits02", head, "carry-over hours")
+    assert (script.revision, script.down_revision, script.doc) == ("credits03", head, "carry-over hours")
 
 
 def test_a_revision_without_its_area_is_refused(app, migrations_copy, caplog):

@@ -98,6 +98,22 @@ def test_bad_fields_are_explained_on_the_field(client, login, people, csrf_token
     assert count(db_session, HourClaim) == 0
 
 
+def test_an_exponent_too_large_to_round_is_a_message_not_a_server_error(app, client, client_factory, login, people,
+                                                                        csrf_token, db_session):
+    login(people["learner"])
+    response = post_claim(client, csrf_token, [("a.pdf", PDF)], hours="1e400")
+    assert response.status_code == 400 and "学时应为数字" in response.get_data(as_text=True)
+    assert count(db_session, HourClaim) == 0
+    claim = submitted(app, db_session, people["learner"], hours="6")
+    admin_client = client_factory()
+    login_as(admin_client, people["unit_admin"])
+    token = csrf_token(admin_client.get(f"/claims/{claim.id}").get_data(as_text=True))
+    refused = admin_client.post(f"/claims/{claim.id}/review", data={"decision": "reduce", "hours": "1e400",
+                                                                   "reason": "核减", "csrf_token": token})
+    assert refused.status_code == 400 and "学时应为数字" in refused.get_data(as_text=True)
+    assert claim.status == ClaimStatus.UNIT_REVIEW
+
+
 def test_a_post_without_its_csrf_token_changes_nothing(app, client, client_factory, login, people, db_session):
     login(people["learner"])
     response = client.post("/me/claims/new", data={**form(), "evidence": [(io.BytesIO(PDF), "a.pdf")]},

@@ -548,3 +548,45 @@ def test_the_script_says_a_malformed_document_cannot_be_checked_exit_2(tmp_path,
     assert "cannot check" in done.stdout and "Traceback" not in done.stderr
     path.write_text(json.dumps(good), encoding="utf-8")
     assert subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, check=False).returncode == 0
+
+
+def test_the_inspector_of_a_claimed_entry_sees_the_claim_its_steps_and_evidence(app, db_session, make_user, world,
+                                                                                 client_factory):
+    """An entry of origin external_claim has no course: the drawn inspector sees the claim behind it (its
+    review steps and evidence files, which they may download); other inspectors may not open the files."""
+    from datetime import date
+
+    from lms.accounts.models import User
+    from lms.claims import services as claims
+    from tests.claims_helpers import rule, submit, upload
+    from tests.records_helpers import UNIT_A, employee, org
+    from tests.web.test_claims_pages import login_as as _login
+
+    people = world["people"]
+    learner = employee(make_user, UNIT_A, real_name="登记学员")
+    unit_admin = make_user(roles=(Role.UNIT_ADMIN,), organization=org(db_session, UNIT_A), real_name="登记单位管理员")
+    with app.test_request_context():
+        rule(db_session)
+        claim = submit(learner, title="外单位培训一", kind="training", hours="5", day=date(2025, 6, 1),
+                       files=[upload("培训证书.pdf")])
+        claims.review_claim(unit_admin, claim.id, decision="approve")
+        db_session.commit()
+    plan = _frozen_and_drawn(app, db_session, people["national"], population="credit_records", target_count=1,
+                             inspectors_per_target=1, year=2025)
+    (assignment,) = plan.assignments
+    inspector = db_session.get(User, assignment.inspector_id)
+    client = client_factory()
+    _login(client, inspector)
+    page = client.get(f"/programme/inspections/tasks/{assignment.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "外单位培训一" in html and "None" not in html
+    evidence = claim.evidence[0]
+    assert "培训证书.pdf" in html and f"/claims/{claim.id}/evidence/{evidence.id}" in html
+    assert "登记单位管理员" in html and "没有播放记录" not in html
+    download = client.get(f"/claims/{claim.id}/evidence/{evidence.id}")
+    assert download.status_code == 200 and download.headers["Content-Disposition"].startswith("attachment")
+    assert client.get(f"/claims/{claim.id}").status_code == 200
+    other = next(people[k] for k in ("inspector-0", "inspector-1") if people[k].id != inspector.id)
+    outsider = client_factory()
+    _login(outsider, other)
+    assert outsider.get(f"/claims/{claim.id}/evidence/{evidence.id}").status_code == 404
