@@ -7,6 +7,7 @@ from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from ..extensions import db
 from . import csrf
 
 
@@ -70,8 +71,6 @@ def _method_message(exc) -> str:
 
 
 def _rollback_quietly() -> None:
-    from ..extensions import db
-
     try:
         db.session.rollback()
     except Exception:  # the connection itself is gone: the page is still shown

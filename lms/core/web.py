@@ -4,11 +4,13 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from ..extensions import db, login_manager
 from .database import writing
+from .errors import InvalidInput
 
 
 class RowIdConverter(IntegerConverter):
@@ -132,10 +134,6 @@ def init_input_guard(app) -> None:
     file contents are not looked at.) Views that check their own input say so (:func:`checks_own_input`).
     Call after :func:`init_body_limits` and before ``csrf.init_app``,
     so that the form is read under the view's size limit and before CSRF protection uses it."""
-    from flask_babel import gettext as _
-
-    from .errors import InvalidInput
-
     @app.before_request
     def refuse_nul():
         view = app.view_functions.get(request.endpoint) if request.endpoint else None
