@@ -142,8 +142,15 @@ def init_input_guard(app) -> None:
         sent = [request.path, *request.args.keys(), *(v for _k, v in request.args.items(multi=True))]
         if request.mimetype in FORM_TYPES:
             sent += [*request.form.keys(), *(v for _k, v in request.form.items(multi=True))]
-        if any("\x00" in text for text in sent) or (request.is_json and _has_nul(request.get_json(silent=True))):
+        if any("\x00" in text for text in sent) or (request.is_json and _json_has_nul()):
             raise InvalidInput(_("提交的内容或网址中含有无效的空字符（NUL），请删除后重新提交。"), reason="nul")
+
+
+def _json_has_nul() -> bool:
+    try:
+        return _has_nul(request.get_json(silent=True))
+    except RecursionError:  # nested too deeply to read: the view refuses it in its own words
+        return False
 
 
 def init_body_limits(app) -> None:
