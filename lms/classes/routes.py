@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..core.errors import DomainError, InvalidInput
 from ..core.forms import run_form
-from ..core.web import roles_required
+from ..core.web import public_url, roles_required
 from . import services
 from .forms import ApplyForm, ManualAttendanceForm, ProgrammeForm, ScanForm, SelectForm, SessionForm
 
@@ -133,7 +133,7 @@ def select(programme_id: int):
 
 def _screen_state(session) -> dict:
     code = services.screen_code(session)
-    url = url_for("classes.attend", session_id=session.id, t=code.token, _external=True)
+    url = public_url("classes.attend", session_id=session.id, t=code.token)  # never the request's Host
     return {"qr": services.qr_data_uri(url), "seconds_left": code.seconds_left,
             "rotate_seconds": services.ROTATE_SECONDS, "count": services.attendance_count(session),
             "expected": len(services.accepted_learners(session.programme))}

@@ -34,7 +34,7 @@ from ..core.database import writing
 from ..core.errors import Conflict, DomainError, InvalidInput
 from ..core.forms import run_action, run_form, run_service
 from ..core.storage import StorageUnavailable, media_storage, remove_created
-from ..core.web import FORM_OVERHEAD_BYTES, body_limit, commit, roles_required
+from ..core.web import FORM_OVERHEAD_BYTES, body_limit, checks_own_input, commit, roles_required
 from ..extensions import db
 from ..media import services as media
 from ..media import uploads
@@ -413,6 +413,7 @@ def _part_cap() -> int | None:
 
 
 @bp.post("/publish/uploads")
+@checks_own_input  # the upload service refuses a file name with control characters, naming the field
 @roles_required(Role.PUBLISHER, Role.ADMIN)
 def create_upload():
     payload = request.get_json(silent=True)
