@@ -40,15 +40,18 @@ def closing_responses(app):
 
 @contextmanager
 def serving(app):
-    """Serve ``app`` on a free loopback port from a thread; yields the base URL. Afterwards the
-    server stops and the app's database connections are closed."""
+    """Serve ``app`` on a free loopback port from a thread; yields the base URL, which becomes the
+    app's public address (``LMS_PUBLIC_URL``) as on a real host, so the links it hands out (QR codes,
+    certificates) lead back to it. Afterwards the server stops and the database connections are closed."""
     from lms.extensions import db
 
     server = make_server("127.0.0.1", 0, closing_responses(app), threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.config["LMS_PUBLIC_URL"] = base
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield base
     finally:
         server.shutdown()
         thread.join(timeout=5)

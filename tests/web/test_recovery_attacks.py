@@ -31,7 +31,11 @@ PUBLIC = "https://lms.example.gov.cn"
 SETTINGS = {"LMS_SMTP_HOST": "127.0.0.1", "LMS_SMTP_PORT": 25, "LMS_SMS_SENDER": "console", **LIMITS,
             "LMS_RECOVERY_RATE_LIMIT": "100000 per minute", "LMS_LOGIN_RATE_LIMIT": "100000 per minute",
             "LMS_RECOVERY_PER_SOURCE": 10_000, "LMS_PROXY_FIX": True, "LMS_PUBLIC_URL": PUBLIC,
-            "LMS_JOBS_IMMEDIATE": False}  # messages wait in the outbox: the test reads them there
+            "LMS_JOBS_IMMEDIATE": False,  # messages wait in the outbox: the test reads them there
+            # The answer's floor must outlast the work at the load served: sixteen requests at once on
+            # two cores take up to ~0.6 s each (SQLite's busy waits), past the 0.25 s default, and then
+            # the time told whether a code was written. A deployment sets it for its own load.
+            "LMS_RECOVERY_ANSWER_SECONDS": 1.0}
 NEW = "NewStudy2026a"
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
@@ -190,7 +194,8 @@ def test_no_account_enumeration_over_hundreds_of_requests(site, channel, per_cas
     for q, within in ((0.25, 0.05), (0.5, 0.05), (0.75, 0.08)):
         a, b = (series[int(q * len(series))] for series in times.values())
         assert abs(a - b) < within, (q, a, b)
-    assert min(times[existing]) >= 0.25 and min(times[nobody]) >= 0.25
+    floor = SETTINGS["LMS_RECOVERY_ANSWER_SECONDS"]
+    assert min(times[existing]) >= floor and min(times[nobody]) >= floor
     assert abs(statistics.mean(times[existing]) - statistics.mean(times[nobody])) < 0.06
     assert len(site.codes(person["id"])) == LIMITS["LMS_RECOVERY_PER_ACCOUNT"]
 
