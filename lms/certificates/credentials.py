@@ -115,7 +115,7 @@ def open_badge(cert, id_number: str) -> dict:
 
 
 def clr(user, id_number: str, certificates: list, *, issued_at: datetime, name: str | None = None) -> dict:
-    """A ClrCredential bundling the OpenBadgeCredentials of the given course certificates."""
+    """A ClrCredential bundling the OpenBadgeCredentials of the given certificates (courses, programmes)."""
     badges = [open_badge(c, id_number) for c in certificates]
     return {
         "@context": [VC_CONTEXT, CLR_CONTEXT, OB_CONTEXT],

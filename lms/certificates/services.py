@@ -106,8 +106,8 @@ def _render_and_sign_chinese(cert: Certificate) -> None:
     if cert.kind in (CertificateKind.COURSE, CertificateKind.PROGRAMME):
         document = credentials.open_badge(cert, id_number)
     else:
-        courses = course_certificates(user.id, cert.credit_year)
-        document = credentials.clr(user, id_number, courses, issued_at=cert.issued_at,
+        earned = record_certificates(user.id, cert.credit_year)
+        document = credentials.clr(user, id_number, earned, issued_at=cert.issued_at,
                                    name=_("%(credit_year)s年度继续教育学时档案", credit_year=cert.credit_year))
         document["id"] = f"{credentials.base_url()}/credentials/{cert.number}"
         document["credentialStatus"] = credentials.status_entry(cert)
@@ -308,8 +308,11 @@ def search_certificates(query: str = "", limit: int = 50) -> list[Certificate]:
 
 # ---------------------------------------------------------------- the learner's certificates
 
-def course_certificates(user_id: int, year: int | None = None) -> list[Certificate]:
-    stmt = select(Certificate).where(Certificate.user_id == user_id, Certificate.kind == CertificateKind.COURSE,
+def record_certificates(user_id: int, year: int | None = None) -> list[Certificate]:
+    """The learner's valid certificates of earned hours (courses, seminars and classes), oldest first:
+    what the learner's record (ClrCredential) bundles."""
+    stmt = select(Certificate).where(Certificate.user_id == user_id,
+                                     Certificate.kind.in_((CertificateKind.COURSE, CertificateKind.PROGRAMME)),
                                      Certificate.status == CertificateStatus.VALID)
     if year is not None:
         stmt = stmt.where(Certificate.credit_year == year)
@@ -350,10 +353,10 @@ def pdf_bytes(cert: Certificate) -> bytes:
 
 
 def learner_clr(actor) -> str:
-    """The learner's whole record (valid course certificates) as a signed ClrCredential."""
-    certs = course_certificates(actor.id)
+    """The learner's whole record (valid course and programme certificates) as a signed ClrCredential."""
+    certs = record_certificates(actor.id)
     if not certs:
-        raise InvalidInput(_("您还没有已完成课程的证书，暂无学时档案可下载。"))
+        raise InvalidInput(_("您还没有课程或研修培训的证书，暂无学时档案可下载。"))
     now = utcnow_naive()
     document = credentials.clr(actor, crypto.decrypt(actor.id_number_encrypted), certs, issued_at=now)
     record_event(actor, "credential.clr_download", None, certificates=len(certs))

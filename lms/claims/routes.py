@@ -18,7 +18,8 @@ bp = Blueprint("claims", __name__)
 @bp.get("/me/claims")
 @login_required
 def my_claims():
-    return render_template("claims/my_claims.html", claims=services.my_claims(current_user))
+    return render_template("claims/my_claims.html", claims=services.my_claims(current_user),
+                           status_label=services.status_label)
 
 
 # Room for a learner's form whose file is too large: it is refused by the evidence check, on the form,
@@ -56,12 +57,14 @@ def new_claim():
 @bp.get("/claims/review")
 @roles_required(Role.UNIT_ADMIN, Role.HR_AUDITOR, Role.ADMIN)
 def review_queue():
-    return render_template("claims/review_queue.html", claims=services.review_queue(current_user))
+    return render_template("claims/review_queue.html", claims=services.review_queue(current_user),
+                           status_label=services.status_label)
 
 
 def _claim_page(claim_id: int, form: ReviewForm, status: int = 200):
     claim = services.claim_for(current_user, claim_id)
-    return render_template("claims/claim.html", claim=claim, form=form,
+    return render_template("claims/claim.html", claim=claim, form=form, stage=services.current_stage(claim),
+                           status_label=services.status_label,
                            may_review=services.may_review(current_user, claim)), status
 
 

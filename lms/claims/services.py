@@ -180,6 +180,14 @@ def current_stage(claim: HourClaim) -> str | None:
     return None
 
 
+def status_label(claim: HourClaim) -> str:
+    """The claim's status as its learner should read it: 待人社审核 for a claim waiting for a unit whose
+    learner has no confirmed unit now (the region decides it, :func:`current_stage`)."""
+    if current_stage(claim) == "region":
+        return ClaimStatus.REGION_REVIEW.label
+    return claim.status_label
+
+
 def reviews_as_unit(actor, claim: HourClaim) -> bool:
     unit = routed_unit(claim)
     return unit is not None and unit in _unit_ids(actor)

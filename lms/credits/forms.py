@@ -3,6 +3,7 @@ from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..core.forms import Form
+from .models import ClassCredit
 
 
 class RuleSetForm(Form):
@@ -26,6 +27,8 @@ class RuleSetForm(Form):
     claim_year_cap_hours = StringField(_l("学时登记年度合计上限（学时，留空为不限）"), validators=[Optional()])
     claims_need_region = SelectField(_l("学时登记经单位审核后"), validate_choice=False, choices=[
         SelectChoice("0", _l("直接记入学时")), SelectChoice("1", _l("再由地区人社部门确认"))])
+    class_credit = SelectField(_l("研修培训学时计入方式"), validate_choice=False,
+                               choices=[SelectChoice(c.value, _l(c.source_label)) for c in ClassCredit])
 
 
 class ReasonForm(Form):

@@ -45,6 +45,9 @@ class RuleSet(db.Model):
     claim_caps: Mapped[str | None] = mapped_column(String(200))
     claim_year_cap_hours: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
     claims_need_region: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Seminars and face-to-face classes (lms/classes): credited per attended session ("session"), or
+    # once per programme when the learner reaches its required share of sessions ("programme", 结业计学时).
+    class_credit: Mapped[str] = mapped_column(String(16), default="session", server_default="session")
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
 
     region = relationship("Region")
@@ -111,6 +114,16 @@ class ClaimKind(LabelledEnum):
 
 
 _CLAIM_ENTRY = text("origin = 'external_claim' AND entry_kind = 'completion'")
+# Where a rule set credits classes per programme: one entry per learner and programme (source
+# "class_programme", id "<programme>:<learner>").
+_PROGRAMME_ENTRY = text("source_type = 'class_programme' AND entry_kind = 'completion'")
+
+
+class ClassCredit(LabelledEnum):
+    """How a rule set credits seminars and face-to-face classes (``RuleSet.class_credit``)."""
+
+    SESSION = "session", N_("按场次计入（每签到一场记入该场学时）")
+    PROGRAMME = "programme", N_("按项目结业计入（达到出勤比例后一次记入项目学时）")
 
 
 class CreditRecord(db.Model):
@@ -125,7 +138,9 @@ class CreditRecord(db.Model):
                       # One claim, one ledger entry: a claim's hours enter the ledger once (its corrections
                       # and revocations keep its source but are other kinds of entry).
                       Index("uq_credit_record_claim_entry", "source_type", "source_id", unique=True,
-                            postgresql_where=_CLAIM_ENTRY, sqlite_where=_CLAIM_ENTRY))
+                            postgresql_where=_CLAIM_ENTRY, sqlite_where=_CLAIM_ENTRY),
+                      Index("uq_credit_record_programme_entry", "source_type", "source_id", unique=True,
+                            postgresql_where=_PROGRAMME_ENTRY, sqlite_where=_PROGRAMME_ENTRY))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)

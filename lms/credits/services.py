@@ -23,7 +23,7 @@ from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.formatting import format_hours
 from ..core.signals import credit_record_created, credit_record_voided
 from ..extensions import db
-from .models import ClaimKind, CreditOrigin, CreditRecord, EntryKind, RuleSet
+from .models import ClaimKind, ClassCredit, CreditOrigin, CreditRecord, EntryKind, RuleSet
 
 NATIONAL_RULE_NAME = "全国默认规则（人社部令第25号）"
 
@@ -450,7 +450,7 @@ def year_summary(user, year: int | None = None) -> YearSummary:
 RULE_FIELDS = ("name", "region_code", "annual_hours", "public_min_hours", "minutes_per_hour", "rounding_step",
                "hour_tiers", "daily_cap_hours", "cycle_end_month", "cycle_end_day", "coverage_threshold",
                "allowed_rates", "quiz_pass_score", "quiz_attempts", "claim_caps", "claim_year_cap_hours",
-               "claims_need_region")
+               "claims_need_region", "class_credit")
 ALLOWED_STEPS = {Decimal("0.1"), Decimal("0.25"), Decimal("0.5"), Decimal("1")}
 # The full-width comma and colon (U+FF0C, U+FF1A) a Chinese input method types, read as "," and ":".
 _FULL_WIDTH = str.maketrans({0xFF0C: ",", 0xFF1A: ":"})
@@ -599,6 +599,13 @@ def _claims_need_region(raw, field_name: str, clean: dict) -> bool:
     return str(raw or "").strip().lower() in ("1", "true", "y", "yes", "on")
 
 
+def _class_credit(raw, field_name: str, clean: dict) -> str:
+    value = str(raw or "").strip() or ClassCredit.SESSION.value
+    if value not in {c.value for c in ClassCredit}:
+        raise InvalidInput(_("研修培训学时的计入方式只能是按场次或按项目结业。"), field=field_name)
+    return value
+
+
 # One check per field of RULE_FIELDS, in that order: (raw value, field name, values cleaned so far) → clean value.
 _RULE_CHECKS = {
     "name": _rule_name,
@@ -620,6 +627,7 @@ _RULE_CHECKS = {
     "claim_caps": _claim_caps,
     "claim_year_cap_hours": _claim_year_cap_hours,
     "claims_need_region": _claims_need_region,
+    "class_credit": _class_credit,
 }
 
 

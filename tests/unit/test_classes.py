@@ -280,6 +280,8 @@ def test_a_class_credits_as_a_face_to_face_class(world, db_session, make_user):
 def test_completing_the_share_of_sessions_issues_the_programme_certificate(world, enrolled):
     import subprocess
 
+    import jwt
+
     from lms.certificates import services as certificates
     from lms.core.storage import media_path
 
@@ -305,3 +307,11 @@ def test_completing_the_share_of_sessions_issues_the_programme_certificate(world
                           text=True, check=True).stdout
     assert "研修培训结业证明" in text and "人工智能高级研修班" in text and "9 学时" in text
     assert classes.programme_certificate(world["b"].id, programme) is None
+
+    # The learner's record bundles it, and so does the year's 学时证明 (both signed ClrCredentials).
+    bundled = [jwt.decode(certificates.learner_clr(user), options={"verify_signature": False}),
+               jwt.decode(certificates.issue_annual_certificate(user, 2026).credential_jwt,
+                          options={"verify_signature": False})]
+    for document in bundled:
+        (badge,) = document["credentialSubject"]["verifiableCredential"]
+        assert badge["id"].endswith(f"/credentials/{cert.number}") and badge["credentialSubject"]["creditsEarned"] == 9

@@ -144,7 +144,7 @@ GOOD_RULE = {"name": "全国", "region_code": " 440000 ", "annual_hours": "90", 
              "minutes_per_hour": "45.5", "rounding_step": "0.5", "hour_tiers": "20：0.5， 40:1", "daily_cap_hours": " 8 ",
              "cycle_end_month": "2", "cycle_end_day": "28", "coverage_threshold": "95", "allowed_rates": "1.5，1,1.25",
              "quiz_pass_score": "60", "quiz_attempts": "3", "claim_caps": "发表论文：20， conference:30",
-             "claim_year_cap_hours": "40", "claims_need_region": "1"}
+             "claim_year_cap_hours": "40", "claims_need_region": "1", "class_credit": " programme "}
 # For every field of the form but the region (checked against the regions when saved) and the yes/no
 # claims_need_region: values it refuses.
 BAD_RULE_VALUES = {
@@ -154,6 +154,7 @@ BAD_RULE_VALUES = {
     "coverage_threshold": ["49", "0.4", "101"], "allowed_rates": ["", "1.5,2", "0.4,1", "1,x"],
     "quiz_pass_score": ["-1", "101"], "quiz_attempts": ["0", "21"],
     "claim_caps": ["paper=20", "party:5", "paper:1,paper:2", "paper:-1"], "claim_year_cap_hours": ["-1", "501", "x"],
+    "class_credit": ["course", "按项目", "programme\x00"],
 }
 
 
@@ -166,9 +167,11 @@ def test_rule_validation_checks_every_field_and_normalises_the_values():
                      "hour_tiers": "20:0.5,40:1", "daily_cap_hours": Decimal(8), "cycle_end_month": 2,
                      "cycle_end_day": 28, "coverage_threshold": Decimal("0.95"), "allowed_rates": "1,1.25,1.5",
                      "quiz_pass_score": 60, "quiz_attempts": 3, "claim_caps": "paper:20,conference:30",
-                     "claim_year_cap_hours": Decimal(40), "claims_need_region": True}
+                     "claim_year_cap_hours": Decimal(40), "claims_need_region": True, "class_credit": "programme"}
     assert services.validate_rule_values(dict(GOOD_RULE, region_code="", hour_tiers="", daily_cap_hours=""))[
         "region_code"] is None
+    # A rule set saved before classes could be credited per programme: per session, as it always was.
+    assert services.validate_rule_values(dict(GOOD_RULE, class_credit=None))["class_credit"] == "session"
     for field, values in BAD_RULE_VALUES.items():
         for bad in values:
             with pytest.raises(InvalidInput) as exc:

@@ -180,3 +180,24 @@ def login_as(client, user):
     token = _csrf_token(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"login": user.mobile, "password": TEST_PASSWORD, "csrf_token": token})
     assert response.status_code == 302
+
+
+def test_a_claim_routed_to_the_region_says_so_to_its_learner_and_in_the_queue(app, client_factory, login, people,
+                                                                              db_session):
+    from lms.accounts.models import EmploymentStatus
+
+    claim = submitted(app, db_session, people["learner"])
+    learner_client = client_factory()
+    login_as(learner_client, people["learner"])
+    page = learner_client.get(f"/claims/{claim.id}").get_data(as_text=True)
+    assert "等待单位管理员审核" in page and "待单位审核" in page
+    people["learner"].employment_status = EmploymentStatus.REJECTED  # the unit ended the employment
+    db_session.commit()
+    page = learner_client.get(f"/claims/{claim.id}").get_data(as_text=True)
+    assert "等待所在地区人社部门审核" in page and "等待单位管理员审核" not in page
+    assert re.search(r'id="claim-status">待人社审核<', page)
+    assert "待人社审核" in learner_client.get("/me/claims").get_data(as_text=True)
+    auditor_client = client_factory()
+    login_as(auditor_client, people["auditor"])
+    queue = auditor_client.get("/claims/review").get_data(as_text=True)
+    assert "全国继续教育学术会议" in queue and "待人社审核" in queue and "待单位审核" not in queue
