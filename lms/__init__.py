@@ -227,7 +227,7 @@ def _register_cli(app: Flask) -> None:
     from .admin.cli import audit_cli, exams_cli
     from .catalog.cli import courses_cli
     from .certificates.cli import credentials_cli
-    from .cli import demo_command, jobs_cli, setup_command
+    from .cli import backup_cli, demo_command, jobs_cli, setup_command
     from .exports.cli import export_cli
     from .federation.cli import federation_cli
     from .outbox.cli import outbox_cli
@@ -247,6 +247,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(federation_cli)
     app.cli.add_command(plan_cli)
+    app.cli.add_command(backup_cli)
 
 
 def _quiet_dev_server() -> None:

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # One province on many processes, on loopback, from the repository alone (deploy/README.md):
 #
-#   scripts/cluster.sh up [--demo]   haproxy → two app nodes (gunicorn, separate instance folders),
+#   scripts/cluster.sh up [--demo | --restore BACKUP]
+#                                    haproxy → two app nodes (gunicorn, separate instance folders),
 #                                    one worker per queue, PostgreSQL primary + streaming replica
 #                                    (scripts/pg-pair.sh), pgbouncer (transaction pooling), Redis
 #                                    (append-only file), shared media, index and signing keys; prints the URL
 #   scripts/cluster.sh status        what runs, and the balancer's view of the nodes
 #   scripts/cluster.sh down          stops exactly what `up` started and removes its folder
 #   scripts/cluster.sh env           the nodes' environment (to run `flask` against the cluster)
+#   scripts/cluster.sh backup DEST   `flask backup create` of the running cluster (database from the primary,
+#                                    stored objects, signing keys, secrets) into the new folder DEST;
+#                                    `up --restore DEST` starts a fresh cluster from it (same secrets)
 #
 # LMS_CLUSTER_DIR (default .cluster) holds everything; LMS_CLUSTER_BASE_PORT (default 18000) the ports:
 # +80 haproxy, +1/+2 app nodes, +32/+33 PostgreSQL primary/replica, +34 pgbouncer, +79 Redis.
@@ -39,10 +43,14 @@ as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-write_env() {
+write_env() {  # write_env [BACKUP]: new secrets, or the backup's
   local secret data token
   secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
   data=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+  if [ -n "${1:-}" ]; then
+    secret=$(sed -n 's/^SECRET_KEY=//p' "$1/secrets.env")
+    data=$(sed -n 's/^LMS_DATA_KEY=//p' "$1/secrets.env")
+  fi
   token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
   cat >"$DIR/env" <<EOF
 LMS_ENV=production
@@ -97,12 +105,16 @@ start_worker() {  # start_worker NAME QUEUE
 }
 
 up() {
-  local demo=${1:-}
+  local demo=${1:-} backup=""
+  if [ "$demo" = "--restore" ]; then
+    backup=$(realpath "${2:?usage: $0 up --restore BACKUP}")
+    [ -f "$backup/secrets.env" ] || { echo "$backup/secrets.env 不存在 / the backup holds no secrets.env" >&2; exit 1; }
+  fi
   [ -e "$DIR/env" ] && { echo "已在运行 / already up ($DIR): scripts/cluster.sh down first" >&2; exit 1; }
   need haproxy; need pgbouncer; need redis-server; need curl
   [ -x "$BIN/gunicorn" ] || { echo "run make .venv/.installed-run first" >&2; exit 1; }
   mkdir -p "$PIDS" "$DIR/shared/media" "$DIR/shared/search-index" "$DIR/redis"
-  write_env
+  write_env "$backup"
   echo "PostgreSQL primary :$PRIMARY + replica :$REPLICA"
   scripts/pg-pair.sh up "$DIR/pg" "$PRIMARY" "$REPLICA" >/dev/null
   echo "pgbouncer :$PGB"
@@ -119,6 +131,10 @@ up() {
   echo "数据库 / database: migrations, reference data, the signing key"
   "$BIN/flask" --app wsgi setup >/dev/null
   "$BIN/flask" --app wsgi credentials rotate-key >/dev/null
+  if [ -n "$backup" ]; then
+    echo "从备份恢复 / restoring $backup"
+    "$BIN/flask" --app wsgi backup restore "$backup" --database-url "$(primary_url)"
+  fi
   if [ "$demo" = "--demo" ]; then
     echo "演示数据 / demo data"
     "$BIN/flask" --app wsgi demo >/dev/null
@@ -138,6 +154,17 @@ up() {
   haproxy -f "$DIR/haproxy.cfg" -D
   wait_http "http://127.0.0.1:$HTTP/healthz" 30
   echo "平台地址 / serving at http://127.0.0.1:$HTTP"
+}
+
+primary_url() {  # the primary itself: pg_dump and pg_restore keep a session, which pgbouncer's pool does not
+  echo "postgresql://postgres@127.0.0.1:$PRIMARY/lms"
+}
+
+backup() {
+  [ -e "$DIR/env" ] || { echo "未运行 / not up" >&2; exit 3; }
+  load_env
+  LMS_INSTANCE_PATH=$DIR/admin "$BIN/flask" --app wsgi backup create "${1:?usage: $0 backup DEST}" \
+    --database-url "$(primary_url)"
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -183,9 +210,10 @@ down() {
 }
 
 case "${1:-}" in
-  up) up "${2:-}" ;;
+  up) up "${2:-}" "${3:-}" ;;
+  backup) backup "${2:-}" ;;
   status) status ;;
   down) down ;;
   env) cat "$DIR/env" ;;
-  *) echo "usage: $0 up [--demo] | status | down | env" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--demo | --restore BACKUP] | status | down | env | backup DEST" >&2; exit 2 ;;
 esac

@@ -109,6 +109,7 @@ class Storage(Protocol):
     def url(self, key: str, seconds: int, *, content_type: str | None = None,
             download_name: str | None = None) -> str | None: ...
     def check(self) -> dict: ...
+    def stored_keys(self) -> Iterator[str]: ...
 
 
 class LocalStorage:
@@ -211,6 +212,16 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
+
+    def stored_keys(self) -> Iterator[str]:
+        """Every stored object's key, in order (a backup): not the transcodes' scratch folders, the
+        parts of uploads under way or files being staged (named with a leading dot)."""
+        root = self.root.resolve()
+        for path in sorted(root.rglob("*")):
+            key = path.relative_to(root).as_posix()
+            if (path.is_file() and not key.endswith(".part") and not key.startswith(f"{WORK_FOLDER}/")
+                    and not any(part.startswith(".") for part in key.split("/"))):
+                yield key
 
     def size(self, key: str) -> int:
         return self.path(key).stat().st_size
@@ -388,6 +399,17 @@ class S3Storage:
             page = self._call("list_objects_v2", Prefix=self.name(prefix) + "/",
                               **({"ContinuationToken": token} if token else {}))
             yield from (item["Key"] for item in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return
+            token = page["NextContinuationToken"]
+
+    def stored_keys(self) -> Iterator[str]:
+        """Every stored object's key (under the prefix), in the store's order (a backup)."""
+        start = f"{self.prefix}/" if self.prefix else ""
+        token = None
+        while True:
+            page = self._call("list_objects_v2", Prefix=start, **({"ContinuationToken": token} if token else {}))
+            yield from (item["Key"][len(start):] for item in page.get("Contents", []))
             if not page.get("IsTruncated"):
                 return
             token = page["NextContinuationToken"]

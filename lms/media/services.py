@@ -104,7 +104,10 @@ def generate_demo_video(out_path: Path, *, title: str, subtitle: str, seconds: i
             .run(capture_stdout=True, capture_stderr=True)
         )
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(partial, out_path)
+        # Whole or not at all under its name: another process may be reading the shared demo cache.
+        staged = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
+        shutil.move(partial, staged)
+        os.replace(staged, out_path)
 
 
 def sha256_file(path: Path) -> str:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.app_process import free_port
-from tests.conftest import ROOT
+from tests.conftest import ROOT, credit_code, id_number
 
 pytestmark = [pytest.mark.cluster,
               pytest.mark.skipif(os.environ.get("LMS_TEST_DATABASE", "sqlite") != "postgresql",
@@ -67,3 +67,52 @@ def test_a_killed_node_fails_no_request_through_the_balancer(cluster):
     assert set(statuses) == {200}, statuses
     with pytest.raises(httpx.TransportError):
         httpx.get(cluster["node"](1) + "/healthz", timeout=2)
+
+
+ISSUE = """
+from datetime import date
+from decimal import Decimal
+from wsgi import app
+from lms.accounts import services as accounts
+from lms.certificates import services as certificates
+from lms.extensions import db
+with app.test_request_context():
+    user = accounts.create_person(None, accounts.PersonData(
+        real_name="钱集群", id_number="{id_number}", password="Study2026-cluster", mobile="13655500019",
+        region_code="110000", employer_name="测试单位", employer_credit_code="{credit_code}"))
+    cert = certificates.issue_programme_certificate(
+        user, code="CP-000001", title="人工智能高级研修班", category="public", hours=Decimal(9), year=2026,
+        completed_on=date(2026, 6, 12))
+    db.session.commit()
+    print(cert.number)
+"""
+
+
+def _cluster_env(cluster) -> dict:
+    shown = subprocess.run([str(SCRIPT), "env"], env=cluster["env"], capture_output=True, text=True, check=True)
+    settings = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    return {**cluster["env"], **settings, "LMS_INSTANCE_PATH": str(cluster["folder"] / "admin"),
+            "PYTHONPATH": str(ROOT)}
+
+
+def test_a_backup_restores_into_a_fresh_cluster_where_its_certificate_verifies(cluster, tmp_path):
+    """Backup and restore (deploy/README.md): a certificate issued on the cluster, the cluster backed up,
+    stopped and removed; a fresh cluster started from the backup verifies it, publicly and in full."""
+    python = ROOT / ".venv" / "bin" / "python"
+    script = ISSUE.format(id_number=id_number("11010519900103555"), credit_code=credit_code("91110105MA01ABCD3"))
+    issued = subprocess.run([str(python), "-c", script], env=_cluster_env(cluster), cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert issued.returncode == 0, issued.stderr[-3000:]
+    number = issued.stdout.split()[-1]
+    backup = tmp_path / "backup"
+    made = subprocess.run([str(SCRIPT), "backup", str(backup)], env=cluster["env"], capture_output=True, text=True,
+                          timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    for step in (["down"], ["up", "--restore", str(backup)]):
+        done = subprocess.run([str(SCRIPT), *step], env=cluster["env"], capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    page = httpx.get(f"{cluster['url']}/verify", params={"no": number}, timeout=30).text
+    assert "证书有效" in page and "钱*" in page
+    checked = subprocess.run([str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "backup", "check", number],
+                             env=_cluster_env(cluster), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0 and "均可验证" in checked.stdout, checked.stdout + checked.stderr

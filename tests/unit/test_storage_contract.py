@@ -69,6 +69,18 @@ def test_objects_are_saved_read_sized_moved_and_deleted(storage):
         storage.open("videos/cd/two.mp4")
 
 
+def test_stored_keys_list_every_object_and_nothing_under_way(storage):
+    for key in ("videos/ab/one.mp4", "renditions/7/720p/seg-0001.ts", "certificates/2026/GX1.pdf"):
+        storage.save(key, io.BytesIO(b"x"))
+    ref = storage.begin_upload("uploads/big.mp4")  # an upload under way is not an object yet
+    storage.write_part("uploads/big.mp4", ref, 0, io.BytesIO(payload(PART)), PART, PART)
+    scratch = storage.work_folder()
+    (scratch / "half.ts").write_bytes(b"half")  # a transcode's scratch file
+    assert sorted(storage.stored_keys()) == ["certificates/2026/GX1.pdf", "renditions/7/720p/seg-0001.ts",
+                                      "videos/ab/one.mp4"]
+    storage.abort("uploads/big.mp4", ref)
+
+
 def test_a_local_path_holds_the_object_while_it_is_used(storage):
     storage.save("packages/course.zip", io.BytesIO(b"PK\x03\x04 zip"))
     with storage.local_path("packages/course.zip") as path:
