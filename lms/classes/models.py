@@ -164,6 +164,7 @@ class ClassAttendance(db.Model):
 
     session = relationship("ClassSession", back_populates="attendances")
     user = relationship("User", foreign_keys=[user_id])
+    credit_record = relationship("CreditRecord")  # None where the programme is credited once, at 结业
 
     @property
     def method_label(self) -> str:

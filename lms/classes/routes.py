@@ -58,8 +58,10 @@ def my_classes():
         programme = application.programme
         attended = services.attendances_of(current_user.id, programme)
         rows.append((application, attended, services.completed(programme, len(attended)),
-                     services.programme_certificate(current_user.id, programme)))
-    return render_template("classes/my_classes.html", rows=rows)
+                     services.programme_certificate(current_user.id, programme),
+                     services.credited_for(current_user.id, programme)))
+    return render_template("classes/my_classes.html", rows=rows,
+                           per_programme=services.credits_per_programme(current_user))
 
 
 # ---------------------------------------------------------------- the host

@@ -13,10 +13,14 @@ The path of a programme:
 4. During a session the host's screen shows a QR code: a signed token naming the session and the
    20-second slot it was issued in, rotating every :data:`ROTATE_SECONDS` and accepted for at most
    :data:`TOKEN_LIFETIME_SECONDS`. An accepted learner who scans it inside the session's window is
-   recorded once; the host may also record a learner by hand, with a reason. Each attendance credits
-   the session's hours to the ledger (origin ``seminar`` or ``class``, source ``class_attendance``),
+   recorded once; the host may also record a learner by hand, with a reason. By the learner's rule set
+   (``RuleSet.class_credit``) each attendance credits the session's hours to the ledger (origin
+   ``seminar`` or ``class``, source ``class_attendance``), or — credited per programme (结业计学时) —
+   nothing until the learner has attended the programme's required share of sessions, when one entry
+   credits the programme's hours (the sum of its sessions', source ``class_programme``). Either way
    once: the ledger lock is taken before the learner's attendance is looked up, so a retried or
-   doubled scan finds the first one and credits nothing again.
+   doubled scan finds the first one and credits nothing again (and a unique index allows one
+   programme entry per learner).
 
 Threat model (also in README "Seminars and face-to-face classes"): the rotating code proves that the
 person scanning saw the screen within the last 30 seconds, not that they are in the room — a photo
@@ -47,6 +51,7 @@ from ..core.clock import local_date, local_zone, now, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..credits import services as ledger
+from ..credits.models import ClassCredit, CreditRecord, EntryKind
 from ..extensions import db
 from .models import (
     ApplicationStatus,
@@ -63,6 +68,7 @@ from .models import (
 ROTATE_SECONDS = 20  # the screen shows a new code this often
 TOKEN_LIFETIME_SECONDS = 30  # a code is accepted this long after its slot began
 SOURCE_TYPE = "class_attendance"
+PROGRAMME_SOURCE_TYPE = "class_programme"
 HOURS_MIN, HOURS_MAX = Decimal("0.5"), Decimal(12)
 _SALT = "lms-class-attendance"
 
@@ -453,6 +459,8 @@ def scan_session(session_id: int) -> ClassSession:
 class Recorded:
     attendance: ClassAttendance
     new: bool  # False: the learner was already recorded; nothing was credited again
+    credited: Decimal = Decimal(0)  # the hours this attendance put in the ledger
+    per_programme: bool = False  # the learner's rule set credits the programme once, at 结业
 
 
 def record_scan(actor: User, session_id: int, token: str) -> Recorded:
@@ -494,23 +502,57 @@ def _attend(actor, session: ClassSession, learner: User, method: str, reason: st
     ledger.lock_ledger()
     found = db.session.scalar(select(ClassAttendance).where(ClassAttendance.session_id == session.id,
                                                             ClassAttendance.user_id == learner.id))
+    per_programme = credits_per_programme(learner)
     if found is not None:
-        return Recorded(found, False)
+        return Recorded(found, False, per_programme=per_programme)
     attendance = ClassAttendance(session_id=session.id, user_id=learner.id, at=utcnow_naive(), method=method,
                                  recorded_by_id=actor.id, reason=reason)
     db.session.add(attendance)
     db.session.flush()
     programme = session.programme
-    record = ledger.record_activity(
-        learner, origin=programme.kind, title=f"{programme.title} / {session.title}", hours=session.hours,
-        category=programme.category, day=local_date(session.starts_at), activity_kind=None,
-        source=(SOURCE_TYPE, str(attendance.id)), entered_by=actor)
-    attendance.credit_record_id = record.id
-    db.session.flush()
+    record = None
+    # Never more than the programme's hours in all, however the rule set was set while it ran (a rule set
+    # switched to per programme after some sessions were credited, or back).
+    hours = min(session.hours, programme_hours(programme) - credited_for(learner.id, programme))
+    if not per_programme and hours > 0:
+        record = ledger.record_activity(
+            learner, origin=programme.kind, title=f"{programme.title} / {session.title}", hours=hours,
+            category=programme.category, day=local_date(session.starts_at), activity_kind=None,
+            source=(SOURCE_TYPE, str(attendance.id)), entered_by=actor)
+        attendance.credit_record_id = record.id
+        db.session.flush()
     record_event(actor, f"class.attendance_{method}", attendance, session=session.id, learner=learner.id,
-                 hours=str(session.hours), credit_record=record.id, reason=reason)
-    _certify(learner, programme, record.credit_year)
-    return Recorded(attendance, True)
+                 hours=str(record.hours if record else 0), credit_record=record.id if record else None,
+                 reason=reason)
+    completion = _complete(actor, learner, programme, per_programme=per_programme)
+    credited = record.hours if record else (completion.hours if completion is not None else Decimal(0))
+    return Recorded(attendance, True, credited=credited, per_programme=per_programme)
+
+
+def credits_per_programme(learner: User) -> bool:
+    """Whether the learner's rule set credits seminars and classes once per programme (结业计学时)."""
+    return ledger.rule_set_for(learner).class_credit == ClassCredit.PROGRAMME
+
+
+def programme_hours(programme: ClassProgramme) -> Decimal:
+    """The programme's hours: the sum of its sessions'."""
+    return sum((s.hours for s in programme.sessions), Decimal(0))
+
+
+def credited_for(user_id: int, programme: ClassProgramme) -> Decimal:
+    """The hours the learner's attendance of the programme has put in the ledger so far."""
+    ids = [a.credit_record_id for a in attendances_of(user_id, programme).values() if a.credit_record_id]
+    entry = programme_entry(user_id, programme)
+    sessions = db.session.scalar(select(func.coalesce(func.sum(CreditRecord.hours), 0)).where(
+        CreditRecord.id.in_(ids))) if ids else 0
+    return Decimal(sessions or 0) + (entry.hours if entry is not None else Decimal(0))
+
+
+def programme_entry(user_id: int, programme: ClassProgramme) -> CreditRecord | None:
+    """The learner's ledger entry of the programme, where it was credited per programme."""
+    return db.session.scalar(select(CreditRecord).where(
+        CreditRecord.source_type == PROGRAMME_SOURCE_TYPE, CreditRecord.source_id == f"{programme.id}:{user_id}",
+        CreditRecord.entry_kind == EntryKind.COMPLETION))
 
 
 def programme_code(programme: ClassProgramme) -> str:
@@ -523,17 +565,31 @@ def programme_certificate(user_id: int, programme: ClassProgramme):
     return certificates.programme_certificate(user_id, programme_code(programme))
 
 
-def _certify(learner: User, programme: ClassProgramme, year: int) -> None:
-    """Once the learner has attended the programme's share of sessions: its certificate, with the hours of
-    the sessions attended (reissued as more are attended)."""
+def _complete(actor, learner: User, programme: ClassProgramme, *, per_programme: bool) -> CreditRecord | None:
+    """Once the learner has attended the programme's share of sessions (结业): per programme, its one
+    ledger entry of the hours not yet credited for it (returned when made now); and its certificate, with
+    the hours the ledger holds for the programme (reissued as more are credited)."""
     attended = attendances_of(learner.id, programme)
     if not completed(programme, len(attended)):
-        return
-    sessions = [s for s in programme.sessions if s.id in attended]
-    certificates.issue_programme_certificate(
-        learner, code=programme_code(programme), title=programme.title, category=programme.category,
-        hours=sum((s.hours for s in sessions), Decimal(0)), year=year,
-        completed_on=local_date(max(s.starts_at for s in sessions)))
+        return None
+    finished = local_date(max(s.starts_at for s in programme.sessions if s.id in attended))
+    made = None
+    if per_programme and programme_entry(learner.id, programme) is None:
+        owed = programme_hours(programme) - credited_for(learner.id, programme)
+        if owed > 0:
+            made = ledger.record_activity(
+                learner, origin=programme.kind, title=programme.title, hours=owed, category=programme.category,
+                day=finished, activity_kind=None, source=(PROGRAMME_SOURCE_TYPE, f"{programme.id}:{learner.id}"),
+                entered_by=actor)
+            record_event(actor, "class.programme_credited", programme, learner=learner.id, hours=str(made.hours),
+                         credit_record=made.id)
+    hours = credited_for(learner.id, programme)
+    if hours > 0:
+        certificates.issue_programme_certificate(
+            learner, code=programme_code(programme), title=programme.title, category=programme.category,
+            hours=hours, year=ledger.credit_year(ledger.rule_set_for(learner), ledger.local_noon_utc(finished)),
+            completed_on=finished)
+    return made
 
 
 def attendance_count(session: ClassSession) -> int:

@@ -4,10 +4,14 @@ For each example a host runs a programme of three sessions and one accepted lear
 every age, at every moment (before, inside and after a session's window), retries scans, and the host
 records them by hand with or without a reason, in any order. After every step:
 
-- each session holds at most one attendance of the learner, and each attendance exactly one standing
-  ledger entry (origin seminar, source ``class_attendance``) of that session's hours;
-- the learner's seminar hours are exactly the hours of the distinct sessions attended — never more,
-  however often a code is scanned or retried — and at most the programme's total;
+- each session holds at most one attendance of the learner;
+- where the learner's rule set credits per session, each attendance has exactly one standing ledger
+  entry (origin seminar, source ``class_attendance``) and the learner's seminar hours are exactly the
+  hours of the distinct sessions attended — never more, however often a code is scanned or retried;
+- where it credits per programme (结业计学时), nothing until the required share is attended, then the
+  programme's hours in one entry;
+- and whatever the rule set was switched to while the programme ran, never more than the programme's
+  total;
 - what the service did is what the rules predict: a scan counts only with a code at most 30 s old,
   for this session, inside its window; a refused step changes nothing.
 """
@@ -49,11 +53,21 @@ class Attendance(RuleBasedStateMachine):
         self.learner.title_level = "senior"
         self.attended: set[int] = set()
 
-    @initialize()
-    def programme(self):
+    @initialize(mode=st.sampled_from(["session", "programme"]))
+    def programme(self, mode):
         self.programme = programme_with_sessions(type(self).host, type(self).organization)
         accepted(type(self).host, self.programme, [self.learner])
         self.sessions = list(self.programme.sessions)
+        self.rule = ledger.rule_set_for(self.learner)
+        self.rule.class_credit, self.switched = mode, False
+        db.session.flush()
+
+    @rule()
+    def switch_crediting(self):
+        """The region's rule set changes how classes are credited while the programme runs."""
+        self.rule.class_credit = "programme" if self.rule.class_credit == "session" else "session"
+        self.switched = True
+        db.session.flush()
 
     def _at(self, session, minutes: int) -> datetime:
         return session.starts_at.replace(tzinfo=UTC) + timedelta(minutes=minutes)
@@ -112,17 +126,24 @@ class Attendance(RuleBasedStateMachine):
         return sorted((a.session_id, a.credit_record_id) for a in rows)
 
     @invariant()
-    def the_total_is_the_hours_of_the_distinct_sessions_attended(self):
+    def the_total_follows_the_rule_set_and_never_passes_the_programme(self):
         if not hasattr(self, "sessions"):
             return
         rows = self._state()
         assert [s for s, _ in rows] == sorted(self.attended), "attendance differs from what the rules allow"
         entries = [r for r in ledger.active_records(self.learner.id) if r.origin == CreditOrigin.SEMINAR]
-        assert sorted(e.id for e in entries) == sorted(record for _, record in rows)
-        hours = {s.id: s.hours for s in self.sessions}
         total = sum((e.hours for e in entries), Decimal(0))
-        assert total == sum((hours[s] for s in self.attended), Decimal(0))
         assert total <= self.programme.total_hours
+        if self.switched:
+            return
+        if self.rule.class_credit == "session":
+            assert sorted(e.id for e in entries) == sorted(record for _, record in rows)
+            hours = {s.id: s.hours for s in self.sessions}
+            assert total == sum((hours[s] for s in self.attended), Decimal(0))
+        else:
+            assert all(record is None for _, record in rows)
+            met = classes.completed(self.programme, len(self.attended))
+            assert [e.hours for e in entries] == ([self.programme.total_hours] if met else [])
 
 
 def test_the_learner_is_credited_once_per_attended_session_whatever_the_order(app, db_session, make_user, ctx):

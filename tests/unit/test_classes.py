@@ -315,3 +315,49 @@ def test_completing_the_share_of_sessions_issues_the_programme_certificate(world
     for document in bundled:
         (badge,) = document["credentialSubject"]["verifiableCredential"]
         assert badge["id"].endswith(f"/credentials/{cert.number}") and badge["credentialSubject"]["creditsEarned"] == 9
+
+
+def test_a_rule_set_crediting_per_programme_credits_its_hours_once_at_completion(world, enrolled):
+    programme, user = world["programme"], world["a"]  # 3 sessions of 3 hours; 60 %: 2 complete it
+    rule = ledger.rule_set_for(user)
+    rule.class_credit = "programme"
+    first, second, third = programme.sessions
+
+    def scan(session):
+        at = session.starts_at.replace(tzinfo=UTC) + timedelta(minutes=30)
+        with clock.freeze(at):
+            return classes.record_scan(user, session.id, token_at(session, at))
+
+    recorded = scan(first)
+    assert recorded.new and recorded.per_programme and recorded.credited == 0
+    assert seminar_entries(user) == [] and recorded.attendance.credit_record_id is None
+    assert classes.programme_certificate(user.id, programme) is None
+    recorded = scan(second)  # the required share: the programme's hours, all of them, in one entry
+    assert recorded.credited == Decimal(9)
+    (entry,) = seminar_entries(user)
+    assert (entry.hours, entry.course_title, entry.source_type, entry.source_id) == (
+        Decimal(9), "人工智能高级研修班", "class_programme", f"{programme.id}:{user.id}")
+    assert entry.completed_at.date() == date(2026, 6, 11)
+    cert = classes.programme_certificate(user.id, programme)
+    assert (cert.hours, cert.version) == (Decimal(9), 1)
+    assert scan(third).credited == 0 and scan(third).new is False  # attended, nothing more to credit
+    assert [e.hours for e in seminar_entries(user)] == [Decimal(9)] and cert.version == 1
+    assert classes.credited_for(user.id, programme) == Decimal(9)
+
+
+def test_switching_the_rule_set_while_a_programme_runs_never_credits_more_than_the_programme(world, enrolled):
+    programme, user = world["programme"], world["a"]
+    rule = ledger.rule_set_for(user)
+    first, second, third = programme.sessions
+
+    def scan(session):
+        at = session.starts_at.replace(tzinfo=UTC) + timedelta(minutes=30)
+        with clock.freeze(at):
+            return classes.record_scan(user, session.id, token_at(session, at))
+
+    assert scan(first).credited == Decimal(3)  # per session
+    rule.class_credit = "programme"
+    assert scan(second).credited == Decimal(6)  # completed: what the programme still owes
+    rule.class_credit = "session"
+    assert scan(third).credited == 0  # the programme is credited in full already
+    assert sum(e.hours for e in seminar_entries(user)) == Decimal(9) == programme.total_hours

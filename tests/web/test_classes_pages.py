@@ -166,3 +166,34 @@ def test_bad_programme_input_is_shown_on_the_form_and_creates_nothing(setup, db_
     assert count(db_session, ClassProgramme) == 0
     learner_page = clients["a"].get("/classes/manage")
     assert learner_page.status_code == 403
+
+
+def test_where_classes_are_credited_per_programme_the_pages_say_so(app, db_session, make_user, client_factory):
+    from datetime import UTC
+
+    from lms.credits import services as ledger
+    from tests.classes_helpers import accepted, learner, programme_with_sessions
+
+    with app.test_request_context():
+        actor, organization = host(make_user, db_session)
+        programme = programme_with_sessions(actor, organization)  # 3 sessions of 3 hours, 60 % completes it
+        user = learner(make_user, real_name="丁学员")
+        accepted(actor, programme, [user])
+        ledger.rule_set_for(user).class_credit = "programme"
+        db_session.commit()
+    client = client_factory()
+    sign_in(client, user)
+    assert "本项目按结业计学时" in client.get("/me/classes").get_data(as_text=True)
+    said = []
+    for session in programme.sessions[:2]:
+        at = session.starts_at.replace(tzinfo=UTC) + timedelta(minutes=30)
+        with clock.freeze(at):
+            with app.test_request_context():
+                token = classes.issue_token(session)
+            path = f"/classes/sessions/{session.id}/attend"
+            done = client.post(path, data={"token": token, "csrf_token": csrf_of(client, f"{path}?t={token}")})
+            said.append(done.get_data(as_text=True))
+    assert "出勤达到项目要求的比例后，一次记入项目学时" in said[0] and "已记入" not in said[0]
+    assert "出勤已达到项目要求，已记入本项目 9 学时" in said[1]
+    mine = client.get("/me/classes").get_data(as_text=True)
+    assert "本项目已记入 9 学时" in mine and "已计 3 学时" not in mine
