@@ -393,6 +393,10 @@ FIXED: dict[str, tuple[object, str]] = {
                                   "configure_pool), not at every checkout; no prepared statements behind pgbouncer "
                                   "(`LMS_PGBOUNCER`)"),
     "RATELIMIT_HEADERS_ENABLED": (True, "rate-limited answers say when to try again"),
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": (True, "while Redis does not answer, each process counts the limits in "
+                                             "its own memory (a request is never refused, nor failed, for it); back "
+                                             "to Redis when it answers again"),
+    "RATELIMIT_SWALLOW_ERRORS": (True, "any other fault of the limit store lets the request through, logged"),
     "BABEL_DEFAULT_LOCALE": ("zh_Hans_CN", "the language of the pages"),
     "WTF_CSRF_TIME_LIMIT": (None, "a form's CSRF token lasts as long as the session"),
     "SESSION_COOKIE_HTTPONLY": (True, "scripts cannot read the session cookie"),
@@ -413,6 +417,7 @@ FIXED: dict[str, tuple[object, str]] = {
 # app.config key → meaning: computed by load_config() or settle_config() from the settings above.
 DERIVED: dict[str, str] = {
     "RATELIMIT_STORAGE_URI": "`REDIS_URL`, or memory (one process)",
+    "RATELIMIT_STORAGE_OPTIONS": "with `REDIS_URL`: connect and read time-outs of one second",
     "SQLALCHEMY_BINDS": "`DATABASE_REPLICA_URL` as the `replica` bind (connect timeout 3 s), else none",
     "SESSION_COOKIE_SECURE": "`LMS_SECURE_COOKIES`, or on in production",
     "REMEMBER_COOKIE_SECURE": "`LMS_SECURE_COOKIES`, or on in production",
@@ -451,6 +456,9 @@ def load_config(instance_path: str) -> dict:
     secure = values["LMS_SECURE_COOKIES"]  # None: on in production, off in development (settle_config)
     config.update({
         "RATELIMIT_STORAGE_URI": values["REDIS_URL"] or "memory://",
+        # A Redis that does not answer costs a request at most a second before the fallback takes over.
+        "RATELIMIT_STORAGE_OPTIONS": ({"socket_connect_timeout": 1, "socket_timeout": 1} if values["REDIS_URL"]
+                                      else {}),
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
             config["SQLALCHEMY_ENGINE_OPTIONS"],
             values["LMS_PGBOUNCER"] and values["DATABASE_URL"].startswith("postgresql")),

@@ -9,6 +9,9 @@
 #   scripts/cluster.sh status        what runs, and the balancer's view of the nodes
 #   scripts/cluster.sh down          stops exactly what `up` started and removes its folder
 #   scripts/cluster.sh env           the nodes' environment (to run `flask` against the cluster)
+#   scripts/cluster.sh stop PART | start PART
+#                                    one part of a running cluster: redis, worker-default, worker-media,
+#                                    node1, node2 (a fault, or a rolling restart: stop, start, next)
 #   scripts/cluster.sh backup DEST   `flask backup create` of the running cluster (database from the primary,
 #                                    stored objects, signing keys, secrets) into the new folder DEST;
 #                                    `up --restore DEST` starts a fresh cluster from it (same secrets)
@@ -98,6 +101,14 @@ start_node() {
   wait_http "http://127.0.0.1:$(node_port "$n")/healthz" 60
 }
 
+start_redis() {
+  redis-server --bind 127.0.0.1 --port "$REDIS" --dir "$DIR/redis" --appendonly yes --appendfsync everysec \
+    --save "" --daemonize yes --pidfile "$PIDS/redis.pid" --logfile "$DIR/redis.log"
+  for _ in $(seq 1 50); do redis-cli -p "$REDIS" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "Redis did not start: $DIR/redis.log" >&2
+  return 1
+}
+
 start_worker() {  # start_worker NAME QUEUE
   LMS_INSTANCE_PATH=$DIR/worker-$1 nohup "$BIN/huey_consumer" "lms.worker.$2" -w 1 -k thread -m 1 \
     >>"$DIR/worker-$1.log" 2>&1 &
@@ -124,8 +135,7 @@ up() {
   [ "$(id -u)" = 0 ] && chown -R postgres: "$DIR/pgbouncer"
   as_postgres "$(command -v pgbouncer || echo /usr/sbin/pgbouncer)" -d "$DIR/pgbouncer/pgbouncer.ini"
   echo "Redis :$REDIS (append-only file)"
-  redis-server --bind 127.0.0.1 --port "$REDIS" --dir "$DIR/redis" --appendonly yes --appendfsync everysec \
-    --save "" --daemonize yes --pidfile "$PIDS/redis.pid" --logfile "$DIR/redis.log"
+  start_redis
   load_env
   export LMS_INSTANCE_PATH=$DIR/admin
   echo "数据库 / database: migrations, reference data, the signing key"
@@ -158,6 +168,21 @@ up() {
 
 primary_url() {  # the primary itself: pg_dump and pg_restore keep a session, which pgbouncer's pool does not
   echo "postgresql://postgres@127.0.0.1:$PRIMARY/lms"
+}
+
+part() {  # part stop|start NAME
+  [ -e "$DIR/env" ] || { echo "未运行 / not up" >&2; exit 3; }
+  load_env
+  case "$1:$2" in
+    stop:redis) stop_pid "$PIDS/redis.pid" ;;  # SIGTERM: Redis writes its append-only file and exits
+    start:redis) start_redis ;;
+    stop:worker-default|stop:worker-media) stop_pid "$PIDS/$2.pid" INT ;;  # a warm shutdown: the job in hand finishes
+    start:worker-default) start_worker default huey ;;
+    start:worker-media) start_worker media media_huey ;;
+    stop:node[12]) stop_pid "$PIDS/$2.pid" ;;  # gunicorn: graceful, requests in flight finish
+    start:node[12]) start_node "${2#node}" ;;
+    *) echo "usage: $0 stop|start redis|worker-default|worker-media|node1|node2" >&2; exit 2 ;;
+  esac
 }
 
 backup() {
@@ -212,8 +237,10 @@ down() {
 case "${1:-}" in
   up) up "${2:-}" "${3:-}" ;;
   backup) backup "${2:-}" ;;
+  stop|start) part "$1" "${2:-}" ;;
   status) status ;;
   down) down ;;
   env) cat "$DIR/env" ;;
-  *) echo "usage: $0 up [--demo | --restore BACKUP] | status | down | env | backup DEST" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--demo | --restore BACKUP] | status | down | env | backup DEST | stop|start PART" >&2
+     exit 2 ;;
 esac

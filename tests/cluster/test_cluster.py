@@ -5,6 +5,7 @@ repository alone and stopped at the end; run in the PostgreSQL pass."""
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -35,7 +36,7 @@ def cluster(tmp_path_factory):
     try:
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
         yield {"url": f"http://127.0.0.1:{base + 80}", "env": env, "folder": folder,
-               "node": lambda n: f"http://127.0.0.1:{base + n}"}
+               "node": lambda n: f"http://127.0.0.1:{base + n}", "port": lambda n: base + n}
     finally:
         stopped = subprocess.run([str(SCRIPT), "down"], env=env, capture_output=True, text=True, timeout=300)
         assert stopped.returncode == 0, stopped.stderr
@@ -67,6 +68,123 @@ def test_a_killed_node_fails_no_request_through_the_balancer(cluster):
     assert set(statuses) == {200}, statuses
     with pytest.raises(httpx.TransportError):
         httpx.get(cluster["node"](1) + "/healthz", timeout=2)
+
+
+PAGES = ("/", "/courses", "/search?q=网络安全", "/verify", "/login", "/help")
+
+
+def _replica_transactions(cluster) -> int:
+    """Transactions the replica has served to the platform's database (its own statistics)."""
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", port=cluster["port"](33), dbname="lms", user="postgres",
+                         connect_timeout=5) as connection:
+        return connection.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                                  "WHERE datname = 'lms'").fetchone()[0]
+
+
+def _ready(cluster) -> dict:
+    token = _cluster_env(cluster)["LMS_METRICS_TOKEN"]
+    answer = httpx.get(f"{cluster['url']}/readyz", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200, answer.text  # degraded, never out of rotation
+    return answer.json()
+
+
+def _until(condition, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.5)
+
+
+def test_a_stopped_replica_fails_no_page_and_reads_return_to_it_when_it_is_back(cluster):
+    """The replica stopped: every page still answers from the primary, the nodes say degraded (and
+    stay in rotation); the replica started again: the nodes see it and the catalog's reads go back to it."""
+    pair = ["scripts/pg-pair.sh"]
+    with httpx.Client(base_url=cluster["url"], timeout=30) as client:
+        before = _replica_transactions(cluster)
+        assert {client.get("/courses").status_code for _ in range(10)} == {200}
+        assert _replica_transactions(cluster) - before >= 10  # the catalog reads from the replica
+
+        subprocess.run([*pair, "stop-replica", str(cluster["folder"] / "pg")], cwd=ROOT, check=True, timeout=120)
+        try:
+            statuses = [client.get(path).status_code for _ in range(5) for path in PAGES]
+            assert set(statuses) == {200}, statuses
+            assert client.get("/healthz").status_code == 200
+            _until(lambda: _ready(cluster)["status"] == "degraded")
+            assert _ready(cluster)["checks"]["replica"]["status"] == "degraded"
+        finally:
+            subprocess.run([*pair, "start-replica", str(cluster["folder"] / "pg")], cwd=ROOT, check=True,
+                           timeout=120)
+        _until(lambda: _ready(cluster)["checks"]["replica"]["status"] == "ok")
+
+        def back() -> bool:
+            before = _replica_transactions(cluster)
+            for _ in range(10):
+                assert client.get("/courses").status_code == 200
+            return _replica_transactions(cluster) - before >= 10  # every node has seen it again
+
+        _until(back)
+
+
+EXPORT = """
+import sys
+from wsgi import app
+from lms.accounts import services as accounts
+from lms.accounts.models import Role
+from lms.exports import records, services, tasks
+from lms.exports.models import ExportJob
+from lms.extensions import db
+with app.test_request_context():
+    if sys.argv[1] == "start":
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name="孙审核", id_number="{id_number}", password="Study2026-cluster", mobile="13655500029",
+            region_code="110000"))
+        accounts.grant_role(None, user, Role.HR_AUDITOR, region_code="110000")
+        job = services.start_export_job(user, records.scope_for(user, region="110000"), year=2026, fmt="csv")
+        db.session.commit()
+        tasks.export_job(job.id)
+        print(job.id)
+    else:
+        print(db.session.get(ExportJob, int(sys.argv[2])).status)
+"""
+
+
+def _python(cluster, script: str, *args: str) -> str:
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", script, *args], env=_cluster_env(cluster),
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.split()[-1]
+
+
+def _part(cluster, action: str, name: str) -> None:
+    done = subprocess.run([str(SCRIPT), action, name], env=cluster["env"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_job_queued_before_redis_restarts_is_done_after_and_no_page_fails_meanwhile(cluster):
+    """Redis restarted (its append-only file kept): a job queued while no worker was there is still in
+    the queue afterwards and is done; while Redis is down, pages, sign-in (its rate limit counted in
+    Redis) and the readiness view answer without a server error."""
+    _part(cluster, "stop", "worker-media")
+    job = _python(cluster, EXPORT.format(id_number=id_number("11010519900103666")), "start")
+    time.sleep(1.5)  # appendfsync everysec: what was queued a second ago is on disk
+    _part(cluster, "stop", "redis")
+    try:
+        with httpx.Client(base_url=cluster["url"], timeout=30) as client:
+            statuses = [client.get(path).status_code for path in PAGES]
+            page = client.get("/login")
+            token = page.text.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+            signed = client.post("/login", data={"login": "13655500029", "password": "wrong-password",
+                                                 "csrf_token": token})
+        assert set(statuses) == {200} and signed.status_code in (200, 400), (statuses, signed.status_code)
+        assert _ready(cluster)["status"] == "degraded"
+    finally:
+        _part(cluster, "start", "redis")
+    _part(cluster, "start", "worker-media")
+    _until(lambda: _python(cluster, EXPORT, "status", job) == "done", seconds=120)
+    _until(lambda: _ready(cluster)["status"] == "ok")
 
 
 ISSUE = """
