@@ -197,8 +197,12 @@ def is_host(actor, programme: ClassProgramme) -> bool:
 
 
 def _programme(programme_id: int, *, lock: bool = False) -> ClassProgramme:
+    """The programme; with ``lock``, its row locked and re-read (the page may have loaded it before the
+    lock was granted: its status then is what another request changed it to while this one waited)."""
     query = select(ClassProgramme).where(ClassProgramme.id == programme_id)
-    programme = db.session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    programme = db.session.scalar(query)
     if programme is None:
         raise NotFound(_("没有找到这个项目。"))
     return programme
@@ -330,7 +334,10 @@ def select_applicants(actor, programme_id: int, application_ids: list[int]) -> C
     programme = programme_to_manage(actor, programme_id, lock=True)
     if programme.status != ProgrammeStatus.OPEN:
         raise Conflict(_("这个项目已确定录取学员，不能再次遴选。"))
-    waiting = {a.id: a for a in programme.applications if a.status == ApplicationStatus.APPLIED}
+    waiting = {a.id: a for a in db.session.scalars(
+        select(ClassApplication).where(ClassApplication.programme_id == programme.id,
+                                       ClassApplication.status == ApplicationStatus.APPLIED)
+        .execution_options(populate_existing=True))}
     chosen = set(application_ids or ())
     if not chosen:
         raise InvalidInput(_("请至少选择一名录取学员。"), field="applications")
