@@ -113,41 +113,45 @@ def db_session():
     yield None
 
 
-def _build_world(app):
-    """Two hosts (two bases), learners, a unit admin, an HR auditor; programmes with sessions whose
-    windows are around the real time (the server runs on the real clock)."""
+def _people(base_a, base_b):
     from lms.accounts import services as accounts
-    from lms.accounts.models import OrgKind, Role, User
-    from lms.classes import services as classes
-    from lms.classes.models import ClassSession
-    from lms.extensions import db
+    from lms.accounts.models import Role
 
-    people, ids = {}, {}
+    people, users = {}, {}
     names = ["host1", "host2", "unit", "auditor", "a", "b", "c", "d", "e",
              *(f"p{n}" for n in range(8)), *(f"s{n}" for n in range(6))]
-    base_a = accounts.get_or_create_organization("北京研修基地", OrgKind.PUBLISHER)
-    base_b = accounts.get_or_create_organization("广东培训机构", OrgKind.PUBLISHER)
-    db.session.flush()
-    users = {}
+    grants = {"host1": dict(role=Role.BASE_ADMIN, organization=base_a),
+              "host2": dict(role=Role.BASE_ADMIN, organization=base_b),
+              "auditor": dict(role=Role.HR_AUDITOR, region_code="110000")}
     for n, name in enumerate(names, start=1):
         data = accounts.PersonData(
             real_name=f"学员{name}", id_number=id_number(f"32010219900101{n:03d}"), password=TEST_PASSWORD,
             mobile=f"1390000{n:04d}", email=None, region_code="110000", employer_name="测试单位",
             employer_credit_code=credit_code("91320102MA1WXYU0" + str(n % 10)))
         user = accounts.create_person(None, data, roles=())
-        if name == "host1":
-            accounts.grant_role(None, user, Role.BASE_ADMIN, organization=base_a)
-        elif name == "host2":
-            accounts.grant_role(None, user, Role.BASE_ADMIN, organization=base_b)
-        elif name == "unit":
-            accounts.grant_role(None, user, Role.UNIT_ADMIN, organization=user.employer)
-        elif name == "auditor":
-            accounts.grant_role(None, user, Role.HR_AUDITOR, region_code="110000")
-        else:
-            accounts.grant_role(None, user, Role.LEARNER)
+        grant = grants.get(name) or (dict(role=Role.UNIT_ADMIN, organization=user.employer) if name == "unit"
+                                     else dict(role=Role.LEARNER))
+        accounts.grant_role(None, user, grant.pop("role"), **grant)
         user.title_level = "intermediate"
         users[name] = user
         people[name] = {"id": user.id, "mobile": user.mobile}
+    return people, users
+
+
+def _build_world(app):
+    """Two hosts (two bases), learners, a unit admin, an HR auditor; programmes with sessions whose
+    windows are around the real time (the server runs on the real clock)."""
+    from lms.accounts import services as accounts
+    from lms.accounts.models import OrgKind
+    from lms.classes import services as classes
+    from lms.classes.models import ClassSession
+    from lms.extensions import db
+
+    ids = {}
+    base_a = accounts.get_or_create_organization("北京研修基地", OrgKind.PUBLISHER)
+    base_b = accounts.get_or_create_organization("广东培训机构", OrgKind.PUBLISHER)
+    db.session.flush()
+    people, users = _people(base_a, base_b)
     db.session.flush()
     host1, host2 = users["host1"], users["host2"]
     today = utcnow_naive().date()
@@ -202,7 +206,6 @@ def _build_world(app):
         made = programme(host1, base_a, f"LATE{n}", quota=2)
         for u in ("s0", "s1"):
             ids[f"app:{made.id}:{u}"] = classes.apply(users[u], made.id, statement=STATEMENT, groups=[]).id
-    assert User  # the model module is loaded for the lookups below
     return people, ids
 
 
@@ -294,14 +297,14 @@ def bad_tokens(site):
         "another session of the programme": site.token("S4"),
         "a session of another programme": site.token("O1"),
         "a tampered signature": signature_flipped,
-        "a payload naming this session under another's signature": live.split(".")[0].replace("A", "B") + "."
-        + live.split(".")[1],
+        "a payload naming another slot under this signature": URLSafeSerializer("x").dump_payload(
+            [site.ids["S1"], 0]).decode() + "." + live.split(".")[1],
         "another key": other_key,
         "expired (40 s old)": site.token("S1", (now - timedelta(seconds=40)).replace(tzinfo=__import__("datetime").UTC)),
         "from the future": site.token("S1", (now + timedelta(seconds=90)).replace(tzinfo=__import__("datetime").UTC)),
         "empty": "",
         "garbage": "x" * 5000,
-        "look-alike characters": live.replace("-", "\u2010").replace("_", "\uff3f"),
+        "look-alike characters": "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in live),
         "not a list": URLSafeSerializer("test-secret-key", salt="lms-class-attendance").dumps(
             {"session": site.ids["S1"]}),
     }
@@ -566,8 +569,8 @@ def _programme_form(site, **change):
     {"title": "面授\x00培训班"}, {"title": "长" * 100_000}, {"quota": "1e3"}, {"quota": "99999999999999999999"},
     {"quota": "-1"}, {"required_percent": "NaN"}, {"starts_on": "0001-01-01", "ends_on": "0001-01-02"},
     {"starts_on": "9999-12-31", "ends_on": "9999-12-31"}, {"starts_on": "2026-02-30"}, {"organization_id": "x"},
-    {"organization_id": "99999999999"}, {"kind": "seminar\u200b"}, {"title": "\u202e班训培授面"},
-    {"description": "\u200b" * 20}, {"starts_on": "1900-01-01", "ends_on": "1900-01-02"},
+    {"organization_id": "99999999999"}, {"kind": "seminar\u200b"},
+    {"description": "\u200b" * 20}, {"starts_on": "1900-01-01", "ends_on": "1900-01-02"}, {"title": "\u202e面"},
 ])
 def test_odd_programme_input_is_refused_with_a_message_and_changes_nothing(site, change):
     from lms.classes.models import ClassProgramme
@@ -578,6 +581,19 @@ def test_odd_programme_input_is_refused_with_a_message_and_changes_nothing(site,
         response = client.post("/classes/manage", data={**_programme_form(site, **change), "csrf_token": token})
     assert response.status_code == 400, (change, response.status_code)
     assert site.scalar(select(func.count()).select_from(ClassProgramme)) == before
+
+
+def test_format_characters_never_reach_a_programmes_title(site):
+    """A bidi override would show the title reversed to learners and on the certificate."""
+    from lms.classes.models import ClassProgramme
+
+    with site.client("host1") as client:
+        token = csrf(client.get("/classes/manage").text)
+        response = client.post("/classes/manage", data={
+            **_programme_form(site, title="\u202e班训培授面\u200b", place="北京\u2066市\u2069"), "csrf_token": token})
+    assert response.status_code == 303
+    made = site.query(select(ClassProgramme.title, ClassProgramme.place).order_by(ClassProgramme.id.desc()).limit(1))
+    assert tuple(made[0]) == ("班训培授面", "北京市")
 
 
 @pytest.mark.parametrize("change", [
