@@ -285,6 +285,11 @@ def add_session(actor, programme: ClassProgramme, data: SessionData) -> ClassSes
         raise InvalidInput(_("这次课 %(minutes)s 分钟，最多记 %(most)s 学时（每学时不少于 %(per)s 分钟）。",
                              minutes=minutes, most=format_hours(Decimal(minutes * 10 // MINUTES_PER_HOUR) / 10),
                              per=MINUTES_PER_HOUR), field="hours")
+    clash = db.session.scalar(select(ClassSession).where(
+        ClassSession.programme_id == programme.id, ClassSession.starts_at < ends_at, ClassSession.ends_at > starts_at)
+        .limit(1))
+    if clash is not None:
+        raise InvalidInput(_("这次课与“%(title)s”的时间重叠：同一项目的课次不能同时上。", title=clash.title), field="starts")
     session = ClassSession(programme_id=programme.id, title=title, starts_at=starts_at, ends_at=ends_at, hours=hours)
     db.session.add(session)
     db.session.flush()
@@ -511,6 +516,8 @@ def record_by_hand(actor, session_id: int, learner_id, reason: str) -> Recorded:
         learner = None
     if learner is None or not _accepted(learner.id, session.programme_id):
         raise InvalidInput(_("请选择本项目录取的学员。"), field="learner")
+    if learner.id == actor.id:
+        raise NotAllowed(_("不能为自己补录签到，请由主办方的另一位管理员补录。"))
     reason = " ".join(_visible(reason).split())
     if not 2 <= len(reason) <= 500:
         raise InvalidInput(_("请填写补录原因（2–500 字），如“手机没电，现场核对身份后补录”。"), field="reason")
@@ -530,6 +537,14 @@ def _attend(actor, session: ClassSession, learner: User, method: str, reason: st
                                                             ClassAttendance.user_id == learner.id))
     if found is not None:
         return Recorded(found, False)
+    # One person, one room: hours for the same hour twice (two programmes' codes relayed to one phone,
+    # two sessions of one programme at once) are not credited.
+    elsewhere = db.session.scalar(select(ClassSession).join(ClassAttendance).where(
+        ClassAttendance.user_id == learner.id, ClassSession.id != session.id,
+        ClassSession.starts_at < session.ends_at, ClassSession.ends_at > session.starts_at).limit(1))
+    if elsewhere is not None:
+        raise Conflict(_("%(name)s 已在同一时间的另一次课（%(other)s / %(title)s）签到，同一时间只能出席一次课。",
+                         name=learner.real_name, other=elsewhere.programme.title, title=elsewhere.title))
     attendance = ClassAttendance(session_id=session.id, user_id=learner.id, at=utcnow_naive(), method=method,
                                  recorded_by_id=actor.id, reason=reason)
     db.session.add(attendance)

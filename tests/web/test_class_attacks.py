@@ -118,7 +118,7 @@ def _people(base_a, base_b):
     from lms.accounts.models import Role
 
     people, users = {}, {}
-    names = ["host1", "host2", "unit", "auditor", "a", "b", "c", "d", "e",
+    names = ["host1", "host2", "unit", "auditor", "a", "b", "c", "d", "e", "x",
              *(f"p{n}" for n in range(8)), *(f"s{n}" for n in range(6))]
     grants = {"host1": dict(role=Role.BASE_ADMIN, organization=base_a),
               "host2": dict(role=Role.BASE_ADMIN, organization=base_b),
@@ -142,7 +142,7 @@ def _build_world(app):
     """Two hosts (two bases), learners, a unit admin, an HR auditor; programmes with sessions whose
     windows are around the real time (the server runs on the real clock)."""
     from lms.accounts import services as accounts
-    from lms.accounts.models import OrgKind
+    from lms.accounts.models import OrgKind, Role
     from lms.classes import services as classes
     from lms.classes.models import ClassSession
     from lms.extensions import db
@@ -181,15 +181,18 @@ def _build_world(app):
             ids[f"app:{made.id}:{u}"] = application.id
 
     hour = timedelta(hours=1)
-    p1 = programme(host1, base_a, "P1")
+    p1 = programme(host1, base_a, "P1", quota=3)
     session(p1, "S1", -hour, 3 * hour)
     session(p1, "S2past", -5 * hour, -3 * hour)
     session(p1, "S3future", 3 * hour, 5 * hour)
-    session(p1, "S4", -hour, 3 * hour, hours="2")
-    accept(p1, ["a", "b"], declined=["c"])
-    # Two sessions at once, all of them needed: parallel scans of both must issue one certificate.
+    session(p1, "S4", -2.5 * hour, -1.5 * hour, hours="1")
+    accept(p1, ["a", "b", "x"], declined=["c"])
+    # x, accepted, is made an administrator of the host base afterwards.
+    accounts.grant_role(None, users["x"], Role.BASE_ADMIN, organization=base_a)
+    # Both sessions needed: the scans of the last one and the hand entries of the other at once must
+    # issue one certificate.
     p3 = programme(host1, base_a, "P3", percent=100)
-    session(p3, "C1", -hour, 3 * hour)
+    session(p3, "C1", -4 * hour, -3 * hour, hours="1")
     session(p3, "C2", -hour, 3 * hour, hours="2.5")
     accept(p3, ["e"])
     # Another base's programme.
@@ -338,28 +341,50 @@ def test_scans_outside_the_window_or_by_learners_not_accepted_are_refused(site):
     assert site.entries("c") == (0, 0) and site.entries("d") == (0, 0)
 
 
-def test_parallel_last_sessions_issue_one_certificate_with_the_hours_attended(site):
+def test_the_last_session_scanned_and_entered_at_once_issues_one_certificate(site):
+    """The learner scans the live session while the host enters the earlier one by hand, many times
+    at once: each is recorded once, and one certificate carries both sessions' hours."""
     from lms.certificates.models import Certificate
 
-    tokens = {"C1": site.token("C1"), "C2": site.token("C2")}
-    forms, cookies = {}, None
+    token = site.token("C2")
+    scan_path = f"/classes/sessions/{site.ids['C2']}/attend"
     with site.client("e") as client:
-        for key, token in tokens.items():
-            forms[key] = csrf(client.get(f"/classes/sessions/{site.ids[key]}/attend", params={"t": token}).text)
-        cookies = dict(client.cookies)
+        scan_form = csrf(client.get(scan_path, params={"t": token}).text)
+    with site.client("host1") as client:
+        hand_form = csrf(client.get(f"/classes/sessions/{site.ids['C1']}/screen").text)
 
     def post(n):
-        key = ("C1", "C2")[n % 2]
-        with httpx.Client(base_url=site.base, timeout=60, cookies=cookies) as client:
-            return client.post(f"/classes/sessions/{site.ids[key]}/attend",
-                               data={"token": tokens[key], "csrf_token": forms[key]}).status_code
+        if n % 2:
+            with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["e"]) as client:
+                return client.post(scan_path, data={"token": token, "csrf_token": scan_form}).status_code
+        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["host1"]) as client:
+            return client.post(f"/classes/sessions/{site.ids['C1']}/attendance", data={
+                "learner": str(site.people["e"]["id"]), "reason": "现场核对身份后补录",
+                "csrf_token": hand_form}).status_code
 
-    assert set(in_parallel(post, range(24))) == {200}
+    assert set(in_parallel(post, range(24))) <= {200, 303}
     assert site.attendances("C1", "e") == 1 and site.attendances("C2", "e") == 1
-    assert site.entries("e") == (2, Decimal("5.5"))
+    assert site.entries("e") == (2, Decimal("3.5"))
     certificates = site.query(select(Certificate.hours).where(Certificate.user_id == site.people["e"]["id"],
                                                               Certificate.kind == "programme"))
-    assert [Decimal(h) for (h,) in certificates] == [Decimal("5.5")]
+    assert [Decimal(h) for (h,) in certificates] == [Decimal("3.5")]
+
+
+def test_one_learner_is_credited_for_one_room_at_a_time(site):
+    """a is accepted in two bases' programmes whose sessions overlap: a code of the other one, relayed
+    to the same phone, credits nothing for the hour already credited."""
+    assert scan(site, "a", "S1", site.token("S1")).status_code == 200
+    before = site.entries("a")
+    response = scan(site, "a", "O1", site.token("O1"))
+    assert response.status_code == 409 and "同一时间" in response.text
+    assert site.attendances("O1", "a") == 0 and site.entries("a") == before
+
+
+def test_a_host_does_not_enter_their_own_attendance(site):
+    assert hand_entry(site, "x", "S4", "x").status_code == 303  # refused in its flash
+    assert site.attendances(who="x") == 0 and site.entries("x") == (0, 0)
+    assert hand_entry(site, "host1", "S4", "x").status_code == 303  # another host of the base may
+    assert site.attendances("S4", "x") == 1
 
 
 # ---------------------------------------------------------------- hand entries
@@ -401,9 +426,13 @@ def test_one_learner_entered_by_hand_at_once_is_recorded_and_credited_once(site)
 
     assert set(in_parallel(post, range(16))) == {303}
     assert site.attendances("S4", "b") == 1
-    count, hours = site.entries("b")
-    assert count == site.attendances(who="b") and hours <= Decimal(5)
-    assert site.events("class.attendance_manual") == 1
+    assert site.entries("b") == (1, Decimal(1))
+    from lms.classes.models import ClassAttendance
+    from lms.core.audit import AuditEvent
+    attendance = site.scalar(select(ClassAttendance.id).where(ClassAttendance.session_id == site.ids["S4"],
+                                                              ClassAttendance.user_id == site.people["b"]["id"]))
+    assert site.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "class.attendance_manual", AuditEvent.target_id == str(attendance))) == 1
 
 
 # ---------------------------------------------------------------- applying and selecting
@@ -594,6 +623,25 @@ def test_format_characters_never_reach_a_programmes_title(site):
     assert response.status_code == 303
     made = site.query(select(ClassProgramme.title, ClassProgramme.place).order_by(ClassProgramme.id.desc()).limit(1))
     assert tuple(made[0]) == ("班训培授面", "北京市")
+
+
+def test_a_session_at_the_time_of_another_of_the_programme_is_refused(site):
+    from lms.classes.models import ClassSession
+    from lms.core.clock import local_zone
+
+    start = site.scalar(select(ClassSession.starts_at).where(ClassSession.id == site.ids["S1"]))
+    with site.app.app_context():
+        local = start.replace(tzinfo=__import__("datetime").UTC).astimezone(local_zone()) + timedelta(minutes=10)
+    if local.date() != (local + timedelta(minutes=60)).date():
+        pytest.skip("S1 crosses local midnight")
+    before = site.scalar(select(func.count()).select_from(ClassSession))
+    with site.client("host1") as client:
+        token = csrf(client.get(f"/classes/{site.ids['P1']}/manage").text)
+        response = client.post(f"/classes/{site.ids['P1']}/sessions", data={
+            "title": "同时的一课", "day": str(local.date()), "starts": local.strftime("%H:%M"),
+            "ends": (local + timedelta(minutes=60)).strftime("%H:%M"), "hours": "1", "csrf_token": token})
+    assert response.status_code == 400 and "时间重叠" in response.text
+    assert site.scalar(select(func.count()).select_from(ClassSession)) == before
 
 
 @pytest.mark.parametrize("change", [
