@@ -341,6 +341,18 @@ def test_scans_outside_the_window_or_by_learners_not_accepted_are_refused(site):
     assert site.entries("c") == (0, 0) and site.entries("d") == (0, 0)
 
 
+def test_opening_the_code_records_nothing_and_a_cross_site_post_is_refused(site):
+    """The QR code's page only offers the button (a link preview or a prefetch signs nobody in), and a
+    scan posted from another site (no form token) records nothing."""
+    token = site.token("S1")
+    path = f"/classes/sessions/{site.ids['S1']}/attend"
+    with site.client("b") as client:
+        assert client.get(path, params={"t": token}).status_code == 200
+        forged = client.post(path, data={"token": token}, headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 400
+    assert site.attendances("S1", "b") == 0
+
+
 def test_the_last_session_scanned_and_entered_at_once_issues_one_certificate(site):
     """The learner scans the live session while the host enters the earlier one by hand, many times
     at once: each is recorded once, and one certificate carries both sessions' hours."""
