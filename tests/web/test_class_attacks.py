@@ -118,7 +118,7 @@ def _people(base_a, base_b):
     from lms.accounts.models import Role
 
     people, users = {}, {}
-    names = ["host1", "host2", "unit", "auditor", "a", "b", "c", "d", "e", "x",
+    names = ["host1", "host2", "unit", "auditor", "a", "b", "c", "d", "e", "x", "junior",
              *(f"p{n}" for n in range(8)), *(f"s{n}" for n in range(6))]
     grants = {"host1": dict(role=Role.BASE_ADMIN, organization=base_a),
               "host2": dict(role=Role.BASE_ADMIN, organization=base_b),
@@ -132,7 +132,7 @@ def _people(base_a, base_b):
         grant = grants.get(name) or (dict(role=Role.UNIT_ADMIN, organization=user.employer) if name == "unit"
                                      else dict(role=Role.LEARNER))
         accounts.grant_role(None, user, grant.pop("role"), **grant)
-        user.title_level = "intermediate"
+        user.title_level = "junior" if name == "junior" else "intermediate"
         users[name] = user
         people[name] = {"id": user.id, "mobile": user.mobile}
     return people, users
@@ -531,6 +531,48 @@ def test_no_application_slips_in_while_the_host_selects(site, round_):
     rows = site.query(select(ClassApplication.user_id, ClassApplication.status, ClassApplication.created_at,
                              ClassApplication.decided_at).where(ClassApplication.programme_id == programme))
     assert [r for r in rows if r.status == "applied"] == [], (statuses, rows)
+
+
+def test_an_ineligible_learner_posting_directly_is_refused(site):
+    from lms.classes.models import ClassApplication
+
+    path = f"/classes/{site.ids['APPLY']}"
+    with site.client("junior") as client:
+        page = client.get(path).text
+        assert "本项目要求中级及以上职称" in page and 'name="statement"' not in page
+        response = client.post(f"{path}/apply", data={"statement": STATEMENT, "groups": ["border"],
+                                                      "csrf_token": csrf(client.get("/profile").text)})
+    assert response.status_code == 403
+    assert site.scalar(select(func.count()).select_from(ClassApplication).where(
+        ClassApplication.user_id == site.people["junior"]["id"])) == 0
+
+
+def test_a_host_creates_no_programme_for_another_base(site):
+    from lms.accounts.models import Organization
+    from lms.classes.models import ClassProgramme
+
+    other = site.scalar(select(Organization.id).where(Organization.name == "广东培训机构"))
+    before = site.scalar(select(func.count()).select_from(ClassProgramme))
+    with site.client("host1") as client:
+        token = csrf(client.get("/classes/manage").text)
+        response = client.post("/classes/manage", data={**_programme_form(site, organization_id=str(other)),
+                                                         "csrf_token": token})
+    assert response.status_code == 400
+    assert site.scalar(select(func.count()).select_from(ClassProgramme)) == before
+
+
+@pytest.mark.parametrize("chosen", [["abc"], ["9223372036854775808"], ["-1"], ["1.5"], []])
+def test_odd_selections_are_refused(site, chosen):
+    from lms.classes.models import ClassApplication, ClassProgramme
+
+    programme = site.ids["APPLY"]
+    with site.client("host1") as client:
+        token = csrf(client.get(f"/classes/{programme}/manage").text)
+        response = client.post(f"/classes/{programme}/select", data={"applications": chosen, "csrf_token": token})
+    assert response.status_code == 400, response.status_code
+    assert site.scalar(select(ClassProgramme.status).where(ClassProgramme.id == programme)) == "open"
+    assert site.scalar(select(func.count()).select_from(ClassApplication).where(
+        ClassApplication.programme_id == programme, ClassApplication.status != "applied")) == 0
 
 
 def test_selecting_an_application_of_another_programme_is_refused(site):
