@@ -504,6 +504,9 @@ def record_scan(actor: User, session_id: int, token: str) -> Recorded:
         raise InvalidInput(problem, reason="outside_window")
     if not _accepted(actor.id, session.programme_id):
         raise NotAllowed(_("您不是这个项目录取的学员，不能签到。录取结果见“我的研修与培训”。"))
+    if is_host(actor, session.programme):
+        # The host fetches the code from anywhere and is the one who checks the headcount.
+        raise NotAllowed(_("主办方管理员不能为自己扫码签到，请由主办方的另一位管理员核对后补录。"))
     return _attend(actor, session, actor, AttendanceMethod.SCAN)
 
 

@@ -118,7 +118,7 @@ def _people(base_a, base_b):
     from lms.accounts.models import Role
 
     people, users = {}, {}
-    names = ["host1", "host2", "unit", "auditor", "a", "b", "c", "d", "e", "x", "junior",
+    names = ["host1", "host2", "unit", "auditor", "a", "b", "c", "d", "e", "x", "y", "junior",
              *(f"p{n}" for n in range(8)), *(f"s{n}" for n in range(6))]
     grants = {"host1": dict(role=Role.BASE_ADMIN, organization=base_a),
               "host2": dict(role=Role.BASE_ADMIN, organization=base_b),
@@ -181,12 +181,12 @@ def _build_world(app):
             ids[f"app:{made.id}:{u}"] = application.id
 
     hour = timedelta(hours=1)
-    p1 = programme(host1, base_a, "P1", quota=3)
+    p1 = programme(host1, base_a, "P1", quota=4)
     session(p1, "S1", -hour, 3 * hour)
     session(p1, "S2past", -5 * hour, -3 * hour)
     session(p1, "S3future", 3 * hour, 5 * hour)
     session(p1, "S4", -2.5 * hour, -1.5 * hour, hours="1")
-    accept(p1, ["a", "b", "x"], declined=["c"])
+    accept(p1, ["a", "b", "x", "y"], declined=["c"])
     # x, accepted, is made an administrator of the host base afterwards.
     accounts.grant_role(None, users["x"], Role.BASE_ADMIN, organization=base_a)
     # Both sessions needed: the scans of the last one and the hand entries of the other at once must
@@ -196,9 +196,9 @@ def _build_world(app):
     session(p3, "C2", -hour, 3 * hour, hours="2.5")
     accept(p3, ["e"])
     # Another base's programme.
-    p4 = programme(host2, base_b, "P4")
+    p4 = programme(host2, base_b, "P4", quota=3)
     session(p4, "O1", -hour, 3 * hour)
-    accept(p4, ["a", "d"])
+    accept(p4, ["a", "d", "y"])
     # Open programmes for the races of applying and selecting.
     programme(host1, base_a, "APPLY", quota=5)
     for n in range(SELECT_ROUNDS):
@@ -392,7 +392,29 @@ def test_one_learner_is_credited_for_one_room_at_a_time(site):
     assert site.attendances("O1", "a") == 0 and site.entries("a") == before
 
 
+def test_two_rooms_scanned_at_once_credit_one(site):
+    """y is accepted in both bases' overlapping sessions and scans both codes at once, many times."""
+    tokens = {"S1": site.token("S1"), "O1": site.token("O1")}
+    forms = {}
+    with site.client("y") as client:
+        for key, token in tokens.items():
+            forms[key] = csrf(client.get(f"/classes/sessions/{site.ids[key]}/attend", params={"t": token}).text)
+
+    def post(n):
+        key = ("S1", "O1")[n % 2]
+        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["y"]) as client:
+            return client.post(f"/classes/sessions/{site.ids[key]}/attend",
+                               data={"token": tokens[key], "csrf_token": forms[key]}).status_code
+
+    assert set(in_parallel(post, range(16))) <= {200, 409}
+    assert site.attendances("S1", "y") + site.attendances("O1", "y") == 1
+    count, hours = site.entries("y")
+    assert count == 1 and hours == Decimal(3)
+
+
 def test_a_host_does_not_enter_their_own_attendance(site):
+    response = scan(site, "x", "S1", site.token("S1"))
+    assert response.status_code == 403 and "主办方管理员不能为自己" in response.text
     assert hand_entry(site, "x", "S4", "x").status_code == 303  # refused in its flash
     assert site.attendances(who="x") == 0 and site.entries("x") == (0, 0)
     assert hand_entry(site, "host1", "S4", "x").status_code == 303  # another host of the base may
