@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -303,8 +303,8 @@ def bad_tokens(site):
         "a payload naming another slot under this signature": URLSafeSerializer("x").dump_payload(
             [site.ids["S1"], 0]).decode() + "." + live.split(".")[1],
         "another key": other_key,
-        "expired (40 s old)": site.token("S1", (now - timedelta(seconds=40)).replace(tzinfo=__import__("datetime").UTC)),
-        "from the future": site.token("S1", (now + timedelta(seconds=90)).replace(tzinfo=__import__("datetime").UTC)),
+        "expired (40 s old)": site.token("S1", (now - timedelta(seconds=40)).replace(tzinfo=UTC)),
+        "from the future": site.token("S1", (now + timedelta(seconds=90)).replace(tzinfo=UTC)),
         "empty": "",
         "garbage": "x" * 5000,
         "look-alike characters": "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in live),
@@ -618,8 +618,9 @@ def test_no_one_but_the_host_reaches_a_programmes_management(site):
                                           "ends": "10:00", "hours": "1"}),
              (f"/classes/{p1}/select", {"applications": [site.ids[f"app:{p1}:c"]]}),
              (f"/classes/sessions/{s1}/attendance", {"learner": str(site.people["b"]["id"]), "reason": "补录"})]
-    sessions_before = site.scalar(select(func.count()).select_from(__import__("lms.classes.models").classes.models
-                                                                    .ClassSession))
+    from lms.classes.models import ClassSession
+
+    sessions_before = site.scalar(select(func.count()).select_from(ClassSession))
     for who in ("host2", "a", "c", "unit", "auditor"):
         with site.client(who) as client:
             for path in gets:
@@ -630,7 +631,6 @@ def test_no_one_but_the_host_reaches_a_programmes_management(site):
     with site.client() as anonymous:
         for path in gets:
             assert anonymous.get(path).status_code in (302, 401), path
-    from lms.classes.models import ClassSession
     assert site.scalar(select(func.count()).select_from(ClassSession)) == sessions_before
     assert site.attendances("S1", "b") == 0
 
@@ -707,7 +707,7 @@ def test_a_session_at_the_time_of_another_of_the_programme_is_refused(site):
 
     start = site.scalar(select(ClassSession.starts_at).where(ClassSession.id == site.ids["S1"]))
     with site.app.app_context():
-        local = start.replace(tzinfo=__import__("datetime").UTC).astimezone(local_zone()) + timedelta(minutes=10)
+        local = start.replace(tzinfo=UTC).astimezone(local_zone()) + timedelta(minutes=10)
     if local.date() != (local + timedelta(minutes=60)).date():
         pytest.skip("S1 crosses local midnight")
     before = site.scalar(select(func.count()).select_from(ClassSession))
