@@ -33,9 +33,11 @@ Services flush; the edge commits. Audit events: ``class.programme_created``, ``c
 
 import base64
 import io
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import qrcode
 from flask import current_app
@@ -70,6 +72,7 @@ TOKEN_LIFETIME_SECONDS = 30  # a code is accepted this long after its slot began
 SOURCE_TYPE = "class_attendance"
 PROGRAMME_SOURCE_TYPE = "class_programme"
 HOURS_MIN, HOURS_MAX = Decimal("0.5"), Decimal(12)
+MINUTES_PER_HOUR = 45  # one 学时 is at least this long: a session earns no more hours than it lasts
 _SALT = "lms-class-attendance"
 
 
@@ -102,8 +105,18 @@ class SessionData:
 
 # ---------------------------------------------------------------- checking input
 
+_HOURS = re.compile(r"\d{1,2}(\.\d+)?", re.ASCII)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _visible(raw) -> str:
+    """Text as others will see it: control and format characters (zero-width spaces, bidi overrides
+    that would show a title reversed, on a certificate too) removed, line breaks kept."""
+    return "".join(c for c in str(raw or "") if unicodedata.category(c) not in ("Cc", "Cf") or c.isspace())
+
+
 def _text(raw, low: int, high: int, message: str, field: str) -> str:
-    value = " ".join((raw or "").split())
+    value = " ".join(_visible(raw).split())
     if not low <= len(value) <= high:
         raise InvalidInput(message, field=field)
     return value
@@ -112,8 +125,11 @@ def _text(raw, low: int, high: int, message: str, field: str) -> str:
 def _day(raw, field: str) -> date:
     if isinstance(raw, date):
         return raw
+    text = unicodedata.normalize("NFKC", str(raw or "")).strip()
     try:
-        return date.fromisoformat(str(raw or "").strip())
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(_("请按“年-月-日”填写日期，如 2026-05-20。"), field=field) from None
 
@@ -129,11 +145,12 @@ def _whole(raw, low: int, high: int, message: str, field: str) -> int:
 
 
 def parse_hours(raw, *, field: str = "hours") -> Decimal:
-    try:
-        hours = Decimal(str(raw if raw is not None else "").strip())
-    except InvalidOperation:
-        raise InvalidInput(_("学时应为数字，如 4 或 1.5。"), field=field) from None
-    if not hours.is_finite() or hours != hours.quantize(Decimal("0.1")):
+    """Plain decimal notation only (``4``, ``1.5``): no exponent, no ``1_0``, no infinity."""
+    text = unicodedata.normalize("NFKC", str(raw if raw is not None else "")).strip()
+    if not _HOURS.fullmatch(text):
+        raise InvalidInput(_("学时应为数字，如 4 或 1.5。"), field=field)
+    hours = Decimal(text)
+    if hours != hours.quantize(Decimal("0.1")):
         raise InvalidInput(_("学时应为数字，最多一位小数，如 4 或 1.5。"), field=field)
     if not HOURS_MIN <= hours <= HOURS_MAX:
         raise InvalidInput(_("每次课的学时应在 %(low)s–%(high)s 学时之间。", low=format_hours(HOURS_MIN),
@@ -154,6 +171,11 @@ def validate_programme(actor, data: ProgrammeData) -> dict:
     domain = _text(data.domain, 2, 60, _("请填写 2–60 个字的专业领域，如“人工智能”。"), "domain")
     place = _text(data.place, 2, 120, _("请填写 2–120 个字的举办地点。"), "place")
     starts_on, ends_on = _day(data.starts_on, "starts_on"), _day(data.ends_on, "ends_on")
+    today = local_date(utcnow_naive())
+    earliest, latest = date(today.year - 1, 1, 1), date(today.year + 2, 12, 31)
+    if not earliest <= starts_on <= latest:
+        raise InvalidInput(_("开始日期应在 %(earliest)s 至 %(latest)s 之间。", earliest=earliest.isoformat(),
+                             latest=latest.isoformat()), field="starts_on")
     if ends_on < starts_on:
         raise InvalidInput(_("结束日期不能早于开始日期。"), field="ends_on")
     if (ends_on - starts_on).days > 366:
@@ -166,7 +188,7 @@ def validate_programme(actor, data: ProgrammeData) -> dict:
         raise InvalidInput(_("请选择报名要求的职称级别，或选择“不限”。"), field="min_title_level")
     percent = _whole(data.required_percent, 1, 100, _("结业要求的出勤比例应为 1–100 之间的整数（百分比）。"),
                      "required_percent")
-    description = (data.description or "").strip()
+    description = _visible(data.description).strip()
     if not 5 <= len(description) <= 2000:
         raise InvalidInput(_("请用 5–2000 个字介绍项目内容和对象。"), field="description")
     return dict(organization_id=organization_id, kind=data.kind, title=title, domain=domain, place=place,
@@ -203,8 +225,12 @@ def is_host(actor, programme: ClassProgramme) -> bool:
 
 
 def _programme(programme_id: int, *, lock: bool = False) -> ClassProgramme:
+    """The programme; with ``lock``, its row locked and re-read (the page may have loaded it before the
+    lock was granted: its status then is what another request changed it to while this one waited)."""
     query = select(ClassProgramme).where(ClassProgramme.id == programme_id)
-    programme = db.session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    programme = db.session.scalar(query)
     if programme is None:
         raise NotFound(_("没有找到这个项目。"))
     return programme
@@ -260,6 +286,16 @@ def add_session(actor, programme: ClassProgramme, data: SessionData) -> ClassSes
     if ends_at <= starts_at:
         raise InvalidInput(_("下课时间应晚于上课时间。"), field="ends")
     hours = parse_hours(data.hours)
+    minutes = int((ends_at - starts_at).total_seconds()) // 60
+    if hours * MINUTES_PER_HOUR > minutes:
+        raise InvalidInput(_("这次课 %(minutes)s 分钟，最多记 %(most)s 学时（每学时不少于 %(per)s 分钟）。",
+                             minutes=minutes, most=format_hours(Decimal(minutes * 10 // MINUTES_PER_HOUR) / 10),
+                             per=MINUTES_PER_HOUR), field="hours")
+    clash = db.session.scalar(select(ClassSession).where(
+        ClassSession.programme_id == programme.id, ClassSession.starts_at < ends_at, ClassSession.ends_at > starts_at)
+        .limit(1))
+    if clash is not None:
+        raise InvalidInput(_("这次课与“%(title)s”的时间重叠：同一项目的课次不能同时上。", title=clash.title), field="starts")
     session = ClassSession(programme_id=programme.id, title=title, starts_at=starts_at, ends_at=ends_at, hours=hours)
     db.session.add(session)
     db.session.flush()
@@ -309,7 +345,7 @@ def apply(actor: User, programme_id: int, *, statement: str, groups: list[str]) 
     problem = eligibility_problem(actor, programme)
     if problem:
         raise NotAllowed(problem) if programme.status == ProgrammeStatus.OPEN else Conflict(problem)
-    statement = (statement or "").strip()
+    statement = _visible(statement).strip()
     if not 10 <= len(statement) <= 1000:
         raise InvalidInput(_("请用 10–1000 个字说明报名理由：您的岗位、参加研修的需要。"), field="statement")
     known = {g.value for g in PriorityGroup}
@@ -336,7 +372,10 @@ def select_applicants(actor, programme_id: int, application_ids: list[int]) -> C
     programme = programme_to_manage(actor, programme_id, lock=True)
     if programme.status != ProgrammeStatus.OPEN:
         raise Conflict(_("这个项目已确定录取学员，不能再次遴选。"))
-    waiting = {a.id: a for a in programme.applications if a.status == ApplicationStatus.APPLIED}
+    waiting = {a.id: a for a in db.session.scalars(
+        select(ClassApplication).where(ClassApplication.programme_id == programme.id,
+                                       ClassApplication.status == ApplicationStatus.APPLIED)
+        .execution_options(populate_existing=True))}
     chosen = set(application_ids or ())
     if not chosen:
         raise InvalidInput(_("请至少选择一名录取学员。"), field="applications")
@@ -473,6 +512,9 @@ def record_scan(actor: User, session_id: int, token: str) -> Recorded:
         raise InvalidInput(problem, reason="outside_window")
     if not _accepted(actor.id, session.programme_id):
         raise NotAllowed(_("您不是这个项目录取的学员，不能签到。录取结果见“我的研修与培训”。"))
+    if is_host(actor, session.programme):
+        # The host fetches the code from anywhere and is the one who checks the headcount.
+        raise NotAllowed(_("主办方管理员不能为自己扫码签到，请由主办方的另一位管理员核对后补录。"))
     return _attend(actor, session, actor, AttendanceMethod.SCAN)
 
 
@@ -485,7 +527,9 @@ def record_by_hand(actor, session_id: int, learner_id, reason: str) -> Recorded:
         learner = None
     if learner is None or not _accepted(learner.id, session.programme_id):
         raise InvalidInput(_("请选择本项目录取的学员。"), field="learner")
-    reason = (reason or "").strip()
+    if learner.id == actor.id:
+        raise NotAllowed(_("不能为自己补录签到，请由主办方的另一位管理员补录。"))
+    reason = " ".join(_visible(reason).split())
     if not 2 <= len(reason) <= 500:
         raise InvalidInput(_("请填写补录原因（2–500 字），如“手机没电，现场核对身份后补录”。"), field="reason")
     if utcnow_naive() < session.starts_at:
@@ -505,6 +549,14 @@ def _attend(actor, session: ClassSession, learner: User, method: str, reason: st
     per_programme = credits_per_programme(learner)
     if found is not None:
         return Recorded(found, False, per_programme=per_programme)
+    # One person, one room: hours for the same hour twice (two programmes' codes relayed to one phone,
+    # two sessions of one programme at once) are not credited.
+    elsewhere = db.session.scalar(select(ClassSession).join(ClassAttendance).where(
+        ClassAttendance.user_id == learner.id, ClassSession.id != session.id,
+        ClassSession.starts_at < session.ends_at, ClassSession.ends_at > session.starts_at).limit(1))
+    if elsewhere is not None:
+        raise Conflict(_("%(name)s 已在同一时间的另一次课（%(other)s / %(title)s）签到，同一时间只能出席一次课。",
+                         name=learner.real_name, other=elsewhere.programme.title, title=elsewhere.title))
     attendance = ClassAttendance(session_id=session.id, user_id=learner.id, at=utcnow_naive(), method=method,
                                  recorded_by_id=actor.id, reason=reason)
     db.session.add(attendance)

@@ -126,6 +126,9 @@ class ClassCredit(LabelledEnum):
     PROGRAMME = "programme", N_("按项目结业计入（达到出勤比例后一次记入项目学时）")
 
 
+_ATTENDANCE_ENTRY = text("source_type = 'class_attendance' AND entry_kind = 'completion'")
+
+
 class CreditRecord(db.Model):
     """The ledger: one row per learner × earned activity (a course completion, an approved claim...). Append-only: a correction or revocation is a
     new row that names the row it voids (``voids_id``), who entered it and why. A row counts while no
@@ -140,7 +143,10 @@ class CreditRecord(db.Model):
                       Index("uq_credit_record_claim_entry", "source_type", "source_id", unique=True,
                             postgresql_where=_CLAIM_ENTRY, sqlite_where=_CLAIM_ENTRY),
                       Index("uq_credit_record_programme_entry", "source_type", "source_id", unique=True,
-                            postgresql_where=_PROGRAMME_ENTRY, sqlite_where=_PROGRAMME_ENTRY))
+                            postgresql_where=_PROGRAMME_ENTRY, sqlite_where=_PROGRAMME_ENTRY),
+                      # One attendance at a session, one ledger entry (lms/classes).
+                      Index("uq_credit_record_attendance_entry", "source_type", "source_id", unique=True,
+                            postgresql_where=_ATTENDANCE_ENTRY, sqlite_where=_ATTENDANCE_ENTRY))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)

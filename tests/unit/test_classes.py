@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from lms.accounts import services as accounts
 from lms.classes import services as classes
@@ -179,6 +180,18 @@ def test_a_scan_with_a_live_code_records_attendance_and_credits_the_hours_once(w
     assert classes.attendance_count(enrolled) == 1
     assert db_session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "class.attendance_scan")) == 1
+
+
+def test_the_database_refuses_a_second_ledger_entry_for_one_attendance(world, enrolled, db_session):
+    with clock.freeze(IN_SESSION + timedelta(seconds=12)):
+        first = classes.record_scan(world["a"], enrolled.id, token_at(enrolled, IN_SESSION))
+    nested = db_session.begin_nested()
+    with pytest.raises(IntegrityError):
+        ledger.record_activity(world["a"], origin=CreditOrigin.SEMINAR, title="再记一次", hours=Decimal(3),
+                               category="professional", day=date(2026, 6, 10),
+                               source=(classes.SOURCE_TYPE, str(first.attendance.id)))
+    nested.rollback()
+    assert len(seminar_entries(world["a"])) == 1
 
 
 @pytest.mark.parametrize("case", ["expired", "forged", "other_session", "before", "after", "not_accepted"])
