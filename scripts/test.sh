@@ -29,11 +29,43 @@ if [ -z "${RALPH_BIN:-}" ] && [ ! -f .venv-ralph/.installed ]; then
       && touch .venv-ralph/.installed; } || echo "Ralph 安装失败，xAPI 测试将失败 / Ralph install failed" >&2
 fi
 
-status=0
-for database in $DATABASES; do
+# The passes run side by side (the suite mostly waits: on servers, browsers, workers, timeouts), each
+# with a Redis database of its own (the tests flush it); the first database's pass prints as it goes,
+# the others' logs are printed when they end (follow one meanwhile: tail -f .cache/test-postgresql.log).
+# LMS_TEST_SERIAL=1 runs them one after the other (on LMS_TEST_REDIS_URL, if set).
+run_pass() {  # run_pass DATABASE REDIS_URL [pytest arguments]
+  local database=$1 redis=$2 start; shift 2
   echo "=== 测试数据库 / database: $database"
   start=$(date +%s)
-  LMS_TEST_DATABASE=$database "$PYTEST" "$@" || status=1
+  LMS_TEST_DATABASE=$database LMS_TEST_REDIS_URL=$redis "$PYTEST" "$@"
+  local result=$?
   echo "=== $database: $(( $(date +%s) - start )) s"
+  return $result
+}
+
+status=0
+read -r -a databases <<<"$DATABASES"
+if [ "${LMS_TEST_SERIAL:-0}" = 1 ] || [ "${#databases[@]}" -lt 2 ]; then
+  for database in "${databases[@]}"; do
+    run_pass "$database" "${LMS_TEST_REDIS_URL:-redis://127.0.0.1:6379/14}" "$@" || status=1
+  done
+  exit $status
+fi
+
+mkdir -p .cache
+pids=() logs=()
+redis=15
+for database in "${databases[@]:1}"; do
+  log=.cache/test-$database.log
+  echo "=== $database: 同时运行，日志 / running beside, log: $log"
+  run_pass "$database" "redis://127.0.0.1:6379/$redis" "$@" >"$log" 2>&1 &
+  pids+=($!) logs+=("$log")
+  redis=$((redis + 1))
+done
+run_pass "${databases[0]}" "redis://127.0.0.1:6379/14" "$@" || status=1
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || status=1
+  echo "=== ${logs[$i]}:"
+  cat "${logs[$i]}"
 done
 exit $status
