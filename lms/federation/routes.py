@@ -24,6 +24,7 @@ from wtforms import SelectChoice
 from ..accounts.models import Role
 from ..api.services import ApiError
 from ..core.clock import utcnow_naive
+from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput
 from ..core.formatting import format_hours
 from ..core.forms import run_action, run_form, run_service
@@ -306,19 +307,28 @@ def present():
     if upload and getattr(upload, "filename", ""):
         data = upload.read(transfers.MAX_CREDENTIAL_BYTES + 1)
         via = "upload"
-        action = lambda: transfers.present_credential(current_user, data.decode("ascii", "replace"))  # noqa: E731
+        verify = lambda: transfers.verify_presentation(current_user, data.decode("ascii", "replace"))  # noqa: E731
     else:
         via = "link"
-        action = lambda: transfers.present_link(current_user, link)  # noqa: E731
-    done = run_service(action)
+        verify = lambda: transfers.verify_link(current_user, link)  # noqa: E731
+    # The issuer is read (its keys, status lists, the link) holding no lock: what was read so far is
+    # committed, and the check writes nothing. Recording then takes SQLite's write lock at BEGIN and,
+    # under the ledger's lock, reads again what a request running at the same time may have recorded.
+    commit()
+    done = run_service(verify)
+    if done:
+        presentation = done.value
+        with writing():
+            done = run_service(lambda: transfers.accept_presentation(current_user, presentation))
     if done:
         for transfer in done.value:
             flash(_("已转入 %(title)s（%(hours)s 学时，来自 %(issuer)s，证书编号 %(number)s）。", title=transfer.course_title,
                     hours=format_hours(transfer.hours), issuer=transfer.issuer.name,
                     number=transfer.original_number), "success")
         return redirect(url_for("federation.my_transfers"), 303)
-    transfers.record_refusal(current_user, done.error, via=via, ip=request.remote_addr)
-    commit()
+    with writing():  # the refusal is audited in a short transaction of its own
+        transfers.record_refusal(current_user, done.error, via=via, ip=request.remote_addr)
+        commit()
     return _transfers_page(form=form, status=done.status, refused=done.error.message)
 
 
