@@ -274,8 +274,14 @@ def _sign(site, claims, issuer="a", **kw) -> str:
     return site.issuers[issuer].issuer.sign(claims, **kw)
 
 
+@pytest.fixture(autouse=True)
+def _log_mark(site):
+    """Where the server's log stood when the test began (each test answers for its own errors)."""
+    site.log_mark = len(site.log.read_bytes())
+
+
 def _no_server_errors(site):
-    log = site.log.read_text(errors="replace")
+    log = site.log.read_bytes()[site.log_mark:].decode(errors="replace")
     assert "Traceback" not in log, log[-4000:]
 
 
