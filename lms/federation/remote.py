@@ -160,7 +160,7 @@ def fetch_json(url: str, origin: str) -> tuple[str, dict]:
     final, body = fetch_bytes(url, origin)
     try:
         document = json.loads(bytes(body))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deeply to read: not a document either
         raise FetchRefused(_("订阅的平台返回的不是 JSON（%(url)s）。", url=final[:200])) from None
     if not isinstance(document, dict):
         raise FetchRefused(_("订阅的平台返回的 JSON 不是对象（%(url)s）。", url=final[:200]))
