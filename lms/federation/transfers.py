@@ -50,7 +50,7 @@ from ..catalog.models import Category
 from ..certificates.models import Certificate, CertificateKind
 from ..certificates.signing import ALGORITHM
 from ..core.audit import record_event
-from ..core.clock import utcnow_naive
+from ..core.clock import local_date, utcnow_naive
 from ..core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 from ..credits import services as ledger
 from ..credits.models import CreditOrigin, CreditRecord
@@ -316,6 +316,20 @@ def _verified(token: str, *, typ: str | None = "vc+jwt", new_keys: dict | None =
     return issuer, claims
 
 
+def _check_valid_from(claims: dict) -> None:
+    """A credential (or a bundled one) whose ``validFrom`` is still ahead is not valid yet."""
+    valid_from = claims.get("validFrom")
+    if valid_from is None:
+        return
+    try:
+        since = datetime.fromisoformat(str(valid_from).replace("Z", "+00:00"))
+    except ValueError:
+        raise _refuse("format", _("凭证的生效时间（validFrom）格式不正确，未转入。")) from None
+    now = utcnow_naive().replace(tzinfo=UTC) + timedelta(seconds=CLOCK_LEEWAY_SECONDS)
+    if (since if since.tzinfo else since.replace(tzinfo=UTC)) > now:
+        raise _refuse("not_yet_valid", _("凭证自 %(date)s 起才生效，现在不能转入。", date=str(valid_from)[:10]))
+
+
 def _check_valid_until(claims: dict) -> None:
     valid_until = claims.get("validUntil")
     if valid_until is None:
@@ -351,7 +365,8 @@ def _course(badge: dict) -> CourseCredential:
     achievement = subject.get("achievement") if isinstance(subject.get("achievement"), dict) else {}
     if "OpenBadgeCredential" not in _types(badge) or not achievement:
         raise _refuse("format", _("凭证不是课程学时凭证（OpenBadgeCredential），未转入。"))
-    _check_valid_until(badge)  # a credential in a bundle has its own validity
+    _check_valid_from(badge)  # a credential in a bundle has its own validity
+    _check_valid_until(badge)
     credential_id = badge.get("id")
     code = achievement.get("humanCode")
     title = achievement.get("name")
@@ -362,6 +377,8 @@ def _course(badge: dict) -> CourseCredential:
         completed_on = datetime.fromisoformat(end.replace("Z", "+00:00")).date()
     except ValueError:
         completed_on = None
+    if completed_on and completed_on > local_date(utcnow_naive()) + timedelta(days=1):
+        raise _refuse("format", _("凭证的完成日期 %(date)s 晚于今天，未转入。", date=completed_on.isoformat()))
     if not (isinstance(credential_id, str) and credential_id and isinstance(code, str) and code.strip()
             and isinstance(title, str) and category and hours is not None and Decimal(0) < hours <= Decimal(99)
             and completed_on):

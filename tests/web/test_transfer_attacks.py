@@ -515,6 +515,8 @@ def test_odd_shapes_signed_by_a_trusted_issuer_are_refused_not_a_server_error(si
         {**base, "id": 7}, {**base, "validUntil": "tomorrow"},
         {**base, "credentialSubject": {**base["credentialSubject"], "activityEndDate": ["2026-03-10"]}},
         {**base, "credentialSubject": {**base["credentialSubject"], "identifier": "x"}},
+        {**base, "validFrom": "2099-01-01T00:00:00Z"},  # not valid yet
+        {**base, "credentialSubject": {**base["credentialSubject"], "activityEndDate": "2099-03-10T00:00:00+08:00"}},
     ]
     before = site.rows("wu")
     with closing(site.signed_in("wu")) as client:
