@@ -111,6 +111,7 @@ class ClaimKind(LabelledEnum):
 
 
 _CLAIM_ENTRY = text("origin = 'external_claim' AND entry_kind = 'completion'")
+_TRANSFER_ENTRY = text("origin = 'transferred' AND entry_kind = 'completion'")
 
 
 class CreditRecord(db.Model):
@@ -125,7 +126,10 @@ class CreditRecord(db.Model):
                       # One claim, one ledger entry: a claim's hours enter the ledger once (its corrections
                       # and revocations keep its source but are other kinds of entry).
                       Index("uq_credit_record_claim_entry", "source_type", "source_id", unique=True,
-                            postgresql_where=_CLAIM_ENTRY, sqlite_where=_CLAIM_ENTRY))
+                            postgresql_where=_CLAIM_ENTRY, sqlite_where=_CLAIM_ENTRY),
+                      # One transferred credential, one ledger entry (lms/federation/transfers.py).
+                      Index("uq_credit_record_transfer_entry", "source_type", "source_id", unique=True,
+                            postgresql_where=_TRANSFER_ENTRY, sqlite_where=_TRANSFER_ENTRY))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)

@@ -492,14 +492,18 @@ def _duplicate(course: CourseCredential) -> TransferRefused:
     return _refuse("duplicate", _("凭证 %(number)s 已经转入过，不能重复转入。", number=course.number))
 
 
+def _already_credited(course: CourseCredential) -> TransferRefused:
+    return _refuse("already_credited", _("课程 %(code)s《%(title)s》已在本平台计入学时，不能重复计入。",
+                                         code=course.course_code, title=course.title))
+
+
 def _accept(user, issuer: TrustedIssuer, course: CourseCredential, token: str) -> CreditTransfer:
     """Every check that needs the ledger, then the transfer and its ledger entry. The caller holds the
     ledger's lock: what is read here includes what another presentation committed before it."""
     if db.session.scalar(select(CreditTransfer.id).where(CreditTransfer.credential_id == course.credential_id)):
         raise _duplicate(course)
     if _credited_already(user, issuer, course):
-        raise _refuse("already_credited", _("课程 %(code)s《%(title)s》已在本平台计入学时，不能重复计入。",
-                                            code=course.course_code, title=course.title))
+        raise _already_credited(course)
     transfer = CreditTransfer(user_id=user.id, issuer_id=issuer.id, credential_id=course.credential_id,
                               original_number=course.number, course_code=course.course_code,
                               course_title=course.title, category=course.category, hours=course.hours,
@@ -509,8 +513,10 @@ def _accept(user, issuer: TrustedIssuer, course: CourseCredential, token: str) -
     try:
         with db.session.begin_nested():
             db.session.add(transfer)
-    except IntegrityError:
-        raise _duplicate(course) from None
+    except IntegrityError:  # the unique indexes behind the checks above (a race they lost)
+        if db.session.scalar(select(CreditTransfer.id).where(CreditTransfer.credential_id == course.credential_id)):
+            raise _duplicate(course) from None
+        raise _already_credited(course) from None
     record = ledger.record_activity(
         user, origin=CreditOrigin.TRANSFERRED, title=course.title, hours=course.hours, category=course.category,
         day=course.completed_on, activity_kind=SOURCE_TYPE, source=(SOURCE_TYPE, str(transfer.id)),

@@ -273,3 +273,12 @@ def test_a_local_completion_zeroed_by_a_transfer_counts_when_the_transfer_is_voi
     # Re-checked again: nothing more.
     assert transfers.recheck_transfer(transfer) is False
     assert ledger.year_summary(learner, 2026).total == earned
+
+
+def test_the_database_keeps_one_standing_transfer_per_course_past_a_check_that_lost_a_race(issuer, trusted, learner,
+                                                                                            monkeypatch):
+    transfers.present_credential(learner, issuer.sign(issuer.badge(ID_A, "A60", code="GX-A-060", index=60)))
+    monkeypatch.setattr(transfers, "_credited_already", lambda *args: False)  # as if it had read too early
+    again = issuer.sign(issuer.badge(ID_A, "A61", code="GX-A-060", index=61))
+    assert "已在本平台计入学时" in _refused(learner, again, "already_credited")
+    assert len(_transferred(learner)) == 1
