@@ -268,14 +268,26 @@ def _issuer_for(claims: dict) -> TrustedIssuer:
     return found
 
 
+def _expected_issuer(claims: dict, expected: TrustedIssuer) -> TrustedIssuer:
+    issuer = claims.get("issuer")
+    issuer_url = issuer.get("id") if isinstance(issuer, dict) else issuer
+    if not isinstance(issuer_url, str) or normalize_issuer_id(issuer_url) != expected.issuer_id \
+            or claims.get("iss") not in (None, issuer_url):
+        raise _refuse("tampered", _("凭证的签发方与其内容不一致，未转入。"))
+    return expected
+
+
 def _not_a_credential() -> TransferRefused:
     return _refuse("format", _("上传的不是有效的学时凭证（应为 Open Badges 3.0 凭证或 CLR 学时档案的 .jwt 文件），未转入。"))
 
 
-def _verified(token: str, *, typ: str | None = "vc+jwt", new_keys: dict | None = None) -> tuple[TrustedIssuer, dict]:
+def _verified(token: str, *, typ: str | None = "vc+jwt", new_keys: dict | None = None,
+              expected: TrustedIssuer | None = None) -> tuple[TrustedIssuer, dict]:
     """(issuer, claims) of a VC-JWT signed by a trusted issuer's key; TransferRefused otherwise. A key
     the issuer's key set names but this instance has not pinned yet is read from the issuer's origin
-    into ``new_keys`` (kid → JWK; pinned when the presentation is recorded), never written here."""
+    into ``new_keys`` (kid → JWK; pinned when the presentation is recorded), never written here.
+    ``expected``: the document must be that issuer's, trusted still or removed since (a status list
+    read to re-check what it issued: a revocation is believed from an issuer no longer trusted)."""
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
@@ -284,7 +296,7 @@ def _verified(token: str, *, typ: str | None = "vc+jwt", new_keys: dict | None =
         raise _not_a_credential() from None
     if not isinstance(unverified, dict):
         raise _refuse("format", _("上传的不是有效的学时凭证，未转入。"))
-    issuer = _issuer_for(unverified)
+    issuer = _issuer_for(unverified) if expected is None else _expected_issuer(unverified, expected)
     if header.get("alg") != ALGORITHM or (typ and header.get("typ") != typ):
         raise _refuse("tampered", _("凭证的签名算法或类型不符（应为 EdDSA 签名的 vc+jwt），未转入。"))
     kid = header.get("kid")
@@ -457,7 +469,7 @@ def _status_list(issuer: TrustedIssuer, list_url: str, new_keys: dict | None) ->
         if remote.origin_of(list_url) != origin:
             raise remote.FetchRefused(_("状态列表不在发证平台的站点上。"))
         _final, body = remote.fetch_bytes(list_url, origin)
-        list_issuer, claims = _verified(body.decode("ascii", "replace").strip(), new_keys=new_keys)
+        list_issuer, claims = _verified(body.decode("ascii", "replace").strip(), new_keys=new_keys, expected=issuer)
     except (remote.FetchRefused, remote.FetchFailed) as exc:
         raise _refuse("status_unavailable", _("暂时无法向发证平台核实凭证是否已吊销（%(reason)s），未转入。请稍后再试。",
                                               reason=exc.message)) from None

@@ -282,3 +282,12 @@ def test_the_database_keeps_one_standing_transfer_per_course_past_a_check_that_l
     again = issuer.sign(issuer.badge(ID_A, "A61", code="GX-A-060", index=61))
     assert "已在本平台计入学时" in _refused(learner, again, "already_credited")
     assert len(_transferred(learner)) == 1
+
+
+def test_a_credential_revoked_by_an_issuer_no_longer_trusted_still_voids_its_entry(issuer, trusted, learner, admin):
+    [transfer] = transfers.present_credential(learner, issuer.sign(issuer.badge(ID_A, "A70", index=70, hours=3.0)))
+    transfers.remove_issuer(admin, trusted.id)  # what was transferred from it stays...
+    assert transfers.recheck_transfer(transfer) is False
+    issuer.revoked.add(70)  # ...until its issuer revokes it
+    assert transfers.recheck_transfer(transfer) is True
+    assert transfer.status == TransferStatus.VOIDED and _transferred(learner) == []
