@@ -334,6 +334,7 @@ def present():
 
 @bp.post("/me/certificates/<number>/consent")
 @login_required
+@limiter.limit(_transfer_rate_limit)  # each link is a row kept for the learner's list and the audit
 def create_consent(number: str):
     done = run_service(lambda: transfers.create_consent_link(current_user, number))
     if not done:
