@@ -27,7 +27,7 @@ from ..core.clock import utcnow_naive
 from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput
 from ..core.formatting import format_hours
-from ..core.forms import run_action, run_form, run_service
+from ..core.forms import form_error, run_action, run_form, run_service
 from ..core.storage import media_storage
 from ..core.web import commit, public_url, roles_required, writes_on_read
 from ..extensions import limiter
@@ -261,9 +261,21 @@ def issuers():
 @roles_required(Role.ADMIN)
 def add_issuer():
     form = IssuerForm()
-    done = run_form(form, lambda: transfers.add_issuer(current_user, form.issuer_id.data or "", form.name.data or "",
-                                                       jwks_url=form.jwks_url.data, keys_json=form.keys.data),
-                    field="issuer_id")
+    read = None
+    if form.validate_on_submit() and not (form.keys.data or "").strip():
+        # The issuer's key set is read holding no lock (what was read so far is committed); the issuer
+        # is then added in a transaction that takes SQLite's write lock at BEGIN.
+        commit()
+        fetched = run_service(lambda: transfers.read_issuer_keys(current_user, form.issuer_id.data or "",
+                                                                 form.jwks_url.data))
+        if not fetched:
+            form_error(form, fetched.error, field="issuer_id")
+            return _issuers_page(form=form, status=fetched.status)
+        read = fetched.value
+    with writing():
+        done = run_form(form, lambda: transfers.add_issuer(
+            current_user, form.issuer_id.data or "", form.name.data or "", jwks_url=form.jwks_url.data,
+            keys_json=form.keys.data, read=read), field="issuer_id")
     if done:
         flash(_("已将 %(name)s 加入信任的发证平台，此后接受其签发的学时凭证。", name=done.value.name), "success")
         return redirect(url_for("federation.issuers"), 303)
@@ -280,8 +292,14 @@ def remove_issuer(issuer_id: int):
 @bp.post("/admin/federation/issuers/<int:issuer_id>/refresh")
 @roles_required(Role.ADMIN)
 def refresh_issuer(issuer_id: int):
-    return run_action(lambda: transfers.refresh_issuer_keys(current_user, issuer_id),
-                      _("已重新读取发证平台的公钥。"), url_for("federation.issuers"))
+    commit()  # the key set is read holding no lock; the keys are pinned in a short writing transaction
+    fetched = run_service(lambda: transfers.read_refreshed_keys(current_user, issuer_id))
+    if not fetched:
+        flash(fetched.error.message, "danger")
+        return redirect(url_for("federation.issuers"))
+    with writing():
+        return run_action(lambda: transfers.refresh_issuer_keys(current_user, issuer_id, read=fetched.value),
+                          _("已重新读取发证平台的公钥。"), url_for("federation.issuers"))
 
 
 def _transfers_page(*, form=None, status=200, refused=None):

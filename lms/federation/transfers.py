@@ -130,19 +130,45 @@ def _fetch_keys(jwks_url: str, origin: str) -> dict[str, dict]:
     return keys
 
 
+@dataclass(frozen=True)
+class IssuerKeys:
+    """An issuer's key set as read from its JWKS URL (before anything is written)."""
+
+    issuer_url: str
+    jwks_url: str
+    keys: dict
+
+
+def _issuer_url(issuer_id: str) -> str:
+    if not (issuer_id or "").strip():
+        raise InvalidInput(_("请填写发证平台的标识（其凭证中 issuer.id 的网址，例如 https://a.example.gov.cn/）。"),
+                           field="issuer_id")
+    return normalize_issuer_id(_check_issuer_url(issuer_id, "issuer_id"))
+
+
+def read_issuer_keys(actor, issuer_id: str, jwks_url: str | None = None) -> IssuerKeys:
+    """Read the key set of an issuer to be trusted from its JWKS URL (default:
+    ``/.well-known/jwks.json`` of the issuer's origin, never another origin). Network only: the page
+    calls it holding no lock, then :func:`add_issuer` with what it read."""
+    require_admin(actor)
+    issuer_url = _issuer_url(issuer_id)
+    origin = remote.origin_of(issuer_url)
+    jwks_url = _check_issuer_url((jwks_url or "").strip() or origin + "/.well-known/jwks.json", "jwks_url")
+    if remote.origin_of(jwks_url) != origin:
+        raise InvalidInput(_("公钥地址必须与发证平台在同一站点（%(origin)s）。", origin=origin), field="jwks_url")
+    return IssuerKeys(issuer_url=issuer_url, jwks_url=jwks_url, keys=_fetch_keys(jwks_url, origin))
+
+
 def add_issuer(actor, issuer_id: str, name: str, *, jwks_url: str | None = None,
-               keys_json: str | None = None) -> TrustedIssuer:
+               keys_json: str | None = None, read: IssuerKeys | None = None) -> TrustedIssuer:
     """Trust an issuer: its keys pinned now, from its JWKS URL (default: ``/.well-known/jwks.json`` of
-    the issuer's origin) or from a JWK Set the admin pasted."""
+    the issuer's origin; ``read``: as :func:`read_issuer_keys` read it already) or from a JWK Set the
+    admin pasted."""
     require_admin(actor)
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise InvalidInput(_("请填写发证平台的名称（不超过 120 个字）。"), field="name")
-    if not (issuer_id or "").strip():
-        raise InvalidInput(_("请填写发证平台的标识（其凭证中 issuer.id 的网址，例如 https://a.example.gov.cn/）。"),
-                           field="issuer_id")
-    issuer_url = normalize_issuer_id(_check_issuer_url(issuer_id, "issuer_id"))
-    origin = remote.origin_of(issuer_url)
+    issuer_url = _issuer_url(issuer_id)
     if db.session.scalar(select(TrustedIssuer.id).where(TrustedIssuer.issuer_id == issuer_url,
                                                        TrustedIssuer.removed_at.is_(None))):
         raise Conflict(_("发证平台 %(issuer)s 已在信任列表中。", issuer=issuer_url), field="issuer_id")
@@ -157,10 +183,9 @@ def add_issuer(actor, issuer_id: str, name: str, *, jwks_url: str | None = None,
             raise InvalidInput(_("粘贴的公钥中没有可用的 Ed25519 密钥（kid 须为密钥的 RFC 7638 指纹）。"), field="keys")
         jwks_url = None
     else:
-        jwks_url = _check_issuer_url((jwks_url or "").strip() or origin + "/.well-known/jwks.json", "jwks_url")
-        if remote.origin_of(jwks_url) != origin:
-            raise InvalidInput(_("公钥地址必须与发证平台在同一站点（%(origin)s）。", origin=origin), field="jwks_url")
-        keys = _fetch_keys(jwks_url, origin)
+        if read is None or read.issuer_url != issuer_url:
+            read = read_issuer_keys(actor, issuer_id, jwks_url)
+        jwks_url, keys = read.jwks_url, read.keys
     issuer = TrustedIssuer(issuer_id=issuer_url, name=name, jwks_url=jwks_url, pinned_keys=keys,
                            keys_fetched_at=utcnow_naive(), created_by_id=actor.id)
     db.session.add(issuer)
@@ -182,18 +207,26 @@ def remove_issuer(actor, issuer_id: int) -> TrustedIssuer:
     return issuer
 
 
-def refresh_issuer_keys(actor, issuer_id: int) -> TrustedIssuer:
-    """Read the issuer's JWKS again (keys already pinned stay pinned)."""
+def read_refreshed_keys(actor, issuer_id: int) -> dict:
+    """Read a trusted issuer's JWKS again (network; writes nothing): for :func:`refresh_issuer_keys`."""
     issuer = get_issuer(actor, issuer_id)
     if not issuer.jwks_url:
         raise Conflict(_("该发证平台的公钥由管理员直接粘贴，没有公钥地址可以刷新。"))
-    added = _add_keys(issuer)
+    return _fetch_keys(issuer.jwks_url, remote.origin_of(issuer.issuer_id))
+
+
+def refresh_issuer_keys(actor, issuer_id: int, *, read: dict | None = None) -> TrustedIssuer:
+    """Read the issuer's JWKS again (keys already pinned stay pinned; ``read``: as
+    :func:`read_refreshed_keys` read it already)."""
+    issuer = get_issuer(actor, issuer_id)
+    if read is None:
+        read = read_refreshed_keys(actor, issuer_id)
+    added = _add_keys(issuer, read)
     record_event(actor, "federation.issuer_keys_refreshed", issuer, added=added)
     return issuer
 
 
-def _add_keys(issuer: TrustedIssuer) -> list[str]:
-    keys = _fetch_keys(issuer.jwks_url, remote.origin_of(issuer.issuer_id))
+def _add_keys(issuer: TrustedIssuer, keys: dict) -> list[str]:
     added = sorted(set(keys) - set(issuer.pinned_keys))
     issuer.pinned_keys = {**issuer.pinned_keys, **keys}
     issuer.keys_fetched_at = utcnow_naive()

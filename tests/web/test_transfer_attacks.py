@@ -67,6 +67,7 @@ class IssuerServer:
         self.links: dict[str, str] = {}  # path → body
         self.special: dict[str, object] = {}  # path → callable(handler)
         self.status_delay = 0.0
+        self.jwks_delay = 0.0
         self.hits: list[str] = []
         owner = self
 
@@ -89,6 +90,7 @@ class IssuerServer:
                 if self.path in owner.special:
                     owner.special[self.path](self)
                 elif self.path == "/.well-known/jwks.json":
+                    time.sleep(owner.jwks_delay)
                     self._send(200, json.dumps(fake.jwks()).encode())
                 elif self.path == "/credentials/status/0":
                     time.sleep(owner.status_delay)
@@ -194,7 +196,7 @@ def site(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("transfer_attacks")
     instance = os.environ.get("LMS_INSTANCE_PATH")
     issuers = {"a": IssuerServer("甲省继续教育平台"), "c": IssuerServer("丙省继续教育平台"),
-               "untrusted": IssuerServer("未受信任的平台")}
+               "untrusted": IssuerServer("未受信任的平台"), "d": IssuerServer("丁省继续教育平台")}
     with fresh_database(tmp_path, "transfer_attacks") as url:
         port = free_port()
         settings = {**SETTINGS, "LMS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
@@ -290,6 +292,7 @@ def _no_server_errors(site):
 
 def test_one_credential_presented_at_once_many_times_by_its_owner_counts_once(site):
     token = _sign(site, _badge(site, "li", code="GX-R-001", hours=3.0))
+    before = site.rows("li")
     clients = [site.signed_in("li") for _ in range(12)]
     tokens = [site.token(client) for client in clients]
     try:
@@ -298,8 +301,8 @@ def test_one_credential_presented_at_once_many_times_by_its_owner_counts_once(si
         for client in clients:
             client.close()
     assert answers.count(303) == 1 and set(answers) == {303, 422}, answers
-    assert site.rows("li") == (1, 1)
-    assert [hours for _c, _code, hours in site.standing("li")] == [Decimal("3.0")]
+    assert site.rows("li") == (before[0] + 1, before[1] + 1)
+    assert [hours for _c, code, hours in site.standing("li") if code == "GX-R-001"] == [Decimal("3.0")]
     _no_server_errors(site)
 
 
@@ -806,3 +809,35 @@ def test_input_that_is_not_a_credential_gets_a_message_and_changes_nothing(site)
         assert "<html" in answer.text.lower() or answer.headers.get("content-type", "").startswith("application/json")
     assert site.rows() == before
     _no_server_errors(site)
+
+
+def test_an_admin_trusting_a_slow_issuer_holds_no_lock_learners_wait_for(site):
+    """The admin's page reads the new issuer's key set before it takes the database's write lock: a
+    learner's presentation meanwhile goes through at once."""
+    from lms.federation.models import TrustedIssuer
+
+    slow = site.issuers["d"]
+    admin, learner = site.signed_in("admin"), site.signed_in("zheng")
+    admin_csrf, learner_csrf = site.token(admin, "/admin/federation/issuers"), site.token(learner)
+    quick = _sign(site, _badge(site, "zheng", issuer="c", code="GX-W-9"), issuer="c")
+    slow.jwks_delay = 2.5
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            added = pool.submit(admin.post, "/admin/federation/issuers", data={
+                "csrf_token": admin_csrf, "issuer_id": slow.issuer.issuer_id, "name": slow.issuer.name})
+            time.sleep(0.8)
+            started = time.monotonic()
+            answer = site.present(learner, quick, learner_csrf)
+            elapsed = time.monotonic() - started
+            assert added.result().status_code == 303
+    finally:
+        slow.jwks_delay = 0
+        admin.close()
+        learner.close()
+    assert answer.status_code == 303
+    assert elapsed < 1.5, f"the presentation waited {elapsed:.1f} s for the admin's page"
+    from lms.extensions import db
+
+    with site.app.app_context():
+        trusted = db.session.scalar(select(TrustedIssuer).where(TrustedIssuer.issuer_id == slow.issuer.issuer_id))
+        assert set(trusted.pinned_keys) == set(slow.issuer.published)
