@@ -14,7 +14,7 @@ Three parts:
   these hold, each refused with its own reason (:class:`TransferRefused` ``reason``) and nothing
   recorded otherwise: the issuer is on the trust list (``unknown_issuer``); it is signed by one of
   that issuer's keys (``unknown_key``) and the signature matches the content (``tampered``); it has
-  not expired (``expired``); its Bitstring Status List entry, read from the issuer and signed by it,
+  not expired (``expired``) and is valid already (``not_yet_valid``); its Bitstring Status List entry, read from the issuer and signed by it,
   is not set (``revoked``; ``status_unavailable`` when it cannot be read now); the salted hash of the
   presenting learner's own ID number equals the credential's (``other_person``); the credential was
   not transferred before (``duplicate``), and its course is not credited here already — by a
@@ -25,7 +25,9 @@ An accepted credential is one :class:`CreditTransfer` and one ledger entry of or
 ``transferred`` (:func:`lms.credits.services.record_activity`), dated on the day the course was
 completed, so it counts toward this instance's rule set like local hours and every reader of the
 ledger shows its origin. :func:`recheck_transfers` (periodic) reads each issuer's status list again:
-a credential revoked there later voids the entry here (a revocation entry with the reason).
+a credential revoked there later voids the entry here (a revocation entry with the reason), and a
+local completion of the same course that the transfer had left at 0 h is corrected to count. The
+network is always read before any lock is taken (see "verifying a credential" below).
 """
 
 import base64
