@@ -127,6 +127,7 @@ class ClassCredit(LabelledEnum):
 
 
 _ATTENDANCE_ENTRY = text("source_type = 'class_attendance' AND entry_kind = 'completion'")
+_TRANSFER_ENTRY = text("origin = 'transferred' AND entry_kind = 'completion'")
 
 
 class CreditRecord(db.Model):
@@ -146,7 +147,10 @@ class CreditRecord(db.Model):
                             postgresql_where=_PROGRAMME_ENTRY, sqlite_where=_PROGRAMME_ENTRY),
                       # One attendance at a session, one ledger entry (lms/classes).
                       Index("uq_credit_record_attendance_entry", "source_type", "source_id", unique=True,
-                            postgresql_where=_ATTENDANCE_ENTRY, sqlite_where=_ATTENDANCE_ENTRY))
+                            postgresql_where=_ATTENDANCE_ENTRY, sqlite_where=_ATTENDANCE_ENTRY),
+                      # One transferred credential, one ledger entry (lms/federation/transfers.py).
+                      Index("uq_credit_record_transfer_entry", "source_type", "source_id", unique=True,
+                            postgresql_where=_TRANSFER_ENTRY, sqlite_where=_TRANSFER_ENTRY))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)

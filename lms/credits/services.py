@@ -176,6 +176,18 @@ def record_course_completion(user, course, *, completed_at: datetime, exam_score
     return record
 
 
+def hours_for_completion(user, course, completed_at: datetime) -> Decimal:
+    """The hours a completion of ``course`` on ``completed_at`` earns now under the learner's rule set,
+    the rule's daily cap applied to what that local day has credited already (for a completion
+    credited later than it happened: one whose hours counted elsewhere until that was voided)."""
+    rule = rule_set_for(user)
+    hours = hours_for_course(rule, course)
+    if rule.daily_cap_hours is not None:
+        room = max(Decimal(0), Decimal(rule.daily_cap_hours) - hours_credited_on(user.id, local_date(completed_at)))
+        hours = min(hours, room)
+    return hours
+
+
 def record_activity(user, *, origin: str, title: str, hours: Decimal, category: str, day: date,
                     activity_kind: str | None = None, source: tuple[str, str] | None = None,
                     note: str | None = None, entered_by=None) -> CreditRecord:

@@ -16,7 +16,7 @@ side, learners' consent links to one credential (``credential_consent``).
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow_naive
@@ -183,6 +183,9 @@ class TransferStatus(LabelledEnum):
     VOIDED = "voided", N_("已作废")
 
 
+_STANDING = text("status = 'accepted'")
+
+
 class CreditTransfer(db.Model):
     """A credential from another instance accepted here: what it said (issuer, original certificate
     number, course, category, hours, credit year), where its revocation bit is (re-checked
@@ -190,6 +193,10 @@ class CreditTransfer(db.Model):
     keeps a credential from counting twice even when two presentations race."""
 
     __tablename__ = "credit_transfer"
+    # A learner's course counts once, whichever issuer certified it: one standing transfer per course
+    # code (voided ones may repeat).
+    __table_args__ = (Index("uq_credit_transfer_standing_course", "user_id", "course_code", unique=True,
+                            postgresql_where=_STANDING, sqlite_where=_STANDING),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)

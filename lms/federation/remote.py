@@ -17,6 +17,7 @@ pull is refused with its reason); a network failure a :class:`FetchFailed` (try 
 
 import hashlib
 import json
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,12 +139,19 @@ def fetch_bytes(url: str, origin: str) -> tuple[str, bytes]:
     """(final URL, the body) of a small document (a feed page, a key set, a credential, a status
     list), read up to the configured cap."""
     cap = current_app.config["LMS_FEDERATION_MAX_FEED_KB"] * 1024
+    timeout = current_app.config["LMS_FEDERATION_TIMEOUT_SECONDS"]
+    # The timeout bounds each wait; a server that answers a byte now and then never trips it. A small
+    # document is read whole within the timeout, or not at all.
+    deadline = time.monotonic() + timeout
     with _open(url, origin) as (final, response):
         body = bytearray()
         for block in response.iter_bytes():
             body.extend(block)
             if len(body) > cap:
                 raise FetchRefused(_("订阅的平台返回的内容超过 %(kb)s KB，已停止读取。", kb=cap // 1024))
+            if time.monotonic() > deadline:
+                raise FetchFailed(_("连接订阅的平台超时（%(seconds)s 秒）：%(url)s", seconds=f"{timeout:g}",
+                                    url=final[:200]))
     return final, bytes(body)
 
 
@@ -152,7 +160,7 @@ def fetch_json(url: str, origin: str) -> tuple[str, dict]:
     final, body = fetch_bytes(url, origin)
     try:
         document = json.loads(bytes(body))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deeply to read: not a document either
         raise FetchRefused(_("订阅的平台返回的不是 JSON（%(url)s）。", url=final[:200])) from None
     if not isinstance(document, dict):
         raise FetchRefused(_("订阅的平台返回的 JSON 不是对象（%(url)s）。", url=final[:200]))

@@ -24,9 +24,10 @@ from wtforms import SelectChoice
 from ..accounts.models import Role
 from ..api.services import ApiError
 from ..core.clock import utcnow_naive
+from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput
 from ..core.formatting import format_hours
-from ..core.forms import run_action, run_form, run_service
+from ..core.forms import form_error, run_action, run_form, run_service
 from ..core.storage import media_storage
 from ..core.web import commit, public_url, roles_required, writes_on_read
 from ..extensions import limiter
@@ -260,9 +261,21 @@ def issuers():
 @roles_required(Role.ADMIN)
 def add_issuer():
     form = IssuerForm()
-    done = run_form(form, lambda: transfers.add_issuer(current_user, form.issuer_id.data or "", form.name.data or "",
-                                                       jwks_url=form.jwks_url.data, keys_json=form.keys.data),
-                    field="issuer_id")
+    read = None
+    if form.validate_on_submit() and not (form.keys.data or "").strip():
+        # The issuer's key set is read holding no lock (what was read so far is committed); the issuer
+        # is then added in a transaction that takes SQLite's write lock at BEGIN.
+        commit()
+        fetched = run_service(lambda: transfers.read_issuer_keys(current_user, form.issuer_id.data or "",
+                                                                 form.jwks_url.data))
+        if not fetched:
+            form_error(form, fetched.error, field="issuer_id")
+            return _issuers_page(form=form, status=fetched.status)
+        read = fetched.value
+    with writing():
+        done = run_form(form, lambda: transfers.add_issuer(
+            current_user, form.issuer_id.data or "", form.name.data or "", jwks_url=form.jwks_url.data,
+            keys_json=form.keys.data, read=read), field="issuer_id")
     if done:
         flash(_("已将 %(name)s 加入信任的发证平台，此后接受其签发的学时凭证。", name=done.value.name), "success")
         return redirect(url_for("federation.issuers"), 303)
@@ -279,8 +292,14 @@ def remove_issuer(issuer_id: int):
 @bp.post("/admin/federation/issuers/<int:issuer_id>/refresh")
 @roles_required(Role.ADMIN)
 def refresh_issuer(issuer_id: int):
-    return run_action(lambda: transfers.refresh_issuer_keys(current_user, issuer_id),
-                      _("已重新读取发证平台的公钥。"), url_for("federation.issuers"))
+    commit()  # the key set is read holding no lock; the keys are pinned in a short writing transaction
+    fetched = run_service(lambda: transfers.read_refreshed_keys(current_user, issuer_id))
+    if not fetched:
+        flash(fetched.error.message, "danger")
+        return redirect(url_for("federation.issuers"))
+    with writing():
+        return run_action(lambda: transfers.refresh_issuer_keys(current_user, issuer_id, read=fetched.value),
+                          _("已重新读取发证平台的公钥。"), url_for("federation.issuers"))
 
 
 def _transfers_page(*, form=None, status=200, refused=None):
@@ -306,24 +325,34 @@ def present():
     if upload and getattr(upload, "filename", ""):
         data = upload.read(transfers.MAX_CREDENTIAL_BYTES + 1)
         via = "upload"
-        action = lambda: transfers.present_credential(current_user, data.decode("ascii", "replace"))  # noqa: E731
+        verify = lambda: transfers.verify_presentation(current_user, data.decode("ascii", "replace"))  # noqa: E731
     else:
         via = "link"
-        action = lambda: transfers.present_link(current_user, link)  # noqa: E731
-    done = run_service(action)
+        verify = lambda: transfers.verify_link(current_user, link)  # noqa: E731
+    # The issuer is read (its keys, status lists, the link) holding no lock: what was read so far is
+    # committed, and the check writes nothing. Recording then takes SQLite's write lock at BEGIN and,
+    # under the ledger's lock, reads again what a request running at the same time may have recorded.
+    commit()
+    done = run_service(verify)
+    if done:
+        presentation = done.value
+        with writing():
+            done = run_service(lambda: transfers.accept_presentation(current_user, presentation))
     if done:
         for transfer in done.value:
             flash(_("已转入 %(title)s（%(hours)s 学时，来自 %(issuer)s，证书编号 %(number)s）。", title=transfer.course_title,
                     hours=format_hours(transfer.hours), issuer=transfer.issuer.name,
                     number=transfer.original_number), "success")
         return redirect(url_for("federation.my_transfers"), 303)
-    transfers.record_refusal(current_user, done.error, via=via, ip=request.remote_addr)
-    commit()
+    with writing():  # the refusal is audited in a short transaction of its own
+        transfers.record_refusal(current_user, done.error, via=via, ip=request.remote_addr)
+        commit()
     return _transfers_page(form=form, status=done.status, refused=done.error.message)
 
 
 @bp.post("/me/certificates/<number>/consent")
 @login_required
+@limiter.limit(_transfer_rate_limit)  # each link is a row kept for the learner's list and the audit
 def create_consent(number: str):
     done = run_service(lambda: transfers.create_consent_link(current_user, number))
     if not done:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ..catalog.models import Course
 from ..core.clock import utcnow_naive
+from ..core.database import writing
 from ..core.jobs import app_periodic_task, app_task
 from ..extensions import db
 from . import remote, services, subscriptions, transfers
@@ -108,12 +109,17 @@ def build_shared_archives() -> list[str]:
 
 def recheck_transfers() -> dict:
     """Read the status of each transferred credential due for a check, committing each: a
-    credential revoked at its issuer voids its entry here."""
+    credential revoked at its issuer voids its entry here. The issuer is read holding no lock;
+    the outcome is recorded in a short transaction that takes SQLite's write lock at BEGIN (and
+    locks the transfer, so that two checks running at once void it once)."""
     result = {"checked": 0, "voided": 0, "unavailable": 0}
     for transfer_id in transfers.transfers_due():
         transfer = db.session.get(CreditTransfer, transfer_id)
-        outcome = transfers.recheck_transfer(transfer)
+        status = transfers.status_now(transfer)
         db.session.commit()
+        with writing():
+            outcome = transfers.record_status(transfer_id, status)
+            db.session.commit()
         result["checked"] += 1
         if outcome is True:
             result["voided"] += 1

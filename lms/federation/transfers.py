@@ -14,7 +14,7 @@ Three parts:
   these hold, each refused with its own reason (:class:`TransferRefused` ``reason``) and nothing
   recorded otherwise: the issuer is on the trust list (``unknown_issuer``); it is signed by one of
   that issuer's keys (``unknown_key``) and the signature matches the content (``tampered``); it has
-  not expired (``expired``); its Bitstring Status List entry, read from the issuer and signed by it,
+  not expired (``expired``) and is valid already (``not_yet_valid``); its Bitstring Status List entry, read from the issuer and signed by it,
   is not set (``revoked``; ``status_unavailable`` when it cannot be read now); the salted hash of the
   presenting learner's own ID number equals the credential's (``other_person``); the credential was
   not transferred before (``duplicate``), and its course is not credited here already — by a
@@ -25,16 +25,20 @@ An accepted credential is one :class:`CreditTransfer` and one ledger entry of or
 ``transferred`` (:func:`lms.credits.services.record_activity`), dated on the day the course was
 completed, so it counts toward this instance's rule set like local hours and every reader of the
 ledger shows its origin. :func:`recheck_transfers` (periodic) reads each issuer's status list again:
-a credential revoked there later voids the entry here (a revocation entry with the reason).
+a credential revoked there later voids the entry here (a revocation entry with the reason), and a
+local completion of the same course that the transfer had left at 0 h is corrected to count. The
+network is always read before any lock is taken (see "verifying a credential" below).
 """
 
+import base64
 import hashlib
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 import jwt
 from flask import current_app
@@ -45,11 +49,10 @@ from sqlalchemy.exc import IntegrityError
 from ..accounts import crypto
 from ..accounts.models import Role
 from ..catalog.models import Category
-from ..certificates import status_list
 from ..certificates.models import Certificate, CertificateKind
 from ..certificates.signing import ALGORITHM
 from ..core.audit import record_event
-from ..core.clock import utcnow_naive
+from ..core.clock import local_date, utcnow_naive
 from ..core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 from ..credits import services as ledger
 from ..credits.models import CreditOrigin, CreditRecord
@@ -62,6 +65,9 @@ log = logging.getLogger(__name__)
 
 SOURCE_TYPE = "credit_transfer"
 MAX_CREDENTIAL_BYTES = 512 * 1024
+# Courses one CLR bundle may carry: a year's transcript is a few dozen; more is refused before any
+# of them is checked (each would otherwise cost a ledger check).
+MAX_BUNDLE_COURSES = 100
 TOKEN_PREFIX = "gxc_"
 
 
@@ -126,19 +132,45 @@ def _fetch_keys(jwks_url: str, origin: str) -> dict[str, dict]:
     return keys
 
 
+@dataclass(frozen=True)
+class IssuerKeys:
+    """An issuer's key set as read from its JWKS URL (before anything is written)."""
+
+    issuer_url: str
+    jwks_url: str
+    keys: dict
+
+
+def _issuer_url(issuer_id: str) -> str:
+    if not (issuer_id or "").strip():
+        raise InvalidInput(_("请填写发证平台的标识（其凭证中 issuer.id 的网址，例如 https://a.example.gov.cn/）。"),
+                           field="issuer_id")
+    return normalize_issuer_id(_check_issuer_url(issuer_id, "issuer_id"))
+
+
+def read_issuer_keys(actor, issuer_id: str, jwks_url: str | None = None) -> IssuerKeys:
+    """Read the key set of an issuer to be trusted from its JWKS URL (default:
+    ``/.well-known/jwks.json`` of the issuer's origin, never another origin). Network only: the page
+    calls it holding no lock, then :func:`add_issuer` with what it read."""
+    require_admin(actor)
+    issuer_url = _issuer_url(issuer_id)
+    origin = remote.origin_of(issuer_url)
+    jwks_url = _check_issuer_url((jwks_url or "").strip() or origin + "/.well-known/jwks.json", "jwks_url")
+    if remote.origin_of(jwks_url) != origin:
+        raise InvalidInput(_("公钥地址必须与发证平台在同一站点（%(origin)s）。", origin=origin), field="jwks_url")
+    return IssuerKeys(issuer_url=issuer_url, jwks_url=jwks_url, keys=_fetch_keys(jwks_url, origin))
+
+
 def add_issuer(actor, issuer_id: str, name: str, *, jwks_url: str | None = None,
-               keys_json: str | None = None) -> TrustedIssuer:
+               keys_json: str | None = None, read: IssuerKeys | None = None) -> TrustedIssuer:
     """Trust an issuer: its keys pinned now, from its JWKS URL (default: ``/.well-known/jwks.json`` of
-    the issuer's origin) or from a JWK Set the admin pasted."""
+    the issuer's origin; ``read``: as :func:`read_issuer_keys` read it already) or from a JWK Set the
+    admin pasted."""
     require_admin(actor)
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise InvalidInput(_("请填写发证平台的名称（不超过 120 个字）。"), field="name")
-    if not (issuer_id or "").strip():
-        raise InvalidInput(_("请填写发证平台的标识（其凭证中 issuer.id 的网址，例如 https://a.example.gov.cn/）。"),
-                           field="issuer_id")
-    issuer_url = normalize_issuer_id(_check_issuer_url(issuer_id, "issuer_id"))
-    origin = remote.origin_of(issuer_url)
+    issuer_url = _issuer_url(issuer_id)
     if db.session.scalar(select(TrustedIssuer.id).where(TrustedIssuer.issuer_id == issuer_url,
                                                        TrustedIssuer.removed_at.is_(None))):
         raise Conflict(_("发证平台 %(issuer)s 已在信任列表中。", issuer=issuer_url), field="issuer_id")
@@ -153,10 +185,9 @@ def add_issuer(actor, issuer_id: str, name: str, *, jwks_url: str | None = None,
             raise InvalidInput(_("粘贴的公钥中没有可用的 Ed25519 密钥（kid 须为密钥的 RFC 7638 指纹）。"), field="keys")
         jwks_url = None
     else:
-        jwks_url = _check_issuer_url((jwks_url or "").strip() or origin + "/.well-known/jwks.json", "jwks_url")
-        if remote.origin_of(jwks_url) != origin:
-            raise InvalidInput(_("公钥地址必须与发证平台在同一站点（%(origin)s）。", origin=origin), field="jwks_url")
-        keys = _fetch_keys(jwks_url, origin)
+        if read is None or read.issuer_url != issuer_url:
+            read = read_issuer_keys(actor, issuer_id, jwks_url)
+        jwks_url, keys = read.jwks_url, read.keys
     issuer = TrustedIssuer(issuer_id=issuer_url, name=name, jwks_url=jwks_url, pinned_keys=keys,
                            keys_fetched_at=utcnow_naive(), created_by_id=actor.id)
     db.session.add(issuer)
@@ -178,18 +209,26 @@ def remove_issuer(actor, issuer_id: int) -> TrustedIssuer:
     return issuer
 
 
-def refresh_issuer_keys(actor, issuer_id: int) -> TrustedIssuer:
-    """Read the issuer's JWKS again (keys already pinned stay pinned)."""
+def read_refreshed_keys(actor, issuer_id: int) -> dict:
+    """Read a trusted issuer's JWKS again (network; writes nothing): for :func:`refresh_issuer_keys`."""
     issuer = get_issuer(actor, issuer_id)
     if not issuer.jwks_url:
         raise Conflict(_("该发证平台的公钥由管理员直接粘贴，没有公钥地址可以刷新。"))
-    added = _add_keys(issuer)
+    return _fetch_keys(issuer.jwks_url, remote.origin_of(issuer.issuer_id))
+
+
+def refresh_issuer_keys(actor, issuer_id: int, *, read: dict | None = None) -> TrustedIssuer:
+    """Read the issuer's JWKS again (keys already pinned stay pinned; ``read``: as
+    :func:`read_refreshed_keys` read it already)."""
+    issuer = get_issuer(actor, issuer_id)
+    if read is None:
+        read = read_refreshed_keys(actor, issuer_id)
+    added = _add_keys(issuer, read)
     record_event(actor, "federation.issuer_keys_refreshed", issuer, added=added)
     return issuer
 
 
-def _add_keys(issuer: TrustedIssuer) -> list[str]:
-    keys = _fetch_keys(issuer.jwks_url, remote.origin_of(issuer.issuer_id))
+def _add_keys(issuer: TrustedIssuer, keys: dict) -> list[str]:
     added = sorted(set(keys) - set(issuer.pinned_keys))
     issuer.pinned_keys = {**issuer.pinned_keys, **keys}
     issuer.keys_fetched_at = utcnow_naive()
@@ -202,6 +241,12 @@ def key_fingerprints(issuer: TrustedIssuer) -> list[str]:
 
 
 # ---------------------------------------------------------------- verifying a credential
+#
+# A presentation is checked in two steps. :func:`verify_presentation` reads the issuer's documents
+# (keys, status lists) over the network and writes nothing: no lock of the ledger, nor SQLite's
+# single write lock, is held while a slow or unreachable issuer answers. :func:`accept_presentation`
+# then takes the ledger's lock, reads again what may have changed meanwhile (the credential
+# transferred by a request that ran at the same time, the course credited since) and records.
 
 @dataclass(frozen=True)
 class CourseCredential:
@@ -220,8 +265,27 @@ class CourseCredential:
     status_index: int | None
 
 
+@dataclass
+class Presentation:
+    """A presentation verified at the issuer and not recorded yet: the issuer (by row id), the courses
+    its credential certifies, and the keys its key set named that are not pinned yet (a rollover)."""
+
+    issuer_id: int
+    token: str
+    courses: list[CourseCredential]
+    new_keys: dict = field(default_factory=dict)
+
+
 def _refuse(reason: str, message: str) -> TransferRefused:
     return TransferRefused(reason, message)
+
+
+def _types(document: dict) -> list[str]:
+    """A credential's ``type``: a list of names (one name alone is a list of one; anything else none)."""
+    value = document.get("type")
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 def _issuer_for(claims: dict) -> TrustedIssuer:
@@ -239,28 +303,49 @@ def _issuer_for(claims: dict) -> TrustedIssuer:
     return found
 
 
-def _verified(token: str, *, typ: str | None = "vc+jwt") -> tuple[TrustedIssuer, dict]:
-    """(issuer, claims) of a VC-JWT signed by a trusted issuer's key; TransferRefused otherwise."""
+def _expected_issuer(claims: dict, expected: TrustedIssuer) -> TrustedIssuer:
+    issuer = claims.get("issuer")
+    issuer_url = issuer.get("id") if isinstance(issuer, dict) else issuer
+    if not isinstance(issuer_url, str) or normalize_issuer_id(issuer_url) != expected.issuer_id \
+            or claims.get("iss") not in (None, issuer_url):
+        raise _refuse("tampered", _("凭证的签发方与其内容不一致，未转入。"))
+    return expected
+
+
+def _not_a_credential() -> TransferRefused:
+    return _refuse("format", _("上传的不是有效的学时凭证（应为 Open Badges 3.0 凭证或 CLR 学时档案的 .jwt 文件），未转入。"))
+
+
+def _verified(token: str, *, typ: str | None = "vc+jwt", new_keys: dict | None = None,
+              expected: TrustedIssuer | None = None) -> tuple[TrustedIssuer, dict]:
+    """(issuer, claims) of a VC-JWT signed by a trusted issuer's key; TransferRefused otherwise. A key
+    the issuer's key set names but this instance has not pinned yet is read from the issuer's origin
+    into ``new_keys`` (kid → JWK; pinned when the presentation is recorded), never written here.
+    ``expected``: the document must be that issuer's, trusted still or removed since (a status list
+    read to re-check what it issued: a revocation is believed from an issuer no longer trusted)."""
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.exceptions.PyJWTError:
-        raise _refuse("format", _("上传的不是有效的学时凭证（应为 Open Badges 3.0 凭证或 CLR 学时档案的 .jwt 文件），未转入。")) \
-            from None
+    except (jwt.exceptions.PyJWTError, RecursionError, ValueError, TypeError):
+        # RecursionError: JSON nested too deeply to read is no credential either.
+        raise _not_a_credential() from None
     if not isinstance(unverified, dict):
         raise _refuse("format", _("上传的不是有效的学时凭证，未转入。"))
-    issuer = _issuer_for(unverified)
+    issuer = _issuer_for(unverified) if expected is None else _expected_issuer(unverified, expected)
     if header.get("alg") != ALGORITHM or (typ and header.get("typ") != typ):
         raise _refuse("tampered", _("凭证的签名算法或类型不符（应为 EdDSA 签名的 vc+jwt），未转入。"))
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise _refuse("unknown_key", _("凭证没有注明签名密钥（kid），无法核验，未转入。"))
-    if kid not in issuer.pinned_keys and issuer.jwks_url:
+    learned = new_keys if new_keys is not None else {}
+    jwk = issuer.pinned_keys.get(kid) or learned.get(kid)
+    if jwk is None and issuer.jwks_url:
         try:  # a rollover at the issuer: its key set, from its own origin, names the new key
-            _add_keys(issuer)
+            learned.update({k: v for k, v in _fetch_keys(issuer.jwks_url, remote.origin_of(issuer.issuer_id)).items()
+                            if k not in issuer.pinned_keys})
         except InvalidInput as exc:
             raise _refuse("status_unavailable", exc.message) from None
-    jwk = issuer.pinned_keys.get(kid)
+        jwk = learned.get(kid)
     if jwk is None:
         raise _refuse("unknown_key", _("凭证的签名密钥 %(kid)s 不是 %(issuer)s 公布的密钥，未转入。",
                                        kid=kid[:64], issuer=issuer.name))
@@ -278,6 +363,20 @@ def _verified(token: str, *, typ: str | None = "vc+jwt") -> tuple[TrustedIssuer,
     return issuer, claims
 
 
+def _check_valid_from(claims: dict) -> None:
+    """A credential (or a bundled one) whose ``validFrom`` is still ahead is not valid yet."""
+    valid_from = claims.get("validFrom")
+    if valid_from is None:
+        return
+    try:
+        since = datetime.fromisoformat(str(valid_from).replace("Z", "+00:00"))
+    except ValueError:
+        raise _refuse("format", _("凭证的生效时间（validFrom）格式不正确，未转入。")) from None
+    now = utcnow_naive().replace(tzinfo=UTC) + timedelta(seconds=CLOCK_LEEWAY_SECONDS)
+    if (since if since.tzinfo else since.replace(tzinfo=UTC)) > now:
+        raise _refuse("not_yet_valid", _("凭证自 %(date)s 起才生效，现在不能转入。", date=str(valid_from)[:10]))
+
+
 def _check_valid_until(claims: dict) -> None:
     valid_until = claims.get("validUntil")
     if valid_until is None:
@@ -293,28 +392,43 @@ def _check_valid_until(claims: dict) -> None:
 _CATEGORIES = {c.source_label: c.value for c in Category} | {c.value: c.value for c in Category}
 
 
+def _hours(value) -> Decimal | None:
+    """``creditsEarned`` as hours: a finite number (or a number written as text), to one decimal,
+    rounded down (rounding never creates credit); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        hours = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not hours.is_finite() or abs(hours) > 1000:
+        return None
+    return hours.quantize(Decimal("0.1"), rounding=ROUND_FLOOR)
+
+
 def _course(badge: dict) -> CourseCredential:
     """The facts of one OpenBadgeCredential (already covered by a verified signature)."""
-    types = badge.get("type") or []
     subject = badge.get("credentialSubject") if isinstance(badge.get("credentialSubject"), dict) else {}
     achievement = subject.get("achievement") if isinstance(subject.get("achievement"), dict) else {}
-    if "OpenBadgeCredential" not in types or not achievement:
+    if "OpenBadgeCredential" not in _types(badge) or not achievement:
         raise _refuse("format", _("凭证不是课程学时凭证（OpenBadgeCredential），未转入。"))
+    _check_valid_from(badge)  # a credential in a bundle has its own validity
+    _check_valid_until(badge)
     credential_id = badge.get("id")
     code = achievement.get("humanCode")
     title = achievement.get("name")
     category = _CATEGORIES.get(str(achievement.get("fieldOfStudy") or ""))
-    try:
-        hours = Decimal(str(subject.get("creditsEarned"))).quantize(Decimal("0.1"))
-    except (InvalidOperation, ValueError):
-        hours = None
+    hours = _hours(subject.get("creditsEarned"))
     end = str(subject.get("activityEndDate") or badge.get("validFrom") or "")
     try:
         completed_on = datetime.fromisoformat(end.replace("Z", "+00:00")).date()
     except ValueError:
         completed_on = None
-    if not (isinstance(credential_id, str) and isinstance(code, str) and code and isinstance(title, str)
-            and category and hours is not None and Decimal(0) < hours <= Decimal(99) and completed_on):
+    if completed_on and completed_on > local_date(utcnow_naive()) + timedelta(days=1):
+        raise _refuse("format", _("凭证的完成日期 %(date)s 晚于今天，未转入。", date=completed_on.isoformat()))
+    if not (isinstance(credential_id, str) and credential_id and isinstance(code, str) and code.strip()
+            and isinstance(title, str) and category and hours is not None and Decimal(0) < hours <= Decimal(99)
+            and completed_on):
         raise _refuse("format", _("凭证缺少课程编号、名称、类别、学时或完成日期，无法转入。"))
     status = badge.get("credentialStatus") if isinstance(badge.get("credentialStatus"), dict) else {}
     list_url, index = None, None
@@ -322,17 +436,26 @@ def _course(badge: dict) -> CourseCredential:
         if status.get("type") != "BitstringStatusListEntry" or status.get("statusPurpose") != "revocation":
             raise _refuse("format", _("凭证的吊销状态（credentialStatus）不是本平台能核验的类型，未转入。"))
         list_url = status.get("statusListCredential")
-        try:
-            index = int(status.get("statusListIndex"))
-        except (TypeError, ValueError):
-            index = None
-        if not isinstance(list_url, str) or index is None or index < 0:
+        raw_index = status.get("statusListIndex")
+        index = int(raw_index) if isinstance(raw_index, str) and raw_index.isascii() and raw_index.isdigit() \
+            and len(raw_index) < 10 else raw_index if isinstance(raw_index, int) and not isinstance(raw_index, bool) \
+            else None
+        if not isinstance(list_url, str) or index is None or not 0 <= index < 2**31:
             raise _refuse("format", _("凭证的吊销状态（credentialStatus）不完整，未转入。"))
     identifiers = subject.get("identifier") if isinstance(subject.get("identifier"), list) else []
     return CourseCredential(credential_id=credential_id[:255], number=credential_id.rstrip("/").rsplit("/", 1)[-1][:64],
-                            course_code=code[:64], title=title[:160], category=category, hours=hours,
+                            course_code=code.strip()[:64], title=title[:160], category=category, hours=hours,
                             term=str(subject.get("term") or "")[:32], completed_on=completed_on,
                             identifiers=identifiers, status_list_url=list_url, status_index=index)
+
+
+def _id_spellings(id_number: str) -> list[str]:
+    """The learner's own ID number as issuers may have hashed it: as stored (upper-case check
+    character X), and with a lower-case x. Only ever spellings of this learner's number."""
+    spellings = [id_number]
+    if id_number.endswith("X"):
+        spellings.append(id_number[:-1] + "x")
+    return spellings
 
 
 def names_learner(identifiers: list, id_number: str) -> bool:
@@ -342,20 +465,46 @@ def names_learner(identifiers: list, id_number: str) -> bool:
             continue
         salt, stated = item.get("salt"), str(item.get("identityHash") or "")
         if isinstance(salt, str) and stated.startswith("sha256$"):
-            digest = hashlib.sha256((id_number + salt).encode()).hexdigest()
-            if secrets.compare_digest(digest, stated[len("sha256$"):].lower()):
-                return True
+            for spelling in _id_spellings(id_number):
+                digest = hashlib.sha256((spelling + salt).encode()).hexdigest()
+                if secrets.compare_digest(digest, stated[len("sha256$"):].lower()):
+                    return True
     return False
 
 
-def is_revoked(issuer: TrustedIssuer, list_url: str, index: int) -> bool:
-    """Read the issuer's Bitstring Status List (signed by one of its keys, from its origin only)."""
+def _bit(encoded: str, index: int) -> bool:
+    """Bit ``index`` of a Bitstring Status List's ``encodedList`` (multibase base64url of GZIP),
+    inflating no further than the byte that holds it (a list is small compressed, not inflated)."""
+    if not encoded.startswith("u"):
+        raise ValueError("an encodedList is multibase base64url: it starts with 'u'")
+    raw = encoded[1:]
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    bits = inflate.decompress(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), index // 8 + 1)
+    return bool(bits[index // 8] & (0x80 >> (index % 8)))
+
+
+def is_revoked(issuer: TrustedIssuer, list_url: str, index: int, *, new_keys: dict | None = None,
+               lists: dict | None = None) -> bool:
+    """Read the issuer's Bitstring Status List (signed by one of its keys, from its origin only, the
+    list the credential names). ``lists`` keeps each list read (by URL) for the next credential."""
+    subject = lists.get(list_url) if lists is not None else None
+    if subject is None:
+        subject = _status_list(issuer, list_url, new_keys)
+        if lists is not None:
+            lists[list_url] = subject
+    try:
+        return _bit(str(subject.get("encodedList") or ""), index)
+    except (ValueError, OSError, IndexError, EOFError, zlib.error):
+        raise _refuse("status_unavailable", _("发证平台的吊销状态列表无法读取，未转入。")) from None
+
+
+def _status_list(issuer: TrustedIssuer, list_url: str, new_keys: dict | None) -> dict:
     origin = remote.origin_of(issuer.issuer_id)
     try:
         if remote.origin_of(list_url) != origin:
             raise remote.FetchRefused(_("状态列表不在发证平台的站点上。"))
         _final, body = remote.fetch_bytes(list_url, origin)
-        list_issuer, claims = _verified(body.decode("ascii", "replace").strip())
+        list_issuer, claims = _verified(body.decode("ascii", "replace").strip(), new_keys=new_keys, expected=issuer)
     except (remote.FetchRefused, remote.FetchFailed) as exc:
         raise _refuse("status_unavailable", _("暂时无法向发证平台核实凭证是否已吊销（%(reason)s），未转入。请稍后再试。",
                                               reason=exc.message)) from None
@@ -363,19 +512,20 @@ def is_revoked(issuer: TrustedIssuer, list_url: str, index: int) -> bool:
         raise _refuse("status_unavailable", _("发证平台的吊销状态列表未通过核验（%(reason)s），未转入。",
                                               reason=exc.message)) from None
     subject = claims.get("credentialSubject") if isinstance(claims.get("credentialSubject"), dict) else {}
-    if list_issuer.id != issuer.id or "BitstringStatusListCredential" not in (claims.get("type") or []) \
+    if list_issuer.id != issuer.id or "BitstringStatusListCredential" not in _types(claims) \
             or subject.get("statusPurpose") != "revocation":
         raise _refuse("status_unavailable", _("发证平台的吊销状态列表格式不符，未转入。"))
-    try:
-        return status_list.is_set(str(subject.get("encodedList") or ""), index)
-    except (ValueError, OSError, IndexError, EOFError):
-        raise _refuse("status_unavailable", _("发证平台的吊销状态列表无法读取，未转入。")) from None
+    if claims.get("id") != list_url:  # another list of the issuer's, served at this one's address
+        raise _refuse("status_unavailable", _("发证平台在 %(url)s 提供的不是该地址的吊销状态列表，未转入。", url=list_url[:200]))
+    return subject
 
 
 def _credited_already(user, issuer: TrustedIssuer, course: CourseCredential) -> bool:
+    # A course code is the course's wherever it was certified (as a local completion of that code is):
+    # the same course from a second issuer does not count again.
     if db.session.scalar(select(CreditTransfer.id).where(
-            CreditTransfer.user_id == user.id, CreditTransfer.issuer_id == issuer.id,
-            CreditTransfer.course_code == course.course_code, CreditTransfer.status == TransferStatus.ACCEPTED)):
+            CreditTransfer.user_id == user.id, CreditTransfer.course_code == course.course_code,
+            CreditTransfer.status == TransferStatus.ACCEPTED)):
         return True
     if ledger.active_record_for_course(user.id, course.course_code) is not None:
         return True
@@ -385,14 +535,22 @@ def _credited_already(user, issuer: TrustedIssuer, course: CourseCredential) -> 
                              .with_only_columns(CreditRecord.id).limit(1)) is not None
 
 
+def _duplicate(course: CourseCredential) -> TransferRefused:
+    return _refuse("duplicate", _("凭证 %(number)s 已经转入过，不能重复转入。", number=course.number))
+
+
+def _already_credited(course: CourseCredential) -> TransferRefused:
+    return _refuse("already_credited", _("课程 %(code)s《%(title)s》已在本平台计入学时，不能重复计入。",
+                                         code=course.course_code, title=course.title))
+
+
 def _accept(user, issuer: TrustedIssuer, course: CourseCredential, token: str) -> CreditTransfer:
-    """Every check that needs the ledger, then the transfer and its ledger entry."""
+    """Every check that needs the ledger, then the transfer and its ledger entry. The caller holds the
+    ledger's lock: what is read here includes what another presentation committed before it."""
     if db.session.scalar(select(CreditTransfer.id).where(CreditTransfer.credential_id == course.credential_id)):
-        raise _refuse("duplicate", _("凭证 %(number)s 已经转入过，不能重复转入。", number=course.number))
-    ledger.lock_ledger()  # from here to the commit, no other transfer of this learner interleaves (PostgreSQL)
+        raise _duplicate(course)
     if _credited_already(user, issuer, course):
-        raise _refuse("already_credited", _("课程 %(code)s《%(title)s》已在本平台计入学时，不能重复计入。",
-                                            code=course.course_code, title=course.title))
+        raise _already_credited(course)
     transfer = CreditTransfer(user_id=user.id, issuer_id=issuer.id, credential_id=course.credential_id,
                               original_number=course.number, course_code=course.course_code,
                               course_title=course.title, category=course.category, hours=course.hours,
@@ -402,8 +560,10 @@ def _accept(user, issuer: TrustedIssuer, course: CourseCredential, token: str) -
     try:
         with db.session.begin_nested():
             db.session.add(transfer)
-    except IntegrityError:
-        raise _refuse("duplicate", _("凭证 %(number)s 已经转入过，不能重复转入。", number=course.number)) from None
+    except IntegrityError:  # the unique indexes behind the checks above (a race they lost)
+        if db.session.scalar(select(CreditTransfer.id).where(CreditTransfer.credential_id == course.credential_id)):
+            raise _duplicate(course) from None
+        raise _already_credited(course) from None
     record = ledger.record_activity(
         user, origin=CreditOrigin.TRANSFERRED, title=course.title, hours=course.hours, category=course.category,
         day=course.completed_on, activity_kind=SOURCE_TYPE, source=(SOURCE_TYPE, str(transfer.id)),
@@ -414,17 +574,24 @@ def _accept(user, issuer: TrustedIssuer, course: CourseCredential, token: str) -
     return transfer
 
 
-def transferred_course(user, course) -> str | None:
-    """For :data:`lms.credits.services.COUNTED_ELSEWHERE`: why a local completion of ``course`` must
-    not count again — a standing transfer of the same course code, or of the code the course had at
-    the instance it was imported from."""
+def _courses_matching(course) -> list:
+    """Conditions on CreditTransfer naming ``course``: its code, or the code it had at the instance it
+    was imported from."""
     codes = [CreditTransfer.course_code == course.code]
     origin = db.session.scalar(select(CourseOrigin).where(CourseOrigin.course_id == course.id))
     if origin is not None:
         codes.append((CreditTransfer.course_code == origin.original_code)
                      & CreditTransfer.issuer.has(TrustedIssuer.issuer_id.startswith(origin.instance_url + "/")))
+    return codes
+
+
+def transferred_course(user, course) -> str | None:
+    """For :data:`lms.credits.services.COUNTED_ELSEWHERE`: why a local completion of ``course`` must
+    not count again — a standing transfer of the same course code, or of the code the course had at
+    the instance it was imported from."""
     transfer = db.session.scalar(select(CreditTransfer).where(
-        CreditTransfer.user_id == user.id, CreditTransfer.status == TransferStatus.ACCEPTED, or_(*codes)).limit(1))
+        CreditTransfer.user_id == user.id, CreditTransfer.status == TransferStatus.ACCEPTED,
+        or_(*_courses_matching(course))).limit(1))
     if transfer is None:
         return None
     return _("该课程的学时已于 %(date)s 自 %(issuer)s 转入（证书编号 %(number)s），本次完成不重复计入。",
@@ -446,12 +613,15 @@ def _learner_id_number(user) -> str:
 def _badges(issuer: TrustedIssuer, claims: dict) -> list:
     """The OpenBadgeCredentials a verified VC-JWT carries: itself, or those a CLR bundles (covered by
     the bundle's signature, so they must name the same issuer)."""
-    if "ClrCredential" not in (claims.get("type") or []):
+    if "ClrCredential" not in _types(claims):
         return [claims]
     subject = claims.get("credentialSubject") if isinstance(claims.get("credentialSubject"), dict) else {}
     badges = subject.get("verifiableCredential") if isinstance(subject.get("verifiableCredential"), list) else []
     if not badges:
         raise _refuse("format", _("学时档案中没有课程凭证，未转入。"))
+    if len(badges) > MAX_BUNDLE_COURSES:
+        raise _refuse("format", _("学时档案中的课程凭证超过 %(max)s 份，请分批转入（每次不超过 %(max)s 份）。",
+                                  max=MAX_BUNDLE_COURSES))
     for badge in badges:
         inner = badge.get("issuer") if isinstance(badge, dict) else None
         inner_id = inner.get("id") if isinstance(inner, dict) else inner
@@ -460,10 +630,11 @@ def _badges(issuer: TrustedIssuer, claims: dict) -> list:
     return badges
 
 
-def present_credential(actor, token: str) -> list[CreditTransfer]:
-    """Verify a VC-JWT (one OpenBadgeCredential, or a ClrCredential bundling several) presented by
-    ``actor`` and record what it certifies; TransferRefused with the reason otherwise (for a bundle,
-    the first credential refused stops it and nothing of it is recorded)."""
+def verify_presentation(actor, token: str) -> Presentation:
+    """Check a VC-JWT (one OpenBadgeCredential, or a ClrCredential bundling several) presented by
+    ``actor``: signed by a trusted issuer, valid, naming this learner, not revoked at the issuer (its
+    status lists read once each). Reads the network, writes nothing; TransferRefused with the reason
+    (for a bundle, the first credential refused stops it)."""
     if actor is None:
         raise NotAllowed(_("请先登录。"))
     token = (token or "").strip()
@@ -471,26 +642,55 @@ def present_credential(actor, token: str) -> list[CreditTransfer]:
         raise InvalidInput(_("请上传学时凭证文件，或填写原平台给出的凭证授权链接。"), field="credential")
     if len(token) > MAX_CREDENTIAL_BYTES:
         raise _refuse("format", _("凭证文件过大，不是本平台能识别的学时凭证。"))
-    issuer, claims = _verified(token)
+    new_keys: dict = {}
+    issuer, claims = _verified(token, new_keys=new_keys)
     badges = _badges(issuer, claims)
     id_number = _learner_id_number(actor)
     courses = [_course(badge) for badge in badges]
-    transfers = []
+    lists: dict = {}
     for course in courses:
         if not names_learner(course.identifiers, id_number):
             raise _refuse("other_person", _("凭证 %(number)s 的持有人不是您本人（身份证号不符），未转入。",
                                             number=course.number))
         if course.status_list_url is None:
             raise _refuse("format", _("凭证没有声明吊销状态，无法向发证平台核实，未转入。"))
-        if is_revoked(issuer, course.status_list_url, course.status_index):
+        if is_revoked(issuer, course.status_list_url, course.status_index, new_keys=new_keys, lists=lists):
             raise _refuse("revoked", _("凭证 %(number)s 已被发证平台 %(issuer)s 吊销，未转入。", number=course.number,
                                        issuer=issuer.name))
-        transfers.append(_accept(actor, issuer, course, token))
+    return Presentation(issuer_id=issuer.id, token=token, courses=courses, new_keys=new_keys)
+
+
+def _pin(issuer: TrustedIssuer, new_keys: dict) -> None:
+    """Pin keys read from the issuer's key set during a verification (keys already pinned stay)."""
+    added = {kid: jwk for kid, jwk in new_keys.items() if kid not in issuer.pinned_keys}
+    if added:
+        issuer.pinned_keys = {**issuer.pinned_keys, **added}
+        issuer.keys_fetched_at = utcnow_naive()
+        db.session.flush()
+
+
+def accept_presentation(actor, presentation: Presentation) -> list[CreditTransfer]:
+    """Record a verified presentation: under the ledger's lock, each course not transferred nor
+    credited here yet becomes a transfer and its ledger entry (for a bundle, one refused course
+    refuses it all)."""
+    ledger.lock_ledger()  # to the commit: no other ledger write interleaves (PostgreSQL; SQLite has one writer)
+    issuer = db.session.get(TrustedIssuer, presentation.issuer_id, populate_existing=True)
+    if issuer is None or not issuer.active:
+        raise _refuse("unknown_issuer", _("发证平台已移出本平台的信任列表，未转入。"))
+    _pin(issuer, presentation.new_keys)
+    transfers = [_accept(actor, issuer, course, presentation.token) for course in presentation.courses]
     for transfer in transfers:
         record_event(actor, "federation.credit_transferred", transfer, issuer=issuer.issuer_id,
                      number=transfer.original_number, course=transfer.course_code, hours=str(transfer.hours),
                      credit_record=transfer.credit_record_id)
     return transfers
+
+
+def present_credential(actor, token: str) -> list[CreditTransfer]:
+    """Verify and record a presentation in one transaction (:func:`verify_presentation`, then
+    :func:`accept_presentation`). The pages commit between the two, so that no lock is held while
+    the issuer answers."""
+    return accept_presentation(actor, verify_presentation(actor, token))
 
 
 def check_link(url: str) -> tuple[str, str]:
@@ -507,8 +707,8 @@ def check_link(url: str) -> tuple[str, str]:
     return url, origin
 
 
-def present_link(actor, url: str) -> list[CreditTransfer]:
-    """Read a consent link from a trusted issuer's origin and present the credential it serves."""
+def verify_link(actor, url: str) -> Presentation:
+    """Read a consent link from a trusted issuer's origin and verify the credential it serves."""
     url, origin = check_link(url)
     try:
         _final, body = remote.fetch_bytes(url, origin)
@@ -516,7 +716,11 @@ def present_link(actor, url: str) -> list[CreditTransfer]:
         raise _refuse("link", _("无法读取凭证授权链接：%(reason)s", reason=exc.message)) from None
     except remote.FetchFailed as exc:
         raise _refuse("link", _("无法读取凭证授权链接（链接可能已过期或已被撤回）：%(reason)s", reason=exc.message)) from None
-    return present_credential(actor, body.decode("ascii", "replace"))
+    return verify_presentation(actor, body.decode("ascii", "replace"))
+
+
+def present_link(actor, url: str) -> list[CreditTransfer]:
+    return accept_presentation(actor, verify_link(actor, url))
 
 
 def record_refusal(actor, exc: DomainError, *, via: str, ip: str | None = None) -> None:
@@ -536,19 +740,45 @@ def recent_transfers(limit: int = 50) -> list[CreditTransfer]:
 
 # ---------------------------------------------------------------- re-checking at the issuer
 
-def recheck_transfer(transfer: CreditTransfer) -> bool | None:
-    """Read the transfer's status bit again: True if it was revoked at the issuer (the ledger entry
-    is voided here, with the reason), False if it stands, None if the issuer cannot be read now."""
+@dataclass(frozen=True)
+class StatusNow:
+    """What the issuer's status list says of one transfer now: revoked (True/False), or None when it
+    cannot be read now; and keys its key set named that are not pinned yet."""
+
+    revoked: bool | None
+    new_keys: dict
+
+
+def status_now(transfer: CreditTransfer) -> StatusNow:
+    """Read the transfer's status bit at the issuer (network; writes nothing)."""
+    new_keys: dict = {}
     if transfer.status != TransferStatus.ACCEPTED or transfer.status_list_url is None:
-        return False
+        return StatusNow(False, new_keys)
     try:
-        revoked = is_revoked(transfer.issuer, transfer.status_list_url, transfer.status_index)
+        revoked = is_revoked(transfer.issuer, transfer.status_list_url, transfer.status_index, new_keys=new_keys)
     except TransferRefused as exc:
         log.warning("transfer %s: status not checked: %s", transfer.id, exc.message)
+        return StatusNow(None, new_keys)
+    return StatusNow(revoked, new_keys)
+
+
+def record_status(transfer_id: int, status: StatusNow) -> bool | None:
+    """Record what :func:`status_now` read: a credential revoked at its issuer voids its entry here
+    (with the reason), and a local completion of the same course that the transfer had left at 0 h
+    counts again. The transfer is locked and read again first, so that two checks running at once
+    void it once. True if voided now, False if it stands (or was voided already), None if unread."""
+    if status.revoked is None:
         return None
+    ledger.lock_ledger()
+    transfer = db.session.scalar(select(CreditTransfer).where(CreditTransfer.id == transfer_id)
+                                 .with_for_update().execution_options(populate_existing=True))
+    if transfer is None or transfer.status != TransferStatus.ACCEPTED:
+        return False
+    if status.new_keys and transfer.issuer.active:
+        _pin(transfer.issuer, status.new_keys)
     now = utcnow_naive()
     transfer.checked_at = now
-    if not revoked:
+    if not status.revoked:
         db.session.flush()
         return False
     reason = _("发证平台 %(issuer)s 已吊销凭证 %(number)s，转入的学时作废。", issuer=transfer.issuer.name,
@@ -562,7 +792,39 @@ def recheck_transfer(transfer: CreditTransfer) -> bool | None:
     db.session.flush()
     record_event(None, "federation.credit_transfer_voided", transfer, number=transfer.original_number,
                  issuer=transfer.issuer.issuer_id, reason=reason)
+    _credit_local_completion(transfer)
     return True
+
+
+def _credit_local_completion(transfer: CreditTransfer) -> None:
+    """After ``transfer`` was voided: the first local completion of its course recorded while it stood
+    (credited 0 h because of it) is corrected to the hours it earns, unless the course still counts
+    through another standing transfer. The caller holds the ledger's lock."""
+    user = transfer.user
+    candidates = db.session.scalars(ledger._active_query(user.id).where(
+        CreditRecord.course_id.is_not(None), CreditRecord.origin == CreditOrigin.ONLINE_COURSE,
+        CreditRecord.hours == 0, CreditRecord.created_at >= transfer.accepted_at).order_by(CreditRecord.id))
+    for record in candidates:
+        course = record.course
+        matches = db.session.scalar(select(CreditTransfer.id).where(
+            CreditTransfer.id == transfer.id, or_(*_courses_matching(course))))
+        if matches is None:
+            continue
+        if ledger.counted_elsewhere(user, course):
+            return
+        hours = ledger.hours_for_completion(user, course, record.completed_at)
+        if hours > 0:
+            ledger.correct_record(None, record.id, hours=hours, reason=_(
+                "该课程转入的学时已作废（发证平台 %(issuer)s 吊销了凭证 %(number)s），本平台的完成记录改为计入学时。",
+                issuer=transfer.issuer.name, number=transfer.original_number))
+        return
+
+
+def recheck_transfer(transfer: CreditTransfer) -> bool | None:
+    """Read the transfer's status bit again: True if it was revoked at the issuer (the ledger entry
+    is voided here, with the reason), False if it stands, None if the issuer cannot be read now.
+    In one transaction; the periodic job commits between the read and the record."""
+    return record_status(transfer.id, status_now(transfer))
 
 
 def transfers_due(now: datetime | None = None) -> list[int]:
@@ -623,7 +885,8 @@ def consented_credential(token: str, *, ip: str | None = None) -> str:
     if isinstance(token, str) and token.startswith(TOKEN_PREFIX) and len(token) < 100:
         link = db.session.scalar(select(ConsentLink).where(ConsentLink.token_hash == _token_hash(token)))
     now = utcnow_naive()
-    if link is None or not link.usable(now):  # the route audits the refusal
+    # A certificate revoked after the link was made is no longer served through it.
+    if link is None or not link.usable(now) or not link.certificate.is_valid:  # the route audits the refusal
         raise NotFound(_("授权链接无效、已过期或已被撤回。请学员在原平台重新生成。"))
     link.used_count += 1
     link.last_used_at = now

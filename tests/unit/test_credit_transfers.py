@@ -233,3 +233,61 @@ def test_a_course_completed_here_after_its_transfer_credits_nothing_again(issuer
     other = db.session.scalar(select(Course).where(Course.code == "GX-DT-002", Course.status == CourseStatus.PUBLISHED))
     assert ledger.record_course_completion(learner, other, completed_at=datetime(2026, 4, 2, 4),
                                            exam_score=None).hours > 0
+
+
+def test_a_consent_link_stops_serving_a_certificate_revoked_after_it_was_made(make_user):
+    from lms.certificates import services as certificates
+
+    owner = make_user()
+    admin = make_user(roles=(Role.ADMIN,))
+    course = db.session.scalar(select(Course).where(Course.code == "GX-NS-001", Course.status == CourseStatus.PUBLISHED))
+    cert = certificates.issue_course_certificate(
+        ledger.record_course_completion(owner, course, completed_at=datetime(2026, 3, 1, 4), exam_score=80))
+    _link, token = transfers.create_consent_link(owner, cert.number)
+    assert transfers.consented_credential(token) == cert.credential_jwt
+    certificates.revoke_certificate(admin, cert.number, reason="成绩作废")
+    with pytest.raises(NotFound):
+        transfers.consented_credential(token)
+
+
+def test_a_key_set_nested_too_deeply_is_refused_in_words(app, admin, monkeypatch):
+    monkeypatch.setitem(app.config, "LMS_FEDERATION_ALLOW_PRIVATE", True)
+    monkeypatch.setattr(remote, "fetch_bytes", lambda url, origin: (url, b"[" * 100_000 + b"]" * 100_000))
+    with pytest.raises(InvalidInput) as caught:
+        transfers.add_issuer(admin, "https://deep.example.gov.cn/", "深")
+    assert "不是 JSON" in caught.value.message
+
+
+def test_a_local_completion_zeroed_by_a_transfer_counts_when_the_transfer_is_voided(issuer, trusted, learner):
+    [transfer] = transfers.present_credential(learner, issuer.sign(issuer.badge(ID_A, "A50", code="GX-NS-001",
+                                                                                index=50, hours=2.0)))
+    course = db.session.scalar(select(Course).where(Course.code == "GX-NS-001", Course.status == CourseStatus.PUBLISHED))
+    local = ledger.record_course_completion(learner, course, completed_at=datetime(2026, 4, 1, 4), exam_score=88)
+    assert local.hours == 0
+    earned = ledger.hours_for_course(ledger.rule_set_for(learner), course)
+    issuer.revoked.add(50)
+    assert transfers.recheck_transfer(transfer) is True
+    correction = db.session.scalar(select(CreditRecord).where(CreditRecord.voids_id == local.id))
+    assert correction.entry_kind == EntryKind.CORRECTION and correction.hours == earned > 0
+    assert ledger.year_summary(learner, 2026).total == earned
+    # Re-checked again: nothing more.
+    assert transfers.recheck_transfer(transfer) is False
+    assert ledger.year_summary(learner, 2026).total == earned
+
+
+def test_the_database_keeps_one_standing_transfer_per_course_past_a_check_that_lost_a_race(issuer, trusted, learner,
+                                                                                            monkeypatch):
+    transfers.present_credential(learner, issuer.sign(issuer.badge(ID_A, "A60", code="GX-A-060", index=60)))
+    monkeypatch.setattr(transfers, "_credited_already", lambda *args: False)  # as if it had read too early
+    again = issuer.sign(issuer.badge(ID_A, "A61", code="GX-A-060", index=61))
+    assert "已在本平台计入学时" in _refused(learner, again, "already_credited")
+    assert len(_transferred(learner)) == 1
+
+
+def test_a_credential_revoked_by_an_issuer_no_longer_trusted_still_voids_its_entry(issuer, trusted, learner, admin):
+    [transfer] = transfers.present_credential(learner, issuer.sign(issuer.badge(ID_A, "A70", index=70, hours=3.0)))
+    transfers.remove_issuer(admin, trusted.id)  # what was transferred from it stays...
+    assert transfers.recheck_transfer(transfer) is False
+    issuer.revoked.add(70)  # ...until its issuer revokes it
+    assert transfers.recheck_transfer(transfer) is True
+    assert transfer.status == TransferStatus.VOIDED and _transferred(learner) == []

@@ -172,3 +172,6 @@ def test_presenting_and_reading_consent_links_are_rate_limited(app, client, logi
     assert statuses == [400, 400, 429]
     reads = [client.get("/credentials/shared/gxc_nothing").status_code for _ in range(3)]
     assert reads == [404, 404, 429]
+    made = [client.post("/me/certificates/NOSUCHNUMBER/consent", data={"csrf_token": token}).status_code
+            for _ in range(3)]
+    assert made == [303, 303, 429]
