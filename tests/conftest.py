@@ -116,6 +116,19 @@ def session_per_thread(app, monkeypatch) -> None:
     monkeypatch.setattr(db, "session", scoped_session(sessionmaker(bind=engine), scopefunc=threading.get_ident))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _job_queue_restored():
+    """A module that builds apps of its own (a served app, a second instance) binds the job queue to
+    the last one built (lms.core.jobs.init_app), and some of those queue jobs rather than running them
+    at once: afterwards the queue goes back to the app it served before, for the modules that follow."""
+    from lms.core import jobs
+
+    previous = jobs._app
+    yield
+    if previous is not None and jobs._app is not previous:
+        jobs.init_app(previous)
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lms")

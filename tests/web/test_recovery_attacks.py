@@ -33,9 +33,10 @@ SETTINGS = {"LMS_SMTP_HOST": "127.0.0.1", "LMS_SMTP_PORT": 25, "LMS_SMS_SENDER":
             "LMS_RECOVERY_PER_SOURCE": 10_000, "LMS_PROXY_FIX": True, "LMS_PUBLIC_URL": PUBLIC,
             "LMS_JOBS_IMMEDIATE": False,  # messages wait in the outbox: the test reads them there
             # The answer's floor must outlast the work at the load served: sixteen requests at once on
-            # two cores take up to ~0.6 s each (SQLite's busy waits), past the 0.25 s default, and then
-            # the time told whether a code was written. A deployment sets it for its own load.
-            "LMS_RECOVERY_ANSWER_SECONDS": 1.0}
+            # two cores (with the other database's pass beside) take up to ~1.3 s each (SQLite's busy
+            # waits), past the 0.25 s default, and then the time told whether a code was written. A
+            # deployment sets it for its own load.
+            "LMS_RECOVERY_ANSWER_SECONDS": 1.5}
 NEW = "NewStudy2026a"
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
@@ -191,9 +192,15 @@ def test_no_account_enumeration_over_hundreds_of_requests(site, channel, per_cas
                                 for parts in zip(*variants, strict=True) if len(set(parts)) > 1]
     times = {login: sorted(t for found, (_a, t) in results if found == login) for login in (existing, nobody)}
     # Sixteen at once on a small machine: the tails are the machine's noise; middles must agree.
-    for q, within in ((0.25, 0.05), (0.5, 0.05), (0.75, 0.08)):
+    for q, within in ((0.25, 0.05), (0.5, 0.05)):
         a, b = (series[int(q * len(series))] for series in times.values())
         assert abs(a - b) < within, (q, a, b)
+    # And request by request: of two requests sent at the same moment (one naming the account, one
+    # nobody), the account's is the slower about half the time (a sign test: 0.5 ± 4 standard
+    # deviations), whatever else the machine was doing then.
+    pairs = [(results[n + 1][1][1], results[n][1][1]) for n in range(0, len(results), 2)]
+    slower = sum(mine > other for mine, other in pairs) / len(pairs)
+    assert abs(slower - 0.5) <= 2 / len(pairs) ** 0.5, slower
     floor = SETTINGS["LMS_RECOVERY_ANSWER_SECONDS"]
     assert min(times[existing]) >= floor and min(times[nobody]) >= floor
     assert abs(statistics.mean(times[existing]) - statistics.mean(times[nobody])) < 0.06
