@@ -187,6 +187,97 @@ def test_a_job_queued_before_redis_restarts_is_done_after_and_no_page_fails_mean
     _until(lambda: _ready(cluster)["status"] == "ok")
 
 
+LEARNERS = """
+import json, re
+from wsgi import app
+from lms.accounts import services as accounts
+from lms.catalog.services import import_packages, load_packages
+from lms.extensions import db
+from lms.learning import play
+from lms.learning import services as learning
+from tests.conftest import ROOT, credit_code, id_number
+with app.app_context():
+    import_packages(None, load_packages([ROOT / "courses" / "GX-NS-001"]))
+    db.session.commit()
+for n in range(4):
+    with app.test_request_context():
+        user = accounts.create_person(None, accounts.PersonData(
+            real_name="周滚动", id_number=id_number(f"110105199001077{n:02d}"), password="Study2026-cluster",
+            mobile=f"136555001{n:02d}", region_code="110000", employer_name="测试单位",
+            employer_credit_code=credit_code("91110105MA01ABCD3")))
+        enrollment = learning.enroll(user, "GX-NS-001")
+        lesson = next(lesson.id for lesson in enrollment.course.lessons if lesson.kind == "video")
+        session, _ = play.start_session(user.id, lesson)
+        sid, mobile = session.id, user.mobile
+        db.session.commit()
+    client = app.test_client()
+    page = client.get("/login", headers={"User-Agent": "cluster-test"}).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    signed = client.post("/login", data={"login": mobile, "password": "Study2026-cluster", "csrf_token": token},
+                         headers={"User-Agent": "cluster-test"})
+    assert signed.status_code == 302, signed.status_code
+    page = client.get("/my/learning", headers={"User-Agent": "cluster-test"}).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)  # the logout form
+    print(json.dumps({"cookie": client.get_cookie("session").value, "csrf": csrf, "sid": sid}))
+"""
+
+
+def test_a_rolling_restart_under_heartbeats_fails_no_request(cluster):
+    """Both app nodes restarted one at a time (graceful stop, start, wait until the balancer has it
+    back, then the next) while four learners send heartbeats without pause through haproxy: every beat
+    is answered, none with an error."""
+    import json
+    import threading
+
+    env = {**_cluster_env(cluster), "LMS_DEMO_CACHE": str(ROOT / ".cache" / "demo-video")}
+    made = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", LEARNERS], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr[-3000:]
+    learners = [json.loads(line) for line in made.stdout.splitlines() if line.startswith("{")]
+    stop, answers, lock = threading.Event(), [], threading.Lock()
+
+    def beats(learner: dict) -> None:
+        headers = {"User-Agent": "cluster-test", "X-CSRFToken": learner["csrf"]}
+        with httpx.Client(base_url=cluster["url"], timeout=30, headers=headers,
+                          cookies={"session": learner["cookie"]}) as client:
+            seq = 0
+            while not stop.is_set():
+                seq += 1
+                position = seq % 28 + 1
+                try:
+                    answer = client.post("/api/v1/learning/heartbeat", json={
+                        "session_id": learner["sid"], "seq": seq, "position": position,
+                        "segments": [[position - 1, position]], "rate": 1, "visible": True, "event": "tick"})
+                    outcome = (answer.status_code, answer.json().get("status"))
+                except (httpx.TransportError, ValueError) as exc:
+                    outcome = (0, f"{type(exc).__name__}: {exc}")
+                with lock:
+                    answers.append(outcome)
+
+    def balancer_has(node: str) -> bool:
+        shown = subprocess.run([str(SCRIPT), "status"], env=cluster["env"], capture_output=True, text=True,
+                               timeout=60).stdout
+        return f"balancer {node} UP" in shown
+
+    threads = [threading.Thread(target=beats, args=(learner,)) for learner in learners]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(2)
+        for node in ("node1", "node2"):  # node1 may be down already (a test above killed it)
+            _part(cluster, "stop", node)
+            _part(cluster, "start", node)
+            _until(lambda node=node: balancer_has(node), seconds=60)
+            time.sleep(2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    failed = [a for a in answers if a[0] != 200]
+    assert len(answers) > 100 and not failed, (len(answers), failed[:20])
+    assert all(status for _, status in answers)  # each an answer of the heartbeat API
+
+
 ISSUE = """
 from datetime import date
 from decimal import Decimal
