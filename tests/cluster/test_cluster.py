@@ -6,53 +6,22 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.app_process import free_port
+from tests.cluster.conftest import CLUSTER, PYTHON, SCRIPT, cluster_env, part, pid_of, ready, run_python, until
 from tests.conftest import ROOT, credit_code, id_number
 
-pytestmark = [pytest.mark.cluster,
-              pytest.mark.skipif(os.environ.get("LMS_TEST_DATABASE", "sqlite") != "postgresql",
-                                 reason="runs in the PostgreSQL pass (the cluster has PostgreSQL of its own)")]
-
-SCRIPT = ROOT / "scripts" / "cluster.sh"
-
-
-@pytest.fixture(autouse=True)
-def db_session():
-    """Nothing of the session's test database: the cluster has its own."""
-    return None
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    folder = Path(f"/tmp/lms-cluster-{os.getpid()}")
-    base = free_port() // 100 * 100 % 50000 + 10000  # a block of ports unlikely to be taken
-    env = {**os.environ, "LMS_CLUSTER_DIR": str(folder), "LMS_CLUSTER_BASE_PORT": str(base)}
-    started = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=900)
-    try:
-        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-        yield {"url": f"http://127.0.0.1:{base + 80}", "env": env, "folder": folder,
-               "node": lambda n: f"http://127.0.0.1:{base + n}", "port": lambda n: base + n}
-    finally:
-        stopped = subprocess.run([str(SCRIPT), "down"], env=env, capture_output=True, text=True, timeout=300)
-        assert stopped.returncode == 0, stopped.stderr
-        assert not folder.exists()
-
-
-def _pid(cluster, name: str) -> int:
-    return int((cluster["folder"] / "pids" / f"{name}.pid").read_text())
+pytestmark = CLUSTER
 
 
 def test_status_names_every_part(cluster):
     status = subprocess.run([str(SCRIPT), "status"], env=cluster["env"], capture_output=True, text=True,
                             timeout=60).stdout
-    for part in ("haproxy", "node1", "node2", "redis", "worker-default", "worker-media", "pgbouncer",
+    for name in ("haproxy", "node1", "node2", "redis", "worker-default", "worker-media", "pgbouncer",
                  "postgresql-primary", "postgresql-replica"):
-        assert f"up    {part}" in status, status
+        assert f"up    {name}" in status, status
     assert "balancer node1 UP" in status and "balancer node2 UP" in status
 
 
@@ -63,7 +32,7 @@ def test_a_killed_node_fails_no_request_through_the_balancer(cluster):
     with httpx.Client(base_url=cluster["url"], timeout=10) as client:
         for n in range(60):
             if n == 20:
-                os.killpg(os.getpgid(_pid(cluster, "node1")), signal.SIGKILL)  # the master and its workers
+                os.killpg(os.getpgid(pid_of(cluster, "node1")), signal.SIGKILL)  # the master and its workers
             statuses.append(client.get("/courses").status_code)
     assert set(statuses) == {200}, statuses
     with pytest.raises(httpx.TransportError):
@@ -85,20 +54,6 @@ def _replica_transactions(cluster) -> int:
                                   "WHERE datname = 'lms'").fetchone()[0]
 
 
-def _ready(cluster) -> dict:
-    token = _cluster_env(cluster)["LMS_METRICS_TOKEN"]
-    answer = httpx.get(f"{cluster['url']}/readyz", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert answer.status_code == 200, answer.text  # degraded, never out of rotation
-    return answer.json()
-
-
-def _until(condition, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "not within the time allowed"
-        time.sleep(0.5)
-
-
 def test_a_stopped_replica_fails_no_page_and_reads_return_to_it_when_it_is_back(cluster):
     """The replica stopped: every page still answers from the primary, the nodes say degraded (and
     stay in rotation); the replica started again: the nodes see it and the catalog's reads go back to it."""
@@ -106,19 +61,19 @@ def test_a_stopped_replica_fails_no_page_and_reads_return_to_it_when_it_is_back(
     with httpx.Client(base_url=cluster["url"], timeout=30) as client:
         before = _replica_transactions(cluster)
         assert {client.get("/courses").status_code for _ in range(10)} == {200}
-        _until(lambda: _replica_transactions(cluster) - before >= 10, seconds=30)  # the catalog reads there
+        until(lambda: _replica_transactions(cluster) - before >= 10, seconds=30)  # the catalog reads there
 
         subprocess.run([*pair, "stop-replica", str(cluster["folder"] / "pg")], cwd=ROOT, check=True, timeout=120)
         try:
             statuses = [client.get(path).status_code for _ in range(5) for path in PAGES]
             assert set(statuses) == {200}, statuses
             assert client.get("/healthz").status_code == 200
-            _until(lambda: _ready(cluster)["status"] == "degraded")
-            assert _ready(cluster)["checks"]["replica"]["status"] == "degraded"
+            until(lambda: ready(cluster)["status"] == "degraded")
+            assert ready(cluster)["checks"]["replica"]["status"] == "degraded"
         finally:
             subprocess.run([*pair, "start-replica", str(cluster["folder"] / "pg")], cwd=ROOT, check=True,
                            timeout=120)
-        _until(lambda: _ready(cluster)["checks"]["replica"]["status"] == "ok")
+        until(lambda: ready(cluster)["checks"]["replica"]["status"] == "ok")
 
         def back() -> bool:
             before = _replica_transactions(cluster)
@@ -127,7 +82,7 @@ def test_a_stopped_replica_fails_no_page_and_reads_return_to_it_when_it_is_back(
             time.sleep(11)  # the replica's statistics are flushed within ten seconds of idling
             return _replica_transactions(cluster) - before >= 10  # every node has seen it again
 
-        _until(back, seconds=120)
+        until(back, seconds=120)
 
 
 EXPORT = """
@@ -153,27 +108,14 @@ with app.test_request_context():
 """
 
 
-def _python(cluster, script: str, *args: str) -> str:
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", script, *args], env=_cluster_env(cluster),
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.split()[-1]
-
-
-def _part(cluster, action: str, name: str) -> None:
-    done = subprocess.run([str(SCRIPT), action, name], env=cluster["env"], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 def test_a_job_queued_before_redis_restarts_is_done_after_and_no_page_fails_meanwhile(cluster):
     """Redis restarted (its append-only file kept): a job queued while no worker was there is still in
     the queue afterwards and is done; while Redis is down, pages, sign-in (its rate limit counted in
     Redis) and the readiness view answer without a server error."""
-    _part(cluster, "stop", "worker-media")
-    job = _python(cluster, EXPORT.format(id_number=id_number("11010519900103666")), "start")
+    part(cluster, "stop", "worker-media")
+    job = run_python(cluster, EXPORT.format(id_number=id_number("11010519900103666")), "start")
     time.sleep(1.5)  # appendfsync everysec: what was queued a second ago is on disk
-    _part(cluster, "stop", "redis")
+    part(cluster, "stop", "redis")
     try:
         with httpx.Client(base_url=cluster["url"], timeout=30) as client:
             statuses = [client.get(path).status_code for path in PAGES]
@@ -182,12 +124,12 @@ def test_a_job_queued_before_redis_restarts_is_done_after_and_no_page_fails_mean
             signed = client.post("/login", data={"login": "13655500029", "password": "wrong-password",
                                                  "csrf_token": token})
         assert set(statuses) == {200} and signed.status_code in (200, 400), (statuses, signed.status_code)
-        assert _ready(cluster)["status"] == "degraded"
+        assert ready(cluster)["status"] == "degraded"
     finally:
-        _part(cluster, "start", "redis")
-    _part(cluster, "start", "worker-media")
-    _until(lambda: _python(cluster, EXPORT, "status", job) == "done", seconds=120)
-    _until(lambda: _ready(cluster)["status"] == "ok")
+        part(cluster, "start", "redis")
+    part(cluster, "start", "worker-media")
+    until(lambda: run_python(cluster, EXPORT, "status", job) == "done", seconds=120)
+    until(lambda: ready(cluster)["status"] == "ok")
 
 
 LEARNERS = """
@@ -232,8 +174,8 @@ def test_a_rolling_restart_under_heartbeats_fails_no_request(cluster):
     import json
     import threading
 
-    env = {**_cluster_env(cluster), "LMS_DEMO_CACHE": str(ROOT / ".cache" / "demo-video")}
-    made = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", LEARNERS], env=env, cwd=ROOT,
+    env = {**cluster_env(cluster), "LMS_DEMO_CACHE": str(ROOT / ".cache" / "demo-video")}
+    made = subprocess.run([str(PYTHON), "-c", LEARNERS], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr[-3000:]
     learners = [json.loads(line) for line in made.stdout.splitlines() if line.startswith("{")]
@@ -268,9 +210,9 @@ def test_a_rolling_restart_under_heartbeats_fails_no_request(cluster):
     try:
         time.sleep(2)
         for node in ("node1", "node2"):  # node1 may be down already (a test above killed it)
-            _part(cluster, "stop", node)
-            _part(cluster, "start", node)
-            _until(lambda node=node: balancer_has(node), seconds=60)
+            part(cluster, "stop", node)
+            part(cluster, "start", node)
+            until(lambda node=node: balancer_has(node), seconds=60)
             time.sleep(2)
     finally:
         stop.set()
@@ -300,19 +242,12 @@ with app.test_request_context():
 """
 
 
-def _cluster_env(cluster) -> dict:
-    shown = subprocess.run([str(SCRIPT), "env"], env=cluster["env"], capture_output=True, text=True, check=True)
-    settings = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
-    return {**cluster["env"], **settings, "LMS_INSTANCE_PATH": str(cluster["folder"] / "admin"),
-            "PYTHONPATH": str(ROOT)}
-
-
 def test_a_backup_restores_into_a_fresh_cluster_where_its_certificate_verifies(cluster, tmp_path):
     """Backup and restore (deploy/README.md): a certificate issued on the cluster, the cluster backed up,
     stopped and removed; a fresh cluster started from the backup verifies it, publicly and in full."""
-    python = ROOT / ".venv" / "bin" / "python"
+    python = PYTHON
     script = ISSUE.format(id_number=id_number("11010519900103555"), credit_code=credit_code("91110105MA01ABCD3"))
-    issued = subprocess.run([str(python), "-c", script], env=_cluster_env(cluster), cwd=ROOT, capture_output=True,
+    issued = subprocess.run([str(python), "-c", script], env=cluster_env(cluster), cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert issued.returncode == 0, issued.stderr[-3000:]
     number = issued.stdout.split()[-1]
@@ -326,5 +261,5 @@ def test_a_backup_restores_into_a_fresh_cluster_where_its_certificate_verifies(c
     page = httpx.get(f"{cluster['url']}/verify", params={"no": number}, timeout=30).text
     assert "证书有效" in page and "钱*" in page
     checked = subprocess.run([str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "backup", "check", number],
-                             env=_cluster_env(cluster), cwd=ROOT, capture_output=True, text=True, timeout=120)
+                             env=cluster_env(cluster), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert checked.returncode == 0 and "均可验证" in checked.stdout, checked.stdout + checked.stderr
