@@ -138,6 +138,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     # Domains load with the app, not with this package (see the top).
     from .api import webhooks
     from .certificates import services as certificates
+    from .certificates import tasks as certificate_tasks
     from .core import jobs
     from .exports import metrics as _export_metrics  # noqa: F401  (scrape-time gauges, as tasks register)
     from .exports import tasks as _export_tasks  # noqa: F401
@@ -161,6 +162,7 @@ def _init_jobs_and_search(app: Flask) -> None:
     webhooks.connect_signals()  # credit record events → webhook messages (sender "webhook")
     xapi.connect_signals()  # learning events → statements (sender "xapi")
     certificates.connect_signals()
+    certificate_tasks.connect()  # course certificates are issued after the completion commits
     publishing.connect_signals()  # imported packages are held to the national rule's hours
     federation_transfers.connect()  # a course credited by a transferred credential is not credited again
 

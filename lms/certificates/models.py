@@ -4,7 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import ForeignKey, Numeric, String, Text
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..catalog.models import Category
@@ -27,6 +27,10 @@ class Certificate(db.Model):
     """What the PDF says is kept here as issued, so verification shows exactly what was printed."""
 
     __tablename__ = "certificate"
+    # One course certificate per learner and course: issued by a job after the completion commits, and
+    # by the sweep for lost jobs (lms.certificates.tasks), so two issuers may meet.
+    __table_args__ = (Index("uq_certificate_course", "user_id", "course_code", unique=True,
+                            postgresql_where=text("kind = 'course'"), sqlite_where=text("kind = 'course'")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(24), unique=True)

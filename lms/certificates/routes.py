@@ -31,7 +31,8 @@ MAX_PDF_BYTES = 10 * 1024 * 1024
 @bp.get("/me/certificates")
 @login_required
 def my_certificates():
-    return render_template("certificates/mine.html", certificates=services.my_certificates(current_user))
+    return render_template("certificates/mine.html", certificates=services.my_certificates(current_user),
+                           issuing=services.pending_course_records(current_user.id))
 
 
 @bp.post("/me/certificates/annual/<int:year>")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from ..accounts import crypto
 from ..accounts.models import Role, User
 from ..catalog.models import Category
-from ..core import signals
+from ..core import jobs, signals
 from ..core.audit import record_event
 from ..core.clock import iso_utc, local_date, utcnow_naive
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -31,6 +31,9 @@ from ..extensions import db
 from . import credentials, numbers, pdf
 from .models import Certificate, CertificateKind, CertificateSequence, CertificateStatus
 from .settings import issuer_code, issuer_name
+
+# Session.info key: ledger entries whose certificate is queued after the commit (lms.certificates.tasks).
+PENDING_AFTER_COMMIT = "certificates_after_commit"
 
 MAX_REASON = 500
 
@@ -228,10 +231,55 @@ def issue_annual_certificate(actor, year: int) -> Certificate:
     return cert
 
 
+def issue_for_record(record_id: int) -> Certificate | None:
+    """The course certificate of the ledger entry ``record_id``, issued if it has none yet (the job
+    after a completion commits, and the sweep). None when the entry no longer stands (voided or
+    revoked since): nothing is certified then. Safe to run twice, or twice at once: the number's
+    sequence lock orders issuers, and ``uq_certificate_course`` backs the one certificate per course."""
+    record = db.session.get(CreditRecord, record_id)
+    if record is None or record.origin != CreditOrigin.ONLINE_COURSE or not record.course_code:
+        return None
+    existing = certificate_for_course(record.user_id, record.course_code)
+    if existing is not None:
+        return existing
+    record = ledger.active_record_for_course(record.user_id, record.course_code)
+    if record is None:
+        return None
+    try:
+        with db.session.begin_nested():
+            return issue_course_certificate(record)
+    except IntegrityError:  # issued at the same moment by another job: that one stands
+        return certificate_for_course(record.user_id, record.course_code)
+
+
+def pending_course_records(user_id: int | None = None, *, completed_before=None, limit: int | None = None):
+    """Standing online-course entries whose certificate is not issued yet: queued after their commit
+    (the learner sees "签发中"), or lost with their job (the sweep issues them)."""
+    query = ledger.active_query(user_id).where(
+        CreditRecord.origin == CreditOrigin.ONLINE_COURSE, CreditRecord.course_code.is_not(None),
+        ~select(Certificate.id).where(Certificate.user_id == CreditRecord.user_id,
+                                      Certificate.kind == CertificateKind.COURSE,
+                                      Certificate.course_code == CreditRecord.course_code).exists())
+    if completed_before is not None:
+        query = query.where(CreditRecord.created_at < completed_before)
+    query = query.order_by(CreditRecord.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
 def _on_course_completed(enrollment, **_kwargs) -> None:
+    """A course completed: its certificate is rendered and signed after the ledger transaction
+    commits, by a job (lms.certificates.tasks), so a completion never holds the ledger's lock while
+    a PDF is drawn. Where jobs run at once in the calling process (``LMS_JOBS_IMMEDIATE``, tests),
+    it is issued at once, in the same transaction."""
     record = ledger.active_record_for_course(enrollment.user_id, enrollment.course_code)
-    if record is not None:
+    if record is None:
+        return
+    if jobs.huey.immediate:
         issue_course_certificate(record)
+    else:
+        db.session.info.setdefault(PENDING_AFTER_COMMIT, set()).add(record.id)
 
 
 def connect_signals() -> None:

@@ -245,6 +245,11 @@ def _fmt(hours) -> str:
 
 # ---------------------------------------------------------------- reading the ledger
 
+def active_query(user_id: int | None = None):
+    """A select of the standing entries (neither revocations nor voided), for callers to narrow."""
+    return _active_query(user_id)
+
+
 def _active_query(user_id: int | None = None):
     voiding = aliased(CreditRecord)
     query = select(CreditRecord).where(

@@ -531,7 +531,7 @@ def _credited_already(user, issuer: TrustedIssuer, course: CourseCredential) -> 
         return True
     imported = select(CourseOrigin.course_id).where(CourseOrigin.instance_url == remote.origin_of(issuer.issuer_id),
                                                     CourseOrigin.original_code == course.course_code)
-    return db.session.scalar(ledger._active_query(user.id).where(CreditRecord.course_id.in_(imported))
+    return db.session.scalar(ledger.active_query(user.id).where(CreditRecord.course_id.in_(imported))
                              .with_only_columns(CreditRecord.id).limit(1)) is not None
 
 
@@ -801,7 +801,7 @@ def _credit_local_completion(transfer: CreditTransfer) -> None:
     (credited 0 h because of it) is corrected to the hours it earns, unless the course still counts
     through another standing transfer. The caller holds the ledger's lock."""
     user = transfer.user
-    candidates = db.session.scalars(ledger._active_query(user.id).where(
+    candidates = db.session.scalars(ledger.active_query(user.id).where(
         CreditRecord.course_id.is_not(None), CreditRecord.origin == CreditOrigin.ONLINE_COURSE,
         CreditRecord.hours == 0, CreditRecord.created_at >= transfer.accepted_at).order_by(CreditRecord.id))
     for record in candidates:
