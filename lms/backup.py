@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from .accounts.models import User
 from .certificates import services as certificates
 from .certificates import signing
-from .core.storage import media_storage
+from .core.storage import StorageUnavailable, media_storage
 from .credits.models import CreditRecord
 from .extensions import db
 
@@ -48,7 +48,12 @@ BLOCK = 1 << 20
 
 
 class BackupError(Exception):
-    """What stopped a backup or restore, in words an operator can act on; nothing was changed."""
+    """What stopped a backup or restore, in words an operator can act on. ``changed``: a restore that
+    stopped part-way (the message says how to finish it); otherwise nothing was changed."""
+
+    def __init__(self, message: str, *, changed: bool = False):
+        super().__init__(message)
+        self.changed = changed
 
 
 @dataclass
@@ -219,6 +224,12 @@ def restore(source: Path, *, database_url: str | None = None, replace: bool = Fa
     _check_keys(source)
     if _has_own_record() and not replace:
         raise BackupError("本平台已有账号或学时记录：请恢复到新安装的平台，或加 --replace 覆盖现有数据。")
+    storage = media_storage()
+    try:  # before anything changes: a store that cannot be reached now leaves the installation as it was
+        storage.check()
+    except StorageUnavailable as exc:
+        raise BackupError(f"文件存储无法访问（{exc.reason}），没有恢复任何内容：请检查 LMS_STORAGE_URL 和存储服务后重试。") \
+            from None
     report = Report()
     db.session.remove()
     db.engine.dispose()
@@ -231,13 +242,18 @@ def restore(source: Path, *, database_url: str | None = None, replace: bool = Fa
     upgrade(directory=str(Path(current_app.root_path).parent / "migrations"))
     report.add(f"数据库（结构版本 {manifest['revision']} → {_revision()}）")
 
-    storage, objects = media_storage(), 0
-    for path in sorted((source / "storage").rglob("*")) if (source / "storage").exists() else []:
-        if path.is_file():
+    stored = [path for path in sorted((source / "storage").rglob("*")) if path.is_file()] \
+        if (source / "storage").exists() else []
+    for objects, path in enumerate(stored):
+        try:
             with open(path, "rb") as fh:
                 storage.save(path.relative_to(source / "storage").as_posix(), fh)
-            objects += 1
-    report.add(f"存储对象 {objects} 个")
+        except (StorageUnavailable, OSError) as exc:  # the database is restored already: say how to finish
+            reason = exc.reason if isinstance(exc, StorageUnavailable) else f"{type(exc).__name__}: {exc}"
+            raise BackupError(
+                f"数据库已恢复，但文件存储在恢复第 {objects + 1}/{len(stored)} 个对象时出错（{reason}），"
+                "签名密钥尚未恢复：排除存储故障后请加 --replace 重新运行本命令（可重复运行）。", changed=True) from None
+    report.add(f"存储对象 {len(stored)} 个")
 
     folder = signing.key_dir()
     for path in sorted((source / "signing-keys").iterdir()):

@@ -160,7 +160,7 @@ def backup_restore_command(source: Path, database_url: str | None, replace: bool
     try:
         report = backup.restore(source, database_url=database_url, replace=replace)
     except backup.BackupError as exc:
-        raise click.ClickException(f"{exc}（未做任何更改）") from None
+        raise click.ClickException(str(exc) if exc.changed else f"{exc}（未做任何更改）") from None
     click.echo("\n".join([f"已从 {source} 恢复：", *(f"  {line}" for line in report.lines),
                           "请重启各应用节点和后台任务进程。"]))
 

@@ -148,3 +148,36 @@ def test_an_altered_backup_or_other_keys_are_refused_and_nothing_changes(backed_
 
     made_again = cli(target, "create", str(backup))
     assert made_again.exit_code != 0 and "已存在" in made_again.output
+
+
+def test_a_store_that_cannot_be_reached_stops_the_restore_before_anything_changes(backed_up):
+    stack, tmp, _source, number = backed_up
+    import shutil
+
+    media = tmp / "lost-media"
+    target = installation(stack, tmp, "no-store", LMS_MEDIA_ROOT=str(media))
+    shutil.rmtree(media, ignore_errors=True)
+    media.write_bytes(b"")  # the media folder gone (an unmounted volume): the store cannot be reached
+    refused = cli(target, "restore", str(tmp / "backup"))
+    assert refused.exit_code != 0, refused.output
+    assert "文件存储无法访问" in refused.output and "LMS_STORAGE_URL" in refused.output
+    assert "未做任何更改" in refused.output and people(target) == 0
+
+
+def test_a_store_failing_part_way_says_the_database_is_restored_and_how_to_finish(backed_up):
+    stack, tmp, source, number = backed_up
+    media = tmp / "failing-media"
+    target = installation(stack, tmp, "failing", LMS_MEDIA_ROOT=str(media))
+    media.mkdir(exist_ok=True)
+    (media / "certificates").write_bytes(b"")  # a file where the certificates' folder must go: saving fails
+    failed = cli(target, "restore", str(tmp / "backup"))
+    assert failed.exit_code != 0, failed.output
+    assert "数据库已恢复" in failed.output and "--replace" in failed.output
+    assert "未做任何更改" not in failed.output and people(target) == people(source)
+    assert cli(target, "check", number).exit_code != 0  # the certificate's PDF is not there yet
+
+    (media / "certificates").unlink()  # the fault mended: run it again, as the message says
+    finished = cli(target, "restore", str(tmp / "backup"), "--replace")
+    assert finished.exit_code == 0, finished.output
+    checked = cli(target, "check", number)
+    assert checked.exit_code == 0 and "均可验证" in checked.output, checked.output
