@@ -591,9 +591,12 @@ def programme_hours(programme: ClassProgramme) -> Decimal:
     return sum((s.hours for s in programme.sessions), Decimal(0))
 
 
-def credited_for(user_id: int, programme: ClassProgramme) -> Decimal:
-    """The hours the learner's attendance of the programme has put in the ledger so far."""
-    ids = [a.credit_record_id for a in attendances_of(user_id, programme).values() if a.credit_record_id]
+def credited_for(user_id: int, programme: ClassProgramme, attended: dict | None = None) -> Decimal:
+    """The hours the learner's attendance of the programme has put in the ledger so far (``attended``:
+    their attendances as :func:`attendances_of` gives them, when the caller has read them already)."""
+    if attended is None:
+        attended = attendances_of(user_id, programme)
+    ids = [a.credit_record_id for a in attended.values() if a.credit_record_id]
     entry = programme_entry(user_id, programme)
     sessions = db.session.scalar(select(func.coalesce(func.sum(CreditRecord.hours), 0)).where(
         CreditRecord.id.in_(ids))) if ids else 0
@@ -627,7 +630,7 @@ def _complete(actor, learner: User, programme: ClassProgramme, *, per_programme:
     finished = local_date(max(s.starts_at for s in programme.sessions if s.id in attended))
     made = None
     if per_programme and programme_entry(learner.id, programme) is None:
-        owed = programme_hours(programme) - credited_for(learner.id, programme)
+        owed = programme_hours(programme) - credited_for(learner.id, programme, attended)
         if owed > 0:
             made = ledger.record_activity(
                 learner, origin=programme.kind, title=programme.title, hours=owed, category=programme.category,
@@ -635,7 +638,7 @@ def _complete(actor, learner: User, programme: ClassProgramme, *, per_programme:
                 entered_by=actor)
             record_event(actor, "class.programme_credited", programme, learner=learner.id, hours=str(made.hours),
                          credit_record=made.id)
-    hours = credited_for(learner.id, programme)
+    hours = credited_for(learner.id, programme, attended)  # with the programme's entry, if made just now
     if hours > 0:
         certificates.issue_programme_certificate(
             learner, code=programme_code(programme), title=programme.title, category=programme.category,
