@@ -17,13 +17,17 @@
 #                                    `up --restore DEST` starts a fresh cluster from it (same secrets)
 #
 # LMS_CLUSTER_DIR (default .cluster) holds everything; LMS_CLUSTER_BASE_PORT (default 18000) the ports:
-# +80 haproxy, +1/+2 app nodes, +32/+33 PostgreSQL primary/replica, +34 pgbouncer, +79 Redis.
+# +80 haproxy, +1/+2 app nodes, +32/+33 PostgreSQL primary/replica, +34 pgbouncer, +79 Redis, +90 S3.
+# LMS_CLUSTER_STORAGE=s3 keeps media, exports and certificates in a bucket of an S3-protocol server on
+# loopback (moto's, objects in its memory; MinIO, Ceph RGW or Alibaba OSS in production) instead of
+# the shared folder (file, the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DIR=$(realpath -m "${LMS_CLUSTER_DIR:-.cluster}")
 BASE=${LMS_CLUSTER_BASE_PORT:-18000}
 HTTP=$((BASE + 80)) PRIMARY=$((BASE + 32)) REPLICA=$((BASE + 33)) PGB=$((BASE + 34)) REDIS=$((BASE + 79))
+S3=$((BASE + 90)) STORAGE=${LMS_CLUSTER_STORAGE:-file}
 NODES=(1 2)
 BIN=$ROOT/.venv/bin
 PIDS=$DIR/pids
@@ -73,6 +77,15 @@ LMS_SIGNING_KEY_DIR=$DIR/shared/signing-keys
 LMS_SMS_SENDER=http
 LMS_SMS_GATEWAY_URL=http://127.0.0.1:9/sms
 EOF
+  if [ "$STORAGE" = s3 ]; then
+    cat >>"$DIR/env" <<EOF
+LMS_STORAGE_URL=s3://lms-media
+LMS_S3_ENDPOINT_URL=http://127.0.0.1:$S3
+AWS_ACCESS_KEY_ID=lms-cluster-key
+AWS_SECRET_ACCESS_KEY=lms-cluster-secret
+AWS_DEFAULT_REGION=us-east-1
+EOF
+  fi
   chmod 600 "$DIR/env"
 }
 
@@ -109,6 +122,16 @@ start_redis() {
   return 1
 }
 
+start_s3() {  # the S3-protocol server on loopback, with the platform's bucket
+  "$BIN/python" -c 'import moto.server' 2>/dev/null || {
+    echo "LMS_CLUSTER_STORAGE=s3 needs moto[server]: make .venv/.installed-test" >&2; exit 1; }
+  nohup "$BIN/python" -m moto.server -H 127.0.0.1 -p "$S3" >>"$DIR/s3.log" 2>&1 &
+  echo $! >"$PIDS/s3.pid"
+  wait_http "http://127.0.0.1:$S3/moto-api/" 60
+  "$BIN/python" -c 'import boto3, sys; boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="lms-media")' \
+    "http://127.0.0.1:$S3"
+}
+
 start_worker() {  # start_worker NAME QUEUE
   LMS_INSTANCE_PATH=$DIR/worker-$1 nohup "$BIN/huey_consumer" "lms.worker.$2" -w 1 -k thread -m 1 \
     >>"$DIR/worker-$1.log" 2>&1 &
@@ -137,6 +160,10 @@ up() {
   echo "Redis :$REDIS (append-only file)"
   start_redis
   load_env
+  if [ "$STORAGE" = s3 ]; then
+    echo "S3 :$S3 (bucket lms-media)"
+    start_s3
+  fi
   export LMS_INSTANCE_PATH=$DIR/admin
   echo "数据库 / database: migrations, reference data, the signing key"
   "$BIN/flask" --app wsgi setup >/dev/null
@@ -229,6 +256,7 @@ down() {
   stop_pid "$PIDS/worker-media.pid" INT
   stop_pid "$DIR/pgbouncer/pgbouncer.pid"
   stop_pid "$PIDS/redis.pid"
+  stop_pid "$PIDS/s3.pid"
   [ -d "$DIR/pg" ] && scripts/pg-pair.sh down "$DIR/pg"
   rm -rf "$DIR"
   echo "已停止 / down"
