@@ -224,7 +224,8 @@ def report(one: dict, two: dict, args) -> None:
         others = (one["others"] + two["others"]) / 2
         print(f"bound: the machine's {cores} cores, busy in both settings ({others:.1f} of them, on average, by "
               "processes outside this cluster; the load generator, nodes, pgbouncer and PostgreSQL share the "
-              "rest): a second node adds workers, not cores, so the "
+              "rest): a second node adds workers, not cores (and, against those other processes, a larger share of the "
+              "scheduler's time, so the two/one ratio says as much about the neighbours as about the nodes), so the "
               "figure is what the shared CPU allows, not what one node can serve. On separate hosts the "
               "per-core figures above are the ones to size with.")
     else:
