@@ -31,11 +31,12 @@ def db_session():
 
 @pytest.fixture(scope="module")
 def cluster(request):
-    """A cluster for the module; its storage is the module's ``CLUSTER_STORAGE`` (file or s3)."""
+    """The cluster, up for the module. A module's ``CLUSTER_SETTINGS`` (a dict of environment settings,
+    e.g. a shorter heartbeat, or ``LMS_CLUSTER_STORAGE``) reach every part of it, restarted parts included."""
     folder = Path(f"/tmp/lms-cluster-{os.getpid()}-{free_port()}")
     base = free_port() // 100 * 100 % 50000 + 10000  # a block of ports unlikely to be taken
-    env = {**os.environ, "LMS_CLUSTER_DIR": str(folder), "LMS_CLUSTER_BASE_PORT": str(base),
-           "LMS_CLUSTER_STORAGE": getattr(request.module, "CLUSTER_STORAGE", "file")}
+    env = {**os.environ, **getattr(request.module, "CLUSTER_SETTINGS", {}), "LMS_CLUSTER_DIR": str(folder),
+           "LMS_CLUSTER_BASE_PORT": str(base)}
     started = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=900)
     try:
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
