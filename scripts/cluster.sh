@@ -11,7 +11,7 @@
 #   scripts/cluster.sh env           the nodes' environment (to run `flask` against the cluster)
 #   scripts/cluster.sh stop PART | start PART
 #                                    one part of a running cluster: redis, worker-default, worker-media,
-#                                    node1, node2 (a fault, or a rolling restart: stop, start, next)
+#                                    node1, node2, s3 (a fault, or a rolling restart: stop, start, next)
 #   scripts/cluster.sh backup DEST   `flask backup create` of the running cluster (database from the primary,
 #                                    stored objects, signing keys, secrets) into the new folder DEST;
 #                                    `up --restore DEST` starts a fresh cluster from it (same secrets)
@@ -206,9 +206,11 @@ part() {  # part stop|start NAME
     stop:worker-default|stop:worker-media) stop_pid "$PIDS/$2.pid" INT ;;  # a warm shutdown: the job in hand finishes
     start:worker-default) start_worker default huey ;;
     start:worker-media) start_worker media media_huey ;;
+    stop:s3) stop_pid "$PIDS/s3.pid" ;;  # the store unreachable (moto keeps objects in memory: they go with it)
+    start:s3) start_s3 ;;
     stop:node[12]) stop_pid "$PIDS/$2.pid" ;;  # gunicorn: graceful, requests in flight finish
     start:node[12]) start_node "${2#node}" ;;
-    *) echo "usage: $0 stop|start redis|worker-default|worker-media|node1|node2" >&2; exit 2 ;;
+    *) echo "usage: $0 stop|start redis|worker-default|worker-media|node1|node2|s3" >&2; exit 2 ;;
   esac
 }
 

@@ -12,11 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.cluster.conftest import CLUSTER, PYTHON, ROOT, SCRIPT, cluster_env, run_python, until
+from tests.cluster.conftest import CLUSTER, PYTHON, ROOT, SCRIPT, cluster_env, part, ready, run_python, until
 from tests.conftest import credit_code, id_number
 
 pytestmark = CLUSTER
-CLUSTER_STORAGE = "s3"
+CLUSTER_SETTINGS = {"LMS_CLUSTER_STORAGE": "s3"}
 
 LEARNER = """
 import hashlib, json, re
@@ -158,3 +158,57 @@ def _learner_or_existing(cluster) -> dict:
     if "learner" not in _made:
         _made["learner"] = _learner(cluster)
     return _made["learner"]
+
+
+PUBLISHER = """
+import json, re
+from wsgi import app
+from lms.accounts import services as accounts
+from lms.accounts.models import OrgKind, Role
+from lms.extensions import db
+with app.test_request_context():
+    user = accounts.create_person(None, accounts.PersonData(
+        real_name="吴发布", id_number="{id_number}", password="Study2026-cluster", mobile="13655500049",
+        region_code="110000"))
+    accounts.grant_role(None, user, Role.PUBLISHER,
+                        organization=accounts.get_or_create_organization("集群继续教育基地", OrgKind.PUBLISHER))
+    db.session.commit()
+client = app.test_client()
+headers = {{"User-Agent": "cluster-test"}}
+page = client.get("/login", headers=headers).get_data(as_text=True)
+token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+assert client.post("/login", data={{"login": "13655500049", "password": "Study2026-cluster", "csrf_token": token}},
+                   headers=headers).status_code == 302
+page = client.get("/publish/media", headers=headers).get_data(as_text=True)
+csrf = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+print(json.dumps({{"cookie": client.get_cookie("session").value, "csrf": csrf}}, separators=(",", ":")))
+"""
+
+def _rows(cluster) -> tuple[int, int]:
+    """Uploads and videos recorded, read from the primary itself (with its store gone, the platform's
+    code refuses to start, as a misconfigured node must)."""
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", port=cluster["port"](32), dbname="lms", user="postgres",
+                         connect_timeout=5) as connection:
+        return tuple(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                     for table in ("upload", "media_asset"))
+
+
+def test_the_store_unreachable_refuses_uploads_in_words_records_nothing_and_fails_no_page(cluster):
+    """Last in the module: the S3 server is stopped (moto's objects go with it)."""
+    script = PUBLISHER.format(id_number=id_number("11010519900103777"))
+    publisher = json.loads(run_python(cluster, script))
+    before = _rows(cluster)
+    part(cluster, "stop", "s3")
+    headers = {"User-Agent": "cluster-test", "X-CSRFToken": publisher["csrf"], "Accept": "application/json"}
+    with httpx.Client(base_url=cluster["url"], timeout=60, headers=headers,
+                      cookies={"session": publisher["cookie"]}) as client:
+        refused = client.post("/publish/uploads", json={"kind": "media", "filename": "第六讲.mp4", "size": 4_000_000})
+        assert refused.status_code == 503, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "storage_unavailable" and "文件存储暂时无法访问" in error["message"]
+        for path in ("/", "/courses", "/verify", "/help", "/publish/media"):
+            assert client.get(path).status_code == 200, path
+    assert _rows(cluster) == before  # no upload, no video recorded
+    until(lambda: ready(cluster)["checks"]["storage"]["status"] == "degraded")  # the node stays in rotation
