@@ -11,13 +11,16 @@
 #   scripts/cluster.sh env           the nodes' environment (to run `flask` against the cluster)
 #   scripts/cluster.sh stop PART | start PART
 #                                    one part of a running cluster: redis, worker-default, worker-media,
-#                                    node1, node2 (a fault, or a rolling restart: stop, start, next)
+#                                    worker-media2 (…), node1, node2 (a fault, or a rolling restart: stop,
+#                                    start, next)
 #   scripts/cluster.sh backup DEST   `flask backup create` of the running cluster (database from the primary,
 #                                    stored objects, signing keys, secrets) into the new folder DEST;
 #                                    `up --restore DEST` starts a fresh cluster from it (same secrets)
 #
 # LMS_CLUSTER_DIR (default .cluster) holds everything; LMS_CLUSTER_BASE_PORT (default 18000) the ports:
 # +80 haproxy, +1/+2 app nodes, +32/+33 PostgreSQL primary/replica, +34 pgbouncer, +79 Redis.
+# LMS_CLUSTER_MEDIA_WORKERS (default 2) media workers: worker-media, worker-media2, … (a transcode
+# whose worker dies is retried by another).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -25,6 +28,8 @@ DIR=$(realpath -m "${LMS_CLUSTER_DIR:-.cluster}")
 BASE=${LMS_CLUSTER_BASE_PORT:-18000}
 HTTP=$((BASE + 80)) PRIMARY=$((BASE + 32)) REPLICA=$((BASE + 33)) PGB=$((BASE + 34)) REDIS=$((BASE + 79))
 NODES=(1 2)
+MEDIA_WORKERS=(media)
+for ((n = 2; n <= ${LMS_CLUSTER_MEDIA_WORKERS:-2}; n++)); do MEDIA_WORKERS+=("media$n"); done
 BIN=$ROOT/.venv/bin
 PIDS=$DIR/pids
 
@@ -150,9 +155,9 @@ up() {
     "$BIN/flask" --app wsgi demo >/dev/null
   fi
   "$BIN/flask" --app wsgi search rebuild --inline >/dev/null
-  echo "后台任务 / workers: default and media queues"
+  echo "后台任务 / workers: default queue, ${#MEDIA_WORKERS[@]} on the media queue"
   start_worker default huey
-  start_worker media media_huey
+  for name in "${MEDIA_WORKERS[@]}"; do start_worker "$name" media_huey; done
   for n in "${NODES[@]}"; do
     echo "应用节点 / app node $n :$(node_port "$n")"
     start_node "$n"
@@ -176,12 +181,13 @@ part() {  # part stop|start NAME
   case "$1:$2" in
     stop:redis) stop_pid "$PIDS/redis.pid" ;;  # SIGTERM: Redis writes its append-only file and exits
     start:redis) start_redis ;;
-    stop:worker-default|stop:worker-media) stop_pid "$PIDS/$2.pid" INT ;;  # a warm shutdown: the job in hand finishes
+    stop:worker-default|stop:worker-media|stop:worker-media[0-9]*)
+      stop_pid "$PIDS/$2.pid" INT ;;  # a warm shutdown: the job in hand finishes
     start:worker-default) start_worker default huey ;;
-    start:worker-media) start_worker media media_huey ;;
+    start:worker-media|start:worker-media[0-9]*) start_worker "${2#worker-}" media_huey ;;
     stop:node[12]) stop_pid "$PIDS/$2.pid" ;;  # gunicorn: graceful, requests in flight finish
     start:node[12]) start_node "${2#node}" ;;
-    *) echo "usage: $0 stop|start redis|worker-default|worker-media|node1|node2" >&2; exit 2 ;;
+    *) echo "usage: $0 stop|start redis|worker-default|worker-media|worker-media2|node1|node2" >&2; exit 2 ;;
   esac
 }
 
@@ -226,7 +232,7 @@ down() {
   stop_pid "$PIDS/haproxy.pid"
   for n in "${NODES[@]}"; do stop_pid "$PIDS/node$n.pid"; done
   stop_pid "$PIDS/worker-default.pid" INT
-  stop_pid "$PIDS/worker-media.pid" INT
+  for pid in "$PIDS"/worker-media*.pid; do [ -e "$pid" ] && stop_pid "$pid" INT; done  # each one started
   stop_pid "$DIR/pgbouncer/pgbouncer.pid"
   stop_pid "$PIDS/redis.pid"
   [ -d "$DIR/pg" ] && scripts/pg-pair.sh down "$DIR/pg"

@@ -30,10 +30,12 @@ def db_session():
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(request, tmp_path_factory):
+    """A module may set ``CLUSTER_ENV``: settings its cluster's nodes and workers start with."""
     folder = Path(f"/tmp/lms-cluster-{os.getpid()}-{free_port()}")
     base = free_port() // 100 * 100 % 50000 + 10000  # a block of ports unlikely to be taken
-    env = {**os.environ, "LMS_CLUSTER_DIR": str(folder), "LMS_CLUSTER_BASE_PORT": str(base)}
+    env = {**os.environ, **getattr(request.module, "CLUSTER_ENV", {}), "LMS_CLUSTER_DIR": str(folder),
+           "LMS_CLUSTER_BASE_PORT": str(base)}
     started = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=900)
     try:
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
