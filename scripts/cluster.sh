@@ -114,8 +114,9 @@ start_redis() {
   return 1
 }
 
-start_worker() {  # start_worker NAME QUEUE
-  LMS_INSTANCE_PATH=$DIR/worker-$1 nohup "$BIN/huey_consumer" "lms.worker.$2" -w 1 -k thread -m 1 \
+start_worker() {  # start_worker NAME QUEUE: this checkout's code (huey_consumer puts only its own folder on the path)
+  LMS_INSTANCE_PATH=$DIR/worker-$1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+    nohup "$BIN/huey_consumer" "lms.worker.$2" -w 1 -k thread -m 1 \
     >>"$DIR/worker-$1.log" 2>&1 &
   echo $! >"$PIDS/worker-$1.pid"
 }
