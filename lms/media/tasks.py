@@ -52,7 +52,8 @@ def transcode_job(asset_id: int) -> str:
         db.session.rollback()
         with writing():
             failed = db.session.execute(
-                update(MediaAsset).where(MediaAsset.id == asset_id, MediaAsset.transcode_attempt == attempt)
+                update(MediaAsset).where(MediaAsset.id == asset_id, MediaAsset.transcode_attempt == attempt,
+                                         MediaAsset.status == MediaStatus.PROCESSING)
                 .values(status=MediaStatus.FAILED, error=str(exc)[-2000:], updated_at=utcnow_naive())
                 .execution_options(synchronize_session=False)).rowcount
             db.session.commit()

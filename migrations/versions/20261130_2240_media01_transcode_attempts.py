@@ -5,7 +5,7 @@ asset only while it is still the latest attempt, and writes its renditions under
 number. ``transcode_retries`` counts the sweep's automatic retries since the last start by a
 publisher (or the upload); past LMS_TRANSCODE_MAX_RETRIES the asset fails with a message.
 
-Revision ID: h14media01
+Revision ID: media01
 Revises: transfer02
 Create Date: 2026-11-30 22:40:00.000000+00:00
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'h14media01'
+revision = 'media01'
 down_revision = 'transfer02'
 branch_labels = None
 depends_on = None
