@@ -339,8 +339,10 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_UPLOAD_TTL_HOURS", "24", "an upload with no new part for this long is deleted with its parts "
             "(the `media` worker sweeps hourly)", parse=int),
     Setting("LMS_UPLOAD_MAX_OPEN", "10", "unfinished uploads one person may have at once", parse=int),
-    Setting("LMS_TRANSCODE_STALL_SECONDS", "120", "a transcode without progress this long shows as interrupted "
-            "and may be retried", parse=int),
+    Setting("LMS_TRANSCODE_STALL_SECONDS", "120", "a transcode without progress this long shows as interrupted: "
+            "the `media` workers' sweep (every minute) retries it, and a publisher may", parse=int),
+    Setting("LMS_TRANSCODE_MAX_RETRIES", "2", "automatic retries of a stalled transcode before the video is "
+            "marked failed with a message for its publisher", parse=int),
     # Record exports.
     Setting("LMS_EXPORT_INLINE_MAX_ROWS", "5000", "exports up to this many rows download at once; larger ones "
             "run as a job with a progress bar", parse=int),

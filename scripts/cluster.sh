@@ -11,7 +11,8 @@
 #   scripts/cluster.sh env           the nodes' environment (to run `flask` against the cluster)
 #   scripts/cluster.sh stop PART | start PART
 #                                    one part of a running cluster: redis, worker-default, worker-media,
-#                                    node1, node2, s3 (a fault, or a rolling restart: stop, start, next)
+#                                    worker-media2 (…), node1, node2, s3 (a fault, or a rolling restart:
+#                                    stop, start, next)
 #   scripts/cluster.sh backup DEST   `flask backup create` of the running cluster (database from the primary,
 #                                    stored objects, signing keys, secrets) into the new folder DEST;
 #                                    `up --restore DEST` starts a fresh cluster from it (same secrets)
@@ -21,6 +22,8 @@
 # LMS_CLUSTER_STORAGE=s3 keeps media, exports and certificates in a bucket of an S3-protocol server on
 # loopback (moto's, objects in its memory; MinIO, Ceph RGW or Alibaba OSS in production) instead of
 # the shared folder (file, the default).
+# LMS_CLUSTER_MEDIA_WORKERS (default 2) media workers: worker-media, worker-media2, … (a transcode
+# whose worker dies is retried by another).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -29,6 +32,8 @@ BASE=${LMS_CLUSTER_BASE_PORT:-18000}
 HTTP=$((BASE + 80)) PRIMARY=$((BASE + 32)) REPLICA=$((BASE + 33)) PGB=$((BASE + 34)) REDIS=$((BASE + 79))
 S3=$((BASE + 90)) STORAGE=${LMS_CLUSTER_STORAGE:-file}
 NODES=(1 2)
+MEDIA_WORKERS=(media)
+for ((n = 2; n <= ${LMS_CLUSTER_MEDIA_WORKERS:-2}; n++)); do MEDIA_WORKERS+=("media$n"); done
 BIN=$ROOT/.venv/bin
 PIDS=$DIR/pids
 
@@ -132,8 +137,9 @@ start_s3() {  # the S3-protocol server on loopback, with the platform's bucket
     "http://127.0.0.1:$S3"
 }
 
-start_worker() {  # start_worker NAME QUEUE
-  LMS_INSTANCE_PATH=$DIR/worker-$1 nohup "$BIN/huey_consumer" "lms.worker.$2" -w 1 -k thread -m 1 \
+start_worker() {  # start_worker NAME QUEUE: this checkout's code (huey_consumer puts only its own folder on the path)
+  LMS_INSTANCE_PATH=$DIR/worker-$1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+    nohup "$BIN/huey_consumer" "lms.worker.$2" -w 1 -k thread -m 1 \
     >>"$DIR/worker-$1.log" 2>&1 &
   echo $! >"$PIDS/worker-$1.pid"
 }
@@ -177,9 +183,9 @@ up() {
     "$BIN/flask" --app wsgi demo >/dev/null
   fi
   "$BIN/flask" --app wsgi search rebuild --inline >/dev/null
-  echo "后台任务 / workers: default and media queues"
+  echo "后台任务 / workers: default queue, ${#MEDIA_WORKERS[@]} on the media queue"
   start_worker default huey
-  start_worker media media_huey
+  for name in "${MEDIA_WORKERS[@]}"; do start_worker "$name" media_huey; done
   for n in "${NODES[@]}"; do
     echo "应用节点 / app node $n :$(node_port "$n")"
     start_node "$n"
@@ -203,14 +209,15 @@ part() {  # part stop|start NAME
   case "$1:$2" in
     stop:redis) stop_pid "$PIDS/redis.pid" ;;  # SIGTERM: Redis writes its append-only file and exits
     start:redis) start_redis ;;
-    stop:worker-default|stop:worker-media) stop_pid "$PIDS/$2.pid" INT ;;  # a warm shutdown: the job in hand finishes
+    stop:worker-default|stop:worker-media|stop:worker-media[0-9]*)
+      stop_pid "$PIDS/$2.pid" INT ;;  # a warm shutdown: the job in hand finishes
     start:worker-default) start_worker default huey ;;
-    start:worker-media) start_worker media media_huey ;;
+    start:worker-media|start:worker-media[0-9]*) start_worker "${2#worker-}" media_huey ;;
     stop:s3) stop_pid "$PIDS/s3.pid" ;;  # the store unreachable (moto keeps objects in memory: they go with it)
     start:s3) start_s3 ;;
     stop:node[12]) stop_pid "$PIDS/$2.pid" ;;  # gunicorn: graceful, requests in flight finish
     start:node[12]) start_node "${2#node}" ;;
-    *) echo "usage: $0 stop|start redis|worker-default|worker-media|node1|node2|s3" >&2; exit 2 ;;
+    *) echo "usage: $0 stop|start redis|worker-default|worker-media|worker-media2|node1|node2|s3" >&2; exit 2 ;;
   esac
 }
 
@@ -255,7 +262,7 @@ down() {
   stop_pid "$PIDS/haproxy.pid"
   for n in "${NODES[@]}"; do stop_pid "$PIDS/node$n.pid"; done
   stop_pid "$PIDS/worker-default.pid" INT
-  stop_pid "$PIDS/worker-media.pid" INT
+  for pid in "$PIDS"/worker-media*.pid; do [ -e "$pid" ] && stop_pid "$pid" INT; done  # each one started
   stop_pid "$DIR/pgbouncer/pgbouncer.pid"
   stop_pid "$PIDS/redis.pid"
   stop_pid "$PIDS/s3.pid"

@@ -37,6 +37,12 @@ class MediaAsset(db.Model):
     captions_path: Mapped[str | None] = mapped_column(String(512))
     progress: Mapped[int] = mapped_column(default=0)  # transcoding, 0–100
     error: Mapped[str | None] = mapped_column(Text)  # why the last transcode failed, in ffmpeg's words
+    # Every start of a transcode takes the next number (never reset): the job owns the asset only
+    # while it is the latest attempt, and stores its renditions under renditions/<id>/<attempt>.
+    transcode_attempt: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Automatic retries of stalled transcodes (tasks.sweep_stalled_transcodes) since a publisher or
+    # the upload last started one; past LMS_TRANSCODE_MAX_RETRIES the asset fails.
+    transcode_retries: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow_naive)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow_naive, onupdate=utcnow_naive)
 

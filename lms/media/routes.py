@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from ..core.storage import media_link, media_storage, send_stored
 from ..extensions import db
 from . import permissions
-from .models import MediaAsset
+from .models import MediaAsset, MediaStatus
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
@@ -21,14 +21,25 @@ def _load(asset_id: int) -> MediaAsset:
     return asset
 
 
+def _rendition_of_ready(asset: MediaAsset, relative: str | None) -> str:
+    """A rendition is served only while its asset is ready: while a transcode runs (or after it
+    failed), nothing it may be writing, nor what an earlier one left, answers but 404."""
+    if not relative or asset.status != MediaStatus.READY:
+        abort(404)
+    return relative
+
+
 @bp.get("/<int:asset_id>/<any(video, poster, captions):kind>")
 @login_required
 def asset_file(asset_id: int, kind: str):
     asset = _load(asset_id)
     attribute, mimetype = _KINDS[kind]
     relative = getattr(asset, attribute)
-    if not relative:
-        abort(404)
+    if kind == "captions":  # a publisher's file, not a rendition: it does not wait for the transcode
+        if not relative:
+            abort(404)
+    else:
+        _rendition_of_ready(asset, relative)
     return send_stored(relative, mimetype=mimetype or asset.content_type, max_age=3600)
 
 
@@ -36,8 +47,7 @@ def asset_file(asset_id: int, kind: str):
 @login_required
 def hls_file(asset_id: int, name: str):
     asset = _load(asset_id)
-    if not asset.hls_path:
-        abort(404)
+    _rendition_of_ready(asset, asset.hls_path)
     folder = PurePosixPath(asset.hls_path).parent
     parts = PurePosixPath(name).parts
     if not parts or any(part in ("", ".", "..") for part in parts) or name.startswith("/"):

@@ -1,24 +1,35 @@
 """Probing, storing and generating video with ffmpeg (through ffmpeg-python)."""
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import io
+import logging
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import ffmpeg
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy import select, update
 
+from ..core.audit import record_event
 from ..core.clock import utcnow_naive
 from ..core.errors import Conflict, InvalidInput
 from ..core.storage import is_local, media_root, media_storage
 from ..extensions import db
 from .models import MediaAsset, MediaStatus
+
+log = logging.getLogger(__name__)
 
 _FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
@@ -266,7 +277,156 @@ def mark_for_transcode(asset: MediaAsset) -> None:
     if asset.status == MediaStatus.PROCESSING and not is_stalled(asset):
         raise Conflict(_("这段视频正在转码，请等待完成。"))
     asset.status, asset.progress, asset.error = MediaStatus.UPLOADED, 0, None
+    asset.transcode_retries = 0  # a publisher's start: the automatic retries count afresh
     asset.updated_at = utcnow_naive()
+
+
+class Superseded(Exception):
+    """This transcode is no longer the asset's latest attempt (the sweep retried it, or a publisher
+    started another): it stops and publishes nothing."""
+
+
+def claim_transcode(asset_id: int) -> MediaAsset | None:
+    """Start the next transcode attempt of an asset waiting for one (uploaded, failed, or stalled),
+    under the row's lock: of two jobs for one asset, one claims it. None when there is nothing to
+    do (missing, ready, or being transcoded by a live job). The caller commits."""
+    asset = db.session.scalar(select(MediaAsset).where(MediaAsset.id == asset_id).with_for_update()
+                              .execution_options(populate_existing=True))
+    if asset is None or asset.status == MediaStatus.READY or (asset.status == MediaStatus.PROCESSING
+                                                              and not is_stalled(asset)):
+        return None
+    asset.status, asset.progress, asset.error = MediaStatus.PROCESSING, 0, None
+    asset.transcode_attempt += 1
+    asset.updated_at = utcnow_naive()
+    log.info("transcoding media asset %s, attempt %s", asset.id, asset.transcode_attempt)
+    return asset
+
+
+def report_progress(asset_id: int, attempt: int, percent: int) -> None:
+    """The progress of attempt ``attempt``, and its sign of life for the stall sweep; raises
+    Superseded when the attempt no longer owns the asset. The caller commits."""
+    owned = db.session.execute(
+        update(MediaAsset).where(MediaAsset.id == asset_id, MediaAsset.transcode_attempt == attempt,
+                                 MediaAsset.status == MediaStatus.PROCESSING)
+        .values(progress=percent, updated_at=utcnow_naive()).execution_options(synchronize_session=False)).rowcount
+    if owned != 1:
+        raise Superseded(asset_id)
+
+
+def rendition_base(asset: MediaAsset) -> str:
+    """Where an attempt's renditions are published: a folder of their own per attempt, so a
+    retried (or repeated) transcode never writes over files that are, or were, named."""
+    return f"renditions/{asset.id}/{asset.transcode_attempt}"
+
+
+def publish_transcode(asset_id: int, attempt: int, paths: dict[str, str]) -> bool:
+    """Attempt ``attempt`` finished and stored its renditions: the asset names them and is ready,
+    if the attempt still owns it (under the row's lock). Older renditions go after the caller's
+    commit (:func:`discard_old_renditions`). False when superseded: the caller deletes its files."""
+    asset = db.session.scalar(select(MediaAsset).where(MediaAsset.id == asset_id).with_for_update()
+                              .execution_options(populate_existing=True))
+    if asset is None or asset.transcode_attempt != attempt or asset.status != MediaStatus.PROCESSING:
+        return False
+    asset.mp4_path, asset.hls_path, asset.poster_path = paths["mp4"], paths["hls"], paths["poster"]
+    asset.status, asset.progress, asset.error = MediaStatus.READY, 100, None
+    return True
+
+
+def discard_old_renditions(asset: MediaAsset) -> None:
+    """Renditions of the asset's earlier attempts (finished, or cut off half-way by a dead worker),
+    and those stored before attempts had folders of their own: none of them is named any more."""
+    storage = media_storage()
+    keep = rendition_base(asset)
+    if asset.mp4_path is None or not asset.mp4_path.startswith(f"{keep}/"):
+        return
+    for legacy in ("video.mp4", "poster.jpg", "hls"):
+        storage.delete(f"renditions/{asset.id}/{legacy}")
+    for earlier in range(asset.transcode_attempt):
+        storage.delete(f"renditions/{asset.id}/{earlier}")
+
+
+def sweep_stalled_transcodes() -> list[int]:
+    """Transcodes whose worker stopped reporting for LMS_TRANSCODE_STALL_SECONDS (it died: SIGKILL,
+    a lost machine): each is put back to wait for a transcode (the caller enqueues the returned ids
+    after its commit), or, past LMS_TRANSCODE_MAX_RETRIES automatic retries, failed with a message
+    for the publisher. Each stall is claimed by one conditional UPDATE, so of several workers
+    sweeping at once exactly one retries it; each claim is audited. The caller commits."""
+    now = utcnow_naive()
+    cutoff = now - timedelta(seconds=current_app.config["LMS_TRANSCODE_STALL_SECONDS"])
+    limit = current_app.config["LMS_TRANSCODE_MAX_RETRIES"]
+    stalled = db.session.execute(select(MediaAsset.id, MediaAsset.transcode_attempt, MediaAsset.transcode_retries)
+                                 .where(MediaAsset.status == MediaStatus.PROCESSING, MediaAsset.updated_at < cutoff)
+                                 .order_by(MediaAsset.id)).all()
+    retried = []
+    for asset_id, attempt, retries in stalled:
+        give_up = retries >= limit
+        if give_up:
+            values = {"status": MediaStatus.FAILED, "error": _(
+                "转码多次中断（处理它的后台进程停止响应，已自动重试 %(n)s 次）。请点击“重新转码”再试一次；"
+                "如果仍然失败，请检查视频文件后重新上传。", n=retries)}
+        else:
+            values = {"status": MediaStatus.UPLOADED, "progress": 0, "transcode_retries": retries + 1}
+        claimed = db.session.execute(
+            update(MediaAsset).where(MediaAsset.id == asset_id, MediaAsset.status == MediaStatus.PROCESSING,
+                                     MediaAsset.transcode_attempt == attempt, MediaAsset.updated_at < cutoff)
+            .values(updated_at=now, **values).execution_options(synchronize_session=False)).rowcount
+        if claimed != 1:
+            continue  # another sweep, or the job itself, got there first
+        target = db.session.get(MediaAsset, asset_id)
+        if give_up:
+            record_event(None, "media.transcode_given_up", target, attempt=attempt, retries=retries)
+            log.warning("media asset %s: transcode attempt %s stalled, %s retries spent: failed",
+                        asset_id, attempt, retries)
+        else:
+            record_event(None, "media.transcode_retried", target, attempt=attempt, retry=retries + 1)
+            log.warning("media asset %s: transcode attempt %s stalled (its worker stopped reporting): "
+                        "retry %s of %s", asset_id, attempt, retries + 1, limit)
+            retried.append(asset_id)
+    return retried
+
+
+# ffmpeg runs as a child of the worker: when the worker dies without a word (SIGKILL, the OOM
+# killer), the child must not go on writing renditions nobody will publish, holding a core.
+PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _dies_with_parent():
+    """A ``preexec_fn`` that has the kernel SIGKILL the child when the thread that started it
+    ends (Linux's PR_SET_PDEATHSIG; a worker's threads live as long as the worker), or None
+    elsewhere. If the parent died before the child set it, the child ends itself."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl, parent = _libc().prctl, os.getpid()  # resolved before the fork: the child only calls it
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_death_signal
+
+
+def ffmpeg_process(stream, **popen) -> subprocess.Popen:
+    """The command ``stream`` compiles to, started as a child that dies with this process."""
+    return subprocess.Popen(ffmpeg.compile(stream), preexec_fn=_dies_with_parent(), **popen)
+
+
+def _run_to_end(stream) -> None:
+    """``stream.run(capture_stdout=True, capture_stderr=True)``, as a child that dies with this process."""
+    process = ffmpeg_process(stream, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = process.communicate()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    if process.returncode != 0:
+        raise ffmpeg.Error("ffmpeg", out, err)
 
 
 class _ProgressReader:
@@ -298,8 +458,8 @@ class _ProgressReader:
 
 
 def _run_ffmpeg(stream, duration: float, on_progress, *, interval: float = 0.5) -> None:
-    process = (stream.global_args("-hide_banner", "-nostats", "-progress", "pipe:1", "-loglevel", "error")
-               .overwrite_output().run_async(pipe_stdout=True, pipe_stderr=True))
+    process = ffmpeg_process(stream.global_args("-hide_banner", "-nostats", "-progress", "pipe:1", "-loglevel", "error")
+                             .overwrite_output(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     reader = _ProgressReader(process, duration)
     try:
         while True:
@@ -349,14 +509,16 @@ def rendition_commands(source: Path, work: Path, *, has_audio: bool, duration: f
 def transcode_asset(asset: MediaAsset, *, report) -> None:
     """H.264/AAC faststart MP4, an HLS rendition with a master playlist, and a poster.
 
-    ``report(fraction)`` is called as ffmpeg reports progress; the caller persists it.
-    Output goes to a fresh folder that replaces the old one only when everything succeeded.
+    ``report(fraction)`` is called as ffmpeg reports progress; the caller persists it (and may
+    raise to stop ffmpeg: the work is thrown away). Output goes to a fresh work folder, stored under
+    :func:`rendition_base` (the attempt's own folder) only when everything succeeded; the asset's
+    paths are set in memory only: a job publishes them with :func:`publish_transcode`.
     """
     storage = media_storage()
     work = storage.work_folder()
     (work / "hls").mkdir(parents=True)
     duration = float(asset.duration_seconds)
-    base = f"renditions/{asset.id}"
+    base = rendition_base(asset)
     try:
         with storage.local_path(asset.path) as source:
             try:
@@ -366,18 +528,18 @@ def transcode_asset(asset: MediaAsset, *, report) -> None:
             mp4, hls, poster = rendition_commands(source, work, has_audio=has_audio, duration=duration)
             _run_ffmpeg(mp4, duration, lambda f: report(0.85 * f))
         _run_ffmpeg(hls, duration, lambda f: report(0.85 + 0.1 * f))
-        poster.global_args("-hide_banner", "-loglevel", "error").overwrite_output().run(
-            capture_stdout=True, capture_stderr=True)
+        _run_to_end(poster.global_args("-hide_banner", "-loglevel", "error").overwrite_output())
     except ffmpeg.Error as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise TranscodeError((exc.stderr or b"").decode(errors="replace").strip()[-1500:] or str(exc)) from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    # Every rendition is stored before the asset names them: nothing half-written is ever served.
+    # Every rendition is stored before the asset names them (and the routes serve a ready asset's
+    # only): nothing half-written is ever served.
     storage.put_folder(work, base)
+    report(1.0)  # before the paths are set: a report may commit, and the paths are not to be flushed by it
     asset.mp4_path, asset.hls_path, asset.poster_path = f"{base}/video.mp4", f"{base}/hls/master.m3u8", f"{base}/poster.jpg"
-    report(1.0)
 
 
 def save_captions(asset: MediaAsset, stream, *, original_name: str, max_bytes: int = 2 * 1024 * 1024) -> None:

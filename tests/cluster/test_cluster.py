@@ -19,7 +19,7 @@ pytestmark = CLUSTER
 def test_status_names_every_part(cluster):
     status = subprocess.run([str(SCRIPT), "status"], env=cluster["env"], capture_output=True, text=True,
                             timeout=60).stdout
-    for name in ("haproxy", "node1", "node2", "redis", "worker-default", "worker-media", "pgbouncer",
+    for name in ("haproxy", "node1", "node2", "redis", "worker-default", "worker-media", "worker-media2", "pgbouncer",
                  "postgresql-primary", "postgresql-replica"):
         assert f"up    {name}" in status, status
     assert "balancer node1 UP" in status and "balancer node2 UP" in status

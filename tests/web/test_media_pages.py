@@ -41,3 +41,34 @@ def test_missing_asset_and_hls_paths(client, db_session, make_user, login):
     assert client.get("/media/999999/video").status_code == 404
     assert client.get(f"/media/{lesson.media_asset_id}/hls/../../secret").status_code == 404
     assert client.get(f"/media/{lesson.media_asset_id}/poster").status_code == 404
+
+
+def test_renditions_of_an_asset_that_is_not_ready_are_never_served(app, client, db_session, make_user, login):
+    """While a transcode runs (or after it failed) the asset may name files being written, or those
+    of an attempt that died half-way: none of them is served until the asset is ready again."""
+    from lms.core.storage import media_path
+    from lms.media.models import MediaStatus
+
+    _, lesson = _video_lesson(db_session)
+    asset = lesson.media_asset
+    base = f"renditions/{asset.id}/7"
+    with app.app_context():
+        (media_path(base) / "hls").mkdir(parents=True, exist_ok=True)
+        media_path(f"{base}/hls/master.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nindex.m3u8\n")
+        media_path(f"{base}/hls/seg_0000.ts").write_bytes(b"\x47" * 376)  # half of a segment
+        media_path(f"{base}/poster.jpg").write_bytes(b"\xff\xd8\xff")
+    asset.hls_path, asset.poster_path = f"{base}/hls/master.m3u8", f"{base}/poster.jpg"
+    login(make_user())
+    urls = [f"/media/{asset.id}/video", f"/media/{asset.id}/poster", f"/media/{asset.id}/hls/master.m3u8",
+            f"/media/{asset.id}/hls/seg_0000.ts"]
+    for status in (MediaStatus.PROCESSING, MediaStatus.FAILED, MediaStatus.UPLOADED):
+        asset.status = status
+        db_session.commit()
+        for url in urls:
+            with client.get(url) as answer:
+                assert answer.status_code == 404, (status, url)
+    asset.status = MediaStatus.READY
+    db_session.commit()
+    for url in urls:
+        with client.get(url) as answer:
+            assert answer.status_code == 200, url
