@@ -6,7 +6,7 @@ number. ``transcode_retries`` counts the sweep's automatic retries since the las
 publisher (or the upload); past LMS_TRANSCODE_MAX_RETRIES the asset fails with a message.
 
 Revision ID: media01
-Revises: transfer02
+Revises: certqueue01
 Create Date: 2026-11-30 22:40:00.000000+00:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'media01'
-down_revision = 'transfer02'
+down_revision = 'certqueue01'
 branch_labels = None
 depends_on = None
 
