@@ -563,6 +563,42 @@ def test_hostile_withdrawal_reasons_are_refused(site, reason):
     assert site.count(BaseEvent, BaseEvent.base_id == base) == before
 
 
+def test_full_width_digits_in_a_document_number_are_the_ascii_ones(site):
+    from lms.programme.models import ContinuingEducationBase
+
+    answer = site.post("bj", "/programme/bases/manage", {
+        "base-organization_name": "京全角文号基地", "base-level": "provincial", "base-region_code": BJ,
+        "base-recognised_on": "2021-01-01", "base-document_number": "京人社〔２０２１〕１２号"})
+    assert answer.status_code == 303, answer.text[-500:]
+    assert site.scalar(select(ContinuingEducationBase.document_number).order_by(
+        ContinuingEducationBase.id.desc()).limit(1)) == "京人社〔2021〕12号"
+
+
+@pytest.mark.parametrize("field,value", [("plan-title", "抽查\u202e划计"), ("plan-title", "抽查\u200b计划"),
+                                         ("plan-title", "抽" * 121)])
+def test_hostile_plan_titles_are_refused(site, field, value):
+    from lms.programme.models import InspectionPlan
+
+    before = site.count(InspectionPlan)
+    answer = site.post("bj", "/programme/inspections/manage", {
+        "plan-title": "正常标题", "plan-scope": BJ, "plan-population": "bases", "plan-year": "2040",
+        "plan-target_count": "1", "plan-inspectors_per_target": "1"} | {field: value})
+    assert answer.status_code == 400 and "计划名称" in answer.text
+    assert site.count(InspectionPlan) == before
+
+
+@pytest.mark.parametrize("notes", ["说明\u202e反向", "零宽\u200b说明", "\x07\x1b控制字符", "长" * 2001])
+def test_hostile_finding_notes_are_refused(site, notes):
+    from lms.programme.models import InspectionAssignment
+
+    task, owner = site.ids["hidden-task"], site.ids["hidden-inspector"]
+    answer = site.post(owner, f"/programme/inspections/tasks/{task}", {"finding-result": "rectify",
+                                                                      "finding-notes": notes})
+    assert answer.status_code == 400 and "检查说明" in answer.text
+    assert site.scalar(select(InspectionAssignment.notes).where(InspectionAssignment.id == task)) \
+        == "尚未公开的检查说明甲乙丙"
+
+
 @pytest.mark.parametrize("typed,found", [
     ("lower", True), ("full-width", True), ("cyrillic-t", False), ("arabic-digits", False),
     ("devanagari-digits", False), ("zero-width", False), ("bidi", False)])
