@@ -11,6 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -52,6 +55,71 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+@dataclass
+class Served:
+    """A gunicorn server answering at ``base``; its output goes to ``log``."""
+
+    base: str
+    log: Path
+    process: subprocess.Popen
+
+
+def wait_until_up(base: str, process: subprocess.Popen, log: Path, *, path: str = "/healthz",
+                  within: float = 60) -> None:
+    """Wait until ``path`` answers 200; fail with the log's tail if the server exits or never does."""
+    deadline = time.monotonic() + within
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}: {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not answer {path} within {within} s: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}{path}", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+
+
+@contextmanager
+def served_by_gunicorn(settings: dict, tmp_path: Path, *, port: int | None = None, args: tuple = (),
+                       env: dict | None = None, wait: str | None = "/healthz",
+                       within: float = 60) -> Iterator[Served]:
+    """gunicorn serving the test app of ``settings`` (``database_url``, config overrides; ``tmp_dir``
+    defaults to ``tmp_path``) with two workers of eight threads unless ``args`` say otherwise, its
+    prometheus folder ``tmp_path`` unless ``env`` names another; waits until ``wait`` answers (None:
+    not at all), and stops it (terminate, then kill after 30 s) however the block ends."""
+    port = port or free_port()
+    log = tmp_path / "gunicorn.log"
+    settings = {"tmp_dir": str(tmp_path), **settings}
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+                   "LMS_TEST_APP": json.dumps(settings), **(env or {})}
+    options = list(args)
+    if "-w" not in options:
+        options += ["-w", "2"]
+    if "--threads" not in options and "-c" not in options:
+        options += ["--threads", "8"]
+    with open(log, "ab") as out:
+        process = subprocess.Popen([str(GUNICORN), *options, "-b", f"127.0.0.1:{port}",
+                                    "tests.app_process:served_app()"],
+                                   cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        if wait is not None:
+            wait_until_up(base, process, log, path=wait, within=within)
+        yield Served(base, log, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def served_app():

@@ -11,6 +11,7 @@ behind. They are served only as downloads (:func:`download`), with a policy that
 """
 
 import hashlib
+import logging
 import secrets
 import unicodedata
 from collections.abc import Iterable
@@ -21,6 +22,8 @@ from typing import BinaryIO
 from flask import Response, abort, send_file
 from flask_babel import gettext as _
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from .errors import InvalidInput
 from .storage import BLOCK, media_storage
@@ -173,6 +176,37 @@ def discard(paths: Iterable[str]) -> None:
     storage = media_storage()
     for path in paths:
         storage.delete(path)
+
+
+_WRITTEN = "attachments_written"  # Session.info: files written for rows of the open transaction
+log = logging.getLogger(__name__)
+
+
+def discard_on_rollback(session: Session, stored: Iterable[StoredFile]) -> None:
+    """Tie files just written to the rows of ``session``'s transaction: kept when it commits, deleted
+    when it ends any other way (a refusal, an error, a commit that fails), so that no file is left
+    behind that no row leads to."""
+    session.info.setdefault(_WRITTEN, []).extend(item.path for item in stored)
+
+
+def _committed(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+def _ended(session: Session, transaction) -> None:
+    if transaction.parent is not None:  # a savepoint: the outermost transaction decides
+        return
+    written = session.info.pop(_WRITTEN, None)
+    if written:
+        try:
+            discard(written)
+        except Exception:  # the rollback stands; the files are only unreachable
+            log.exception("could not delete %d attachment files of a rolled-back transaction", len(written))
+
+
+if not event.contains(Session, "after_commit", _committed):
+    event.listen(Session, "after_commit", _committed)
+    event.listen(Session, "after_transaction_end", _ended)
 
 
 def download(path: str, content_type: str, filename: str) -> Response:

@@ -22,6 +22,7 @@ the acting person, authorize them on the base, and only flush; the caller commit
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -52,6 +53,7 @@ from .models import (
     EvaluationResult,
 )
 from .services import check_year
+from .text import one_line
 
 REGISTERED_ACTION = "base.registered"
 EVALUATED_ACTION = "base.evaluated"
@@ -151,14 +153,7 @@ def check_date(value, field: str, *, not_before: date | None = None) -> date:
 
 
 def _text(value, field: str, label: str, *, limit: int, minimum: int = 1) -> str:
-    text = " ".join(str(value or "").split())
-    if not text:
-        raise InvalidInput(_("请填写%(label)s。", label=label), field=field)
-    if len(text) < minimum:
-        raise InvalidInput(_("%(label)s至少 %(n)s 个字。", label=label, n=minimum), field=field)
-    if len(text) > limit:
-        raise InvalidInput(_("%(label)s不能超过 %(n)s 个字。", label=label, n=limit), field=field)
-    return text
+    return one_line(value, field, label, limit=limit, minimum=minimum)
 
 
 def _choice(value, enum, field: str):
@@ -230,7 +225,9 @@ def register_base(actor, data: BaseData) -> ContinuingEducationBase:
     if not _national(actor) and not (level == BaseLevel.PROVINCIAL and region_code in _regions(actor)):
         raise NotAllowed(_("地区项目办只能登记本地区的省级基地；国家级基地由全国项目办登记。"))
     recognised_on = check_date(data.recognised_on, "recognised_on")
-    document = _text(data.document_number, "document_number", _("认定文号"), limit=60)
+    # Full-width digits and letters as an input method types them (２０２０) are the ASCII ones.
+    document = _text(unicodedata.normalize("NFKC", str(data.document_number or "")), "document_number",
+                     _("认定文号"), limit=60)
     advisory_lock(_REGISTRY_LOCK_KEY)  # one registration at a time: the second finds the first's base
     org = _organization(name, (data.credit_code or "").strip(), region_code)
     if db.session.scalar(select(ContinuingEducationBase.id).where(ContinuingEducationBase.organization_id == org.id)):
@@ -273,9 +270,7 @@ def record_evaluation(actor, base: ContinuingEducationBase, data: EvaluationData
     result = _choice(data.result, EvaluationResult, "result")
     evaluator = _text(data.evaluator, "evaluator", _("评估单位或专家组"), limit=100)
     evaluated_on = check_date(data.evaluated_on, "evaluated_on", not_before=base.recognised_on)
-    note = " ".join((data.note or "").split())
-    if len(note) > 1000:
-        raise InvalidInput(_("%(label)s不能超过 %(n)s 个字。", label=_("说明"), n=1000), field="note")
+    note = one_line(data.note, "note", _("说明"), limit=1000)
     uploads = [u for u in uploads if u.filename]
     if len(uploads) > MAX_ATTACHMENTS:
         raise InvalidInput(_("每次评估最多 %(n)s 个附件。", n=MAX_ATTACHMENTS), field="attachments")
@@ -284,19 +279,17 @@ def record_evaluation(actor, base: ContinuingEducationBase, data: EvaluationData
         raise Conflict(_("该基地 %(year)s 年度的评估已录入。", year=year), field="year")
     max_bytes = current_app.config["LMS_BASE_ATTACHMENT_MAX_MB"] * 1024 * 1024
     stored = attachments.store_all(uploads, f"base-evaluations/{base.id}", limit=max_bytes, field="attachments")
-    try:
-        evaluation = BaseEvaluation(base_id=base.id, year=year, score=score, result=result, evaluator=evaluator,
-                                    evaluated_on=evaluated_on, note=note, recorded_by_id=actor.id)
-        db.session.add(evaluation)
-        db.session.flush()
-        for item in stored:
-            db.session.add(BaseAttachment(evaluation_id=evaluation.id, filename=item.original_name,
-                                          content_type=item.content_type, size_bytes=item.size_bytes,
-                                          sha256=item.sha256, path=item.path))
-        db.session.flush()
-    except BaseException:
-        attachments.discard(item.path for item in stored)
-        raise
+    # Kept only if this transaction commits: a refusal, an error or a failed commit deletes them.
+    attachments.discard_on_rollback(db.session(), stored)
+    evaluation = BaseEvaluation(base_id=base.id, year=year, score=score, result=result, evaluator=evaluator,
+                                evaluated_on=evaluated_on, note=note, recorded_by_id=actor.id)
+    db.session.add(evaluation)
+    db.session.flush()
+    for item in stored:
+        db.session.add(BaseAttachment(evaluation_id=evaluation.id, filename=item.original_name,
+                                      content_type=item.content_type, size_bytes=item.size_bytes,
+                                      sha256=item.sha256, path=item.path))
+    db.session.flush()
     db.session.add(BaseEvent(base_id=base.id, occurred_on=evaluated_on, kind=BaseEventKind.EVALUATED,
                              status=base.status, result=result, year=year))
     db.session.flush()
@@ -318,7 +311,7 @@ def change_status(actor, base: ContinuingEducationBase, status, on, note: str = 
     if status == base.status:
         raise InvalidInput(_("基地当前已是“%(status)s”。", status=status.label), field="status")
     when = check_date(on, "on", not_before=base.recognised_on)
-    note = " ".join((note or "").split())[:500]
+    note = one_line(note, "note", _("说明"), limit=500)
     before = base.status
     base.status = status
     db.session.add(BaseEvent(base_id=base.id, occurred_on=when, kind=BaseEventKind.STATUS_CHANGED, status=status,

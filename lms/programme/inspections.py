@@ -64,6 +64,7 @@ from .models import (
 )
 from .services import office_scopes, scope_label
 from .services import scope_choices as scope_choices
+from .text import one_line, refuse_hidden
 
 SEED_PURPOSE = b"inspection-seed"
 RECORD_PURPOSE = b"inspection-record"
@@ -151,7 +152,7 @@ def create_plan(actor, data: PlanData) -> InspectionPlan:
     _signed_in(actor)
     if not may_run(actor):
         raise NotAllowed(_("只有项目办和平台管理员可以制定抽查计划。"))
-    title = " ".join((data.title or "").split())
+    title = one_line(data.title, "title", _("计划名称"), limit=10_000)
     if not 2 <= len(title) <= 120:
         raise InvalidInput(_("请填写计划名称（2 到 120 个字）。"), field="title")
     scopes = dict(scope_choices(actor))
@@ -391,6 +392,18 @@ def reveal_and_draw(actor, plan: InspectionPlan, seed: str | None = None) -> Ins
     positions = [position for position, _taken in rows]
     entries = {e.position: e for e in db.session.scalars(select(InspectionEntry).where(
         InspectionEntry.plan_id == plan.id, InspectionEntry.position.in_(positions)))}
+    # The exclusions were published at freeze; a role granted or a job taken since then must not put
+    # an inspector on their own organization either. The draw cannot change (it is what anyone
+    # recomputes from the published document), so such a draw is refused, and nothing is revealed.
+    inspectors = {u.id: u for u in db.session.scalars(
+        select(User).where(User.id.in_({pool[p].user_id for _position, taken in rows for p in taken}))
+        .options(selectinload(User.role_grants)))}
+    for position, taken in rows:
+        for pool_position in taken:
+            if conflicted(inspectors[pool[pool_position].user_id], entries[position]):
+                raise Conflict(_("职责分离：检查人员“%(name)s”在冻结后成为被抽中对象所属单位的人员（或取得了该单位的角色），"
+                                 "不能检查该对象，本次未抽取。请撤销该角色（或待其离开该单位）后再公开种子并抽取；"
+                                 "也可以另行制定抽查计划。", name=pool[pool_position].name))
     for order, (position, taken) in enumerate(rows):
         entry = entries[position]
         entry.drawn_order = order
@@ -509,15 +522,22 @@ def load_assignment(actor, assignment_id: int) -> InspectionAssignment:
     return assignment
 
 
+def conflicted(user: User, entry: InspectionEntry) -> bool:
+    """Whether ``user`` may not inspect ``entry`` now (separation of duties): they are employed by,
+    or hold a role for, the target's organization, or are the learner of the credit record."""
+    if entry.organization_id is not None and entry.organization_id in organizations_of(user):
+        return True
+    if entry.plan.population == InspectionPopulation.CREDIT_RECORDS:
+        record = db.session.get(CreditRecord, entry.ref_id)
+        return record is not None and record.user_id == user.id
+    return False
+
+
 def _ensure_independent(actor, entry: InspectionEntry) -> None:
     """The separation-of-duties rule of the draw, checked again when the finding is recorded: an
     inspector who has since joined the target's organization (or is the learner of the record) may
     not judge it. (lms/core/duties.py's message speaks of having made the thing, which does not fit.)"""
-    conflicted = entry.organization_id is not None and entry.organization_id in organizations_of(actor)
-    if entry.plan.population == InspectionPopulation.CREDIT_RECORDS:
-        record = db.session.get(CreditRecord, entry.ref_id)
-        conflicted = conflicted or (record is not None and record.user_id == actor.id)
-    if conflicted:
+    if conflicted(actor, entry):
         raise NotAllowed(_("职责分离：被检查对象属于您所在的单位（或是您本人的记录），您不能对其录入检查结果。"
                            "请联系项目办另行安排。"))
 
@@ -534,6 +554,7 @@ def record_finding(actor, assignment: InspectionAssignment, result: str, notes: 
     except ValueError:
         raise InvalidInput(_("请从列表中选择检查结果。"), field="result") from None
     notes = (notes or "").strip()
+    refuse_hidden(notes, "notes", _("检查说明"))
     if len(notes) > 2000:
         raise InvalidInput(_("检查说明不能超过 2000 个字。"), field="notes")
     if result is not FindingResult.COMPLIANT and len(notes) < 4:
@@ -569,9 +590,12 @@ def close_plan(actor, plan: InspectionPlan) -> InspectionPlan:
 
 
 def inspector_left(assignment: InspectionAssignment) -> bool:
-    """The drawn inspector can no longer record: their account is disabled or the role revoked."""
+    """The drawn inspector can no longer record: their account is disabled, the role revoked, or
+    they have since joined the target's organization (separation of duties: they may not record,
+    so the office closes the task, or the plan could never close)."""
     inspector = assignment.inspector
-    return not inspector.is_active_account or not inspector.has_role(Role.INSPECTOR)
+    return not inspector.is_active_account or not inspector.has_role(Role.INSPECTOR) \
+        or conflicted(inspector, assignment.entry)
 
 
 def load_plan_assignment(actor, plan: InspectionPlan, assignment_id: int) -> InspectionAssignment:
@@ -595,7 +619,7 @@ def mark_not_inspected(actor, assignment: InspectionAssignment, reason: str) -> 
         raise Conflict(_("这项检查结果已录入。"))
     if not inspector_left(assignment):
         raise Conflict(_("该检查人员仍在任，应由其本人录入检查结果。"))
-    reason = " ".join((reason or "").split())
+    reason = one_line(reason, "reason", _("原因"), limit=10_000)
     if not 4 <= len(reason) <= 500:
         raise InvalidInput(_("请填写原因（4 到 500 个字），原因将随检查结果公开。"), field="reason")
     assignment.result, assignment.notes = FindingResult.NOT_INSPECTED.value, reason
@@ -653,7 +677,8 @@ class RecordEvidence:
 
 def record_evidence(actor, assignment: InspectionAssignment) -> RecordEvidence | None:
     """For the drawn inspector of a credit record: the play sessions, credited intervals, attention
-    checks and exam attempts behind it (None for other populations)."""
+    checks and exam attempts behind it (None for other populations). Each showing is audited
+    (``inspection.evidence_viewed``: who saw which learner's record, and when)."""
     if assignment.inspector_id != getattr(actor, "id", None):
         raise NotAllowed(_("这项检查任务不是分配给您的。"))
     if assignment.plan.population != InspectionPopulation.CREDIT_RECORDS:
@@ -662,6 +687,8 @@ def record_evidence(actor, assignment: InspectionAssignment) -> RecordEvidence |
     from ..catalog.models import Lesson
     from ..learning.models import Enrollment, LessonProgress, PlaySession, QuizAttempt
     record = db.session.get(CreditRecord, assignment.entry.ref_id)
+    record_event(actor, "inspection.evidence_viewed", assignment, plan=assignment.plan_id,
+                 entry=assignment.entry.public_id, record=record.id, learner=record.user_id)
     if record.origin == CreditOrigin.EXTERNAL_CLAIM:
         claim = db.session.get(HourClaim, int(record.source_id)) if record.source_type == claims.SOURCE_TYPE else None
         return RecordEvidence(record, db.session.get(User, record.user_id), [], [], claim)

@@ -28,7 +28,9 @@ from flask_babel import gettext as _
 from ..certificates.numbers import check_char
 
 KINDS = ("T", "E")
-_SHAPE = re.compile(r"([TE])(\d{6})(\d{4})([0-9A-Z*])")
+# ASCII digits only: ``\d`` alone also takes other scripts' digits (Arabic-Indic ``١``, Devanagari ``१``),
+# which NFKC does not fold and the check character cannot be computed over.
+_SHAPE = re.compile(r"([TE])([0-9]{6})([0-9]{4})([0-9A-Z*])")
 EXAMPLE_SEQUENCE = 0
 
 
@@ -67,7 +69,7 @@ def normalize(text: str) -> str:
 
 def looks_like_code(text: str) -> bool:
     """Whether a search box's text is meant as a code (a kind letter and digits), right or wrong."""
-    return bool(re.fullmatch(r"[TE]\d{6,12}[0-9A-Z*]?", normalize(text)))
+    return bool(re.fullmatch(r"[TE]\d{6,12}[0-9A-Z*]?", normalize(text)))  # other digits too: told why
 
 
 def parse(text: str) -> str:

@@ -37,6 +37,7 @@ from .models import (
     InstitutionKind,
     InstitutionStatus,
 )
+from .text import one_line
 
 LISTED_ACTION = "institution.listed"
 SUSPENDED_ACTION = "institution.suspended"
@@ -87,11 +88,9 @@ class InstitutionData:
 
 
 def _reason(value: str, *, required: bool) -> str:
-    reason = " ".join((value or "").split())
+    reason = one_line(value, "reason", _("原因"), limit=500)
     if required and len(reason) < 4:
         raise InvalidInput(_("请填写原因（至少 4 个字），原因将在公开的变更记录中显示。"), field="reason")
-    if len(reason) > 500:
-        raise InvalidInput(_("原因不能超过 500 个字。"), field="reason")
     return reason
 
 
@@ -117,11 +116,7 @@ def list_institution(actor, data: InstitutionData) -> Institution:
         kind = InstitutionKind(data.kind or "")
     except ValueError:
         raise InvalidInput(_("请从列表中选择。"), field="kind") from None
-    name = " ".join((data.name or "").split())
-    if not name:
-        raise InvalidInput(_("请填写机构名称。"), field="name")
-    if len(name) > 120:
-        raise InvalidInput(_("机构名称不能超过 120 个字。"), field="name")
+    name = one_line(data.name, "name", _("机构名称"), limit=120, minimum=1)
     credit_code = (data.credit_code or "").strip()
     if credit_code:
         try:

@@ -5,7 +5,7 @@ bases with their evaluations and history."""
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Organization, Region, User
@@ -170,6 +170,9 @@ class BaseEvent(db.Model):
     evaluation's result, the withdrawal and its reason. Who did it is in the audit log."""
 
     __tablename__ = "ce_base_event"
+    # A base is withdrawn once (the check under the base's lock, and this behind it).
+    __table_args__ = (Index("uq_ce_base_event_withdrawn", "base_id", unique=True,
+                            postgresql_where=text("kind = 'withdrawn'"), sqlite_where=text("kind = 'withdrawn'")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     base_id: Mapped[int] = mapped_column(ForeignKey("ce_base.id"), index=True)
@@ -226,6 +229,10 @@ class Institution(db.Model):
     """A training or evaluation institution in the programme's public directory, with its assigned code."""
 
     __tablename__ = "programme_institution"
+    # One entry per institution of a kind, by name and by credit code (checked under the directory's
+    # lock when listing; these indexes back the check). Several entries without a credit code may exist.
+    __table_args__ = (Index("uq_programme_institution_kind_name", "kind", "name", unique=True),
+                      Index("uq_programme_institution_kind_credit_code", "kind", "credit_code", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(12), unique=True)
@@ -295,6 +302,11 @@ class InspectionPlan(db.Model):
     The seed is kept encrypted (lms/core/keys.py, purpose ``inspection-seed``) until it is revealed."""
 
     __tablename__ = "inspection_plan"
+    # One open (frozen or drawn) plan per scope, population and year: the check under the freeze's
+    # lock, and this behind it.
+    __table_args__ = (Index("uq_inspection_plan_open", "scope", "population", "year", unique=True,
+                            postgresql_where=text("status IN ('frozen', 'drawn')"),
+                            sqlite_where=text("status IN ('frozen', 'drawn')")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(120))
@@ -337,7 +349,9 @@ class InspectionEntry(db.Model):
     lists the pool positions barred from it (their own organization), as published."""
 
     __tablename__ = "inspection_entry"
-    __table_args__ = (UniqueConstraint("plan_id", "position"), UniqueConstraint("plan_id", "public_id"))
+    # One draw per plan: a second would number its targets from 0 again.
+    __table_args__ = (UniqueConstraint("plan_id", "position"), UniqueConstraint("plan_id", "public_id"),
+                      Index("uq_inspection_entry_drawn_order", "plan_id", "drawn_order", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("inspection_plan.id", ondelete="CASCADE"), index=True)

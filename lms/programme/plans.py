@@ -31,6 +31,7 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import gettext as _
 
 from ..catalog.models import Domain
+from .text import FORMULA_STARTS, hidden_characters
 
 TOLERANCE = Decimal("0.05")
 TOTAL_ROW = "合计"
@@ -128,6 +129,14 @@ def _rows(text: str, domains: list[Domain], problems: list[str]):
         name = " ".join(row[0].split())
         if not name:
             problems.append(_("第 %(line)s 行没有部门名称。", line=line))
+            continue
+        if hidden_characters(name):
+            problems.append(_("第 %(line)s 行的部门名称含有不可见的控制字符或格式字符（如零宽空格、文字方向控制符）。",
+                              line=line))
+            continue
+        if name.startswith(FORMULA_STARTS):
+            problems.append(_("第 %(line)s 行的部门名称以“%(char)s”开头，会被表格软件当作公式：请填写部门的名称。",
+                              line=line, char=name[0]))
             continue
         if len(name) > 60:
             problems.append(_("第 %(line)s 行的部门名称过长（最多 60 字）。", line=line))

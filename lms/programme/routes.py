@@ -11,7 +11,7 @@ from ..accounts.models import Role
 from ..catalog.models import Domain
 from ..core import attachments
 from ..core.clock import utcnow_naive
-from ..core.forms import run_action, run_form
+from ..core.forms import run_action, run_form, run_service
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
 from ..exports.services import content_disposition
 from ..extensions import limiter
@@ -506,8 +506,11 @@ def _finding_form(assignment) -> FindingForm:
 
 
 def _task_page(assignment, form: FindingForm, status: int = 200):
-    return render_template("programme/inspection_task.html", a=assignment, form=form,
-                           evidence=inspections_service.record_evidence(current_user, assignment)), status
+    # Showing a credit record's evidence is audited: the event is committed with the page.
+    shown = run_service(lambda: inspections_service.record_evidence(current_user, assignment))
+    if not shown.done:
+        raise shown.error
+    return render_template("programme/inspection_task.html", a=assignment, form=form, evidence=shown.value), status
 
 
 @bp.get("/inspections/tasks/<int:assignment_id>")

@@ -6,16 +6,11 @@ future, scans outside the window or by learners not accepted, hand entries by th
 base and in parallel, applications and selections in parallel, every id in the URLs, and odd input.
 Every race is judged by the rows in the database, not by the answers."""
 
-import json
 import os
 import re
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,10 +18,9 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
 from lms.core.clock import utcnow_naive
-from tests.app_process import free_port
-from tests.conftest import ROOT, TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.app_process import served_by_gunicorn
+from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
 
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 PUBLIC = "https://lms.example.gov.cn"
 SETTINGS = {"LMS_LOGIN_RATE_LIMIT": "100000 per minute", "LMS_PROXY_FIX": True, "LMS_PUBLIC_URL": PUBLIC,
             "LMS_SECURE_COOKIES": False,
@@ -225,35 +219,13 @@ def site(tmp_path_factory):
             people, ids = _build_world(app)
             db.session.commit()
             db.engine.dispose()
-        port, log = free_port(), tmp_path / "gunicorn.log"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-               "LMS_TEST_APP": json.dumps({"database_url": url, "tmp_dir": str(tmp_path), **SETTINGS})}
-        with open(log, "ab") as out:
-            server = subprocess.Popen([str(GUNICORN), "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{port}",
-                                       "tests.app_process:served_app()"],
-                                      cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {log.read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            yield Site(base, app, people, ids)
-            assert "Traceback" not in log.read_text(), log.read_text()[-4000:]
+            with served_by_gunicorn({"database_url": url, **SETTINGS}, tmp_path) as served:
+                yield Site(served.base, app, people, ids)
+                assert "Traceback" not in served.log.read_text(), served.log.read_text()[-4000:]
         finally:
             if instance is not None:
                 os.environ["LMS_INSTANCE_PATH"] = instance
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
             with app.app_context():
                 db.engine.dispose()
 

@@ -6,8 +6,6 @@ request's id."""
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,10 +14,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.app_process import free_port
+from tests.app_process import served_by_gunicorn
 from tests.conftest import ROOT, build_database, fresh_database, make_test_app
-
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 @pytest.fixture(scope="module")
@@ -35,47 +31,26 @@ def gunicorn_site(tmp_path_factory):
         build_database(built)
         with built.app_context():
             db.engine.dispose()
-        port, folder, log = free_port(), tmp_path / "prometheus", tmp_path / "gunicorn.log"
+        folder = tmp_path / "prometheus"
         folder.mkdir()
         (folder / "counter_99999999.db").write_bytes(b"")  # a stale file of an earlier run: removed at start
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(folder),
-               "LMS_TEST_APP": json.dumps({"database_url": url, "tmp_dir": str(tmp_path)}),
-               "LMS_METRICS_ALLOW": "127.0.0.1", "LMS_LOG_FORMAT": "json"}
-        with open(log, "ab") as out:
-            server = subprocess.Popen(
-                [str(GUNICORN), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "-w", "2",
-                 "-b", f"127.0.0.1:{port}", "tests.app_process:served_app()"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            yield f"http://127.0.0.1:{port}", folder, log, server
+            with served_by_gunicorn(
+                    {"database_url": url}, tmp_path,
+                    args=("-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "-w", "2"),
+                    env={"PROMETHEUS_MULTIPROC_DIR": str(folder), "LMS_METRICS_ALLOW": "127.0.0.1",
+                         "LMS_LOG_FORMAT": "json"},
+                    wait="/metrics", within=90) as served:
+                yield served.base, folder, served.log, served.process
         finally:
             if instance is not None:
                 os.environ["LMS_INSTANCE_PATH"] = instance  # make_test_app moved it
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 def _scrape(base: str) -> dict:
     text = httpx.get(f"{base}/metrics", timeout=30).raise_for_status().text
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def _wait_until_up(base: str, server, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/metrics", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer within 90 s")
 
 
 def _worker_pids(folder: Path) -> set[int]:
@@ -104,7 +79,6 @@ SIGNED_OUT = ("lms_heartbeats_refused_total", (("reason", "signed_out"),))
 
 def test_two_workers_add_up_exactly_across_a_worker_restart(gunicorn_site):
     base, folder, log, server = gunicorn_site
-    _wait_until_up(base, server, log)
     assert not (folder / "counter_99999999.db").exists()
     before = _scrape(base)
     checks = beats = 0
@@ -135,7 +109,6 @@ def test_two_workers_add_up_exactly_across_a_worker_restart(gunicorn_site):
 
 def test_json_log_lines_name_the_request(gunicorn_site):
     base, _folder, log, server = gunicorn_site
-    _wait_until_up(base, server, log)
     given = httpx.get(f"{base}/help", headers={"X-Request-ID": "edge-7f3a9c21"}, timeout=30)
     assert given.headers["X-Request-ID"] == "edge-7f3a9c21"
     made = httpx.get(f"{base}/help", headers={"X-Request-ID": '"}, {"forged": "line'}, timeout=30)

@@ -251,6 +251,26 @@ def test_attachments_are_downloads_for_authorized_people_only(app, client, login
         assert "/login" in response.headers["Location"]
 
 
+def test_files_of_an_evaluation_whose_transaction_does_not_commit_are_not_left_behind(app, db_session, world):
+    """The files are written before the rows that lead to them; when the transaction then fails
+    (here rolled back after the evaluation was recorded, as after a commit that fails), they go
+    too. Once committed, they stay."""
+    files = MEDIA["root"] / "base-evaluations"
+    before = set(files.rglob("*")) if files.exists() else set()
+    with app.test_request_context():
+        base = db_session.get(ContinuingEducationBase, world["bases"]["bj"])
+        evaluation = service.record_evaluation(world["people"]["national"], base, service.EvaluationData(
+            "2025", "90", "excellent", "专家组", "2025-12-01"), [Upload("报告.pdf", io.BytesIO(PDF)),
+                                                              Upload("照片.png", io.BytesIO(png()))])
+        written = {MEDIA["root"] / a.path for a in evaluation.attachments}
+        assert len(written) == 2 and all(path.exists() for path in written)
+        db_session.rollback()
+    assert not any(path.exists() for path in written)
+    assert {p for p in files.rglob("*") if p.is_file()} == {p for p in before if p.is_file()}
+    kept = _attachment_of(db_session, app, world)
+    assert (MEDIA["root"] / db_session.get(BaseAttachment, kept).path).exists()
+
+
 # ---------------------------------------------------------------- bad input changes nothing
 
 def _state(db_session) -> tuple:

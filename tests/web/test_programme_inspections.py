@@ -221,6 +221,19 @@ def test_an_inspector_who_joined_the_targets_organization_after_the_draw_cannot_
         service.record_finding(inspector, assignment, "compliant", "")
     db_session.rollback()
     assert assignment.result is None and orgs
+    # Nor can the plan be stuck: the office closes that task as not inspected, and then the plan.
+    office = people["national"]
+    with app.test_request_context():
+        for other in plan.assignments[1:]:
+            service.record_finding(db_session.get(type(office), other.inspector_id), other, "compliant", "")
+        db_session.commit()
+        with pytest.raises(InvalidInput, match="未录入"):
+            service.close_plan(office, plan)
+        db_session.rollback()
+        service.mark_not_inspected(office, assignment, "检查人员已到被检查单位任职")
+        service.close_plan(office, plan)
+        db_session.commit()
+    assert plan.status == "closed" and assignment.result == "not_inspected"
 
 
 # ---------------------------------------------------------------- findings, closing, scope

@@ -6,27 +6,22 @@ account in look-alike spellings from many client addresses; parallel wrong guess
 attempt counter; one code used in parallel; expired codes; tampered links; the host of the mailed
 link; CSRF; the operator's pages for non-operators; sessions after a reset; codes in the clear."""
 
-import json
 import os
 import re
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select, update
 
 from lms.core.clock import utcnow_naive
-from tests.app_process import free_port
-from tests.conftest import ROOT, TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.app_process import served_by_gunicorn
+from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
 from tests.recovery_helpers import LIMITS, queued, secret_in
 
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 PUBLIC = "https://lms.example.gov.cn"
 SETTINGS = {"LMS_SMTP_HOST": "127.0.0.1", "LMS_SMTP_PORT": 25, "LMS_SMS_SENDER": "console", **LIMITS,
             "LMS_RECOVERY_RATE_LIMIT": "100000 per minute", "LMS_LOGIN_RATE_LIMIT": "100000 per minute",
@@ -118,34 +113,12 @@ def site(tmp_path_factory):
                                 "id_number": data.id_number}
             db.session.commit()
             db.engine.dispose()
-        port, log = free_port(), tmp_path / "gunicorn.log"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-               "LMS_TEST_APP": json.dumps({"database_url": url, "tmp_dir": str(tmp_path), **SETTINGS})}
-        with open(log, "ab") as out:
-            server = subprocess.Popen([str(GUNICORN), "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{port}",
-                                       "tests.app_process:served_app()"],
-                                      cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {log.read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            yield Site(base, app, log, people)
+            with served_by_gunicorn({"database_url": url, **SETTINGS}, tmp_path) as served:
+                yield Site(served.base, app, served.log, people)
         finally:
             if instance is not None:
                 os.environ["LMS_INSTANCE_PATH"] = instance
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
             with app.app_context():
                 db.engine.dispose()
 

@@ -19,8 +19,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,18 +26,16 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 from sqlalchemy import func, select
 
-from tests.app_process import free_port
-from tests.conftest import ROOT, TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.app_process import free_port, served_by_gunicorn
+from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
 from tests.transfer_helpers import FakeIssuer, tamper
 
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 TIMEOUT = 3
 SETTINGS = {"LMS_FEDERATION_ALLOW_HTTP": True, "LMS_FEDERATION_ALLOW_PRIVATE": True,
             "LMS_FEDERATION_TIMEOUT_SECONDS": TIMEOUT, "LMS_FEDERATION_MAX_FEED_KB": 256,
@@ -223,34 +219,13 @@ def site(tmp_path_factory):
                 transfers.add_issuer(admin, issuers[key].issuer.issuer_id, issuers[key].issuer.name)
             db.session.commit()
             db.engine.dispose()
-        log = tmp_path / "gunicorn.log"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-               "LMS_TEST_APP": json.dumps({"database_url": url, "tmp_dir": str(tmp_path), **settings})}
-        with open(log, "ab") as out:
-            server = subprocess.Popen([str(GUNICORN), "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{port}",
-                                       "--timeout", "120", "tests.app_process:served_app()"],
-                                      cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {log.read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            yield Site(base, app, log, people, issuers)
+            with served_by_gunicorn({"database_url": url, **settings}, tmp_path, port=port,
+                                    args=("--timeout", "120")) as served:
+                yield Site(served.base, app, served.log, people, issuers)
         finally:
             if instance is not None:
                 os.environ["LMS_INSTANCE_PATH"] = instance
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
             for issuer in issuers.values():
                 issuer.close()
             with app.app_context():
