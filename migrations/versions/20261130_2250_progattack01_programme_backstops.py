@@ -6,7 +6,7 @@ and year; a plan is drawn once (its targets' draw order is unique within it). Ea
 the service makes under a lock, so that a race the lock misses fails instead of doubling.
 
 Revision ID: progattack01
-Revises: transfer02
+Revises: media01
 Create Date: 2026-11-30 22:50:00.000000+00:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'progattack01'
-down_revision = 'transfer02'
+down_revision = 'media01'
 branch_labels = None
 depends_on = None
 
