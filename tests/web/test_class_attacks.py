@@ -189,6 +189,25 @@ def _build_world(app):
     session(p3, "C1", -4 * hour, -3 * hour, hours="1")
     session(p3, "C2", -hour, 3 * hour, hours="2.5")
     accept(p3, ["e"])
+    # Credited per programme (the learner's region's rule set): the last two sessions at once.
+    from lms.credits.models import RuleSet
+
+    rule = db.session.scalar(select(RuleSet).where(RuleSet.region_code == "120000"))
+    if rule is None:
+        rule = RuleSet(name="天津市继续教育学时规则", region_code="120000")
+        db.session.add(rule)
+    rule.class_credit = "programme"
+    t = accounts.create_person(None, accounts.PersonData(
+        real_name="学员t", id_number=id_number("12010119900101001"), password=TEST_PASSWORD, mobile="13900009901",
+        email=None, region_code="120000", employer_name="测试单位",
+        employer_credit_code=credit_code("91120101MA1WXYU01")), roles=())
+    accounts.grant_role(None, t, Role.LEARNER)
+    t.title_level = "intermediate"
+    users["t"], people["t"] = t, {"id": t.id, "mobile": t.mobile}
+    p5 = programme(host1, base_a, "P5", percent=100)
+    session(p5, "T1", -4 * hour, -3 * hour, hours="1")
+    session(p5, "T2", -hour, 3 * hour, hours="2.5")
+    accept(p5, ["t"])
     # Another base's programme.
     p4 = programme(host2, base_b, "P4", quota=3)
     session(p4, "O1", -hour, 3 * hour)
@@ -350,6 +369,41 @@ def test_the_last_session_scanned_and_entered_at_once_issues_one_certificate(sit
     assert site.attendances("C1", "e") == 1 and site.attendances("C2", "e") == 1
     assert site.entries("e") == (2, Decimal("3.5"))
     certificates = site.query(select(Certificate.hours).where(Certificate.user_id == site.people["e"]["id"],
+                                                              Certificate.kind == "programme"))
+    assert [Decimal(h) for (h,) in certificates] == [Decimal("3.5")]
+
+
+def test_a_programme_credited_per_programme_enters_its_hours_once_when_its_last_sessions_come_at_once(site):
+    """Under a rule set crediting per programme: the learner scans the live session while the host
+    enters the earlier one by hand, many times at once; the sessions credit nothing of their own, and
+    the programme's one entry carries its hours, with one certificate."""
+    from lms.certificates.models import Certificate
+    from lms.credits.models import CreditRecord
+
+    token = site.token("T2")
+    scan_path = f"/classes/sessions/{site.ids['T2']}/attend"
+    with site.client("t") as client:
+        scan_form = csrf(client.get(scan_path, params={"t": token}).text)
+    with site.client("host1") as client:
+        hand_form = csrf(client.get(f"/classes/sessions/{site.ids['T1']}/screen").text)
+
+    def post(n):
+        if n % 2:
+            with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["t"]) as client:
+                return client.post(scan_path, data={"token": token, "csrf_token": scan_form}).status_code
+        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["host1"]) as client:
+            return client.post(f"/classes/sessions/{site.ids['T1']}/attendance", data={
+                "learner": str(site.people["t"]["id"]), "reason": "现场核对身份后补录",
+                "csrf_token": hand_form}).status_code
+
+    assert set(in_parallel(post, range(24))) <= {200, 303}
+    assert site.attendances("T1", "t") == 1 and site.attendances("T2", "t") == 1
+    assert site.entries("t") == (0, Decimal(0))  # no entry per session
+    rows = site.query(select(CreditRecord.source_id, CreditRecord.hours).where(
+        CreditRecord.user_id == site.people["t"]["id"], CreditRecord.source_type == "class_programme"))
+    assert [(source, Decimal(hours)) for source, hours in rows] == [
+        (f"{site.ids['P5']}:{site.people['t']['id']}", Decimal("3.5"))]
+    certificates = site.query(select(Certificate.hours).where(Certificate.user_id == site.people["t"]["id"],
                                                               Certificate.kind == "programme"))
     assert [Decimal(h) for (h,) in certificates] == [Decimal("3.5")]
 
@@ -730,8 +784,9 @@ def test_odd_applications_are_refused_and_change_nothing(site, data):
 # ---------------------------------------------------------------- totals
 
 def test_hours_from_programmes_never_exceed_the_attended_sessions_hours(site):
-    """Last: after everything above, each learner's ledger holds one entry per attendance, with the
-    session's hours, and nothing else from classes."""
+    """Last: after everything above, each learner's ledger holds from classes exactly the hours of the
+    sessions attended: one entry per attendance where the rule credits per session, one entry per
+    programme where it credits per programme (learner t), and nothing else."""
     from lms.classes.models import ClassAttendance, ClassSession
     from lms.credits.models import CreditRecord
 
@@ -739,12 +794,22 @@ def test_hours_from_programmes_never_exceed_the_attended_sessions_hours(site):
                       .join(ClassSession, ClassSession.id == ClassAttendance.session_id)
                       .group_by(ClassAttendance.user_id))
     attended = {u: (c, Decimal(h)) for u, c, h in rows}
-    rows = site.query(select(CreditRecord.user_id, func.count(), func.sum(CreditRecord.hours))
-                      .where(CreditRecord.source_type == "class_attendance").group_by(CreditRecord.user_id))
-    credited = {u: (c, Decimal(h)) for u, c, h in rows}
-    assert credited == attended
+    per_programme = site.people["t"]["id"]
+    rows = site.query(select(CreditRecord.user_id, CreditRecord.source_type, func.count(),
+                             func.sum(CreditRecord.hours))
+                      .where(CreditRecord.source_type.in_(("class_attendance", "class_programme")))
+                      .group_by(CreditRecord.user_id, CreditRecord.source_type))
+    credited = {(u, kind): (c, Decimal(h)) for u, kind, c, h in rows}
+    assert {u for u, _kind in credited} == set(attended)
+    for user, (count, hours) in attended.items():
+        if user == per_programme:
+            assert credited[(user, "class_programme")] == (1, hours)
+            assert (user, "class_attendance") not in credited
+        else:
+            assert credited[(user, "class_attendance")] == (count, hours)
+            assert (user, "class_programme") not in credited
     linked = site.scalar(select(func.count()).select_from(ClassAttendance).join(
         CreditRecord, CreditRecord.id == ClassAttendance.credit_record_id).where(
         CreditRecord.user_id == ClassAttendance.user_id, CreditRecord.source_id == func.cast(ClassAttendance.id,
                                                                                              CreditRecord.source_id.type)))
-    assert linked == site.attendances()
+    assert linked == site.attendances() - site.attendances(who="t")  # t's attendances credit no entry
