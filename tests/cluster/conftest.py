@@ -34,7 +34,8 @@ def cluster(request):
     """The cluster, up for the module. A module's ``CLUSTER_SETTINGS`` (a dict of environment settings,
     e.g. a shorter heartbeat, or ``LMS_CLUSTER_STORAGE``) reach every part of it, restarted parts included."""
     folder = Path(f"/tmp/lms-cluster-{os.getpid()}-{free_port()}")
-    base = free_port() // 100 * 100 % 50000 + 10000  # a block of ports unlikely to be taken
+    # A block of ports unlikely to be taken, above 10080 (a port browsers refuse to load).
+    base = free_port() // 100 * 100 % 48000 + 11000
     env = {**os.environ, **getattr(request.module, "CLUSTER_SETTINGS", {}), "LMS_CLUSTER_DIR": str(folder),
            "LMS_CLUSTER_BASE_PORT": str(base)}
     started = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=900)
