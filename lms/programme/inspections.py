@@ -114,13 +114,14 @@ def plans_for(actor) -> list[InspectionPlan]:
 
 def public_plans() -> list[InspectionPlan]:
     """Plans whose population and commitment are published (frozen or later)."""
-    return list(db.session.scalars(select(InspectionPlan).where(InspectionPlan.status != InspectionStatus.DRAFT)
+    return list(db.session.scalars(select(InspectionPlan).where(InspectionPlan.status != InspectionStatus.DRAFT,
+                                                                InspectionPlan.frozen_at.is_not(None))
                                    .order_by(InspectionPlan.id.desc())))
 
 
 def public_plan(plan_id: int) -> InspectionPlan:
     plan = db.session.get(InspectionPlan, plan_id)
-    if plan is None or plan.status == InspectionStatus.DRAFT:
+    if plan is None or plan.status == InspectionStatus.DRAFT or plan.frozen_at is None:  # a draft, or one cancelled as such
         raise NotFound(_("没有这项抽查计划。"))
     return plan
 
@@ -565,6 +566,31 @@ def close_plan(actor, plan: InspectionPlan) -> InspectionPlan:
     plan.closed_at = utcnow_naive()
     db.session.flush()
     record_event(actor, "inspection.closed", plan, findings=len(plan.assignments))
+    return plan
+
+
+# ---------------------------------------------------------------- cancelling
+
+def cancel_plan(actor, plan: InspectionPlan, reason: str) -> InspectionPlan:
+    """The office withdraws a plan that has not closed, with a reason (2 to 500 characters). A plan
+    cancelled after its freeze stays on the public page as 已撤销 with the date and the reason: its
+    commitment (and, once drawn, its seed and draw) stay published, so that cancelling a plan whose
+    draw displeases is seen by everyone (一公开). Findings recorded so far are not published. A closed
+    plan cannot be cancelled: its results are public."""
+    if not can_manage(actor, plan):
+        raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    lock_plan(plan)
+    if plan.status == InspectionStatus.CLOSED:
+        raise Conflict(_("这项抽查计划已结束，检查结果已公开，不能撤销。"))
+    _status(plan, InspectionStatus.DRAFT, InspectionStatus.FROZEN, InspectionStatus.DRAWN)
+    reason = " ".join((reason or "").split())
+    if not 2 <= len(reason) <= 500:
+        raise InvalidInput(_("请填写撤销原因（2 到 500 个字）。"), field="reason")
+    was = plan.status
+    plan.status = InspectionStatus.CANCELLED.value
+    plan.cancelled_at, plan.cancel_reason = utcnow_naive(), reason
+    db.session.flush()
+    record_event(actor, "inspection.cancelled", plan, reason=reason, was=was)
     return plan
 
 
