@@ -11,9 +11,10 @@ and admin, and the main tables checked at phone width (no sideways scrolling).
   the three dated changes with their reasons.
 - Inspections: the office creates a plan, freezes it (the public page shows the population, the
   pool and the commitment, no seed), reveals the seed and draws; the drawn inspector records a
-  finding; the office closes the plan and the public page shows the results; a visitor's check of
-  the draw passes on the page, and the draw.json the page links to is recomputed by
-  scripts/verify_draw.py to the draw the page shows.
+  finding; the office closes the plan and the public page shows the results; the server's check of
+  the draw passes on the page, the draw.json the page links to is recomputed by scripts/verify_draw.py
+  to the draw the page shows, and the page's "核验这次抽取" button recomputes it in the visitor's
+  browser (static/js/verify-draw.js), and refuses a document whose draw, seed or population was altered.
 """
 
 import json
@@ -327,6 +328,9 @@ def test_an_inspection_plan_from_creation_to_published_results(browser: Browser,
         expect(page.locator("#pool li")).to_contain_text(["检查员甲"])
         expect(page.locator("#seed")).to_have_count(0)
         expect(page.locator("#draw-check")).to_have_count(0)
+        page.get_by_role("button", name="核验这次抽取").click()  # the digest checks out; nothing to draw yet
+        expect(page.locator("#check-result")).to_have_attribute("data-ok", "pending")
+        expect(page.locator("#check-result")).to_contain_text("种子尚未公开")
     finally:
         context.close()
 
@@ -393,6 +397,38 @@ def test_an_inspection_plan_from_creation_to_published_results(browser: Browser,
                               check=False)
         assert done.returncode == 0, done.stdout
         assert shown == [f"{row['target']} — {'、'.join(row['inspectors'])}" for row in document["draw"]]
+
+        # the visitor's own browser recomputes the digest, the commitment and the draw from draw.json
+        page.get_by_role("button", name="核验这次抽取").click()
+        expect(page.locator("#check-result")).to_have_attribute("data-ok", "yes")
+        expect(page.locator("#check-result")).to_contain_text("在您的浏览器中核验通过")
+        checked(page, "visitor plan page, checked in the browser")
+
+        def served(document):
+            def handler(route):
+                route.fulfill(status=200, content_type="application/json",
+                              body=json.dumps(document, ensure_ascii=False).encode())
+            return handler
+
+        # a document whose draw, seed or population was altered does not check out, and says which
+        altered = json.loads(json.dumps(document))
+        altered["draw"].reverse()
+        page.route("**/draw.json", served(altered))
+        page.get_by_role("button", name="核验这次抽取").click()
+        expect(page.locator("#check-result")).to_have_attribute("data-ok", "no")
+        expect(page.locator("#check-result")).to_contain_text("抽取结果与公布的不同")
+        page.unroute("**/draw.json")
+        altered = json.loads(json.dumps(document))
+        altered["seed"] = "0" * 64
+        page.route("**/draw.json", served(altered))
+        page.get_by_role("button", name="核验这次抽取").click()
+        expect(page.locator("#check-result")).to_contain_text("承诺值不符")
+        page.unroute("**/draw.json")
+        altered = json.loads(json.dumps(document))
+        altered["population"][0]["label"] = "改过的名称"
+        page.route("**/draw.json", served(altered))
+        page.get_by_role("button", name="核验这次抽取").click()
+        expect(page.locator("#check-result")).to_contain_text("与冻结时公布的摘要不符")
     finally:
         context.close()
 
