@@ -1,7 +1,8 @@
 """Time an inspection plan of realistic size: N credit records of one year (100,000 by default),
-frozen, drawn, and its public page and published document served.
+frozen, drawn, and its public page and published document served; the pool is P inspectors (2 by
+default), every fifth employed by the records' learner's unit (excluded from all of them).
 
-    LMS_TEST_DATABASE=postgresql python -m bench.inspections [N]
+    LMS_TEST_DATABASE=postgresql python -m bench.inspections [N] [P]
 
 Builds a database of its own (dropped afterwards) with the test helpers; prints seconds and bytes.
 """
@@ -23,7 +24,7 @@ def _timed(label, call):
     return value
 
 
-def main(n: int) -> None:
+def main(n: int, inspectors: int = 2) -> None:
     from lms.accounts import services as accounts
     from lms.accounts.models import Role
     from lms.extensions import db
@@ -34,11 +35,14 @@ def main(n: int) -> None:
         build_database(app)
         with app.test_request_context():
             people = []
-            for i, roles in enumerate(((Role.PROGRAMME_OFFICE,), (Role.INSPECTOR,), (Role.INSPECTOR,), ())):
+            everyone = [(Role.PROGRAMME_OFFICE,), (Role.INSPECTOR,), (Role.INSPECTOR,), ()] \
+                + [(Role.INSPECTOR,)] * max(0, inspectors - 2)
+            for i, roles in enumerate(everyone):
+                unit = 3 if i > 3 and i % 5 == 0 else i  # every fifth further inspector works in the learner's unit
                 user = accounts.create_person(None, accounts.PersonData(
                     real_name=f"测试{i}", id_number=id_number(f"11010519800101{i:03d}"), password=TEST_PASSWORD,
-                    mobile=f"1380000{i:04d}", region_code="110000", employer_name=f"单位{i}",
-                    employer_credit_code=credit_code(f"91110105MA0B{i:04d}0")), roles=())
+                    mobile=f"1380000{i:04d}", region_code="110000", employer_name=f"单位{unit}",
+                    employer_credit_code=credit_code(f"91110105MA0B{unit:04d}0")), roles=())
                 for role in roles:
                     accounts.grant_role(None, user, role)
                 people.append(user)
@@ -63,6 +67,8 @@ def main(n: int) -> None:
                 db.session.commit()
 
             _timed("freeze (service + commit)", freeze)
+            # the same records, key and plan id give the same published population: compare across runs
+            print(f"{'population_sha256':<44} {plan.population_sha256}", flush=True)
             db.session.remove()
         client = app.test_client()
         for label in ("frozen", "drawn"):
@@ -84,4 +90,4 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000, int(sys.argv[2]) if len(sys.argv) > 2 else 2)

@@ -233,7 +233,7 @@ def _register_cli(app: Flask) -> None:
     from .exports.cli import export_cli
     from .federation.cli import federation_cli
     from .outbox.cli import outbox_cli
-    from .programme.cli import plan_cli
+    from .programme.cli import inspections_cli, plan_cli
     from .search.cli import search_cli
 
     app.cli.add_command(users_cli)
@@ -249,6 +249,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(federation_cli)
     app.cli.add_command(plan_cli)
+    app.cli.add_command(inspections_cli)
     app.cli.add_command(backup_cli)
 
 

@@ -104,3 +104,9 @@ class NotInspectedForm(Form):
     """The office closing the task of a drawn inspector who has left; the reason is published."""
 
     reason = StringField(_l("原因（将随检查结果公开）"))
+
+
+class CancelPlanForm(Form):
+    """The office cancelling a plan before it closes; the reason is published with a frozen plan."""
+
+    reason = TextAreaField(_l("撤销原因（冻结后撤销的，原因将随计划公开）"))

@@ -115,13 +115,14 @@ def plans_for(actor) -> list[InspectionPlan]:
 
 def public_plans() -> list[InspectionPlan]:
     """Plans whose population and commitment are published (frozen or later)."""
-    return list(db.session.scalars(select(InspectionPlan).where(InspectionPlan.status != InspectionStatus.DRAFT)
+    return list(db.session.scalars(select(InspectionPlan).where(InspectionPlan.status != InspectionStatus.DRAFT,
+                                                                InspectionPlan.frozen_at.is_not(None))
                                    .order_by(InspectionPlan.id.desc())))
 
 
 def public_plan(plan_id: int) -> InspectionPlan:
     plan = db.session.get(InspectionPlan, plan_id)
-    if plan is None or plan.status == InspectionStatus.DRAFT:
+    if plan is None or plan.status == InspectionStatus.DRAFT or plan.frozen_at is None:  # a draft, or one cancelled as such
         raise NotFound(_("没有这项抽查计划。"))
     return plan
 
@@ -269,6 +270,29 @@ def _excluded(candidate: Candidate, pool: list[User], orgs: list[set[int]]) -> l
             or (candidate.user_id is not None and candidate.user_id == user.id)]
 
 
+def _exclusion_lists(pool: list[User], orgs: list[set[int]]):
+    """:func:`_excluded` for a whole population at once: a function of a candidate giving the same
+    list, from two lookups (pool positions by organization and by user) instead of a walk of the pool
+    for every candidate, and the same list object for candidates barred alike (most are barred from
+    nobody)."""
+    by_organization: dict[int, set[int]] = {}
+    for n, organizations in enumerate(orgs):
+        for organization_id in organizations:
+            by_organization.setdefault(organization_id, set()).add(n)
+    by_user = {user.id: n for n, user in enumerate(pool)}
+    shared: dict[tuple, list[int]] = {}
+
+    def excluded(candidate: Candidate) -> list[int]:
+        barred = by_organization.get(candidate.organization_id, ()) if candidate.organization_id is not None else ()
+        own = by_user.get(candidate.user_id) if candidate.user_id is not None else None
+        positions = tuple(sorted({*barred, own} if own is not None else barred))
+        if positions not in shared:
+            shared[positions] = list(positions)
+        return shared[positions]
+
+    return excluded
+
+
 def lock_plan(plan: InspectionPlan) -> InspectionPlan:
     """``plan`` locked for this transaction and read again (its collections too): of two offices
     freezing, drawing or closing it at once, the second sees the first's step and gets 409."""
@@ -313,9 +337,14 @@ def _insert_entries(rows: list[dict]) -> None:
         connection.execute(insert(InspectionEntry.__table__), rows)
         return
     cursor = connection.connection.driver_connection.cursor()
+    written: dict[int, str] = {}  # an exclusion list's JSON by the list's id (lists are shared, see _exclusion_lists)
     with cursor.copy(f"COPY inspection_entry ({', '.join(_ENTRY_COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[c]) if c == "excluded" else row[c] for c in _ENTRY_COLUMNS])
+            barred = row["excluded"]
+            if id(barred) not in written:
+                written[id(barred)] = json.dumps(barred)
+            copy.write_row((row["plan_id"], row["position"], row["public_id"], row["label"], row["ref_id"],
+                            row["organization_id"], written[id(barred)]))
 
 
 def freeze_plan(actor, plan: InspectionPlan) -> InspectionPlan:
@@ -336,9 +365,9 @@ def freeze_plan(actor, plan: InspectionPlan) -> InspectionPlan:
     pool = inspector_pool(plan)
     if not pool:
         raise InvalidInput(_("检查人员名录为空：请先为检查人员授予“检查人员”角色。"))
-    orgs = [organizations_of(user) for user in pool]
+    excluded = _exclusion_lists(pool, [organizations_of(user) for user in pool])
     rows = [{"plan_id": plan.id, "position": position, "public_id": c.public_id, "label": c.label[:200],
-             "ref_id": c.ref_id, "organization_id": c.organization_id, "excluded": _excluded(c, pool, orgs)}
+             "ref_id": c.ref_id, "organization_id": c.organization_id, "excluded": excluded(c)}
             for position, c in enumerate(found)]
     _insert_entries(rows)
     for position, user in enumerate(pool):
@@ -586,6 +615,31 @@ def close_plan(actor, plan: InspectionPlan) -> InspectionPlan:
     plan.closed_at = utcnow_naive()
     db.session.flush()
     record_event(actor, "inspection.closed", plan, findings=len(plan.assignments))
+    return plan
+
+
+# ---------------------------------------------------------------- cancelling
+
+def cancel_plan(actor, plan: InspectionPlan, reason: str) -> InspectionPlan:
+    """The office withdraws a plan that has not closed, with a reason (2 to 500 characters). A plan
+    cancelled after its freeze stays on the public page as 已撤销 with the date and the reason: its
+    commitment (and, once drawn, its seed and draw) stay published, so that cancelling a plan whose
+    draw displeases is seen by everyone (一公开). Findings recorded so far are not published. A closed
+    plan cannot be cancelled: its results are public."""
+    if not can_manage(actor, plan):
+        raise NotAllowed(_("这项抽查计划不属于您所在的项目办。"))
+    lock_plan(plan)
+    if plan.status == InspectionStatus.CLOSED:
+        raise Conflict(_("这项抽查计划已结束，检查结果已公开，不能撤销。"))
+    _status(plan, InspectionStatus.DRAFT, InspectionStatus.FROZEN, InspectionStatus.DRAWN)
+    reason = " ".join((reason or "").split())
+    if not 2 <= len(reason) <= 500:
+        raise InvalidInput(_("请填写撤销原因（2 到 500 个字）。"), field="reason")
+    was = plan.status
+    plan.status = InspectionStatus.CANCELLED.value
+    plan.cancelled_at, plan.cancel_reason = utcnow_naive(), reason
+    db.session.flush()
+    record_event(actor, "inspection.cancelled", plan, reason=reason, was=was)
     return plan
 
 

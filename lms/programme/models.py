@@ -284,6 +284,7 @@ class InspectionStatus(LabelledEnum):
     FROZEN = "frozen", N_("已冻结（名单与承诺值已公开）")
     DRAWN = "drawn", N_("已抽取")
     CLOSED = "closed", N_("已结束（结果已公开）")
+    CANCELLED = "cancelled", N_("已撤销")
 
 
 class FindingResult(LabelledEnum):
@@ -331,6 +332,10 @@ class InspectionPlan(db.Model):
     frozen_at: Mapped[datetime | None]
     drawn_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Cancelled by its office before it closed (any earlier step), with the reason: published with
+    # the plan when it was frozen (a commitment once public stays public, and so does its withdrawal).
+    cancelled_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
 
     region: Mapped[Region | None] = relationship()
     entries: Mapped[list["InspectionEntry"]] = relationship(

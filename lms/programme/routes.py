@@ -22,6 +22,7 @@ from . import institutions as institutions_service
 from .forms import (
     BaseForm,
     BaseStatusForm,
+    CancelPlanForm,
     EvaluationForm,
     FindingForm,
     InspectionPlanForm,
@@ -432,9 +433,10 @@ def create_inspection():
     return _inspection_plans_page(form, done.status)
 
 
-def _inspection_page(plan, reveal: RevealForm | None = None, status: int = 200, not_inspected=None):
+def _inspection_page(plan, reveal: RevealForm | None = None, status: int = 200, not_inspected=None, cancel=None):
     return render_template("programme/inspection_manage.html", plan=plan, reveal=reveal or RevealForm(prefix="reveal"),
                            not_inspected=not_inspected or NotInspectedForm(prefix="left"),
+                           cancel=cancel or CancelPlanForm(prefix="cancel"),
                            population_size=inspections_service.population_size(plan),
                            inspector_left=inspections_service.inspector_left, now=utcnow_naive(),
                            scope=inspections_service.scope_label(plan.scope)), status
@@ -473,6 +475,19 @@ def close_inspection(plan_id: int):
     plan = inspections_service.load_plan(current_user, plan_id)
     return run_action(lambda: inspections_service.close_plan(current_user, plan),
                       _("计划已结束，检查结果已公开。"), url_for("programme.manage_inspection", plan_id=plan_id))
+
+
+@bp.post("/inspections/<int:plan_id>/cancel")
+@roles_required(*OFFICE)
+def cancel_inspection(plan_id: int):
+    """The office cancels a plan that has not closed, with a reason (published once the plan was frozen)."""
+    plan = inspections_service.load_plan(current_user, plan_id)
+    form = CancelPlanForm(prefix="cancel")
+    done = run_form(form, lambda: inspections_service.cancel_plan(current_user, plan, form.reason.data or ""))
+    if done:
+        flash(_("抽查计划已撤销。"), "success")
+        return redirect(url_for("programme.manage_inspection", plan_id=plan_id), 303)
+    return _inspection_page(plan, status=done.status, cancel=form)
 
 
 @bp.post("/inspections/<int:plan_id>/assignments/<int:assignment_id>/not-inspected")

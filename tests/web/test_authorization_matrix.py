@@ -370,6 +370,9 @@ programme.freeze_inspection~drawn  POST   /programme/inspections/{insp_drawn}/fr
 programme.draw_inspection          POST   /programme/inspections/{insp_frozen}/draw           login 403   403   403   403   303   303   403
 programme.draw_inspection~bad-seed POST   /programme/inspections/{insp_frozen}/draw           login 403   403   403   403   400   400   403
 programme.close_inspection         POST   /programme/inspections/{insp_drawn}/close           login 403   403   403   403   302!  302!  403
+programme.cancel_inspection        POST   /programme/inspections/{insp_bj}/cancel             login 403   403   403   403   303   303   303
+programme.cancel_inspection~national POST /programme/inspections/{insp_drawn}/cancel          login 403   403   403   403   303   303   403
+programme.cancel_inspection~no-reason POST /programme/inspections/{insp_frozen}/cancel        login 403   403   403   403   400   400   403
 programme.inspection_not_inspected POST   /programme/inspections/{insp_drawn}/assignments/{insp_task}/not-inspected login 403 403 403 403 409 409 403
 programme.inspection_tasks         GET    /programme/inspections/tasks                        login 403   200   403   403   403   403   403
 programme.inspection_task          GET    /programme/inspections/tasks/{insp_task}            login 403   200   403   403   403   403   403
@@ -569,6 +572,10 @@ REQUESTS = {
     "programme.draw_inspection": dict(form={"reveal-seed": ""}, to="/programme/inspections/"),
     "programme.draw_inspection~bad-seed": dict(form={"reveal-seed": "11" * 32}),
     "programme.close_inspection": dict(to="/programme/inspections/"),
+    "programme.cancel_inspection": dict(form={"cancel-reason": "授权矩阵：撤销草稿"}, to="/programme/inspections/"),
+    "programme.cancel_inspection~national": dict(form={"cancel-reason": "授权矩阵：撤销已抽取计划"},
+                                                 to="/programme/inspections/"),
+    "programme.cancel_inspection~no-reason": dict(form={"cancel-reason": ""}),
     "programme.inspection_not_inspected": dict(form={"left-reason": "授权矩阵：检查人员离任"}),
     "programme.record_finding": dict(form={"finding-result": "compliant", "finding-notes": ""},
                                      to="/programme/inspections/tasks"),
