@@ -379,16 +379,32 @@ def test_roles_granted_after_the_freeze_never_put_an_inspector_on_their_own_orga
     from lms.accounts import services as accounts
     from lms.accounts.models import Organization, Role, User
     from lms.extensions import db
-    from lms.programme import inspections
-    from lms.programme.models import InspectionAssignment, InspectionEntry
 
     plan_id, org_id = site.ids["plan:turn"], site.ids["org:京攻防基地甲"]
     with site.app.test_request_context():
         turn = db.session.get(User, site.people["ins-turn"]["id"])
-        accounts.grant_role(None, turn, Role.BASE_ADMIN, organization=db.session.get(Organization, org_id))
+        grant = accounts.grant_role(None, turn, Role.BASE_ADMIN, organization=db.session.get(Organization, org_id))
         moved = db.session.get(User, site.people["ins1"]["id"])
-        moved.employer_id = org_id
+        employer, moved.employer_id = moved.employer_id, org_id
         db.session.commit()
+        grant_id = grant.id
+    try:
+        _draw_after_the_turn(site, plan_id)
+    finally:  # the two go back: the module's other tests use them as inspectors of other plans
+        from lms.accounts.models import RoleGrant
+
+        with site.app.test_request_context():
+            accounts.revoke_role(None, db.session.get(RoleGrant, grant_id), reason="测试结束")
+            db.session.get(User, site.people["ins1"]["id"]).employer_id = employer
+            db.session.commit()
+
+
+def _draw_after_the_turn(site, plan_id):
+    from lms.accounts.models import User
+    from lms.extensions import db
+    from lms.programme import inspections
+    from lms.programme.models import InspectionAssignment, InspectionEntry
+
     answer = site.post("bj", f"/programme/inspections/{plan_id}/draw", {"reveal-seed": ""})
     assert answer.status_code in (303, 409, 422), answer.text[-500:]
     drawn = site.rows(select(InspectionAssignment.inspector_id, InspectionEntry.organization_id)
@@ -594,7 +610,7 @@ def test_hostile_finding_notes_are_refused(site, notes):
     task, owner = site.ids["hidden-task"], site.ids["hidden-inspector"]
     answer = site.post(owner, f"/programme/inspections/tasks/{task}", {"finding-result": "rectify",
                                                                       "finding-notes": notes})
-    assert answer.status_code == 400 and "检查说明" in answer.text
+    assert answer.status_code == 400 and "检查说明" in answer.text, re.sub(r"<[^>]+>", " ", answer.text)[-1500:]
     assert site.scalar(select(InspectionAssignment.notes).where(InspectionAssignment.id == task)) \
         == "尚未公开的检查说明甲乙丙"
 
