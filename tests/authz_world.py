@@ -161,11 +161,17 @@ def build(app) -> World:
                              size_bytes=played.size_bytes, content_type=played.content_type,
                              duration_seconds=played.duration_seconds, mp4_path=played.mp4_path)
         s.add(foreign)
-        # A tiny HLS playlist for both (the demo videos come as MP4 only).
+        # An unpublished asset that is ready (its renditions are served: to org A's people only).
+        draft = MediaAsset(organization_id=org_a.id, original_name="待发布.mp4", path=played.path,
+                           sha256=played.sha256, size_bytes=played.size_bytes, content_type=played.content_type,
+                           duration_seconds=played.duration_seconds, mp4_path=played.mp4_path,
+                           poster_path=played.poster_path, status=MediaStatus.READY)
+        s.add(draft)
+        # A tiny HLS playlist for them (the demo videos come as MP4 only).
         hls = "hls/authz-matrix/master.m3u8"
         media_path(hls).parent.mkdir(parents=True, exist_ok=True)
         media_path(hls).write_text("#EXTM3U\n#EXT-X-VERSION:3\n", encoding="utf-8")
-        played.hls_path = unpublished.hls_path = hls
+        played.hls_path = unpublished.hls_path = draft.hls_path = hls
         # Changing the row would stamp updated_at with now (onupdate): keep it in the future, or on a slow
         # run the retry row finds the transcode "stalled" after LMS_TRANSCODE_STALL_SECONDS and accepts it.
         unpublished.updated_at = datetime.now() + timedelta(days=1)
@@ -177,7 +183,7 @@ def build(app) -> World:
         upload = uploads.create_upload(people["publisher"], org_a, kind="media", filename="讲座.mp4",
                                        total_bytes=2048)
         ids["upload"] = upload.id
-        ids.update(asset=played.id, asset_unpublished=unpublished.id, asset_other_org=foreign.id,
+        ids.update(asset=played.id, asset_unpublished=unpublished.id, asset_draft=draft.id, asset_other_org=foreign.id,
                    hls_name=played.hls_path.rsplit("/", 1)[-1] if played.hls_path else "master.m3u8")
 
         # The learner: enrolled, some progress (a play session), an exam attempt, a completion with its

@@ -179,9 +179,9 @@ publishing.media_status            GET    /publish/media/{asset_unpublished}/sta
 publishing.retry_media             POST   /publish/media/{asset_unpublished}/retry            login 403   403   302!  403   403   403   403   403   403   302!   403   403
 publishing.upload_captions         POST   /publish/media/{asset_unpublished}/captions         login 403   403   302!  403   403   403   403   403   403   302!   403   403
 media.asset_file                   GET    /media/{asset}/video                                login 200   200   200   200   200   200   200   200   200   200   200   200
-media.asset_file~unpublished       GET    /media/{asset_unpublished}/video                    login 403   403   200   403   200   403   403   403   403   200   403   403
+media.asset_file~unpublished       GET    /media/{asset_draft}/video                          login 403   403   200   403   200   403   403   403   403   200   403   403
 media.hls_file                     GET    /media/{asset}/hls/{hls_name}                       login 200   200   200   200   200   200   200   200   200   200   200   200
-media.hls_file~unpublished         GET    /media/{asset_unpublished}/hls/{hls_name}           login 403   403   200   403   200   403   403   403   403   200   403   403
+media.hls_file~unpublished         GET    /media/{asset_draft}/hls/{hls_name}                 login 403   403   200   403   200   403   403   403   403   200   403   403
 # ---- review
 publishing.review_queue            GET    /review/                                            login 403   403   403   403   200   403   403   403   403   200   403   403
 publishing.review_course           GET    /review/courses/{in_review}                         login 403   403   403   403   200   403   403   403   403   200   403   403
