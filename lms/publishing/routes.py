@@ -510,6 +510,10 @@ def finish_upload(upload_id: int):
         assembled = True
         if kind == UploadKind.MEDIA:
             prepared = media.prepare_video(key, original_name=filename)  # long: no transaction open
+            # Reading the upload's expired fields began a deferred transaction: end it, so the write
+            # begins one of its own with the write lock (a deferred one that read before another
+            # writer committed cannot write: SQLite's "database is locked").
+            db.session.rollback()
             with writing():
                 upload = db.session.get(Upload, upload_id)
                 target = media.record_video(prepared, organization=db.session.get(Organization,
@@ -518,6 +522,7 @@ def finish_upload(upload_id: int):
                 commit()
             _enqueue_transcode(target)
             return jsonify(asset=_asset_json(target)), 201
+        db.session.rollback()  # as above: the import's transaction begins with the write lock
         with writing(), media_storage().local_path(key) as archive:
             upload = db.session.get(Upload, upload_id)
             result = services.import_package_archive(
