@@ -228,7 +228,7 @@ def _register_cli(app: Flask) -> None:
     from .accounts.cli import users_cli
     from .admin.cli import audit_cli, exams_cli
     from .catalog.cli import courses_cli
-    from .certificates.cli import credentials_cli
+    from .certificates.cli import certificates_cli, credentials_cli
     from .cli import backup_cli, demo_command, jobs_cli, setup_command
     from .exports.cli import export_cli
     from .federation.cli import federation_cli
@@ -243,6 +243,7 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(search_cli)
     app.cli.add_command(credentials_cli)
+    app.cli.add_command(certificates_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(export_cli)
     app.cli.add_command(exams_cli)

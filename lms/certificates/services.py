@@ -142,7 +142,11 @@ def issue_course_certificate(record: CreditRecord) -> Certificate:
     existing = certificate_for_course(record.user_id, record.course_code)
     if existing is not None:
         return existing
+    return _issue_course_certificate(record)
 
+
+def _issue_course_certificate(record: CreditRecord) -> Certificate:
+    """A new certificate for ``record``, whose learner has none for its course (the caller looked)."""
     user = db.session.get(User, record.user_id)
     cert = _new_certificate(user, CertificateKind.COURSE, record.credit_year)
     _fill_from_record(cert, record)
@@ -240,21 +244,23 @@ def issue_for_record(record_id: int) -> Certificate | None:
     if record is None or record.origin != CreditOrigin.ONLINE_COURSE or not record.course_code:
         return None
     existing = certificate_for_course(record.user_id, record.course_code)
-    if existing is not None:
+    if existing is not None:  # the usual case for the sweep's stragglers and a job run twice
         return existing
     record = ledger.active_record_for_course(record.user_id, record.course_code)
     if record is None:
         return None
     try:
         with db.session.begin_nested():
-            return issue_course_certificate(record)
+            return _issue_course_certificate(record)
     except IntegrityError:  # issued at the same moment by another job: that one stands
         return certificate_for_course(record.user_id, record.course_code)
 
 
-def pending_course_records(user_id: int | None = None, *, completed_before=None, limit: int | None = None):
+def pending_course_records(user_id: int | None = None, *, completed_before=None, completed_since=None,
+                           after_id: int = 0, limit: int | None = None):
     """Standing online-course entries whose certificate is not issued yet: queued after their commit
-    (the learner sees "签发中"), or lost with their job (the sweep issues them)."""
+    (the learner sees "签发中"), or lost with their job (the sweep issues them). ``completed_since``
+    bounds the scan to recent entries (``ix_credit_record_created``); ``after_id`` pages on."""
     query = ledger.active_query(user_id).where(
         CreditRecord.origin == CreditOrigin.ONLINE_COURSE, CreditRecord.course_code.is_not(None),
         ~select(Certificate.id).where(Certificate.user_id == CreditRecord.user_id,
@@ -262,6 +268,10 @@ def pending_course_records(user_id: int | None = None, *, completed_before=None,
                                       Certificate.course_code == CreditRecord.course_code).exists())
     if completed_before is not None:
         query = query.where(CreditRecord.created_at < completed_before)
+    if completed_since is not None:
+        query = query.where(CreditRecord.created_at >= completed_since)
+    if after_id:
+        query = query.where(CreditRecord.id > after_id)
     query = query.order_by(CreditRecord.id)
     if limit is not None:
         query = query.limit(limit)

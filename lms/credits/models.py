@@ -139,6 +139,8 @@ class CreditRecord(db.Model):
     __tablename__ = "credit_record"
     __table_args__ = (Index("ix_credit_record_user_year", "user_id", "credit_year"),
                       Index("ix_credit_record_source", "source_type", "source_id"),
+                      # The certificate sweep reads the last days' entries (lms/certificates/tasks.py).
+                      Index("ix_credit_record_created", "created_at"),
                       # One claim, one ledger entry: a claim's hours enter the ledger once (its corrections
                       # and revocations keep its source but are other kinds of entry).
                       Index("uq_credit_record_claim_entry", "source_type", "source_id", unique=True,

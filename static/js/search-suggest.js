@@ -76,12 +76,22 @@
       clearTimeout(timer);
       timer = setTimeout(fetchSuggestions, DELAY);
     });
+    // Once the arrows move through the list, it holds still: a reply still on its way (or a fetch
+    // not yet sent) for what was typed would replace the options under the highlight, and Enter
+    // would then search the half-typed words instead of the option picked.
+    function holdList() {
+      clearTimeout(timer);
+      seq += 1;
+    }
+
     input.addEventListener("keydown", function (event) {
       if (event.key === "ArrowDown" && items.length) {
         event.preventDefault();
+        holdList();
         highlight((active + 1) % items.length);
       } else if (event.key === "ArrowUp" && items.length) {
         event.preventDefault();
+        holdList();
         highlight(active <= 0 ? items.length - 1 : active - 1);
       } else if (event.key === "Enter" && active >= 0) {
         event.preventDefault();

@@ -1,6 +1,7 @@
 """Search in a real browser: type a query, narrow by a facet, open a result."""
 
 import re
+from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -64,6 +65,34 @@ def test_suggestions_while_typing_are_keyboard_navigable_at_phone_width(page: Pa
     expect(page).to_have_url(re.compile(r"/search\?q="))
     expect(page.locator("#result-count")).to_contain_text(f"“{chosen}”共找到")
     expect(page.locator(".search-hit").first).to_be_visible()
+
+
+def test_a_late_reply_does_not_move_the_list_under_the_arrow_keys(page: Page, live_server):
+    """The learner arrows onto an option while the reply for the last typed character is still on
+    its way; when it lands, Enter still searches the option picked, not the half-typed words."""
+    page.goto(live_server + "/search")
+    box = page.locator("#search-q")
+    box.press_sequentially("网络", delay=40)
+    options = page.locator("#search-q-list").get_by_role("option")
+    expect(options.first).to_contain_text("网络安全")
+    held = []
+
+    def hold(route):
+        held.append(route)
+
+    page.route(lambda url: "/search/suggest" in url and unquote(url).endswith("q=网络安"), hold)
+    with page.expect_request(lambda r: unquote(r.url).endswith("q=网络安")):
+        box.press_sequentially("安", delay=40)
+    box.press("ArrowDown")
+    expect(box).to_have_attribute("aria-activedescendant", "search-q-option-0")
+    chosen = options.first.evaluate("li => li.firstChild.textContent")
+    assert chosen != "网络安"
+    with page.expect_response(lambda r: unquote(r.url).endswith("q=网络安")):
+        held[0].continue_()
+    page.wait_for_timeout(100)  # the reply's handler runs after the response event
+    expect(box).to_have_attribute("aria-activedescendant", "search-q-option-0")
+    box.press("Enter")
+    expect(page.locator("#result-count")).to_contain_text(f"“{chosen}”共找到")
 
 
 def test_every_word_must_match_then_a_partial_match_is_announced(page: Page, live_server):

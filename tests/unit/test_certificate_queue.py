@@ -5,6 +5,7 @@ the job is idempotent, and two issuers at once make one certificate (``uq_certif
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -60,6 +61,15 @@ def certificate_jobs() -> int:
     return sum(task.name.endswith("issue_certificate_job") for task in huey.pending())
 
 
+def after_completion(session, record_id: int, later: timedelta = timedelta(minutes=5)):
+    """The clock frozen ``later`` after the entry was written (the completions happen on the tests'
+    clock, months before today's date; the sweep reads a window of recent entries)."""
+    from lms.core import clock
+    from lms.credits.models import CreditRecord
+
+    return clock.freeze(session.get(CreditRecord, record_id).created_at + later)
+
+
 def certificates_of(session, user_id: int) -> list:
     from lms.certificates.models import Certificate
 
@@ -105,7 +115,7 @@ def test_a_completion_commits_without_its_certificate_which_a_real_consumer_then
     # Idempotent: the job again, and the sweep, issue nothing more.
     from lms.certificates import tasks
 
-    with queue_app.app_context():
+    with queue_app.app_context(), after_completion(session, record_id):
         assert tasks.issue_certificate_job.call_local(record_id) == cert.number
         assert tasks.sweep_certificates.call_local() == 0
     assert [c.number for c in certificates_of(session, user_id)] == [cert.number]
@@ -123,7 +133,9 @@ def test_a_lost_job_is_made_good_by_the_sweep_and_a_rolled_back_completion_queue
 
     with queue_app.app_context():
         assert [r.id for r in services.pending_course_records(user_id)] == [record_id]
-        # The completion is older than SWEEP_AFTER (it happened on the tests' moved clock).
+    with queue_app.app_context(), after_completion(session, record_id, tasks.SWEEP_AFTER / 2):
+        assert tasks.sweep_certificates.call_local() == 0  # its job still has time to run
+    with queue_app.app_context(), after_completion(session, record_id):
         assert tasks.sweep_certificates.call_local() == 1
         assert services.pending_course_records(user_id) == []
     assert len(certificates_of(session, user_id)) == 1
@@ -181,3 +193,33 @@ def test_two_issuers_at_once_make_one_certificate(site):
             session.flush()
         session.rollback()
         assert session.scalar(select(func.count(Certificate.id)).where(Certificate.user_id == user_id)) == 1
+
+
+def test_the_minute_sweep_reads_recent_entries_and_the_whole_ledger_sweep_reads_the_rest(site, monkeypatch):
+    """The minute's sweep looks back ``SWEEP_WINDOW`` (an index range: its cost does not grow with
+    the ledger); an entry whose job was lost longer ago is issued by the nightly sweep of the whole
+    ledger, or by ``flask certificates sweep --all``."""
+    from lms.certificates import tasks
+    from lms.core.jobs import huey
+
+    queue_app, _env, session = site
+    user_id, _record_id = complete_course(queue_app, session, 5)
+    other_id, other_record = complete_course(queue_app, session, 6)
+    huey.flush()  # both jobs lost
+    monkeypatch.setattr(tasks, "SWEEP_BATCH", 1)  # the whole-ledger sweep pages on
+    runner = queue_app.test_cli_runner()
+    days_later = tasks.SWEEP_WINDOW + tasks.SWEEP_AFTER
+
+    with after_completion(session, other_record, days_later):
+        result = runner.invoke(args=["certificates", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert "最近 2 天" in result.output and "补发证书 0 张" in result.output
+    assert certificates_of(session, user_id) == [] and certificates_of(session, other_id) == []
+
+    with after_completion(session, other_record, days_later):
+        result = runner.invoke(args=["certificates", "sweep", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "整个学时账本" in result.output and "补发证书 2 张" in result.output, result.output
+    assert len(certificates_of(session, user_id)) == 1 and len(certificates_of(session, other_id)) == 1
+    with queue_app.app_context():
+        assert tasks.sweep_all_certificates.call_local() == 0  # the nightly sweep: nothing left
