@@ -345,6 +345,20 @@ def discard_old_renditions(asset: MediaAsset) -> None:
         storage.delete(f"renditions/{asset.id}/{earlier}")
 
 
+def _stall_cutoff(now):
+    return now - timedelta(seconds=current_app.config["LMS_TRANSCODE_STALL_SECONDS"])
+
+
+def _stalled(cutoff):
+    return (MediaAsset.status == MediaStatus.PROCESSING) & (MediaAsset.updated_at < cutoff)
+
+
+def any_stalled_transcode() -> bool:
+    """Whether a transcode has stopped reporting: a read, so the minute's sweep takes the write
+    lock (SQLite's, for the whole database) only when it has something to claim."""
+    return db.session.scalar(select(select(MediaAsset.id).where(_stalled(_stall_cutoff(utcnow_naive()))).exists()))
+
+
 def sweep_stalled_transcodes() -> list[int]:
     """Transcodes whose worker stopped reporting for LMS_TRANSCODE_STALL_SECONDS (it died: SIGKILL,
     a lost machine): each is put back to wait for a transcode (the caller enqueues the returned ids
@@ -352,11 +366,10 @@ def sweep_stalled_transcodes() -> list[int]:
     for the publisher. Each stall is claimed by one conditional UPDATE, so of several workers
     sweeping at once exactly one retries it; each claim is audited. The caller commits."""
     now = utcnow_naive()
-    cutoff = now - timedelta(seconds=current_app.config["LMS_TRANSCODE_STALL_SECONDS"])
+    cutoff = _stall_cutoff(now)
     limit = current_app.config["LMS_TRANSCODE_MAX_RETRIES"]
     stalled = db.session.execute(select(MediaAsset.id, MediaAsset.transcode_attempt, MediaAsset.transcode_retries)
-                                 .where(MediaAsset.status == MediaStatus.PROCESSING, MediaAsset.updated_at < cutoff)
-                                 .order_by(MediaAsset.id)).all()
+                                 .where(_stalled(cutoff)).order_by(MediaAsset.id)).all()
     retried = []
     for asset_id, attempt, retries in stalled:
         give_up = retries >= limit

@@ -79,6 +79,10 @@ def transcode_job(asset_id: int) -> str:
 def sweep_stalled_transcodes() -> int:
     """Every minute, on every media worker: transcodes whose worker stopped reporting are retried
     (by whichever worker takes the job: not the dead one), once per stall however many sweep."""
+    stalled = services.any_stalled_transcode()
+    db.session.rollback()  # ends the read; the claims below are a write transaction of their own
+    if not stalled:
+        return 0
     with writing():
         retried = services.sweep_stalled_transcodes()
         db.session.commit()

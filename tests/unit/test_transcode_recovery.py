@@ -255,3 +255,38 @@ def test_ffmpeg_started_by_a_worker_dies_when_the_worker_is_killed():
         parent.stdout.close()
         if plain is not None and _alive(plain):
             os.kill(plain, signal.SIGKILL)
+
+
+def test_the_minute_sweep_takes_the_write_lock_only_when_a_transcode_has_stalled(real_sessions, monkeypatch):
+    """Every media worker sweeps every minute: with nothing stalled, the sweep only reads (on SQLite
+    the write lock is the whole database's, and would queue every heartbeat behind it)."""
+    from lms.extensions import db
+    from lms.media import services, tasks
+    from lms.media.models import MediaAsset, MediaStatus
+
+    app = real_sessions
+    locked = []
+    real_writing = tasks.writing
+
+    @contextlib.contextmanager
+    def counted_writing():
+        locked.append(True)
+        with real_writing():
+            yield
+
+    monkeypatch.setattr(tasks, "writing", counted_writing)
+    with app.app_context():
+        assert not services.any_stalled_transcode()
+        assert tasks.sweep_stalled_transcodes.call_local() == 0
+        db.session.remove()
+    assert locked == []
+
+    # One stalled past its retries: the sweep takes the lock and fails it (no job to queue).
+    asset_id = _stalled_assets(app, 1, retries=app.config["LMS_TRANSCODE_MAX_RETRIES"])[0]
+    with app.app_context():
+        assert services.any_stalled_transcode()
+        assert tasks.sweep_stalled_transcodes.call_local() == 0
+        assert db.session.get(MediaAsset, asset_id).status == MediaStatus.FAILED
+        assert not services.any_stalled_transcode()
+        db.session.remove()
+    assert locked == [True]
