@@ -6,14 +6,11 @@ or Alibaba OSS. (moto does not enforce the expiry of presigned URLs: tests check
 import os
 import subprocess
 import sys
-import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.app_process import free_port
+from tests.app_process import free_port, wait_until_up
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "lms-test-key", "AWS_SECRET_ACCESS_KEY": "lms-test-secret",
                "AWS_DEFAULT_REGION": "us-east-1"}
@@ -28,17 +25,7 @@ def s3_server(log: Path):
                                    stdout=out, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto.server exited with {process.returncode}: {log.read_text()[-2000:]}")
-            try:
-                httpx.get(endpoint + "/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_until_up(endpoint, process, log, path="/moto-api/")
         yield endpoint
     finally:
         process.terminate()

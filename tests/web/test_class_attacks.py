@@ -7,8 +7,6 @@ base and in parallel, applications and selections in parallel, every id in the U
 Every race is judged by the rows in the database, not by the answers."""
 
 import os
-import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, timedelta
 from decimal import Decimal
 
@@ -20,6 +18,7 @@ from sqlalchemy import func, select
 from lms.core.clock import utcnow_naive
 from tests.app_process import served_by_gunicorn
 from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.http_site import HttpSite, csrf, in_parallel
 
 PUBLIC = "https://lms.example.gov.cn"
 SETTINGS = {"LMS_LOGIN_RATE_LIMIT": "100000 per minute", "LMS_PROXY_FIX": True, "LMS_PUBLIC_URL": PUBLIC,
@@ -29,36 +28,8 @@ STATEMENT = "我在基层单位从事专业技术工作，希望系统学习本�
 SELECT_ROUNDS = 4
 
 
-class Site:
-    def __init__(self, base, app, people, ids):
-        self.base, self.app, self.people, self.ids = base, app, people, ids
-        self._cookies = {}
-
-    def client(self, who=None):
-        client = httpx.Client(base_url=self.base, timeout=60, follow_redirects=False)
-        if who is None:
-            return client
-        if who not in self._cookies:
-            with self.client() as login:
-                token = csrf(login.get("/login").text)
-                done = login.post("/login", data={"login": self.people[who]["mobile"], "password": TEST_PASSWORD,
-                                                  "csrf_token": token})
-                assert done.status_code == 302, done.text[-500:]
-                self._cookies[who] = dict(login.cookies)
-        client.cookies.update(self._cookies[who])
-        return client
-
-    def query(self, statement):
-        from lms.extensions import db
-
-        with self.app.app_context():
-            return db.session.execute(statement).all()
-
-    def scalar(self, statement):
-        from lms.extensions import db
-
-        with self.app.app_context():
-            return db.session.scalar(statement)
+class Site(HttpSite):
+    """The site and the classes' world: codes, attendances and ledger entries by name."""
 
     def token(self, session_key, at=None):
         from lms.classes import services
@@ -82,23 +53,9 @@ class Site:
         """The learner's ledger entries from attendance: (count, hours)."""
         from lms.credits.models import CreditRecord
 
-        count, hours = self.query(select(func.count(), func.coalesce(func.sum(CreditRecord.hours), 0)).where(
+        count, hours = self.rows(select(func.count(), func.coalesce(func.sum(CreditRecord.hours), 0)).where(
             CreditRecord.user_id == self.people[who]["id"], CreditRecord.source_type == "class_attendance"))[0]
         return count, Decimal(hours)
-
-    def events(self, action):
-        from lms.core.audit import AuditEvent
-
-        return self.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action))
-
-
-def csrf(text):
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', text).group(1)
-
-
-def in_parallel(function, items, workers=16):
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(function, items))
 
 
 @pytest.fixture(autouse=True)
@@ -260,6 +217,28 @@ def scan(site, who, session_key, token):
 
 # ---------------------------------------------------------------- the rotating code
 
+def scan_and_enter_at_once(site, who, *, scanned, entered, times=24):
+    """``who`` scans the code of the session ``scanned`` while host1 enters them by hand at the
+    session ``entered``, ``times`` posts in all, at once; every answer is a success or a redirect."""
+    token = site.token(scanned)
+    scan_path = f"/classes/sessions/{site.ids[scanned]}/attend"
+    with site.client(who) as client:
+        scan_form = csrf(client.get(scan_path, params={"t": token}).text)
+    with site.client("host1") as client:
+        hand_form = csrf(client.get(f"/classes/sessions/{site.ids[entered]}/screen").text)
+
+    def post(n):
+        if n % 2:
+            with site.client(who) as client:
+                return client.post(scan_path, data={"token": token, "csrf_token": scan_form}).status_code
+        with site.client("host1") as client:
+            return client.post(f"/classes/sessions/{site.ids[entered]}/attendance", data={
+                "learner": str(site.people[who]["id"]), "reason": "现场核对身份后补录",
+                "csrf_token": hand_form}).status_code
+
+    assert set(in_parallel(post, range(times))) <= {200, 303}
+
+
 def test_one_code_scanned_at_once_and_again_by_one_learner_records_and_credits_once(site):
     token = site.token("S1")
     path = f"/classes/sessions/{site.ids['S1']}/attend"
@@ -352,26 +331,10 @@ def test_the_last_session_scanned_and_entered_at_once_issues_one_certificate(sit
     at once: each is recorded once, and one certificate carries both sessions' hours."""
     from lms.certificates.models import Certificate
 
-    token = site.token("C2")
-    scan_path = f"/classes/sessions/{site.ids['C2']}/attend"
-    with site.client("e") as client:
-        scan_form = csrf(client.get(scan_path, params={"t": token}).text)
-    with site.client("host1") as client:
-        hand_form = csrf(client.get(f"/classes/sessions/{site.ids['C1']}/screen").text)
-
-    def post(n):
-        if n % 2:
-            with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["e"]) as client:
-                return client.post(scan_path, data={"token": token, "csrf_token": scan_form}).status_code
-        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["host1"]) as client:
-            return client.post(f"/classes/sessions/{site.ids['C1']}/attendance", data={
-                "learner": str(site.people["e"]["id"]), "reason": "现场核对身份后补录",
-                "csrf_token": hand_form}).status_code
-
-    assert set(in_parallel(post, range(24))) <= {200, 303}
+    scan_and_enter_at_once(site, "e", scanned="C2", entered="C1")
     assert site.attendances("C1", "e") == 1 and site.attendances("C2", "e") == 1
     assert site.entries("e") == (2, Decimal("3.5"))
-    certificates = site.query(select(Certificate.hours).where(Certificate.user_id == site.people["e"]["id"],
+    certificates = site.rows(select(Certificate.hours).where(Certificate.user_id == site.people["e"]["id"],
                                                               Certificate.kind == "programme"))
     assert [Decimal(h) for (h,) in certificates] == [Decimal("3.5")]
 
@@ -383,30 +346,14 @@ def test_a_programme_credited_per_programme_enters_its_hours_once_when_its_last_
     from lms.certificates.models import Certificate
     from lms.credits.models import CreditRecord
 
-    token = site.token("T2")
-    scan_path = f"/classes/sessions/{site.ids['T2']}/attend"
-    with site.client("t") as client:
-        scan_form = csrf(client.get(scan_path, params={"t": token}).text)
-    with site.client("host1") as client:
-        hand_form = csrf(client.get(f"/classes/sessions/{site.ids['T1']}/screen").text)
-
-    def post(n):
-        if n % 2:
-            with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["t"]) as client:
-                return client.post(scan_path, data={"token": token, "csrf_token": scan_form}).status_code
-        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["host1"]) as client:
-            return client.post(f"/classes/sessions/{site.ids['T1']}/attendance", data={
-                "learner": str(site.people["t"]["id"]), "reason": "现场核对身份后补录",
-                "csrf_token": hand_form}).status_code
-
-    assert set(in_parallel(post, range(24))) <= {200, 303}
+    scan_and_enter_at_once(site, "t", scanned="T2", entered="T1")
     assert site.attendances("T1", "t") == 1 and site.attendances("T2", "t") == 1
     assert site.entries("t") == (0, Decimal(0))  # no entry per session
-    rows = site.query(select(CreditRecord.source_id, CreditRecord.hours).where(
+    rows = site.rows(select(CreditRecord.source_id, CreditRecord.hours).where(
         CreditRecord.user_id == site.people["t"]["id"], CreditRecord.source_type == "class_programme"))
     assert [(source, Decimal(hours)) for source, hours in rows] == [
         (f"{site.ids['P5']}:{site.people['t']['id']}", Decimal("3.5"))]
-    certificates = site.query(select(Certificate.hours).where(Certificate.user_id == site.people["t"]["id"],
+    certificates = site.rows(select(Certificate.hours).where(Certificate.user_id == site.people["t"]["id"],
                                                               Certificate.kind == "programme"))
     assert [Decimal(h) for (h,) in certificates] == [Decimal("3.5")]
 
@@ -431,7 +378,7 @@ def test_two_rooms_scanned_at_once_credit_one(site):
 
     def post(n):
         key = ("S1", "O1")[n % 2]
-        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["y"]) as client:
+        with site.client("y") as client:
             return client.post(f"/classes/sessions/{site.ids[key]}/attend",
                                data={"token": tokens[key], "csrf_token": forms[key]}).status_code
 
@@ -511,13 +458,13 @@ def test_applying_many_times_at_once_makes_one_application(site):
 
     def post(job):
         n, _k = job
-        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies[f"p{n}"]) as client:
+        with site.client(f"p{n}") as client:
             return client.post(f"{path}/apply", data={"statement": STATEMENT, "groups": ["border"],
                                                       "csrf_token": forms[n]}).status_code
 
     statuses = in_parallel(post, [(n, k) for n in range(8) for k in range(4)])
     assert set(statuses) <= {303, 409}, statuses
-    rows = site.query(select(ClassApplication.user_id, func.count()).where(
+    rows = site.rows(select(ClassApplication.user_id, func.count()).where(
         ClassApplication.programme_id == site.ids["APPLY"]).group_by(ClassApplication.user_id))
     assert sorted(c for _u, c in rows) == [1] * 8
 
@@ -536,14 +483,14 @@ def test_two_selections_at_once_one_wins_and_the_quota_holds(site, round_):
     choices = [[site.ids[f"app:{programme}:s{k}"] for k in pair] for pair in ((0, 1), (2, 3), (4, 5), (1, 2))]
 
     def post(chosen):
-        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies["host1"]) as client:
+        with site.client("host1") as client:
             return client.post(f"/classes/{programme}/select",
                                data={"applications": chosen, "csrf_token": token}).status_code
 
     statuses = in_parallel(post, choices * 2, workers=8)
     # The others are refused: 409, or 400 when the page no longer offers the applications chosen.
     assert statuses.count(303) == 1 and set(statuses) <= {303, 400, 409}, statuses
-    rows = site.query(select(ClassApplication.id, ClassApplication.status).where(
+    rows = site.rows(select(ClassApplication.id, ClassApplication.status).where(
         ClassApplication.programme_id == programme))
     accepted = sorted(i for i, s in rows if s == "accepted")
     assert accepted in [sorted(c) for c in choices]
@@ -571,7 +518,7 @@ def test_no_application_slips_in_while_the_host_selects(site, round_):
     def post(n):
         k = n if n < 4 else n - 1  # the learner; the host's request goes in the middle
         who = "host1" if n == 4 else f"p{k}"
-        with httpx.Client(base_url=site.base, timeout=60, cookies=site._cookies[who]) as client:
+        with site.client(who) as client:
             if who == "host1":
                 return client.post(f"{path}/select", data={"applications": chosen, "csrf_token": host_form}).status_code
             return client.post(f"{path}/apply", data={"statement": STATEMENT, "csrf_token": forms[k]}).status_code
@@ -579,7 +526,7 @@ def test_no_application_slips_in_while_the_host_selects(site, round_):
     statuses = in_parallel(post, range(9), workers=9)
     assert statuses[4] == 303 and set(statuses) <= {303, 409}, statuses
     assert site.scalar(select(ClassProgramme.status).where(ClassProgramme.id == programme)) == "selected"
-    rows = site.query(select(ClassApplication.user_id, ClassApplication.status, ClassApplication.created_at,
+    rows = site.rows(select(ClassApplication.user_id, ClassApplication.status, ClassApplication.created_at,
                              ClassApplication.decided_at).where(ClassApplication.programme_id == programme))
     assert [r for r in rows if r.status == "applied"] == [], (statuses, rows)
 
@@ -726,7 +673,7 @@ def test_format_characters_never_reach_a_programmes_title(site):
         response = client.post("/classes/manage", data={
             **_programme_form(site, title="\u202e班训培授面\u200b", place="北京\u2066市\u2069"), "csrf_token": token})
     assert response.status_code == 303
-    made = site.query(select(ClassProgramme.title, ClassProgramme.place).order_by(ClassProgramme.id.desc()).limit(1))
+    made = site.rows(select(ClassProgramme.title, ClassProgramme.place).order_by(ClassProgramme.id.desc()).limit(1))
     assert tuple(made[0]) == ("班训培授面", "北京市")
 
 
@@ -793,12 +740,12 @@ def test_hours_from_programmes_never_exceed_the_attended_sessions_hours(site):
     from lms.classes.models import ClassAttendance, ClassSession
     from lms.credits.models import CreditRecord
 
-    rows = site.query(select(ClassAttendance.user_id, func.count(), func.sum(ClassSession.hours))
+    rows = site.rows(select(ClassAttendance.user_id, func.count(), func.sum(ClassSession.hours))
                       .join(ClassSession, ClassSession.id == ClassAttendance.session_id)
                       .group_by(ClassAttendance.user_id))
     attended = {u: (c, Decimal(h)) for u, c, h in rows}
     per_programme = site.people["t"]["id"]
-    rows = site.query(select(CreditRecord.user_id, CreditRecord.source_type, func.count(),
+    rows = site.rows(select(CreditRecord.user_id, CreditRecord.source_type, func.count(),
                              func.sum(CreditRecord.hours))
                       .where(CreditRecord.source_type.in_(("class_attendance", "class_programme")))
                       .group_by(CreditRecord.user_id, CreditRecord.source_type))

@@ -10,15 +10,14 @@ import hashlib
 import io
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.app_process import served_by_gunicorn
 from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
+from tests.http_site import HttpSite, csrf, in_parallel
 
 SETTINGS = {"LMS_LOGIN_RATE_LIMIT": "100000 per minute", "LMS_INSPECTION_PUBLIC_RATE_LIMIT": "100000 per minute",
             "LMS_INSPECTION_REVEAL_DELAY_HOURS": 0, "LMS_SECURE_COOKIES": False, "LMS_JOBS_IMMEDIATE": False}
@@ -27,64 +26,6 @@ BJ, GD = "110000", "440000"
 PEOPLE = ["admin", "nat", "bj", "gd", "ins0", "ins1", "ins2", "ins-turn", "ins-gd", "learner", "base-admin"]
 BASES = [("京攻防基地甲", BJ), ("京攻防基地乙", BJ), ("京攻防基地丙", BJ), ("粤攻防基地甲", GD)]
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-def csrf(text):
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', text).group(1)
-
-
-def in_parallel(function, items, workers=16):
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(function, items))
-
-
-class Site:
-    def __init__(self, base, app, log, people, ids):
-        self.base, self.app, self.log, self.people, self.ids = base, app, log, people, ids
-        self._cookies = {}
-
-    def client(self, who=None):
-        client = httpx.Client(base_url=self.base, timeout=120, follow_redirects=False)
-        if who is None:
-            return client
-        if who not in self._cookies:
-            with self.client() as login:
-                token = csrf(login.get("/login").text)
-                done = login.post("/login", data={"login": self.people[who]["mobile"], "password": TEST_PASSWORD,
-                                                  "csrf_token": token})
-                assert done.status_code == 302, done.text[-500:]
-                self._cookies[who] = dict(login.cookies)
-        client.cookies.update(self._cookies[who])
-        return client
-
-    def post(self, who, path, data=None, files=None, page=None):
-        """POST as ``who`` with a CSRF token from ``page`` (the post's own path by default)."""
-        with self.client(who) as client:
-            token = csrf(client.get(page or "/profile").text)
-            return client.post(path, data={**(data or {}), "csrf_token": token}, files=files)
-
-    def scalar(self, statement):
-        from lms.extensions import db
-
-        with self.app.app_context():
-            return db.session.scalar(statement)
-
-    def rows(self, statement):
-        from lms.extensions import db
-
-        with self.app.app_context():
-            return db.session.execute(statement).all()
-
-    def count(self, model, *where):
-        return self.scalar(select(func.count()).select_from(model).where(*where))
-
-    def events(self, action, target_id=None):
-        from lms.core.audit import AuditEvent
-
-        where = [AuditEvent.action == action]
-        if target_id is not None:
-            where.append(AuditEvent.target_id == str(target_id))
-        return self.count(AuditEvent, *where)
 
 
 @pytest.fixture(autouse=True)
@@ -191,7 +132,7 @@ def site(tmp_path_factory):
             db.engine.dispose()
         try:
             with served_by_gunicorn({"database_url": url, **SETTINGS}, tmp_path) as served:
-                made = Site(served.base, app, served.log, people, ids)
+                made = HttpSite(served.base, app, people, ids, log=served.log)
                 for who in PEOPLE:  # signed in one at a time, before any race
                     made.client(who).close()
                 yield made
