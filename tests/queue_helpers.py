@@ -25,10 +25,11 @@ REDIS_URL = os.environ.get("LMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 @contextmanager
 def queue_site(app, tmp_path: Path, name: str, *, use_redis: bool, packages=(), **settings):
     """Yields (the queue's app, the consumer's environment, a committing session); ``settings`` go to
-    both the app and the consumer's environment."""
+    both the app and the consumer's environment (a ``REDIS_URL`` among them: that Redis, unchecked)."""
     from lms.core import jobs
     from lms.extensions import db
 
+    redis_url = settings.pop("REDIS_URL", None) or (REDIS_URL if use_redis else None)
     if use_redis:
         try:
             redis.Redis.from_url(REDIS_URL).ping()
@@ -41,10 +42,9 @@ def queue_site(app, tmp_path: Path, name: str, *, use_redis: bool, packages=(), 
         env = {**os.environ, "LMS_INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": url,
                "LMS_JOBS_IMMEDIATE": "0", "SECRET_KEY": "test-secret-key", "LMS_DATA_KEY": "test-data-key",
                "PYTHONPATH": str(ROOT), **paths, **{key: str(value) for key, value in settings.items()}}
-        if use_redis:
-            env["REDIS_URL"] = REDIS_URL
-        queue_app = make_test_app(url, tmp_path, LMS_JOBS_IMMEDIATE=False, REDIS_URL=REDIS_URL if use_redis else None,
-                                  **paths, **settings)
+        if redis_url:
+            env["REDIS_URL"] = redis_url
+        queue_app = make_test_app(url, tmp_path, LMS_JOBS_IMMEDIATE=False, REDIS_URL=redis_url, **paths, **settings)
         saved = db.session
         db.session = scoped_session(sessionmaker())
         try:

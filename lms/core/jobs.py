@@ -24,6 +24,7 @@ other arguments only. A retried job keeps it.
 """
 
 import functools
+import logging
 import threading
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from huey.signals import SIGNAL_ENQUEUED
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 from . import logs, metrics
+
+log = logging.getLogger(__name__)
 
 _lock = threading.RLock()
 _app: Flask | None = None
@@ -132,6 +135,27 @@ def app_periodic_task(schedule, queue: str = "default", **task_options):
         return QUEUES[queue].periodic_task(schedule, **task_options)(_in_app(fn))
 
     return decorator
+
+
+def enqueue(task, *args) -> bool:
+    """Queue ``task(*args)`` from a request that has already committed its work: False, logged,
+    when the queue's storage does not answer (Redis down, its SQLite file locked too long), so the
+    page can say the work will start by itself instead of failing after the commit. Every task
+    queued this way has a sweep that queues it again from the database (its rows say the work is
+    waiting), so nothing depends on this call succeeding."""
+    try:
+        task(*args)
+    except Exception:  # the queue's storage: redis.RedisError, sqlite3.Error, OSError, …
+        log.exception("could not queue %s%r; its sweep will queue it again", task.task_class.__name__, args)
+        return False
+    return True
+
+
+def pending_args(task) -> set:
+    """The first argument of every ``task`` job waiting in its queue (not those running): a sweep
+    that queues work again skips what is already waiting. Reads the whole queue: for sweeps of
+    queues that hold tens of jobs, not millions."""
+    return {job.args[0] for job in task.huey.pending() if isinstance(job, task.task_class) and job.args}
 
 
 @metrics.scrape_source("job_queues")

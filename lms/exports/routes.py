@@ -4,12 +4,14 @@ Who may export what is decided only by :func:`records.scope_for`; the service do
 
 from flask import (
     Blueprint,
+    flash,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms import BooleanField, RadioField, SelectChoice, StringField
@@ -17,6 +19,7 @@ from wtforms import BooleanField, RadioField, SelectChoice, StringField
 from ..core.clock import now
 from ..core.errors import InvalidInput
 from ..core.forms import Form, form_error
+from ..core.jobs import enqueue
 from ..core.storage import send_stored
 from ..core.web import commit, writes_on_read
 from . import records, services
@@ -71,7 +74,8 @@ def new_export():
             job = services.start_export_job(current_user, scope, year=year, fmt=fmt, rows=rows, ip=_ip())
             commit()
 
-            export_job(job.id)  # after the commit, so the worker finds the job
+            if not enqueue(export_job, job.id):  # after the commit, so the worker finds the job
+                flash(_("导出任务已记录。后台队列暂时不可用，恢复后会在几分钟内自动开始，本页会显示进度。"), "warning")
             return redirect(url_for("exports.job_page", job_id=job.id))
     elif request.method == "POST" and status == 200:
         status = 400

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import xlsxwriter
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ..accounts.models import Organization
 from ..core.audit import AuditEvent, record_event
@@ -267,6 +267,24 @@ def start_export_job(actor, scope: records.Scope, *, year: int | None, fmt: str,
     return job
 
 
+def _claim(job_id: int) -> bool:
+    """queued → running, once: of two jobs for one export (the sweep queues a waiting one again),
+    one runs it."""
+    return db.session.execute(
+        update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == ExportStatus.QUEUED)
+        .values(status=ExportStatus.RUNNING, started_at=utcnow_naive(), error=None)
+        .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def waiting_jobs(queued: set[int], *, before: datetime) -> list[int]:
+    """Exports queued before ``before`` with no job in the queue (``queued``): never queued (the
+    queue was down when they were asked for) or lost with it."""
+    query = select(ExportJob.id).where(ExportJob.status == ExportStatus.QUEUED, ExportJob.created_at < before)
+    if queued:
+        query = query.where(ExportJob.id.not_in(queued))
+    return list(db.session.scalars(query.order_by(ExportJob.id)))
+
+
 def job_scope(job: ExportJob) -> records.Scope:
     """The job's scope, authorised again with the requester's grants as they are now."""
     unit = db.session.get(Organization, job.organization_id).credit_code if job.organization_id else None
@@ -301,7 +319,12 @@ def run_export_job(job: ExportJob, *, commit: Callable[[], None]) -> ExportJob:
     def save(**values) -> None:
         commit_apart(lambda: [setattr(job, name, value) for name, value in values.items()], commit=commit)
 
-    save(status=ExportStatus.RUNNING, started_at=utcnow_naive(), error=None)
+    claimed = []
+    commit_apart(lambda: claimed.append(_claim(job.id)), commit=commit)
+    if not claimed[0]:  # a second job for it (queued again by the sweep) found it taken
+        db.session.refresh(job)
+        return job
+    db.session.refresh(job)
     relative = f"{EXPORT_FOLDER}/{job.id}-{secrets.token_hex(8)}.{job.format}"
     partial = media_path(relative + ".partial")
     partial.parent.mkdir(parents=True, exist_ok=True)

@@ -2,16 +2,20 @@
 its own progress so the requester's progress page sees it live."""
 
 import logging
+from datetime import timedelta
 
 from huey import crontab
 
 from ..core import replica
-from ..core.jobs import app_periodic_task, app_task
+from ..core.clock import utcnow_naive
+from ..core.jobs import app_periodic_task, app_task, pending_args
 from ..extensions import db
 from . import services
 from .models import ExportJob
 
 log = logging.getLogger(__name__)
+
+REQUEUE_AFTER = timedelta(minutes=2)  # a queued export's job time to be picked up before the sweep steps in
 
 
 @app_task(queue="media")
@@ -26,6 +30,18 @@ def export_job(job_id: int) -> str:
     else:
         log.info("export job %s %s: %s rows", job_id, job.status, job.rows_done)
     return job.status
+
+
+@app_periodic_task(crontab(minute="*"), name="lms.exports.tasks.requeue_waiting_exports")
+def requeue_waiting_exports() -> int:
+    """Every minute: exports asked for more than ``REQUEUE_AFTER`` ago that have no job in the queue
+    (it was down when they were asked for, or lost the job) are queued again."""
+    waiting = services.waiting_jobs(pending_args(export_job), before=utcnow_naive() - REQUEUE_AFTER)
+    db.session.rollback()
+    for job_id in waiting:
+        log.warning("export job %s was waiting with no job in the queue: queued again", job_id)
+        export_job(job_id)
+    return len(waiting)
 
 
 @app_periodic_task(crontab(minute="17"), name="lms.exports.tasks.purge_expired_exports")

@@ -28,6 +28,7 @@ from ..core.database import writing
 from ..core.errors import DomainError, InvalidInput
 from ..core.formatting import format_hours
 from ..core.forms import form_error, run_action, run_form, run_service
+from ..core.jobs import enqueue
 from ..core.storage import media_storage
 from ..core.web import commit, public_url, roles_required, writes_on_read
 from ..extensions import limiter
@@ -179,8 +180,11 @@ def subscribe():
                 current_user, form.url.data or "", token=form.token.data or "",
                 publish_at_once=form.mode.data == "publish", fingerprint=form.fingerprint.data))
             if done:
-                flash(_("已订阅 %(name)s 的课程共享，正在进行第一次拉取。", name=done.value.instance_name), "success")
-                tasks.pull_subscription_job(done.value.id)
+                if enqueue(tasks.pull_subscription_job, done.value.id):
+                    flash(_("已订阅 %(name)s 的课程共享，正在进行第一次拉取。", name=done.value.instance_name), "success")
+                else:  # pull_due_subscriptions pulls it within minutes of the queue's return
+                    flash(_("已订阅 %(name)s 的课程共享。后台队列暂时不可用，第一次拉取会在队列恢复后自动进行。",
+                            name=done.value.instance_name), "warning")
                 return redirect(url_for("federation.subscription", subscription_id=done.value.id), 303)
             form.fingerprint.data = ""
             target = getattr(form, done.error.field or "", None)
@@ -226,8 +230,10 @@ def pull(subscription_id: int):
     if not sub.active:
         flash(_("该订阅已取消，不再拉取。"), "danger")
         return redirect(target)
-    tasks.pull_subscription_job(sub.id)
-    flash(_("已开始拉取，结果显示在下方的记录中（可稍后刷新本页）。"), "success")
+    if enqueue(tasks.pull_subscription_job, sub.id):
+        flash(_("已开始拉取，结果显示在下方的记录中（可稍后刷新本页）。"), "success")
+    else:
+        flash(_("后台队列暂时不可用，未能开始拉取；队列恢复后会按计划自动拉取，也可稍后再点“立即拉取”。"), "warning")
     return redirect(target)
 
 

@@ -353,10 +353,39 @@ def _stalled(cutoff):
     return (MediaAsset.status == MediaStatus.PROCESSING) & (MediaAsset.updated_at < cutoff)
 
 
-def any_stalled_transcode() -> bool:
-    """Whether a transcode has stopped reporting: a read, so the minute's sweep takes the write
-    lock (SQLite's, for the whole database) only when it has something to claim."""
-    return db.session.scalar(select(select(MediaAsset.id).where(_stalled(_stall_cutoff(utcnow_naive()))).exists()))
+def _waiting(cutoff, queued: set[int]):
+    """Waiting for a transcode since before ``cutoff`` with no job in the queue: its job was never
+    queued (the queue was down when the video was uploaded) or was lost with it."""
+    waiting = (MediaAsset.status == MediaStatus.UPLOADED) & (MediaAsset.updated_at < cutoff)
+    return waiting & MediaAsset.id.not_in(queued) if queued else waiting
+
+
+def any_transcode_to_sweep(queued: set[int]) -> bool:
+    """Whether a transcode has stopped reporting or waits without a job (``queued``: the assets with
+    a job in the queue): a read, so the minute's sweep takes the write lock (SQLite's, for the whole
+    database) only when it has something to claim."""
+    cutoff = _stall_cutoff(utcnow_naive())
+    return db.session.scalar(select(select(MediaAsset.id).where(_stalled(cutoff) | _waiting(cutoff, queued))
+                                    .exists()))
+
+
+def sweep_waiting_transcodes(queued: set[int]) -> list[int]:
+    """Videos waiting for a transcode for LMS_TRANSCODE_STALL_SECONDS with no job in the queue
+    (``queued``): the caller queues a job for each after its commit. Each is claimed by one
+    conditional UPDATE of its time, so of several workers sweeping at once one queues it, and not
+    again for another stall period. The caller commits."""
+    now = utcnow_naive()
+    cutoff = _stall_cutoff(now)
+    requeued = []
+    for asset_id in db.session.scalars(select(MediaAsset.id).where(_waiting(cutoff, queued)).order_by(MediaAsset.id)):
+        claimed = db.session.execute(
+            update(MediaAsset).where(MediaAsset.id == asset_id, MediaAsset.status == MediaStatus.UPLOADED,
+                                     MediaAsset.updated_at < cutoff)
+            .values(updated_at=now).execution_options(synchronize_session=False)).rowcount
+        if claimed == 1:
+            log.warning("media asset %s was waiting for a transcode with no job in the queue: queued again", asset_id)
+            requeued.append(asset_id)
+    return requeued
 
 
 def sweep_stalled_transcodes() -> list[int]:

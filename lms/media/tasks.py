@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from ..core.clock import utcnow_naive
 from ..core.database import commit_apart, writing
-from ..core.jobs import app_periodic_task, app_task
+from ..core.jobs import app_periodic_task, app_task, pending_args
 from ..core.storage import media_storage
 from ..extensions import db
 from . import services, uploads
@@ -78,13 +78,16 @@ def transcode_job(asset_id: int) -> str:
 @app_periodic_task(crontab(minute="*"), queue="media", name="lms.media.tasks.sweep_stalled_transcodes")
 def sweep_stalled_transcodes() -> int:
     """Every minute, on every media worker: transcodes whose worker stopped reporting are retried
-    (by whichever worker takes the job: not the dead one), once per stall however many sweep."""
-    stalled = services.any_stalled_transcode()
+    (by whichever worker takes the job: not the dead one), once per stall however many sweep; and
+    videos waiting for a transcode with no job in the queue (it was down at the upload, or the job
+    was lost) get one."""
+    queued = pending_args(transcode_job)
+    due = services.any_transcode_to_sweep(queued)
     db.session.rollback()  # ends the read; the claims below are a write transaction of their own
-    if not stalled:
+    if not due:
         return 0
     with writing():
-        retried = services.sweep_stalled_transcodes()
+        retried = services.sweep_stalled_transcodes() + services.sweep_waiting_transcodes(queued)
         db.session.commit()
     for asset_id in retried:  # after the commit: the job finds the asset waiting for it
         transcode_job(asset_id)

@@ -33,6 +33,7 @@ from ..core.clock import utcnow_naive
 from ..core.database import writing
 from ..core.errors import Conflict, DomainError, InvalidInput
 from ..core.forms import run_action, run_form, run_service
+from ..core.jobs import enqueue
 from ..core.storage import StorageUnavailable, media_storage, remove_created
 from ..core.web import FORM_OVERHEAD_BYTES, body_limit, checks_own_input, commit, roles_required
 from ..extensions import db
@@ -335,22 +336,34 @@ def upload_media():
         flash(saved.error.message, "danger")
         return redirect(url_for(".media_library"))
     asset = saved.value
-    _enqueue_transcode(asset)
+    queued = _enqueue_transcode(asset)
     if wants_json:
-        return jsonify(asset=_asset_json(asset)), 201
-    flash(_("视频已上传，正在转码。"), "success")
+        return jsonify(asset=_asset_json(asset, queued=queued)), 201
+    if queued:
+        flash(_("视频已上传，正在转码。"), "success")
+    else:
+        flash(_queue_down_message(), "warning")
     return redirect(url_for(".media_library"))
 
 
-def _enqueue_transcode(asset: MediaAsset) -> None:
-    transcode_job(asset.id)
+def _queue_down_message() -> str:
+    return _("视频已保存。后台转码队列暂时不可用，恢复后会在几分钟内自动开始转码，无需重新上传或操作。")
 
 
-def _asset_json(asset: MediaAsset) -> dict:
+def _enqueue_transcode(asset: MediaAsset) -> bool:
+    """Queue the asset's transcode; False when the queue is down (the media workers' sweep queues
+    it within minutes of the queue's return: lms.media.tasks.sweep_stalled_transcodes)."""
+    return enqueue(transcode_job, asset.id)
+
+
+def _asset_json(asset: MediaAsset, *, queued: bool = True) -> dict:
     stalled = media.is_stalled(asset)
-    return {"id": asset.id, "name": asset.original_name, "status": asset.status, "progress": asset.progress,
-            "stalled": stalled, "error": asset.error, "duration_seconds": asset.duration_seconds,
-            "status_url": url_for(".media_status", asset_id=asset.id)}
+    answer = {"id": asset.id, "name": asset.original_name, "status": asset.status, "progress": asset.progress,
+              "stalled": stalled, "error": asset.error, "duration_seconds": asset.duration_seconds,
+              "status_url": url_for(".media_status", asset_id=asset.id)}
+    if not queued:
+        answer["notice"] = _queue_down_message()
+    return answer
 
 
 @bp.get("/publish/media/<int:asset_id>/status")
@@ -367,8 +380,10 @@ def retry_media(asset_id: int):
     if not marked:
         flash(marked.error.message, "danger")
         return redirect(url_for(".media_library"))
-    _enqueue_transcode(asset)
-    flash(_("已重新开始转码。"), "success")
+    if _enqueue_transcode(asset):
+        flash(_("已重新开始转码。"), "success")
+    else:
+        flash(_queue_down_message(), "warning")
     return redirect(url_for(".media_library"))
 
 
@@ -520,8 +535,10 @@ def finish_upload(upload_id: int):
                                                                                    upload.organization_id))
                 _upload_finished(upload, target, started)
                 commit()
-            _enqueue_transcode(target)
-            return jsonify(asset=_asset_json(target)), 201
+            queued = _enqueue_transcode(target)
+            if not queued:  # shown on the library page the uploader reloads
+                flash(_queue_down_message(), "warning")
+            return jsonify(asset=_asset_json(target, queued=queued)), 201
         db.session.rollback()  # as above: the import's transaction begins with the write lock
         with writing(), media_storage().local_path(key) as archive:
             upload = db.session.get(Upload, upload_id)

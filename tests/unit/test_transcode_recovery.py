@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import ROOT, committed_app, session_per_thread
 
@@ -276,7 +276,10 @@ def test_the_minute_sweep_takes_the_write_lock_only_when_a_transcode_has_stalled
 
     monkeypatch.setattr(tasks, "writing", counted_writing)
     with app.app_context():
-        assert not services.any_stalled_transcode()
+        # The earlier tests' assets (waiting since their retry) are out of the way.
+        db.session.execute(update(MediaAsset).values(status=MediaStatus.FAILED))
+        db.session.commit()
+        assert not services.any_transcode_to_sweep(set())
         assert tasks.sweep_stalled_transcodes.call_local() == 0
         db.session.remove()
     assert locked == []
@@ -284,9 +287,43 @@ def test_the_minute_sweep_takes_the_write_lock_only_when_a_transcode_has_stalled
     # One stalled past its retries: the sweep takes the lock and fails it (no job to queue).
     asset_id = _stalled_assets(app, 1, retries=app.config["LMS_TRANSCODE_MAX_RETRIES"])[0]
     with app.app_context():
-        assert services.any_stalled_transcode()
+        assert services.any_transcode_to_sweep(set())
         assert tasks.sweep_stalled_transcodes.call_local() == 0
         assert db.session.get(MediaAsset, asset_id).status == MediaStatus.FAILED
-        assert not services.any_stalled_transcode()
+        assert not services.any_transcode_to_sweep(set())
         db.session.remove()
     assert locked == [True]
+
+
+def test_a_video_waiting_with_no_job_is_queued_again_once_per_stall_period(real_sessions):
+    """Its job was never queued (the queue was down at the upload) or was lost: the sweep claims it
+    by its time, so of two sweeps one queues it, and one with a job waiting in the queue leaves it."""
+    from lms.core import clock
+    from lms.core.database import writing
+    from lms.extensions import db
+    from lms.media import services
+    from lms.media.models import MediaAsset, MediaStatus
+
+    app = real_sessions
+    with app.app_context():
+        db.session.execute(update(MediaAsset).values(status=MediaStatus.FAILED))
+        asset = MediaAsset(original_name="waiting.mp4", path="videos/00/waiting.mp4", sha256="0" * 64, size_bytes=1,
+                           duration_seconds=30, status=MediaStatus.UPLOADED)
+        db.session.add(asset)
+        db.session.commit()
+        asset_id = asset.id
+        stall = timedelta(seconds=app.config["LMS_TRANSCODE_STALL_SECONDS"])
+        assert not services.any_transcode_to_sweep(set())  # just uploaded: its job is on its way
+        with clock.freeze(clock.now() + stall + timedelta(seconds=5)):
+            assert services.any_transcode_to_sweep(set())
+            assert not services.any_transcode_to_sweep({asset_id})  # its job waits in the queue
+            with writing():
+                assert services.sweep_waiting_transcodes({asset_id}) == []
+                assert services.sweep_waiting_transcodes(set()) == [asset_id]
+                assert services.sweep_waiting_transcodes(set()) == []  # claimed: not twice
+                db.session.commit()
+            assert not services.any_transcode_to_sweep(set())
+        with clock.freeze(clock.now() + 2 * stall + timedelta(seconds=10)), writing():
+            assert services.sweep_waiting_transcodes(set()) == [asset_id]  # still waiting a period later
+            db.session.rollback()
+        db.session.remove()

@@ -72,3 +72,25 @@ def test_renditions_of_an_asset_that_is_not_ready_are_never_served(app, client, 
     for url in urls:
         with client.get(url) as answer:
             assert answer.status_code == 200, url
+
+
+def test_the_library_says_a_stalled_transcode_is_retried_by_itself_until_the_retries_are_spent(
+        app, client, db_session, make_user, login):
+    from datetime import timedelta
+
+    from lms.core.clock import utcnow_naive
+    from lms.media.models import MediaStatus
+
+    course, lesson = _video_lesson(db_session)
+    asset = lesson.media_asset
+    asset.status, asset.progress, asset.transcode_retries = MediaStatus.PROCESSING, 40, 0
+    asset.updated_at = utcnow_naive() - timedelta(seconds=app.config["LMS_TRANSCODE_STALL_SECONDS"] + 60)
+    db_session.commit()
+    login(make_user(roles=(Role.PUBLISHER,), organization=course.publisher))
+    page = client.get("/publish/media").get_data(as_text=True)
+    assert "转码中断" in page and "自动重试" in page and "重新转码" in page
+    asset.transcode_retries = app.config["LMS_TRANSCODE_MAX_RETRIES"]
+    asset.updated_at = utcnow_naive() - timedelta(seconds=app.config["LMS_TRANSCODE_STALL_SECONDS"] + 60)
+    db_session.commit()
+    page = client.get("/publish/media").get_data(as_text=True)
+    assert "转码中断" in page and "自动重试" not in page and "重新转码" in page
