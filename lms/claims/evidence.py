@@ -1,13 +1,13 @@
 """Evidence files of a claim: at most :data:`MAX_FILES` PDF, JPEG or PNG files of :data:`MAX_BYTES`
 each, checked and stored by :mod:`lms.core.attachments` under ``claims/<learner>/``."""
 
-from ..core.attachments import StoredFile, Upload, discard, store_all
+from ..core.attachments import StoredFile, Upload, discard_on_rollback, store_all
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_FILES = 3
 FOLDER = "claims"
 
-__all__ = ["MAX_BYTES", "MAX_FILES", "StoredFile", "Upload", "discard", "store"]
+__all__ = ["MAX_BYTES", "MAX_FILES", "StoredFile", "Upload", "discard_on_rollback", "store"]
 
 
 def store(uploads: list[Upload], owner_id: int) -> list[StoredFile]:

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from ..accounts.models import Role
 from ..core import attachments
 from ..core.forms import run_form
-from ..core.web import FORM_OVERHEAD_BYTES, body_limit, roles_required
+from ..core.web import FORM_OVERHEAD_BYTES, body_limit, commit, roles_required, writes_on_read
 from . import services
 from .evidence import Upload
 from .forms import ClaimForm, ReviewForm
@@ -92,7 +92,11 @@ def review(claim_id: int):
 
 @bp.get("/claims/<int:claim_id>/evidence/<int:evidence_id>")
 @login_required
+@writes_on_read
 def evidence(claim_id: int, evidence_id: int):
-    """Only as an attachment, with the type it was checked to be, and a policy that runs nothing."""
+    """Only as an attachment, with the type it was checked to be, and a policy that runs nothing;
+    audited when someone other than the learner opens it."""
     item = services.evidence_for(current_user, claim_id, evidence_id)
-    return attachments.download(item.path, item.content_type, item.original_name)
+    response = attachments.download(item.path, item.content_type, item.original_name)
+    commit()
+    return response

@@ -271,10 +271,14 @@ def claim_for(actor, claim_id: int, *, lock: bool = False) -> HourClaim:
 
 
 def evidence_for(actor, claim_id: int, evidence_id: int) -> ClaimEvidence:
+    """An evidence file of a claim ``actor`` may see. Opened by anyone but the learner (a reviewer,
+    an inspector, an administrator), it is audited: who saw which learner's file, and when."""
     claim = claim_for(actor, claim_id)
     item = db.session.get(ClaimEvidence, evidence_id)
     if item is None or item.claim_id != claim.id:
         raise NotFound(_("没有找到这份证明材料。"))
+    if claim.user_id != actor.id:
+        record_event(actor, "claim.evidence_viewed", claim, evidence=item.id, learner=claim.user_id)
     return item
 
 
@@ -353,18 +357,16 @@ def submit_claim(actor, data: ClaimData, uploads: list[files.Upload]) -> HourCla
     db.session.add(claim)
     db.session.flush()
     stored = files.store(uploads, actor.id)
-    try:
-        advisory_lock(_SUBMIT_LOCK_KEY, actor.id)  # two submissions at once: the second sees the first
-        _refuse_duplicate(duplicate_of(actor.id, kind=claim.kind, day=claim.activity_date, title=claim.title,
-                                       hashes={item.sha256 for item in stored}, statuses=OPEN_OR_APPROVED,
-                                       besides=claim.id))
-        for item in stored:
-            db.session.add(ClaimEvidence(claim_id=claim.id, **item.__dict__))
-        _step(actor, claim, "learner", StepAction.SUBMITTED, claim.hours_claimed)
-        db.session.flush()
-    except BaseException:
-        files.discard(item.path for item in stored)
-        raise
+    # Kept only if this transaction commits: a refusal, an error or a failed commit deletes them.
+    files.discard_on_rollback(db.session(), stored)
+    advisory_lock(_SUBMIT_LOCK_KEY, actor.id)  # two submissions at once: the second sees the first
+    _refuse_duplicate(duplicate_of(actor.id, kind=claim.kind, day=claim.activity_date, title=claim.title,
+                                   hashes={item.sha256 for item in stored}, statuses=OPEN_OR_APPROVED,
+                                   besides=claim.id))
+    for item in stored:
+        db.session.add(ClaimEvidence(claim_id=claim.id, **item.__dict__))
+    _step(actor, claim, "learner", StepAction.SUBMITTED, claim.hours_claimed)
+    db.session.flush()
     record_event(actor, "claim.submit", claim, kind=claim.kind, hours=str(claim.hours_claimed),
                  evidence=len(stored), goes_to=claim.status)
     return claim

@@ -392,3 +392,14 @@ def test_former_unit_admins_see_only_the_claims_they_decided(world, db_session, 
     with pytest.raises(NotFound):
         claims.evidence_for(world["unit_a"], by_other.id, by_other.evidence[0].id)
     assert claims.claim_for(other_admin, by_other.id) is by_other
+
+
+def test_evidence_of_a_claim_whose_transaction_does_not_commit_is_not_kept(world, db_session, app):
+    """Accepted by the service, then the transaction ends without a commit (a later step failed,
+    the commit itself failed): the stored files go with the rows."""
+    folder = Path(app.config["LMS_MEDIA_ROOT"]) / "claims" / str(world["learner"].id)
+    before = set(folder.glob("*"))
+    claim = submit(world["learner"])
+    assert len(set(folder.glob("*")) - before) == 1 and claim.evidence
+    db_session.rollback()
+    assert set(folder.glob("*")) == before

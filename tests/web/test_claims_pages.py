@@ -201,3 +201,27 @@ def test_a_claim_routed_to_the_region_says_so_to_its_learner_and_in_the_queue(ap
     login_as(auditor_client, people["auditor"])
     queue = auditor_client.get("/claims/review").get_data(as_text=True)
     assert "全国继续教育学术会议" in queue and "待人社审核" in queue and "待单位审核" not in queue
+
+
+def test_a_reviewer_opening_a_learners_evidence_is_audited_and_the_learner_is_not(app, client_factory, people,
+                                                                                  db_session):
+    from lms.core.audit import AuditEvent
+
+    claim = submitted(app, db_session, people["learner"])
+    item = claim.evidence[0]
+
+    def viewed():
+        db_session.expire_all()
+        return list(db_session.scalars(select(AuditEvent).where(AuditEvent.action == "claim.evidence_viewed")))
+
+    learner_client = client_factory()
+    login_as(learner_client, people["learner"])
+    assert learner_client.get(f"/claims/{claim.id}/evidence/{item.id}").status_code == 200
+    assert viewed() == []
+    admin_client = client_factory()
+    login_as(admin_client, people["unit_admin"])
+    file = admin_client.get(f"/claims/{claim.id}/evidence/{item.id}")
+    assert file.status_code == 200 and file.data.startswith(b"%PDF")
+    [event] = viewed()
+    assert event.actor_id == people["unit_admin"].id and event.target_id == str(claim.id)
+    assert event.detail["learner"] == people["learner"].id and event.detail["evidence"] == item.id
