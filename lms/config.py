@@ -349,6 +349,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("LMS_EXPORT_TTL_HOURS", "24", "a job export's download link (requester only) expires after this; "
             "the worker deletes expired files hourly", parse=int),
     Setting("LMS_EXPORT_CHUNK_ROWS", "5000", "rows an export job writes between progress updates", parse=int),
+    Setting("LMS_EXPORT_STALL_MINUTES", "15", "an export job without progress this long (its worker died) is "
+            "marked failed with a message asking to start it again (swept every minute)", parse=int),
     # Continuing-education bases (lms/programme/bases.py): the seed's yearly minimums (四(四)).
     Setting("LMS_BASE_MIN_NATIONAL", "2000", "people a national continuing-education base must train a year; "
             "bases below it are flagged", parse=int),

@@ -38,6 +38,8 @@ class ExportJob(db.Model):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
+    # Each write of the job (its claim, its progress): its sign of life for the stall sweep.
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow_naive, onupdate=utcnow_naive)
 
     requested_by = relationship("User")
     organization = relationship("Organization")

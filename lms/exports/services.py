@@ -285,6 +285,37 @@ def waiting_jobs(queued: set[int], *, before: datetime) -> list[int]:
     return list(db.session.scalars(query.order_by(ExportJob.id)))
 
 
+def _stalled(now: datetime):
+    cutoff = now - timedelta(minutes=current_app.config["LMS_EXPORT_STALL_MINUTES"])
+    return (ExportJob.status == ExportStatus.RUNNING) & (ExportJob.updated_at < cutoff)
+
+
+def any_stalled_job() -> bool:
+    """A read, so the minute's sweep takes SQLite's write lock only when it has a job to fail."""
+    return db.session.scalar(select(select(ExportJob.id).where(_stalled(utcnow_naive())).exists()))
+
+
+def fail_stalled_jobs() -> list[int]:
+    """Running exports with no progress for LMS_EXPORT_STALL_MINUTES (their worker died: SIGKILL,
+    the OOM killer, a lost machine): failed with a message asking to start again, each by one
+    conditional UPDATE (of several sweeps, one fails it). The partial file died with the worker's
+    disk or is overwritten by nothing (each run names its own). The caller commits."""
+    now = utcnow_naive()
+    stalled = _stalled(now)
+    failed = []
+    for job_id in db.session.scalars(select(ExportJob.id).where(stalled).order_by(ExportJob.id)):
+        done = db.session.execute(
+            update(ExportJob).where(ExportJob.id == job_id, stalled)
+            .values(status=ExportStatus.FAILED, finished_at=now,
+                    error=_("导出中断（处理它的后台进程停止了响应）。请重新发起导出。"))
+            .execution_options(synchronize_session=False)).rowcount
+        if done == 1:
+            target = db.session.get(ExportJob, job_id)
+            record_event(None, "records.export_interrupted", target, rows_done=target.rows_done)
+            failed.append(job_id)
+    return failed
+
+
 def job_scope(job: ExportJob) -> records.Scope:
     """The job's scope, authorised again with the requester's grants as they are now."""
     unit = db.session.get(Organization, job.organization_id).credit_code if job.organization_id else None

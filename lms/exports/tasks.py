@@ -8,6 +8,7 @@ from huey import crontab
 
 from ..core import replica
 from ..core.clock import utcnow_naive
+from ..core.database import writing
 from ..core.jobs import app_periodic_task, app_task, pending_args
 from ..extensions import db
 from . import services
@@ -35,7 +36,16 @@ def export_job(job_id: int) -> str:
 @app_periodic_task(crontab(minute="*"), name="lms.exports.tasks.requeue_waiting_exports")
 def requeue_waiting_exports() -> int:
     """Every minute: exports asked for more than ``REQUEUE_AFTER`` ago that have no job in the queue
-    (it was down when they were asked for, or lost the job) are queued again."""
+    (it was down when they were asked for, or lost the job) are queued again; running ones whose
+    worker died (no progress for LMS_EXPORT_STALL_MINUTES) are failed with a message."""
+    failed = []
+    if services.any_stalled_job():
+        db.session.rollback()  # ends the read; the write below begins with the lock
+        with writing():
+            failed = services.fail_stalled_jobs()
+            db.session.commit()
+    for job_id in failed:
+        log.warning("export job %s stopped making progress (its worker died): failed", job_id)
     waiting = services.waiting_jobs(pending_args(export_job), before=utcnow_naive() - REQUEUE_AFTER)
     db.session.rollback()
     for job_id in waiting:

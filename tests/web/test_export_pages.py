@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import openpyxl
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lms.accounts.models import Role
 from lms.core import clock
@@ -217,3 +217,30 @@ def test_the_hourly_job_deletes_expired_files_too(job_export, db_session, app):
     with app.app_context(), clock.freeze(clock.now() + timedelta(hours=25)):
         assert purge_expired_exports.call_local() == 1
     assert not path.exists()
+
+
+def test_a_job_whose_worker_died_is_failed_with_a_message_by_the_minute_sweep(job_export, db_session, app):
+    """A worker killed mid-export leaves its job running with no one to finish it: once it has made no
+    progress for LMS_EXPORT_STALL_MINUTES the sweep fails it, once, and the page says to start again."""
+    from lms.exports.tasks import requeue_waiting_exports
+
+    client, job_id = job_export
+    job = db_session.get(ExportJob, job_id)
+    assert job.updated_at is not None and job.updated_at >= job.finished_at  # its writes are its sign of life
+    job.status, job.finished_at, job.file_path = ExportStatus.RUNNING, None, None
+    db_session.commit()
+    stall = timedelta(minutes=app.config["LMS_EXPORT_STALL_MINUTES"])
+    with app.app_context(), clock.freeze(clock.now() + stall - timedelta(seconds=30)):
+        assert requeue_waiting_exports.call_local() == 0
+    db_session.expire_all()
+    assert db_session.get(ExportJob, job_id).status == ExportStatus.RUNNING  # slow, not dead
+    with app.app_context(), clock.freeze(clock.now() + stall + timedelta(seconds=30)):
+        requeue_waiting_exports.call_local()
+        requeue_waiting_exports.call_local()  # a second sweep finds nothing more to do
+    db_session.expire_all()
+    job = db_session.get(ExportJob, job_id)
+    assert job.status == ExportStatus.FAILED and "请重新发起导出" in job.error
+    status = client.get(f"/exports/{job_id}/status").get_json()
+    assert status["status"] == "failed" and "请重新发起导出" in status["error"]
+    assert db_session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "records.export_interrupted", AuditEvent.target_id == str(job_id))) == 1
