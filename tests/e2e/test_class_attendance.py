@@ -16,6 +16,7 @@ from lms.core import clock
 from lms.extensions import db
 from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
 from tests.e2e.conftest import serving, until
+from tests.e2e.pages import signed_in_page as sign_in
 
 pytestmark = pytest.mark.e2e
 T0 = datetime(2026, 6, 10, 2, 0, tzinfo=UTC)  # 10:00 in Beijing, inside the session, a 20-second slot's start
@@ -62,17 +63,6 @@ def world(app) -> dict:
         classes.select_applicants(host, programme.id, [application.id])
         db.session.commit()
         return {"host": host.mobile, "learner": learner.mobile, "session": session.id}
-
-
-def sign_in(browser: Browser, base: str, mobile: str, **context) -> Page:
-    page = browser.new_context(locale="zh-CN", **context).new_page()
-    page.goto(base + "/login")
-    page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(lambda url: "/login" not in url)  # at phone width the menu (and 退出) is collapsed
-    page.wait_for_load_state("load")
-    return page
 
 
 def read_code(screen: Page) -> str:

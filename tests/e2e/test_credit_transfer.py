@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from tests import app_process
 from tests.conftest import TEST_PASSWORD, _csrf_token, build_database, credit_code, id_number, make_test_app
+from tests.e2e.pages import signed_in_page
 from tests.web.test_federation_instances import OTHER_KIND, Instance, _signed_in, database_of_kind, on
 
 pytestmark = pytest.mark.e2e
@@ -118,13 +119,7 @@ def pair(tmp_path_factory):
 
 
 def sign_in(browser: Browser, base: str, mobile: str) -> Page:
-    page = browser.new_context(locale="zh-CN", accept_downloads=True).new_page()
-    page.goto(base + "/login")
-    page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page).not_to_have_url(base + "/login")
-    return page
+    return signed_in_page(browser, base, mobile, accept_downloads=True)
 
 
 def _number(instance: Instance, code: str) -> str:

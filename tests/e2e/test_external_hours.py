@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from lms.extensions import db
 from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
 from tests.e2e.conftest import serving
+from tests.e2e.pages import signed_in_page as sign_in
 
 pytestmark = pytest.mark.e2e
 UNIT = credit_code("91110105MA01CLAM0")
@@ -50,17 +51,6 @@ def people(app) -> dict:
                                claims_need_region=True, annual_hours=Decimal(90)))
         db.session.commit()
         return {"learner": learner.mobile, "admin": admin.mobile, "auditor": auditor.mobile}
-
-
-def sign_in(browser: Browser, base: str, mobile: str) -> Page:
-    page = browser.new_context(locale="zh-CN").new_page()
-    page.goto(base + "/login")
-    page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("button", name="退出")).to_be_visible()
-    page.wait_for_load_state("load")
-    return page
 
 
 def review(page: Page, base: str, decision: str, hours: str = "", reason: str = "") -> None:

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from lms.credits.models import RuleSet
 from lms.extensions import db
 from lms.learning.models import LessonProgress
-from tests.conftest import TEST_PASSWORD, build_database, fresh_database, make_test_app
+from tests.conftest import build_database, fresh_database, make_test_app
 from tests.e2e.conftest import enrolled_learner, serving, until
+from tests.e2e.pages import sign_in
 
 pytestmark = pytest.mark.e2e
 CODE = "GX-NS-001"
@@ -36,14 +37,6 @@ def site(tmp_path_factory, live_server):
 
 def learner(app, region="110000"):
     return enrolled_learner(app, CODE, region=region)
-
-
-def sign_in(page: Page, base: str, mobile: str):
-    page.goto(base + "/login")
-    page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("link", name="我的学习")).to_be_visible()
 
 
 def play(page: Page):

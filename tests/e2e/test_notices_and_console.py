@@ -2,7 +2,6 @@
 marked unread, on the home page; an admin finds a person in the console, disables the account (the
 person is signed out and told why at login) and enables it again."""
 
-import re
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -10,6 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 from lms.extensions import db
 from tests.conftest import TEST_PASSWORD, build_database, credit_code, fresh_database, id_number, make_test_app
 from tests.e2e.conftest import serving
+from tests.e2e.pages import sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -43,15 +43,6 @@ def people(app) -> dict:
                 "target": person(4, "郑被停", Role.LEARNER)}
         db.session.commit()
         return {key: (user.mobile, user.id_number_masked) for key, user in made.items()}
-
-
-def sign_in(page: Page, base: str, mobile: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))  # signed in (the menu is folded on a phone)
-    page.wait_for_load_state("load")
 
 
 def test_an_auditor_publishes_a_notice_that_learners_of_the_region_see_on_the_home_page(

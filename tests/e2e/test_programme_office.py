@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.conftest import ROOT, TEST_PASSWORD, committed_app, credit_code, id_number
 from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import serving
+from tests.e2e.pages import sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -103,11 +104,7 @@ def visit(browser: Browser, base: str, mobile: str | None = None, viewport=DESKT
     context = browser.new_context(viewport=viewport, locale="zh-CN", bypass_csp=True, accept_downloads=True)
     page = context.new_page()
     if mobile:
-        page.goto(base + "/login")
-        page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
-        page.get_by_label("密码").fill(TEST_PASSWORD)
-        page.get_by_role("button", name="登录").click()
-        expect(page.get_by_role("button", name="退出", include_hidden=True)).to_be_attached()
+        sign_in(page, base, mobile)
     return context, page
 
 

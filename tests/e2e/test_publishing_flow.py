@@ -5,13 +5,14 @@ catalog with a video that plays."""
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from lms.accounts.models import OrgKind, Role
 from lms.extensions import db
 from tests.clips import make_lecture
 from tests.conftest import TEST_PASSWORD, credit_code, id_number
 from tests.e2e.conftest import serving_with_workers, until
+from tests.e2e.pages import sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -43,14 +44,6 @@ def account(app, role, n, **grant):
         accounts.grant_role(None, user, Role(role), **grant)
         db.session.commit()
         return user.mobile
-
-
-def sign_in(page: Page, base: str, mobile: str):
-    page.goto(base + "/login")
-    page.get_by_label("身份证号 / 手机号 / 邮箱").fill(mobile)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("button", name="退出")).to_be_visible()
 
 
 def test_upload_transcode_submit_approve_and_play(site, browser: Browser, lecture):
