@@ -1,6 +1,7 @@
 """A media worker SIGKILLed mid-transcode, on the loopback cluster (two media workers): the other
 worker retries the job without anyone pressing a button and completes it; the killed worker's ffmpeg
-dies with it; nothing half-written is served meanwhile; the finished video plays through haproxy."""
+dies with it; nothing half-written is served meanwhile; the finished video plays through haproxy.
+And a video uploaded while Redis is down is kept, and transcoded once Redis is back, with no button."""
 
 import json
 import os
@@ -32,7 +33,7 @@ from lms.extensions import db
 with app.test_request_context():
     org = accounts.get_or_create_organization("集群转码测试机构", OrgKind.PUBLISHER)
     user = accounts.create_person(None, accounts.PersonData(
-        real_name="吴发布", id_number="{id_number}", password="Study2026-cluster", mobile="13655500061",
+        real_name="吴发布", id_number="{id_number}", password="Study2026-cluster", mobile="{mobile}",
         region_code="110000"))
     accounts.grant_role(None, user, Role.PUBLISHER, organization=org)
     db.session.commit()
@@ -40,7 +41,7 @@ client = app.test_client()
 ua = {{"User-Agent": "cluster-test"}}
 page = client.get("/login", headers=ua).get_data(as_text=True)
 token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-signed = client.post("/login", data={{"login": "13655500061", "password": "Study2026-cluster", "csrf_token": token}},
+signed = client.post("/login", data={{"login": "{mobile}", "password": "Study2026-cluster", "csrf_token": token}},
                      headers=ua)
 assert signed.status_code == 302, signed.status_code
 page = client.get("/publish/media", headers=ua).get_data(as_text=True)
@@ -88,7 +89,8 @@ def _running(pid: int) -> bool:
 def test_a_media_worker_killed_mid_transcode_is_retried_by_the_other_and_nothing_half_written_is_served(
         cluster, tmp_path):
     clip = make_lecture(tmp_path / "集群讲座.mp4", 90)  # long enough to be caught half-way
-    publisher = json.loads(run_python(cluster, PUBLISHER.format(id_number=id_number("11010519900108666"))))
+    publisher = json.loads(run_python(cluster, PUBLISHER.format(id_number=id_number("11010519900108666"),
+                                                                mobile="13655500061")))
     workers = {name: pid_of(cluster, name) for name in ("worker-media", "worker-media2")}
     client = httpx.Client(base_url=cluster["url"], timeout=60, cookies={"session": publisher["cookie"]},
                           headers={**UA, "X-CSRFToken": publisher["csrf"]})
@@ -172,3 +174,39 @@ def test_a_media_worker_killed_mid_transcode_is_retried_by_the_other_and_nothing
     shown = subprocess.run([str(SCRIPT), "status"], env=cluster["env"], capture_output=True, text=True,
                            timeout=60).stdout
     assert "up    worker-media " in shown and "up    worker-media2 " in shown, shown
+
+
+def test_a_video_uploaded_while_redis_is_down_is_transcoded_when_it_is_back_without_a_button(cluster, tmp_path):
+    """The upload commits, its job cannot be queued: the answer says the transcode will start by
+    itself; once Redis is back, a media worker's sweep finds the video waiting with no job in the
+    queue (LMS_TRANSCODE_STALL_SECONDS) and queues it, once."""
+    clip = make_lecture(tmp_path / "停机讲座.mp4", 4)
+    publisher = json.loads(run_python(cluster, PUBLISHER.format(id_number=id_number("11010519900108777"),
+                                                                mobile="13655500062")))
+    client = httpx.Client(base_url=cluster["url"], timeout=60, cookies={"session": publisher["cookie"]},
+                          headers={**UA, "X-CSRFToken": publisher["csrf"]})
+    with client:
+        part(cluster, "stop", "redis")
+        try:
+            with open(clip, "rb") as fh:
+                uploaded = client.post("/publish/media", data={"csrf_token": publisher["csrf"]},
+                                       files={"file": (clip.name, fh, "video/mp4")},
+                                       headers={"Accept": "application/json"})
+            assert uploaded.status_code == 201, uploaded.text
+            asset = uploaded.json()["asset"]
+            assert asset["status"] == "uploaded" and "后台转码队列暂时不可用" in asset["notice"]
+            assert client.get("/publish/media").status_code == 200
+        finally:
+            part(cluster, "start", "redis")
+
+        def status() -> str:
+            return client.get(f"/publish/media/{asset['id']}/status").json()["asset"]["status"]
+
+        until(lambda: status() in ("ready", "failed"), seconds=300)
+        assert status() == "ready"
+    state, attempt, retries, _audited, _hls = run_python(cluster, AUDIT, str(asset["id"])).split(",")
+    assert (state, attempt, retries) == ("ready", "1", "0")  # one transcode: queued once, by one sweep
+    logs = "".join((cluster["folder"] / f"{name}.log").read_text(errors="replace")
+                   for name in ("worker-media", "worker-media2"))
+    assert logs.count(f"media asset {asset['id']} was waiting for a transcode with no job in the queue") == 1, \
+        logs[-3000:]
