@@ -21,6 +21,7 @@ from ..catalog.models import Category
 from ..core import jobs, signals
 from ..core.audit import record_event
 from ..core.clock import iso_utc, local_date, utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..core.i18n import DEFAULT_LOCALE
@@ -36,6 +37,7 @@ from .settings import issuer_code, issuer_name
 PENDING_AFTER_COMMIT = "certificates_after_commit"
 
 MAX_REASON = 500
+_ANNUAL_LOCK_KEY = 0x6778616E  # "gxan": with the learner's id, one annual certificate request at a time
 
 
 def mask_name(name: str) -> str:
@@ -206,6 +208,7 @@ def target_note(summary) -> str:
 
 def issue_annual_certificate(actor, year: int) -> Certificate:
     """The learner's summary of a credit year; asking again reissues it with the same number."""
+    advisory_lock(_ANNUAL_LOCK_KEY, actor.id)  # requests at once: the second finds the first's certificate
     summary = ledger.year_summary(actor, year)
     if not summary.records:
         raise InvalidInput(_("%(year)s 年度还没有已记入的学时，暂不能开具年度学时证明。", year=year))

@@ -578,3 +578,29 @@ def test_odd_years_for_an_annual_certificate_are_not_found_never_a_500(site):
     made = site.post("alice", f"/me/certificates/annual/{site.ids['alice:year']}", page="/me/certificates")
     assert made.status_code == 302 and made.headers["location"].endswith("/me/certificates")
     assert site.count(Certificate, Certificate.user_id == site.people["alice"]["id"], Certificate.kind == "annual") == 1
+
+
+def test_annual_certificates_asked_for_at_once_make_one(site):
+    """Eight clients of one learner ask for the year's annual certificate at once, then eight more:
+    one annual certificate of that year, each later request reissuing it under the same number (one
+    version per request). On PostgreSQL each request made one of its own before the learner's lock
+    (eight numbers for one year); SQLite's write lock at BEGIN had already put them in a row."""
+    from lms.certificates.models import Certificate
+
+    path = f"/me/certificates/annual/{site.ids['alice:year']}"
+
+    def annual():
+        return site.rows(select(Certificate.number, Certificate.version).where(
+            Certificate.user_id == site.people["alice"]["id"], Certificate.kind == "annual"))
+
+    before = annual()  # none yet, or the one an earlier test asked for
+    versions = before[0][1] if before else 0
+    for _round in range(2):
+        answers = in_parallel(lambda _n: site.post("alice", path, page="/me/certificates"), range(8))
+        _not_500(answers)
+        assert all(a.status_code == 302 and a.headers["location"].endswith("/me/certificates") for a in answers)
+        issued = annual()
+        versions += 8
+        assert len(issued) == 1 and issued[0][1] == versions, issued
+        assert not before or issued[0][0] == before[0][0]
+        before = issued
