@@ -308,8 +308,11 @@ def _reason(reason: str) -> str:
     return reason
 
 
-def get_by_number(number: str) -> Certificate:
-    cert = db.session.scalar(select(Certificate).where(Certificate.number == numbers.normalize(number)))
+def get_by_number(number: str, *, for_update: bool = False) -> Certificate:
+    query = select(Certificate).where(Certificate.number == numbers.normalize(number))
+    if for_update:  # reissues and revocations one after the other, each reading the last one's row
+        query = query.with_for_update().execution_options(populate_existing=True)
+    cert = db.session.scalar(query)
     if cert is None:
         raise NotFound(_("没有找到这份证书。"))
     return cert
@@ -319,7 +322,7 @@ def reissue_certificate(actor, number: str, *, reason: str) -> Certificate:
     """A new PDF and credential under the same number, with the ledger's current values (e.g. after a
     correction). The old PDF no longer matches the hash shown by the verification page."""
     reason = _reason(reason)
-    cert = get_by_number(number)
+    cert = get_by_number(number, for_update=True)
     if not cert.is_valid:
         raise Conflict(_("已撤销的证书不能补发。"))
     if cert.kind == CertificateKind.COURSE:
@@ -344,7 +347,7 @@ def reissue_certificate(actor, number: str, *, reason: str) -> Certificate:
 def revoke_certificate(actor, number: str, *, reason: str) -> Certificate:
     """Revoke a certificate; a course certificate's hours are revoked in the ledger too."""
     reason = _reason(reason)
-    cert = get_by_number(number)
+    cert = get_by_number(number, for_update=True)
     if not cert.is_valid:
         raise Conflict(_("这份证书已经撤销。"))
     cert.status = CertificateStatus.REVOKED

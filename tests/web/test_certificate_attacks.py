@@ -34,7 +34,8 @@ COURSE = "GX-NS-001"
 MANY = [f"many{n}" for n in range(8)]
 # Prepared up to the exam: the exam is theirs to submit over HTTP.
 STUDYING = ["solo", "waiting", "carol", *MANY]
-PEOPLE = ["alice", "bob", "admin", *STUDYING]
+HOLDERS = ["alice", "dora"]  # hold a course certificate from the start
+PEOPLE = [*HOLDERS, "bob", "admin", *STUDYING]
 
 
 class Site(HttpSite):
@@ -117,7 +118,7 @@ def _build_world(app):
     accounts.grant_role(None, db.session.get(type(user), people["admin"]["id"]), Role.ADMIN)
     db.session.commit()
     c = course(db.session, COURSE)
-    for name in ["alice", *STUDYING]:
+    for name in [*HOLDERS, *STUDYING]:
         learner = db.session.get(type(user), people[name]["id"])
         enrollment = learning.enroll(learner, c.code)
         tick = Clock()
@@ -125,12 +126,12 @@ def _build_world(app):
         with tick():
             attempt = exam.start_attempt(learner, enrollment)
             db.session.commit()
-            if name == "alice":
+            if name in HOLDERS:
                 exam.submit_attempt(learner, attempt, correct_answers(attempt))
                 db.session.commit()
                 record = ledger.active_record_for_course(learner.id, c.code)
-                ids["alice:number"] = certificates.issue_for_record(record.id).number
-                ids["alice:year"] = record.credit_year
+                ids[f"{name}:number"] = certificates.issue_for_record(record.id).number
+                ids[f"{name}:year"] = record.credit_year
                 db.session.commit()
             else:
                 ids[f"attempt:{name}"] = attempt.id
@@ -604,3 +605,39 @@ def test_annual_certificates_asked_for_at_once_make_one(site):
         assert len(issued) == 1 and issued[0][1] == versions, issued
         assert not before or issued[0][0] == before[0][0]
         before = issued
+
+
+def test_an_admin_reissuing_and_revoking_at_once_leaves_one_consistent_certificate(site):
+    """Six reissues of one course certificate at once (two admins' tabs), then four revocations at
+    once: every reissue is one version (no two under one number), the stored PDF is the one whose
+    SHA-256 the verification page shows, and the certificate and its ledger entry are revoked once."""
+    import hashlib
+
+    from lms.certificates.models import Certificate
+    from lms.credits.models import CreditRecord
+
+    number = site.ids["dora:number"]
+    cert_id = site.scalar(select(Certificate.id).where(Certificate.number == number))
+    path = f"/admin/certificates/{number}"
+    page = f"/admin/certificates/{number}"
+    answers = in_parallel(lambda _n: site.post("admin", path, {"action": "reissue", "reason": "更正后补发"}, page=page),
+                          range(6))
+    _not_500(answers)
+    reissued = sum(a.status_code in (302, 303) for a in answers)
+    [(version, pdf_path, sha)] = site.rows(select(Certificate.version, Certificate.pdf_path, Certificate.pdf_sha256)
+                                           .where(Certificate.number == number))
+    assert version == 1 + reissued, (version, reissued, [a.status_code for a in answers])
+    assert site.events("certificate.reissue", cert_id) == reissued
+    with site.app.app_context():
+        from lms.core.storage import media_storage
+
+        with media_storage().open(pdf_path) as fh:
+            assert hashlib.sha256(fh.read()).hexdigest() == sha
+
+    answers = in_parallel(lambda _n: site.post("admin", path, {"action": "revoke", "reason": "材料不实撤销"}, page=page),
+                          range(4))
+    _not_500(answers)
+    assert site.events("certificate.revoke", cert_id) == 1
+    assert site.rows(select(Certificate.status).where(Certificate.number == number)) == [("revoked",)]
+    assert site.count(CreditRecord, CreditRecord.user_id == site.people["dora"]["id"],
+                      CreditRecord.entry_kind == "revocation") == 1
