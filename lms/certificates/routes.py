@@ -2,7 +2,7 @@
 
 import io
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -38,6 +38,8 @@ def my_certificates():
 @bp.post("/me/certificates/annual/<int:year>")
 @login_required
 def issue_annual(year: int):
+    if not 2000 <= year <= 2100:  # as 我的学时 refuses it: date() has no year 0 or 10000 (it was a 500)
+        abort(404)
     issued = run_service(lambda: services.issue_annual_certificate(current_user, year))
     if not issued:
         flash(issued.error.message, "warning")

@@ -21,6 +21,7 @@ from ..catalog.models import Category
 from ..core import jobs, signals
 from ..core.audit import record_event
 from ..core.clock import iso_utc, local_date, utcnow_naive
+from ..core.database import advisory_lock
 from ..core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..core.formatting import format_hours
 from ..core.i18n import DEFAULT_LOCALE
@@ -36,6 +37,7 @@ from .settings import issuer_code, issuer_name
 PENDING_AFTER_COMMIT = "certificates_after_commit"
 
 MAX_REASON = 500
+_ANNUAL_LOCK_KEY = 0x6778616E  # "gxan": with the learner's id, one annual certificate request at a time
 
 
 def mask_name(name: str) -> str:
@@ -206,6 +208,7 @@ def target_note(summary) -> str:
 
 def issue_annual_certificate(actor, year: int) -> Certificate:
     """The learner's summary of a credit year; asking again reissues it with the same number."""
+    advisory_lock(_ANNUAL_LOCK_KEY, actor.id)  # requests at once: the second finds the first's certificate
     summary = ledger.year_summary(actor, year)
     if not summary.records:
         raise InvalidInput(_("%(year)s 年度还没有已记入的学时，暂不能开具年度学时证明。", year=year))
@@ -305,8 +308,11 @@ def _reason(reason: str) -> str:
     return reason
 
 
-def get_by_number(number: str) -> Certificate:
-    cert = db.session.scalar(select(Certificate).where(Certificate.number == numbers.normalize(number)))
+def get_by_number(number: str, *, for_update: bool = False) -> Certificate:
+    query = select(Certificate).where(Certificate.number == numbers.normalize(number))
+    if for_update:  # reissues and revocations one after the other, each reading the last one's row
+        query = query.with_for_update().execution_options(populate_existing=True)
+    cert = db.session.scalar(query)
     if cert is None:
         raise NotFound(_("没有找到这份证书。"))
     return cert
@@ -316,7 +322,7 @@ def reissue_certificate(actor, number: str, *, reason: str) -> Certificate:
     """A new PDF and credential under the same number, with the ledger's current values (e.g. after a
     correction). The old PDF no longer matches the hash shown by the verification page."""
     reason = _reason(reason)
-    cert = get_by_number(number)
+    cert = get_by_number(number, for_update=True)
     if not cert.is_valid:
         raise Conflict(_("已撤销的证书不能补发。"))
     if cert.kind == CertificateKind.COURSE:
@@ -341,7 +347,7 @@ def reissue_certificate(actor, number: str, *, reason: str) -> Certificate:
 def revoke_certificate(actor, number: str, *, reason: str) -> Certificate:
     """Revoke a certificate; a course certificate's hours are revoked in the ledger too."""
     reason = _reason(reason)
-    cert = get_by_number(number)
+    cert = get_by_number(number, for_update=True)
     if not cert.is_valid:
         raise Conflict(_("这份证书已经撤销。"))
     cert.status = CertificateStatus.REVOKED
