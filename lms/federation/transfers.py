@@ -49,6 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from ..accounts import crypto
 from ..accounts.models import Role
 from ..catalog.models import Category
+from ..certificates import numbers
 from ..certificates.models import Certificate, CertificateKind
 from ..certificates.signing import ALGORITHM
 from ..core.audit import record_event
@@ -844,7 +845,7 @@ def _token_hash(token: str) -> str:
 def create_consent_link(actor, number: str) -> tuple[ConsentLink, str]:
     """A short-lived link through which another instance may read one of the actor's course
     credentials (the token is shown once)."""
-    cert = db.session.scalar(select(Certificate).where(Certificate.number == (number or "").strip().upper()))
+    cert = db.session.scalar(select(Certificate).where(Certificate.number == numbers.normalize(number)))
     if cert is None or cert.user_id != actor.id:
         raise NotFound(_("没有找到这份证书。"))
     if cert.kind != CertificateKind.COURSE:

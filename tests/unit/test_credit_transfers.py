@@ -211,7 +211,10 @@ def test_consent_links_are_short_lived_revocable_and_only_the_owners(app, make_u
     later = datetime.now(UTC) + timedelta(minutes=app.config["LMS_CONSENT_LINK_MINUTES"] + 1)
     with freeze(later), pytest.raises(NotFound):
         transfers.consented_credential(token)
-    second, token2 = transfers.create_consent_link(owner, cert.number)
+    # The number as typed on a phone: full-width, lower case, spaced, as the verification page takes it.
+    typed = " ".join(cert.number.lower()).translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+    second, token2 = transfers.create_consent_link(owner, typed)
+    assert second.certificate_id == cert.id
     with pytest.raises(NotFound):
         transfers.revoke_consent_link(other, second.id)
     transfers.revoke_consent_link(owner, second.id)
