@@ -21,13 +21,13 @@ Not part of the test suite: figures are printed, never asserted.
 import argparse
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench.heartbeat import ensure_wrk, run_wrk
+from tests.app_process import free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "cluster.sh"
@@ -37,12 +37,6 @@ W = 50  # the width of the report's labels
 # deadline; a province is about a thirtieth.
 NATIONAL_PEAK = 13_000 * 10
 PROVINCE_PEAK = NATIONAL_PEAK / 30
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- CPU time from /proc
@@ -89,7 +83,7 @@ class Cluster:
 
     def __init__(self, workers: int):
         self.dir = Path(f"/tmp/lms-cluster-bench-{os.getpid()}")
-        self.base = free_port() // 100 * 100 % 50000 + 10000
+        self.base = free_port_block()
         self.env = {**os.environ, "LMS_CLUSTER_DIR": str(self.dir), "LMS_CLUSTER_BASE_PORT": str(self.base),
                     "LMS_CLUSTER_WORKERS": str(workers)}
         self.url = f"http://127.0.0.1:{self.base + 80}"

@@ -7,6 +7,7 @@ gunicorn as ``tests.app_process:served_app()``, each worker building the app fro
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -25,6 +26,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_block(size: int = 100) -> int:
+    """The first of ``size`` loopback ports none of which is bound now, for a set of servers that bind
+    them later (the loopback cluster). The block lies below the kernel's ephemeral range, from which
+    every client connection and every ``free_port()`` takes its port: a port there may be taken
+    between this choice and the server's bind (a cluster at 58100 once failed so: PostgreSQL could
+    not start). And above 10080, a port browsers refuse to load."""
+    rng = random.Random()
+    top = (_ephemeral_low() - size) // 100
+    for _ in range(200):
+        base = rng.randrange(111, top) * 100
+        if all(_unbound(base + n) for n in range(size)):
+            return base
+    raise RuntimeError(f"no block of {size} free ports below {_ephemeral_low()}")
+
+
+def _unbound(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def start(settings: dict, port: int, log: Path) -> subprocess.Popen:

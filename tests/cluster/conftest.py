@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app_process import free_port
+from tests.app_process import free_port, free_port_block
 from tests.conftest import ROOT
 
 SCRIPT = ROOT / "scripts" / "cluster.sh"
@@ -34,8 +34,7 @@ def cluster(request):
     """The cluster, up for the module. A module's ``CLUSTER_SETTINGS`` (a dict of environment settings,
     e.g. a shorter heartbeat, or ``LMS_CLUSTER_STORAGE``) reach every part of it, restarted parts included."""
     folder = Path(f"/tmp/lms-cluster-{os.getpid()}-{free_port()}")
-    # A block of ports unlikely to be taken, above 10080 (a port browsers refuse to load).
-    base = free_port() // 100 * 100 % 48000 + 11000
+    base = free_port_block()
     env = {**os.environ, **getattr(request.module, "CLUSTER_SETTINGS", {}), "LMS_CLUSTER_DIR": str(folder),
            "LMS_CLUSTER_BASE_PORT": str(base)}
     started = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=900)
