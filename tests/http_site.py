@@ -3,6 +3,7 @@ sees it: one signed-in client per person, posts with a real CSRF token, and read
 committed, so that races are judged by the rows in the database and not by the answers."""
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 from sqlalchemy import func, select
@@ -10,12 +11,16 @@ from sqlalchemy import func, select
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import _csrf_token as csrf
 
-__all__ = ["HttpSite", "csrf", "in_parallel"]
+__all__ = ["HttpSite", "csrf", "in_parallel", "not_500"]
 
 
 def in_parallel(function, items, workers=16):
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(function, items))
+
+
+def not_500(responses):
+    assert all(r.status_code < 500 for r in responses), [(r.status_code, r.text[-300:]) for r in responses]
 
 
 class HttpSite:
@@ -26,6 +31,14 @@ class HttpSite:
         self.base, self.app, self.people, self.ids, self.log = base, app, people, ids, log
         self.timeout = timeout
         self._cookies = {}
+
+    @contextmanager
+    def no_new_tracebacks(self):
+        """Fails when the server's log gains a Traceback meanwhile (an error the answers may hide)."""
+        before = len(self.log.read_text(errors="replace"))
+        yield
+        added = self.log.read_text(errors="replace")[before:]
+        assert "Traceback" not in added, added[-4000:]
 
     def client(self, who=None) -> httpx.Client:
         """A client signed in as ``who`` (once per person; the cookie is reused), or anonymous."""
