@@ -276,13 +276,11 @@ def _claim(job_id: int) -> bool:
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
-def waiting_jobs(queued: set[int], *, before: datetime) -> list[int]:
-    """Exports queued before ``before`` with no job in the queue (``queued``): never queued (the
-    queue was down when they were asked for) or lost with it."""
-    query = select(ExportJob.id).where(ExportJob.status == ExportStatus.QUEUED, ExportJob.created_at < before)
-    if queued:
-        query = query.where(ExportJob.id.not_in(queued))
-    return list(db.session.scalars(query.order_by(ExportJob.id)))
+def waiting_jobs(*, before: datetime) -> list[int]:
+    """Exports queued before ``before`` and not started: their job waits behind others, or was never
+    queued (the queue was down when they were asked for), or was lost with it."""
+    return list(db.session.scalars(select(ExportJob.id).where(
+        ExportJob.status == ExportStatus.QUEUED, ExportJob.created_at < before).order_by(ExportJob.id)))
 
 
 def _stalled(now: datetime):

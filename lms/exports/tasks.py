@@ -46,8 +46,11 @@ def requeue_waiting_exports() -> int:
             db.session.commit()
     for job_id in failed:
         log.warning("export job %s stopped making progress (its worker died): failed", job_id)
-    waiting = services.waiting_jobs(pending_args(export_job), before=utcnow_naive() - REQUEUE_AFTER)
+    waiting = services.waiting_jobs(before=utcnow_naive() - REQUEUE_AFTER)
     db.session.rollback()
+    if waiting:  # the queue is read only when some export waits
+        queued = pending_args(export_job)
+        waiting = [job_id for job_id in waiting if job_id not in queued]
     for job_id in waiting:
         log.warning("export job %s was waiting with no job in the queue: queued again", job_id)
         export_job(job_id)

@@ -81,8 +81,10 @@ def sweep_stalled_transcodes() -> int:
     (by whichever worker takes the job: not the dead one), once per stall however many sweep; and
     videos waiting for a transcode with no job in the queue (it was down at the upload, or the job
     was lost) get one."""
-    queued = pending_args(transcode_job)
-    due = services.any_transcode_to_sweep(queued)
+    due = services.any_transcode_to_sweep(set())
+    if due:  # the queue is read only when some video is stalled or waits
+        queued = pending_args(transcode_job)
+        due = services.any_transcode_to_sweep(queued)
     db.session.rollback()  # ends the read; the claims below are a write transaction of their own
     if not due:
         return 0
